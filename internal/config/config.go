@@ -1,0 +1,294 @@
+// Package config owns Archipelago's configuration: it reads ARCHIPELAGO_* environment
+// variables (and *_FILE variants for every secret), fills defaults, validates everything
+// once at start, and prints the effective configuration with secrets redacted.
+//
+// It must not read the environment anywhere but in Load, and holds no globals.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated, effective configuration of one Archipelago process.
+type Config struct {
+	DatabaseURL     string        // ARCHIPELAGO_DATABASE_URL (secret: may carry a password)
+	Listen          string        // ARCHIPELAGO_LISTEN
+	PublicURL       string        // ARCHIPELAGO_PUBLIC_URL
+	MasterKeyFile   string        // ARCHIPELAGO_MASTER_KEY_FILE
+	MasterKey       string        // ARCHIPELAGO_MASTER_KEY (secret; or the content of MasterKeyFile)
+	JWTKey          string        // ARCHIPELAGO_JWT_KEY (secret)
+	AuditKey        string        // ARCHIPELAGO_AUDIT_SIGNING_KEY (secret)
+	LogLevel        slog.Level    // ARCHIPELAGO_LOG_LEVEL
+	LogFormat       string        // ARCHIPELAGO_LOG_FORMAT: json or text
+	AutoMigrate     bool          // ARCHIPELAGO_AUTO_MIGRATE
+	MaxBodyBytes    int64         // ARCHIPELAGO_MAX_BODY_BYTES
+	DBConnTimeout   time.Duration // ARCHIPELAGO_DB_CONNECT_TIMEOUT
+	ShutdownGrace   time.Duration // ARCHIPELAGO_SHUTDOWN_TIMEOUT
+	RunWorkers      bool          // ARCHIPELAGO_RUN_WORKERS
+	IslandPollEvery time.Duration // ARCHIPELAGO_ISLAND_POLL_INTERVAL
+}
+
+// Defaults used when a variable is unset.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultMaxBodyBytes  = 1 << 20
+	DefaultDBConnTimeout = 5 * time.Second
+	DefaultShutdownGrace = 20 * time.Second
+	DefaultIslandPoll    = 30 * time.Second
+)
+
+// Var describes one configuration variable, for validation messages, the
+// README table and the redacted dump.
+type Var struct {
+	Name    string
+	Secret  bool
+	Default string
+	Help    string
+}
+
+// Vars lists every variable Load reads, in display order.
+var Vars = []Var{
+	{Name: "ARCHIPELAGO_DATABASE_URL", Secret: true, Help: "PostgreSQL connection URL (required for serve, migrate, worker)"},
+	{Name: "ARCHIPELAGO_LISTEN", Default: DefaultListen, Help: "address the HTTP server listens on"},
+	{Name: "ARCHIPELAGO_PUBLIC_URL", Help: "URL people use to reach the portal; https makes cookies Secure (default http://LISTEN)"},
+	{Name: "ARCHIPELAGO_MASTER_KEY_FILE", Help: "file holding the 32-byte master key (hex or base64) that seals secrets at rest"},
+	{Name: "ARCHIPELAGO_MASTER_KEY", Secret: true, Help: "the master key itself (prefer the _FILE form)"},
+	{Name: "ARCHIPELAGO_JWT_KEY", Secret: true, Help: "HS256 key (≥32 bytes) signing access tokens; derived from the master key when unset"},
+	{Name: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Secret: true, Help: "Ed25519 note signer key for audit checkpoints; derived from the master key when unset"},
+	{Name: "ARCHIPELAGO_LOG_LEVEL", Default: "info", Help: "debug, info, warn or error"},
+	{Name: "ARCHIPELAGO_LOG_FORMAT", Default: "text", Help: "text or json"},
+	{Name: "ARCHIPELAGO_AUTO_MIGRATE", Default: "false", Help: "apply pending migrations when serve starts"},
+	{Name: "ARCHIPELAGO_MAX_BODY_BYTES", Default: strconv.Itoa(DefaultMaxBodyBytes), Help: "largest request body accepted (bytes)"},
+	{Name: "ARCHIPELAGO_DB_CONNECT_TIMEOUT", Default: DefaultDBConnTimeout.String(), Help: "how long to wait for the database at start"},
+	{Name: "ARCHIPELAGO_SHUTDOWN_TIMEOUT", Default: DefaultShutdownGrace.String(), Help: "how long to drain requests and jobs on SIGTERM"},
+	{Name: "ARCHIPELAGO_RUN_WORKERS", Default: "true", Help: "serve also runs the background workers"},
+	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
+}
+
+// Error names the variable that is wrong and what is wrong with it.
+type Error struct {
+	Var     string
+	Problem string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Problem }
+
+// Getenv is the environment lookup Load uses; os.LookupEnv in production.
+type Getenv func(string) (string, bool)
+
+// Load reads the configuration from env and validates it. All problems found are
+// returned together, each naming its variable.
+func Load(env Getenv) (*Config, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	var errs []error
+	get := func(name string) string {
+		v, _ := env(name)
+		return strings.TrimSpace(v)
+	}
+	secret := func(name string) string {
+		v, ok := env(name)
+		file, fok := env(name + "_FILE")
+		if ok && fok && v != "" && file != "" {
+			errs = append(errs, &Error{name, "set both " + name + " and " + name + "_FILE; keep one"})
+			return ""
+		}
+		if fok && file != "" {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				errs = append(errs, &Error{name + "_FILE", fmt.Sprintf("cannot read %s: %v", file, errors.Unwrap(err))})
+				return ""
+			}
+			return strings.TrimSpace(string(b))
+		}
+		return strings.TrimSpace(v)
+	}
+	duration := func(name string, def time.Duration) time.Duration {
+		s := get(name)
+		if s == "" {
+			return def
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			errs = append(errs, &Error{name, fmt.Sprintf("%q is not a positive duration like 30s or 5m", s)})
+			return def
+		}
+		return d
+	}
+	boolean := func(name string, def bool) bool {
+		s := get(name)
+		if s == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			errs = append(errs, &Error{name, fmt.Sprintf("%q is not true or false", s)})
+			return def
+		}
+		return b
+	}
+
+	c := &Config{
+		DatabaseURL:     secret("ARCHIPELAGO_DATABASE_URL"),
+		Listen:          cmp.Or(get("ARCHIPELAGO_LISTEN"), DefaultListen),
+		PublicURL:       get("ARCHIPELAGO_PUBLIC_URL"),
+		MasterKeyFile:   get("ARCHIPELAGO_MASTER_KEY_FILE"),
+		JWTKey:          secret("ARCHIPELAGO_JWT_KEY"),
+		AuditKey:        secret("ARCHIPELAGO_AUDIT_SIGNING_KEY"),
+		LogFormat:       cmp.Or(strings.ToLower(get("ARCHIPELAGO_LOG_FORMAT")), "text"),
+		AutoMigrate:     boolean("ARCHIPELAGO_AUTO_MIGRATE", false),
+		DBConnTimeout:   duration("ARCHIPELAGO_DB_CONNECT_TIMEOUT", DefaultDBConnTimeout),
+		ShutdownGrace:   duration("ARCHIPELAGO_SHUTDOWN_TIMEOUT", DefaultShutdownGrace),
+		RunWorkers:      boolean("ARCHIPELAGO_RUN_WORKERS", true),
+		IslandPollEvery: duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL", DefaultIslandPoll),
+		MaxBodyBytes:    DefaultMaxBodyBytes,
+	}
+	// The master key: either inline, or in the file named by ARCHIPELAGO_MASTER_KEY_FILE.
+	if v, ok := env("ARCHIPELAGO_MASTER_KEY"); ok && strings.TrimSpace(v) != "" {
+		if c.MasterKeyFile != "" {
+			errs = append(errs, &Error{"ARCHIPELAGO_MASTER_KEY", "set both ARCHIPELAGO_MASTER_KEY and ARCHIPELAGO_MASTER_KEY_FILE; keep one"})
+		}
+		c.MasterKey = strings.TrimSpace(v)
+	} else if c.MasterKeyFile != "" {
+		b, err := os.ReadFile(c.MasterKeyFile)
+		if err != nil {
+			errs = append(errs, &Error{"ARCHIPELAGO_MASTER_KEY_FILE", fmt.Sprintf("cannot read %s: %v", c.MasterKeyFile, errors.Unwrap(err))})
+		}
+		c.MasterKey = strings.TrimSpace(string(b))
+	}
+
+	if s := get("ARCHIPELAGO_MAX_BODY_BYTES"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1024 {
+			errs = append(errs, &Error{"ARCHIPELAGO_MAX_BODY_BYTES", fmt.Sprintf("%q is not a whole number of bytes ≥ 1024", s)})
+		} else {
+			c.MaxBodyBytes = n
+		}
+	}
+	switch lvl := strings.ToLower(cmp.Or(get("ARCHIPELAGO_LOG_LEVEL"), "info")); lvl {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, &Error{"ARCHIPELAGO_LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", lvl)})
+	}
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		errs = append(errs, &Error{"ARCHIPELAGO_LOG_FORMAT", fmt.Sprintf("%q is not text or json", c.LogFormat)})
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, &Error{"ARCHIPELAGO_LISTEN", fmt.Sprintf("%q is not host:port", c.Listen)})
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, &Error{"ARCHIPELAGO_PUBLIC_URL", fmt.Sprintf("%q is not an http(s) URL", c.PublicURL)})
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			errs = append(errs, &Error{"ARCHIPELAGO_DATABASE_URL", "is not a postgres:// URL"})
+		}
+	}
+	if c.JWTKey != "" && len(c.JWTKey) < 32 {
+		errs = append(errs, &Error{"ARCHIPELAGO_JWT_KEY", "is shorter than 32 bytes"})
+	}
+	return c, errors.Join(errs...)
+}
+
+// RequireDatabase reports an error naming ARCHIPELAGO_DATABASE_URL when it is unset.
+func (c *Config) RequireDatabase() error {
+	if c.DatabaseURL == "" {
+		return &Error{"ARCHIPELAGO_DATABASE_URL", "is not set (e.g. postgres://archipelago@127.0.0.1:5432/archipelago)"}
+	}
+	return nil
+}
+
+// RequireMasterKey reports an error naming ARCHIPELAGO_MASTER_KEY_FILE when no master key is configured.
+func (c *Config) RequireMasterKey() error {
+	if c.MasterKey == "" {
+		return &Error{"ARCHIPELAGO_MASTER_KEY_FILE", "is not set: generate one with `archipelago keygen > master.key` and point this variable at it"}
+	}
+	return nil
+}
+
+// SecureCookies reports whether cookies must carry the Secure flag.
+func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.PublicURL, "https://") }
+
+// Redacted returns the effective configuration as name → value pairs in Vars order,
+// with every secret replaced by "(set, redacted)" or "(unset)".
+func (c *Config) Redacted() [][2]string {
+	val := map[string]string{
+		"ARCHIPELAGO_DATABASE_URL":         redactURL(c.DatabaseURL),
+		"ARCHIPELAGO_LISTEN":               c.Listen,
+		"ARCHIPELAGO_PUBLIC_URL":           c.PublicURL,
+		"ARCHIPELAGO_MASTER_KEY_FILE":      c.MasterKeyFile,
+		"ARCHIPELAGO_MASTER_KEY":           setOrNot(c.MasterKey),
+		"ARCHIPELAGO_JWT_KEY":              setOrNot(c.JWTKey),
+		"ARCHIPELAGO_AUDIT_SIGNING_KEY":    setOrNot(c.AuditKey),
+		"ARCHIPELAGO_LOG_LEVEL":            strings.ToLower(c.LogLevel.String()),
+		"ARCHIPELAGO_LOG_FORMAT":           c.LogFormat,
+		"ARCHIPELAGO_AUTO_MIGRATE":         strconv.FormatBool(c.AutoMigrate),
+		"ARCHIPELAGO_MAX_BODY_BYTES":       strconv.FormatInt(c.MaxBodyBytes, 10),
+		"ARCHIPELAGO_DB_CONNECT_TIMEOUT":   c.DBConnTimeout.String(),
+		"ARCHIPELAGO_SHUTDOWN_TIMEOUT":     c.ShutdownGrace.String(),
+		"ARCHIPELAGO_RUN_WORKERS":          strconv.FormatBool(c.RunWorkers),
+		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),
+	}
+	out := make([][2]string, 0, len(Vars))
+	for _, v := range Vars {
+		out = append(out, [2]string{v.Name, val[v.Name]})
+	}
+	return out
+}
+
+func setOrNot(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return "(set, redacted)"
+}
+
+// redactURL keeps a database URL readable but hides its password.
+func redactURL(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(set, redacted)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "REDACTED")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// NewLogger builds the process logger from the configured level and format.
+func (c *Config) NewLogger(w *os.File) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

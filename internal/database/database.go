@@ -1,0 +1,201 @@
+// Package database owns the connection to PostgreSQL, Archipelago's system of record, and
+// the schema's migrations (jackc/tern over the files embedded from migrations/).
+//
+// It knows nothing of the domain: domain packages keep their own SQL.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/chatons/archipelago/migrations"
+)
+
+// VersionTable is where tern records the applied schema version.
+const VersionTable = "public.schema_version"
+
+// Open connects a pool to url and checks the database answers within timeout. The error
+// names ARCHIPELAGO_DATABASE_URL so an operator knows what to fix; it never includes the
+// password.
+func Open(ctx context.Context, url string, timeout time.Duration) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("ARCHIPELAGO_DATABASE_URL: cannot parse it: %s", scrub(err))
+	}
+	cfg.ConnConfig.ConnectTimeout = timeout
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "archipelago"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ARCHIPELAGO_DATABASE_URL: %s", scrub(err))
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ARCHIPELAGO_DATABASE_URL: cannot reach the database at %s:%d: %s",
+			cfg.ConnConfig.Host, cfg.ConnConfig.Port, scrub(err))
+	}
+	return pool, nil
+}
+
+// scrub keeps the useful part of a connection error without echoing the URL.
+func scrub(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Message
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return "timed out"
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return errors.Unwrap(connErr).Error()
+	}
+	return err.Error()
+}
+
+// Migration is one migration file and whether it is applied.
+type Migration struct {
+	Version int32
+	Name    string
+	Applied bool
+}
+
+// Status is the schema's state compared with the migrations this binary carries.
+type Status struct {
+	Current    int32
+	Latest     int32
+	Migrations []Migration
+}
+
+// Pending reports whether migrations remain to apply.
+func (s Status) Pending() bool { return s.Current < s.Latest }
+
+// ErrSchemaBehind means the database schema is older than this binary expects.
+var ErrSchemaBehind = errors.New("the database schema is behind this binary: run `archipelago migrate up` (or set ARCHIPELAGO_AUTO_MIGRATE=true)")
+
+// ErrSchemaAhead means the database was migrated by a newer binary.
+var ErrSchemaAhead = errors.New("the database schema is newer than this binary: upgrade archipelago")
+
+func loadMigrations(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
+	m, err := migrate.NewMigratorEx(ctx, conn, VersionTable, &migrate.MigratorOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("prepare migrator: %w", err)
+	}
+	if err := m.LoadMigrations(migrationsFS()); err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return m, nil
+}
+
+func migrationsFS() fs.FS { return migrations.FS }
+
+// LatestVersion is the highest migration this binary carries.
+func LatestVersion() (int32, error) {
+	names, err := migrate.FindMigrations(migrationsFS())
+	if err != nil {
+		return 0, err
+	}
+	return int32(len(names)), nil
+}
+
+// CurrentVersion reads the applied version without creating anything (0 for an empty
+// database).
+func CurrentVersion(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (int32, error) {
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, VersionTable).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int32
+	if err := q.QueryRow(ctx, `SELECT version FROM `+VersionTable).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// CheckCurrent returns ErrSchemaBehind or ErrSchemaAhead when the schema does not match.
+func CheckCurrent(ctx context.Context, pool *pgxpool.Pool) error {
+	cur, err := CurrentVersion(ctx, pool)
+	if err != nil {
+		return err
+	}
+	latest, err := LatestVersion()
+	if err != nil {
+		return err
+	}
+	switch {
+	case cur < latest:
+		return fmt.Errorf("schema at version %d, binary expects %d: %w", cur, latest, ErrSchemaBehind)
+	case cur > latest:
+		return fmt.Errorf("schema at version %d, binary expects %d: %w", cur, latest, ErrSchemaAhead)
+	}
+	return nil
+}
+
+// MigrateStatus lists the migrations and which are applied.
+func MigrateStatus(ctx context.Context, pool *pgxpool.Pool) (Status, error) {
+	cur, err := CurrentVersion(ctx, pool)
+	if err != nil {
+		return Status{}, err
+	}
+	names, err := migrate.FindMigrations(migrationsFS())
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Current: cur, Latest: int32(len(names))}
+	for i, n := range names {
+		v := int32(i + 1)
+		st.Migrations = append(st.Migrations, Migration{Version: v, Name: n, Applied: v <= cur})
+	}
+	return st, nil
+}
+
+// MigrateUp applies every pending migration, each in its own transaction, under tern's
+// advisory lock so concurrent starts do not race. onApply, when set, is told each one.
+func MigrateUp(ctx context.Context, pool *pgxpool.Pool, onApply func(version int32, name string)) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection for migrations: %w", err)
+	}
+	defer conn.Release()
+	m, err := loadMigrations(ctx, conn.Conn())
+	if err != nil {
+		return err
+	}
+	if onApply != nil {
+		m.OnStart = func(seq int32, name, _, _ string) { onApply(seq, name) }
+	}
+	cur, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if latest := int32(len(m.Migrations)); cur > latest {
+		return fmt.Errorf("schema at version %d, binary expects %d: %w", cur, latest, ErrSchemaAhead)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// ExtraSchemaVersion names schema that MigrateUp installs besides migrations/ (none yet);
+// it keys test templates so they are rebuilt when it changes.
+const ExtraSchemaVersion = "v1"

@@ -1,0 +1,78 @@
+package database_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestMigratedDatabaseIsCurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	if err := database.CheckCurrent(ctx, pool); err != nil {
+		t.Fatalf("fresh test database not current: %v", err)
+	}
+	st, err := database.MigrateStatus(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pending() || len(st.Migrations) == 0 || !st.Migrations[len(st.Migrations)-1].Applied {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+func TestOutOfDateSchemaIsRefusedWithMigrateHint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	if _, err := pool.Exec(ctx, `UPDATE `+database.VersionTable+` SET version = version - 1`); err != nil {
+		t.Fatal(err)
+	}
+	err := database.CheckCurrent(ctx, pool)
+	if !errors.Is(err, database.ErrSchemaBehind) || !strings.Contains(err.Error(), "archipelago migrate up") {
+		t.Fatalf("err = %v, want ErrSchemaBehind with the migrate hint", err)
+	}
+}
+
+func TestMigrateUpFromEmptyAndAgainIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	// Wipe the schema to an empty database, then migrate from scratch twice.
+	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := database.CurrentVersion(ctx, pool); v != 0 {
+		t.Fatalf("empty database at version %d", v)
+	}
+	var applied []string
+	if err := database.MigrateUp(ctx, pool, func(_ int32, name string) { applied = append(applied, name) }); err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := database.LatestVersion()
+	if int32(len(applied)) != latest {
+		t.Fatalf("applied %d migrations, want %d", len(applied), latest)
+	}
+	applied = nil
+	if err := database.MigrateUp(ctx, pool, func(_ int32, name string) { applied = append(applied, name) }); err != nil || len(applied) != 0 {
+		t.Fatalf("second run applied %v, err %v", applied, err)
+	}
+}
+
+func TestOpenUnreachableNamesTheVariable(t *testing.T) {
+	t.Parallel()
+	_, err := database.Open(context.Background(), "postgres://nobody@127.0.0.1:1/x", 2e9)
+	if err == nil || !strings.Contains(err.Error(), "ARCHIPELAGO_DATABASE_URL") {
+		t.Fatalf("err = %v", err)
+	}
+	var _ *pgxpool.Pool
+}
