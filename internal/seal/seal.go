@@ -38,7 +38,7 @@ var ErrCorrupt = errors.New("sealed value is corrupt or was sealed for another p
 type Keyring struct {
 	current    string
 	currentKey []byte
-	aeads   map[string]cipher.AEAD
+	aeads      map[string]cipher.AEAD
 }
 
 // KeyID names a key: the first 8 hex digits of SHA-256 of the key.

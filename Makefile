@@ -1,0 +1,55 @@
+# Archipelago — the two commands people need are `make demo` and `make test`.
+SHELL      := /bin/bash
+GO         ?= go
+TOOLS_BIN  := $(CURDIR)/.tools/bin
+LDFLAGS    := -X github.com/chatons/archipelago/internal/api.Version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
+TESTFLAGS  ?= -race -timeout 25m
+DEMO_ARGS  ?=
+
+export GOTOOLCHAIN := local
+export ARCHIPELAGO_MINIO  ?= $(TOOLS_BIN)/minio
+export ARCHIPELAGO_RESTIC ?= $(TOOLS_BIN)/restic
+
+.PHONY: all build tools os-deps demo test vet bench clean
+
+all: build
+
+## build: compile bin/archipelago
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/archipelago ./cmd/archipelago
+
+## tools: build the pinned MinIO and restic (tools/go.mod) into .tools/bin
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/restic
+
+$(TOOLS_BIN)/restic: tools/go.mod tools/go.sum
+	@echo "building restic (pinned in tools/go.mod) …"
+	cd tools && GOBIN=$(TOOLS_BIN) $(GO) install github.com/restic/restic/cmd/restic
+	@touch $@
+
+$(TOOLS_BIN)/minio: tools/go.mod tools/go.sum
+	@echo "building MinIO (pinned in tools/go.mod; the first build takes a few minutes) …"
+	cd tools && GOBIN=$(TOOLS_BIN) $(GO) install github.com/minio/minio
+	@touch $@
+
+## os-deps: install PostgreSQL and Chromium with apt-get when missing (root on Debian)
+os-deps:
+	@./scripts/os-deps.sh
+
+## demo: run the sandbox federation on http://127.0.0.1:8080 (Ctrl-C stops and cleans up)
+demo: os-deps tools build
+	./bin/archipelago dev $(DEMO_ARGS)
+
+## vet: go vet every package
+vet:
+	$(GO) vet ./...
+
+## test: vet, then every test against real PostgreSQL, MinIO, restic and Chromium
+test: os-deps tools build vet
+	./bin/archipelago testenv -- $(GO) test $(TESTFLAGS) ./...
+
+## bench: the benchmarks that print ratios
+bench: os-deps tools build
+	./bin/archipelago testenv -- $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+clean:
+	rm -rf bin .tools artifacts

@@ -1,0 +1,249 @@
+// Command archipelago is the coordinator of a federation of Garage storage islands: one
+// binary with subcommands for serving, migrating, running workers, the sandbox and admin
+// tasks. It only wires: the work is done in internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/app"
+	"github.com/chatons/archipelago/internal/config"
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/sandbox"
+	"github.com/chatons/archipelago/internal/seal"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv is what every subcommand gets: streams and the environment lookup.
+type cliEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         config.Getenv
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":   {"serve the portal and the REST API (and, by default, the background workers)", cmdServe},
+		"worker":  {"run only the background workers", cmdWorker},
+		"migrate": {"apply (up) or list (status) database migrations", cmdMigrate},
+		"dev":     {"run the sandbox federation: throwaway PostgreSQL, MinIO, demo data", cmdDev},
+		"config":  {"print the effective configuration, secrets redacted", cmdConfig},
+		"version": {"print the version", cmdVersion},
+		"keygen":  {"print a new random master key (for ARCHIPELAGO_MASTER_KEY_FILE)", cmdKeygen},
+		"testenv": {"run a command with throwaway PostgreSQL and MinIO (used by make test)", cmdTestenv},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}
+	os.Exit(run(ctx, env, os.Args[1:]))
+}
+
+// exitError carries a specific exit code.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func run(ctx context.Context, env *cliEnv, args []string) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.stdout, cmds)
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(env.stderr, "archipelago: unknown command %q\n\n", args[0])
+		usage(env.stderr, cmds)
+		return 2
+	}
+	if err := c.run(ctx, env, args[1:]); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(env.stderr, "archipelago %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "Usage: archipelago <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nConfiguration comes from ARCHIPELAGO_* environment variables: see `archipelago config`.")
+}
+
+func loadConfig(env *cliEnv) (*config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(env.getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, cfg.NewLogger(os.Stderr), nil
+}
+
+func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, log, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return &config.Error{Var: "ARCHIPELAGO_LISTEN", Problem: err.Error()}
+	}
+	log.Info("archipelago serving", "listen", l.Addr().String(), "public_url", cfg.PublicURL, "version", api.Version,
+		"workers", cfg.RunWorkers)
+	return a.Run(ctx, l, cfg.RunWorkers)
+}
+
+func cmdWorker(ctx context.Context, env *cliEnv, args []string) error {
+	cfg, log, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	log.Info("archipelago worker running", "version", api.Version)
+	return a.Run(ctx, nil, true)
+}
+
+func cmdMigrate(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) != 1 || (args[0] != "up" && args[0] != "status") {
+		return errors.New("usage: archipelago migrate up|status")
+	}
+	cfg, log, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireDatabase(); err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if args[0] == "up" {
+		n := 0
+		if err := database.MigrateUp(ctx, pool, func(v int32, name string) {
+			n++
+			log.Info("applying migration", "version", v, "name", name)
+			fmt.Fprintf(env.stdout, "applying %03d %s\n", v, name)
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "schema is current (%d migration(s) applied now)\n", n)
+		return nil
+	}
+	st, err := database.MigrateStatus(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, m := range st.Migrations {
+		mark := "pending"
+		if m.Applied {
+			mark = "applied"
+		}
+		fmt.Fprintf(env.stdout, "%03d  %-8s %s\n", m.Version, mark, m.Name)
+	}
+	fmt.Fprintf(env.stdout, "database at version %d of %d\n", st.Current, st.Latest)
+	if st.Pending() {
+		fmt.Fprintln(env.stdout, "run `archipelago migrate up` to apply the pending migrations")
+	}
+	return nil
+}
+
+func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the portal and API on")
+	stateDir := fs.String("state-dir", "", "directory for the sandbox's data and sandbox.json (default: a new temporary directory)")
+	keep := fs.Bool("keep", false, "keep the state directory on exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lvl := slog.LevelWarn
+	if v, ok := env.getenv("ARCHIPELAGO_LOG_LEVEL"); ok && v == "debug" {
+		lvl = slog.LevelDebug
+	} else if ok && v == "info" {
+		lvl = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: lvl}))
+	return sandbox.Run(ctx, sandbox.Options{Listen: *listen, StateDir: *stateDir, Keep: *keep, Out: env.stdout, Logger: log})
+}
+
+func cmdConfig(ctx context.Context, env *cliEnv, args []string) error {
+	cfg, err := config.Load(env.getenv)
+	if cfg != nil {
+		for _, kv := range cfg.Redacted() {
+			fmt.Fprintf(env.stdout, "%-34s %s\n", kv[0], kv[1])
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return nil
+}
+
+func cmdVersion(ctx context.Context, env *cliEnv, args []string) error {
+	fmt.Fprintf(env.stdout, "archipelago %s\n", api.Version)
+	return nil
+}
+
+func cmdKeygen(ctx context.Context, env *cliEnv, args []string) error {
+	fmt.Fprintln(env.stdout, seal.NewKey())
+	return nil
+}
+
+func cmdTestenv(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	code, err := sandbox.RunWithServices(ctx, args, env.stdout, log)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatons/archipelago/internal/database"
+)
+
+// Version is set at build time (-ldflags "-X github.com/chatons/archipelago/internal/api.Version=…").
+var Version = "dev"
+
+// API holds what the REST handlers depend on.
+type API struct {
+	log     *slog.Logger
+	pool    *pgxpool.Pool
+	openapi []byte
+}
+
+// Deps are the collaborators of the API.
+type Deps struct {
+	Logger *slog.Logger
+	Pool   *pgxpool.Pool
+}
+
+// New builds the API; it fails when the OpenAPI document does not assemble.
+func New(d Deps) (*API, error) {
+	doc, err := OpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	return &API{log: d.Logger, pool: d.Pool, openapi: doc}, nil
+}
+
+// Fail writes err in the error shape (a convenience for handlers).
+func (a *API) Fail(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, a.log, err) }
+
+// Healthz answers 200 while the process is alive.
+func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readiness struct {
+	Status   string `json:"status"`
+	Database string `json:"database"`
+	Schema   string `json:"schema"`
+}
+
+// Readyz answers 200 when the database answers and its schema is current, 503 otherwise.
+func (a *API) Readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	out := readiness{Status: "ready", Database: "ok", Schema: "current"}
+	status := http.StatusOK
+	if err := a.pool.Ping(ctx); err != nil {
+		out = readiness{Status: "unready", Database: "unreachable", Schema: "unknown"}
+		status = http.StatusServiceUnavailable
+	} else if err := database.CheckCurrent(ctx, a.pool); err != nil {
+		out.Status, out.Schema = "unready", err.Error()
+		status = http.StatusServiceUnavailable
+	}
+	WriteJSON(w, status, out)
+}
+
+// Version answers GET /v1/version.
+func (a *API) VersionInfo(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, map[string]string{"version": Version})
+}

@@ -1,0 +1,190 @@
+// Package api owns Archipelago's REST API under /v1: the one JSON error shape, request
+// decoding and validation helpers, the handlers (methods on *API) and the OpenAPI document
+// that describes every route. Routes themselves are listed in internal/server/routes.go.
+//
+// Handlers stay thin: decode, validate, ask the authorizer, call the domain, respond.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// Error is the single error shape of the API:
+//
+//	{"error":{"code":"invalid_field","message":"…","field":"…","request_id":"…"}}
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+	// RequestID is filled when the error is written.
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Error codes shared by every endpoint.
+const (
+	CodeInvalidField     = "invalid_field"
+	CodeMalformedJSON    = "malformed_json"
+	CodeUnknownField     = "unknown_field"
+	CodeBodyTooLarge     = "body_too_large"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnauthenticated  = "unauthenticated"
+	CodeForbidden        = "forbidden"
+	CodeConflict         = "conflict"
+	CodeRateLimited      = "rate_limited"
+	CodeUnavailable      = "upstream_unavailable"
+	CodeInternal         = "internal"
+)
+
+// Invalid is a 400 naming the field and the problem.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound is a 404; objects of another member answer this too, so ids reveal nothing.
+func NotFound(what string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: what + " not found"}
+}
+
+// Conflict is a 409.
+func Conflict(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusConflict, Code: CodeConflict, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Forbidden is a 403, used only where the caller may know the object exists.
+func Forbidden(format string, args ...any) *Error {
+	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unauthenticated is a 401.
+func Unauthenticated(msg string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: msg}
+}
+
+// Unavailable is a 502/503-class error for a failure of the world (an island's admin API
+// down, S3 timing out), distinct from bad input.
+func Unavailable(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadGateway, Code: CodeUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// WriteError writes err in the API's error shape. Errors that are not *Error are logged and
+// answered as a 500 without their text (which may hold internals).
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			return // the client went away
+		}
+		log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path,
+			"request_id", middleware.GetReqID(r.Context()))
+		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; the request id identifies it in the server log"}
+	}
+	out := *e
+	out.RequestID = middleware.GetReqID(r.Context())
+	if out.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="archipelago"`)
+	}
+	WriteJSON(w, out.Status, struct {
+		Error Error `json:"error"`
+	}{out})
+}
+
+// WriteJSON writes v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// Decode reads a JSON request body into v: unknown fields, malformed JSON, wrong types,
+// trailing data and oversized bodies are answered as 4xx errors naming the problem.
+func Decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMedia,
+				Message: "the request body must be application/json"}
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "the body holds more than one JSON value"}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return decodeError(err)
+		}
+		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "unexpected data after the JSON value"}
+	}
+	return nil
+}
+
+func decodeError(err error) *Error {
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
+			Message: fmt.Sprintf("the request body is larger than %d bytes", maxErr.Limit)}
+	case errors.Is(err, io.EOF):
+		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "the request body is empty; a JSON object is expected"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "the JSON body ends unexpectedly"}
+	case errors.As(err, &syntaxErr):
+		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON,
+			Message: fmt.Sprintf("malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())}
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field,
+			Message: fmt.Sprintf("must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnknownField, Field: field,
+			Message: fmt.Sprintf("unknown field %q", field)}
+	}
+	return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: err.Error()}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	default:
+		return "a number"
+	}
+}

@@ -1,0 +1,127 @@
+// Package app is Archipelago's composition root: from a validated configuration it opens
+// the database, checks the schema, builds the keyring, the domain services, the API, the
+// portal and the background workers, and runs them until its context ends. `serve`,
+// `worker` and the sandbox (`dev`) all start Archipelago through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/config"
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/portal"
+	"github.com/chatons/archipelago/internal/seal"
+	"github.com/chatons/archipelago/internal/server"
+)
+
+// App is a running Archipelago: its database pool and services.
+type App struct {
+	Cfg     *config.Config
+	Log     *slog.Logger
+	Pool    *pgxpool.Pool
+	Keyring *seal.Keyring
+	Server  *server.Server
+}
+
+// Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
+// builds every service. The caller must Close it.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+	if err := errors.Join(cfg.RequireDatabase(), cfg.RequireMasterKey()); err != nil {
+		return nil, err
+	}
+	kr, err := seal.ParseKeyring(cfg.MasterKey)
+	if err != nil {
+		return nil, &config.Error{Var: "ARCHIPELAGO_MASTER_KEY_FILE", Problem: err.Error()}
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pool.Close()
+		}
+	}()
+	if cfg.AutoMigrate {
+		if err := database.MigrateUp(ctx, pool, func(v int32, name string) {
+			log.InfoContext(ctx, "applying migration", "version", v, "name", name)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := database.CheckCurrent(ctx, pool); err != nil {
+		return nil, err
+	}
+	a := &App{Cfg: cfg, Log: log, Pool: pool, Keyring: kr}
+	if err := a.build(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) build() error {
+	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool})
+	if err != nil {
+		return fmt.Errorf("build API: %w", err)
+	}
+	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version})
+	if err != nil {
+		return fmt.Errorf("build portal: %w", err)
+	}
+	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: server.NewRegistry(), API: apiH, Portal: p,
+		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies()})
+	return err
+}
+
+// Run serves HTTP on l (when not nil) and runs the background workers (when configured)
+// until ctx ends, then drains both.
+func (a *App) Run(ctx context.Context, l net.Listener, workers bool) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if l != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Server.Serve(ctx, l, a.Cfg.ShutdownGrace); err != nil {
+				errs <- fmt.Errorf("http server: %w", err)
+				cancel()
+			}
+		}()
+	}
+	if workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.runWorkers(ctx); err != nil {
+				errs <- fmt.Errorf("workers: %w", err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// runWorkers runs the background jobs until ctx ends.
+func (a *App) runWorkers(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// Close releases the database pool.
+func (a *App) Close() { a.Pool.Close() }

@@ -1,0 +1,155 @@
+// Package portal owns the member portal: server-rendered pages built from the embedded
+// templates in web/, with typed page structs, and the static assets. Templates are parsed
+// and checked at start. Pages call the same domain packages as the REST API; they never
+// reach the database on their own.
+package portal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/chatons/archipelago/web"
+)
+
+// Portal renders the portal's pages.
+type Portal struct {
+	log       *slog.Logger
+	pages     map[string]*template.Template
+	static    fs.FS
+	staticSum map[string]string // file → short content hash, for cache-busting URLs
+	version   string
+}
+
+// Deps are the portal's collaborators.
+type Deps struct {
+	Logger  *slog.Logger
+	Version string
+}
+
+// New parses every template and indexes static files; any error stops the program.
+func New(d Deps) (*Portal, error) {
+	p := &Portal{log: d.Logger, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	static, err := fs.Sub(web.Static, "static")
+	if err != nil {
+		return nil, err
+	}
+	p.static = static
+	if err := fs.WalkDir(static, ".", func(name string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(static, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		p.staticSum[name] = hex.EncodeToString(sum[:])[:10]
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	funcs := template.FuncMap{
+		"static": p.staticURL,
+		"bytes":  HumanBytes,
+		"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+		"lower":  strings.ToLower,
+	}
+	names, err := fs.Glob(web.Templates, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(web.Templates, "templates/layout.html", name)
+		if err != nil {
+			return nil, fmt.Errorf("portal template %s: %w", base, err)
+		}
+		p.pages[strings.TrimSuffix(base, ".html")] = t
+	}
+	return p, nil
+}
+
+func (p *Portal) staticURL(name string) (string, error) {
+	sum, ok := p.staticSum[name]
+	if !ok {
+		return "", fmt.Errorf("no static file %q", name)
+	}
+	return "/static/" + name + "?v=" + sum, nil
+}
+
+// Static serves /static/ with long caching (URLs carry the content hash).
+func (p *Portal) Static() http.Handler {
+	fsrv := http.StripPrefix("/static/", http.FileServerFS(p.static))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("v") != "" {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		}
+		fsrv.ServeHTTP(w, r)
+	})
+}
+
+// Page is what every page template receives: the shell's data and the page's own.
+type Page struct {
+	Title   string
+	Nav     string // the active navigation entry
+	Version string
+	Flash   string
+	Error   string
+	Data    any
+}
+
+// render executes a page into a buffer first, so a template error never sends half a page.
+func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, page Page) {
+	t, ok := p.pages[name]
+	if !ok {
+		p.log.ErrorContext(r.Context(), "no such page template", "page", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	page.Version = p.version
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, page); err != nil {
+		p.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// Home is the dashboard.
+func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusOK, "home", Page{Title: "Dashboard", Nav: "dashboard"})
+}
+
+// NotFound is the portal's 404 page.
+func (p *Portal) NotFound(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusNotFound, "notfound", Page{Title: "Not found"})
+}
+
+// HumanBytes formats a byte count in SI units (as Garage counts capacity).
+func HumanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -1,0 +1,124 @@
+// Package server owns Archipelago's HTTP server: the middleware stack, every route (in
+// routes.go, the one place routes are listed), metrics and graceful shutdown. Handlers live
+// with the API (internal/api) and the portal (internal/portal).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/portal"
+)
+
+// Deps are the server's collaborators, built by cmd/archipelago.
+type Deps struct {
+	Logger        *slog.Logger
+	Pool          *pgxpool.Pool
+	Registry      *prometheus.Registry
+	API           *api.API
+	Portal        *portal.Portal
+	MaxBodyBytes  int64
+	SecureCookies bool
+}
+
+// Server is the HTTP server.
+type Server struct {
+	d       Deps
+	log     *slog.Logger
+	metrics *httpMetrics
+	router  chi.Router
+}
+
+// New builds the server and its router.
+func New(d Deps) (*Server, error) {
+	if d.Logger == nil || d.API == nil || d.Portal == nil || d.Registry == nil {
+		return nil, errors.New("server: logger, api, portal and registry are required")
+	}
+	s := &Server{d: d, log: d.Logger, metrics: newHTTPMetrics(d.Registry)}
+	if d.Pool != nil {
+		d.Registry.MustRegister(newPoolCollector(d.Pool))
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+// NewRegistry returns a Prometheus registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Handler is the root handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Router exposes the router, for tests that walk every route.
+func (s *Server) Router() chi.Router { return s.router }
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
+}
+
+// notFound answers unknown routes: the portal's page for browsers, the JSON shape otherwise.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if wantsHTML(r) {
+		s.d.Portal.NotFound(w, r)
+		return
+	}
+	api.WriteError(w, r, s.log, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound,
+		Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	api.WriteError(w, r, s.log, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
+		Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+}
+
+func wantsHTML(r *http.Request) bool {
+	return !strings.HasPrefix(r.URL.Path, "/v1/") && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// Serve serves on l until ctx is cancelled, then stops accepting, drains in-flight requests
+// for up to grace, and returns.
+func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      0, // server-sent events stream; handlers bound their own work
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining requests", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("drain requests: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

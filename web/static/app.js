@@ -1,0 +1,1 @@
+// Archipelago portal: progressive enhancement only; every page works without it.
