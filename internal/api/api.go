@@ -8,7 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/identity"
 )
 
 // Version is set at build time (-ldflags "-X github.com/chatons/archipelago/internal/api.Version=…").
@@ -16,15 +18,21 @@ var Version = "dev"
 
 // API holds what the REST handlers depend on.
 type API struct {
-	log     *slog.Logger
-	pool    *pgxpool.Pool
-	openapi []byte
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	openapi  []byte
+	identity *identity.Service
+	audit    *audit.Service
+	secure   bool // cookies carry Secure
 }
 
 // Deps are the collaborators of the API.
 type Deps struct {
-	Logger *slog.Logger
-	Pool   *pgxpool.Pool
+	Logger        *slog.Logger
+	Pool          *pgxpool.Pool
+	Identity      *identity.Service
+	Audit         *audit.Service
+	SecureCookies bool
 }
 
 // New builds the API; it fails when the OpenAPI document does not assemble.
@@ -33,7 +41,8 @@ func New(d Deps) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &API{log: d.Logger, pool: d.Pool, openapi: doc}, nil
+	return &API{log: d.Logger, pool: d.Pool, openapi: doc, identity: d.Identity, secure: d.SecureCookies,
+		audit: d.Audit}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).

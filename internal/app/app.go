@@ -11,12 +11,15 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/server"
@@ -24,11 +27,13 @@ import (
 
 // App is a running Archipelago: its database pool and services.
 type App struct {
-	Cfg     *config.Config
-	Log     *slog.Logger
-	Pool    *pgxpool.Pool
-	Keyring *seal.Keyring
-	Server  *server.Server
+	Cfg      *config.Config
+	Log      *slog.Logger
+	Pool     *pgxpool.Pool
+	Keyring  *seal.Keyring
+	Server   *server.Server
+	Identity *identity.Service
+	Audit    *audit.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -68,11 +73,23 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, er
 }
 
 func (a *App) build() error {
-	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool})
+	jwtKey := []byte(a.Cfg.JWTKey)
+	if len(jwtKey) == 0 {
+		jwtKey = a.Keyring.Derive("jwt-hs256")
+	}
+	a.Identity = identity.New(a.Pool, a.Log, identity.Config{JWTKey: jwtKey, Issuer: a.Cfg.PublicURL})
+	auditKeys, err := audit.LoadKeys(a.Cfg.AuditKey, a.Keyring.Derive, a.Cfg.PublicURL)
+	if err != nil {
+		return &config.Error{Var: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Problem: err.Error()}
+	}
+	a.Audit = audit.NewService(a.Pool, auditKeys, a.Log)
+	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
+		Audit: a.Audit})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
-	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version})
+	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
+		SecureCookies: a.Cfg.SecureCookies()})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
@@ -119,9 +136,15 @@ func (a *App) Run(ctx context.Context, l net.Listener, workers bool) error {
 
 // runWorkers runs the background jobs until ctx ends.
 func (a *App) runWorkers(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = audit.RunCheckpointer(ctx, a.Audit, auditCheckpointEvery) })
 	<-ctx.Done()
+	wg.Wait()
 	return nil
 }
+
+// auditCheckpointEvery is how often the audit log gets a signed checkpoint while it grows.
+const auditCheckpointEvery = time.Minute
 
 // Close releases the database pool.
 func (a *App) Close() { a.Pool.Close() }

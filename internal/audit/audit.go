@@ -1,11 +1,3 @@
-// Package audit owns Archipelago's audit log: the one call every mutation makes, inside the
-// database transaction of the change, so that a change without its entry cannot commit
-// (fail-closed).
-//
-// Who acts (a user, an API token, a system job) and the request's id and source address
-// travel in the context, set once by the HTTP middleware or the job runner; call sites only
-// say what happened. Details must never hold a secret: where the identity of a secret
-// matters, record a fingerprint of it (see Fingerprint).
 package audit
 
 import (
@@ -92,8 +84,12 @@ var ErrNoActor = errors.New("audit: no actor in context; refusing an unattribute
 // Record appends e to the audit log inside tx. When it fails the caller must roll the
 // transaction back (returning the error does so in every store of this codebase).
 //
-// Sequence numbers are gap-free: appends are serialised with a transaction-scoped advisory
-// lock, held until the surrounding transaction ends.
+// Sequence numbers are gap-free and the tree cannot fork: appends are serialised with a
+// transaction-scoped advisory lock, held until the surrounding transaction ends, and the
+// entry's leaf hash and the tree's new stored hashes are written in the same transaction.
+// tx must run at READ COMMITTED (PostgreSQL's default), so the append sees the entries
+// committed before it took the lock; at a stricter level a concurrent append makes it fail
+// (never fork).
 func Record(ctx context.Context, tx pgx.Tx, e Entry) (seq int64, err error) {
 	actor, ok := ActorFrom(ctx)
 	if !ok {
@@ -111,20 +107,12 @@ func Record(ctx context.Context, tx pgx.Tx, e Entry) (seq int64, err error) {
 		return 0, fmt.Errorf("audit: encode details of %s: %w", e.Action, err)
 	}
 	req := RequestFrom(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, appendLockID); err != nil {
-		return 0, fmt.Errorf("audit: lock the log: %w", err)
-	}
-	err = tx.QueryRow(ctx, `
-		INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action,
-		                           target_type, target_id, request_id, source_ip, details)
-		SELECT coalesce(max(seq) + 1, 0), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM audit_entries
-		RETURNING seq`,
-		time.Now().UTC().Truncate(time.Microsecond), string(actor.Kind), actor.ID, actor.Name, e.MemberID, e.Action,
-		e.TargetType, e.TargetID, req.ID, req.SourceIP, raw).Scan(&seq)
-	if err != nil {
+	le := LogEntry{At: time.Now().UTC().Truncate(time.Microsecond), Actor: actor, MemberID: e.MemberID, Action: e.Action,
+		TargetType: e.TargetType, TargetID: e.TargetID, RequestID: req.ID, SourceIP: req.SourceIP}
+	if err := appendEntry(ctx, tx, &le, raw, true); err != nil {
 		return 0, fmt.Errorf("audit: append %s: %w", e.Action, err)
 	}
-	return seq, nil
+	return le.Seq, nil
 }
 
 // appendLockID is the advisory lock key serialising appends ("audit" in ASCII).

@@ -55,6 +55,18 @@ func TestConcurrentAppendsAreGapFree(t *testing.T) {
 	if n != 8*6 || maxSeq != n-1 {
 		t.Fatalf("%d entries with max seq %d: gaps or duplicates", n, maxSeq)
 	}
+	// The tree is consistent with the entries: no fork, no missing hash.
+	keys, err := audit.KeysFromSeed("t/archipelago-audit", make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.NewService(pool, keys, testenv.Logger(t)).Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(ctx, pool, keys.Verifier)
+	if err != nil || !rep.OK() || rep.Entries != n {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
 }
 
 func TestFingerprintHidesTheSecret(t *testing.T) {

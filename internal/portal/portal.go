@@ -16,12 +16,18 @@ import (
 	"path"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/web"
 )
 
 // Portal renders the portal's pages.
 type Portal struct {
 	log       *slog.Logger
+	pool      *pgxpool.Pool
+	identity  *identity.Service
+	secure    bool
 	pages     map[string]*template.Template
 	static    fs.FS
 	staticSum map[string]string // file → short content hash, for cache-busting URLs
@@ -30,13 +36,16 @@ type Portal struct {
 
 // Deps are the portal's collaborators.
 type Deps struct {
-	Logger  *slog.Logger
-	Version string
+	Logger        *slog.Logger
+	Version       string
+	Pool          *pgxpool.Pool
+	Identity      *identity.Service
+	SecureCookies bool
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, secure: d.SecureCookies, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err
@@ -101,12 +110,33 @@ func (p *Portal) Static() http.Handler {
 
 // Page is what every page template receives: the shell's data and the page's own.
 type Page struct {
-	Title   string
-	Nav     string // the active navigation entry
-	Version string
-	Flash   string
-	Error   string
-	Data    any
+	Title    string
+	Nav      string // the active navigation entry
+	Version  string
+	Flash    string
+	Error    string
+	User     *identity.Principal // nil on public pages
+	CSRF     string
+	NavItems []NavItem
+	Data     any
+}
+
+// NavItem is an entry of the navigation.
+type NavItem struct {
+	Key, Label, Href string
+}
+
+// navigation is the portal's menu, in order.
+var navigation = []NavItem{
+	{"dashboard", "Dashboard", "/"},
+	{"vaults", "Vaults", "/vaults"},
+	{"islands", "Islands", "/islands"},
+	{"pledges", "Pledges", "/pledges"},
+	{"restore-tests", "Restore tests", "/restore-tests"},
+	{"reports", "Reports", "/reports"},
+	{"audit", "Audit", "/audit"},
+	{"tokens", "Tokens", "/tokens"},
+	{"account", "Account", "/account"},
 }
 
 // render executes a page into a buffer first, so a template error never sends half a page.
@@ -118,6 +148,9 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 		return
 	}
 	page.Version = p.version
+	if u, ok := identity.PrincipalFrom(r.Context()); ok {
+		page.User, page.CSRF, page.NavItems = u, u.CSRF, navigation
+	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, page); err != nil {
 		p.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
@@ -128,11 +161,6 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
-}
-
-// Home is the dashboard.
-func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusOK, "home", Page{Title: "Dashboard", Nav: "dashboard"})
 }
 
 // NotFound is the portal's 404 page.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/chatons/archipelago/internal/app"
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/minioserver"
 )
 
@@ -54,5 +56,43 @@ func Seed(ctx context.Context, a *app.App, env SeedEnv) (Seeded, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	for _, u := range demoUsers {
+		if err := seedUser(ctx, a, u); err != nil {
+			return out, fmt.Errorf("user %s: %w", u.Email, err)
+		}
+		out.Users = append(out.Users, u)
+	}
+	return out, nil
+}
+
+// demoUsers are the sandbox's logins. Their passwords are fixed and printed: this is a
+// throwaway sandbox on 127.0.0.1.
+var demoUsers = []User{
+	{Email: "federation@archipelago.example", Password: "demo-fed-admin-2026", Role: "federation admin"},
+	{Email: "alice@libre-nuage.example", Password: "demo-libre-nuage-admin", Role: "admin", Member: "libre-nuage"},
+	{Email: "victor@libre-nuage.example", Password: "demo-libre-nuage-viewer", Role: "viewer", Member: "libre-nuage"},
+	{Email: "bob@chaton-rouge.example", Password: "demo-chaton-rouge-admin", Role: "admin", Member: "chaton-rouge"},
+	{Email: "carla@vercors-libre.example", Password: "demo-vercors-libre-admin", Role: "admin", Member: "vercors-libre"},
+}
+
+func seedUser(ctx context.Context, a *app.App, u User) error {
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)`, u.Email).Scan(&exists); err != nil || exists {
+			return err
+		}
+		created, err := a.Identity.UserCreate(ctx, tx, identity.NewUser{Email: u.Email, Password: u.Password,
+			FederationAdmin: u.Member == ""})
+		if err != nil || u.Member == "" {
+			return err
+		}
+		m, err := islands.MemberBySlug(ctx, tx, u.Member)
+		if err != nil {
+			return err
+		}
+		return a.Identity.MembershipSet(ctx, tx, created.ID, m.ID, identity.Role(u.Role))
+	})
 }

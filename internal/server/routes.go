@@ -20,12 +20,59 @@ func (s *Server) routes() chi.Router {
 	r.Get("/readyz", a.Readyz)
 	r.Method("GET", "/metrics", s.metricsHandler())
 
-	// REST API.
+	// REST API: public.
 	r.Get("/v1/openapi.json", a.ServeOpenAPI)
 	r.Get("/v1/version", a.VersionInfo)
 
+	// Audit log: checkpoints, proofs and the key reveal only hashes; anyone may verify.
+	r.Get("/v1/audit/checkpoint", a.AuditCheckpoint)
+	r.Get("/v1/audit/key", a.AuditKey)
+	r.Get("/v1/audit/consistency", a.AuditConsistency)
+	r.Get("/v1/audit/entries/{seq}/proof", a.AuditEntryProof)
+
+	r.Group(func(r chi.Router) {
+		r.Use(a.Authenticate)
+		r.Post("/v1/auth/login", a.Login)
+		r.Post("/v1/auth/refresh", a.Refresh)
+
+		// REST API: authenticated.
+		r.Group(func(r chi.Router) {
+			r.Use(a.RequireAuth)
+			// Identity and access.
+			r.Post("/v1/auth/logout", a.Logout)
+			r.Get("/v1/me", a.Me)
+			r.Get("/v1/tokens", a.TokenList)
+			r.Post("/v1/tokens", a.TokenCreate)
+			r.Get("/v1/tokens/{id}", a.TokenGet)
+			r.Delete("/v1/tokens/{id}", a.TokenRevoke)
+			// Audit log.
+			r.Get("/v1/audit/entries", a.AuditList)
+			r.Get("/v1/audit/entries/{seq}", a.AuditGet)
+		})
+	})
+
 	// Portal.
-	r.Handle("/static/*", p.Static())
-	r.Get("/", p.Home)
+	r.Method("GET", "/static/*", p.Static())
+	r.Group(func(r chi.Router) {
+		r.Use(p.Session)
+		r.Get("/login", p.LoginForm)
+		r.Post("/login", p.Login)
+		r.Group(func(r chi.Router) {
+			r.Use(p.RequireLogin)
+			r.Post("/logout", p.Logout)
+			r.Get("/", p.Home)
+			r.Get("/account", p.Account)
+			r.Post("/account/password", p.ChangePassword)
+			r.Get("/tokens", p.Tokens)
+			r.Post("/tokens", p.TokenCreate)
+			r.Post("/tokens/{id}/revoke", p.TokenRevoke)
+			r.Get("/vaults", p.ComingSoon("vaults", "Vaults"))
+			r.Get("/islands", p.ComingSoon("islands", "Islands"))
+			r.Get("/pledges", p.ComingSoon("pledges", "Pledges"))
+			r.Get("/restore-tests", p.ComingSoon("restore-tests", "Restore tests"))
+			r.Get("/reports", p.ComingSoon("reports", "Reports"))
+			r.Get("/audit", p.ComingSoon("audit", "Audit"))
+		})
+	})
 	return r
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/seal"
+)
+
+func cmdAdmin(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] != "create-user" {
+		return errors.New("usage: archipelago admin create-user --email EMAIL [--name NAME] [--federation-admin | --member SLUG --role admin|viewer]\n" +
+			"  the password is read from standard input when it is piped, otherwise generated and printed once")
+	}
+	fs := flag.NewFlagSet("admin create-user", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	email := fs.String("email", "", "the user's email (their login)")
+	name := fs.String("name", "", "display name")
+	fedAdmin := fs.Bool("federation-admin", false, "make the user a federation admin")
+	memberSlug := fs.String("member", "", "slug of the member organisation to add the user to")
+	role := fs.String("role", "admin", "role in that member: admin or viewer")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("--email is required")
+	}
+	if *fedAdmin && *memberSlug != "" {
+		return errors.New("give either --federation-admin or --member, not both")
+	}
+	if !*fedAdmin && *memberSlug == "" {
+		return errors.New("give --federation-admin or --member SLUG --role admin|viewer")
+	}
+	if *memberSlug != "" && !identity.Role(*role).Valid() {
+		return errors.New("--role must be admin or viewer")
+	}
+	password, generated, err := readPassword(env.stdin)
+	if err != nil {
+		return err
+	}
+	cfg, log, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireDatabase(); err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := database.CheckCurrent(ctx, pool); err != nil {
+		return err
+	}
+	ids := identity.New(pool, log, identity.Config{JWTKey: []byte(seal.NewKey()), Issuer: cfg.PublicURL})
+	osUser := "unknown"
+	if u, err := user.Current(); err == nil {
+		osUser = u.Username
+	}
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.ActorSystem, ID: "cli", Name: "archipelago admin (OS user " + osUser + ")"})
+	var created identity.User
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var mid int64
+		if *memberSlug != "" {
+			m, err := islands.MemberBySlug(ctx, tx, *memberSlug)
+			if errors.Is(err, islands.ErrNotFound) {
+				return fmt.Errorf("no member with slug %q", *memberSlug)
+			} else if err != nil {
+				return err
+			}
+			mid = m.ID
+		}
+		u, err := ids.UserCreate(ctx, tx, identity.NewUser{Email: *email, DisplayName: *name, Password: password, FederationAdmin: *fedAdmin})
+		if err != nil {
+			return err
+		}
+		created = u
+		if mid != 0 {
+			return ids.MembershipSet(ctx, tx, u.ID, mid, identity.Role(*role))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "created user %s (id %d)", created.Email, created.ID)
+	if *fedAdmin {
+		fmt.Fprint(env.stdout, " as federation admin")
+	} else {
+		fmt.Fprintf(env.stdout, " as %s of %s", *role, *memberSlug)
+	}
+	fmt.Fprintln(env.stdout)
+	if generated {
+		fmt.Fprintf(env.stdout, "password (shown once, store it now): %s\n", password)
+	}
+	return nil
+}
+
+// readPassword reads the password from piped standard input, or generates one when stdin
+// is a terminal or empty.
+func readPassword(in io.Reader) (string, bool, error) {
+	if f, ok := in.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return identity.GeneratePassword(), true, nil
+		}
+	}
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", false, err
+	}
+	if line = strings.TrimRight(line, "\r\n"); line == "" {
+		return identity.GeneratePassword(), true, nil
+	}
+	return line, false, nil
+}

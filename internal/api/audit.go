@@ -1,0 +1,231 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/identity"
+)
+
+// AuditVisibility is what the principal may read in the audit log: federation-level entries
+// always, member-private entries of its members, everything for federation admins.
+func AuditVisibility(p *identity.Principal) audit.Visibility {
+	if p == nil {
+		return audit.Visibility{}
+	}
+	return audit.Visibility{All: p.FederationAdmin, MemberIDs: p.MemberIDs()}
+}
+
+type auditPage struct {
+	Entries    []audit.EntryView `json:"entries"`
+	NextBefore *int64            `json:"next_before"`
+}
+
+// AuditList answers GET /v1/audit/entries: the entries the caller may see, newest first.
+func (a *API) AuditList(w http.ResponseWriter, r *http.Request) {
+	f, err := auditFilter(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	page, err := a.audit.List(r.Context(), f, AuditVisibility(principal(r)))
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out := auditPage{Entries: make([]audit.EntryView, 0, len(page.Entries))}
+	for i := range page.Entries {
+		out.Entries = append(out.Entries, page.Entries[i].View())
+	}
+	if page.NextBefore > 0 {
+		out.NextBefore = &page.NextBefore
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// auditFilter reads the list's query parameters.
+func auditFilter(r *http.Request) (audit.Filter, error) {
+	q := r.URL.Query()
+	var f audit.Filter
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, Invalid(p.name, "must be an RFC 3339 time such as 2025-01-31T12:00:00Z")
+			}
+			*p.dst = t
+		}
+	}
+	f.Actor, f.Action, f.TargetType, f.TargetID = q.Get("actor"), q.Get("action"), q.Get("target_type"), q.Get("target_id")
+	if k := q.Get("actor_kind"); k != "" {
+		switch audit.ActorKind(k) {
+		case audit.ActorUser, audit.ActorToken, audit.ActorSystem, audit.ActorAnonymous:
+			f.ActorKind = audit.ActorKind(k)
+		default:
+			return f, Invalid("actor_kind", "must be user, token, system or anonymous")
+		}
+	}
+	if m := q.Get("member"); m == "federation" {
+		f.Federation = true
+	} else if m != "" {
+		id, err := strconv.ParseInt(m, 10, 64)
+		if err != nil || id <= 0 {
+			return f, Invalid("member", `must be a member id or "federation"`)
+		}
+		f.MemberID = &id
+	}
+	var err error
+	if f.Before, err = queryInt(q.Get("before"), "before", 1, 1<<62); err != nil {
+		return f, err
+	}
+	limit, err := queryInt(q.Get("limit"), "limit", 1, 500)
+	f.Limit = int(limit)
+	return f, err
+}
+
+// queryInt parses an optional integer query parameter within [lo, hi] (0 when absent).
+func queryInt(v, name string, lo, hi int64) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, Invalid(name, "must be an integer from %d to %d", lo, hi)
+	}
+	return n, nil
+}
+
+// auditSeq reads the {seq} path parameter; a malformed one is simply not found.
+func auditSeq(r *http.Request) (int64, error) {
+	seq, err := strconv.ParseInt(chi.URLParam(r, "seq"), 10, 64)
+	if err != nil || seq < 0 {
+		return 0, NotFound("audit entry")
+	}
+	return seq, nil
+}
+
+// AuditGet answers GET /v1/audit/entries/{seq}.
+func (a *API) AuditGet(w http.ResponseWriter, r *http.Request) {
+	seq, err := auditSeq(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	e, err := a.audit.Get(r.Context(), seq, AuditVisibility(principal(r)))
+	if err != nil {
+		a.Fail(w, r, auditError(err, ""))
+		return
+	}
+	WriteJSON(w, http.StatusOK, e.View())
+}
+
+// AuditEntryProof answers GET /v1/audit/entries/{seq}/proof: the inclusion proof of an
+// entry in a tree size (default: the latest checkpoint's). Public: it reveals only hashes.
+func (a *API) AuditEntryProof(w http.ResponseWriter, r *http.Request) {
+	seq, err := auditSeq(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	size, err := queryInt(r.URL.Query().Get("tree_size"), "tree_size", 1, 1<<62)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	p, err := a.audit.ProveEntry(r.Context(), seq, size)
+	if errors.Is(err, audit.ErrNotFound) {
+		// No checkpoint yet: sign one and prove against it.
+		if _, err = a.audit.Checkpoint(r.Context()); err == nil {
+			p, err = a.audit.ProveEntry(r.Context(), seq, size)
+		}
+	}
+	if errors.Is(err, audit.ErrBadRange) && size == 0 {
+		err = NotFound("audit entry")
+	}
+	if err != nil {
+		a.Fail(w, r, auditError(err, "tree_size"))
+		return
+	}
+	proof := []tlog.Hash(p.Proof)
+	if proof == nil {
+		proof = []tlog.Hash{}
+	}
+	WriteJSON(w, http.StatusOK, audit.ProofView{Seq: p.Seq, TreeSize: p.TreeSize, LeafHash: p.LeafHash, Proof: proof})
+}
+
+// AuditConsistency answers GET /v1/audit/consistency?from=&to=: the proof that the tree of
+// size from is a prefix of the tree of size to. Public.
+func (a *API) AuditConsistency(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, err := queryInt(q.Get("from"), "from", 1, 1<<62)
+	if err == nil && from == 0 {
+		err = Invalid("from", "is required")
+	}
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	to, err := queryInt(q.Get("to"), "to", 1, 1<<62)
+	if err == nil && to == 0 {
+		err = Invalid("to", "is required")
+	}
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	p, err := a.audit.ProveConsistency(r.Context(), from, to)
+	if err != nil {
+		a.Fail(w, r, auditError(err, "to"))
+		return
+	}
+	proof := []tlog.Hash(p)
+	if proof == nil {
+		proof = []tlog.Hash{}
+	}
+	WriteJSON(w, http.StatusOK, audit.ConsistencyView{From: from, To: to, Proof: proof})
+}
+
+// AuditCheckpoint answers GET /v1/audit/checkpoint: the latest signed checkpoint in the
+// note format, signing a fresh one when the log has grown. Public.
+func (a *API) AuditCheckpoint(w http.ResponseWriter, r *http.Request) {
+	c, err := a.audit.Checkpoint(r.Context())
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Audit-Tree-Size", strconv.FormatInt(c.Size, 10))
+	_, _ = w.Write(c.Note)
+}
+
+// AuditKey answers GET /v1/audit/key: the public key that verifies checkpoints. Public.
+func (a *API) AuditKey(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write([]byte(a.audit.Keys().VerifierKey + "\n"))
+}
+
+func auditError(err error, field string) error {
+	switch {
+	case errors.Is(err, audit.ErrNotFound):
+		return NotFound("audit entry")
+	case errors.Is(err, audit.ErrBadRange):
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[:i]
+		}
+		return Invalid(field, "%s: outside the log", msg)
+	}
+	return err
+}

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+// SessionCookie is the portal's session cookie; it holds the session secret.
+const SessionCookie = "archipelago_session"
+
+// CSRFHeader carries the session's CSRF token on state-changing API calls authenticated by
+// the portal cookie (API clients using bearer tokens do not need it).
+const CSRFHeader = "X-CSRF-Token"
+
+// Authenticate resolves the caller from a bearer token (API token or access JWT) or the
+// portal session cookie and puts the principal in the context. Requests without
+// credentials pass through anonymous; bad credentials are refused with 401.
+func (a *API) Authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var (
+			p   *identity.Principal
+			err error
+		)
+		if h := r.Header.Get("Authorization"); h != "" {
+			scheme, tok, _ := strings.Cut(h, " ")
+			if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+				a.Fail(w, r, Unauthenticated("the Authorization header must be `Bearer <token>`"))
+				return
+			}
+			if strings.HasPrefix(tok, identity.APITokenPrefix) {
+				p, err = a.identity.TokenPrincipal(r.Context(), tok)
+			} else {
+				p, err = a.identity.AccessPrincipal(r.Context(), tok)
+			}
+			if err != nil {
+				a.log.DebugContext(r.Context(), "bearer credential refused", "err", err)
+				a.Fail(w, r, Unauthenticated("invalid, expired or revoked token"))
+				return
+			}
+		} else if c, cerr := r.Cookie(SessionCookie); cerr == nil && c.Value != "" {
+			p, err = a.identity.SessionPrincipal(r.Context(), c.Value)
+			if err != nil {
+				p = nil // an expired cookie is simply anonymous
+			} else if r.Method != http.MethodGet && r.Method != http.MethodHead && !identity.CheckCSRF(p, r.Header.Get(CSRFHeader)) {
+				a.Fail(w, r, Forbidden("a cookie-authenticated change needs the %s header", CSRFHeader))
+				return
+			}
+		}
+		if p != nil {
+			r = r.WithContext(identity.WithPrincipal(r.Context(), p))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireAuth refuses anonymous requests with 401.
+func (a *API) RequireAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := identity.PrincipalFrom(r.Context()); !ok {
+			a.Fail(w, r, Unauthenticated("authentication required: send `Authorization: Bearer <token>`"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// principal returns the caller; routes behind RequireAuth always have one.
+func principal(r *http.Request) *identity.Principal {
+	p, _ := identity.PrincipalFrom(r.Context())
+	return p
+}
+
+// domainError maps the domain's errors to the API's.
+func domainError(err error) error {
+	var fe *identity.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return Invalid(fe.Field, "%s", fe.Problem)
+	case errors.Is(err, authz.ErrUnauthenticated):
+		return Unauthenticated("authentication required")
+	case errors.Is(err, authz.ErrHidden), errors.Is(err, identity.ErrNotFound), errors.Is(err, islands.ErrNotFound):
+		return NotFound("object")
+	case errors.Is(err, authz.ErrDenied):
+		return Forbidden("%s", err.Error())
+	case errors.Is(err, identity.ErrThrottled):
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: err.Error()}
+	case errors.Is(err, identity.ErrEmailTaken):
+		return Conflict("email", "%s", err.Error())
+	}
+	return err
+}
+
+// check asks the authorizer and converts its answer.
+func check(p *identity.Principal, act authz.Action, o authz.Object) error {
+	if err := authz.Check(p, act, o); err != nil {
+		return domainError(err)
+	}
+	return nil
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type tokenResponse struct {
+	AccessToken      string     `json:"access_token"`
+	TokenType        string     `json:"token_type"`
+	ExpiresIn        int        `json:"expires_in"`
+	RefreshToken     string     `json:"refresh_token,omitempty"`
+	RefreshExpiresAt *time.Time `json:"refresh_expires_at,omitempty"`
+}
+
+// Login answers POST /v1/auth/login.
+func (a *API) Login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(req.Email) == "" {
+		a.Fail(w, r, Invalid("email", "is required"))
+		return
+	}
+	if req.Password == "" {
+		a.Fail(w, r, Invalid("password", "is required"))
+		return
+	}
+	res, err := a.identity.Login(r.Context(), req.Email, req.Password, clientIP(r), r.UserAgent())
+	switch {
+	case errors.Is(err, identity.ErrInvalidCredentials):
+		a.Fail(w, r, Unauthenticated("invalid email or password"))
+		return
+	case errors.Is(err, identity.ErrThrottled):
+		w.Header().Set("Retry-After", "300")
+		a.Fail(w, r, domainError(err))
+		return
+	case err != nil:
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: res.AccessToken, TokenType: "Bearer",
+		ExpiresIn: int(time.Until(res.AccessExpires).Seconds()), RefreshToken: res.SessionSecret, RefreshExpiresAt: &res.SessionExpire})
+}
+
+// Refresh answers POST /v1/auth/refresh.
+func (a *API) Refresh(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.RefreshToken == "" {
+		a.Fail(w, r, Invalid("refresh_token", "is required"))
+		return
+	}
+	tok, exp, err := a.identity.Refresh(r.Context(), req.RefreshToken)
+	if err != nil {
+		a.Fail(w, r, Unauthenticated("the refresh token is invalid, expired or revoked"))
+		return
+	}
+	WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(time.Until(exp).Seconds())})
+}
+
+// Logout answers POST /v1/auth/logout: the caller's session is revoked.
+func (a *API) Logout(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if p.Via == "api_token" {
+		a.Fail(w, r, Invalid("Authorization", "an API token has no session; revoke it with DELETE /v1/tokens/{id}"))
+		return
+	}
+	if err := a.identity.Logout(r.Context(), p); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type meResponse struct {
+	User        identity.User        `json:"user"`
+	Memberships []identity.MemberRef `json:"memberships"`
+	Via         string               `json:"via"`
+	Token       *struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	} `json:"token,omitempty"`
+}
+
+// Me answers GET /v1/me: who is calling, with which roles.
+func (a *API) Me(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	u, err := a.identity.UserByID(r.Context(), p.UserID)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	u.FederationAdmin = p.FederationAdmin // an API token never carries federation powers
+	out := meResponse{User: u, Memberships: p.Members, Via: p.Via}
+	if out.Memberships == nil {
+		out.Memberships = []identity.MemberRef{}
+	}
+	if p.TokenID != 0 {
+		out.Token = &struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		}{p.TokenID, p.TokenName}
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
+// pathID parses a numeric path parameter; a malformed id is simply not found.
+func pathID(r *http.Request, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, NotFound("object")
+	}
+	return id, nil
+}

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+type tokenCreateRequest struct {
+	Name      string     `json:"name"`
+	Member    string     `json:"member"` // slug
+	Role      string     `json:"role"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+type tokenCreated struct {
+	identity.APIToken
+	Token string `json:"token"`
+}
+
+// TokenCreate answers POST /v1/tokens; the token is in this response only.
+func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	var req tokenCreateRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(req.Member) == "" {
+		a.Fail(w, r, Invalid("member", "is required (the member's slug)"))
+		return
+	}
+	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
+	if err != nil {
+		a.Fail(w, r, notFoundAs(err, "member", req.Member))
+		return
+	}
+	if err := check(p, authz.TokenCreate, authz.Member(m.ID)); err != nil {
+		a.Fail(w, r, notFoundAs(err, "member", req.Member))
+		return
+	}
+	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
+	t, secret, err := a.identity.TokenCreate(r.Context(), p, identity.NewToken{Name: req.Name, MemberID: m.ID, Role: role, ExpiresAt: req.ExpiresAt})
+	if err != nil {
+		a.Fail(w, r, domainError(err))
+		return
+	}
+	WriteJSON(w, http.StatusCreated, tokenCreated{APIToken: t, Token: secret})
+}
+
+// TokenList answers GET /v1/tokens.
+func (a *API) TokenList(w http.ResponseWriter, r *http.Request) {
+	ts, err := a.identity.TokenList(r.Context(), principal(r))
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if ts == nil {
+		ts = []identity.APIToken{}
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+}
+
+// tokenFor loads a token the caller may manage; others' tokens are not found.
+func (a *API) tokenFor(r *http.Request) (identity.APIToken, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return identity.APIToken{}, err
+	}
+	t, err := a.identity.TokenByID(r.Context(), id)
+	if err != nil {
+		return t, domainError(err)
+	}
+	if !identity.CanManageToken(principal(r), t) {
+		return t, NotFound("token")
+	}
+	return t, nil
+}
+
+// TokenGet answers GET /v1/tokens/{id}.
+func (a *API) TokenGet(w http.ResponseWriter, r *http.Request) {
+	t, err := a.tokenFor(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, t)
+}
+
+// TokenRevoke answers DELETE /v1/tokens/{id}: the token stops working at once.
+func (a *API) TokenRevoke(w http.ResponseWriter, r *http.Request) {
+	t, err := a.tokenFor(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if p := principal(r); p.Via == "api_token" && !p.FederationAdmin {
+		if role, _ := p.RoleIn(t.MemberID); role != identity.RoleAdmin && p.TokenID != t.ID {
+			a.Fail(w, r, Forbidden("a viewer token may revoke only itself"))
+			return
+		}
+	}
+	if err := a.identity.TokenRevoke(r.Context(), t); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// notFoundAs turns "not visible" into a 404 naming what was looked for.
+func notFoundAs(err error, what, key string) error {
+	e := domainError(err)
+	if ae, ok := e.(*Error); ok && ae.Status == http.StatusNotFound {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: what, Message: what + " " + key + " not found"}
+	}
+	return e
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

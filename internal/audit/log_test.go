@@ -1,0 +1,433 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+// bundle is a log on a database of the test's own.
+type bundle struct {
+	pool *pgxpool.Pool
+	keys audit.Keys
+	svc  *audit.Service
+	ctx  context.Context
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	pool := testenv.DB(t)
+	seed := make([]byte, 32)
+	_, _ = rand.Read(seed)
+	keys, err := audit.KeysFromSeed("test.example/archipelago-audit", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := audit.WithRequest(audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorUser, ID: "7", Name: "ana@example.org"}),
+		audit.Request{ID: "req-1", SourceIP: "192.0.2.1"})
+	return &bundle{pool: pool, keys: keys, svc: audit.NewService(pool, keys, testenv.Logger(t)), ctx: ctx}
+}
+
+// record appends n entries, each in its own committed transaction; member entries
+// alternate between member m (when not nil) and the federation.
+func (b *bundle) record(t *testing.T, n int, m *int64) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		e := audit.Entry{Action: "test.append", TargetType: "thing", TargetID: fmt.Sprint(i), Details: map[string]any{"i": i, "note": "n° " + fmt.Sprint(i)}}
+		if m != nil && i%2 == 1 {
+			e.MemberID, e.Action = m, "vault.create"
+		}
+		if err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error { _, err := audit.Record(b.ctx, tx, e); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (b *bundle) checkpoint(t *testing.T) audit.Checkpoint {
+	t.Helper()
+	c, err := b.svc.Checkpoint(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (b *bundle) verify(t *testing.T) *audit.Report {
+	t.Helper()
+	r, err := audit.Verify(b.ctx, b.pool, b.keys.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tamper runs SQL as the database superuser with the append-only triggers off, as an
+// operator with full access to the database could.
+func (b *bundle) tamper(t *testing.T, sql ...string) {
+	t.Helper()
+	err := pgx.BeginFunc(context.Background(), b.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), `SET LOCAL session_replication_role = replica`); err != nil {
+			return err
+		}
+		for _, s := range sql {
+			if _, err := tx.Exec(context.Background(), s); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func member(t *testing.T, pool *pgxpool.Pool, slug string) int64 {
+	t.Helper()
+	var id int64
+	if err := pool.QueryRow(context.Background(), `INSERT INTO members (slug, name) VALUES ($1, $1) RETURNING id`, slug).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestLeafRoundTripsAndCoversEveryField(t *testing.T) {
+	t.Parallel()
+	m := int64(42)
+	e := audit.LogEntry{Seq: 9, At: time.Date(2025, 3, 1, 10, 0, 0, 123456000, time.UTC), Actor: audit.Actor{Kind: "token", ID: "3", Name: "x (token y)"},
+		MemberID: &m, Action: "vault.create", TargetType: "vault", TargetID: "17", RequestID: "r", SourceIP: "::1", Details: json.RawMessage(`{"a": 1}`)}
+	got, err := audit.DecodeLeaf(e.Leaf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Leaf()) != string(e.Leaf()) || *got.MemberID != 42 || !got.At.Equal(e.At) {
+		t.Fatalf("round trip: %+v", got)
+	}
+	edits := []func(*audit.LogEntry){
+		func(x *audit.LogEntry) { x.Seq++ },
+		func(x *audit.LogEntry) { x.At = x.At.Add(time.Microsecond) },
+		func(x *audit.LogEntry) { x.Actor.Kind = "user" },
+		func(x *audit.LogEntry) { x.Actor.ID = "4" },
+		func(x *audit.LogEntry) { x.Actor.Name = "y" },
+		func(x *audit.LogEntry) { x.MemberID = nil },
+		func(x *audit.LogEntry) { x.Action = "vault.delete" },
+		func(x *audit.LogEntry) { x.TargetType = "key" },
+		func(x *audit.LogEntry) { x.TargetID = "1" },
+		func(x *audit.LogEntry) { x.RequestID = "s" },
+		func(x *audit.LogEntry) { x.SourceIP = "::2" },
+		func(x *audit.LogEntry) { x.Details = json.RawMessage(`{"a": 2}`) },
+		// Moving bytes between adjacent fields must change the leaf too.
+		func(x *audit.LogEntry) { x.TargetType, x.TargetID = "vault1", "7" },
+	}
+	for i, edit := range edits {
+		x := e
+		edit(&x)
+		if x.LeafHash() == e.LeafHash() {
+			t.Errorf("edit %d does not change the leaf hash", i)
+		}
+	}
+	if _, err := audit.DecodeLeaf([]byte("archipelago-audit-leaf/v0\n")); !errors.Is(err, audit.ErrBadLeaf) {
+		t.Errorf("bad version: %v", err)
+	}
+}
+
+func TestSQLStoredHashIndexAgreesWithTlog(t *testing.T) {
+	t.Parallel()
+	tx := testenv.Tx(t)
+	for _, n := range []int64{0, 1, 2, 3, 6, 7, 8, 15, 1000, 1023, 1 << 20, 1<<20 - 1, 123456789} {
+		for level := 0; level < 4; level++ {
+			var got int64
+			if err := tx.QueryRow(context.Background(), `SELECT audit_stored_hash_index($1, $2)`, level, n).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if want := tlog.StoredHashIndex(level, n); got != want {
+				t.Errorf("audit_stored_hash_index(%d, %d) = %d, want %d", level, n, got, want)
+			}
+		}
+	}
+}
+
+func TestKeysFromSeedAndFromPrivateAgree(t *testing.T) {
+	t.Parallel()
+	skey, vkey, err := note.GenerateKey(rand.Reader, "example.org/archipelago-audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := audit.KeysFromPrivate(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.VerifierKey != vkey {
+		t.Fatalf("verifier key %q, want %q", k.VerifierKey, vkey)
+	}
+	seed := make([]byte, 32)
+	a, err := audit.KeysFromSeed("n/archipelago-audit", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := audit.SignCheckpoint(a, 3, tlog.Hash{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audit.OpenCheckpoint(msg, a.Verifier)
+	if err != nil || c.Size != 3 || c.Root != (tlog.Hash{1}) || c.Origin != "n/archipelago-audit" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if _, err := audit.OpenCheckpoint(msg, k.Verifier); !errors.Is(err, audit.ErrBadCheckpoint) {
+		t.Fatalf("another key verified it: %v", err)
+	}
+	if _, err := audit.KeysFromPrivate("PRIVATE+KEY+nope"); err == nil {
+		t.Fatal("accepted a malformed key")
+	}
+	if got := audit.KeyName("https://archipelago.example.org:8443/x"); got != "archipelago.example.org:8443/archipelago-audit" {
+		t.Fatalf("KeyName = %q", got)
+	}
+}
+
+func TestTheLogVerifiesAndProvesInclusionAndConsistency(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m := member(t, b.pool, "alpha")
+	b.record(t, 13, &m)
+	c1 := b.checkpoint(t)
+	if c1.Size != 13 {
+		t.Fatalf("checkpoint size %d", c1.Size)
+	}
+	if again := b.checkpoint(t); again.Size != 13 || string(again.Note) != string(c1.Note) {
+		t.Fatal("an unchanged log got a new checkpoint")
+	}
+	b.record(t, 8, nil)
+	c2 := b.checkpoint(t)
+	rep := b.verify(t)
+	if !rep.OK() || rep.Entries != 21 || rep.Checkpoints != 2 || rep.Uncovered != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for seq := int64(0); seq < c2.Size; seq++ {
+		p, err := b.svc.ProveEntry(b.ctx, seq, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := b.svc.Get(b.ctx, seq, audit.Visibility{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, err := audit.CheckView(e.View()); err != nil || h != p.LeafHash {
+			t.Fatalf("entry %d: view %v", seq, err)
+		}
+		if err := tlog.CheckRecord(p.Proof, c2.Size, c2.Root, seq, e.LeafHash()); err != nil {
+			t.Fatalf("entry %d: %v", seq, err)
+		}
+	}
+	proof, err := b.svc.ProveConsistency(b.ctx, c1.Size, c2.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlog.CheckTree(proof, c2.Size, c2.Root, c1.Size, c1.Root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.ProveConsistency(b.ctx, 5, 99); !errors.Is(err, audit.ErrBadRange) {
+		t.Fatalf("beyond the log: %v", err)
+	}
+	if _, err := b.svc.ProveEntry(b.ctx, 21, 21); !errors.Is(err, audit.ErrBadRange) {
+		t.Fatalf("beyond the tree: %v", err)
+	}
+}
+
+func TestListFiltersPagesAndHidesOtherMembers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alpha, beta := member(t, b.pool, "alpha"), member(t, b.pool, "beta")
+	b.record(t, 6, &alpha) // 3 federation, 3 alpha
+	b.record(t, 4, &beta)  // 2 federation, 2 beta
+	count := func(f audit.Filter, v audit.Visibility) int {
+		t.Helper()
+		n, before := 0, int64(0)
+		for {
+			f.Before, f.Limit = before, 2
+			p, err := b.svc.List(b.ctx, f, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Entries {
+				if !v.Sees(e.MemberID) {
+					t.Fatalf("entry %d of member %d shown", e.Seq, *e.MemberID)
+				}
+			}
+			n += len(p.Entries)
+			if p.NextBefore == 0 {
+				return n
+			}
+			before = p.NextBefore
+		}
+	}
+	alphaUser := audit.Visibility{MemberIDs: []int64{alpha}}
+	cases := []struct {
+		name string
+		f    audit.Filter
+		v    audit.Visibility
+		want int
+	}{
+		{"admin sees all", audit.Filter{}, audit.Visibility{All: true}, 10},
+		{"alpha sees federation and its own", audit.Filter{}, alphaUser, 8},
+		{"a stranger sees the federation's", audit.Filter{}, audit.Visibility{}, 5},
+		{"member filter", audit.Filter{MemberID: &beta}, audit.Visibility{All: true}, 2},
+		{"member filter cannot reveal", audit.Filter{MemberID: &beta}, alphaUser, 0},
+		{"federation only", audit.Filter{Federation: true}, alphaUser, 5},
+		{"action", audit.Filter{Action: "vault.create"}, alphaUser, 3},
+		{"action prefix", audit.Filter{Action: "vault.*"}, audit.Visibility{All: true}, 5},
+		{"unknown target", audit.Filter{TargetType: "thing", TargetID: "99"}, audit.Visibility{All: true}, 0},
+		{"target id", audit.Filter{TargetType: "thing", TargetID: "0"}, audit.Visibility{All: true}, 2},
+		{"actor", audit.Filter{Actor: "ana@example.org", ActorKind: audit.ActorUser}, audit.Visibility{}, 5},
+		{"other actor", audit.Filter{Actor: "8"}, audit.Visibility{All: true}, 0},
+		{"since", audit.Filter{Since: time.Now().Add(-time.Hour)}, audit.Visibility{}, 5},
+		{"until", audit.Filter{Until: time.Now().Add(-time.Hour)}, audit.Visibility{All: true}, 0},
+	}
+	for _, c := range cases {
+		if got := count(c.f, c.v); got != c.want {
+			t.Errorf("%s: %d entries, want %d", c.name, got, c.want)
+		}
+	}
+	if _, err := b.svc.Get(b.ctx, 1, audit.Visibility{MemberIDs: []int64{beta}}); !errors.Is(err, audit.ErrNotFound) {
+		t.Errorf("alpha's entry shown to beta: %v", err)
+	}
+	e, err := b.svc.Get(b.ctx, 1, alphaUser)
+	if err != nil || e.Actor.Name != "ana@example.org" || e.RequestID != "req-1" || e.SourceIP != "192.0.2.1" {
+		t.Fatalf("%+v %v", e, err)
+	}
+}
+
+func TestTheLogIsAppendOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.record(t, 3, nil)
+	b.checkpoint(t)
+	for _, sql := range []string{
+		`UPDATE audit_entries SET action = 'x' WHERE seq = 1`,
+		`DELETE FROM audit_entries WHERE seq = 2`,
+		`TRUNCATE audit_entries CASCADE`,
+		`UPDATE audit_tree_hashes SET hash = hash WHERE idx = 0`,
+		`DELETE FROM audit_tree_hashes`,
+		`TRUNCATE audit_tree_hashes`,
+		`DELETE FROM audit_checkpoints`,
+		`TRUNCATE audit_checkpoints`,
+	} {
+		_, err := b.pool.Exec(context.Background(), sql)
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+	if !b.verify(t).OK() {
+		t.Fatal("the log changed")
+	}
+}
+
+func TestAMutationWhoseEntryCannotBeWrittenIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// Make the log unwritable.
+	if _, err := b.pool.Exec(context.Background(), `
+		CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse();`); err != nil {
+		t.Fatal(err)
+	}
+	err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(b.ctx, `INSERT INTO members (slug, name) VALUES ('gamma', 'Gamma')`); err != nil {
+			return err
+		}
+		_, err := audit.Record(b.ctx, tx, audit.Entry{Action: "member.create", TargetType: "member", TargetID: "gamma"})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v", err)
+	}
+	var n int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM members`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d members after a refused change (%v)", n, err)
+	}
+}
+
+func TestEntriesFromBeforeTheTreeAreHashedOnTheNextAppend(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i := 0; i < 5; i++ { // as the log of migration 001 wrote them
+		if _, err := b.pool.Exec(context.Background(), `
+			INSERT INTO audit_entries (seq, at, actor_kind, action, details) VALUES ($1, now(), 'system', 'legacy', '{"x": [1, 2]}')`, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.record(t, 2, nil)
+	b.checkpoint(t)
+	if rep := b.verify(t); !rep.OK() || rep.Entries != 7 {
+		t.Fatalf("%+v", rep)
+	}
+}
+
+func TestCheckpointsAreSignedPeriodicallyUntilCancelled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.record(t, 2, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- audit.RunCheckpointer(ctx, b.svc, 20*time.Millisecond) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := b.svc.LatestCheckpoint(context.Background())
+		if err == nil && c.Size == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.record(t, 1, nil)
+	for {
+		if c, err := b.svc.LatestCheckpoint(context.Background()); err == nil && c.Size == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no second checkpoint")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTheServerRefusesToSignOverABrokenTree(t *testing.T) {
+	t.Parallel()
+	for name, sql := range map[string]string{
+		"altered tree hash": `UPDATE audit_tree_hashes SET hash = sha256(hash) WHERE idx = 6`,
+		"truncated":         `DELETE FROM audit_entries WHERE seq >= 5`,
+		"edited new entry":  `UPDATE audit_entries SET action = 'x' WHERE seq = 5`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.record(t, 4, nil)
+			b.checkpoint(t)
+			b.record(t, 2, nil)
+			b.tamper(t, sql)
+			if _, err := b.svc.Checkpoint(b.ctx); err == nil || !strings.Contains(err.Error(), "refusing to sign") {
+				t.Fatalf("err = %v", err)
+			}
+			if rep := b.verify(t); rep.OK() {
+				t.Fatal("verify passed")
+			}
+		})
+	}
+}

@@ -1,0 +1,387 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// ErrNotFound means no such entry (or one the caller may not see), or no checkpoint yet.
+var ErrNotFound = errors.New("not found")
+
+// ErrBadRange means proof parameters outside the log.
+var ErrBadRange = errors.New("outside the log")
+
+// Service reads the log, signs checkpoints and serves proofs.
+type Service struct {
+	pool *pgxpool.Pool
+	keys Keys
+	log  *slog.Logger
+}
+
+// NewService returns the log's service, signing checkpoints with keys.
+func NewService(pool *pgxpool.Pool, keys Keys, log *slog.Logger) *Service {
+	return &Service{pool: pool, keys: keys, log: log}
+}
+
+// Keys returns the checkpoint keys (the verifier key is public).
+func (s *Service) Keys() Keys { return s.keys }
+
+// Visibility says which entries a reader may see: federation-level entries (no member)
+// always; member-private entries of MemberIDs, or all of them with All (federation admins).
+type Visibility struct {
+	All       bool
+	MemberIDs []int64
+}
+
+// Sees reports whether an entry of memberID (nil: federation-level) is visible.
+func (v Visibility) Sees(memberID *int64) bool {
+	if v.All || memberID == nil {
+		return true
+	}
+	for _, id := range v.MemberIDs {
+		if id == *memberID {
+			return true
+		}
+	}
+	return false
+}
+
+// Filter selects entries; zero fields do not filter.
+type Filter struct {
+	Since, Until time.Time // at >= Since, at < Until
+	Actor        string    // actor id or name
+	ActorKind    ActorKind
+	MemberID     *int64 // entries of this member
+	Federation   bool   // federation-level entries only
+	Action       string // exact, or a prefix when it ends in ".*" ("island.*")
+	TargetType   string
+	TargetID     string
+	Before       int64 // entries with seq < Before (the page cursor); 0: from the newest
+	Limit        int   // 1..500, default 50
+}
+
+// Page is one page of entries, newest first.
+type Page struct {
+	Entries []LogEntry
+	// NextBefore is the cursor of the next page (0 when this is the last).
+	NextBefore int64
+}
+
+// List returns the entries matching f that v may see, newest first.
+func (s *Service) List(ctx context.Context, f Filter, v Visibility) (Page, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(x any) string { args = append(args, x); return "$" + strconv.Itoa(len(args)) }
+	if !v.All {
+		where = append(where, "(member_id IS NULL OR member_id = ANY ("+arg(v.MemberIDs)+"::bigint[]))")
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "at < "+arg(f.Until))
+	}
+	if f.Actor != "" {
+		p := arg(f.Actor)
+		where = append(where, "(actor_id = "+p+" OR actor_name = "+p+")")
+	}
+	if f.ActorKind != "" {
+		where = append(where, "actor_kind = "+arg(string(f.ActorKind)))
+	}
+	if f.MemberID != nil {
+		where = append(where, "member_id = "+arg(*f.MemberID))
+	}
+	if f.Federation {
+		where = append(where, "member_id IS NULL")
+	}
+	if prefix, ok := strings.CutSuffix(f.Action, ".*"); ok {
+		where = append(where, "starts_with(action, "+arg(prefix+".")+")")
+	} else if f.Action != "" {
+		where = append(where, "action = "+arg(f.Action))
+	}
+	if f.TargetType != "" {
+		where = append(where, "target_type = "+arg(f.TargetType))
+	}
+	if f.TargetID != "" {
+		where = append(where, "target_id = "+arg(f.TargetID))
+	}
+	if f.Before > 0 {
+		where = append(where, "seq < "+arg(f.Before))
+	}
+	q := selectEntriesSQL
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq DESC LIMIT " + arg(limit+1)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("list audit entries: %w", err)
+	}
+	entries, err := pgx.CollectRows(rows, scanEntry)
+	if err != nil {
+		return Page{}, fmt.Errorf("list audit entries: %w", err)
+	}
+	p := Page{Entries: entries}
+	if len(entries) > limit {
+		p.Entries = entries[:limit]
+		p.NextBefore = p.Entries[limit-1].Seq
+	}
+	return p, nil
+}
+
+// Get returns entry seq if v may see it (ErrNotFound otherwise).
+func (s *Service) Get(ctx context.Context, seq int64, v Visibility) (LogEntry, error) {
+	rows, err := s.pool.Query(ctx, selectEntriesSQL+` WHERE seq = $1`, seq)
+	if err != nil {
+		return LogEntry{}, fmt.Errorf("get audit entry %d: %w", seq, err)
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanEntry)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !v.Sees(e.MemberID)) {
+		return LogEntry{}, fmt.Errorf("audit entry %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return LogEntry{}, fmt.Errorf("get audit entry %d: %w", seq, err)
+	}
+	return e, nil
+}
+
+// LatestCheckpoint returns the latest stored checkpoint (ErrNotFound when there is none).
+func (s *Service) LatestCheckpoint(ctx context.Context) (Checkpoint, error) {
+	return latestCheckpoint(ctx, s.pool, s.keys)
+}
+
+func latestCheckpoint(ctx context.Context, q querier, k Keys) (Checkpoint, error) {
+	var (
+		msg string
+		at  time.Time
+	)
+	err := q.QueryRow(ctx, `SELECT note, created_at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1`).Scan(&msg, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Checkpoint{}, fmt.Errorf("audit checkpoint: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("read the latest audit checkpoint: %w", err)
+	}
+	c, err := OpenCheckpoint([]byte(msg), k.Verifier)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("the latest stored checkpoint: %w", err)
+	}
+	c.CreatedAt = at
+	return c, nil
+}
+
+// Checkpoint returns a checkpoint covering the whole log: the latest one, or a new one
+// signed now when the log has grown since. Before signing it checks that the stored tree
+// extends the previous checkpoint and that every entry added since matches its leaf hash,
+// so the server never signs over tampering it can see.
+func (s *Service) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	var out Checkpoint
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`).Scan(&n); err != nil {
+			return err
+		}
+		var stored int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM audit_tree_hashes`).Scan(&stored); err != nil {
+			return err
+		}
+		if stored != tlog.StoredHashCount(n) {
+			return fmt.Errorf("the tree has %d stored hashes but %d entries need %d: refusing to sign; run `archipelago audit verify`",
+				stored, n, tlog.StoredHashCount(n))
+		}
+		prev, err := latestCheckpoint(ctx, tx, s.keys)
+		hasPrev := err == nil
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if hasPrev && prev.Size == n {
+			out = prev
+			return nil
+		}
+		if hasPrev && prev.Size > n {
+			return fmt.Errorf("the log has %d entries but checkpoint %d covers more: refusing to sign; run `archipelago audit verify`", n, prev.Size)
+		}
+		r := txReader{ctx, tx}
+		root, err := tlog.TreeHash(n, r)
+		if err != nil {
+			return fmt.Errorf("tree hash of %d entries: %w", n, err)
+		}
+		from := int64(0)
+		if hasPrev && prev.Size > 0 {
+			proof, err := tlog.ProveTree(n, prev.Size, r)
+			if err == nil {
+				err = tlog.CheckTree(proof, n, root, prev.Size, prev.Root)
+			}
+			if err != nil {
+				return fmt.Errorf("the stored tree does not extend checkpoint %d (%v): refusing to sign; run `archipelago audit verify`", prev.Size, err)
+			}
+			from = prev.Size
+		}
+		if err := checkLeaves(ctx, tx, from, n); err != nil {
+			return fmt.Errorf("%w: refusing to sign; run `archipelago audit verify`", err)
+		}
+		msg, err := SignCheckpoint(s.keys, n, root)
+		if err != nil {
+			return err
+		}
+		var at time.Time
+		err = tx.QueryRow(ctx, `
+			INSERT INTO audit_checkpoints (tree_size, root_hash, note) VALUES ($1, $2, $3)
+			ON CONFLICT (tree_size) DO NOTHING
+			RETURNING created_at`, n, root[:], string(msg)).Scan(&at)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Signed concurrently by another process: serve that one.
+			return tx.QueryRow(ctx, `SELECT note, created_at FROM audit_checkpoints WHERE tree_size = $1`, n).Scan(&msg, &at)
+		}
+		if err != nil {
+			return err
+		}
+		out = Checkpoint{Origin: s.keys.Name(), Size: n, Root: root, Note: msg, CreatedAt: at}
+		return nil
+	})
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("audit checkpoint: %w", err)
+	}
+	if out.Note != nil && out.CreatedAt.IsZero() {
+		out.CreatedAt = time.Now()
+	}
+	return out, nil
+}
+
+// checkLeaves checks entries [from, to) against their stored leaf hashes.
+func checkLeaves(ctx context.Context, q querier, from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	rows, err := q.Query(ctx, selectEntriesSQL+` WHERE seq >= $1 AND seq < $2 ORDER BY seq`, from, to)
+	if err != nil {
+		return err
+	}
+	entries, err := pgx.CollectRows(rows, scanEntry)
+	if err != nil {
+		return err
+	}
+	idx := make([]int64, len(entries))
+	for i := range entries {
+		if entries[i].Seq != from+int64(i) {
+			return fmt.Errorf("entry %d is missing", from+int64(i))
+		}
+		idx[i] = tlog.StoredHashIndex(0, entries[i].Seq)
+	}
+	hs, err := txReader{ctx, q}.ReadHashes(idx)
+	if err != nil {
+		return err
+	}
+	for i := range entries {
+		if entries[i].LeafHash() != hs[i] {
+			return fmt.Errorf("entry %d does not match its leaf hash", entries[i].Seq)
+		}
+	}
+	return nil
+}
+
+// treeSize is the number of entries (the next sequence number).
+func treeSize(ctx context.Context, q querier) (int64, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`).Scan(&n)
+	return n, err
+}
+
+// RecordProof proves entry seq is in the tree of treeSize entries.
+type RecordProof struct {
+	Seq      int64
+	TreeSize int64
+	LeafHash tlog.Hash
+	Proof    tlog.RecordProof
+}
+
+// ProveEntry returns the inclusion proof of entry seq in the tree of treeSize entries
+// (treeSize 0: the latest checkpoint's size).
+func (s *Service) ProveEntry(ctx context.Context, seq, treeSize int64) (RecordProof, error) {
+	if treeSize == 0 {
+		c, err := s.LatestCheckpoint(ctx)
+		if err != nil {
+			return RecordProof{}, err
+		}
+		treeSize = c.Size
+	}
+	n, err := treeSize0(ctx, s.pool)
+	if err != nil {
+		return RecordProof{}, err
+	}
+	if seq < 0 || treeSize > n || seq >= treeSize {
+		return RecordProof{}, fmt.Errorf("entry %d in a tree of %d (the log has %d): %w", seq, treeSize, n, ErrBadRange)
+	}
+	r := txReader{ctx, s.pool}
+	proof, err := tlog.ProveRecord(treeSize, seq, r)
+	if err != nil {
+		return RecordProof{}, fmt.Errorf("prove entry %d in %d: %w", seq, treeSize, err)
+	}
+	leaf, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, seq)})
+	if err != nil {
+		return RecordProof{}, err
+	}
+	return RecordProof{Seq: seq, TreeSize: treeSize, LeafHash: leaf[0], Proof: proof}, nil
+}
+
+func treeSize0(ctx context.Context, q querier) (int64, error) {
+	n, err := treeSize(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("audit tree size: %w", err)
+	}
+	return n, nil
+}
+
+// ProveConsistency returns the proof that the tree of from entries is a prefix of the tree
+// of to entries (1 <= from <= to <= the log's size).
+func (s *Service) ProveConsistency(ctx context.Context, from, to int64) (tlog.TreeProof, error) {
+	n, err := treeSize0(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	if from < 1 || from > to || to > n {
+		return nil, fmt.Errorf("consistency of %d with %d (the log has %d): %w", from, to, n, ErrBadRange)
+	}
+	p, err := tlog.ProveTree(to, from, txReader{ctx, s.pool})
+	if err != nil {
+		return nil, fmt.Errorf("prove %d is a prefix of %d: %w", from, to, err)
+	}
+	return p, nil
+}
+
+// RunCheckpointer signs a checkpoint every interval while the log grows, until ctx ends.
+func RunCheckpointer(ctx context.Context, s *Service, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if c, err := s.Checkpoint(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.ErrorContext(ctx, "audit checkpoint failed", "err", err)
+		} else {
+			s.log.DebugContext(ctx, "audit checkpoint", "tree_size", c.Size)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

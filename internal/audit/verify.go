@@ -1,0 +1,230 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Problem is one way the stored log differs from what it should be.
+type Problem struct {
+	// Seq is the first entry concerned (-1 when none can be named).
+	Seq int64
+	// Until, when greater than Seq, bounds a range: the difference lies in [Seq, Until).
+	Until   int64
+	Message string
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.Seq < 0:
+		return p.Message
+	case p.Until > p.Seq+1:
+		return fmt.Sprintf("entries %d–%d: %s", p.Seq, p.Until-1, p.Message)
+	default:
+		return fmt.Sprintf("entry %d: %s", p.Seq, p.Message)
+	}
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	Entries     int64       // entries in the database
+	Checkpoints int         // signed checkpoints checked
+	Latest      *Checkpoint // the latest validly signed checkpoint, if any
+	Uncovered   int64       // entries after the latest checkpoint (not yet signed)
+	Problems    []Problem   // in order of position; the first names the first bad entry
+	Duration    time.Duration
+}
+
+// OK reports whether the log verified.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// maxProblems caps the report: the first problems matter, the rest follow from them.
+const maxProblems = 20
+
+// Verify recomputes the tree from every entry in the database and checks it against the
+// stored tree hashes and every stored checkpoint (each checked with v). Tampering shows as
+// problems naming the first entry concerned: an edited, reordered or forged entry does not
+// match its leaf hash, a deleted one leaves a gap, a truncated tail is shorter than a
+// checkpoint, and a fork disagrees with an earlier checkpoint.
+//
+// It reads one consistent snapshot and holds the whole tree's hashes in memory (64 bytes
+// per entry).
+func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, error) {
+	start := time.Now()
+	rep := &Report{}
+	problem := func(p Problem) {
+		if len(rep.Problems) < maxProblems {
+			rep.Problems = append(rep.Problems, p)
+		}
+	}
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// The stored hashes, in index order.
+		var stored []tlog.Hash
+		rows, err := tx.Query(ctx, `SELECT idx, hash FROM audit_tree_hashes ORDER BY idx`)
+		if err != nil {
+			return err
+		}
+		var (
+			idx      int64
+			h        []byte
+			badIndex int64 = -1
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&idx, &h}, func() error {
+			if idx != int64(len(stored)) || len(h) != tlog.HashSize {
+				if badIndex < 0 {
+					badIndex = int64(len(stored))
+				}
+				return nil
+			}
+			if badIndex < 0 {
+				stored = append(stored, tlog.Hash(h))
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("read stored hashes: %w", err)
+		}
+
+		// Recompute the tree from the entries.
+		tree := &memTree{hashes: make([]tlog.Hash, 0, len(stored))}
+		rows, err = tx.Query(ctx, selectEntriesSQL+` ORDER BY seq`)
+		if err != nil {
+			return err
+		}
+		firstLeafProblem := int64(-1)
+		prev := int64(-1)
+		for rows.Next() {
+			e, err := scanEntry(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			n := tree.n
+			if e.Seq > prev+1 {
+				problem(Problem{Seq: prev + 1, Until: e.Seq, Message: fmt.Sprintf("missing: the log jumps from entry %d to entry %d (deleted)", prev, e.Seq)})
+			}
+			prev = e.Seq
+			if e.Seq != n && firstLeafProblem < 0 {
+				firstLeafProblem = n
+			}
+			lh := e.LeafHash()
+			at, err := tree.add(lh)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			switch {
+			case at >= int64(len(stored)):
+				if e.Seq == n {
+					problem(Problem{Seq: n, Message: "has no stored tree hash: it was not appended through the log (forged, or appended by hand)"})
+				}
+				if firstLeafProblem < 0 {
+					firstLeafProblem = n
+				}
+			case stored[at] != lh:
+				if e.Seq == n {
+					problem(Problem{Seq: n, Message: "does not match its recorded leaf hash: edited, reordered or replaced"})
+				}
+				if firstLeafProblem < 0 {
+					firstLeafProblem = n
+				}
+			case firstLeafProblem < 0:
+				// (After a bad leaf every later interior hash differs: not worth reporting.)
+				for i := at + 1; i < int64(len(tree.hashes)) && i < int64(len(stored)); i++ {
+					if tree.hashes[i] != stored[i] {
+						problem(Problem{Seq: n, Message: fmt.Sprintf("the stored tree hash %d, written with this entry, was altered", i)})
+						break
+					}
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read entries: %w", err)
+		}
+		rep.Entries = tree.n
+		if badIndex >= 0 {
+			problem(Problem{Seq: -1, Message: fmt.Sprintf("the stored tree hashes are not contiguous from index %d", badIndex)})
+		}
+		if int64(len(stored)) > int64(len(tree.hashes)) && badIndex < 0 {
+			// Hashes for entries that are gone: the tail was truncated.
+			k := tree.n
+			for tlog.StoredHashCount(k+1) <= int64(len(stored)) {
+				k++
+			}
+			problem(Problem{Seq: tree.n, Until: k, Message: fmt.Sprintf("missing: the tree has stored hashes for %d entries but the log holds %d (deleted)", k, tree.n)})
+		}
+
+		// Every checkpoint must be validly signed and match the recomputed tree.
+		rows, err = tx.Query(ctx, `SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints ORDER BY tree_size`)
+		if err != nil {
+			return err
+		}
+		type cpRow struct {
+			Size int64
+			Root []byte
+			Note string
+			At   time.Time
+		}
+		all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cpRow])
+		if err != nil {
+			return fmt.Errorf("read checkpoints: %w", err)
+		}
+		goodSize := int64(0) // the largest checkpoint size the log agrees with
+		for _, s := range all {
+			c, err := OpenCheckpoint([]byte(s.Note), v)
+			if err != nil || c.Size != s.Size || c.Root != tlog.Hash(s.Root) {
+				problem(Problem{Seq: -1, Message: fmt.Sprintf("checkpoint of size %d (stored %s) is not validly signed by %s: forged or altered", s.Size, s.At.UTC().Format(time.RFC3339), v.Name())})
+				continue
+			}
+			c.CreatedAt = s.At
+			rep.Checkpoints++
+			rep.Latest = &c
+			if c.Size > tree.n {
+				problem(Problem{Seq: tree.n, Until: c.Size, Message: fmt.Sprintf("missing: checkpoint %d, signed %s, covers %d entries but the log holds %d (truncated)",
+					c.Size, s.At.UTC().Format(time.RFC3339), c.Size, tree.n)})
+				continue
+			}
+			root, err := tlog.TreeHash(c.Size, tree)
+			if err != nil {
+				return err
+			}
+			if root != c.Root {
+				p := Problem{Seq: goodSize, Until: c.Size, Message: fmt.Sprintf("the log no longer matches checkpoint %d signed %s: rewritten or forked after entry %d",
+					c.Size, s.At.UTC().Format(time.RFC3339), goodSize-1)}
+				if firstLeafProblem >= goodSize && firstLeafProblem < c.Size {
+					p = Problem{Seq: firstLeafProblem, Message: fmt.Sprintf("the log no longer matches checkpoint %d signed %s from this entry on", c.Size, s.At.UTC().Format(time.RFC3339))}
+				}
+				problem(p)
+				continue
+			}
+			goodSize = max(goodSize, c.Size)
+		}
+		if rep.Latest != nil {
+			rep.Uncovered = max(tree.n-rep.Latest.Size, 0)
+		} else {
+			rep.Uncovered = tree.n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify the audit log: %w", err)
+	}
+	sort.SliceStable(rep.Problems, func(i, j int) bool { return rank(rep.Problems[i]) < rank(rep.Problems[j]) })
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+// rank orders problems by position, unplaced ones last.
+func rank(p Problem) int64 {
+	if p.Seq < 0 {
+		return 1 << 62
+	}
+	return p.Seq
+}

@@ -1,0 +1,119 @@
+package identity
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// argon2id parameters (RFC 9106 second recommendation, memory-constrained: 64 MiB, t=3).
+const (
+	argonTime    = 3
+	argonMemory  = 64 * 1024
+	argonThreads = 2
+	argonKeyLen  = 32
+	saltLen      = 16
+)
+
+// MinPasswordLength is the shortest password accepted.
+const MinPasswordLength = 12
+
+//go:embed common-passwords.txt
+var commonPasswordsText string
+
+var commonPasswords = func() map[string]bool {
+	m := map[string]bool{}
+	s := bufio.NewScanner(strings.NewReader(commonPasswordsText))
+	for s.Scan() {
+		if w := strings.TrimSpace(s.Text()); w != "" && !strings.HasPrefix(w, "#") {
+			m[strings.ToLower(w)] = true
+		}
+	}
+	return m
+}()
+
+// ErrWeakPassword explains why a password is refused.
+type ErrWeakPassword struct{ Reason string }
+
+func (e *ErrWeakPassword) Error() string { return e.Reason }
+
+// CheckPasswordPolicy refuses passwords shorter than MinPasswordLength characters, found in
+// the list of common passwords, made of one repeated character, or containing the email's
+// local part.
+func CheckPasswordPolicy(password, email string) error {
+	n := utf8.RuneCountInString(password)
+	if n < MinPasswordLength {
+		return &ErrWeakPassword{fmt.Sprintf("must be at least %d characters (it has %d)", MinPasswordLength, n)}
+	}
+	if n > 1024 {
+		return &ErrWeakPassword{"must be at most 1024 characters"}
+	}
+	lower := strings.ToLower(password)
+	if commonPasswords[lower] {
+		return &ErrWeakPassword{"is in a list of commonly used passwords; choose another"}
+	}
+	if strings.Count(lower, string([]rune(lower)[0])) == n {
+		return &ErrWeakPassword{"is one character repeated; choose another"}
+	}
+	if local, _, ok := strings.Cut(strings.ToLower(email), "@"); ok && len(local) >= 4 && strings.Contains(lower, local) {
+		return &ErrWeakPassword{"must not contain your email address"}
+	}
+	return nil
+}
+
+// HashPassword returns an argon2id hash in the PHC string format.
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// dummyHash is verified against when an account does not exist, so a login takes the same
+// time whether or not the email is known.
+var dummyHash, _ = HashPassword("archipelago-timing-equaliser")
+
+// VerifyPassword reports whether password matches the PHC-encoded argon2id hash.
+func VerifyPassword(hash, password string) (bool, error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errors.New("unsupported password hash format")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errors.New("unsupported argon2 version")
+	}
+	var mem, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil {
+		return false, errors.New("malformed argon2 parameters")
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false, err
+	}
+	want, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(password), salt, t, mem, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// GeneratePassword returns a random password that satisfies the policy (for bootstrap).
+func GeneratePassword() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

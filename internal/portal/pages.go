@@ -1,0 +1,164 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+func user(r *http.Request) *identity.Principal {
+	u, _ := identity.PrincipalFrom(r.Context())
+	return u
+}
+
+// Home is the dashboard.
+func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusOK, "home", Page{Title: "Dashboard", Nav: "dashboard"})
+}
+
+// ComingSoon stands for a page a later capability fills.
+func (p *Portal) ComingSoon(nav, title string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p.render(w, r, http.StatusOK, "soon", Page{Title: title, Nav: nav})
+	}
+}
+
+// Account shows the account page.
+func (p *Portal) Account(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusOK, "account", Page{Title: "Account", Nav: "account", Flash: flash(r)})
+}
+
+// ChangePassword handles the password form.
+func (p *Portal) ChangePassword(w http.ResponseWriter, r *http.Request) {
+	current, next, confirm := r.PostFormValue("current_password"), r.PostFormValue("new_password"), r.PostFormValue("confirm_password")
+	page := Page{Title: "Account", Nav: "account"}
+	if next != confirm {
+		page.Error = "The new password and its confirmation differ."
+		p.render(w, r, http.StatusBadRequest, "account", page)
+		return
+	}
+	err := p.identity.ChangePassword(r.Context(), user(r), current, next)
+	var fe *identity.FieldError
+	switch {
+	case errors.As(err, &fe):
+		page.Error = fieldLabel(fe.Field) + " " + fe.Problem + "."
+		p.render(w, r, http.StatusBadRequest, "account", page)
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
+}
+
+type tokensData struct {
+	Tokens  []identity.APIToken
+	Members []identity.MemberRef // members the user may create tokens for
+	Created *createdToken
+	Now     time.Time
+	Form    tokenForm
+}
+
+type createdToken struct {
+	Name, Member, Role, Token string
+}
+
+type tokenForm struct {
+	Name, Member, Role string
+	ExpiresDays        string
+}
+
+// Tokens lists API tokens and offers to create one.
+func (p *Portal) Tokens(w http.ResponseWriter, r *http.Request) {
+	p.renderTokens(w, r, http.StatusOK, Page{Flash: flash(r)}, nil, tokenForm{Role: "viewer", ExpiresDays: "90"})
+}
+
+func (p *Portal) renderTokens(w http.ResponseWriter, r *http.Request, status int, page Page, created *createdToken, form tokenForm) {
+	u := user(r)
+	ts, err := p.identity.TokenList(r.Context(), u)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	page.Title, page.Nav = "API tokens", "tokens"
+	page.Data = tokensData{Tokens: ts, Members: u.Members, Created: created, Now: time.Now(), Form: form}
+	p.render(w, r, status, "tokens", page)
+}
+
+// TokenCreate handles the token form; the new token is shown once, on the resulting page.
+func (p *Portal) TokenCreate(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	form := tokenForm{Name: r.PostFormValue("name"), Member: r.PostFormValue("member"), Role: r.PostFormValue("role"),
+		ExpiresDays: strings.TrimSpace(r.PostFormValue("expires_days"))}
+	bad := func(msg string) { p.renderTokens(w, r, http.StatusBadRequest, Page{Error: msg}, nil, form) }
+	m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+	if err != nil || authz.Check(u, authz.TokenCreate, authz.Member(m.ID)) != nil {
+		bad("Choose one of your members.")
+		return
+	}
+	var exp *time.Time
+	if form.ExpiresDays != "" && form.ExpiresDays != "0" {
+		days, err := strconv.Atoi(form.ExpiresDays)
+		if err != nil || days < 1 || days > 3650 {
+			bad("Expiry must be a number of days between 1 and 3650, or empty for no expiry.")
+			return
+		}
+		t := time.Now().Add(time.Duration(days) * 24 * time.Hour)
+		exp = &t
+	}
+	t, secret, err := p.identity.TokenCreate(r.Context(), u, identity.NewToken{Name: form.Name, MemberID: m.ID,
+		Role: identity.Role(form.Role), ExpiresAt: exp})
+	var fe *identity.FieldError
+	switch {
+	case errors.As(err, &fe):
+		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	p.renderTokens(w, r, http.StatusCreated, Page{}, &createdToken{Name: t.Name, Member: t.MemberSlug, Role: string(t.Role), Token: secret},
+		tokenForm{Role: "viewer", ExpiresDays: "90"})
+}
+
+// TokenRevoke handles the revoke button.
+func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	t, err := p.identity.TokenByID(r.Context(), id)
+	if err != nil || !identity.CanManageToken(user(r), t) {
+		p.NotFound(w, r)
+		return
+	}
+	if err := p.identity.TokenRevoke(r.Context(), t); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/tokens?done=revoked", http.StatusSeeOther)
+}
+
+// flash turns a ?done= marker left by a redirect into a message.
+func flash(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "password":
+		return "Your password was changed. Your other sessions were logged out."
+	case "revoked":
+		return "The token was revoked. It no longer works."
+	}
+	return ""
+}
+
+func fieldLabel(f string) string {
+	s := strings.ReplaceAll(f, "_", " ")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

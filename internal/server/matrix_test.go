@@ -1,0 +1,234 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/apptest"
+	"github.com/chatons/archipelago/internal/identity"
+)
+
+// want is the expected status for each actor of the fixture.
+type want struct{ anon, viewerA, adminA, adminB, fed int }
+
+// row is one route of the tenant isolation matrix. Path and body may name objects of the
+// fixture as {name}; member A owns every named object unless its name says otherwise.
+type row struct {
+	method, route string
+	path          string
+	body          any  // JSON for API routes; url.Values for portal forms
+	fresh         bool // give each actor a fresh session first (the route ends sessions)
+	want          want
+}
+
+// everyone answers the same status to every actor.
+func everyone(s int) want { return want{s, s, s, s, s} }
+
+// matrix lists every route the router has. A route missing here fails
+// TestTenantIsolationMatrix: every capability extends it with its routes.
+var matrix = []row{
+	// Operations and public API.
+	{method: "GET", route: "/healthz", want: everyone(200)},
+	{method: "GET", route: "/readyz", want: everyone(200)},
+	{method: "GET", route: "/metrics", want: everyone(200)},
+	{method: "GET", route: "/v1/openapi.json", want: everyone(200)},
+	{method: "GET", route: "/v1/version", want: everyone(200)},
+	{method: "GET", route: "/static/*", path: "/static/app.css", want: everyone(200)},
+
+	// Identity and access.
+	{method: "POST", route: "/v1/auth/login", body: map[string]string{"email": "nobody-api@x.example", "password": "wrong-password!"}, want: everyone(401)},
+	{method: "POST", route: "/v1/auth/refresh", body: map[string]string{"refresh_token": "arses_nope"}, want: everyone(401)},
+	{method: "POST", route: "/v1/auth/logout", fresh: true, want: want{401, 204, 204, 204, 204}},
+	{method: "GET", route: "/v1/me", want: want{401, 200, 200, 200, 200}},
+	{method: "GET", route: "/v1/tokens", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/tokens", body: map[string]any{"name": "m", "member": "member-a"}, want: want{401, 201, 201, 404, 201}},
+	{method: "GET", route: "/v1/tokens/{id}", path: "/v1/tokens/{tokenA}", want: want{401, 404, 200, 404, 200}},
+	{method: "DELETE", route: "/v1/tokens/{id}", path: "/v1/tokens/{tokenA}", want: want{401, 404, 204, 404, 204}},
+
+	// Portal.
+	{method: "GET", route: "/login", want: want{200, 303, 303, 303, 303}},
+	{method: "POST", route: "/login", body: url.Values{"email": {"nobody@x.example"}, "password": {"wrong-password!"}}, want: everyone(401)},
+	{method: "POST", route: "/logout", fresh: true, body: url.Values{}, want: want{303, 303, 303, 303, 303}},
+	{method: "GET", route: "/", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/account", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/account/password", body: url.Values{"current_password": {"x"}, "new_password": {"a"}, "confirm_password": {"b"}}, want: want{303, 400, 400, 400, 400}},
+	{method: "GET", route: "/tokens", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/tokens", body: url.Values{"name": {"p"}, "member": {"member-a"}, "role": {"viewer"}}, want: want{303, 201, 201, 400, 201}},
+	{method: "POST", route: "/tokens/{id}/revoke", path: "/tokens/{tokenA2}/revoke", body: url.Values{}, want: want{303, 404, 303, 404, 303}},
+	{method: "GET", route: "/vaults", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/islands", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/pledges", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/restore-tests", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/reports", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/audit", want: want{303, 200, 200, 200, 200}},
+}
+
+// matrixObjects creates the objects the matrix names, owned by member A (or B when the
+// name says so), and returns their ids by name.
+func matrixObjects(t *testing.T, env *apptest.Env, f *apptest.Fixture) map[string]string {
+	t.Helper()
+	objs := map[string]string{}
+	admin, err := env.App.Identity.SessionPrincipal(context.Background(), f.AdminA.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tokenA", "tokenA2"} {
+		tok, _, err := env.App.Identity.TokenCreate(identity.WithPrincipal(context.Background(), admin), admin,
+			identity.NewToken{Name: name, MemberID: f.MemberA.ID, Role: identity.RoleViewer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(tok.ID, 10)
+	}
+	return objs
+}
+
+// TestTenantIsolationMatrix walks every route the router really has and, for each actor,
+// asserts the expected status. A route without a row fails the test, so no capability can
+// add a route that bypasses it.
+func TestTenantIsolationMatrix(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	f := env.Fixture()
+	objs := matrixObjects(t, env, f)
+
+	rows := map[string]row{}
+	for _, r := range matrix {
+		key := r.method + " " + r.route
+		if _, dup := rows[key]; dup {
+			t.Errorf("matrix lists %s twice", key)
+		}
+		rows[key] = r
+	}
+	var routes []string
+	if err := chi.Walk(env.App.Server.Router(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routes = append(routes, method+" "+route)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(routes)
+	if missing := unlisted(routes, rows); len(missing) > 0 {
+		t.Fatalf("routes without a row in the tenant isolation matrix (add one):\n  %s", strings.Join(missing, "\n  "))
+	}
+	walked := map[string]bool{}
+	for _, r := range routes {
+		walked[r] = true
+	}
+	for key := range rows {
+		if !walked[key] {
+			t.Errorf("matrix row %s names no route", key)
+		}
+	}
+
+	// Actors run in this order so that an admin's change does not hide what a weaker actor
+	// should have been refused.
+	order := []struct {
+		actor *apptest.Actor
+		want  func(want) int
+	}{
+		{f.Anonymous, func(w want) int { return w.anon }},
+		{f.ViewerA, func(w want) int { return w.viewerA }},
+		{f.AdminB, func(w want) int { return w.adminB }},
+		{f.AdminA, func(w want) int { return w.adminA }},
+		{f.FedAdmin, func(w want) int { return w.fed }},
+	}
+	for _, key := range routes {
+		r := rows[key]
+		path := r.path
+		if path == "" {
+			path = r.route
+		}
+		for name, id := range objs {
+			path = strings.ReplaceAll(path, "{"+name+"}", id)
+		}
+		if strings.Contains(path, "{") {
+			t.Errorf("%s: path %s names an object the matrix fixture lacks", key, path)
+			continue
+		}
+		for _, o := range order {
+			actor := o.actor
+			if r.fresh && actor.Email != "" {
+				actor = relogin(t, env, actor)
+			}
+			got := send(env, actor, r.method, path, r.body)
+			if want := o.want(r.want); got.Status != want {
+				t.Errorf("%s as %s: status %d, want %d (%s)", key, o.actor.Name, got.Status, want, trim(got.Body))
+			}
+		}
+	}
+}
+
+func unlisted(routes []string, rows map[string]row) []string {
+	var out []string
+	for _, r := range routes {
+		if _, ok := rows[r]; !ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestMatrixFailsOnAnUnlistedRoute shows the matrix catches a route nobody listed.
+func TestMatrixFailsOnAnUnlistedRoute(t *testing.T) {
+	t.Parallel()
+	rows := map[string]row{}
+	for _, r := range matrix {
+		rows[r.method+" "+r.route] = r
+	}
+	got := unlisted([]string{"GET /healthz", "POST /v1/backdoor"}, rows)
+	if len(got) != 1 || got[0] != "POST /v1/backdoor" {
+		t.Fatalf("unlisted = %v", got)
+	}
+}
+
+func relogin(t *testing.T, env *apptest.Env, a *apptest.Actor) *apptest.Actor {
+	t.Helper()
+	res, err := env.App.Identity.Login(context.Background(), a.Email, a.Password, "192.0.2.9", "matrix")
+	if err != nil {
+		t.Fatalf("relogin %s: %v", a.Email, err)
+	}
+	return &apptest.Actor{Name: a.Name, Email: a.Email, Password: a.Password, Access: res.AccessToken,
+		Session: res.SessionSecret, CSRF: res.Principal.CSRF}
+}
+
+// send makes the request as the actor: API routes with its bearer token, portal routes
+// with its session cookie (and the CSRF token in forms).
+func send(env *apptest.Env, a *apptest.Actor, method, path string, body any) *apptest.Response {
+	req := apptest.Req{Method: method, Path: path, NoValidate: true, Header: map[string]string{}}
+	if apptest.IsAPIPath(path) {
+		req.Token = a.Access
+		req.Body = body
+		req.NoValidate = false
+	} else {
+		if a.Session != "" {
+			req.Header["Cookie"] = "archipelago_session=" + a.Session
+		}
+		if form, ok := body.(url.Values); ok {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			f.Set("csrf", a.CSRF)
+			req.Body = f.Encode()
+			req.Header["Content-Type"] = "application/x-www-form-urlencoded"
+		}
+	}
+	return env.Do(req)
+}
+
+func trim(b []byte) string {
+	s := string(b)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
