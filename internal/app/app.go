@@ -20,6 +20,8 @@ import (
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/jobs"
 	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/server"
@@ -33,6 +35,8 @@ type App struct {
 	Keyring  *seal.Keyring
 	Server   *server.Server
 	Identity *identity.Service
+	Islands  *islands.Service
+	Jobs     *jobs.Runner
 	Audit    *audit.Service
 }
 
@@ -83,19 +87,37 @@ func (a *App) build() error {
 		return &config.Error{Var: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Problem: err.Error()}
 	}
 	a.Audit = audit.NewService(a.Pool, auditKeys, a.Log)
+	a.Islands = islands.New(a.Pool, a.Keyring, a.Log, islands.Config{PollTimeout: min(islands.DefaultPollTimeout, a.Cfg.IslandPollEvery)})
 	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
-		Audit: a.Audit})
+		Audit: a.Audit, Islands: a.Islands})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
 	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
-		SecureCookies: a.Cfg.SecureCookies()})
+		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: server.NewRegistry(), API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies()})
+	if err != nil {
+		return err
+	}
+	a.Jobs, err = jobs.New(a.Pool, jobs.Config{Logger: a.Log, Work: true, FetchPollInterval: a.Cfg.JobPollInterval}, a.tasks()...)
 	return err
+}
+
+// tasks lists the periodic background tasks, each a domain function run on River.
+func (a *App) tasks() []jobs.Task {
+	return []jobs.Task{
+		{Name: "audit.checkpoint", Every: auditCheckpointEvery, Run: func(ctx context.Context) error {
+			_, err := a.Audit.Checkpoint(ctx)
+			return err
+		}},
+		// Island health: every island polled concurrently, each within its own timeout.
+		{Name: "islands.poll", Every: a.Cfg.IslandPollEvery, Timeout: 2*a.Cfg.IslandPollEvery + islands.DefaultPollTimeout,
+			Run: a.Islands.PollAll},
+	}
 }
 
 // Run serves HTTP on l (when not nil) and runs the background workers (when configured)
@@ -137,10 +159,11 @@ func (a *App) Run(ctx context.Context, l net.Listener, workers bool) error {
 // runWorkers runs the background jobs until ctx ends.
 func (a *App) runWorkers(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = audit.RunCheckpointer(ctx, a.Audit, auditCheckpointEvery) })
+	var jobsErr error
+	wg.Go(func() { jobsErr = a.Jobs.Run(ctx, a.Cfg.ShutdownGrace) })
 	<-ctx.Done()
 	wg.Wait()
-	return nil
+	return jobsErr
 }
 
 // auditCheckpointEvery is how often the audit log gets a signed checkpoint while it grows.

@@ -36,6 +36,7 @@ type Config struct {
 	ShutdownGrace   time.Duration // ARCHIPELAGO_SHUTDOWN_TIMEOUT
 	RunWorkers      bool          // ARCHIPELAGO_RUN_WORKERS
 	IslandPollEvery time.Duration // ARCHIPELAGO_ISLAND_POLL_INTERVAL
+	JobPollInterval time.Duration // ARCHIPELAGO_JOB_POLL_INTERVAL
 }
 
 // Defaults used when a variable is unset.
@@ -73,6 +74,7 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_SHUTDOWN_TIMEOUT", Default: DefaultShutdownGrace.String(), Help: "how long to drain requests and jobs on SIGTERM"},
 	{Name: "ARCHIPELAGO_RUN_WORKERS", Default: "true", Help: "serve also runs the background workers"},
 	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
+	{Name: "ARCHIPELAGO_JOB_POLL_INTERVAL", Default: "1s", Help: "how often workers look for new jobs (besides notifications)"},
 }
 
 // Error names the variable that is wrong and what is wrong with it.
@@ -152,6 +154,7 @@ func Load(env Getenv) (*Config, error) {
 		ShutdownGrace:   duration("ARCHIPELAGO_SHUTDOWN_TIMEOUT", DefaultShutdownGrace),
 		RunWorkers:      boolean("ARCHIPELAGO_RUN_WORKERS", true),
 		IslandPollEvery: duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL", DefaultIslandPoll),
+		JobPollInterval: duration("ARCHIPELAGO_JOB_POLL_INTERVAL", time.Second),
 		MaxBodyBytes:    DefaultMaxBodyBytes,
 	}
 	// The master key: either inline, or in the file named by ARCHIPELAGO_MASTER_KEY_FILE.
@@ -249,6 +252,7 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_SHUTDOWN_TIMEOUT":     c.ShutdownGrace.String(),
 		"ARCHIPELAGO_RUN_WORKERS":          strconv.FormatBool(c.RunWorkers),
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),
+		"ARCHIPELAGO_JOB_POLL_INTERVAL":    c.JobPollInterval.String(),
 	}
 	out := make([][2]string, 0, len(Vars))
 	for _, v := range Vars {

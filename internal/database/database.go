@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/chatons/archipelago/migrations"
 )
@@ -147,6 +149,11 @@ func CheckCurrent(ctx context.Context, pool *pgxpool.Pool) error {
 	case cur > latest:
 		return fmt.Errorf("schema at version %d, binary expects %d: %w", cur, latest, ErrSchemaAhead)
 	}
+	if pending, err := riverPending(ctx, pool); err != nil {
+		return err
+	} else if pending {
+		return fmt.Errorf("the job queue schema is behind: %w", ErrSchemaBehind)
+	}
 	return nil
 }
 
@@ -193,9 +200,36 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool, onApply func(version int
 	if err := m.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// River's own tables (the job queue), managed by River's migrator.
+	rm, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return fmt.Errorf("river migrator: %w", err)
+	}
+	res, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return fmt.Errorf("migrate river job queue: %w", err)
+	}
+	if onApply != nil {
+		for _, v := range res.Versions {
+			onApply(int32(v.Version), "river job queue: "+v.Name)
+		}
+	}
 	return nil
 }
 
-// ExtraSchemaVersion names schema that MigrateUp installs besides migrations/ (none yet);
+// riverPending reports whether River's job-queue schema needs migrations.
+func riverPending(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+	rm, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return false, err
+	}
+	res, err := rm.Migrate(ctx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{DryRun: true})
+	if err != nil {
+		return false, fmt.Errorf("check river job queue schema: %w", err)
+	}
+	return len(res.Versions) > 0, nil
+}
+
+// ExtraSchemaVersion names schema that MigrateUp installs besides migrations/ (River's);
 // it keys test templates so they are rebuilt when it changes.
-const ExtraSchemaVersion = "v1"
+const ExtraSchemaVersion = "river-v0.51.0"
