@@ -66,7 +66,9 @@ func IslandByID(ctx context.Context, q Querier, id int64) (Island, error) {
 }
 
 // IslandGet returns an island.
-func (s *Service) IslandGet(ctx context.Context, id int64) (Island, error) { return IslandByID(ctx, s.pool, id) }
+func (s *Service) IslandGet(ctx context.Context, id int64) (Island, error) {
+	return IslandByID(ctx, s.pool, id)
+}
 
 // IslandFilter selects islands for IslandList.
 type IslandFilter struct {

@@ -126,7 +126,7 @@ func translate(err error) error {
 		}
 		return &ConflictError{Field: "", Problem: "already exists"}
 	case "23503": // foreign_key_violation
-		return fmt.Errorf("%w: %s", ErrInUse, pe.Detail)
+		return fmt.Errorf("%w: still referenced by %s", ErrInUse, strings.ReplaceAll(pe.TableName, "_", " "))
 	case "23514": // check_violation
 		return &FieldError{Field: checkField(pe.ConstraintName), Problem: "is out of range"}
 	}

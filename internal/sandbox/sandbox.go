@@ -45,6 +45,8 @@ type Info struct {
 	StateDir    string    `json:"state_dir"`
 	StartedAt   time.Time `json:"started_at"`
 	PIDs        PIDs      `json:"pids"`
+	// Islands are the simulated Garage clusters (admin and control URLs, control tokens).
+	Islands []IslandInfo `json:"islands"`
 }
 
 // S3Info locates the sandbox's S3 server (MinIO, the data plane behind the simulated islands).
@@ -165,11 +167,13 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("seed demo data: %w", err)
 	}
+	defer seeded.StopIslands()
 	info := Info{
 		BaseURL:     "http://" + l.Addr().String(),
 		DatabaseURL: dbURL,
 		S3:          S3Info{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Region: s3.Region},
 		Users:       seeded.Users,
+		Islands:     seeded.Islands,
 		StateDir:    stateDir,
 		StartedAt:   time.Now().UTC(),
 		PIDs:        PIDs{Archipelago: os.Getpid(), Postgres: pg.PID(), MinIO: s3.PID()},

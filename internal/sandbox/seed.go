@@ -21,6 +21,10 @@ type SeedEnv struct {
 // Seeded is what seeding created that people need to know.
 type Seeded struct {
 	Users []User
+	// Islands are the simulated islands (when SeedEnv.S3 is set); StopIslands stops their
+	// simulators and must be called on exit.
+	Islands     []IslandInfo
+	StopIslands func()
 }
 
 // demoMembers are the sandbox's member organisations.
@@ -64,6 +68,12 @@ func Seed(ctx context.Context, a *app.App, env SeedEnv) (Seeded, error) {
 			return out, fmt.Errorf("user %s: %w", u.Email, err)
 		}
 		out.Users = append(out.Users, u)
+	}
+	out.StopIslands = func() {}
+	if env.S3 != nil {
+		if out.Islands, out.StopIslands, err = seedIslands(ctx, a, env.S3, nil); err != nil {
+			return out, fmt.Errorf("islands: %w", err)
+		}
 	}
 	return out, nil
 }

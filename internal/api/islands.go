@@ -1,0 +1,334 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+// islandView is an island as the API shows it: never its admin token.
+type islandView struct {
+	islands.Island
+	Operators            []islands.Operator `json:"operators"`
+	PledgedCapacityBytes int64              `json:"pledged_capacity_bytes"`
+}
+
+type islandDetail struct {
+	islandView
+	Warnings []string                  `json:"warnings"`
+	Nodes    []islands.NodeObservation `json:"nodes"`
+	Pledges  []islands.Pledge          `json:"pledges"`
+}
+
+type islandPage struct {
+	Islands   []islandView `json:"islands"`
+	NextAfter *int64       `json:"next_after"`
+}
+
+// IslandList answers GET /v1/islands: every island with its operators and pledged capacity.
+func (a *API) IslandList(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := islands.IslandFilter{After: after, Limit: limit, Status: q.Get("status")}
+	switch f.Status {
+	case "", islands.StatusUnknown, islands.StatusHealthy, islands.StatusDegraded, islands.StatusUnavailable, islands.StatusUnreachable:
+	default:
+		a.Fail(w, r, Invalid("status", "must be unknown, healthy, degraded, unavailable or unreachable"))
+		return
+	}
+	if f.Operator, err = queryInt(q.Get("operator"), "operator", 1, 1<<62); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	list, err := islands.IslandList(r.Context(), a.pool, f)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ops, err := islands.OperatorsByIsland(r.Context(), a.pool)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	pledged, err := islands.PledgedByIsland(r.Context(), a.pool)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out := islandPage{Islands: make([]islandView, 0, len(list))}
+	for _, i := range list {
+		out.Islands = append(out.Islands, islandView{Island: i, Operators: nonNil(ops[i.ID]), PledgedCapacityBytes: pledged[i.ID]})
+	}
+	if len(list) > 0 {
+		out.NextAfter = nextAfter(len(list), limit, list[len(list)-1].ID)
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (a *API) islandFromPath(r *http.Request) (islands.Island, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return islands.Island{}, err
+	}
+	i, err := islands.IslandByID(r.Context(), a.pool, id)
+	if err != nil {
+		return i, notFoundAs(err, "island", chi.URLParam(r, "id"))
+	}
+	return i, nil
+}
+
+// IslandGet answers GET /v1/islands/{id}: the island, its operators, nodes as last seen,
+// pledges and redundancy warnings.
+func (a *API) IslandGet(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	isl, err := a.islandFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	d, err := islands.Detail(r.Context(), a.pool, isl)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, islandDetail{
+		islandView: islandView{Island: isl, Operators: nonNil(d.Operators), PledgedCapacityBytes: d.PledgedBytes},
+		Warnings:   nonNil(d.Warnings), Nodes: nonNil(d.Nodes), Pledges: nonNil(d.Pledges)})
+}
+
+type islandRequest struct {
+	Name              *string `json:"name"`
+	AdminEndpoint     *string `json:"admin_endpoint"`
+	AdminToken        *string `json:"admin_token"`
+	S3Endpoint        *string `json:"s3_endpoint"`
+	S3Region          *string `json:"s3_region"`
+	ReplicationFactor *int    `json:"replication_factor"`
+}
+
+func (i islandRequest) input() islands.IslandInput {
+	return islands.IslandInput{Name: i.Name, AdminEndpoint: i.AdminEndpoint, AdminToken: i.AdminToken,
+		S3Endpoint: i.S3Endpoint, S3Region: i.S3Region, ReplicationFactor: i.ReplicationFactor}
+}
+
+func (a *API) islandView(r *http.Request, i islands.Island) (islandView, error) {
+	ops, err := islands.OperatorList(r.Context(), a.pool, i.ID)
+	if err != nil {
+		return islandView{}, err
+	}
+	pledged, err := islands.PledgedByIsland(r.Context(), a.pool)
+	return islandView{Island: i, Operators: nonNil(ops), PledgedCapacityBytes: pledged[i.ID]}, err
+}
+
+// IslandCreate answers POST /v1/islands (federation admins). The admin API is checked
+// with the token first; the token is sealed and never shown again.
+func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req islandRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	i, err := a.islands.IslandCreate(r.Context(), req.input())
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	v, err := a.islandView(r, i)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, v)
+}
+
+// IslandUpdate answers PATCH /v1/islands/{id} (federation admins).
+func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	cur, err := a.islandFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req islandRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	i, err := a.islands.IslandUpdate(r.Context(), cur.ID, req.input())
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	v, err := a.islandView(r, i)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+// IslandDelete answers DELETE /v1/islands/{id} (federation admins): refused while it has
+// live pledges.
+func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	cur, err := a.islandFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if err := a.islands.IslandDelete(r.Context(), cur.ID); err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// IslandPoll answers POST /v1/islands/{id}/poll (federation admins): poll it now.
+func (a *API) IslandPoll(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	cur, err := a.islandFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	i, err := a.islands.PollIsland(r.Context(), cur.ID)
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	v, err := a.islandView(r, i)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+// IslandObservations answers GET /v1/islands/{id}/observations: the poll history.
+func (a *API) IslandObservations(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	isl, err := a.islandFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	since := time.Now().Add(-24 * time.Hour)
+	if v := q.Get("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339, v); err != nil {
+			a.Fail(w, r, Invalid("since", "must be an RFC 3339 time such as 2025-01-31T12:00:00Z"))
+			return
+		}
+	}
+	limit, err := queryInt(q.Get("limit"), "limit", 1, 5000)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	obs, err := islands.ObservationList(r.Context(), a.pool, isl.ID, since, int(limit))
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"observations": nonNil(obs)})
+}
+
+// OperatorList answers GET /v1/islands/{id}/operators.
+func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	isl, err := a.islandFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ops, err := islands.OperatorList(r.Context(), a.pool, isl.ID)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"operators": nonNil(ops)})
+}
+
+func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		return islands.Island{}, 0, err
+	}
+	isl, err := a.islandFromPath(r)
+	if err != nil {
+		return isl, 0, err
+	}
+	mid, err := pathID(r, chi.URLParam(r, "member_id"))
+	if err != nil {
+		return isl, 0, NotFound("member")
+	}
+	return isl, mid, nil
+}
+
+// OperatorAdd answers PUT /v1/islands/{id}/operators/{member_id} (federation admins).
+func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) {
+	isl, mid, err := a.operatorTarget(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	op, err := a.islands.OperatorAdd(r.Context(), isl.ID, mid)
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, op)
+}
+
+// OperatorRemove answers DELETE /v1/islands/{id}/operators/{member_id} (federation admins).
+func (a *API) OperatorRemove(w http.ResponseWriter, r *http.Request) {
+	isl, mid, err := a.operatorTarget(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if err := a.islands.OperatorRemove(r.Context(), isl.ID, mid); err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,182 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+// federationError turns the islands domain's errors into API errors.
+func federationError(err error) error {
+	var (
+		fe *islands.FieldError
+		ce *islands.ConflictError
+		ue *islands.UnreachableError
+	)
+	switch {
+	case errors.As(err, &fe):
+		return Invalid(fe.Field, "%s", fe.Problem)
+	case errors.As(err, &ce):
+		return Conflict(ce.Field, "%s", ce.Problem)
+	case errors.As(err, &ue):
+		return Unavailable("%s", ue.Error())
+	case errors.Is(err, islands.ErrInUse):
+		return Conflict("", "%s", err.Error())
+	}
+	return domainError(err)
+}
+
+// page reads the after/limit pagination parameters.
+func page(r *http.Request) (after int64, limit int, err error) {
+	q := r.URL.Query()
+	if after, err = queryInt(q.Get("after"), "after", 0, 1<<62); err != nil {
+		return 0, 0, err
+	}
+	l, err := queryInt(q.Get("limit"), "limit", 1, 500)
+	if l == 0 {
+		l = 50
+	}
+	return after, int(l), err
+}
+
+// nextAfter is the cursor of the next page: the last id when the page is full.
+func nextAfter(n, limit int, lastID int64) *int64 {
+	if n < limit || n == 0 {
+		return nil
+	}
+	return &lastID
+}
+
+type memberPage struct {
+	Members   []islands.Member `json:"members"`
+	NextAfter *int64           `json:"next_after"`
+}
+
+// MemberList answers GET /v1/members: every member (federation transparency).
+func (a *API) MemberList(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ms, err := islands.MemberList(r.Context(), a.pool, islands.MemberFilter{Query: r.URL.Query().Get("q"), After: after, Limit: limit})
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out := memberPage{Members: ms}
+	if out.Members == nil {
+		out.Members = []islands.Member{}
+	} else {
+		out.NextAfter = nextAfter(len(ms), limit, ms[len(ms)-1].ID)
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) memberFromPath(r *http.Request) (islands.Member, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return islands.Member{}, err
+	}
+	m, err := islands.MemberByID(r.Context(), a.pool, id)
+	if err != nil {
+		return m, notFoundAs(err, "member", chi.URLParam(r, "id"))
+	}
+	return m, nil
+}
+
+// MemberGet answers GET /v1/members/{id}.
+func (a *API) MemberGet(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	m, err := a.memberFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, m)
+}
+
+type memberRequest struct {
+	Slug         *string `json:"slug"`
+	Name         *string `json:"name"`
+	Website      *string `json:"website"`
+	ContactEmail *string `json:"contact_email"`
+	Description  *string `json:"description"`
+}
+
+func (m memberRequest) input() islands.MemberInput {
+	return islands.MemberInput{Slug: m.Slug, Name: m.Name, Website: m.Website, ContactEmail: m.ContactEmail, Description: m.Description}
+}
+
+// MemberCreate answers POST /v1/members (federation admins).
+func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req memberRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	m, err := a.islands.MemberCreate(r.Context(), req.input())
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	WriteJSON(w, http.StatusCreated, m)
+}
+
+// MemberUpdate answers PATCH /v1/members/{id} (federation admins).
+func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	cur, err := a.memberFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req memberRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	m, err := a.islands.MemberUpdate(r.Context(), cur.ID, req.input())
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, m)
+}
+
+// MemberDelete answers DELETE /v1/members/{id} (federation admins): only a member with no
+// history (no pledges, islands, tokens or audit entries) can be deleted.
+func (a *API) MemberDelete(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	cur, err := a.memberFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if err := a.islands.MemberDelete(r.Context(), cur.ID); err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

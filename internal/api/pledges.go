@@ -1,0 +1,176 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+type pledgePage struct {
+	Pledges   []islands.Pledge `json:"pledges"`
+	NextAfter *int64           `json:"next_after"`
+}
+
+// PledgeList answers GET /v1/pledges: every pledge with its status (federation transparency).
+func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	after, limit, err := page(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := islands.PledgeFilter{After: after, Limit: limit, Status: q.Get("status")}
+	switch f.Status {
+	case "", islands.PledgePending, islands.PledgeActive, islands.PledgeShort, islands.PledgeDown, islands.PledgeWithdrawn:
+	default:
+		a.Fail(w, r, Invalid("status", "must be pending, active, short, down or withdrawn"))
+		return
+	}
+	if f.MemberID, err = queryInt(q.Get("member"), "member", 1, 1<<62); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if f.IslandID, err = queryInt(q.Get("island"), "island", 1, 1<<62); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ps, err := islands.PledgeList(r.Context(), a.pool, f)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out := pledgePage{Pledges: nonNil(ps)}
+	if len(ps) > 0 {
+		out.NextAfter = nextAfter(len(ps), limit, ps[len(ps)-1].ID)
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) pledgeFromPath(r *http.Request) (islands.Pledge, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return islands.Pledge{}, err
+	}
+	p, err := islands.PledgeByID(r.Context(), a.pool, id)
+	if err != nil {
+		return p, notFoundAs(err, "pledge", chi.URLParam(r, "id"))
+	}
+	return p, nil
+}
+
+// PledgeGet answers GET /v1/pledges/{id}.
+func (a *API) PledgeGet(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	p, err := a.pledgeFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, p)
+}
+
+type pledgeCreateRequest struct {
+	MemberID      int64      `json:"member_id"`
+	IslandID      int64      `json:"island_id"`
+	NodeID        string     `json:"node_id"`
+	Zone          string     `json:"zone"`
+	CapacityBytes int64      `json:"capacity_bytes"`
+	Since         *time.Time `json:"since"`
+}
+
+// PledgeCreate answers POST /v1/pledges: an admin of the member pledges one of its nodes
+// on an island the member operates.
+func (a *API) PledgeCreate(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	var req pledgeCreateRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.MemberID == 0 && len(p.Members) == 1 {
+		req.MemberID = p.Members[0].ID
+	}
+	if req.MemberID <= 0 {
+		a.Fail(w, r, Invalid("member_id", "is required (the pledging member's id)"))
+		return
+	}
+	if _, err := islands.MemberByID(r.Context(), a.pool, req.MemberID); err != nil {
+		a.Fail(w, r, federationError(&islands.FieldError{Field: "member_id", Problem: "no such member"}))
+		return
+	}
+	if err := check(p, authz.PledgeManage, authz.Member(req.MemberID)); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.IslandID <= 0 {
+		a.Fail(w, r, Invalid("island_id", "is required"))
+		return
+	}
+	pl, err := a.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: req.MemberID, IslandID: req.IslandID,
+		NodeID: req.NodeID, Zone: req.Zone, CapacityBytes: req.CapacityBytes, Since: req.Since})
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	WriteJSON(w, http.StatusCreated, pl)
+}
+
+type pledgeUpdateRequest struct {
+	CapacityBytes *int64  `json:"capacity_bytes"`
+	Zone          *string `json:"zone"`
+}
+
+// pledgeToChange loads a pledge the caller may change: others' pledges are visible, so 403.
+func (a *API) pledgeToChange(r *http.Request) (islands.Pledge, error) {
+	pl, err := a.pledgeFromPath(r)
+	if err != nil {
+		return pl, err
+	}
+	return pl, check(principal(r), authz.PledgeManage, authz.Member(pl.MemberID))
+}
+
+// PledgeUpdate answers PATCH /v1/pledges/{id}: change the pledged capacity or zone.
+func (a *API) PledgeUpdate(w http.ResponseWriter, r *http.Request) {
+	pl, err := a.pledgeToChange(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req pledgeUpdateRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out, err := a.islands.PledgeUpdate(r.Context(), pl.ID, req.CapacityBytes, req.Zone)
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// PledgeWithdraw answers POST /v1/pledges/{id}/withdraw.
+func (a *API) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
+	pl, err := a.pledgeToChange(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out, err := a.islands.PledgeWithdraw(r.Context(), pl.ID)
+	if err != nil {
+		a.Fail(w, r, federationError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,147 @@
+package portal
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+type pledgeRow struct {
+	Pledge    islands.Pledge
+	State     string
+	CanChange bool
+}
+
+type pledgeForm struct {
+	Member, Island, NodeID, Zone, CapacityGB string
+}
+
+type pledgesData struct {
+	Pledges []pledgeRow
+	// AdminOf are the members the user may pledge for; Islands those they may pledge to.
+	AdminOf []identity.MemberRef
+	Islands []islands.Island
+	Form    pledgeForm
+}
+
+// Pledges shows the pledges of the user's members, with a form to pledge and withdraw.
+func (p *Portal) Pledges(w http.ResponseWriter, r *http.Request) {
+	p.renderPledges(w, r, http.StatusOK, Page{Flash: pledgeFlash(r)}, pledgeForm{})
+}
+
+func pledgeFlash(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "pledged":
+		return "The pledge was recorded. Its status follows Garage's live layout."
+	case "withdrawn":
+		return "The pledge was withdrawn."
+	}
+	return ""
+}
+
+func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status int, page Page, form pledgeForm) {
+	u := user(r)
+	var data pledgesData
+	data.Form = form
+	mine := map[int64]bool{}
+	for _, m := range u.Members {
+		mine[m.ID] = true
+		if m.Role == identity.RoleAdmin || u.FederationAdmin {
+			data.AdminOf = append(data.AdminOf, m)
+		}
+	}
+	all, err := islands.PledgeList(r.Context(), p.pool, islands.PledgeFilter{Limit: 500})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	for _, pl := range all {
+		if !mine[pl.MemberID] && !u.FederationAdmin {
+			continue
+		}
+		data.Pledges = append(data.Pledges, pledgeRow{Pledge: pl, State: stateClass(pl.Status),
+			CanChange: pl.WithdrawnAt == nil && authz.Check(u, authz.PledgeManage, authz.Member(pl.MemberID)) == nil})
+	}
+	if data.Islands, err = islands.IslandList(r.Context(), p.pool, islands.IslandFilter{Limit: 500}); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	title := "My pledges"
+	if u.FederationAdmin {
+		title = "Pledges"
+	}
+	page.Title, page.Nav, page.Data = title, "pledges", data
+	p.render(w, r, status, "pledges", page)
+}
+
+// PledgeCreate handles the pledge form.
+func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	form := pledgeForm{Member: r.PostFormValue("member"), Island: r.PostFormValue("island"),
+		NodeID: strings.TrimSpace(r.PostFormValue("node_id")), Zone: strings.TrimSpace(r.PostFormValue("zone")),
+		CapacityGB: strings.TrimSpace(r.PostFormValue("capacity_gb"))}
+	bad := func(msg string) { p.renderPledges(w, r, http.StatusBadRequest, Page{Error: msg}, form) }
+	m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+	if err != nil || authz.Check(u, authz.PledgeManage, authz.Member(m.ID)) != nil {
+		bad("Choose a member you administer.")
+		return
+	}
+	islandID, _ := strconv.ParseInt(form.Island, 10, 64)
+	gb, err := strconv.ParseFloat(form.CapacityGB, 64)
+	if err != nil || gb <= 0 || math.IsInf(gb, 0) || gb > 1e9 {
+		bad("Capacity must be a positive number of gigabytes (GB = 10⁹ bytes, as Garage counts).")
+		return
+	}
+	_, err = p.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: m.ID, IslandID: islandID, NodeID: form.NodeID,
+		Zone: form.Zone, CapacityBytes: int64(gb * 1e9)})
+	var (
+		fe *islands.FieldError
+		ce *islands.ConflictError
+		ue *islands.UnreachableError
+	)
+	switch {
+	case errors.As(err, &fe):
+		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
+		return
+	case errors.As(err, &ce):
+		bad(fieldLabel(ce.Field) + " " + ce.Problem + ".")
+		return
+	case errors.As(err, &ue):
+		p.renderPledges(w, r, http.StatusBadGateway, Page{Error: ue.Error()}, form)
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/pledges?done=pledged", http.StatusSeeOther)
+}
+
+// PledgeWithdraw handles the withdraw button.
+func (p *Portal) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	pl, err := islands.PledgeByID(r.Context(), p.pool, id)
+	if errors.Is(err, islands.ErrNotFound) {
+		p.NotFound(w, r)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if authz.Check(user(r), authz.PledgeManage, authz.Member(pl.MemberID)) != nil {
+		p.renderPledges(w, r, http.StatusForbidden, Page{Error: "Only an admin of " + pl.MemberSlug + " may withdraw this pledge."}, pledgeForm{})
+		return
+	}
+	if _, err := p.islands.PledgeWithdraw(r.Context(), pl.ID); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/pledges?done=withdrawn", http.StatusSeeOther)
+}

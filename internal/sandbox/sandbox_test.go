@@ -1,0 +1,98 @@
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chatons/archipelago/internal/sandbox"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+// TestSandboxServesAndLeavesNothingBehind runs `archipelago dev` as a newcomer would: it
+// must answer on every operations endpoint, write sandbox.json with working demo logins,
+// and, once stopped, leave no process and no state directory behind.
+func TestSandboxServesAndLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
+	state := filepath.Join(t.TempDir(), "sbx")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- sandbox.Run(ctx, sandbox.Options{Listen: "127.0.0.1:0", StateDir: state, Out: io.Discard, Logger: testenv.Logger(t)})
+	}()
+
+	var info sandbox.Info
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		raw, err := os.ReadFile(filepath.Join(state, "sandbox.json"))
+		if err == nil && json.Unmarshal(raw, &info) == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("sandbox stopped before it was up: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sandbox.json never appeared")
+		}
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(info.BaseURL + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/v1/openapi.json"} {
+		if code, body := get(p); code != 200 {
+			t.Errorf("%s = %d %s", p, code, body)
+		}
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "# TYPE archipelago_http_requests_total counter") {
+		t.Errorf("/metrics = %d", code)
+	}
+	if info.S3.Endpoint == "" || info.DatabaseURL == "" || len(info.Users) == 0 {
+		t.Fatalf("sandbox.json is incomplete: %+v", info)
+	}
+	u := info.Users[0]
+	resp, err := http.Post(info.BaseURL+"/v1/auth/login", "application/json",
+		strings.NewReader(`{"email":"`+u.Email+`","password":"`+u.Password+`"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("demo login %s: %v %v", u.Email, err, resp)
+	}
+	resp.Body.Close()
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sandbox exit: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("sandbox did not stop within a minute")
+	}
+	for name, pid := range map[string]int{"postgres": info.PIDs.Postgres, "minio": info.PIDs.MinIO} {
+		if pid == 0 {
+			t.Errorf("sandbox.json has no pid for %s", name)
+			continue
+		}
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) is still running after the sandbox stopped", name, pid)
+		}
+	}
+	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state directory %s left behind", state)
+	}
+}
