@@ -11,6 +11,7 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
 )
 
 // Version is set at build time (-ldflags "-X github.com/chatons/archipelago/internal/api.Version=…").
@@ -23,6 +24,7 @@ type API struct {
 	openapi  []byte
 	identity *identity.Service
 	audit    *audit.Service
+	islands  *islands.Service
 	secure   bool // cookies carry Secure
 }
 
@@ -32,6 +34,7 @@ type Deps struct {
 	Pool          *pgxpool.Pool
 	Identity      *identity.Service
 	Audit         *audit.Service
+	Islands       *islands.Service
 	SecureCookies bool
 }
 
@@ -42,7 +45,7 @@ func New(d Deps) (*API, error) {
 		return nil, err
 	}
 	return &API{log: d.Logger, pool: d.Pool, openapi: doc, identity: d.Identity, secure: d.SecureCookies,
-		audit: d.Audit}, nil
+		audit: d.Audit, islands: d.Islands}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).

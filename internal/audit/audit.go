@@ -109,7 +109,7 @@ func Record(ctx context.Context, tx pgx.Tx, e Entry) (seq int64, err error) {
 	req := RequestFrom(ctx)
 	le := LogEntry{At: time.Now().UTC().Truncate(time.Microsecond), Actor: actor, MemberID: e.MemberID, Action: e.Action,
 		TargetType: e.TargetType, TargetID: e.TargetID, RequestID: req.ID, SourceIP: req.SourceIP}
-	if err := appendEntry(ctx, tx, &le, raw, true); err != nil {
+	if err := appendEntry(ctx, tx, &le, raw); err != nil {
 		return 0, fmt.Errorf("audit: append %s: %w", e.Action, err)
 	}
 	return le.Seq, nil

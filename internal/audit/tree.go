@@ -17,13 +17,12 @@ type querier interface {
 }
 
 // appendEntry assigns le its sequence number and writes it with the tree's new stored
-// hashes in tx. rawDetails is the details object as JSON. Without tree (benchmarks only) it
-// writes the entry alone, as the log did before it was a Merkle tree.
+// hashes in tx. rawDetails is the details object as JSON.
 //
 // Two round trips: the first takes the append lock and reads the head of the log, the
 // stored hashes this append combines with (audit_append_reads) and how PostgreSQL renders
 // the details (the leaf covers that rendering); the second writes the entry and its hashes.
-func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte, tree bool) error {
+func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte) error {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, appendLockID)
 	b.Queue(`
@@ -55,11 +54,6 @@ func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte
 		return err
 	}
 	le.Seq, le.Details = n, []byte(details)
-	if !tree {
-		_, err := tx.Exec(ctx, insertEntrySQL, le.Seq, le.At, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID,
-			le.Action, le.TargetType, le.TargetID, le.RequestID, le.SourceIP, details)
-		return err
-	}
 	if stored != tlog.StoredHashCount(n) {
 		// Entries written before the log was a tree (or by hand): hash them first.
 		if err := backfill(ctx, tx, n, stored); err != nil {

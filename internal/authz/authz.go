@@ -51,6 +51,9 @@ const (
 	MemberWrite Action = "member.write"
 	// API tokens of a member.
 	TokenCreate Action = "token.create"
+	// A member's pledges: federation-visible, changed by the pledging member's admins
+	// (another member's admin is refused with 403, not 404).
+	PledgeManage Action = "pledge.manage"
 )
 
 var rules = map[Action]rule{
@@ -59,6 +62,7 @@ var rules = map[Action]rule{
 	MemberRead:       {need: memberViewer},
 	MemberWrite:      {need: memberAdmin},
 	TokenCreate:      {need: memberViewer}, // the role is then capped at the creator's own
+	PledgeManage:     {need: memberAdmin, federated: true},
 }
 
 // Object identifies what an action is about. MemberID is 0 for federation-level objects.

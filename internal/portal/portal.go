@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/web"
 )
 
@@ -27,6 +28,7 @@ type Portal struct {
 	log       *slog.Logger
 	pool      *pgxpool.Pool
 	identity  *identity.Service
+	islands   *islands.Service
 	secure    bool
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -40,12 +42,13 @@ type Deps struct {
 	Version       string
 	Pool          *pgxpool.Pool
 	Identity      *identity.Service
+	Islands       *islands.Service
 	SecureCookies bool
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, secure: d.SecureCookies, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err
@@ -70,6 +73,14 @@ func New(d Deps) (*Portal, error) {
 		"bytes":  HumanBytes,
 		"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 		"lower":  strings.ToLower,
+		// Islands and pledges.
+		"stateClass": stateClass,
+		"sub": func(a int, b ...int) int {
+			for _, x := range b {
+				a -= x
+			}
+			return a
+		},
 	}
 	names, err := fs.Glob(web.Templates, "templates/*.html")
 	if err != nil {
@@ -131,6 +142,7 @@ var navigation = []NavItem{
 	{"dashboard", "Dashboard", "/"},
 	{"vaults", "Vaults", "/vaults"},
 	{"islands", "Islands", "/islands"},
+	{"members", "Members", "/members"},
 	{"pledges", "Pledges", "/pledges"},
 	{"restore-tests", "Restore tests", "/restore-tests"},
 	{"reports", "Reports", "/reports"},

@@ -53,6 +53,30 @@ var matrix = []row{
 	{method: "GET", route: "/v1/tokens/{id}", path: "/v1/tokens/{tokenA}", want: want{401, 404, 200, 404, 200}},
 	{method: "DELETE", route: "/v1/tokens/{id}", path: "/v1/tokens/{tokenA}", want: want{401, 404, 204, 404, 204}},
 
+	// Federation: members, islands, pledges. Everyone reads; federation admins manage
+	// members and islands (others 403: the objects are federation-visible); a member's
+	// admins manage its pledges. Ids 999999 exist nowhere.
+	{method: "GET", route: "/v1/members", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/members", body: map[string]any{"slug": "matrix-member", "name": "Matrix"}, want: want{401, 403, 403, 403, 201}},
+	{method: "GET", route: "/v1/members/{id}", path: "/v1/members/999999", want: want{401, 404, 404, 404, 404}},
+	{method: "PATCH", route: "/v1/members/{id}", path: "/v1/members/999999", body: map[string]any{"name": "X"}, want: want{401, 403, 403, 403, 404}},
+	{method: "DELETE", route: "/v1/members/{id}", path: "/v1/members/999999", want: want{401, 403, 403, 403, 404}},
+	{method: "GET", route: "/v1/islands", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/islands", body: map[string]any{"name": "m", "admin_endpoint": "ftp://x"}, want: want{401, 403, 403, 403, 400}},
+	{method: "GET", route: "/v1/islands/{id}", path: "/v1/islands/999999", want: want{401, 404, 404, 404, 404}},
+	{method: "PATCH", route: "/v1/islands/{id}", path: "/v1/islands/999999", body: map[string]any{"name": "X"}, want: want{401, 403, 403, 403, 404}},
+	{method: "DELETE", route: "/v1/islands/{id}", path: "/v1/islands/999999", want: want{401, 403, 403, 403, 404}},
+	{method: "POST", route: "/v1/islands/{id}/poll", path: "/v1/islands/999999/poll", want: want{401, 403, 403, 403, 404}},
+	{method: "GET", route: "/v1/islands/{id}/observations", path: "/v1/islands/999999/observations", want: want{401, 404, 404, 404, 404}},
+	{method: "GET", route: "/v1/islands/{id}/operators", path: "/v1/islands/999999/operators", want: want{401, 404, 404, 404, 404}},
+	{method: "PUT", route: "/v1/islands/{id}/operators/{member_id}", path: "/v1/islands/999999/operators/1", want: want{401, 403, 403, 403, 404}},
+	{method: "DELETE", route: "/v1/islands/{id}/operators/{member_id}", path: "/v1/islands/999999/operators/1", want: want{401, 403, 403, 403, 404}},
+	{method: "GET", route: "/v1/pledges", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/pledges", body: map[string]any{"island_id": 999999, "node_id": "abcdef12", "capacity_bytes": 1}, want: want{401, 403, 400, 400, 400}},
+	{method: "GET", route: "/v1/pledges/{id}", path: "/v1/pledges/999999", want: want{401, 404, 404, 404, 404}},
+	{method: "PATCH", route: "/v1/pledges/{id}", path: "/v1/pledges/999999", body: map[string]any{"capacity_bytes": 1}, want: want{401, 404, 404, 404, 404}},
+	{method: "POST", route: "/v1/pledges/{id}/withdraw", path: "/v1/pledges/999999/withdraw", want: want{401, 404, 404, 404, 404}},
+
 	// Portal.
 	{method: "GET", route: "/login", want: want{200, 303, 303, 303, 303}},
 	{method: "POST", route: "/login", body: url.Values{"email": {"nobody@x.example"}, "password": {"wrong-password!"}}, want: everyone(401)},
@@ -65,7 +89,11 @@ var matrix = []row{
 	{method: "POST", route: "/tokens/{id}/revoke", path: "/tokens/{tokenA2}/revoke", body: url.Values{}, want: want{303, 404, 303, 404, 303}},
 	{method: "GET", route: "/vaults", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/islands", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/islands/{id}", path: "/islands/999999", want: want{303, 404, 404, 404, 404}},
+	{method: "GET", route: "/members", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/pledges", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/pledges", body: url.Values{"member": {"member-a"}, "island": {"999999"}, "node_id": {"abcdef12"}, "capacity_gb": {"1"}}, want: want{303, 400, 400, 400, 400}},
+	{method: "POST", route: "/pledges/{id}/withdraw", path: "/pledges/999999/withdraw", body: url.Values{}, want: want{303, 404, 404, 404, 404}},
 	{method: "GET", route: "/restore-tests", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/reports", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/audit", want: want{303, 200, 200, 200, 200}},

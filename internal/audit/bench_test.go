@@ -1,0 +1,194 @@
+package audit
+
+// Benchmarks of the log's costs, printed as ratios (not run by `make test`):
+//
+//	go test -run '^$' -bench . -benchtime 2000x ./internal/audit/
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+// plainRecord is Record as it was before the log was a tree: the same lock and the same
+// row, no hashes. The baseline of BenchmarkAppend.
+func plainRecord(ctx context.Context, tx pgx.Tx, action string, details map[string]any) error {
+	raw, _ := json.Marshal(details)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, appendLockID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action,
+		                           target_type, target_id, request_id, source_ip, details)
+		SELECT coalesce(max(seq) + 1, 0), $1, 'user', '7', 'ana@example.org', NULL, $2, 'vault', '12', 'req', '192.0.2.1', $3
+		FROM audit_entries`, time.Now().UTC().Truncate(time.Microsecond), action, raw)
+	return err
+}
+
+// appendWith8Writers runs n committed appends from 8 concurrent writers and returns the
+// mean latency of one transaction (begin → commit).
+func appendWith8Writers(b *testing.B, pool *pgxpool.Pool, n int, rec func(ctx context.Context, tx pgx.Tx, i int) error) time.Duration {
+	ctx := WithRequest(WithActor(context.Background(), Actor{Kind: ActorUser, ID: "7", Name: "ana@example.org"}),
+		Request{ID: "req", SourceIP: "192.0.2.1"})
+	const writers = 8
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total time.Duration
+	)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += writers {
+				start := time.Now()
+				if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return rec(ctx, tx, i) }); err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				total += time.Since(start)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return total / time.Duration(n)
+}
+
+// BenchmarkAppend compares appends to the tree with the same inserts without it, with 8
+// concurrent writers (goal: at most 1.3× the latency).
+func BenchmarkAppend(b *testing.B) {
+	n := max(b.N, 200)
+	details := map[string]any{"name": "backups", "quota_bytes": 500000000000, "island": 3}
+	plainPool, treePool := testenv.DB(b), testenv.DB(b)
+	for _, p := range []*pgxpool.Pool{plainPool, treePool} {
+		p.Config().MaxConns = 8
+	}
+	b.ResetTimer()
+	plain := appendWith8Writers(b, plainPool, n, func(ctx context.Context, tx pgx.Tx, i int) error {
+		return plainRecord(ctx, tx, "vault.create", details)
+	})
+	tree := appendWith8Writers(b, treePool, n, func(ctx context.Context, tx pgx.Tx, i int) error {
+		_, err := Record(ctx, tx, Entry{Action: "vault.create", TargetType: "vault", TargetID: "12", Details: details})
+		return err
+	})
+	b.StopTimer()
+	ratio := float64(tree) / float64(plain)
+	b.ReportMetric(ratio, "tree/plain")
+	fmt.Fprintf(os.Stderr, "append, 8 writers, %d appends: plain %v, tree %v per transaction: ratio %.2f× (goal ≤ 1.3×)\n", n, plain, tree, ratio)
+}
+
+// syntheticEntries returns n entries shaped like real ones.
+func syntheticEntries(n int) []LogEntry {
+	es := make([]LogEntry, n)
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range es {
+		m := int64(i%40 + 1)
+		es[i] = LogEntry{Seq: int64(i), At: base.Add(time.Duration(i) * time.Second), Actor: Actor{Kind: ActorUser, ID: "17", Name: "admin@member.example"},
+			MemberID: &m, Action: "vault.update", TargetType: "vault", TargetID: fmt.Sprint(i % 997), RequestID: "host/AbCdEf0123-000042",
+			SourceIP: "2001:db8::17", Details: json.RawMessage(fmt.Sprintf(`{"quota_bytes": %d, "name": "backups-%d", "island": 3}`, i*1000, i))}
+	}
+	return es
+}
+
+// BenchmarkVerify1M compares recomputing the tree of 1,000,000 entries (encode each leaf,
+// hash it, build the tree, compute the root) with raw SHA-256 over the same leaf bytes
+// (goal: raw/verify ≥ 0.5).
+func BenchmarkVerify1M(b *testing.B) {
+	const n = 1_000_000
+	es := syntheticEntries(n)
+	leaves := make([][]byte, n)
+	size := 0
+	for i := range es {
+		leaves[i] = es[i].Leaf()
+		size += len(leaves[i])
+	}
+	b.ResetTimer()
+	var raw, verify time.Duration
+	for it := 0; it < b.N; it++ {
+		start := time.Now()
+		var sink [32]byte
+		for _, l := range leaves {
+			sink = sha256.Sum256(l)
+		}
+		_ = sink
+		raw += time.Since(start)
+
+		start = time.Now()
+		tree := &memTree{hashes: make([]tlog.Hash, 0, 2*n)}
+		for i := range es {
+			if _, err := tree.add(es[i].LeafHash()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := tlog.TreeHash(n, tree); err != nil {
+			b.Fatal(err)
+		}
+		verify += time.Since(start)
+	}
+	b.StopTimer()
+	ratio := float64(raw) / float64(verify)
+	b.ReportMetric(ratio, "raw/verify")
+	fmt.Fprintf(os.Stderr, "verify 1,000,000 entries (%d MB of leaves): raw SHA-256 %v, tree %v: ratio %.2f (goal ≥ 0.5)\n",
+		size>>20, raw/time.Duration(b.N), verify/time.Duration(b.N), ratio)
+}
+
+// BenchmarkVerifyDB1M runs Verify end to end on a database of 1,000,000 entries (slow to
+// set up: only with ARCHIPELAGO_BENCH_DB=1).
+func BenchmarkVerifyDB1M(b *testing.B) {
+	if os.Getenv("ARCHIPELAGO_BENCH_DB") == "" {
+		b.Skip("set ARCHIPELAGO_BENCH_DB=1 to load 1,000,000 entries into PostgreSQL")
+	}
+	const n = 1_000_000
+	ctx := context.Background()
+	pool := testenv.DB(b)
+	es := syntheticEntries(n)
+	tree := &memTree{hashes: make([]tlog.Hash, 0, 2*n)}
+	for i := range es {
+		if _, err := tree.add(es[i].LeafHash()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"audit_entries"}, []string{"seq", "at", "actor_kind", "actor_id", "actor_name",
+		"member_id", "action", "target_type", "target_id", "request_id", "source_ip", "details"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			e := es[i]
+			return []any{e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, e.Actor.Name, e.MemberID, e.Action, e.TargetType, e.TargetID,
+				e.RequestID, e.SourceIP, string(e.Details)}, nil
+		}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = pool.CopyFrom(ctx, pgx.Identifier{"audit_tree_hashes"}, []string{"idx", "hash"},
+		pgx.CopyFromSlice(len(tree.hashes), func(i int) ([]any, error) { return []any{int64(i), tree.hashes[i][:]}, nil }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := KeysFromSeed("bench/archipelago-audit", make([]byte, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := NewService(pool, keys, testenv.Logger(b)).Checkpoint(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		rep, err := Verify(ctx, pool, keys.Verifier)
+		if err != nil || !rep.OK() {
+			b.Fatalf("%v %+v", err, rep)
+		}
+		fmt.Fprintf(os.Stderr, "Verify from PostgreSQL, %d entries: %v\n", rep.Entries, rep.Duration)
+	}
+}

@@ -1,0 +1,13 @@
+// Package verify owns restore verification: the restic repositories members register in
+// their vaults, their test policy, the scheduler that turns policies into River jobs, the
+// worker that runs one test (freshness, deletion watch, integrity, sample restore, canary,
+// full restore) and the outcome that says who is at fault.
+//
+// It runs restic only through internal/restic, opens a vault only with its read-only
+// verifier key, and uses --no-lock for every restic command: it never writes to a member's
+// repository. A result says "failed" only when restic (or the repository's own timestamps)
+// proved the backup bad; anything that went wrong on our side is an "error".
+//
+// What it must not do: exec restic itself, log or return a repository password, or call a
+// member's backup bad because the verifier could not do its job.
+package verify

@@ -1,0 +1,263 @@
+package verify
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors of the domain.
+var (
+	// ErrNotFound: no such repository or run (or one of another member: callers answer 404).
+	ErrNotFound = errors.New("not found")
+	// ErrNoPassword: the repository is in blind mode, which has no password to remove.
+	ErrNoPassword = errors.New("the repository has no password (blind mode)")
+)
+
+// FieldError is invalid input, naming the field.
+type FieldError struct {
+	Field   string
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// Modes of a repository.
+const (
+	ModeFull  = "full"  // Archipelago holds the password of a dedicated restic key
+	ModeBlind = "blind" // no password: freshness and deletion watch only
+)
+
+// Run statuses. The last four plus cancelled are final.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusPostponed = "postponed"
+	StatusRetrying  = "retrying"
+	StatusPassed    = "passed"
+	StatusWarning   = "warning"
+	StatusFailed    = "failed" // the backup is bad: the member must act
+	StatusError     = "error"  // the verifier could not judge: says nothing about the backup
+	StatusCancelled = "cancelled"
+)
+
+// Level outcomes.
+const (
+	OutcomePassed  = "passed"
+	OutcomeWarning = "warning"
+	OutcomeFailed  = "failed"
+	OutcomeError   = "error"
+	OutcomeSkipped = "skipped"
+)
+
+// Levels of a test, in order.
+const (
+	LevelFreshness = "freshness"
+	LevelDeletions = "deletions"
+	LevelIntegrity = "integrity"
+	LevelSample    = "sample"
+	LevelCanary    = "canary"
+	LevelFull      = "full"
+)
+
+// Levels lists the levels in the order they run.
+var Levels = []string{LevelFreshness, LevelDeletions, LevelIntegrity, LevelSample, LevelCanary, LevelFull}
+
+// Policy is a repository's test policy. In a Repository, nil fields take the federation
+// default (Settings); Effective fills them.
+type Policy struct {
+	Schedule          *string `json:"schedule"`
+	WindowStartMinute *int    `json:"window_start_minute"`
+	WindowMinutes     *int    `json:"window_minutes"`
+	JitterSeconds     *int    `json:"jitter_seconds"`
+	RPOSeconds        *int64  `json:"rpo_seconds"`
+	RTOSeconds        *int64  `json:"rto_seconds"`
+	SampleFiles       *int    `json:"sample_files"`
+	SampleBytes       *int64  `json:"sample_bytes"`
+	CheckEveryRuns    *int    `json:"check_every_runs"`
+	CheckSubsets      *int    `json:"check_subsets"`
+	FullRestoreDays   *int    `json:"full_restore_days"`
+	CanaryPath        *string `json:"canary_path"`
+}
+
+// Settings are the federation-wide defaults and limits.
+type Settings struct {
+	Schedule          string `json:"schedule"`
+	WindowStartMinute int    `json:"window_start_minute"`
+	WindowMinutes     int    `json:"window_minutes"`
+	JitterSeconds     int    `json:"jitter_seconds"`
+	RPOSeconds        int64  `json:"rpo_seconds"`
+	RTOSeconds        int64  `json:"rto_seconds"`
+	SampleFiles       int    `json:"sample_files"`
+	SampleBytes       int64  `json:"sample_bytes"`
+	CheckEveryRuns    int    `json:"check_every_runs"`
+	CheckSubsets      int    `json:"check_subsets"`
+	FullRestoreDays   *int   `json:"full_restore_days"`
+	CanaryPath        string `json:"canary_path"`
+	IslandConcurrency int    `json:"island_concurrency"`
+}
+
+// EffectivePolicy is a policy with every value decided.
+type EffectivePolicy struct {
+	Schedule          string `json:"schedule"`
+	WindowStartMinute int    `json:"window_start_minute"`
+	WindowMinutes     int    `json:"window_minutes"`
+	JitterSeconds     int    `json:"jitter_seconds"`
+	RPOSeconds        int64  `json:"rpo_seconds"`
+	RTOSeconds        int64  `json:"rto_seconds"`
+	SampleFiles       int    `json:"sample_files"`
+	SampleBytes       int64  `json:"sample_bytes"`
+	CheckEveryRuns    int    `json:"check_every_runs"`
+	CheckSubsets      int    `json:"check_subsets"`
+	FullRestoreDays   *int   `json:"full_restore_days"`
+	CanaryPath        string `json:"canary_path"`
+}
+
+func or[T any](p *T, def T) T {
+	if p != nil {
+		return *p
+	}
+	return def
+}
+
+// Effective fills the policy's unset values from the federation defaults.
+func (p Policy) Effective(s Settings) EffectivePolicy {
+	e := EffectivePolicy{
+		Schedule: or(p.Schedule, s.Schedule), WindowStartMinute: or(p.WindowStartMinute, s.WindowStartMinute),
+		WindowMinutes: or(p.WindowMinutes, s.WindowMinutes), JitterSeconds: or(p.JitterSeconds, s.JitterSeconds),
+		RPOSeconds: or(p.RPOSeconds, s.RPOSeconds), RTOSeconds: or(p.RTOSeconds, s.RTOSeconds),
+		SampleFiles: or(p.SampleFiles, s.SampleFiles), SampleBytes: or(p.SampleBytes, s.SampleBytes),
+		CheckEveryRuns: or(p.CheckEveryRuns, s.CheckEveryRuns), CheckSubsets: or(p.CheckSubsets, s.CheckSubsets),
+		FullRestoreDays: s.FullRestoreDays, CanaryPath: or(p.CanaryPath, s.CanaryPath),
+	}
+	if p.FullRestoreDays != nil {
+		e.FullRestoreDays = p.FullRestoreDays
+		if *p.FullRestoreDays == 0 {
+			e.FullRestoreDays = nil
+		}
+	}
+	return e
+}
+
+// next computes the policy's next start after now for the repository.
+func (e EffectivePolicy) next(repoID int64, now time.Time) (time.Time, error) {
+	sch, err := ParseSchedule(e.Schedule)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return NextRun(sch, Window{StartMinute: e.WindowStartMinute, Minutes: e.WindowMinutes},
+		time.Duration(e.JitterSeconds)*time.Second, repoID, now), nil
+}
+
+// Repository is a restic repository a member keeps in one of its vaults. The password is
+// never part of it: HasPassword says whether one is stored.
+type Repository struct {
+	ID                int64           `json:"id"`
+	MemberID          int64           `json:"member_id"`
+	VaultID           int64           `json:"vault_id"`
+	IslandID          int64           `json:"island_id"`
+	Name              string          `json:"name"`
+	Path              string          `json:"path"`
+	Mode              string          `json:"mode"`
+	HasPassword       bool            `json:"has_password"`
+	PasswordSetAt     *time.Time      `json:"password_set_at"`
+	CanaryToken       string          `json:"canary_token"`
+	Policy            Policy          `json:"policy"`
+	Effective         EffectivePolicy `json:"effective_policy"`
+	Paused            bool            `json:"paused"`
+	NextRunAt         *time.Time      `json:"next_run_at"`
+	CheckCount        int64           `json:"-"`
+	RunsSinceCheck    int             `json:"-"`
+	LastFullRestoreAt *time.Time      `json:"last_full_restore_at"`
+	LastRunID         *int64          `json:"last_run_id"`
+	CreatedBy         string          `json:"created_by"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+
+	// From the vault, for display.
+	VaultName  string `json:"vault_name"`
+	BucketName string `json:"bucket_name"`
+	IslandName string `json:"island_name"`
+
+	// The last finished run, for lists and the matrix.
+	Last *RunSummary `json:"last"`
+}
+
+// RunSummary is the short form of a finished run shown next to a repository.
+type RunSummary struct {
+	ID                 int64      `json:"id"`
+	Status             string     `json:"status"`
+	Reason             string     `json:"reason"`
+	FinishedAt         *time.Time `json:"finished_at"`
+	SnapshotAgeSeconds *int64     `json:"snapshot_age_seconds"`
+	RTOEstimateSeconds *int64     `json:"rto_estimate_seconds"`
+}
+
+// Progress is the live state of a running test.
+type Progress struct {
+	Level      string  `json:"level,omitempty"`
+	Phase      string  `json:"phase,omitempty"`
+	Percent    float64 `json:"percent"`
+	BytesDone  uint64  `json:"bytes_done,omitempty"`
+	BytesTotal uint64  `json:"bytes_total,omitempty"`
+	FilesDone  uint64  `json:"files_done,omitempty"`
+	FilesTotal uint64  `json:"files_total,omitempty"`
+}
+
+// Run is one test of a repository.
+type Run struct {
+	ID                 int64         `json:"id"`
+	RepositoryID       int64         `json:"repository_id"`
+	MemberID           int64         `json:"member_id"`
+	IslandID           int64         `json:"island_id"`
+	JobID              *int64        `json:"job_id"`
+	Trigger            string        `json:"trigger"`
+	RequestedBy        string        `json:"requested_by"`
+	Mode               string        `json:"mode"`
+	Status             string        `json:"status"`
+	Reason             string        `json:"reason"`
+	Attempt            int           `json:"attempt"`
+	Postponements      int           `json:"postponements"`
+	Worker             string        `json:"worker"`
+	QueuedAt           time.Time     `json:"queued_at"`
+	StartedAt          *time.Time    `json:"started_at"`
+	FinishedAt         *time.Time    `json:"finished_at"`
+	DurationMS         *int64        `json:"duration_ms"`
+	SnapshotID         *string       `json:"snapshot_id"`
+	SnapshotTime       *time.Time    `json:"snapshot_time"`
+	SnapshotAgeSeconds *int64        `json:"snapshot_age_seconds"`
+	SnapshotCount      *int          `json:"snapshot_count"`
+	DeletedSnapshots   int           `json:"deleted_snapshots"`
+	CheckSubset        string        `json:"check_subset"`
+	FullRestore        bool          `json:"full_restore"`
+	SampleFiles        *int64        `json:"sample_files"`
+	SampleBytes        *int64        `json:"sample_bytes"`
+	RestoreSeconds     *float64      `json:"restore_seconds"`
+	ThroughputBps      *float64      `json:"throughput_bps"`
+	RepoSizeBytes      *int64        `json:"repo_size_bytes"`
+	RTOEstimateSeconds *int64        `json:"rto_estimate_seconds"`
+	RPOTargetSeconds   int64         `json:"rpo_target_seconds"`
+	RTOTargetSeconds   int64         `json:"rto_target_seconds"`
+	Progress           Progress      `json:"progress"`
+	ProgressAt         *time.Time    `json:"progress_at"`
+	RepositoryName     string        `json:"repository_name"`
+	Levels             []LevelResult `json:"levels,omitempty"`
+}
+
+// Final reports whether the run has its outcome.
+func (r Run) Final() bool {
+	switch r.Status {
+	case StatusPassed, StatusWarning, StatusFailed, StatusError, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// LevelResult is the result of one level of a run.
+type LevelResult struct {
+	Level      string         `json:"level"`
+	Outcome    string         `json:"outcome"`
+	Summary    string         `json:"summary"`
+	StartedAt  time.Time      `json:"started_at"`
+	DurationMS int64          `json:"duration_ms"`
+	Details    map[string]any `json:"details"`
+}

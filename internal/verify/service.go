@@ -1,0 +1,590 @@
+package verify
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/restic"
+	"github.com/chatons/archipelago/internal/seal"
+)
+
+// Enqueuer inserts River jobs in a transaction (*river.Client[pgx.Tx] is one).
+type Enqueuer interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Config configures the service. Zero values get defaults.
+type Config struct {
+	Logger *slog.Logger
+	// Restic runs restic; nil means restic is missing on this machine (tests then end in error).
+	Restic *restic.Runner
+	// ScratchDir holds one directory per running test (restores, restic's cache); stale ones
+	// are removed at start and before a retry. Default: $TMPDIR/archipelago-scratch.
+	ScratchDir string
+	// Worker names this process in runs (default hostname:pid).
+	Worker string
+	// Credentials returns a vault's endpoint and read-only verifier key. Default: read from
+	// the vaults tables and opened with the keyring.
+	Credentials func(ctx context.Context, vaultID int64) (Credentials, error)
+	// TestTimeout bounds one test (default 4h).
+	TestTimeout time.Duration
+	// MaxAttempts of a test whose attempts end in error (default 4); failures never retry.
+	MaxAttempts int
+	// PostponeDelay is how long a test waits when an exclusive lock is in the repository
+	// (default 10m); MaxPostponements of them (default 12) end the test in error.
+	PostponeDelay    time.Duration
+	MaxPostponements int
+	// SlotWait is how long a test waits for a free slot of its island (default 20s, jittered).
+	SlotWait time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Service owns repositories, the scheduler and the test worker.
+type Service struct {
+	pool    *pgxpool.Pool
+	keyring *seal.Keyring
+	cfg     Config
+	log     *slog.Logger
+	queue   Enqueuer
+}
+
+// New builds the service. Call UseQueue before enqueuing tests.
+func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
+	host, _ := os.Hostname()
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.ScratchDir = cmp.Or(cfg.ScratchDir, os.TempDir()+"/archipelago-scratch")
+	cfg.Worker = cmp.Or(cfg.Worker, host+":"+strconv.Itoa(os.Getpid()))
+	cfg.TestTimeout = cmp.Or(cfg.TestTimeout, 4*time.Hour)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 4)
+	cfg.PostponeDelay = cmp.Or(cfg.PostponeDelay, 10*time.Minute)
+	cfg.MaxPostponements = cmp.Or(cfg.MaxPostponements, 12)
+	cfg.SlotWait = cmp.Or(cfg.SlotWait, 20*time.Second)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{pool: pool, keyring: keyring, cfg: cfg, log: cfg.Logger}
+	if s.cfg.Credentials == nil {
+		s.cfg.Credentials = s.credentialsFromDB
+	}
+	return s
+}
+
+// UseQueue sets where tests are enqueued (the River client; set once at wiring).
+func (s *Service) UseQueue(q Enqueuer) { s.queue = q }
+
+// credentialsFromDB reads the vault's island endpoint and its verifier key (the secret is
+// sealed by internal/vaults under "vault/<id>/verifier_secret").
+func (s *Service) credentialsFromDB(ctx context.Context, vaultID int64) (Credentials, error) {
+	var c Credentials
+	var sealed string
+	err := s.pool.QueryRow(ctx, `SELECT i.s3_endpoint, i.s3_region, v.bucket_name, k.access_key_id, k.secret_sealed
+		FROM vaults v JOIN islands i ON i.id = v.island_id JOIN vault_verifier_keys k ON k.vault_id = v.id
+		WHERE v.id = $1`, vaultID).Scan(&c.Endpoint, &c.Region, &c.Bucket, &c.AccessKeyID, &sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, fmt.Errorf("vault %d has no verifier key yet", vaultID)
+	}
+	if err != nil {
+		return c, fmt.Errorf("read verifier key of vault %d: %w", vaultID, err)
+	}
+	c.SecretAccessKey, err = s.keyring.OpenString(fmt.Sprintf("vault/%d/verifier_secret", vaultID), sealed)
+	if err != nil {
+		return c, fmt.Errorf("open verifier key of vault %d: %w", vaultID, err)
+	}
+	return c, nil
+}
+
+func passwordPurpose(repoID int64) string { return fmt.Sprintf("repository/%d/password", repoID) }
+
+// NewCanaryToken returns a fresh canary token.
+func NewCanaryToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "archipelago-canary-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:26]
+}
+
+// RepositoryInput creates a repository.
+type RepositoryInput struct {
+	MemberID int64
+	VaultID  int64
+	Name     string
+	Path     string
+	// Password of the restic key the member added for Archipelago; empty means blind mode.
+	Password string
+	Policy   Policy
+}
+
+var repoPath = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
+
+func validatePath(p string) error {
+	if !repoPath.MatchString(p) {
+		return &FieldError{Field: "path", Problem: "must be a path inside the bucket such as \"restic/web01\" (letters, digits, . _ - and /, no leading or trailing /)"}
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return &FieldError{Field: "path", Problem: "must not contain . or .. segments"}
+		}
+	}
+	return nil
+}
+
+func validatePassword(pw string) error {
+	if len(pw) < 8 || len(pw) > 4096 {
+		return &FieldError{Field: "password", Problem: "must be 8 to 4096 bytes (the password of the key you added with `restic key add`)"}
+	}
+	return nil
+}
+
+// validatePolicy checks the values that are set.
+func validatePolicy(p Policy) error {
+	if p.Schedule != nil {
+		if _, err := ParseSchedule(*p.Schedule); err != nil {
+			return &FieldError{Field: "policy.schedule", Problem: err.Error()}
+		}
+	}
+	check := func(field string, v *int, lo, hi int) error {
+		if v != nil && (*v < lo || *v > hi) {
+			return &FieldError{Field: "policy." + field, Problem: fmt.Sprintf("must be between %d and %d", lo, hi)}
+		}
+		return nil
+	}
+	check64 := func(field string, v *int64, lo, hi int64) error {
+		if v != nil && (*v < lo || *v > hi) {
+			return &FieldError{Field: "policy." + field, Problem: fmt.Sprintf("must be between %d and %d", lo, hi)}
+		}
+		return nil
+	}
+	if err := errors.Join(
+		check("window_start_minute", p.WindowStartMinute, 0, 1439), check("window_minutes", p.WindowMinutes, 0, 1440),
+		check("jitter_seconds", p.JitterSeconds, 0, 7*86400), check64("rpo_seconds", p.RPOSeconds, 60, 365*86400),
+		check64("rto_seconds", p.RTOSeconds, 60, 365*86400), check("sample_files", p.SampleFiles, 0, 100000),
+		check64("sample_bytes", p.SampleBytes, 0, 1<<50), check("check_every_runs", p.CheckEveryRuns, 1, 1000),
+		check("check_subsets", p.CheckSubsets, 1, 10000), check("full_restore_days", p.FullRestoreDays, 0, 3650),
+	); err != nil {
+		var fe *FieldError
+		errors.As(err, &fe)
+		return fe
+	}
+	if p.CanaryPath != nil && (len(*p.CanaryPath) == 0 || len(*p.CanaryPath) > 1000 || strings.ContainsRune(*p.CanaryPath, 0)) {
+		return &FieldError{Field: "policy.canary_path", Problem: "must be a file name or an absolute path in the snapshot (1-1000 bytes)"}
+	}
+	return nil
+}
+
+// checkPassword proves the password opens the repository (restic cat config with the
+// verifier key). Only a wrong password or a missing repository is refused: when the island
+// cannot be reached the repository is accepted and the first test will tell.
+func (s *Service) checkPassword(ctx context.Context, vaultID int64, path, password string) error {
+	if s.cfg.Restic == nil {
+		return nil
+	}
+	creds, err := s.cfg.Credentials(ctx, vaultID)
+	if err != nil {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "archipelago-pwcheck-")
+	if err != nil {
+		return nil
+	}
+	defer os.RemoveAll(dir)
+	t := target{prefix: path, creds: creds, password: password, scratch: dir}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_, err = s.cfg.Restic.CatConfig(cctx, t.resticRepo())
+	switch {
+	case errors.Is(err, restic.ErrWrongPassword):
+		return &FieldError{Field: "password", Problem: "does not open the repository at this path: give the password of the key you added with `restic key add`"}
+	case errors.Is(err, restic.ErrRepositoryNotFound):
+		return &FieldError{Field: "path", Problem: "there is no restic repository at this path of the vault"}
+	}
+	return nil
+}
+
+// RepositoryCreate registers a repository (audited). The password, when given, is sealed.
+func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Repository, error) {
+	in.Name = strings.TrimSpace(in.Name)
+	if l := len(in.Name); l < 1 || l > 100 {
+		return Repository{}, &FieldError{Field: "name", Problem: "must be 1 to 100 characters"}
+	}
+	in.Path = strings.Trim(strings.TrimSpace(in.Path), "/")
+	if err := validatePath(in.Path); err != nil {
+		return Repository{}, err
+	}
+	mode := ModeBlind
+	if in.Password != "" {
+		mode = ModeFull
+		if err := validatePassword(in.Password); err != nil {
+			return Repository{}, err
+		}
+	}
+	if err := validatePolicy(in.Policy); err != nil {
+		return Repository{}, err
+	}
+	var vaultMember int64
+	var vaultStatus string
+	err := s.pool.QueryRow(ctx, `SELECT member_id, status FROM vaults WHERE id = $1`, in.VaultID).Scan(&vaultMember, &vaultStatus)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (vaultMember != in.MemberID || vaultStatus == "deleted" || vaultStatus == "deleting")) {
+		return Repository{}, &FieldError{Field: "vault_id", Problem: "no such vault of this member"}
+	}
+	if err != nil {
+		return Repository{}, fmt.Errorf("read vault %d: %w", in.VaultID, err)
+	}
+	if mode == ModeFull {
+		if err := s.checkPassword(ctx, in.VaultID, in.Path, in.Password); err != nil {
+			return Repository{}, err
+		}
+	}
+	actor, _ := audit.ActorFrom(ctx)
+	var id int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		p := in.Policy
+		err := tx.QueryRow(ctx, `INSERT INTO restic_repositories (member_id, vault_id, name, path, mode, password_sealed,
+			password_set_at, canary_token, schedule, window_start_minute, window_minutes, jitter_seconds, rpo_seconds,
+			rto_seconds, sample_files, sample_bytes, check_every_runs, check_subsets, full_restore_days, canary_path, created_by)
+			VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 = 'full' THEN 'pending' END, CASE WHEN $5 = 'full' THEN now() END, $6,
+			$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`,
+			in.MemberID, in.VaultID, in.Name, in.Path, mode, NewCanaryToken(), p.Schedule, p.WindowStartMinute,
+			p.WindowMinutes, p.JitterSeconds, p.RPOSeconds, p.RTOSeconds, p.SampleFiles, p.SampleBytes, p.CheckEveryRuns,
+			p.CheckSubsets, p.FullRestoreDays, p.CanaryPath, actor.Name).Scan(&id)
+		if err != nil {
+			return uniqueViolation(err)
+		}
+		if mode == ModeFull {
+			if _, err := tx.Exec(ctx, `UPDATE restic_repositories SET password_sealed = $2 WHERE id = $1`,
+				id, s.keyring.SealString(passwordPurpose(id), in.Password)); err != nil {
+				return err
+			}
+		}
+		if err := s.scheduleNext(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err = audit.Record(ctx, tx, audit.Entry{Action: "repository.create", MemberID: &in.MemberID,
+			TargetType: "restic_repository", TargetID: strconv.FormatInt(id, 10),
+			Details: map[string]any{"name": in.Name, "vault_id": in.VaultID, "path": in.Path, "mode": mode, "policy": policyDetails(in.Policy)}})
+		return err
+	})
+	if err != nil {
+		return Repository{}, err
+	}
+	return RepositoryGet(ctx, s.pool, id)
+}
+
+func uniqueViolation(err error) error {
+	if err != nil && strings.Contains(err.Error(), "restic_repositories_member_name_key") {
+		return &FieldError{Field: "name", Problem: "a repository of this member already has this name"}
+	}
+	if err != nil && strings.Contains(err.Error(), "restic_repositories_vault_path_key") {
+		return &FieldError{Field: "path", Problem: "a repository is already registered at this path of the vault"}
+	}
+	return err
+}
+
+// policyDetails lists the set policy values for the audit log.
+func policyDetails(p Policy) map[string]any {
+	out := map[string]any{}
+	add := func(k string, set bool, v any) {
+		if set {
+			out[k] = v
+		}
+	}
+	deref := func(v any) any { return v }
+	if p.Schedule != nil {
+		add("schedule", true, *p.Schedule)
+	}
+	if p.RPOSeconds != nil {
+		add("rpo_seconds", true, *p.RPOSeconds)
+	}
+	if p.RTOSeconds != nil {
+		add("rto_seconds", true, *p.RTOSeconds)
+	}
+	if p.FullRestoreDays != nil {
+		add("full_restore_days", true, *p.FullRestoreDays)
+	}
+	if p.CanaryPath != nil {
+		add("canary_path", true, deref(*p.CanaryPath))
+	}
+	if p.SampleFiles != nil {
+		add("sample_files", true, *p.SampleFiles)
+	}
+	if p.SampleBytes != nil {
+		add("sample_bytes", true, *p.SampleBytes)
+	}
+	if p.CheckSubsets != nil {
+		add("check_subsets", true, *p.CheckSubsets)
+	}
+	if p.CheckEveryRuns != nil {
+		add("check_every_runs", true, *p.CheckEveryRuns)
+	}
+	if p.WindowStartMinute != nil {
+		add("window_start_minute", true, *p.WindowStartMinute)
+	}
+	if p.WindowMinutes != nil {
+		add("window_minutes", true, *p.WindowMinutes)
+	}
+	if p.JitterSeconds != nil {
+		add("jitter_seconds", true, *p.JitterSeconds)
+	}
+	return out
+}
+
+// scheduleNext sets the repository's next start from its policy.
+func (s *Service) scheduleNext(ctx context.Context, tx pgx.Tx, id int64) error {
+	r, err := RepositoryGet(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	next, err := r.Effective.next(id, s.cfg.Now())
+	if err != nil {
+		return &FieldError{Field: "policy.schedule", Problem: err.Error()}
+	}
+	_, err = tx.Exec(ctx, `UPDATE restic_repositories SET next_run_at = $2 WHERE id = $1`, id, next)
+	return err
+}
+
+// PolicyUpdate replaces the repository's policy (nil values: federation defaults) and its
+// paused flag and name when given (audited).
+func (s *Service) PolicyUpdate(ctx context.Context, id int64, name *string, p Policy, paused *bool) (Repository, error) {
+	if err := validatePolicy(p); err != nil {
+		return Repository{}, err
+	}
+	if name != nil {
+		*name = strings.TrimSpace(*name)
+		if l := len(*name); l < 1 || l > 100 {
+			return Repository{}, &FieldError{Field: "name", Problem: "must be 1 to 100 characters"}
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		r, err := RepositoryGet(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE restic_repositories SET name = coalesce($2, name), schedule = $3,
+			window_start_minute = $4, window_minutes = $5, jitter_seconds = $6, rpo_seconds = $7, rto_seconds = $8,
+			sample_files = $9, sample_bytes = $10, check_every_runs = $11, check_subsets = $12, full_restore_days = $13,
+			canary_path = $14, paused = coalesce($15, paused), updated_at = now() WHERE id = $1`,
+			id, name, p.Schedule, p.WindowStartMinute, p.WindowMinutes, p.JitterSeconds, p.RPOSeconds, p.RTOSeconds,
+			p.SampleFiles, p.SampleBytes, p.CheckEveryRuns, p.CheckSubsets, p.FullRestoreDays, p.CanaryPath, paused)
+		if err != nil {
+			return uniqueViolation(err)
+		}
+		if err := s.scheduleNext(ctx, tx, id); err != nil {
+			return err
+		}
+		d := map[string]any{"policy": policyDetails(p)}
+		if name != nil {
+			d["name"] = *name
+		}
+		if paused != nil {
+			d["paused"] = *paused
+		}
+		_, err = audit.Record(ctx, tx, audit.Entry{Action: "repository.update", MemberID: &r.MemberID,
+			TargetType: "restic_repository", TargetID: strconv.FormatInt(id, 10), Details: d})
+		return err
+	})
+	if err != nil {
+		return Repository{}, err
+	}
+	return RepositoryGet(ctx, s.pool, id)
+}
+
+// PasswordSet replaces (or, for a blind repository, adds) the password: the repository
+// becomes full mode. The password is checked against the repository first, sealed, and
+// never shown again (audited without it).
+func (s *Service) PasswordSet(ctx context.Context, id int64, password string) (Repository, error) {
+	if err := validatePassword(password); err != nil {
+		return Repository{}, err
+	}
+	r, err := RepositoryGet(ctx, s.pool, id)
+	if err != nil {
+		return r, err
+	}
+	if err := s.checkPassword(ctx, r.VaultID, r.Path, password); err != nil {
+		return r, err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE restic_repositories SET mode = 'full', password_sealed = $2, password_set_at = now(),
+			updated_at = now() WHERE id = $1 AND deleted_at IS NULL`, id, s.keyring.SealString(passwordPurpose(id), password))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		action := "repository.password_replace"
+		if !r.HasPassword {
+			action = "repository.password_set"
+		}
+		_, err = audit.Record(ctx, tx, audit.Entry{Action: action, MemberID: &r.MemberID, TargetType: "restic_repository",
+			TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"mode": ModeFull}})
+		return err
+	})
+	if err != nil {
+		return Repository{}, err
+	}
+	return RepositoryGet(ctx, s.pool, id)
+}
+
+// PasswordRemove forgets the password: the repository becomes blind (audited).
+func (s *Service) PasswordRemove(ctx context.Context, id int64) (Repository, error) {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		r, err := RepositoryGet(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !r.HasPassword {
+			return ErrNoPassword
+		}
+		if _, err := tx.Exec(ctx, `UPDATE restic_repositories SET mode = 'blind', password_sealed = NULL, password_set_at = NULL,
+			updated_at = now() WHERE id = $1`, id); err != nil {
+			return err
+		}
+		_, err = audit.Record(ctx, tx, audit.Entry{Action: "repository.password_remove", MemberID: &r.MemberID,
+			TargetType: "restic_repository", TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"mode": ModeBlind}})
+		return err
+	})
+	if err != nil {
+		return Repository{}, err
+	}
+	return RepositoryGet(ctx, s.pool, id)
+}
+
+// RepositoryDelete removes a repository from testing (audited); its history is kept, its
+// password is erased, and a waiting test is cancelled when it starts.
+func (s *Service) RepositoryDelete(ctx context.Context, id int64) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		r, err := RepositoryGet(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE restic_repositories SET deleted_at = now(), mode = 'blind', password_sealed = NULL,
+			password_set_at = NULL, next_run_at = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
+			return err
+		}
+		_, err = audit.Record(ctx, tx, audit.Entry{Action: "repository.delete", MemberID: &r.MemberID,
+			TargetType: "restic_repository", TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"name": r.Name}})
+		return err
+	})
+}
+
+// TestArgs are the arguments of one restore test job.
+type TestArgs struct {
+	RepositoryID int64 `json:"repository_id" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (TestArgs) Kind() string { return "restore_test" }
+
+func (s *Service) insertOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: queueRestore, MaxAttempts: s.cfg.MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+}
+
+// enqueue inserts the test job of a repository and its run row, in tx. When a test of the
+// repository is already waiting or running it returns that run and false.
+func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, r Repository, trigger, requestedBy string) (int64, bool, error) {
+	if s.queue == nil {
+		return 0, false, errors.New("restore tests: no job queue configured")
+	}
+	res, err := s.queue.InsertTx(ctx, tx, TestArgs{RepositoryID: r.ID}, s.insertOpts())
+	if err != nil {
+		return 0, false, fmt.Errorf("enqueue restore test of repository %d: %w", r.ID, err)
+	}
+	var runID int64
+	if res.UniqueSkippedAsDuplicate {
+		err := tx.QueryRow(ctx, `SELECT id FROM restore_test_runs WHERE river_job_id = $1`, res.Job.ID).Scan(&runID)
+		if err != nil {
+			return 0, false, fmt.Errorf("find the waiting test of repository %d: %w", r.ID, err)
+		}
+		return runID, false, nil
+	}
+	err = tx.QueryRow(ctx, `INSERT INTO restore_test_runs (repository_id, member_id, island_id, river_job_id, trigger,
+		requested_by, mode, rpo_target_seconds, rto_target_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		r.ID, r.MemberID, r.IslandID, res.Job.ID, trigger, requestedBy, r.Mode, r.Effective.RPOSeconds,
+		r.Effective.RTOSeconds).Scan(&runID)
+	if err != nil {
+		return 0, false, fmt.Errorf("record restore test of repository %d: %w", r.ID, err)
+	}
+	return runID, true, nil
+}
+
+// RunNow enqueues a test of the repository now (audited). When one is already waiting or
+// running it returns that one and false.
+func (s *Service) RunNow(ctx context.Context, id int64) (Run, bool, error) {
+	actor, _ := audit.ActorFrom(ctx)
+	var runID int64
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		r, err := RepositoryGet(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		runID, created, err = s.enqueue(ctx, tx, r, "manual", actor.Name)
+		if err != nil || !created {
+			return err
+		}
+		_, err = audit.Record(ctx, tx, audit.Entry{Action: "restore_test.run", MemberID: &r.MemberID,
+			TargetType: "restore_test", TargetID: strconv.FormatInt(runID, 10),
+			Details: map[string]any{"repository_id": id}})
+		return err
+	})
+	if err != nil {
+		return Run{}, false, err
+	}
+	run, err := RunGet(ctx, s.pool, runID)
+	return run, created, err
+}
+
+// ScheduleDue enqueues a test for every repository whose next start has come and moves its
+// next start on. It is the body of the periodic scheduler job; two schedulers running at
+// once skip each other's rows.
+func (s *Service) ScheduleDue(ctx context.Context) (int, error) {
+	now := s.cfg.Now()
+	n := 0
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id FROM restic_repositories WHERE deleted_at IS NULL AND NOT paused
+			AND next_run_at <= $1 ORDER BY next_run_at LIMIT 500 FOR UPDATE SKIP LOCKED`, now)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r, err := RepositoryGet(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if _, created, err := s.enqueue(ctx, tx, r, "schedule", "scheduler"); err != nil {
+				return err
+			} else if created {
+				n++
+			}
+			if err := s.scheduleNext(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("schedule restore tests: %w", err)
+	}
+	return n, nil
+}

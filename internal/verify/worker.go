@@ -1,0 +1,464 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+)
+
+// queueRestore is River's queue for restore tests (jobs.QueueRestore).
+const queueRestore = "restore"
+
+// Register adds the restore-test workers to River (for jobs.Config.Register).
+func (s *Service) Register(w *river.Workers) {
+	river.AddWorker(w, &testWorker{s: s})
+	river.AddWorker(w, &scheduleWorker{s: s})
+}
+
+// ScheduleArgs are the arguments of the periodic scheduler job.
+type ScheduleArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ScheduleArgs) Kind() string { return "restore_schedule" }
+
+// Periodic is the scheduler's periodic job (for jobs.Config.Periodic): every minute it
+// enqueues the tests that are due.
+func (s *Service) Periodic() *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return ScheduleArgs{}, &river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
+		}, &river.PeriodicJobOpts{ID: "restore.schedule", RunOnStart: true})
+}
+
+type scheduleWorker struct {
+	river.WorkerDefaults[ScheduleArgs]
+	s *Service
+}
+
+func (w *scheduleWorker) Timeout(*river.Job[ScheduleArgs]) time.Duration { return time.Minute }
+
+func (w *scheduleWorker) Work(ctx context.Context, _ *river.Job[ScheduleArgs]) error {
+	n, err := w.s.ScheduleDue(ctx)
+	if n > 0 {
+		w.s.log.InfoContext(ctx, "restore tests scheduled", "count", n)
+	}
+	return err
+}
+
+type testWorker struct {
+	river.WorkerDefaults[TestArgs]
+	s *Service
+}
+
+func (w *testWorker) Timeout(*river.Job[TestArgs]) time.Duration { return w.s.cfg.TestTimeout }
+
+func (w *testWorker) Work(ctx context.Context, job *river.Job[TestArgs]) error {
+	return w.s.work(ctx, job)
+}
+
+// slotClass is the first advisory-lock key of island slots ("RT" + slot number).
+const slotClass = 0x52540000
+
+// acquireSlot takes one of the island's limit slots: a session advisory lock held on a
+// connection of its own for the whole test, so a worker that dies frees its slot with its
+// connection. It returns nil when every slot is taken.
+func (s *Service) acquireSlot(ctx context.Context, islandID int64, limit int) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("connect for an island slot: %w", err)
+	}
+	for slot := range limit {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1::int, $2::int)`, slotClass+slot, int32(islandID)).Scan(&ok); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("take an island slot: %w", err)
+		}
+		if ok {
+			return conn, nil
+		}
+	}
+	conn.Close(context.WithoutCancel(ctx))
+	return nil, nil
+}
+
+// scratchFor is the job's scratch directory.
+func (s *Service) scratchFor(jobID int64) string {
+	return filepath.Join(s.cfg.ScratchDir, "job-"+strconv.FormatInt(jobID, 10))
+}
+
+// ReclaimScratch removes scratch directories of tests that no longer run on this machine:
+// at worker start (keep is nil: everything goes) and before a job's attempt (its own
+// directory). Processes still writing into a directory (a restic orphaned by a killed
+// worker) are killed first.
+func (s *Service) ReclaimScratch(keep func(name string) bool) error {
+	entries, err := os.ReadDir(s.cfg.ScratchDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read scratch directory: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if keep != nil && keep(e.Name()) {
+			continue
+		}
+		dir := filepath.Join(s.cfg.ScratchDir, e.Name())
+		killUsers(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// killUsers kills processes whose command line names dir (Linux /proc; elsewhere a no-op).
+func killUsers(dir string) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(cmdline, []byte(dir+"/")) || bytes.HasSuffix(bytes.TrimRight(cmdline, "\x00"), []byte(dir)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// logBuffer keeps restic's output of a run, capped.
+type logBuffer struct {
+	mu  sync.Mutex
+	b   bytes.Buffer
+	cut bool
+}
+
+const maxLog = 1 << 20
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len()+len(p) > maxLog {
+		if !l.cut {
+			l.b.WriteString("\n… output cut at 1 MiB …\n")
+			l.cut = true
+		}
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.ToValidUTF8(l.b.String(), "?")
+}
+
+// work runs one attempt of a test job.
+func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
+	log := s.log.With("repository_id", job.Args.RepositoryID, "job_id", job.ID, "attempt", job.Attempt)
+	run, err := s.runForJob(ctx, job)
+	if err != nil {
+		return err
+	}
+	if run.Final() {
+		return nil // the result is recorded: a duplicate execution records nothing
+	}
+	repo, err := RepositoryGet(ctx, s.pool, job.Args.RepositoryID)
+	if errors.Is(err, ErrNotFound) {
+		_, err = s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'cancelled', finished_at = now(),
+			reason = 'the repository was removed before the test ran', progress = '{}' WHERE id = $1 AND finished_at IS NULL`, run.ID)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	settings, err := SettingsGet(ctx, s.pool)
+	if err != nil {
+		return err
+	}
+
+	// A previous attempt of this job (on a worker that died) may have left its scratch here.
+	scratch := s.scratchFor(job.ID)
+	killUsers(scratch)
+	if err := os.RemoveAll(scratch); err != nil {
+		return fmt.Errorf("reclaim scratch %s: %w", scratch, err)
+	}
+
+	slot, err := s.acquireSlot(ctx, repo.IslandID, settings.IslandConcurrency)
+	if err != nil {
+		return err
+	}
+	if slot == nil {
+		_, err := s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'postponed', reason = $2 WHERE id = $1 AND finished_at IS NULL`,
+			run.ID, fmt.Sprintf("waiting for a free slot: %d tests already run on island %s", settings.IslandConcurrency, repo.IslandName))
+		if err != nil {
+			return err
+		}
+		return river.JobSnooze(s.cfg.SlotWait + time.Duration(rand.Int64N(int64(s.cfg.SlotWait))))
+	}
+	defer slot.Close(context.WithoutCancel(ctx))
+
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		return s.finishError(ctx, job, run, "the scratch directory could not be created (this says nothing about the backup): "+err.Error(), "")
+	}
+	defer os.RemoveAll(scratch)
+
+	started := s.cfg.Now()
+	if _, err := s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'running', attempt = $2, worker = $3, started_at = $4,
+		reason = '', progress = '{}', progress_at = $4 WHERE id = $1`, run.ID, job.Attempt, s.cfg.Worker, started); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "restore test started", "island_id", repo.IslandID, "mode", repo.Mode)
+
+	t, err := s.targetFor(ctx, repo, scratch, job.ID)
+	if err != nil {
+		return s.finishError(ctx, job, run, err.Error(), "")
+	}
+	if s.cfg.Restic == nil && repo.Mode == ModeFull {
+		return s.finishError(ctx, job, run, "restic is not available on worker "+s.cfg.Worker+" (this says nothing about the backup)", "")
+	}
+	var out logBuffer
+	rr := s.cfg.Restic
+	if rr != nil {
+		rr = rr.WithOutput(&out)
+	}
+	prog := &progressWriter{s: s, runID: run.ID}
+	res := execute(ctx, rr, t, s.cfg.Now, prog.report)
+	prog.wait()
+
+	if ctx.Err() != nil {
+		// Stopping (shutdown or timeout): nothing is judged; River retries the job.
+		s.appendLog(run.ID, job.Attempt, out.String())
+		return fmt.Errorf("restore test interrupted: %w", ctx.Err())
+	}
+	if res.postpone != "" {
+		if run.Postponements+1 >= s.cfg.MaxPostponements {
+			return s.finishError(ctx, job, run, fmt.Sprintf("postponed %d times: %s", run.Postponements+1, res.postpone), out.String())
+		}
+		_, err := s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'postponed', postponements = postponements + 1,
+			reason = $2, progress = '{}' WHERE id = $1 AND finished_at IS NULL`, run.ID, "postponed: "+res.postpone)
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "restore test postponed", "reason", res.postpone)
+		return river.JobSnooze(s.cfg.PostponeDelay)
+	}
+	if res.status == StatusError && job.Attempt < job.MaxAttempts {
+		s.appendLog(run.ID, job.Attempt, out.String())
+		_, _ = s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'retrying', reason = $2, progress = '{}'
+			WHERE id = $1 AND finished_at IS NULL`, run.ID, fmt.Sprintf("attempt %d of %d: %s", job.Attempt, job.MaxAttempts, res.reason))
+		log.WarnContext(ctx, "restore test attempt ended in error; River retries it", "reason", res.reason)
+		return errors.New(res.reason)
+	}
+	if err := s.record(ctx, run, repo, res, started, job.Attempt, out.String()); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "restore test finished", "status", res.status)
+	return nil
+}
+
+// runForJob finds the run of a job, creating it for a job inserted without one.
+func (s *Service) runForJob(ctx context.Context, job *river.Job[TestArgs]) (Run, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT id FROM restore_test_runs WHERE river_job_id = $1`, job.ID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		r, gerr := RepositoryGet(ctx, s.pool, job.Args.RepositoryID)
+		if gerr != nil {
+			return Run{}, river.JobCancel(gerr)
+		}
+		err = s.pool.QueryRow(ctx, `INSERT INTO restore_test_runs (repository_id, member_id, island_id, river_job_id, trigger,
+			mode, rpo_target_seconds, rto_target_seconds) VALUES ($1, $2, $3, $4, 'schedule', $5, $6, $7)
+			ON CONFLICT (river_job_id) DO UPDATE SET river_job_id = EXCLUDED.river_job_id RETURNING id`,
+			r.ID, r.MemberID, r.IslandID, job.ID, r.Mode, r.Effective.RPOSeconds, r.Effective.RTOSeconds).Scan(&id)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("find the run of job %d: %w", job.ID, err)
+	}
+	return RunGet(ctx, s.pool, id)
+}
+
+// targetFor gathers what the test needs: credentials, password, known snapshots.
+func (s *Service) targetFor(ctx context.Context, r Repository, scratch string, jobID int64) (target, error) {
+	t := target{repoID: r.ID, mode: r.Mode, prefix: r.Path, policy: r.Effective, canaryToken: r.CanaryToken,
+		checkCount: r.CheckCount, runsSinceCheck: r.RunsSinceCheck, lastFull: r.LastFullRestoreAt, scratch: scratch,
+		seed: uint64(jobID)}
+	var err error
+	t.creds, err = s.cfg.Credentials(ctx, r.VaultID)
+	if err != nil {
+		return t, fmt.Errorf("the vault's verifier key is not available (this says nothing about the backup): %w", err)
+	}
+	if r.Mode == ModeFull {
+		var sealed string
+		if err := s.pool.QueryRow(ctx, `SELECT password_sealed FROM restic_repositories WHERE id = $1`, r.ID).Scan(&sealed); err != nil {
+			return t, err
+		}
+		t.password, err = s.keyring.OpenString(passwordPurpose(r.ID), sealed)
+		if err != nil {
+			return t, fmt.Errorf("the repository password could not be opened with this server's master key (this says nothing about the backup): %w", err)
+		}
+	}
+	t.known, err = knownSnapshots(ctx, s.pool, r.ID)
+	return t, err
+}
+
+// finishError ends a job in error without levels (the test could not start): retried while
+// attempts remain, recorded on the last one.
+func (s *Service) finishError(ctx context.Context, job *river.Job[TestArgs], run Run, reason, log string) error {
+	if job.Attempt < job.MaxAttempts {
+		s.appendLog(run.ID, job.Attempt, log)
+		_, _ = s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'retrying', reason = $2, progress = '{}'
+			WHERE id = $1 AND finished_at IS NULL`, run.ID, fmt.Sprintf("attempt %d of %d: %s", job.Attempt, job.MaxAttempts, reason))
+		return errors.New(reason)
+	}
+	repo := Repository{ID: run.RepositoryID}
+	res := &result{status: StatusError, reason: reason}
+	return s.record(ctx, run, repo, res, s.cfg.Now(), job.Attempt, log)
+}
+
+func (s *Service) appendLog(runID int64, attempt int, log string) {
+	if log == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = s.pool.Exec(ctx, `UPDATE restore_test_runs SET log = right(log || $2, 2097152) WHERE id = $1`,
+		runID, fmt.Sprintf("### attempt %d\n%s", attempt, log))
+}
+
+// record writes the result of a run in one transaction: exactly once (a second execution
+// of the same job finds finished_at set and writes nothing).
+func (s *Service) record(ctx context.Context, run Run, repo Repository, res *result, started time.Time, attempt int, log string) error {
+	now := s.cfg.Now()
+	ctx = context.WithoutCancel(ctx)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var (
+			snapID   *string
+			snapTime *time.Time
+			age      *int64
+			count    *int
+		)
+		if res.snapshotID != "" {
+			snapID, snapTime = &res.snapshotID, &res.snapshotTime
+			a := int64(now.Sub(res.snapshotTime).Seconds())
+			age = &a
+		}
+		if res.snapshots != nil {
+			count = &res.snapshotCount
+		}
+		var sf, sb, size, rto *int64
+		var secs, tput *float64
+		if res.measured {
+			sf, sb, size, secs, tput = &res.sampleFiles, &res.sampleBytes, &res.repoSize, &res.restoreSeconds, &res.throughput
+		}
+		if res.measured || res.fullDone {
+			rto = &res.rtoEstimate
+		}
+		tag, err := tx.Exec(ctx, `UPDATE restore_test_runs SET status = $2, reason = $3, attempt = $4, worker = $5,
+			started_at = coalesce(started_at, $6), finished_at = $7, duration_ms = $8, snapshot_id = $9, snapshot_time = $10,
+			snapshot_age_seconds = $11, snapshot_count = $12, deleted_snapshots = $13, check_subset = $14, full_restore = $15,
+			sample_files = $16, sample_bytes = $17, restore_seconds = $18, throughput_bps = $19, repo_size_bytes = $20,
+			rto_estimate_seconds = $21, progress = '{}', progress_at = $7,
+			log = right(log || $22, 2097152) WHERE id = $1 AND finished_at IS NULL`,
+			run.ID, res.status, truncate(res.reason, 4000), attempt, s.cfg.Worker, started, now, now.Sub(started).Milliseconds(),
+			snapID, snapTime, age, count, len(res.gone), res.checkSubset, res.fullDone, sf, sb, secs, tput, size, rto,
+			fmt.Sprintf("### attempt %d\n%s", attempt, log))
+		if err != nil {
+			return fmt.Errorf("record restore test %d: %w", run.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // already recorded
+		}
+		for i, l := range res.levels {
+			if _, err := tx.Exec(ctx, `INSERT INTO restore_test_levels (run_id, level, position, outcome, summary, started_at,
+				duration_ms, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				run.ID, l.Level, i+1, l.Outcome, truncate(l.Summary, 4000), l.StartedAt, l.DurationMS, l.Details); err != nil {
+				return fmt.Errorf("record level %s of restore test %d: %w", l.Level, run.ID, err)
+			}
+		}
+		for id, ts := range res.snapshots {
+			if _, err := tx.Exec(ctx, `INSERT INTO restore_test_snapshots (repository_id, snapshot_id, snapshot_time)
+				VALUES ($1, $2, $3) ON CONFLICT (repository_id, snapshot_id) DO UPDATE SET gone_at = NULL, gone_run_id = NULL`,
+				run.RepositoryID, id, ts); err != nil {
+				return fmt.Errorf("record snapshots of repository %d: %w", run.RepositoryID, err)
+			}
+		}
+		if len(res.gone) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE restore_test_snapshots SET gone_at = $3, gone_run_id = $4
+				WHERE repository_id = $1 AND snapshot_id = ANY($2)`, run.RepositoryID, res.gone, now, run.ID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE restic_repositories SET last_run_id = $2,
+			check_count = check_count + CASE WHEN $3 THEN 1 ELSE 0 END,
+			runs_since_check = CASE WHEN $3 THEN 0 ELSE runs_since_check + 1 END,
+			last_full_restore_at = CASE WHEN $4 THEN $5 ELSE last_full_restore_at END WHERE id = $1`,
+			run.RepositoryID, run.ID, res.checkDone, res.fullDone, now)
+		return err
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// progressWriter persists live progress at most once a second, off restic's output path.
+type progressWriter struct {
+	s     *Service
+	runID int64
+	mu    sync.Mutex
+	last  time.Time
+	level string
+	wg    sync.WaitGroup
+	busy  bool
+}
+
+func (p *progressWriter) report(pr Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if p.busy || (pr.Level == p.level && now.Sub(p.last) < time.Second) {
+		return
+	}
+	p.last, p.level, p.busy = now, pr.Level, true
+	pr.Percent = levelBase[pr.Level] + pr.Percent*levelSpan[pr.Level]/100
+	p.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = p.s.pool.Exec(ctx, `UPDATE restore_test_runs SET progress = $2, progress_at = now() WHERE id = $1 AND finished_at IS NULL`,
+			p.runID, pr)
+		p.mu.Lock()
+		p.busy = false
+		p.mu.Unlock()
+	})
+}
+
+func (p *progressWriter) wait() { p.wg.Wait() }
+
+// levelBase and levelSpan map a level's own progress onto the run's progress bar.
+var (
+	levelBase = map[string]float64{LevelFreshness: 0, LevelDeletions: 5, LevelIntegrity: 8, LevelSample: 40, LevelCanary: 85, LevelFull: 88}
+	levelSpan = map[string]float64{LevelFreshness: 5, LevelDeletions: 3, LevelIntegrity: 32, LevelSample: 45, LevelCanary: 3, LevelFull: 12}
+)
