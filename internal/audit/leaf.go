@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -40,7 +41,11 @@ const leafFields = 12
 // type, target id, request id, source address, details (JSON as PostgreSQL renders jsonb).
 // Every stored column is covered, so editing any of them changes the leaf.
 func (e *LogEntry) Leaf() []byte {
-	b := make([]byte, 0, 160+len(e.Details)+len(e.Actor.Name))
+	return e.appendLeaf(make([]byte, 0, 160+len(e.Details)+len(e.Actor.Name)))
+}
+
+// appendLeaf appends the leaf to b.
+func (e *LogEntry) appendLeaf(b []byte) []byte {
 	b = append(b, LeafVersion...)
 	var num [20]byte
 	field := func(s []byte) {
@@ -68,6 +73,14 @@ func (e *LogEntry) Leaf() []byte {
 	str(e.SourceIP)
 	field(e.Details)
 	return b
+}
+
+// leafHasher computes leaf hashes reusing one buffer (Verify hashes millions).
+type leafHasher struct{ buf []byte }
+
+func (h *leafHasher) hash(e *LogEntry) tlog.Hash {
+	h.buf = e.appendLeaf(append(h.buf[:0], 0x00)) // RFC 6962 leaf prefix
+	return sha256.Sum256(h.buf)
 }
 
 // LeafHash is the entry's leaf hash in the tree (RFC 6962: SHA-256 of 0x00 and the leaf).

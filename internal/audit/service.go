@@ -312,10 +312,10 @@ type RecordProof struct {
 }
 
 // ProveEntry returns the inclusion proof of entry seq in the tree of treeSize entries
-// (treeSize 0: the latest checkpoint's size).
+// (treeSize 0: the current checkpoint's size, signing one if the log has grown).
 func (s *Service) ProveEntry(ctx context.Context, seq, treeSize int64) (RecordProof, error) {
 	if treeSize == 0 {
-		c, err := s.LatestCheckpoint(ctx)
+		c, err := s.Checkpoint(ctx)
 		if err != nil {
 			return RecordProof{}, err
 		}

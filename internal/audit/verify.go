@@ -99,6 +99,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, 
 		}
 		firstLeafProblem := int64(-1)
 		prev := int64(-1)
+		var hasher leafHasher
 		for rows.Next() {
 			e, err := scanEntry(rows)
 			if err != nil {
@@ -113,7 +114,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, 
 			if e.Seq != n && firstLeafProblem < 0 {
 				firstLeafProblem = n
 			}
-			lh := e.LeafHash()
+			lh := hasher.hash(&e)
 			at, err := tree.add(lh)
 			if err != nil {
 				rows.Close()
