@@ -11,17 +11,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/chatons/archipelago/internal/audit"
-	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/authz"
 )
-
-// AuditVisibility is what the principal may read in the audit log: federation-level entries
-// always, member-private entries of its members, everything for federation admins.
-func AuditVisibility(p *identity.Principal) audit.Visibility {
-	if p == nil {
-		return audit.Visibility{}
-	}
-	return audit.Visibility{All: p.FederationAdmin, MemberIDs: p.MemberIDs()}
-}
 
 type auditPage struct {
 	Entries    []audit.EntryView `json:"entries"`
@@ -35,7 +26,7 @@ func (a *API) AuditList(w http.ResponseWriter, r *http.Request) {
 		a.Fail(w, r, err)
 		return
 	}
-	page, err := a.audit.List(r.Context(), f, AuditVisibility(principal(r)))
+	page, err := a.audit.List(r.Context(), f, authz.AuditVisibility(principal(r)))
 	if err != nil {
 		a.Fail(w, r, err)
 		return
@@ -121,7 +112,7 @@ func (a *API) AuditGet(w http.ResponseWriter, r *http.Request) {
 		a.Fail(w, r, err)
 		return
 	}
-	e, err := a.audit.Get(r.Context(), seq, AuditVisibility(principal(r)))
+	e, err := a.audit.Get(r.Context(), seq, authz.AuditVisibility(principal(r)))
 	if err != nil {
 		a.Fail(w, r, auditError(err, ""))
 		return

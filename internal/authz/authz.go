@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/identity"
 )
 
@@ -110,4 +111,14 @@ func Check(p *identity.Principal, a Action, o Object) error {
 // CanSee reports whether p may read the member's private objects (for filtering lists).
 func CanSee(p *identity.Principal, memberID int64) bool {
 	return Check(p, MemberRead, Member(memberID)) == nil
+}
+
+// AuditVisibility is what p may read in the audit log: federation-level entries (islands,
+// members, pledges, quota policy) are visible to everyone signed in, member-private entries
+// to that member's users, and everything to federation admins.
+func AuditVisibility(p *identity.Principal) audit.Visibility {
+	if p == nil {
+		return audit.Visibility{}
+	}
+	return audit.Visibility{All: p.FederationAdmin, MemberIDs: p.MemberIDs()}
 }

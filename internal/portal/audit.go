@@ -11,18 +11,9 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 )
-
-// auditVisibility is what the signed-in user may read in the audit log (the same rule as
-// the API's: federation-level entries, its members' entries, everything for federation
-// admins).
-func auditVisibility(u *identity.Principal) audit.Visibility {
-	if u == nil {
-		return audit.Visibility{}
-	}
-	return audit.Visibility{All: u.FederationAdmin, MemberIDs: u.MemberIDs()}
-}
 
 // auditForm is the filter form, as submitted.
 type auditForm struct {
@@ -67,7 +58,7 @@ func (p *Portal) Audit(w http.ResponseWriter, r *http.Request) {
 		f.Before = b
 	}
 	u := user(r)
-	res, err := p.audit.List(r.Context(), f, auditVisibility(u))
+	res, err := p.audit.List(r.Context(), f, authz.AuditVisibility(u))
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -105,7 +96,7 @@ func (p *Portal) AuditEntry(w http.ResponseWriter, r *http.Request) {
 		p.NotFound(w, r)
 		return
 	}
-	e, err := p.audit.Get(r.Context(), seq, auditVisibility(user(r)))
+	e, err := p.audit.Get(r.Context(), seq, authz.AuditVisibility(user(r)))
 	if errors.Is(err, audit.ErrNotFound) {
 		p.NotFound(w, r)
 		return
