@@ -12,6 +12,8 @@ import (
 	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/reports"
 )
 
 // Version is set at build time (-ldflags "-X github.com/chatons/archipelago/internal/api.Version=…").
@@ -25,6 +27,8 @@ type API struct {
 	identity *identity.Service
 	audit    *audit.Service
 	islands  *islands.Service
+	notify   *notify.Service
+	reports  *reports.Service
 	secure   bool // cookies carry Secure
 }
 
@@ -35,6 +39,8 @@ type Deps struct {
 	Identity      *identity.Service
 	Audit         *audit.Service
 	Islands       *islands.Service
+	Notify        *notify.Service
+	Reports       *reports.Service
 	SecureCookies bool
 }
 
@@ -45,7 +51,7 @@ func New(d Deps) (*API, error) {
 		return nil, err
 	}
 	return &API{log: d.Logger, pool: d.Pool, openapi: doc, identity: d.Identity, secure: d.SecureCookies,
-		audit: d.Audit, islands: d.Islands}, nil
+		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).

@@ -22,7 +22,10 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/jobs"
+	"github.com/chatons/archipelago/internal/metrics"
+	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/portal"
+	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/server"
 )
@@ -38,6 +41,8 @@ type App struct {
 	Islands  *islands.Service
 	Jobs     *jobs.Runner
 	Audit    *audit.Service
+	Notify   *notify.Service
+	Reports  *reports.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -88,17 +93,24 @@ func (a *App) build() error {
 	}
 	a.Audit = audit.NewService(a.Pool, auditKeys, a.Log)
 	a.Islands = islands.New(a.Pool, a.Keyring, a.Log, islands.Config{PollTimeout: min(islands.DefaultPollTimeout, a.Cfg.IslandPollEvery)})
+	a.Notify = notify.New(a.Pool, a.Keyring, a.Log, notify.Config{PublicURL: a.Cfg.PublicURL, DigestEvery: a.Cfg.NotifyDigestInterval,
+		Policy: notify.AddressPolicy{AllowPrivate: a.Cfg.WebhookAllowPrivate},
+		SMTP: notify.SMTPConfig{Addr: a.Cfg.SMTPAddr, Username: a.Cfg.SMTPUsername, Password: a.Cfg.SMTPPassword,
+			From: a.Cfg.SMTPFrom, TLS: a.Cfg.SMTPTLS}})
+	a.Reports = reports.New(a.Pool, a.Audit, a.Log, reports.Config{Periods: a.Cfg.ReportPeriods})
 	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
-		Audit: a.Audit, Islands: a.Islands})
+		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
 	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
-		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands})
+		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
-	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: server.NewRegistry(), API: apiH, Portal: p,
+	registry := server.NewRegistry()
+	registry.MustRegister(metrics.New(a.Pool, a.Log)) // restore status, vault usage, pledges, job queue, outbox
+	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies()})
 	if err != nil {
 		return err
@@ -117,6 +129,13 @@ func (a *App) tasks() []jobs.Task {
 		// Island health: every island polled concurrently, each within its own timeout.
 		{Name: "islands.poll", Every: a.Cfg.IslandPollEvery, Timeout: 2*a.Cfg.IslandPollEvery + islands.DefaultPollTimeout,
 			Run: a.Islands.PollAll},
+		// Notifications: turn other domains' new rows into events, send due deliveries
+		// (retrying with backoff), and send each channel's digest of held-back events.
+		{Name: "notify.scan", Every: notify.ScanEvery, Run: a.Notify.ScanSources},
+		{Name: "notify.deliver", Every: notify.DeliverEvery, Timeout: 5 * time.Minute, Run: a.Notify.DeliverDue},
+		{Name: "notify.digest", Every: a.Cfg.NotifyDigestInterval, Run: a.Notify.SendDigests},
+		// Reports of the latest complete weekly and monthly periods.
+		{Name: "reports.schedule", Every: reports.ScheduleEvery, Timeout: 30 * time.Minute, Run: a.Reports.RunSchedule},
 	}
 }
 

@@ -37,6 +37,16 @@ type Config struct {
 	RunWorkers      bool          // ARCHIPELAGO_RUN_WORKERS
 	IslandPollEvery time.Duration // ARCHIPELAGO_ISLAND_POLL_INTERVAL
 	JobPollInterval time.Duration // ARCHIPELAGO_JOB_POLL_INTERVAL
+
+	// Notifications and reports.
+	SMTPAddr             string        // ARCHIPELAGO_SMTP_ADDR (host:port)
+	SMTPUsername         string        // ARCHIPELAGO_SMTP_USERNAME
+	SMTPPassword         string        // ARCHIPELAGO_SMTP_PASSWORD (secret)
+	SMTPFrom             string        // ARCHIPELAGO_SMTP_FROM
+	SMTPTLS              string        // ARCHIPELAGO_SMTP_TLS: starttls, tls or none
+	WebhookAllowPrivate  bool          // ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE
+	NotifyDigestInterval time.Duration // ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL
+	ReportPeriods        []string      // ARCHIPELAGO_REPORT_PERIODS
 }
 
 // Defaults used when a variable is unset.
@@ -75,6 +85,14 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_RUN_WORKERS", Default: "true", Help: "serve also runs the background workers"},
 	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
 	{Name: "ARCHIPELAGO_JOB_POLL_INTERVAL", Default: "1s", Help: "how often workers look for new jobs (besides notifications)"},
+	{Name: "ARCHIPELAGO_SMTP_ADDR", Help: "SMTP relay (host:port) for email notifications; unset: email channels fail visibly"},
+	{Name: "ARCHIPELAGO_SMTP_USERNAME", Help: "SMTP user name (PLAIN authentication); unset: no authentication"},
+	{Name: "ARCHIPELAGO_SMTP_PASSWORD", Secret: true, Help: "SMTP password"},
+	{Name: "ARCHIPELAGO_SMTP_FROM", Default: "Archipelago <archipelago@localhost>", Help: "From address of notification emails"},
+	{Name: "ARCHIPELAGO_SMTP_TLS", Default: "starttls", Help: "starttls (required), tls (implicit, port 465) or none (a relay on localhost only)"},
+	{Name: "ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE", Default: "false", Help: "let webhooks reach loopback, private and link-local addresses (sandbox, tests); metadata addresses stay refused"},
+	{Name: "ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL", Default: "1h", Help: "how often held-back notifications are sent as one digest per channel"},
+	{Name: "ARCHIPELAGO_REPORT_PERIODS", Default: "weekly,monthly", Help: "scheduled report periods: weekly, monthly, both, or none"},
 }
 
 // Error names the variable that is wrong and what is wrong with it.
@@ -156,6 +174,37 @@ func Load(env Getenv) (*Config, error) {
 		IslandPollEvery: duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL", DefaultIslandPoll),
 		JobPollInterval: duration("ARCHIPELAGO_JOB_POLL_INTERVAL", time.Second),
 		MaxBodyBytes:    DefaultMaxBodyBytes,
+
+		// Notifications and reports.
+		SMTPAddr:             get("ARCHIPELAGO_SMTP_ADDR"),
+		SMTPUsername:         get("ARCHIPELAGO_SMTP_USERNAME"),
+		SMTPPassword:         secret("ARCHIPELAGO_SMTP_PASSWORD"),
+		SMTPFrom:             cmp.Or(get("ARCHIPELAGO_SMTP_FROM"), "Archipelago <archipelago@localhost>"),
+		SMTPTLS:              cmp.Or(strings.ToLower(get("ARCHIPELAGO_SMTP_TLS")), "starttls"),
+		WebhookAllowPrivate:  boolean("ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE", false),
+		NotifyDigestInterval: duration("ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL", time.Hour),
+	}
+	if s := get("ARCHIPELAGO_REPORT_PERIODS"); s == "" {
+		c.ReportPeriods = []string{"weekly", "monthly"}
+	} else {
+		c.ReportPeriods = []string{}
+		for _, p := range strings.Split(strings.ToLower(s), ",") {
+			switch p = strings.TrimSpace(p); p {
+			case "weekly", "monthly":
+				c.ReportPeriods = append(c.ReportPeriods, p)
+			case "none", "":
+			default:
+				errs = append(errs, &Error{"ARCHIPELAGO_REPORT_PERIODS", fmt.Sprintf("%q is not weekly, monthly or none", p)})
+			}
+		}
+	}
+	if !slices.Contains([]string{"starttls", "tls", "none"}, c.SMTPTLS) {
+		errs = append(errs, &Error{"ARCHIPELAGO_SMTP_TLS", fmt.Sprintf("%q is not starttls, tls or none", c.SMTPTLS)})
+	}
+	if c.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
+			errs = append(errs, &Error{"ARCHIPELAGO_SMTP_ADDR", fmt.Sprintf("%q is not host:port", c.SMTPAddr)})
+		}
 	}
 	// The master key: either inline, or in the file named by ARCHIPELAGO_MASTER_KEY_FILE.
 	if v, ok := env("ARCHIPELAGO_MASTER_KEY"); ok && strings.TrimSpace(v) != "" {
@@ -253,6 +302,16 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_RUN_WORKERS":          strconv.FormatBool(c.RunWorkers),
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),
 		"ARCHIPELAGO_JOB_POLL_INTERVAL":    c.JobPollInterval.String(),
+
+		// Notifications and reports.
+		"ARCHIPELAGO_SMTP_ADDR":              c.SMTPAddr,
+		"ARCHIPELAGO_SMTP_USERNAME":          c.SMTPUsername,
+		"ARCHIPELAGO_SMTP_PASSWORD":          setOrNot(c.SMTPPassword),
+		"ARCHIPELAGO_SMTP_FROM":              c.SMTPFrom,
+		"ARCHIPELAGO_SMTP_TLS":               c.SMTPTLS,
+		"ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE":  strconv.FormatBool(c.WebhookAllowPrivate),
+		"ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL": c.NotifyDigestInterval.String(),
+		"ARCHIPELAGO_REPORT_PERIODS":         strings.Join(c.ReportPeriods, ","),
 	}
 	out := make([][2]string, 0, len(Vars))
 	for _, v := range Vars {

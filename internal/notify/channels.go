@@ -157,7 +157,7 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 		in.Target = &t
 	}
 	if in.Events != nil {
-		ev := slices.Clone(*in.Events)
+		ev := append([]string{}, *in.Events...)
 		for _, k := range ev {
 			if !slices.Contains(Kinds, k) {
 				return &FieldError{"events", fmt.Sprintf("%q is not an event kind (%s)", k, strings.Join(Kinds, ", "))}

@@ -21,7 +21,7 @@ func user(r *http.Request) *identity.Principal {
 
 // Home is the dashboard.
 func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusOK, "home", Page{Title: "Dashboard", Nav: "dashboard"})
+	p.renderHome(w, r) // home.go: red/green summary, what needs attention, latest reports
 }
 
 // ComingSoon stands for a page a later capability fills.

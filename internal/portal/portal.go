@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/chatons/archipelago/internal/audit"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/web"
 )
 
@@ -29,6 +32,9 @@ type Portal struct {
 	pool      *pgxpool.Pool
 	identity  *identity.Service
 	islands   *islands.Service
+	notify    *notify.Service
+	reports   *reports.Service
+	audit     *audit.Service
 	secure    bool
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -43,12 +49,15 @@ type Deps struct {
 	Pool          *pgxpool.Pool
 	Identity      *identity.Service
 	Islands       *islands.Service
+	Notify        *notify.Service
+	Reports       *reports.Service
+	Audit         *audit.Service
 	SecureCookies bool
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err
@@ -146,6 +155,7 @@ var navigation = []NavItem{
 	{"pledges", "Pledges", "/pledges"},
 	{"restore-tests", "Restore tests", "/restore-tests"},
 	{"reports", "Reports", "/reports"},
+	{"notifications", "Notifications", "/notifications"},
 	{"audit", "Audit", "/audit"},
 	{"tokens", "Tokens", "/tokens"},
 	{"account", "Account", "/account"},

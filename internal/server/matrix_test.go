@@ -9,11 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/apptest"
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/reports"
 )
 
 // want is the expected status for each actor of the fixture.
@@ -95,8 +100,40 @@ var matrix = []row{
 	{method: "POST", route: "/pledges", body: url.Values{"member": {"member-a"}, "island": {"999999"}, "node_id": {"abcdef12"}, "capacity_gb": {"1"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "POST", route: "/pledges/{id}/withdraw", path: "/pledges/999999/withdraw", body: url.Values{}, want: want{303, 404, 404, 404, 404}},
 	{method: "GET", route: "/restore-tests", want: want{303, 200, 200, 200, 200}},
+	// Reports and notifications: member A's report and channels ({reportA}, {channelA…}) are
+	// read by A's users and changed by A's admins (the viewer gets 403); B sees nothing of them.
 	{method: "GET", route: "/reports", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/reports", body: url.Values{"member": {"member-a"}, "period": {"custom"}}, want: want{303, 400, 303, 400, 303}},
+	{method: "GET", route: "/reports/{id}", path: "/reports/{reportA}", want: want{303, 200, 200, 404, 200}},
+	{method: "GET", route: "/notifications", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/notifications/channels", body: url.Values{"member": {"member-a"}, "kind": {"email"}, "name": {"p"}, "target": {"p@a.example"}}, want: want{303, 400, 201, 400, 201}},
+	{method: "POST", route: "/notifications/channels/{id}/test", path: "/notifications/channels/{channelA}/test", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/notifications/channels/{id}/delete", path: "/notifications/channels/{channelA3}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
+	{method: "GET", route: "/v1/reports", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/reports", body: map[string]any{"member": "member-a", "period": "custom"}, want: want{401, 403, 201, 404, 201}},
+	{method: "GET", route: "/v1/reports/{id}", path: "/v1/reports/{reportA}", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/reports/{id}/report.json", path: "/v1/reports/{reportA}/report.json", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/reports/{id}/report.html", path: "/v1/reports/{reportA}/report.html", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/reports/{id}/report.csv", path: "/v1/reports/{reportA}/report.csv", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/reports/{id}/checkpoint", path: "/v1/reports/{reportA}/checkpoint", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/notify/channels", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/notify/channels", body: map[string]any{"member": "member-a", "kind": "email", "name": "m", "target": "ops@a.example"}, want: want{401, 403, 201, 404, 201}},
+	{method: "GET", route: "/v1/notify/channels/{id}", path: "/v1/notify/channels/{channelA}", want: want{401, 200, 200, 404, 200}},
+	{method: "PATCH", route: "/v1/notify/channels/{id}", path: "/v1/notify/channels/{channelA}", body: map[string]any{"name": "renamed"}, want: want{401, 403, 200, 404, 200}},
+	{method: "DELETE", route: "/v1/notify/channels/{id}", path: "/v1/notify/channels/{channelA2}", want: want{401, 403, 204, 404, 404}},
+	{method: "POST", route: "/v1/notify/channels/{id}/test", path: "/v1/notify/channels/{channelA}/test", want: want{401, 403, 202, 404, 202}},
+	{method: "GET", route: "/v1/notify/channels/{id}/deliveries", path: "/v1/notify/channels/{channelA}/deliveries", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/notify/events", want: want{401, 200, 200, 200, 200}},
+	// Audit log.
 	{method: "GET", route: "/audit", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/audit/entries/{seq}", path: "/audit/entries/{auditA}", want: want{303, 200, 200, 404, 200}},
+	{method: "GET", route: "/audit/checkpoint", want: want{303, 200, 200, 200, 200}},
+	{method: "GET", route: "/v1/audit/entries", want: want{401, 200, 200, 200, 200}},
+	{method: "GET", route: "/v1/audit/entries/{seq}", path: "/v1/audit/entries/{auditA}", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/audit/entries/{seq}/proof", path: "/v1/audit/entries/{auditA}/proof", want: everyone(200)},
+	{method: "GET", route: "/v1/audit/checkpoint", want: everyone(200)},
+	{method: "GET", route: "/v1/audit/key", want: everyone(200)},
+	{method: "GET", route: "/v1/audit/consistency", path: "/v1/audit/consistency?from=1&to=2", want: everyone(200)},
 }
 
 // matrixObjects creates the objects the matrix names, owned by member A (or B when the
@@ -115,6 +152,31 @@ func matrixObjects(t *testing.T, env *apptest.Env, f *apptest.Fixture) map[strin
 			t.Fatal(err)
 		}
 		objs[name] = strconv.FormatInt(tok.ID, 10)
+	}
+	// A member-private audit entry of member A.
+	actx := audit.WithActor(context.Background(), audit.System("matrix"))
+	if err := pgx.BeginFunc(actx, env.App.Pool, func(tx pgx.Tx) error {
+		seq, err := audit.Record(actx, tx, audit.Entry{Action: "matrix.test", MemberID: &f.MemberA.ID})
+		objs["auditA"] = strconv.FormatInt(seq, 10)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Reports and notifications.
+	st, err := env.App.Reports.Generate(actx, reports.Request{Scope: reports.ScopeMember,
+		Member: &reports.MemberRef{ID: f.MemberA.ID, Slug: f.MemberA.Slug, Name: f.MemberA.Name},
+		Period: reports.Period{Kind: reports.PeriodCustom, Start: time.Now().AddDate(0, 0, -7), End: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs["reportA"] = strconv.FormatInt(st.ID, 10)
+	for _, name := range []string{"channelA", "channelA2", "channelA3"} {
+		kind, target := "email", name+"@a.example"
+		c, _, err := env.App.Notify.ChannelCreate(actx, notify.ChannelInput{MemberID: &f.MemberA.ID, Kind: &kind, Name: &name, Target: &target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(c.ID, 10)
 	}
 	return objs
 }

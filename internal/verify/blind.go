@@ -40,9 +40,7 @@ func (e *blindError) Unwrap() error { return e.err }
 
 var snapshotObject = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// listSnapshotObjects lists the objects under <prefix>/snapshots/ (their names are the
-// snapshot ids) with their upload times, and checks the repository's config object exists.
-func listSnapshotObjects(ctx context.Context, c Credentials, prefix string) (map[string]time.Time, error) {
+func s3Client(c Credentials) (*minio.Client, error) {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil || u.Host == "" {
 		return nil, &blindError{err: fmt.Errorf("island S3 endpoint %q is not a URL", c.Endpoint)}
@@ -53,6 +51,35 @@ func listSnapshotObjects(ctx context.Context, c Credentials, prefix string) (map
 	})
 	if err != nil {
 		return nil, &blindError{err: err}
+	}
+	return cl, nil
+}
+
+// probe checks, quickly and with the verifier key, that the island answers and that a
+// repository exists at prefix (its config object), before restic (which retries an
+// unreachable server for many minutes) is run.
+func probe(ctx context.Context, c Credentials, prefix string) error {
+	cl, err := s3Client(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := cl.StatObject(ctx, c.Bucket, path.Join(prefix, "config"), minio.StatObjectOptions{}); err != nil {
+		return classifyS3(fmt.Errorf("read %s/config: %w", prefix, err))
+	}
+	return nil
+}
+
+// listSnapshotObjects lists the objects under <prefix>/snapshots/ (their names are the
+// snapshot ids) with their upload times, and checks the repository's config object exists.
+func listSnapshotObjects(ctx context.Context, c Credentials, prefix string) (map[string]time.Time, error) {
+	if err := probe(ctx, c, prefix); err != nil {
+		return nil, err
+	}
+	cl, err := s3Client(c)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := cl.StatObject(ctx, c.Bucket, path.Join(prefix, "config"), minio.StatObjectOptions{}); err != nil {
 		return nil, classifyS3(fmt.Errorf("read %s/config: %w", prefix, err))

@@ -160,13 +160,7 @@ func (e *executor) blind(ctx context.Context) {
 		var err error
 		objs, err = listSnapshotObjects(ctx, e.t.creds, e.t.prefix)
 		if err != nil {
-			l.Outcome = OutcomeError
-			var be *blindError
-			if errors.As(err, &be) && be.access {
-				l.Summary = "could not read the repository's objects with the verifier key (wrong path, or the key was refused): " + short(err)
-			} else {
-				l.Summary = "the island could not be reached (this says nothing about the backup): " + short(err)
-			}
+			probeFailed(l, err)
 			return
 		}
 		e.freshness(l, objs, "upload time of the newest object under snapshots/")
@@ -175,6 +169,18 @@ func (e *executor) blind(ctx context.Context) {
 	for _, name := range []string{LevelIntegrity, LevelSample, LevelCanary, LevelFull} {
 		e.res.levels = append(e.res.levels, LevelResult{Level: name, Outcome: OutcomeSkipped, StartedAt: e.now().UTC(),
 			Summary: "needs the repository password: this repository is registered in blind mode", Details: map[string]any{}})
+	}
+}
+
+// probeFailed records a failed look at the vault: never the member's fault.
+func probeFailed(l *LevelResult, err error) {
+	l.Outcome = OutcomeError
+	l.Details["error"] = short(err)
+	var be *blindError
+	if errors.As(err, &be) && be.access {
+		l.Summary = "no repository could be read at this path with the vault's verifier key (check the repository's path; this says nothing about the backup): " + short(err)
+	} else {
+		l.Summary = "the island could not be reached (this says nothing about the backup): " + short(err)
 	}
 }
 
@@ -250,6 +256,15 @@ func (e *executor) deletions(l *LevelResult, snaps map[string]time.Time) {
 
 // full runs every level with restic. It reports false when the test is postponed.
 func (e *executor) full(ctx context.Context) bool {
+	// A quick look with the verifier key first: restic retries an unreachable island for
+	// many minutes.
+	if err := probe(ctx, e.t.creds, e.t.prefix); err != nil {
+		e.level(LevelFreshness, func(l *LevelResult) { probeFailed(l, err) })
+		for _, name := range Levels[1:] {
+			e.level(name, nil)
+		}
+		return true
+	}
 	// An exclusive lock (prune, or a repair) is in the repository: come back later.
 	locks, err := e.restic.ListLocks(ctx, e.repo)
 	if err == nil {

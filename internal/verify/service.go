@@ -42,7 +42,8 @@ type Config struct {
 	// Credentials returns a vault's endpoint and read-only verifier key. Default: read from
 	// the vaults tables and opened with the keyring.
 	Credentials func(ctx context.Context, vaultID int64) (Credentials, error)
-	// TestTimeout bounds one test (default 4h).
+	// TestTimeout bounds one test (default DefaultTestTimeout). River retries the test of a
+	// worker that died once this long has passed since it started.
 	TestTimeout time.Duration
 	// MaxAttempts of a test whose attempts end in error (default 4); failures never retry.
 	MaxAttempts int
@@ -55,6 +56,9 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// DefaultTestTimeout bounds one test.
+const DefaultTestTimeout = 2 * time.Hour
 
 // Service owns repositories, the scheduler and the test worker.
 type Service struct {
@@ -71,7 +75,7 @@ func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	cfg.ScratchDir = cmp.Or(cfg.ScratchDir, os.TempDir()+"/archipelago-scratch")
 	cfg.Worker = cmp.Or(cfg.Worker, host+":"+strconv.Itoa(os.Getpid()))
-	cfg.TestTimeout = cmp.Or(cfg.TestTimeout, 4*time.Hour)
+	cfg.TestTimeout = cmp.Or(cfg.TestTimeout, DefaultTestTimeout)
 	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 4)
 	cfg.PostponeDelay = cmp.Or(cfg.PostponeDelay, 10*time.Minute)
 	cfg.MaxPostponements = cmp.Or(cfg.MaxPostponements, 12)

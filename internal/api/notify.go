@@ -1,0 +1,225 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/notify"
+)
+
+// Channels of a member are read with MemberRead and changed with MemberWrite on it;
+// federation-wide channels are read and changed by federation admins (FederationManage).
+func channelCheck(p *identity.Principal, c notify.Channel, write bool) error {
+	if c.MemberID == nil {
+		return authz.Check(p, authz.FederationManage, authz.Federation)
+	}
+	act := authz.MemberRead
+	if write {
+		act = authz.MemberWrite
+	}
+	return authz.Check(p, act, authz.Member(*c.MemberID))
+}
+
+func notifyError(err error) error {
+	var fe *notify.FieldError
+	if errors.As(err, &fe) {
+		return Invalid(fe.Field, "%s", fe.Problem)
+	}
+	if errors.Is(err, notify.ErrNotFound) {
+		return NotFound("channel")
+	}
+	return domainError(err)
+}
+
+// ChannelList answers GET /v1/notify/channels.
+func (a *API) ChannelList(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	f := notify.ChannelFilter{All: p.FederationAdmin}
+	for _, m := range p.Members {
+		f.MemberIDs = append(f.MemberIDs, m.ID)
+	}
+	cs, err := notify.ChannelList(r.Context(), a.pool, f)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"channels": nonNil(cs), "event_kinds": notify.Kinds})
+}
+
+type channelRequest struct {
+	Member       *string   `json:"member"` // slug; absent or null: a federation-wide channel
+	Kind         *string   `json:"kind"`
+	Name         *string   `json:"name"`
+	Target       *string   `json:"target"`
+	Events       *[]string `json:"events"`
+	Enabled      *bool     `json:"enabled"`
+	RotateSecret bool      `json:"rotate_secret"`
+}
+
+type channelCreated struct {
+	notify.Channel
+	Secret string `json:"secret,omitempty"` // webhooks: shown once
+}
+
+// ChannelCreate answers POST /v1/notify/channels.
+func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	var in channelRequest
+	if err := Decode(r, &in); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ci := notify.ChannelInput{Kind: in.Kind, Name: in.Name, Target: in.Target, Events: in.Events, Enabled: in.Enabled}
+	if in.Member != nil && *in.Member != "" {
+		m, err := islands.MemberBySlug(r.Context(), a.pool, *in.Member)
+		if err == nil {
+			err = authz.Check(p, authz.MemberWrite, authz.Member(m.ID))
+		}
+		if err != nil {
+			a.Fail(w, r, notFoundAs(err, "member", *in.Member))
+			return
+		}
+		ci.MemberID = &m.ID
+	} else if err := check(p, authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	c, secret, err := a.notify.ChannelCreate(r.Context(), ci)
+	if err != nil {
+		a.Fail(w, r, notifyError(err))
+		return
+	}
+	WriteJSON(w, http.StatusCreated, channelCreated{Channel: c, Secret: secret})
+}
+
+func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return notify.Channel{}, err
+	}
+	c, err := notify.ChannelByID(r.Context(), a.pool, id)
+	if err != nil {
+		return c, notifyError(err)
+	}
+	if err := channelCheck(principal(r), c, false); err != nil {
+		return c, NotFound("channel")
+	}
+	if write {
+		if err := channelCheck(principal(r), c, true); err != nil {
+			return c, domainError(err)
+		}
+	}
+	return c, nil
+}
+
+// ChannelGet answers GET /v1/notify/channels/{id}.
+func (a *API) ChannelGet(w http.ResponseWriter, r *http.Request) {
+	c, err := a.channelFromPath(r, false)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, c)
+}
+
+// ChannelUpdate answers PATCH /v1/notify/channels/{id}.
+func (a *API) ChannelUpdate(w http.ResponseWriter, r *http.Request) {
+	c, err := a.channelFromPath(r, true)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var in channelRequest
+	if err := Decode(r, &in); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if in.Member != nil {
+		a.Fail(w, r, Invalid("member", "cannot be changed; create another channel"))
+		return
+	}
+	out, secret, err := a.notify.ChannelUpdate(r.Context(), c.ID, notify.ChannelInput{Kind: in.Kind, Name: in.Name, Target: in.Target,
+		Events: in.Events, Enabled: in.Enabled, RotateSecret: in.RotateSecret})
+	if err != nil {
+		a.Fail(w, r, notifyError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, channelCreated{Channel: out, Secret: secret})
+}
+
+// ChannelDelete answers DELETE /v1/notify/channels/{id}.
+func (a *API) ChannelDelete(w http.ResponseWriter, r *http.Request) {
+	c, err := a.channelFromPath(r, true)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if err := a.notify.ChannelDelete(r.Context(), c.ID); err != nil {
+		a.Fail(w, r, notifyError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ChannelTest answers POST /v1/notify/channels/{id}/test: queue a test message.
+func (a *API) ChannelTest(w http.ResponseWriter, r *http.Request) {
+	c, err := a.channelFromPath(r, true)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	d, err := a.notify.SendTest(r.Context(), c.ID)
+	if err != nil {
+		a.Fail(w, r, notifyError(err))
+		return
+	}
+	WriteJSON(w, http.StatusAccepted, d)
+}
+
+// ChannelDeliveries answers GET /v1/notify/channels/{id}/deliveries: the latest deliveries
+// and their status.
+func (a *API) ChannelDeliveries(w http.ResponseWriter, r *http.Request) {
+	c, err := a.channelFromPath(r, false)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 500)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ds, err := notify.DeliveryList(r.Context(), a.pool, []int64{c.ID}, int(limit))
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"deliveries": nonNil(ds)})
+}
+
+// NotifyEvents answers GET /v1/notify/events: events of the caller's members (every
+// event for federation admins), newest first.
+func (a *API) NotifyEvents(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	f := notify.EventFilter{All: p.FederationAdmin}
+	for _, m := range p.Members {
+		f.MemberIDs = append(f.MemberIDs, m.ID)
+	}
+	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 500)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	f.Limit = int(limit)
+	evs, err := notify.EventList(r.Context(), a.pool, f)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs)})
+}

@@ -1,0 +1,180 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/notify"
+)
+
+type channelRow struct {
+	Channel    notify.Channel
+	CanChange  bool
+	Deliveries []notify.Delivery
+}
+
+type channelForm struct {
+	Member, Kind, Name, Target string
+	Events                     []string
+}
+
+type notifyData struct {
+	Channels []channelRow
+	Events   []notify.EventView
+	Kinds    []string
+	// AdminOf are the members the user may add channels for; Federation whether it may
+	// add federation-wide ones.
+	AdminOf    []identity.MemberRef
+	Federation bool
+	Form       channelForm
+	// NewSecret is a created webhook's secret, shown once.
+	NewSecret, NewSecretFor string
+}
+
+func canChangeChannel(u *identity.Principal, c notify.Channel) bool {
+	if c.MemberID == nil {
+		return authz.Check(u, authz.FederationManage, authz.Federation) == nil
+	}
+	return authz.Check(u, authz.MemberWrite, authz.Member(*c.MemberID)) == nil
+}
+
+// Notifications shows the notification channels, their recent deliveries and recent events.
+func (p *Portal) Notifications(w http.ResponseWriter, r *http.Request) {
+	p.renderNotify(w, r, http.StatusOK, Page{Flash: notifyFlash(r)}, channelForm{Kind: "webhook"}, "", "")
+}
+
+func notifyFlash(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "deleted":
+		return "The channel was deleted."
+	case "test":
+		return "A test message was queued; its delivery appears below within a few seconds."
+	}
+	return ""
+}
+
+func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int, page Page, form channelForm, secret, secretFor string) {
+	u := user(r)
+	f := notify.ChannelFilter{All: u.FederationAdmin}
+	ef := notify.EventFilter{All: u.FederationAdmin, Limit: 30}
+	data := notifyData{Kinds: notify.Kinds, Form: form, NewSecret: secret, NewSecretFor: secretFor,
+		Federation: authz.Check(u, authz.FederationManage, authz.Federation) == nil}
+	for _, m := range u.Members {
+		f.MemberIDs = append(f.MemberIDs, m.ID)
+		ef.MemberIDs = append(ef.MemberIDs, m.ID)
+		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
+			data.AdminOf = append(data.AdminOf, m)
+		}
+	}
+	cs, err := notify.ChannelList(r.Context(), p.pool, f)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	for _, c := range cs {
+		ds, err := notify.DeliveryList(r.Context(), p.pool, []int64{c.ID}, 5)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		data.Channels = append(data.Channels, channelRow{Channel: c, CanChange: canChangeChannel(u, c), Deliveries: ds})
+	}
+	if data.Events, err = notify.EventList(r.Context(), p.pool, ef); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	page.Title, page.Nav, page.Data = "Notifications", "notifications", data
+	p.render(w, r, status, "notify", page)
+}
+
+// ChannelCreate handles the new-channel form; a webhook's secret is shown once.
+func (p *Portal) ChannelCreate(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	if err := r.ParseForm(); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	form := channelForm{Member: r.PostFormValue("member"), Kind: r.PostFormValue("kind"), Name: r.PostFormValue("name"),
+		Target: strings.TrimSpace(r.PostFormValue("target")), Events: r.PostForm["events"]}
+	bad := func(msg string) { p.renderNotify(w, r, http.StatusBadRequest, Page{Error: msg}, form, "", "") }
+	in := notify.ChannelInput{Kind: &form.Kind, Name: &form.Name, Target: &form.Target, Events: &form.Events}
+	if form.Member == "" || form.Member == "federation" {
+		if authz.Check(u, authz.FederationManage, authz.Federation) != nil {
+			bad("Choose one of the members you administer.")
+			return
+		}
+	} else {
+		m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+		if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
+			bad("Choose one of the members you administer.")
+			return
+		}
+		in.MemberID = &m.ID
+	}
+	c, secret, err := p.notify.ChannelCreate(r.Context(), in)
+	var fe *notify.FieldError
+	switch {
+	case errors.As(err, &fe):
+		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	p.renderNotify(w, r, http.StatusCreated, Page{Flash: "The channel " + c.Name + " was created."}, channelForm{Kind: "webhook"}, secret, c.Name)
+}
+
+func (p *Portal) channelForChange(w http.ResponseWriter, r *http.Request) (notify.Channel, bool) {
+	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	c, err := notify.ChannelByID(r.Context(), p.pool, id)
+	u := user(r)
+	if err != nil || !canSeeChannel(u, c) {
+		p.NotFound(w, r)
+		return c, false
+	}
+	if !canChangeChannel(u, c) {
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed", Error: "Your role does not allow changing this channel."})
+		return c, false
+	}
+	return c, true
+}
+
+func canSeeChannel(u *identity.Principal, c notify.Channel) bool {
+	if c.MemberID == nil {
+		return authz.Check(u, authz.FederationManage, authz.Federation) == nil
+	}
+	return authz.Check(u, authz.MemberRead, authz.Member(*c.MemberID)) == nil
+}
+
+// ChannelTest queues a test message.
+func (p *Portal) ChannelTest(w http.ResponseWriter, r *http.Request) {
+	c, ok := p.channelForChange(w, r)
+	if !ok {
+		return
+	}
+	if _, err := p.notify.SendTest(r.Context(), c.ID); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/notifications?done=test", http.StatusSeeOther)
+}
+
+// ChannelDelete deletes a channel.
+func (p *Portal) ChannelDelete(w http.ResponseWriter, r *http.Request) {
+	c, ok := p.channelForChange(w, r)
+	if !ok {
+		return
+	}
+	if err := p.notify.ChannelDelete(r.Context(), c.ID); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/notifications?done=deleted", http.StatusSeeOther)
+}

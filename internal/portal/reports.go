@@ -1,0 +1,136 @@
+package portal
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/reports"
+)
+
+type reportsData struct {
+	Reports []reports.Stored
+	// CanGenerate are the members the user may generate a report for; Federation says
+	// whether it may generate a federation report.
+	CanGenerate []identity.MemberRef
+	Federation  bool
+}
+
+// visibleReports lists the reports u may read.
+func (p *Portal) visibleReports(r *http.Request, u *identity.Principal, limit int) ([]reports.Stored, error) {
+	f := reports.Filter{All: u.FederationAdmin, Federation: true, Limit: limit}
+	for _, m := range u.Members {
+		f.MemberIDs = append(f.MemberIDs, m.ID)
+	}
+	return reports.List(r.Context(), p.pool, f)
+}
+
+// Reports lists the reports the user may read and offers to generate one.
+func (p *Portal) Reports(w http.ResponseWriter, r *http.Request) {
+	p.renderReports(w, r, http.StatusOK, Page{Flash: reportFlash(r)})
+}
+
+func reportFlash(r *http.Request) string {
+	if r.URL.Query().Get("done") == "generated" {
+		return "The report was generated, stored, and its hash recorded in the audit log."
+	}
+	return ""
+}
+
+func (p *Portal) renderReports(w http.ResponseWriter, r *http.Request, status int, page Page) {
+	u := user(r)
+	list, err := p.visibleReports(r, u, 100)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	data := reportsData{Reports: list, Federation: authz.Check(u, authz.FederationManage, authz.Federation) == nil}
+	for _, m := range u.Members {
+		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
+			data.CanGenerate = append(data.CanGenerate, m)
+		}
+	}
+	page.Title, page.Nav, page.Data = "Reports", "reports", data
+	p.render(w, r, status, "reports", page)
+}
+
+// ReportGenerate handles the "generate now" form: the last 7 days, or the latest
+// complete week or month.
+func (p *Portal) ReportGenerate(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	who, period := r.PostFormValue("member"), r.PostFormValue("period")
+	req := reports.Request{Scope: reports.ScopeFederation}
+	if who != "" && who != "federation" {
+		m, err := islands.MemberBySlug(r.Context(), p.pool, who)
+		if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
+			p.renderReports(w, r, http.StatusBadRequest, Page{Error: "Choose one of the members you administer."})
+			return
+		}
+		req.Scope, req.Member = reports.ScopeMember, &reports.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name}
+	} else if authz.Check(u, authz.FederationManage, authz.Federation) != nil {
+		p.renderReports(w, r, http.StatusBadRequest, Page{Error: "Only federation admins generate federation reports."})
+		return
+	}
+	now := time.Now().UTC()
+	switch period {
+	case reports.PeriodWeekly, reports.PeriodMonthly:
+		req.Period, _ = reports.LastComplete(period, now)
+		req.Period.Kind = reports.PeriodCustom
+	default:
+		req.Period = reports.Period{Kind: reports.PeriodCustom, Start: now.AddDate(0, 0, -7), End: now}
+	}
+	st, err := p.reports.Generate(r.Context(), req)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/reports/"+strconv.FormatInt(st.ID, 10)+"?done=generated", http.StatusSeeOther)
+}
+
+type reportData struct {
+	Stored reports.Stored
+	Body   template.HTML
+	Tables []string
+}
+
+// Report shows one report in the portal, with its downloads.
+func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	st, doc, err := reports.Get(r.Context(), p.pool, id)
+	if errors.Is(err, reports.ErrNotFound) {
+		p.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	u := user(r)
+	allowed := authz.Check(u, authz.FederationRead, authz.Federation) == nil
+	if st.MemberID != nil {
+		allowed = authz.Check(u, authz.MemberRead, authz.Member(*st.MemberID)) == nil
+	}
+	if !allowed {
+		p.NotFound(w, r)
+		return
+	}
+	v, err := reports.ViewOf(st, doc)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	body, err := reports.BodyHTML(v)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "report", Page{Title: "Report #" + strconv.FormatInt(st.ID, 10), Nav: "reports", Flash: reportFlash(r),
+		Data: reportData{Stored: st, Body: body, Tables: reports.Tables[st.Scope]}})
+}

@@ -1,0 +1,13 @@
+// Package reports owns restore-test reports: per member (each repository's tests in the
+// period, vault usage against quota, pledge status, key events) and for the federation
+// (island capacity, the member × repository red/green matrix, incidents). A report is a
+// JSON document with a stable schema (Schema, documented in docs/reports.md) that carries
+// the audit log's signed checkpoint taken when it was generated; its SHA-256 is recorded
+// in the audit log in the transaction that stores it, so a member can later prove what it
+// was told. HTML (with inline SVG charts, for the portal and as a standalone printable
+// file) and CSV (the tabular parts) are rendered from the stored JSON.
+//
+// Contents are computed by Build, a pure function of an Input read from the database by
+// Gather, so they are tested on fixed fixtures. This package reads other domains' tables
+// and never writes them.
+package reports

@@ -1,0 +1,256 @@
+package reports
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Querier is what reads need: a pool or a transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Gather reads the input of a report from the database: for a member (member != nil)
+// its repositories, vaults, pledges and key events; for the federation every member's
+// repositories, the islands and the incidents of the period.
+func Gather(ctx context.Context, q Querier, scope string, member *MemberRef, p Period) (Input, error) {
+	in := Input{Scope: scope, Member: member, Period: p}
+	var memberID int64
+	if member != nil {
+		memberID = member.ID
+	}
+	var err error
+	if in.Repositories, err = gatherRepositories(ctx, q, memberID, p); err != nil {
+		return in, err
+	}
+	if scope == ScopeMember {
+		if in.Vaults, err = gatherVaults(ctx, q, memberID, p); err != nil {
+			return in, err
+		}
+		if in.Pledges, err = gatherPledges(ctx, q, memberID, p); err != nil {
+			return in, err
+		}
+		if in.KeyEvents, err = gatherKeyEvents(ctx, q, memberID, p); err != nil {
+			return in, err
+		}
+		return in, nil
+	}
+	if in.Members, err = gatherMembers(ctx, q); err != nil {
+		return in, err
+	}
+	if in.Islands, err = gatherIslands(ctx, q); err != nil {
+		return in, err
+	}
+	if in.Incidents, err = gatherIncidents(ctx, q, p); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period) ([]RepoInput, error) {
+	rows, err := q.Query(ctx, `SELECT r.id, r.name, r.mode, v.name, i.name, m.id, m.slug, m.name,
+			coalesce(r.rpo_seconds, s.rpo_seconds), coalesce(r.rto_seconds, s.rto_seconds)
+		FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id JOIN islands i ON i.id = v.island_id
+		JOIN members m ON m.id = r.member_id CROSS JOIN restore_settings s
+		WHERE (r.deleted_at IS NULL OR r.deleted_at > $2) AND r.created_at < $3 AND ($1 = 0 OR r.member_id = $1)
+		ORDER BY m.slug, r.name, r.id`, memberID, p.Start, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: repositories: %w", err)
+	}
+	repos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RepoInput, error) {
+		var x RepoInput
+		err := r.Scan(&x.ID, &x.Name, &x.Mode, &x.Vault, &x.Island, &x.Member.ID, &x.Member.Slug, &x.Member.Name, &x.RPOSeconds, &x.RTOSeconds)
+		return x, err
+	})
+	if err != nil || len(repos) == 0 {
+		return repos, err
+	}
+	ids := make([]int64, len(repos))
+	byID := map[int64]*RepoInput{}
+	for i := range repos {
+		ids[i] = repos[i].ID
+		byID[repos[i].ID] = &repos[i]
+	}
+	const runCols = `repository_id, id, status, reason, finished_at, duration_ms, snapshot_age_seconds, deleted_snapshots,
+		restore_seconds, throughput_bps, repo_size_bytes, rto_estimate_seconds`
+	scanRun := func(r pgx.CollectableRow) (struct {
+		repo int64
+		run  RunInput
+	}, error) {
+		var x struct {
+			repo int64
+			run  RunInput
+		}
+		err := r.Scan(&x.repo, &x.run.ID, &x.run.Status, &x.run.Reason, &x.run.FinishedAt, &x.run.DurationMS, &x.run.SnapshotAgeSeconds,
+			&x.run.DeletedSnapshots, &x.run.RestoreSeconds, &x.run.ThroughputBps, &x.run.RepoSizeBytes, &x.run.RTOEstimateSeconds)
+		x.run.FinishedAt = x.run.FinishedAt.UTC()
+		return x, err
+	}
+	rows, err = q.Query(ctx, `SELECT `+runCols+` FROM restore_test_runs
+		WHERE repository_id = ANY ($1) AND status IN ('passed', 'warning', 'failed', 'error') AND finished_at >= $2 AND finished_at < $3
+		ORDER BY finished_at, id`, ids, p.Start, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("report: runs: %w", err)
+	}
+	for _, x := range runs {
+		byID[x.repo].Runs = append(byID[x.repo].Runs, x.run)
+	}
+	rows, err = q.Query(ctx, `SELECT DISTINCT ON (repository_id) `+runCols+` FROM restore_test_runs
+		WHERE repository_id = ANY ($1) AND status IN ('passed', 'warning', 'failed', 'error') AND finished_at < $2
+		ORDER BY repository_id, finished_at DESC, id DESC`, ids, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: latest runs: %w", err)
+	}
+	latest, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("report: latest runs: %w", err)
+	}
+	for _, x := range latest {
+		run := x.run
+		byID[x.repo].Latest = &run
+	}
+	rows, err = q.Query(ctx, `SELECT repository_id, max(finished_at) FROM restore_test_runs
+		WHERE repository_id = ANY ($1) AND status IN ('passed', 'warning') AND finished_at < $2 GROUP BY repository_id`, ids, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: last successes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		at = at.UTC()
+		byID[id].LastSuccessAt = &at
+	}
+	return repos, rows.Err()
+}
+
+func gatherVaults(ctx context.Context, q Querier, memberID int64, p Period) ([]VaultInput, error) {
+	rows, err := q.Query(ctx, `SELECT v.id, v.name, i.name, v.status, v.quota_bytes,
+			coalesce((SELECT u.bytes FROM vault_usage u WHERE u.vault_id = v.id AND u.observed_at < $3 ORDER BY u.observed_at DESC LIMIT 1),
+				CASE WHEN $3 >= now() THEN v.usage_bytes END)
+		FROM vaults v JOIN islands i ON i.id = v.island_id
+		WHERE v.member_id = $1 AND v.created_at < $3 AND (v.deleted_at IS NULL OR v.deleted_at > $2) ORDER BY v.name, v.id`, memberID, p.Start, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: vaults: %w", err)
+	}
+	vaults, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (VaultInput, error) {
+		var v VaultInput
+		err := r.Scan(&v.ID, &v.Name, &v.Island, &v.Status, &v.QuotaBytes, &v.UsageBytes)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: vaults: %w", err)
+	}
+	for i := range vaults {
+		rows, err := q.Query(ctx, `SELECT observed_at, bytes FROM vault_usage WHERE vault_id = $1 AND observed_at >= $2 AND observed_at < $3
+			ORDER BY observed_at`, vaults[i].ID, p.Start, p.End)
+		if err != nil {
+			return nil, fmt.Errorf("report: usage of vault %d: %w", vaults[i].ID, err)
+		}
+		vaults[i].History, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (UsagePoint, error) {
+			var u UsagePoint
+			err := r.Scan(&u.At, &u.Bytes)
+			u.At = u.At.UTC()
+			return u, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("report: usage of vault %d: %w", vaults[i].ID, err)
+		}
+	}
+	return vaults, nil
+}
+
+func gatherPledges(ctx context.Context, q Querier, memberID int64, p Period) ([]Pledge, error) {
+	rows, err := q.Query(ctx, `SELECT p.id, i.name, p.node_id, p.zone, p.capacity_bytes, p.layout_capacity_bytes, p.status, p.status_detail, p.since
+		FROM pledges p JOIN islands i ON i.id = p.island_id
+		WHERE p.member_id = $1 AND p.since < $3 AND (p.withdrawn_at IS NULL OR p.withdrawn_at > $2) ORDER BY p.id`, memberID, p.Start, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: pledges: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Pledge, error) {
+		var x Pledge
+		err := r.Scan(&x.ID, &x.Island, &x.NodeID, &x.Zone, &x.CapacityBytes, &x.LayoutCapacityBytes, &x.Status, &x.StatusDetail, &x.Since)
+		x.Since = x.Since.UTC()
+		return x, err
+	})
+}
+
+func gatherKeyEvents(ctx context.Context, q Querier, memberID int64, p Period) ([]KeyEvent, error) {
+	rows, err := q.Query(ctx, `SELECT at, vault, key, access_key_id, event FROM (
+			SELECT k.created_at AS at, v.name AS vault, k.name AS key, k.access_key_id,
+				CASE WHEN k.rotated_from IS NULL THEN 'created' ELSE 'rotated' END AS event
+			FROM vault_keys k JOIN vaults v ON v.id = k.vault_id WHERE v.member_id = $1
+			UNION ALL
+			SELECT k.revoked_at, v.name, k.name, k.access_key_id, 'revoked'
+			FROM vault_keys k JOIN vaults v ON v.id = k.vault_id WHERE v.member_id = $1 AND k.revoked_at IS NOT NULL
+			UNION ALL
+			SELECT k.deleted_at, v.name, k.name, k.access_key_id, 'expired'
+			FROM vault_keys k JOIN vaults v ON v.id = k.vault_id WHERE v.member_id = $1 AND k.deleted_at IS NOT NULL AND k.revoked_at IS NULL
+		) e WHERE at >= $2 AND at < $3 ORDER BY at, access_key_id, event`, memberID, p.Start, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: key events: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (KeyEvent, error) {
+		var k KeyEvent
+		err := r.Scan(&k.At, &k.Vault, &k.Key, &k.AccessKeyID, &k.Event)
+		k.At = k.At.UTC()
+		return k, err
+	})
+}
+
+func gatherMembers(ctx context.Context, q Querier) ([]MemberRef, error) {
+	rows, err := q.Query(ctx, `SELECT id, slug, name FROM members ORDER BY slug`)
+	if err != nil {
+		return nil, fmt.Errorf("report: members: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (MemberRef, error) {
+		var m MemberRef
+		err := r.Scan(&m.ID, &m.Slug, &m.Name)
+		return m, err
+	})
+}
+
+func gatherIslands(ctx context.Context, q Querier) ([]Island, error) {
+	rows, err := q.Query(ctx, `SELECT i.id, i.name, i.status, i.replication_factor,
+			coalesce((SELECT sum(p.capacity_bytes) FROM pledges p WHERE p.island_id = i.id AND p.withdrawn_at IS NULL), 0)::bigint,
+			i.layout_capacity_bytes,
+			coalesce((SELECT sum(v.quota_bytes) FROM vaults v WHERE v.island_id = i.id AND v.status IN ('pending', 'active')), 0)::bigint,
+			coalesce((SELECT sum(v.usage_bytes) FROM vaults v WHERE v.island_id = i.id AND v.status IN ('pending', 'active', 'deleting')), 0)::bigint,
+			(SELECT count(*) FROM pledges p WHERE p.island_id = i.id AND p.status = 'down')::int
+		FROM islands i ORDER BY i.name`)
+	if err != nil {
+		return nil, fmt.Errorf("report: islands: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Island, error) {
+		var x Island
+		err := r.Scan(&x.ID, &x.Name, &x.Status, &x.ReplicationFactor, &x.PledgedBytes, &x.LayoutBytes, &x.AllocatedBytes, &x.UsedBytes, &x.PledgesDown)
+		return x, err
+	})
+}
+
+func gatherIncidents(ctx context.Context, q Querier, p Period) ([]Incident, error) {
+	rows, err := q.Query(ctx, `SELECT e.at, coalesce(m.slug, ''), e.kind, e.severity, e.subject, e.title
+		FROM notify_events e LEFT JOIN members m ON m.id = e.member_id
+		WHERE e.severity IN ('warning', 'critical') AND e.kind <> 'test' AND e.at >= $1 AND e.at < $2
+		ORDER BY e.at, e.id LIMIT 1000`, p.Start, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: incidents: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Incident, error) {
+		var x Incident
+		err := r.Scan(&x.At, &x.Member, &x.Kind, &x.Severity, &x.Subject, &x.Title)
+		x.At = x.At.UTC()
+		return x, err
+	})
+}

@@ -1,0 +1,542 @@
+package reports
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Schema names the JSON document's version. Fields are only ever added within a version.
+const Schema = "archipelago.report/v1"
+
+// Scopes.
+const (
+	ScopeMember     = "member"
+	ScopeFederation = "federation"
+)
+
+// Periods.
+const (
+	PeriodWeekly  = "weekly"
+	PeriodMonthly = "monthly"
+	PeriodCustom  = "custom"
+)
+
+// Repository statuses in the red/green matrix.
+const (
+	StatusGreen = "green" // the latest test passed
+	StatusAmber = "amber" // the latest test passed with a warning
+	StatusRed   = "red"   // the latest test failed, or could not run
+	StatusGrey  = "grey"  // never tested yet
+)
+
+// Report is the document. Every field is always present (empty lists as []), so
+// consumers need no special cases; sections that do not apply to the scope are empty.
+type Report struct {
+	Schema       string       `json:"schema"`
+	Scope        string       `json:"scope"`
+	Member       *MemberRef   `json:"member"` // null for the federation
+	Period       Period       `json:"period"`
+	GeneratedAt  time.Time    `json:"generated_at"`
+	Checkpoint   Checkpoint   `json:"checkpoint"`
+	Summary      Summary      `json:"summary"`
+	Repositories []Repository `json:"repositories"`
+	Vaults       []Vault      `json:"vaults"`
+	Pledges      []Pledge     `json:"pledges"`
+	KeyEvents    []KeyEvent   `json:"key_events"`
+	Islands      []Island     `json:"islands"`
+	Matrix       []MatrixRow  `json:"matrix"`
+	Incidents    []Incident   `json:"incidents"`
+}
+
+// MemberRef names a member.
+type MemberRef struct {
+	ID   int64  `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// Period is the half-open interval [start, end) the report covers.
+type Period struct {
+	Kind  string    `json:"kind"` // weekly, monthly, custom
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Checkpoint is the audit log's signed tree head when the report was generated: save
+// Note to a file and check it with `archipelago audit verify --remote URL --checkpoint FILE`.
+type Checkpoint struct {
+	Origin      string `json:"origin"`
+	TreeSize    int64  `json:"tree_size"`
+	RootHash    string `json:"root_hash"` // base64, as in the note
+	Note        string `json:"note"`
+	VerifierKey string `json:"verifier_key"`
+}
+
+// Summary is the report at a glance.
+type Summary struct {
+	Repositories int      `json:"repositories"`
+	Green        int      `json:"green"`
+	Amber        int      `json:"amber"`
+	Red          int      `json:"red"`
+	Grey         int      `json:"grey"`
+	Tests        int      `json:"tests"`
+	PassRate     *float64 `json:"pass_rate"` // (passed + warning) ÷ tests; null without tests
+	Attention    []string `json:"attention"` // what needs attention, one sentence each
+}
+
+// TestStats counts a repository's finished tests in the period by outcome.
+type TestStats struct {
+	Total    int      `json:"total"`
+	Passed   int      `json:"passed"`
+	Warning  int      `json:"warning"`
+	Failed   int      `json:"failed"`
+	Error    int      `json:"error"`
+	PassRate *float64 `json:"pass_rate"` // (passed + warning) ÷ total; null without tests
+}
+
+// Repository is one restic repository's record in the period.
+type Repository struct {
+	ID                      int64        `json:"id"`
+	Name                    string       `json:"name"`
+	Member                  string       `json:"member"` // slug
+	Vault                   string       `json:"vault"`
+	Island                  string       `json:"island"`
+	Mode                    string       `json:"mode"` // full or blind
+	Status                  string       `json:"status"`
+	LastOutcome             string       `json:"last_outcome"` // of the latest test up to the period's end; "" if none
+	LastTestAt              *time.Time   `json:"last_test_at"`
+	LastSuccessAt           *time.Time   `json:"last_success_at"`
+	Tests                   TestStats    `json:"tests"`
+	RPOSeconds              int64        `json:"rpo_seconds"`
+	WorstSnapshotAgeSeconds *int64       `json:"worst_snapshot_age_seconds"`
+	RPOMet                  *bool        `json:"rpo_met"`
+	RTOSeconds              int64        `json:"rto_seconds"`
+	ProjectedRestoreSeconds *int64       `json:"projected_restore_seconds"` // full restore at the measured throughput
+	RTOMet                  *bool        `json:"rto_met"`
+	SizeBytes               *int64       `json:"size_bytes"`
+	DeletionsSeen           int          `json:"deletions_seen"`
+	Failures                []Failure    `json:"failures"`
+	Trend                   []TrendPoint `json:"trend"`
+}
+
+// Failure is a test that failed or could not run, with its reason.
+type Failure struct {
+	RunID   int64     `json:"run_id"`
+	At      time.Time `json:"at"`
+	Outcome string    `json:"outcome"` // failed or error
+	Reason  string    `json:"reason"`
+}
+
+// TrendPoint is one finished test, for the duration and throughput charts.
+type TrendPoint struct {
+	RunID              int64     `json:"run_id"`
+	At                 time.Time `json:"at"`
+	Outcome            string    `json:"outcome"`
+	DurationSeconds    *float64  `json:"duration_seconds"`     // the whole test
+	RestoreSeconds     *float64  `json:"restore_seconds"`      // the sample restore
+	ThroughputBps      *float64  `json:"throughput_bps"`       // bytes per second of the sample restore
+	SnapshotAgeSeconds *int64    `json:"snapshot_age_seconds"` // newest snapshot's age at the test
+}
+
+// Vault is a vault's usage against its quota.
+type Vault struct {
+	ID         int64        `json:"id"`
+	Name       string       `json:"name"`
+	Island     string       `json:"island"`
+	Status     string       `json:"status"`
+	QuotaBytes int64        `json:"quota_bytes"`
+	UsageBytes *int64       `json:"usage_bytes"`
+	UsageRatio *float64     `json:"usage_ratio"`
+	Level      string       `json:"level"` // ok, 80, 95, full, unknown
+	History    []UsagePoint `json:"history"`
+}
+
+// UsagePoint is one usage observation.
+type UsagePoint struct {
+	At    time.Time `json:"at"`
+	Bytes int64     `json:"bytes"`
+}
+
+// Pledge is a pledge's status.
+type Pledge struct {
+	ID                  int64     `json:"id"`
+	Island              string    `json:"island"`
+	NodeID              string    `json:"node_id"`
+	Zone                string    `json:"zone"`
+	CapacityBytes       int64     `json:"capacity_bytes"`
+	LayoutCapacityBytes *int64    `json:"layout_capacity_bytes"`
+	Status              string    `json:"status"`
+	StatusDetail        string    `json:"status_detail"`
+	Since               time.Time `json:"since"`
+}
+
+// KeyEvent is a vault key created, rotated, revoked or expired in the period.
+type KeyEvent struct {
+	At          time.Time `json:"at"`
+	Vault       string    `json:"vault"`
+	Key         string    `json:"key"`
+	AccessKeyID string    `json:"access_key_id"`
+	Event       string    `json:"event"` // created, rotated, revoked, expired
+}
+
+// Island is an island's capacity.
+type Island struct {
+	ID                int64  `json:"id"`
+	Name              string `json:"name"`
+	Status            string `json:"status"`
+	ReplicationFactor int    `json:"replication_factor"`
+	PledgedBytes      int64  `json:"pledged_bytes"`   // live pledges
+	LayoutBytes       *int64 `json:"layout_bytes"`    // Garage's applied layout (raw)
+	AllocatedBytes    int64  `json:"allocated_bytes"` // vault quotas
+	UsedBytes         int64  `json:"used_bytes"`      // vault usage
+	PledgesDown       int    `json:"pledges_down"`
+}
+
+// MatrixRow is one member's line of the red/green matrix.
+type MatrixRow struct {
+	Member       MemberRef    `json:"member"`
+	Repositories []MatrixCell `json:"repositories"`
+}
+
+// MatrixCell is one repository in the matrix.
+type MatrixCell struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Mode       string     `json:"mode"`
+	Status     string     `json:"status"`
+	LastTestAt *time.Time `json:"last_test_at"`
+}
+
+// Incident is a warning or critical event of the period.
+type Incident struct {
+	At       time.Time `json:"at"`
+	Member   string    `json:"member"` // slug; "" for the federation
+	Kind     string    `json:"kind"`
+	Severity string    `json:"severity"`
+	Subject  string    `json:"subject"`
+	Title    string    `json:"title"`
+}
+
+// Input is what Build computes a report from, read by Gather (or written by tests).
+type Input struct {
+	Scope        string
+	Member       *MemberRef
+	Period       Period
+	GeneratedAt  time.Time
+	Checkpoint   Checkpoint
+	Members      []MemberRef // federation: every member, for the matrix
+	Repositories []RepoInput
+	Vaults       []VaultInput
+	Pledges      []Pledge
+	KeyEvents    []KeyEvent
+	Islands      []Island
+	Incidents    []Incident
+}
+
+// RepoInput is a repository with its finished runs up to the period's end.
+type RepoInput struct {
+	ID                     int64
+	Name, Vault, Island    string
+	Member                 MemberRef
+	Mode                   string
+	RPOSeconds, RTOSeconds int64
+	// Runs: finished runs (not cancelled) in the period, oldest first.
+	Runs []RunInput
+	// Latest is the newest finished run up to the period's end (in the period or before).
+	Latest *RunInput
+	// LastSuccessAt is the newest passed or warning run up to the period's end.
+	LastSuccessAt *time.Time
+}
+
+// RunInput is a finished test run.
+type RunInput struct {
+	ID                 int64
+	Status             string // passed, warning, failed, error
+	Reason             string
+	FinishedAt         time.Time
+	DurationMS         *int64
+	SnapshotAgeSeconds *int64
+	DeletedSnapshots   int
+	RestoreSeconds     *float64
+	ThroughputBps      *float64
+	RepoSizeBytes      *int64
+	RTOEstimateSeconds *int64
+}
+
+// VaultInput is a vault with its usage in the period.
+type VaultInput struct {
+	ID           int64
+	Name, Island string
+	Status       string
+	QuotaBytes   int64
+	UsageBytes   *int64
+	History      []UsagePoint
+}
+
+// maxTrendPoints and maxUsagePoints bound the series kept in a report.
+const (
+	maxTrendPoints = 60
+	maxUsagePoints = 60
+)
+
+func statusOf(outcome string) string {
+	switch outcome {
+	case "passed":
+		return StatusGreen
+	case "warning":
+		return StatusAmber
+	case "failed", "error":
+		return StatusRed
+	}
+	return StatusGrey
+}
+
+func ratio(n, d int) *float64 {
+	if d == 0 {
+		return nil
+	}
+	r := math.Round(float64(n)/float64(d)*10000) / 10000
+	return &r
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// buildRepository computes one repository's record.
+func buildRepository(in RepoInput) Repository {
+	r := Repository{ID: in.ID, Name: in.Name, Member: in.Member.Slug, Vault: in.Vault, Island: in.Island, Mode: in.Mode,
+		RPOSeconds: in.RPOSeconds, RTOSeconds: in.RTOSeconds, LastSuccessAt: utcPtr(in.LastSuccessAt),
+		Failures: []Failure{}, Trend: []TrendPoint{}}
+	if in.Latest != nil {
+		r.LastOutcome, r.LastTestAt = in.Latest.Status, ptr(in.Latest.FinishedAt.UTC())
+	}
+	r.Status = statusOf(r.LastOutcome)
+	var throughputs []float64
+	for _, run := range in.Runs {
+		r.Tests.Total++
+		switch run.Status {
+		case "passed":
+			r.Tests.Passed++
+		case "warning":
+			r.Tests.Warning++
+		case "failed":
+			r.Tests.Failed++
+		case "error":
+			r.Tests.Error++
+		}
+		if run.Status == "failed" || run.Status == "error" {
+			r.Failures = append(r.Failures, Failure{RunID: run.ID, At: run.FinishedAt.UTC(), Outcome: run.Status, Reason: run.Reason})
+		}
+		if run.SnapshotAgeSeconds != nil && (r.WorstSnapshotAgeSeconds == nil || *run.SnapshotAgeSeconds > *r.WorstSnapshotAgeSeconds) {
+			r.WorstSnapshotAgeSeconds = ptr(*run.SnapshotAgeSeconds)
+		}
+		r.DeletionsSeen += run.DeletedSnapshots
+		if run.RepoSizeBytes != nil {
+			r.SizeBytes = ptr(*run.RepoSizeBytes)
+		}
+		p := TrendPoint{RunID: run.ID, At: run.FinishedAt.UTC(), Outcome: run.Status, RestoreSeconds: run.RestoreSeconds,
+			ThroughputBps: run.ThroughputBps, SnapshotAgeSeconds: run.SnapshotAgeSeconds}
+		if run.DurationMS != nil {
+			p.DurationSeconds = ptr(float64(*run.DurationMS) / 1000)
+		}
+		if run.ThroughputBps != nil && *run.ThroughputBps > 0 {
+			throughputs = append(throughputs, *run.ThroughputBps)
+		}
+		r.Trend = append(r.Trend, p)
+	}
+	if len(r.Trend) > maxTrendPoints {
+		r.Trend = r.Trend[len(r.Trend)-maxTrendPoints:]
+	}
+	r.Tests.PassRate = ratio(r.Tests.Passed+r.Tests.Warning, r.Tests.Total)
+	if r.WorstSnapshotAgeSeconds != nil {
+		r.RPOMet = ptr(*r.WorstSnapshotAgeSeconds <= r.RPOSeconds)
+	}
+	// Projected full restore: the verifier's own projection from the latest measuring run,
+	// else the repository's size at the median throughput of the period.
+	for i := len(in.Runs) - 1; i >= 0; i-- {
+		if e := in.Runs[i].RTOEstimateSeconds; e != nil {
+			r.ProjectedRestoreSeconds = ptr(*e)
+			break
+		}
+	}
+	if r.ProjectedRestoreSeconds == nil && r.SizeBytes != nil && len(throughputs) > 0 {
+		slices.Sort(throughputs)
+		med := throughputs[len(throughputs)/2]
+		r.ProjectedRestoreSeconds = ptr(int64(math.Ceil(float64(*r.SizeBytes) / med)))
+	}
+	if r.ProjectedRestoreSeconds != nil {
+		r.RTOMet = ptr(*r.ProjectedRestoreSeconds <= r.RTOSeconds)
+	}
+	return r
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return ptr(t.UTC())
+}
+
+func buildVault(in VaultInput) Vault {
+	v := Vault{ID: in.ID, Name: in.Name, Island: in.Island, Status: in.Status, QuotaBytes: in.QuotaBytes, UsageBytes: in.UsageBytes,
+		Level: "unknown", History: []UsagePoint{}}
+	if in.UsageBytes != nil && in.QuotaBytes > 0 {
+		r := math.Round(float64(*in.UsageBytes)/float64(in.QuotaBytes)*10000) / 10000
+		v.UsageRatio = &r
+		switch {
+		case *in.UsageBytes >= in.QuotaBytes:
+			v.Level = "full"
+		case r >= 0.95:
+			v.Level = "95"
+		case r >= 0.80:
+			v.Level = "80"
+		default:
+			v.Level = "ok"
+		}
+	}
+	h := in.History
+	if len(h) > maxUsagePoints { // keep evenly spaced points, always the last
+		step := float64(len(h)-1) / float64(maxUsagePoints-1)
+		out := make([]UsagePoint, 0, maxUsagePoints)
+		for i := range maxUsagePoints {
+			out = append(out, h[int(math.Round(float64(i)*step))])
+		}
+		h = out
+	}
+	for _, p := range h {
+		v.History = append(v.History, UsagePoint{At: p.At.UTC(), Bytes: p.Bytes})
+	}
+	return v
+}
+
+// Build computes the report from its input. It is deterministic: the same input gives
+// the same document, byte for byte once encoded.
+func Build(in Input) Report {
+	r := Report{Schema: Schema, Scope: in.Scope, Member: in.Member, GeneratedAt: in.GeneratedAt.UTC(), Checkpoint: in.Checkpoint,
+		Period:       Period{Kind: in.Period.Kind, Start: in.Period.Start.UTC(), End: in.Period.End.UTC()},
+		Repositories: []Repository{}, Vaults: []Vault{}, Pledges: []Pledge{}, KeyEvents: []KeyEvent{}, Islands: []Island{},
+		Matrix: []MatrixRow{}, Incidents: []Incident{}, Summary: Summary{Attention: []string{}}}
+	repos := slices.Clone(in.Repositories)
+	sort.Slice(repos, func(i, j int) bool {
+		return cmp.Or(cmp.Compare(repos[i].Member.Slug, repos[j].Member.Slug), cmp.Compare(repos[i].Name, repos[j].Name),
+			cmp.Compare(repos[i].ID, repos[j].ID)) < 0
+	})
+	built := make([]Repository, 0, len(repos))
+	passed := 0
+	for _, in := range repos {
+		b := buildRepository(in)
+		built = append(built, b)
+		r.Summary.Repositories++
+		switch b.Status {
+		case StatusGreen:
+			r.Summary.Green++
+		case StatusAmber:
+			r.Summary.Amber++
+		case StatusRed:
+			r.Summary.Red++
+		default:
+			r.Summary.Grey++
+		}
+		r.Summary.Tests += b.Tests.Total
+		passed += b.Tests.Passed + b.Tests.Warning
+	}
+	r.Summary.PassRate = ratio(passed, r.Summary.Tests)
+	if in.Scope == ScopeMember {
+		r.Repositories = built
+		for _, v := range in.Vaults {
+			r.Vaults = append(r.Vaults, buildVault(v))
+		}
+		sort.Slice(r.Vaults, func(i, j int) bool { return r.Vaults[i].Name < r.Vaults[j].Name })
+		r.Pledges = append(r.Pledges, in.Pledges...)
+		sort.Slice(r.Pledges, func(i, j int) bool { return r.Pledges[i].ID < r.Pledges[j].ID })
+		r.KeyEvents = append(r.KeyEvents, in.KeyEvents...)
+		sort.Slice(r.KeyEvents, func(i, j int) bool {
+			return cmp.Or(r.KeyEvents[i].At.Compare(r.KeyEvents[j].At), cmp.Compare(r.KeyEvents[i].AccessKeyID, r.KeyEvents[j].AccessKeyID),
+				cmp.Compare(r.KeyEvents[i].Event, r.KeyEvents[j].Event)) < 0
+		})
+	} else {
+		r.Islands = append(r.Islands, in.Islands...)
+		sort.Slice(r.Islands, func(i, j int) bool { return r.Islands[i].Name < r.Islands[j].Name })
+		members := slices.Clone(in.Members)
+		sort.Slice(members, func(i, j int) bool { return members[i].Slug < members[j].Slug })
+		for _, m := range members {
+			row := MatrixRow{Member: m, Repositories: []MatrixCell{}}
+			for _, b := range built {
+				if b.Member == m.Slug {
+					row.Repositories = append(row.Repositories, MatrixCell{ID: b.ID, Name: b.Name, Mode: b.Mode, Status: b.Status, LastTestAt: b.LastTestAt})
+				}
+			}
+			r.Matrix = append(r.Matrix, row)
+		}
+		r.Incidents = append(r.Incidents, in.Incidents...)
+		sort.Slice(r.Incidents, func(i, j int) bool {
+			return cmp.Or(r.Incidents[i].At.Compare(r.Incidents[j].At), cmp.Compare(r.Incidents[i].Subject, r.Incidents[j].Subject),
+				cmp.Compare(r.Incidents[i].Kind, r.Incidents[j].Kind)) < 0
+		})
+		for i := range r.Incidents {
+			r.Incidents[i].At = r.Incidents[i].At.UTC()
+		}
+	}
+	r.Summary.Attention = attention(r, built)
+	return r
+}
+
+// attention lists what needs attention, most urgent first.
+func attention(r Report, repos []Repository) []string {
+	out := []string{}
+	for _, b := range repos {
+		who := b.Name
+		if r.Scope == ScopeFederation {
+			who = b.Member + "/" + b.Name
+		}
+		switch b.Status {
+		case StatusRed:
+			reason := "its latest test " + b.LastOutcome
+			if n := len(b.Failures); n > 0 && b.Failures[n-1].Reason != "" {
+				reason += ": " + b.Failures[n-1].Reason
+			}
+			out = append(out, "Repository "+who+" is red — "+reason+".")
+		case StatusGrey:
+			out = append(out, "Repository "+who+" has never been tested.")
+		}
+	}
+	for _, b := range repos {
+		who := b.Name
+		if r.Scope == ScopeFederation {
+			who = b.Member + "/" + b.Name
+		}
+		if b.RPOMet != nil && !*b.RPOMet {
+			out = append(out, "Repository "+who+" had a snapshot older than its RPO ("+human(*b.WorstSnapshotAgeSeconds)+" > "+human(b.RPOSeconds)+").")
+		}
+		if b.RTOMet != nil && !*b.RTOMet {
+			out = append(out, "Repository "+who+" would take "+human(*b.ProjectedRestoreSeconds)+" to restore in full, over its RTO of "+human(b.RTOSeconds)+".")
+		}
+		if b.DeletionsSeen > 0 {
+			out = append(out, "Repository "+who+": "+itoa(b.DeletionsSeen)+" snapshots disappeared in the period.")
+		}
+	}
+	for _, v := range r.Vaults {
+		switch v.Level {
+		case "full":
+			out = append(out, "Vault "+v.Name+" is full.")
+		case "95", "80":
+			out = append(out, "Vault "+v.Name+" is over "+v.Level+"% of its quota.")
+		}
+	}
+	for _, p := range r.Pledges {
+		if p.Status == "down" || p.Status == "short" {
+			out = append(out, "Pledged node "+short(p.NodeID)+" on island "+p.Island+" is "+p.Status+".")
+		}
+	}
+	for _, i := range r.Islands {
+		if i.PledgesDown > 0 {
+			out = append(out, "Island "+i.Name+" has "+itoa(i.PledgesDown)+" pledged node(s) down.")
+		}
+		if i.Status != "healthy" && i.Status != "" {
+			out = append(out, "Island "+i.Name+" is "+i.Status+".")
+		}
+	}
+	return out
+}

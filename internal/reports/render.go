@@ -1,0 +1,237 @@
+package reports
+
+import (
+	"bytes"
+	"embed"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"strconv"
+	"time"
+)
+
+//go:embed templates
+var templatesFS embed.FS
+
+// CSS is the report stylesheet (inlined into standalone files; the portal carries the
+// same rules in web/static/app.css).
+var CSS = func() string {
+	b, err := templatesFS.ReadFile("templates/report.css")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+var funcs = template.FuncMap{
+	"pct": func(f *float64) string {
+		if f == nil {
+			return "—"
+		}
+		return strconv.FormatFloat(*f*100, 'f', 1, 64) + "%"
+	},
+	"bytes":    humanBytes,
+	"secs":     human,
+	"charts":   repoCharts,
+	"usage":    usageChart,
+	"capacity": capacityChart,
+}
+
+var tmpl = template.Must(template.New("report").Funcs(funcs).ParseFS(templatesFS, "templates/body.html", "templates/standalone.html"))
+
+// View is what the HTML templates receive: the report and, once stored, its id, hash and
+// audit entry.
+type View struct {
+	R        Report
+	ID       int64
+	SHA256   string
+	AuditSeq int64
+	CSS      template.CSS
+}
+
+// Encode returns the report's JSON document, exactly as stored and hashed.
+func Encode(r Report) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return nil, fmt.Errorf("encode report: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode reads a stored document.
+func Decode(doc []byte) (Report, error) {
+	var r Report
+	if err := json.Unmarshal(doc, &r); err != nil {
+		return r, fmt.Errorf("decode report: %w", err)
+	}
+	return r, nil
+}
+
+// BodyHTML renders the report as an HTML fragment (for the portal's viewer).
+func BodyHTML(v View) (template.HTML, error) {
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, "body", v); err != nil {
+		return "", fmt.Errorf("render report: %w", err)
+	}
+	return template.HTML(buf.String()), nil
+}
+
+// StandaloneHTML renders the report as one self-contained, printable HTML file (styles
+// inlined, charts as inline SVG, no script, no external resource).
+func StandaloneHTML(w io.Writer, v View) error {
+	v.CSS = template.CSS(CSS)
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, "standalone.html", v); err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// Tables lists the CSV tables of each scope; the first is the default.
+var Tables = map[string][]string{
+	ScopeMember:     {"repositories", "failures", "tests", "vaults", "pledges", "key_events"},
+	ScopeFederation: {"matrix", "repositories", "islands", "incidents"},
+}
+
+func tstr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func istr(p *int64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatInt(*p, 10)
+}
+
+func fstr(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*p, 'f', -1, 64)
+}
+
+func bstr(p *bool) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatBool(*p)
+}
+
+// ErrNoTable means the CSV table asked for does not exist for the report's scope.
+type ErrNoTable struct{ Table, Scope string }
+
+func (e ErrNoTable) Error() string {
+	return fmt.Sprintf("a %s report has no table %q (tables: %v)", e.Scope, e.Table, Tables[e.Scope])
+}
+
+// CSV writes one table of the report (Tables lists them; "" is the scope's first).
+func CSV(w io.Writer, r Report, table string) error {
+	if table == "" {
+		table = Tables[r.Scope][0]
+	}
+	cw := csv.NewWriter(w)
+	var rows [][]string
+	add := func(rec ...string) { rows = append(rows, rec) }
+	switch table {
+	case "repositories":
+		add("member", "repository_id", "repository", "vault", "island", "mode", "status", "last_outcome", "last_test_at", "last_success_at",
+			"tests", "passed", "warning", "failed", "error", "pass_rate", "rpo_seconds", "worst_snapshot_age_seconds", "rpo_met",
+			"rto_seconds", "projected_restore_seconds", "rto_met", "size_bytes", "deletions_seen")
+		repos := r.Repositories
+		if r.Scope == ScopeFederation {
+			repos = nil
+			for _, row := range r.Matrix {
+				for _, c := range row.Repositories {
+					repos = append(repos, Repository{ID: c.ID, Name: c.Name, Member: row.Member.Slug, Mode: c.Mode, Status: c.Status, LastTestAt: c.LastTestAt})
+				}
+			}
+		}
+		for _, x := range repos {
+			add(x.Member, strconv.FormatInt(x.ID, 10), x.Name, x.Vault, x.Island, x.Mode, x.Status, x.LastOutcome, tstr(x.LastTestAt),
+				tstr(x.LastSuccessAt), strconv.Itoa(x.Tests.Total), strconv.Itoa(x.Tests.Passed), strconv.Itoa(x.Tests.Warning),
+				strconv.Itoa(x.Tests.Failed), strconv.Itoa(x.Tests.Error), fstr(x.Tests.PassRate), strconv.FormatInt(x.RPOSeconds, 10),
+				istr(x.WorstSnapshotAgeSeconds), bstr(x.RPOMet), strconv.FormatInt(x.RTOSeconds, 10), istr(x.ProjectedRestoreSeconds),
+				bstr(x.RTOMet), istr(x.SizeBytes), strconv.Itoa(x.DeletionsSeen))
+		}
+	case "failures":
+		add("repository", "run_id", "at", "outcome", "reason")
+		for _, x := range r.Repositories {
+			for _, f := range x.Failures {
+				add(x.Name, strconv.FormatInt(f.RunID, 10), f.At.Format(time.RFC3339), f.Outcome, f.Reason)
+			}
+		}
+	case "tests":
+		add("repository", "run_id", "at", "outcome", "duration_seconds", "restore_seconds", "throughput_bps", "snapshot_age_seconds")
+		for _, x := range r.Repositories {
+			for _, p := range x.Trend {
+				add(x.Name, strconv.FormatInt(p.RunID, 10), p.At.Format(time.RFC3339), p.Outcome, fstr(p.DurationSeconds), fstr(p.RestoreSeconds),
+					fstr(p.ThroughputBps), istr(p.SnapshotAgeSeconds))
+			}
+		}
+	case "vaults":
+		add("vault_id", "vault", "island", "status", "quota_bytes", "usage_bytes", "usage_ratio", "level")
+		for _, v := range r.Vaults {
+			add(strconv.FormatInt(v.ID, 10), v.Name, v.Island, v.Status, strconv.FormatInt(v.QuotaBytes, 10), istr(v.UsageBytes), fstr(v.UsageRatio), v.Level)
+		}
+	case "pledges":
+		add("pledge_id", "island", "node_id", "zone", "capacity_bytes", "layout_capacity_bytes", "status", "status_detail", "since")
+		for _, p := range r.Pledges {
+			add(strconv.FormatInt(p.ID, 10), p.Island, p.NodeID, p.Zone, strconv.FormatInt(p.CapacityBytes, 10), istr(p.LayoutCapacityBytes),
+				p.Status, p.StatusDetail, p.Since.UTC().Format(time.RFC3339))
+		}
+	case "key_events":
+		add("at", "vault", "key", "access_key_id", "event")
+		for _, k := range r.KeyEvents {
+			add(k.At.UTC().Format(time.RFC3339), k.Vault, k.Key, k.AccessKeyID, k.Event)
+		}
+	case "matrix":
+		add("member", "member_name", "repository_id", "repository", "mode", "status", "last_test_at")
+		for _, row := range r.Matrix {
+			if len(row.Repositories) == 0 {
+				add(row.Member.Slug, row.Member.Name, "", "", "", "", "")
+			}
+			for _, c := range row.Repositories {
+				add(row.Member.Slug, row.Member.Name, strconv.FormatInt(c.ID, 10), c.Name, c.Mode, c.Status, tstr(c.LastTestAt))
+			}
+		}
+	case "islands":
+		add("island_id", "island", "status", "replication_factor", "pledged_bytes", "layout_bytes", "allocated_bytes", "used_bytes", "pledges_down")
+		for _, i := range r.Islands {
+			add(strconv.FormatInt(i.ID, 10), i.Name, i.Status, strconv.Itoa(i.ReplicationFactor), strconv.FormatInt(i.PledgedBytes, 10),
+				istr(i.LayoutBytes), strconv.FormatInt(i.AllocatedBytes, 10), strconv.FormatInt(i.UsedBytes, 10), strconv.Itoa(i.PledgesDown))
+		}
+	case "incidents":
+		add("at", "member", "kind", "severity", "subject", "title")
+		for _, x := range r.Incidents {
+			add(x.At.UTC().Format(time.RFC3339), x.Member, x.Kind, x.Severity, x.Subject, x.Title)
+		}
+	default:
+		return ErrNoTable{table, r.Scope}
+	}
+	if !contains(Tables[r.Scope], table) {
+		return ErrNoTable{table, r.Scope}
+	}
+	if err := cw.WriteAll(rows); err != nil {
+		return err
+	}
+	return cw.Error()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,212 @@
+package reports
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"math"
+	"strings"
+	"time"
+)
+
+// Charts are inline SVG built here, styled with presentation attributes only (no style
+// attributes, no scripts), so they render under the portal's CSP, in a standalone file
+// and on paper.
+
+const (
+	colGood  = "#1b7a3a"
+	colWarn  = "#9a6100"
+	colBad   = "#b3261e"
+	colGrey  = "#8a93a5"
+	colLine  = "#0b5cad"
+	colMuted = "#5a6375"
+	colGrid  = "#d8dde6"
+)
+
+func outcomeColour(o string) string {
+	switch o {
+	case "passed", StatusGreen:
+		return colGood
+	case "warning", StatusAmber:
+		return colWarn
+	case "failed", "error", StatusRed:
+		return colBad
+	}
+	return colGrey
+}
+
+type series struct {
+	label  string
+	colour string
+	dashed bool
+	at     []time.Time
+	values []float64
+}
+
+// lineChart draws series over the period; format labels the y axis.
+func lineChart(title string, start, end time.Time, format func(float64) string, ss ...series) template.HTML {
+	const w, h, left, right, top, bottom = 640.0, 180.0, 70.0, 10.0, 24.0, 26.0
+	maxY := 0.0
+	n := 0
+	for _, s := range ss {
+		for _, v := range s.values {
+			maxY = math.Max(maxY, v)
+			n++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="rpt-chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`,
+		w, h, w, h, html.EscapeString(title))
+	fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(title))
+	fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="#f6f8fb" stroke="%s"/>`, left, top, w-left-right, h-top-bottom, colGrid)
+	fmt.Fprintf(&b, `<text x="%.0f" y="15" font-size="12" font-weight="600" fill="#1d2330">%s</text>`, left, html.EscapeString(title))
+	if n == 0 || maxY <= 0 {
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="12" fill="%s" text-anchor="middle">no measurements in the period</text></svg>`,
+			(w+left)/2, (h+top)/2, colMuted)
+		return template.HTML(b.String())
+	}
+	maxY *= 1.1
+	span := end.Sub(start).Seconds()
+	if span <= 0 {
+		span = 1
+	}
+	x := func(t time.Time) float64 {
+		return left + (w-left-right)*math.Min(1, math.Max(0, t.Sub(start).Seconds()/span))
+	}
+	y := func(v float64) float64 { return top + (h-top-bottom)*(1-v/maxY) }
+	for _, f := range []float64{0, 0.5, 1} {
+		yy := y(maxY / 1.1 * f)
+		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="%s"/>`, left, w-right, yy, yy, colGrid)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="10" fill="%s" text-anchor="end">%s</text>`, left-4, yy+3, colMuted,
+			html.EscapeString(format(maxY/1.1*f)))
+	}
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="%s">%s</text>`, left, h-8, colMuted, start.UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="%s" text-anchor="end">%s</text>`, w-right, h-8, colMuted, end.UTC().Format("2006-01-02"))
+	lx := w - right
+	for i := len(ss) - 1; i >= 0; i-- {
+		s := ss[i]
+		lx -= 8 + 6*float64(len(s.label)) + 16
+		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="11" y2="11" stroke="%s" stroke-width="2"%s/>`, lx, lx+12, s.colour, dash(s.dashed))
+		fmt.Fprintf(&b, `<text x="%.0f" y="15" font-size="10" fill="%s">%s</text>`, lx+15, colMuted, html.EscapeString(s.label))
+	}
+	for _, s := range ss {
+		if len(s.values) == 0 {
+			continue
+		}
+		pts := make([]string, len(s.values))
+		for i, v := range s.values {
+			pts[i] = fmt.Sprintf("%.1f,%.1f", x(s.at[i]), y(v))
+		}
+		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`, strings.Join(pts, " "), s.colour, dash(s.dashed))
+		if len(s.values) <= 40 && !s.dashed {
+			for i, v := range s.values {
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`, x(s.at[i]), y(v), s.colour)
+			}
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+func dash(d bool) string {
+	if d {
+		return ` stroke-dasharray="6 4"`
+	}
+	return ""
+}
+
+// outcomeStrip draws one coloured mark per test, in time order.
+func outcomeStrip(r Repository, start, end time.Time) template.HTML {
+	const w, h, left, right = 640.0, 34.0, 70.0, 10.0
+	var b strings.Builder
+	label := fmt.Sprintf("Test outcomes of %s: %d passed, %d warning, %d failed, %d error", r.Name, r.Tests.Passed, r.Tests.Warning, r.Tests.Failed, r.Tests.Error)
+	fmt.Fprintf(&b, `<svg class="rpt-chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg"><title>%s</title>`,
+		w, h, w, h, html.EscapeString(label), html.EscapeString(label))
+	fmt.Fprintf(&b, `<text x="%.0f" y="21" font-size="10" fill="%s" text-anchor="end">outcomes</text>`, left-4, colMuted)
+	fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="17" y2="17" stroke="%s"/>`, left, w-right, colGrid)
+	span := end.Sub(start).Seconds()
+	for _, p := range r.Trend {
+		x := left + (w-left-right)*math.Min(1, math.Max(0, p.At.Sub(start).Seconds()/span))
+		fmt.Fprintf(&b, `<rect x="%.1f" y="6" width="5" height="22" rx="1" fill="%s"><title>%s %s</title></rect>`, x-2.5, outcomeColour(p.Outcome),
+			p.At.Format("2006-01-02 15:04"), p.Outcome)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// capacityChart draws, per island, bars for pledged, layout, allocated and used bytes.
+func capacityChart(islands []Island) template.HTML {
+	const w, left, right, barH, gap = 640.0, 120.0, 80.0, 9.0, 14.0
+	h := 30 + float64(len(islands))*(4*barH+gap)
+	maxV := int64(1)
+	for _, i := range islands {
+		maxV = max(maxV, i.PledgedBytes, i.AllocatedBytes, i.UsedBytes)
+		if i.LayoutBytes != nil {
+			maxV = max(maxV, *i.LayoutBytes)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="rpt-chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="Island capacity" xmlns="http://www.w3.org/2000/svg"><title>Island capacity: pledged, in layout, allocated to vaults, used</title>`, w, h, w, h)
+	legend := []struct{ l, c string }{{"pledged", colMuted}, {"in layout", colLine}, {"allocated", colWarn}, {"used", colGood}}
+	for k, l := range legend {
+		x := left + float64(k)*110
+		fmt.Fprintf(&b, `<rect x="%.0f" y="6" width="10" height="10" fill="%s"/><text x="%.0f" y="15" font-size="10" fill="%s">%s</text>`, x, l.c, x+14, colMuted, l.l)
+	}
+	y := 28.0
+	scale := func(v int64) float64 { return (w - left - right) * float64(v) / float64(maxV) }
+	for _, i := range islands {
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="11" fill="#1d2330" text-anchor="end">%s</text>`, left-6, y+2*barH+3, html.EscapeString(i.Name))
+		vals := []*int64{&i.PledgedBytes, i.LayoutBytes, &i.AllocatedBytes, &i.UsedBytes}
+		for k, v := range vals {
+			if v != nil {
+				fmt.Fprintf(&b, `<rect x="%.0f" y="%.1f" width="%.1f" height="%.0f" fill="%s"><title>%s: %s</title></rect>`, left, y, math.Max(1, scale(*v)), barH-1,
+					legend[k].c, legend[k].l, humanBytes(*v))
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" fill="%s">%s</text>`, left+math.Max(1, scale(*v))+4, y+barH-2, colMuted, humanBytes(*v))
+			} else {
+				fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="9" fill="%s">%s: unknown</text>`, left+4, y+barH-2, colMuted, legend[k].l)
+			}
+			y += barH
+		}
+		y += gap
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+func fmtSeconds(v float64) string { return human(int64(math.Round(v))) }
+func fmtRate(v float64) string    { return humanBytes(int64(v)) + "/s" }
+func fmtBytes(v float64) string   { return humanBytes(int64(v)) }
+
+// repoCharts returns the charts of one repository.
+func repoCharts(r Repository, p Period) []template.HTML {
+	var dur, rate series
+	dur = series{label: "test duration", colour: colLine}
+	restore := series{label: "sample restore", colour: colWarn}
+	rate = series{label: "restore throughput", colour: colGood}
+	for _, t := range r.Trend {
+		if t.DurationSeconds != nil {
+			dur.at, dur.values = append(dur.at, t.At), append(dur.values, *t.DurationSeconds)
+		}
+		if t.RestoreSeconds != nil {
+			restore.at, restore.values = append(restore.at, t.At), append(restore.values, *t.RestoreSeconds)
+		}
+		if t.ThroughputBps != nil {
+			rate.at, rate.values = append(rate.at, t.At), append(rate.values, *t.ThroughputBps)
+		}
+	}
+	return []template.HTML{
+		outcomeStrip(r, p.Start, p.End),
+		lineChart("Duration of "+r.Name+"'s tests", p.Start, p.End, fmtSeconds, dur, restore),
+		lineChart("Restore throughput of "+r.Name, p.Start, p.End, fmtRate, rate),
+	}
+}
+
+func usageChart(v Vault, p Period) template.HTML {
+	use := series{label: "used", colour: colLine}
+	for _, u := range v.History {
+		use.at, use.values = append(use.at, u.At), append(use.values, float64(u.Bytes))
+	}
+	quota := series{label: "quota", colour: colBad, dashed: true, at: []time.Time{p.Start, p.End},
+		values: []float64{float64(v.QuotaBytes), float64(v.QuotaBytes)}}
+	return lineChart("Usage of vault "+v.Name, p.Start, p.End, fmtBytes, use, quota)
+}
