@@ -45,6 +45,8 @@ type Info struct {
 	StateDir    string    `json:"state_dir"`
 	StartedAt   time.Time `json:"started_at"`
 	PIDs        PIDs      `json:"pids"`
+	// Notifications says where the demo channels deliver (webhook receiver and mail sink).
+	Notifications NotifyInfo `json:"notifications"`
 	// Islands are the simulated Garage clusters (admin and control URLs, control tokens).
 	Islands []IslandInfo `json:"islands"`
 }
@@ -134,6 +136,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	defer s3.Stop()
 
+	sk, notifyInfo, err := startSink(stateDir)
+	if err != nil {
+		return err
+	}
+	defer sk.Close()
+
 	keyFile := filepath.Join(stateDir, "master.key")
 	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
 		if err := os.WriteFile(keyFile, []byte(seal.NewKey()+"\n"), 0o600); err != nil {
@@ -147,6 +155,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		"ARCHIPELAGO_AUTO_MIGRATE":         "true",
 		"ARCHIPELAGO_SHUTDOWN_TIMEOUT":     "5s",
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": "5s",
+		// Notifications go to the sandbox's own receiver and mail sink, on loopback.
+		"ARCHIPELAGO_SMTP_ADDR":              sk.SMTPAddr,
+		"ARCHIPELAGO_SMTP_TLS":               "none",
+		"ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE":  "true",
+		"ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL": "5m",
 	}
 	cfg, err := config.Load(func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
@@ -168,15 +181,22 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("seed demo data: %w", err)
 	}
 	defer seeded.StopIslands()
+	if err := seedNotifications(ctx, a, sk); err != nil {
+		return fmt.Errorf("seed notification channels: %w", err)
+	}
+	if err := publishReports(ctx, a); err != nil {
+		return fmt.Errorf("publish demo reports: %w", err)
+	}
 	info := Info{
-		BaseURL:     "http://" + l.Addr().String(),
-		DatabaseURL: dbURL,
-		S3:          S3Info{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Region: s3.Region},
-		Users:       seeded.Users,
-		Islands:     seeded.Islands,
-		StateDir:    stateDir,
-		StartedAt:   time.Now().UTC(),
-		PIDs:        PIDs{Archipelago: os.Getpid(), Postgres: pg.PID(), MinIO: s3.PID()},
+		BaseURL:       "http://" + l.Addr().String(),
+		DatabaseURL:   dbURL,
+		S3:            S3Info{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Region: s3.Region},
+		Users:         seeded.Users,
+		Islands:       seeded.Islands,
+		StateDir:      stateDir,
+		StartedAt:     time.Now().UTC(),
+		PIDs:          PIDs{Archipelago: os.Getpid(), Postgres: pg.PID(), MinIO: s3.PID()},
+		Notifications: notifyInfo,
 	}
 	raw, _ := json.MarshalIndent(info, "", "  ")
 	if err := os.WriteFile(filepath.Join(stateDir, "sandbox.json"), append(raw, '\n'), 0o600); err != nil {
@@ -202,6 +222,9 @@ func printBanner(out io.Writer, info Info) {
 			}
 			fmt.Fprintf(out, "    %-34s %-22s (%s)\n", u.Email, u.Password, who)
 		}
+	}
+	if info.Notifications.Page != "" {
+		fmt.Fprintf(out, "\n  Notifications received (webhooks and mail): %s\n", info.Notifications.Page)
 	}
 	fmt.Fprintf(out, "\n  Everything else (database, S3 credentials): %s\n\nPress Ctrl-C to stop; everything started here is stopped and removed.\n\n",
 		filepath.Join(info.StateDir, "sandbox.json"))

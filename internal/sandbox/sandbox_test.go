@@ -72,7 +72,39 @@ func TestSandboxServesAndLeavesNothingBehind(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("demo login %s: %v %v", u.Email, err, resp)
 	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
+	// A newcomer finds reports (members' and the federation's) and the notification receiver.
+	req, _ := http.NewRequest("GET", info.BaseURL+"/v1/reports", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reps struct {
+		Reports []struct {
+			Scope string `json:"scope"`
+		} `json:"reports"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&reps)
+	resp.Body.Close()
+	scopes := map[string]int{}
+	for _, r := range reps.Reports {
+		scopes[r.Scope]++
+	}
+	if scopes["member"] == 0 || scopes["federation"] == 0 {
+		t.Errorf("demo reports by scope: %v", scopes)
+	}
+	if info.Notifications.Page == "" {
+		t.Error("sandbox.json does not say where notifications land")
+	} else if r, err := http.Get(info.Notifications.Page); err != nil || r.StatusCode != 200 {
+		t.Errorf("notification receiver page: %v %v", err, r)
+	} else {
+		r.Body.Close()
+	}
 
 	cancel()
 	select {
