@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/chatons/archipelago/internal/api"
 	"github.com/chatons/archipelago/internal/audit"
@@ -26,8 +27,10 @@ import (
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/reports"
+	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/server"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // App is a running Archipelago: its database pool and services.
@@ -39,6 +42,7 @@ type App struct {
 	Server   *server.Server
 	Identity *identity.Service
 	Islands  *islands.Service
+	Verify   *verify.Service
 	Jobs     *jobs.Runner
 	Audit    *audit.Service
 	Notify   *notify.Service
@@ -115,8 +119,23 @@ func (a *App) build() error {
 	if err != nil {
 		return err
 	}
-	a.Jobs, err = jobs.New(a.Pool, jobs.Config{Logger: a.Log, Work: true, FetchPollInterval: a.Cfg.JobPollInterval}, a.tasks()...)
-	return err
+	// Restore verification: restic may be missing on a machine that only serves HTTP;
+	// its tests then end in error, saying so.
+	rr, rerr := restic.New(context.Background(), restic.Config{Logger: a.Log, TempDir: a.Cfg.ScratchDir})
+	if rerr != nil {
+		a.Log.Warn("restic unavailable: restore tests run by this process will end in error", "err", rerr)
+		rr = nil
+	}
+	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
+		TestTimeout: a.Cfg.RestoreTestTimeout})
+	a.Jobs, err = jobs.New(a.Pool, jobs.Config{Logger: a.Log, Work: true, FetchPollInterval: a.Cfg.JobPollInterval,
+		RestoreWorkers: a.Cfg.RestoreWorkers, Register: []func(*river.Workers){a.Verify.Register},
+		Periodic: []*river.PeriodicJob{a.Verify.Periodic()}}, a.tasks()...)
+	if err != nil {
+		return err
+	}
+	a.Verify.UseQueue(a.Jobs.Client())
+	return nil
 }
 
 // tasks lists the periodic background tasks, each a domain function run on River.
@@ -179,6 +198,9 @@ func (a *App) Run(ctx context.Context, l net.Listener, workers bool) error {
 func (a *App) runWorkers(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var jobsErr error
+	if err := a.Verify.ReclaimStale(ctx); err != nil {
+		a.Log.WarnContext(ctx, "reclaim restore-test scratch space", "err", err)
+	}
 	wg.Go(func() { jobsErr = a.Jobs.Run(ctx, a.Cfg.ShutdownGrace) })
 	<-ctx.Done()
 	wg.Wait()

@@ -38,6 +38,11 @@ type Config struct {
 	IslandPollEvery time.Duration // ARCHIPELAGO_ISLAND_POLL_INTERVAL
 	JobPollInterval time.Duration // ARCHIPELAGO_JOB_POLL_INTERVAL
 
+	// Restore verification.
+	ScratchDir         string        // ARCHIPELAGO_SCRATCH_DIR
+	RestoreTestTimeout time.Duration // ARCHIPELAGO_RESTORE_TEST_TIMEOUT
+	RestoreWorkers     int           // ARCHIPELAGO_RESTORE_WORKERS
+
 	// Notifications and reports.
 	SMTPAddr             string        // ARCHIPELAGO_SMTP_ADDR (host:port)
 	SMTPUsername         string        // ARCHIPELAGO_SMTP_USERNAME
@@ -85,6 +90,9 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_RUN_WORKERS", Default: "true", Help: "serve also runs the background workers"},
 	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
 	{Name: "ARCHIPELAGO_JOB_POLL_INTERVAL", Default: "1s", Help: "how often workers look for new jobs (besides notifications)"},
+	{Name: "ARCHIPELAGO_SCRATCH_DIR", Default: "$TMPDIR/archipelago-scratch", Help: "where restore tests restore samples (emptied at worker start)"},
+	{Name: "ARCHIPELAGO_RESTORE_TEST_TIMEOUT", Default: "2h", Help: "longest restore test; a dead worker's test is retried after it"},
+	{Name: "ARCHIPELAGO_RESTORE_WORKERS", Default: "2", Help: "restore tests run at once by this process"},
 	{Name: "ARCHIPELAGO_SMTP_ADDR", Help: "SMTP relay (host:port) for email notifications; unset: email channels fail visibly"},
 	{Name: "ARCHIPELAGO_SMTP_USERNAME", Help: "SMTP user name (PLAIN authentication); unset: no authentication"},
 	{Name: "ARCHIPELAGO_SMTP_PASSWORD", Secret: true, Help: "SMTP password"},
@@ -160,20 +168,23 @@ func Load(env Getenv) (*Config, error) {
 	}
 
 	c := &Config{
-		DatabaseURL:     secret("ARCHIPELAGO_DATABASE_URL"),
-		Listen:          cmp.Or(get("ARCHIPELAGO_LISTEN"), DefaultListen),
-		PublicURL:       get("ARCHIPELAGO_PUBLIC_URL"),
-		MasterKeyFile:   get("ARCHIPELAGO_MASTER_KEY_FILE"),
-		JWTKey:          secret("ARCHIPELAGO_JWT_KEY"),
-		AuditKey:        secret("ARCHIPELAGO_AUDIT_SIGNING_KEY"),
-		LogFormat:       cmp.Or(strings.ToLower(get("ARCHIPELAGO_LOG_FORMAT")), "text"),
-		AutoMigrate:     boolean("ARCHIPELAGO_AUTO_MIGRATE", false),
-		DBConnTimeout:   duration("ARCHIPELAGO_DB_CONNECT_TIMEOUT", DefaultDBConnTimeout),
-		ShutdownGrace:   duration("ARCHIPELAGO_SHUTDOWN_TIMEOUT", DefaultShutdownGrace),
-		RunWorkers:      boolean("ARCHIPELAGO_RUN_WORKERS", true),
-		IslandPollEvery: duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL", DefaultIslandPoll),
-		JobPollInterval: duration("ARCHIPELAGO_JOB_POLL_INTERVAL", time.Second),
-		MaxBodyBytes:    DefaultMaxBodyBytes,
+		DatabaseURL:        secret("ARCHIPELAGO_DATABASE_URL"),
+		Listen:             cmp.Or(get("ARCHIPELAGO_LISTEN"), DefaultListen),
+		PublicURL:          get("ARCHIPELAGO_PUBLIC_URL"),
+		MasterKeyFile:      get("ARCHIPELAGO_MASTER_KEY_FILE"),
+		JWTKey:             secret("ARCHIPELAGO_JWT_KEY"),
+		AuditKey:           secret("ARCHIPELAGO_AUDIT_SIGNING_KEY"),
+		LogFormat:          cmp.Or(strings.ToLower(get("ARCHIPELAGO_LOG_FORMAT")), "text"),
+		AutoMigrate:        boolean("ARCHIPELAGO_AUTO_MIGRATE", false),
+		DBConnTimeout:      duration("ARCHIPELAGO_DB_CONNECT_TIMEOUT", DefaultDBConnTimeout),
+		ShutdownGrace:      duration("ARCHIPELAGO_SHUTDOWN_TIMEOUT", DefaultShutdownGrace),
+		RunWorkers:         boolean("ARCHIPELAGO_RUN_WORKERS", true),
+		IslandPollEvery:    duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL", DefaultIslandPoll),
+		JobPollInterval:    duration("ARCHIPELAGO_JOB_POLL_INTERVAL", time.Second),
+		ScratchDir:         cmp.Or(get("ARCHIPELAGO_SCRATCH_DIR"), os.TempDir()+"/archipelago-scratch"),
+		RestoreWorkers:     2,
+		RestoreTestTimeout: duration("ARCHIPELAGO_RESTORE_TEST_TIMEOUT", 2*time.Hour),
+		MaxBodyBytes:       DefaultMaxBodyBytes,
 
 		// Notifications and reports.
 		SMTPAddr:             get("ARCHIPELAGO_SMTP_ADDR"),
@@ -183,6 +194,13 @@ func Load(env Getenv) (*Config, error) {
 		SMTPTLS:              cmp.Or(strings.ToLower(get("ARCHIPELAGO_SMTP_TLS")), "starttls"),
 		WebhookAllowPrivate:  boolean("ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE", false),
 		NotifyDigestInterval: duration("ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL", time.Hour),
+	}
+	if s := get("ARCHIPELAGO_RESTORE_WORKERS"); s != "" {
+		if n, err := strconv.Atoi(s); err != nil || n < 1 || n > 64 {
+			errs = append(errs, &Error{"ARCHIPELAGO_RESTORE_WORKERS", fmt.Sprintf("%q is not a number from 1 to 64", s)})
+		} else {
+			c.RestoreWorkers = n
+		}
 	}
 	if s := get("ARCHIPELAGO_REPORT_PERIODS"); s == "" {
 		c.ReportPeriods = []string{"weekly", "monthly"}
@@ -302,6 +320,9 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_RUN_WORKERS":          strconv.FormatBool(c.RunWorkers),
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),
 		"ARCHIPELAGO_JOB_POLL_INTERVAL":    c.JobPollInterval.String(),
+		"ARCHIPELAGO_SCRATCH_DIR":          c.ScratchDir,
+		"ARCHIPELAGO_RESTORE_TEST_TIMEOUT": c.RestoreTestTimeout.String(),
+		"ARCHIPELAGO_RESTORE_WORKERS":      strconv.Itoa(c.RestoreWorkers),
 
 		// Notifications and reports.
 		"ARCHIPELAGO_SMTP_ADDR":              c.SMTPAddr,

@@ -462,3 +462,23 @@ var (
 	levelBase = map[string]float64{LevelFreshness: 0, LevelDeletions: 5, LevelIntegrity: 8, LevelSample: 40, LevelCanary: 85, LevelFull: 88}
 	levelSpan = map[string]float64{LevelFreshness: 5, LevelDeletions: 3, LevelIntegrity: 32, LevelSample: 45, LevelCanary: 3, LevelFull: 12}
 )
+
+// ReclaimStale removes the scratch directories of jobs that are not running any more (left
+// by a worker that died on this machine); run it when a worker starts. A job that is still
+// running (here or, sharing the directory, in another process) keeps its directory; its
+// retry reclaims it.
+func (s *Service) ReclaimStale(ctx context.Context) error {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM river_job WHERE kind = $1 AND state = 'running'`, TestArgs{}.Kind())
+	if err != nil {
+		return fmt.Errorf("list running restore tests: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("list running restore tests: %w", err)
+	}
+	running := map[string]bool{}
+	for _, id := range ids {
+		running[filepath.Base(s.scratchFor(id))] = true
+	}
+	return s.ReclaimScratch(func(name string) bool { return running[name] })
+}
