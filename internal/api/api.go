@@ -14,6 +14,8 @@ import (
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/reports"
+	"github.com/chatons/archipelago/internal/vaults"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // Version is set at build time (-ldflags "-X github.com/chatons/archipelago/internal/api.Version=…").
@@ -29,6 +31,8 @@ type API struct {
 	islands  *islands.Service
 	notify   *notify.Service
 	reports  *reports.Service
+	vaults   *vaults.Service
+	verify   *verify.Service
 	secure   bool // cookies carry Secure
 }
 
@@ -41,6 +45,8 @@ type Deps struct {
 	Islands       *islands.Service
 	Notify        *notify.Service
 	Reports       *reports.Service
+	Vaults        *vaults.Service
+	Verify        *verify.Service
 	SecureCookies bool
 }
 
@@ -51,7 +57,7 @@ func New(d Deps) (*API, error) {
 		return nil, err
 	}
 	return &API{log: d.Logger, pool: d.Pool, openapi: doc, identity: d.Identity, secure: d.SecureCookies,
-		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports}, nil
+		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports, vaults: d.Vaults, verify: d.Verify}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).

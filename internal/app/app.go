@@ -30,6 +30,7 @@ import (
 	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/server"
+	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/verify"
 )
 
@@ -43,6 +44,7 @@ type App struct {
 	Identity *identity.Service
 	Islands  *islands.Service
 	Verify   *verify.Service
+	Vaults   *vaults.Service
 	Jobs     *jobs.Runner
 	Audit    *audit.Service
 	Notify   *notify.Service
@@ -101,14 +103,24 @@ func (a *App) build() error {
 		Policy: notify.AddressPolicy{AllowPrivate: a.Cfg.WebhookAllowPrivate},
 		SMTP: notify.SMTPConfig{Addr: a.Cfg.SMTPAddr, Username: a.Cfg.SMTPUsername, Password: a.Cfg.SMTPPassword,
 			From: a.Cfg.SMTPFrom, TLS: a.Cfg.SMTPTLS}})
+	a.Vaults = vaults.New(a.Pool, a.Keyring, a.Islands, a.Log, vaults.Config{})
 	a.Reports = reports.New(a.Pool, a.Audit, a.Log, reports.Config{Periods: a.Cfg.ReportPeriods})
+	// Restore verification: restic may be missing on a machine that only serves HTTP;
+	// its tests then end in error, saying so.
+	rr, rerr := restic.New(context.Background(), restic.Config{Logger: a.Log, TempDir: a.Cfg.ScratchDir})
+	if rerr != nil {
+		a.Log.Warn("restic unavailable: restore tests run by this process will end in error", "err", rerr)
+		rr = nil
+	}
+	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
+		TestTimeout: a.Cfg.RestoreTestTimeout})
 	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
-		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports})
+		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
 	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
-		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit})
+		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
@@ -119,15 +131,6 @@ func (a *App) build() error {
 	if err != nil {
 		return err
 	}
-	// Restore verification: restic may be missing on a machine that only serves HTTP;
-	// its tests then end in error, saying so.
-	rr, rerr := restic.New(context.Background(), restic.Config{Logger: a.Log, TempDir: a.Cfg.ScratchDir})
-	if rerr != nil {
-		a.Log.Warn("restic unavailable: restore tests run by this process will end in error", "err", rerr)
-		rr = nil
-	}
-	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
-		TestTimeout: a.Cfg.RestoreTestTimeout})
 	a.Jobs, err = jobs.New(a.Pool, jobs.Config{Logger: a.Log, Work: true, FetchPollInterval: a.Cfg.JobPollInterval,
 		RestoreWorkers: a.Cfg.RestoreWorkers, Register: []func(*river.Workers){a.Verify.Register},
 		Periodic: []*river.PeriodicJob{a.Verify.Periodic()}}, a.tasks()...)
@@ -155,6 +158,12 @@ func (a *App) tasks() []jobs.Task {
 		{Name: "notify.digest", Every: a.Cfg.NotifyDigestInterval, Run: a.Notify.SendDigests},
 		// Reports of the latest complete weekly and monthly periods.
 		{Name: "reports.schedule", Every: reports.ScheduleEvery, Timeout: 30 * time.Minute, Run: a.Reports.RunSchedule},
+		// Vaults: repair drift against Garage, collect usage, delete expired keys, purge
+		// deletions past their grace period (each idempotent, each island time-bounded).
+		{Name: "vaults.reconcile", Every: 5 * time.Minute, Timeout: 15 * time.Minute, Run: a.Vaults.ReconcileAll},
+		{Name: "vaults.usage", Every: 15 * time.Minute, Timeout: 15 * time.Minute, Run: a.Vaults.CollectUsage},
+		{Name: "vaults.expired_keys", Every: 10 * time.Minute, Run: a.Vaults.DeleteExpiredKeys},
+		{Name: "vaults.purge", Every: time.Hour, Timeout: 30 * time.Minute, Run: a.Vaults.PurgeDeletedVaults},
 	}
 }
 

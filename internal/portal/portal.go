@@ -23,6 +23,8 @@ import (
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/reports"
+	"github.com/chatons/archipelago/internal/vaults"
+	"github.com/chatons/archipelago/internal/verify"
 	"github.com/chatons/archipelago/web"
 )
 
@@ -35,6 +37,8 @@ type Portal struct {
 	notify    *notify.Service
 	reports   *reports.Service
 	audit     *audit.Service
+	vaults    *vaults.Service
+	verify    *verify.Service
 	secure    bool
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -52,12 +56,14 @@ type Deps struct {
 	Notify        *notify.Service
 	Reports       *reports.Service
 	Audit         *audit.Service
+	Vaults        *vaults.Service
+	Verify        *verify.Service
 	SecureCookies bool
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err

@@ -16,9 +16,14 @@ import (
 
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/garagesim"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/reports"
+	"github.com/chatons/archipelago/internal/testenv"
+	"github.com/chatons/archipelago/internal/vaults"
+	"github.com/chatons/archipelago/internal/vaults/vaultstest"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // want is the expected status for each actor of the fixture.
@@ -124,6 +129,58 @@ var matrix = []row{
 	{method: "POST", route: "/v1/notify/channels/{id}/test", path: "/v1/notify/channels/{channelA}/test", want: want{401, 403, 202, 404, 202}},
 	{method: "GET", route: "/v1/notify/channels/{id}/deliveries", path: "/v1/notify/channels/{channelA}/deliveries", want: want{401, 200, 200, 404, 200}},
 	{method: "GET", route: "/v1/notify/events", want: want{401, 200, 200, 200, 200}},
+	// Restore verification: member A's repositories ({repoA…}) and tests ({runA}) are read by
+	// A's users and changed by A's admins (the viewer gets 403); B sees nothing of them.
+	{method: "GET", route: "/v1/repositories", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/repositories", body: map[string]any{"vault_id": 999999, "name": "m", "path": "m"}, want: want{401, 404, 404, 404, 404}},
+	{method: "GET", route: "/v1/repositories/{id}", path: "/v1/repositories/{repoA}", want: want{401, 200, 200, 404, 200}},
+	{method: "PATCH", route: "/v1/repositories/{id}", path: "/v1/repositories/{repoA}", body: map[string]any{"paused": true}, want: want{401, 403, 200, 404, 200}},
+	{method: "DELETE", route: "/v1/repositories/{id}", path: "/v1/repositories/{repoA2}", want: want{401, 403, 204, 404, 404}},
+	{method: "PUT", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA}/password", body: map[string]any{"password": "matrix password 123"}, want: want{401, 403, 200, 404, 200}},
+	{method: "DELETE", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA3}/password", want: want{401, 403, 200, 404, 409}},
+	{method: "POST", route: "/v1/repositories/{id}/tests", path: "/v1/repositories/{repoA}/tests", want: want{401, 403, 202, 404, 200}},
+	{method: "GET", route: "/v1/restore-tests", want: want{401, 200, 200, 200, 200}},
+	{method: "GET", route: "/v1/restore-tests/{id}", path: "/v1/restore-tests/{runA}", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/restore-tests/{id}/log", path: "/v1/restore-tests/{runA}/log", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/restore-tests/{id}/progress", path: "/v1/restore-tests/{runA}/progress", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/restore-tests/{id}/events", path: "/v1/restore-tests/{runA}/events", want: want{401, 200, 200, 404, 200}},
+	{method: "POST", route: "/restore-tests/repositories", body: url.Values{"vault": {"999999"}, "name": {"p"}, "path": {"p"}, "mode": {"blind"}}, want: want{303, 400, 400, 400, 400}},
+	{method: "GET", route: "/restore-tests/repositories/{id}", path: "/restore-tests/repositories/{repoA}", want: want{303, 200, 200, 404, 200}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/run", path: "/restore-tests/repositories/{repoP}/run", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/password", path: "/restore-tests/repositories/{repoP}/password", body: url.Values{"password": {"matrix password 123"}}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/password/remove", path: "/restore-tests/repositories/{repoP2}/password/remove", body: url.Values{}, want: want{303, 403, 303, 404, 409}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/delete", path: "/restore-tests/repositories/{repoP3}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
+	{method: "GET", route: "/restore-tests/runs/{id}", path: "/restore-tests/runs/{runA}", want: want{303, 200, 200, 404, 200}},
+	// Vaults, keys and quotas: member A's vaults ({vaultA…}, on an island operated by B) are
+	// read by A's users and changed by A's admins (the viewer gets 403); B sees nothing of them.
+	{method: "GET", route: "/v1/vaults", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/vaults", body: map[string]any{"member": "member-a", "name": matrixVaultName, "quota_bytes": 1_000_000_000}, want: want{401, 403, 201, 404, 409}},
+	{method: "GET", route: "/v1/vaults/{id}", path: "/v1/vaults/{vaultA}", want: want{401, 200, 200, 404, 200}},
+	{method: "PATCH", route: "/v1/vaults/{id}", path: "/v1/vaults/{vaultA}", body: map[string]any{"quota_bytes": 2_000_000_000}, want: want{401, 403, 200, 404, 200}},
+	{method: "DELETE", route: "/v1/vaults/{id}", path: "/v1/vaults/{vaultA2}", want: want{401, 403, 204, 404, 404}},
+	{method: "POST", route: "/v1/vaults/{id}/restore", path: "/v1/vaults/{vaultA3}/restore", want: want{401, 403, 200, 404, 409}},
+	{method: "POST", route: "/v1/vaults/{id}/reconcile", path: "/v1/vaults/{vaultA}/reconcile", want: want{401, 403, 200, 404, 200}},
+	{method: "GET", route: "/v1/vaults/{id}/usage", path: "/v1/vaults/{vaultA}/usage", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/vaults/{id}/keys", path: "/v1/vaults/{vaultA}/keys", want: want{401, 200, 200, 404, 200}},
+	{method: "POST", route: "/v1/vaults/{id}/keys", path: "/v1/vaults/{vaultA}/keys", body: map[string]any{"name": "m"}, want: want{401, 403, 201, 404, 201}},
+	{method: "GET", route: "/v1/vaults/{id}/keys/{key_id}", path: "/v1/vaults/{vaultA}/keys/{keyA}", want: want{401, 200, 200, 404, 200}},
+	{method: "DELETE", route: "/v1/vaults/{id}/keys/{key_id}", path: "/v1/vaults/{vaultA}/keys/{keyA2}", want: want{401, 403, 204, 404, 204}},
+	{method: "POST", route: "/v1/vaults/{id}/keys/{key_id}/rotate", path: "/v1/vaults/{vaultA}/keys/{keyA}/rotate", want: want{401, 403, 201, 404, 409}},
+	{method: "GET", route: "/v1/quota", path: "/v1/quota?member=member-a", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/quota/settings", want: want{401, 200, 200, 200, 200}},
+	{method: "PATCH", route: "/v1/quota/settings", body: map[string]any{"quota_ratio": 1.0}, want: want{401, 403, 403, 403, 200}},
+	{method: "GET", route: "/v1/quota/grants", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/quota/grants", body: map[string]any{"member": "member-a", "bytes": 1, "reason": "m"}, want: want{401, 403, 403, 403, 201}},
+	{method: "DELETE", route: "/v1/quota/grants/{id}", path: "/v1/quota/grants/{grantA2}", want: want{401, 403, 403, 404, 204}},
+	{method: "POST", route: "/vaults", body: url.Values{"member": {"member-a"}, "name": {matrixPortalVaultName}, "quota_gb": {"1"}, "idempotency_key": {"matrix"}}, want: want{303, 400, 303, 400, 303}},
+	{method: "GET", route: "/vaults/{id}", path: "/vaults/{vaultA}", want: want{303, 200, 200, 404, 200}},
+	{method: "POST", route: "/vaults/{id}/keys", path: "/vaults/{vaultA}/keys", body: url.Values{"name": {"p"}}, want: want{303, 403, 201, 404, 201}},
+	{method: "POST", route: "/vaults/{id}/keys/{key_id}/rotate", path: "/vaults/{vaultA}/keys/{keyA3}/rotate", body: url.Values{}, want: want{303, 403, 201, 404, 409}},
+	{method: "POST", route: "/vaults/{id}/keys/{key_id}/revoke", path: "/vaults/{vaultA}/keys/{keyA4}/revoke", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/vaults/{id}/quota", path: "/vaults/{vaultA}/quota", body: url.Values{"quota_gb": {"2"}}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/vaults/{id}/delete", path: "/vaults/{vaultA4}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
+	{method: "POST", route: "/vaults/{id}/restore", path: "/vaults/{vaultA5}/restore", body: url.Values{}, want: want{303, 403, 303, 404, 409}},
+	{method: "GET", route: "/quota", want: want{303, 200, 200, 200, 200}},
 	// Audit log.
 	{method: "GET", route: "/audit", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/audit/entries/{seq}", path: "/audit/entries/{auditA}", want: want{303, 200, 200, 404, 200}},
@@ -178,7 +235,88 @@ func matrixObjects(t *testing.T, env *apptest.Env, f *apptest.Fixture) map[strin
 		}
 		objs[name] = strconv.FormatInt(c.ID, 10)
 	}
+	matrixVaults(t, env, f, objs)
+	matrixRestore(t, env, f, objs)
 	return objs
+}
+
+// matrixRestore registers member A's repositories in a vault of its own (rows inserted as
+// internal/verify's tests do; no verifier key, so passwords are accepted unchecked) and
+// records one finished test.
+func matrixRestore(t *testing.T, env *apptest.Env, f *apptest.Fixture, objs map[string]string) {
+	t.Helper()
+	ctx := audit.WithActor(context.Background(), audit.System("matrix"))
+	var islandID, vaultID int64
+	if err := env.App.Pool.QueryRow(ctx, `INSERT INTO islands (name, admin_endpoint, admin_token_sealed, s3_endpoint, s3_region,
+		replication_factor) VALUES ($1, 'http://127.0.0.1:1', 'x', 'https://s3.matrix.example', 'garage', 1) RETURNING id`,
+		testenv.Unique("mx-restore-")).Scan(&islandID); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.App.Pool.QueryRow(ctx, `INSERT INTO vaults (member_id, island_id, name, bucket_name, garage_bucket_id, quota_bytes,
+		status, placement) VALUES ($1, $2, $3, $3, $4, 1, 'active', 'automatic') RETURNING id`,
+		f.MemberA.ID, islandID, testenv.Unique("mx-restore-"), strings.Repeat("cd", 32)).Scan(&vaultID); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"repoA", "repoA2", "repoA3", "repoP", "repoP2", "repoP3"} {
+		repo, err := env.App.Verify.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: f.MemberA.ID, VaultID: vaultID,
+			Name: name, Path: "restic/" + name, Password: "matrix repository password"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(repo.ID, 10)
+	}
+	var runID int64
+	if err := env.App.Pool.QueryRow(ctx, `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode,
+		status, reason, started_at, finished_at, duration_ms, rpo_target_seconds, rto_target_seconds, log)
+		VALUES ($1, $2, $3, 'schedule', 'full', 'passed', 'every level passed', now() - interval '1 minute', now(), 60000,
+		93600, 86400, 'restic output') RETURNING id`, objs["repoA"], f.MemberA.ID, islandID).Scan(&runID); err != nil {
+		t.Fatal(err)
+	}
+	objs["runA"] = strconv.FormatInt(runID, 10)
+}
+
+// Names of the vaults the matrix creates (unique: the tests share one MinIO).
+var (
+	matrixVaultName       = testenv.Unique("mx-api-")
+	matrixPortalVaultName = testenv.Unique("mx-portal-")
+)
+
+// matrixVaults creates member A's vaults, keys and grant on an island operated by B.
+func matrixVaults(t *testing.T, env *apptest.Env, f *apptest.Fixture, objs map[string]string) {
+	t.Helper()
+	ctx := audit.WithActor(context.Background(), audit.System("matrix"))
+	isl := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "matrix", 3, f.MemberB.ID)
+	g, err := env.App.Vaults.GrantCreate(ctx, vaults.GrantInput{MemberID: f.MemberA.ID, Bytes: 50_000_000_000, Reason: "matrix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs["grantA"] = strconv.FormatInt(g.ID, 10)
+	g2, err := env.App.Vaults.GrantCreate(ctx, vaults.GrantInput{MemberID: f.MemberA.ID, Bytes: 1, Reason: "matrix: to revoke"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs["grantA2"] = strconv.FormatInt(g2.ID, 10)
+	for _, name := range []string{"vaultA", "vaultA2", "vaultA3", "vaultA4", "vaultA5"} {
+		v, _, err := env.App.Vaults.Create(ctx, vaults.CreateInput{MemberID: f.MemberA.ID, Name: testenv.Unique("mx-"), QuotaBytes: 1_000_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(v.ID, 10)
+		if name == "vaultA3" || name == "vaultA5" { // scheduled for deletion: the island refuses to delete the bucket
+			isl.Sim.InjectFault(garagesim.Fault{Operation: "DeleteBucket", Status: 503, Count: 2}) // the client retries once
+			if _, immediate, err := env.App.Vaults.Delete(ctx, v.ID, "matrix"); err != nil || immediate {
+				t.Fatalf("schedule deletion: %v (immediate %v)", err, immediate)
+			}
+		}
+	}
+	vaultA, _ := strconv.ParseInt(objs["vaultA"], 10, 64)
+	for _, name := range []string{"keyA", "keyA2", "keyA3", "keyA4"} {
+		k, err := env.App.Vaults.KeyCreate(ctx, vaultA, vaults.KeyInput{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(k.ID, 10)
+	}
 }
 
 // TestTenantIsolationMatrix walks every route the router really has and, for each actor,

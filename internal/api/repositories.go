@@ -1,0 +1,312 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/verify"
+)
+
+// Repositories: the restic repositories members register in their vaults for restore
+// tests (internal/verify). A repository is read with MemberRead and changed with
+// MemberWrite on its member (authz); repositories of other members are not found.
+// Passwords go in and never come out: no answer, log line or audit entry carries one.
+
+// verifyError maps the verify domain's errors to the API's error shape.
+func verifyError(err error) error {
+	var fe *verify.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return Invalid(fe.Field, "%s", fe.Problem)
+	case errors.Is(err, verify.ErrNotFound):
+		return NotFound("object")
+	case errors.Is(err, verify.ErrNoPassword):
+		return Conflict("password", "%s", err.Error())
+	}
+	return domainError(err)
+}
+
+// repositoryFor loads the repository of the path's {id} and checks act on its member.
+func (a *API) repositoryFor(r *http.Request, act authz.Action) (verify.Repository, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return verify.Repository{}, err
+	}
+	repo, err := verify.RepositoryGet(r.Context(), a.pool, id)
+	if err != nil {
+		return repo, verifyError(err)
+	}
+	if err := check(principal(r), act, authz.Member(repo.MemberID)); err != nil {
+		return repo, err
+	}
+	return repo, nil
+}
+
+// memberFilter narrows a list to the ?member= slug when given (404 when not visible),
+// else to what p may read (nil: everything).
+func (a *API) memberFilter(r *http.Request) ([]int64, error) {
+	p := principal(r)
+	slug := r.URL.Query().Get("member")
+	if slug == "" {
+		ids := visibleMembers(p)
+		if ids == nil && !p.FederationAdmin {
+			ids = []int64{}
+		}
+		return ids, nil
+	}
+	m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+	if err == nil {
+		err = check(p, authz.MemberRead, authz.Member(m.ID))
+	}
+	if err != nil {
+		return nil, notFoundAs(err, "member", slug)
+	}
+	return []int64{m.ID}, nil
+}
+
+// RepositoryList answers GET /v1/repositories (?member=<slug>, ?vault_id).
+func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) {
+	ids, err := a.memberFilter(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	vaultID, err := queryInt(r.URL.Query().Get("vault_id"), "vault_id", 1, 1<<62)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	list, err := verify.RepositoryList(r.Context(), a.pool, verify.RepositoryFilter{MemberIDs: ids, VaultID: vaultID})
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"repositories": nonNil(list)})
+}
+
+type repositoryCreateRequest struct {
+	VaultID  int64         `json:"vault_id"`
+	Name     string        `json:"name"`
+	Path     string        `json:"path"`
+	Mode     string        `json:"mode"`
+	Password string        `json:"password"`
+	Policy   verify.Policy `json:"policy"`
+}
+
+// checkPolicy refuses what the domain accepts but the schema cannot store: a
+// repository's full_restore_days is 1..3650 or null (the federation default).
+func checkPolicy(p verify.Policy) error {
+	if p.FullRestoreDays != nil && *p.FullRestoreDays < 1 {
+		return Invalid("policy.full_restore_days", "must be between 1 and 3650, or null for the federation default")
+	}
+	return nil
+}
+
+// RepositoryCreate answers POST /v1/repositories: register a repository in one of the
+// member's vaults (full mode with a password, blind without).
+func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) {
+	var req repositoryCreateRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.VaultID <= 0 {
+		a.Fail(w, r, Invalid("vault_id", "is required (the id of one of the member's vaults)"))
+		return
+	}
+	switch req.Mode {
+	case "":
+	case verify.ModeFull:
+		if req.Password == "" {
+			a.Fail(w, r, Invalid("password", "is required in full mode: the password of the key you added with `restic key add`"))
+			return
+		}
+	case verify.ModeBlind:
+		if req.Password != "" {
+			a.Fail(w, r, Invalid("password", "must be empty in blind mode"))
+			return
+		}
+	default:
+		a.Fail(w, r, Invalid("mode", "must be full or blind"))
+		return
+	}
+	if err := checkPolicy(req.Policy); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	member, err := verify.VaultOwner(r.Context(), a.pool, req.VaultID)
+	if err == nil {
+		err = check(principal(r), authz.MemberWrite, authz.Member(member))
+	}
+	if err != nil {
+		a.Fail(w, r, notFoundAs(verifyError(err), "vault_id", strconv.FormatInt(req.VaultID, 10)))
+		return
+	}
+	repo, err := a.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: req.VaultID,
+		Name: req.Name, Path: req.Path, Password: req.Password, Policy: req.Policy})
+	if err != nil {
+		a.Fail(w, r, verifyError(err))
+		return
+	}
+	w.Header().Set("Location", "/v1/repositories/"+strconv.FormatInt(repo.ID, 10))
+	WriteJSON(w, http.StatusCreated, repo)
+}
+
+// RepositoryGet answers GET /v1/repositories/{id}.
+func (a *API) RepositoryGet(w http.ResponseWriter, r *http.Request) {
+	repo, err := a.repositoryFor(r, authz.MemberRead)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, repo)
+}
+
+type repositoryUpdateRequest struct {
+	Name   *string        `json:"name"`
+	Paused *bool          `json:"paused"`
+	Policy *verify.Policy `json:"policy"`
+}
+
+// RepositoryUpdate answers PATCH /v1/repositories/{id}: rename, pause, or replace the
+// policy (a null value in it takes the federation default; an absent policy is kept).
+func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) {
+	repo, err := a.repositoryFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req repositoryUpdateRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	policy := repo.Policy
+	if req.Policy != nil {
+		policy = *req.Policy
+	}
+	if err := checkPolicy(policy); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out, err := a.verify.PolicyUpdate(r.Context(), repo.ID, req.Name, policy, req.Paused)
+	if err != nil {
+		a.Fail(w, r, verifyError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// RepositoryDelete answers DELETE /v1/repositories/{id}: the repository is no longer
+// tested, its password is erased; its history stays.
+func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
+	repo, err := a.repositoryFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if err := a.verify.RepositoryDelete(r.Context(), repo.ID); err != nil {
+		a.Fail(w, r, verifyError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RepositoryPasswordSet answers PUT /v1/repositories/{id}/password: set or replace the
+// password (the repository becomes full). It is checked against the repository first.
+func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) {
+	repo, err := a.repositoryFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req struct {
+		Password string `json:"password"`
+	}
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.Password == "" {
+		a.Fail(w, r, Invalid("password", "is required; to forget the password use DELETE"))
+		return
+	}
+	out, err := a.verify.PasswordSet(r.Context(), repo.ID, req.Password)
+	if err != nil {
+		a.Fail(w, r, verifyError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// RepositoryPasswordRemove answers DELETE /v1/repositories/{id}/password: the password is
+// erased and the repository becomes blind.
+func (a *API) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
+	repo, err := a.repositoryFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out, err := a.verify.PasswordRemove(r.Context(), repo.ID)
+	if err != nil {
+		a.Fail(w, r, verifyError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// runNowSettle is how long run-now waits for River to mark a test that has just finished
+// as completed before it gives up with 409 (see RunNow).
+var runNowSettle = 3 * time.Second
+
+// RepositoryTestNow answers POST /v1/repositories/{id}/tests: queue a test now. 202 with
+// the new run; 200 with the run already waiting or running (at most one per repository).
+// A test that has just finished is still held by the queue for a moment: run-now retries
+// for a few seconds, then answers 409 with Retry-After.
+func (a *API) RepositoryTestNow(w http.ResponseWriter, r *http.Request) {
+	repo, err := a.repositoryFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	deadline := time.Now().Add(runNowSettle)
+	for {
+		run, created, err := a.verify.RunNow(r.Context(), repo.ID)
+		if err != nil {
+			a.Fail(w, r, verifyError(err))
+			return
+		}
+		w.Header().Set("Location", "/v1/restore-tests/"+strconv.FormatInt(run.ID, 10))
+		switch {
+		case created:
+			WriteJSON(w, http.StatusAccepted, run)
+			return
+		case !run.Final():
+			WriteJSON(w, http.StatusOK, run)
+			return
+		}
+		if time.Now().After(deadline) {
+			w.Header().Del("Location")
+			w.Header().Set("Retry-After", "5")
+			a.Fail(w, r, Conflict("", "a test of this repository has just finished (restore test %d); ask again in a few seconds", run.ID))
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// trimmedQuery returns a query parameter without surrounding spaces.
+func trimmedQuery(r *http.Request, name string) string {
+	return strings.TrimSpace(r.URL.Query().Get(name))
+}

@@ -1,0 +1,224 @@
+package api
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/verify"
+)
+
+// Restore tests: the runs of repositories' tests, read with MemberRead on their member.
+
+var runStatuses = map[string]bool{
+	verify.StatusQueued: true, verify.StatusRunning: true, verify.StatusPostponed: true, verify.StatusRetrying: true,
+	verify.StatusPassed: true, verify.StatusWarning: true, verify.StatusFailed: true, verify.StatusError: true,
+	verify.StatusCancelled: true,
+}
+
+type runPage struct {
+	Runs       []verify.Run `json:"runs"`
+	NextBefore *int64       `json:"next_before"`
+}
+
+// RestoreTestList answers GET /v1/restore-tests (?member, ?repository_id, ?status, ?since,
+// ?before, ?limit), newest first.
+func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) {
+	ids, err := a.memberFilter(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	f := verify.RunFilter{MemberIDs: ids, Status: trimmedQuery(r, "status")}
+	if f.Status != "" && !runStatuses[f.Status] {
+		a.Fail(w, r, Invalid("status", "must be one of queued, running, postponed, retrying, passed, warning, failed, error, cancelled"))
+		return
+	}
+	if f.RepositoryID, err = queryInt(trimmedQuery(r, "repository_id"), "repository_id", 1, 1<<62); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if f.Before, err = queryInt(trimmedQuery(r, "before"), "before", 1, 1<<62); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	limit, err := queryInt(trimmedQuery(r, "limit"), "limit", 1, 500)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	f.Limit = int(cmp.Or(limit, 50))
+	if s := trimmedQuery(r, "since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			a.Fail(w, r, Invalid("since", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"))
+			return
+		}
+		f.Since = &t
+	}
+	runs, err := verify.RunList(r.Context(), a.pool, f)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out := runPage{Runs: nonNil(runs)}
+	if len(runs) == f.Limit {
+		last := runs[len(runs)-1].ID
+		out.NextBefore = &last
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// runFor loads the run of the path's {id}; runs of other members are not found.
+func (a *API) runFor(r *http.Request) (verify.Run, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return verify.Run{}, err
+	}
+	run, err := verify.RunGet(r.Context(), a.pool, id)
+	if err != nil {
+		return run, verifyError(err)
+	}
+	if err := check(principal(r), authz.MemberRead, authz.Member(run.MemberID)); err != nil {
+		return run, err
+	}
+	return run, nil
+}
+
+// RestoreTestGet answers GET /v1/restore-tests/{id}: the run with its per-level results.
+func (a *API) RestoreTestGet(w http.ResponseWriter, r *http.Request) {
+	run, err := a.runFor(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if run.Levels == nil {
+		run.Levels = []verify.LevelResult{}
+	}
+	WriteJSON(w, http.StatusOK, run)
+}
+
+// RestoreTestLog answers GET /v1/restore-tests/{id}/log: restic's output for the run
+// (capped, secrets scrubbed), as text.
+func (a *API) RestoreTestLog(w http.ResponseWriter, r *http.Request) {
+	run, err := a.runFor(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	log, err := verify.RunLog(r.Context(), a.pool, run.ID)
+	if err != nil {
+		a.Fail(w, r, verifyError(err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(log))
+}
+
+// progressFor reads the live progress of the path's run, checking the caller may see it.
+func (a *API) progressFor(r *http.Request, id int64) (verify.RunProgress, error) {
+	pr, member, err := verify.RunProgressGet(r.Context(), a.pool, id)
+	if err != nil {
+		return pr, verifyError(err)
+	}
+	if err := check(principal(r), authz.MemberRead, authz.Member(member)); err != nil {
+		return pr, err
+	}
+	return pr, nil
+}
+
+// RestoreTestProgress answers GET /v1/restore-tests/{id}/progress: status and progress
+// only, for polling (the worker writes progress at most once a second).
+func (a *API) RestoreTestProgress(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	pr, err := a.progressFor(r, id)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, pr)
+}
+
+// progressPoll is how often the event stream reads the run's row.
+var progressPoll = time.Second
+
+// progressStreamMax bounds one event stream; clients reconnect (EventSource does).
+const progressStreamMax = 30 * time.Minute
+
+// RestoreTestEvents answers GET /v1/restore-tests/{id}/events: a server-sent event stream
+// of `progress` events (the same body as /progress) each time the run changes, ending
+// after the event that carries a final status.
+func (a *API) RestoreTestEvents(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	pr, err := a.progressFor(r, id)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(p verify.RunProgress) bool {
+		b, _ := json.Marshal(p)
+		if _, err := fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(pr) || pr.Final {
+		return
+	}
+	last := pr
+	stop := time.After(progressStreamMax)
+	tick := time.NewTicker(progressPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		cur, _, err := verify.RunProgressGet(r.Context(), a.pool, id)
+		if err != nil {
+			return
+		}
+		if cur.Status == last.Status && cur.Reason == last.Reason && sameTime(cur.ProgressAt, last.ProgressAt) {
+			// A comment keeps proxies from closing an idle stream.
+			if _, err := fmt.Fprint(w, ": waiting\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+			continue
+		}
+		if !send(cur) || cur.Final {
+			return
+		}
+		last = cur
+	}
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}

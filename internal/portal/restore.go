@@ -1,0 +1,646 @@
+package portal
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/verify"
+)
+
+// Restore tests pages: the members × repositories matrix with the register form, a
+// repository's page (charts, canary, history, password, run now) and a run's page (levels,
+// live progress, log). Reads go through internal/verify's read functions, changes through
+// its service (which seals passwords and writes the audit); authz decides, as in the API.
+
+// outcomeClass maps a run status to the state badge class.
+func outcomeClass(status string) string {
+	switch status {
+	case verify.StatusPassed:
+		return "good"
+	case verify.StatusWarning, verify.StatusQueued, verify.StatusRunning, verify.StatusPostponed, verify.StatusRetrying:
+		return "warn"
+	case verify.StatusFailed, verify.StatusError:
+		return "bad"
+	}
+	return ""
+}
+
+// humanDuration formats seconds as "3 d 4 h", "5 h 12 min", "42 s".
+func humanDuration(sec int64) string {
+	d := time.Duration(sec) * time.Second
+	switch {
+	case sec < 0:
+		return "—"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", sec)
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", sec/60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h %d min", sec/3600, (sec%3600)/60)
+	}
+	return fmt.Sprintf("%d d %d h", sec/86400, (sec%86400)/3600)
+}
+
+func optDuration(p *int64) string {
+	if p == nil {
+		return "—"
+	}
+	return humanDuration(*p)
+}
+
+// matrixCell is one repository in the matrix.
+type matrixCell struct {
+	Repo        verify.Repository
+	Class       string // good / warn / bad / "" (never tested)
+	Outcome     string
+	Reason      string
+	SnapshotAge string
+	AgeClass    string
+	RTO         string
+	RTOClass    string
+	RTOTarget   string
+	LastAt      string
+}
+
+// matrixMember is one member's line of the matrix.
+type matrixMember struct {
+	ID    int64
+	Slug  string
+	Name  string
+	Cells []matrixCell
+}
+
+type registerForm struct {
+	VaultID, Name, Path, Mode string
+}
+
+type restoreTestsData struct {
+	Members []matrixMember
+	Counts  map[string]int
+	// Vaults the user may register repositories in (admin of their member).
+	Vaults []verify.VaultChoice
+	Form   registerForm
+}
+
+func cellOf(r verify.Repository) matrixCell {
+	c := matrixCell{Repo: r, Outcome: "not tested yet", SnapshotAge: "—", RTO: "—", RTOTarget: humanDuration(r.Effective.RTOSeconds)}
+	if l := r.Last; l != nil {
+		c.Class, c.Outcome, c.Reason = outcomeClass(l.Status), l.Status, l.Reason
+		c.SnapshotAge, c.RTO = optDuration(l.SnapshotAgeSeconds), optDuration(l.RTOEstimateSeconds)
+		if a := l.SnapshotAgeSeconds; a != nil {
+			c.AgeClass = "good"
+			switch {
+			case *a > r.Effective.RPOSeconds:
+				c.AgeClass = "bad"
+			case *a*5 > r.Effective.RPOSeconds*4:
+				c.AgeClass = "warn"
+			}
+		}
+		if e := l.RTOEstimateSeconds; e != nil {
+			c.RTOClass = "good"
+			if *e > r.Effective.RTOSeconds {
+				c.RTOClass = "warn"
+			}
+		}
+		if l.FinishedAt != nil {
+			c.LastAt = l.FinishedAt.UTC().Format("2006-01-02 15:04")
+		}
+	}
+	return c
+}
+
+// visibleMemberIDs is what u may read (nil: every member; empty: none).
+func visibleMemberIDs(u *identity.Principal) []int64 {
+	if u.FederationAdmin {
+		return nil
+	}
+	return append([]int64{}, u.MemberIDs()...)
+}
+
+// RestoreTests shows the matrix of the repositories the user may see and the form to
+// register one.
+func (p *Portal) RestoreTests(w http.ResponseWriter, r *http.Request) {
+	p.renderRestoreTests(w, r, http.StatusOK, Page{Flash: restoreFlash(r)}, registerForm{Mode: verify.ModeFull})
+}
+
+func restoreFlash(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "registered":
+		return "The repository is registered. Put the canary file in your backups; the first test runs at the time shown."
+	case "deleted":
+		return "The repository was removed from restore testing. Its history is kept; its password was erased."
+	case "password":
+		return "The password was replaced. The next test uses it."
+	case "password-removed":
+		return "The password was erased: the repository is now tested in blind mode."
+	case "queued":
+		return "A test was queued; its progress shows below."
+	case "already":
+		return "A test of this repository is already waiting or running."
+	}
+	return ""
+}
+
+func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, status int, page Page, form registerForm) {
+	u := user(r)
+	ids := visibleMemberIDs(u)
+	repos, err := verify.RepositoryList(r.Context(), p.pool, verify.RepositoryFilter{MemberIDs: ids})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	data := restoreTestsData{Counts: map[string]int{}, Form: form}
+	byID := map[int64]*matrixMember{}
+	var order []int64
+	for _, m := range u.Members {
+		byID[m.ID] = &matrixMember{ID: m.ID, Slug: m.Slug, Name: m.Name}
+		order = append(order, m.ID)
+	}
+	for _, repo := range repos {
+		mm := byID[repo.MemberID]
+		if mm == nil {
+			mm = &matrixMember{ID: repo.MemberID}
+			byID[repo.MemberID] = mm
+			order = append(order, repo.MemberID)
+		}
+		c := cellOf(repo)
+		mm.Cells = append(mm.Cells, c)
+		key := c.Outcome
+		if repo.Last == nil {
+			key = "untested"
+		}
+		data.Counts[key]++
+	}
+	var unnamed []int64
+	for _, id := range order {
+		if byID[id].Slug == "" {
+			unnamed = append(unnamed, id)
+		}
+	}
+	names, err := p.memberNames(r, unnamed)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	for _, id := range order {
+		mm := byID[id]
+		if mm.Slug == "" {
+			mm.Slug, mm.Name = names[id][0], names[id][1]
+		}
+		data.Members = append(data.Members, *mm)
+	}
+	var adminOf []int64
+	for _, m := range u.Members {
+		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
+			adminOf = append(adminOf, m.ID)
+		}
+	}
+	if len(adminOf) > 0 {
+		if data.Vaults, err = verify.VaultChoices(r.Context(), p.pool, adminOf); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+	}
+	page.Title, page.Nav, page.Data = "Restore tests", "restore-tests", data
+	p.render(w, r, status, "restore_tests", page)
+}
+
+// memberNames reads the slug and name of members (for a federation admin's matrix).
+func (p *Portal) memberNames(r *http.Request, ids []int64) (map[int64][2]string, error) {
+	out := map[int64][2]string{}
+	for _, id := range ids {
+		m, err := islands.MemberByID(r.Context(), p.pool, id)
+		if err != nil {
+			return nil, fmt.Errorf("read member %d: %w", id, err)
+		}
+		out[id] = [2]string{m.Slug, m.Name}
+	}
+	return out, nil
+}
+
+// RepositoryRegister handles the register form.
+func (p *Portal) RepositoryRegister(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	form := registerForm{VaultID: r.PostFormValue("vault"), Name: r.PostFormValue("name"), Path: r.PostFormValue("path"),
+		Mode: r.PostFormValue("mode")}
+	password := r.PostFormValue("password")
+	bad := func(msg string) {
+		p.renderRestoreTests(w, r, http.StatusBadRequest, Page{Error: msg}, form)
+	}
+	vaultID, _ := strconv.ParseInt(form.VaultID, 10, 64)
+	member, err := verify.VaultOwner(r.Context(), p.pool, vaultID)
+	if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(member)) != nil {
+		bad("Choose one of your vaults.")
+		return
+	}
+	switch form.Mode {
+	case verify.ModeFull:
+		if password == "" {
+			bad("Full mode needs the password of the key you added for Archipelago (or choose blind mode).")
+			return
+		}
+	case verify.ModeBlind:
+		password = ""
+	default:
+		bad("Choose full or blind mode.")
+		return
+	}
+	repo, err := p.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: vaultID,
+		Name: form.Name, Path: form.Path, Password: password})
+	var fe *verify.FieldError
+	switch {
+	case errors.As(err, &fe):
+		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/restore-tests/repositories/%d?done=registered", repo.ID), http.StatusSeeOther)
+}
+
+// chartPoint is one finished run on the repository's charts.
+type chartPoint struct {
+	At    time.Time
+	Value float64
+	Class string
+	Title string
+}
+
+// RunChart is a server-rendered SVG chart of one measure over the repository's runs.
+type RunChart struct {
+	Title, Unit      string
+	Width, Height    int
+	Left, Right, Top int
+	PlotW, PlotH     int
+	Line             string
+	Dots             []chartDot
+	YLabels, XLabels []chartLabel
+	TargetY          float64
+	HasTarget        bool
+	TargetLabel      string
+	Empty            bool
+	Summary          string
+}
+
+type chartDot struct {
+	X, Y  float64
+	Class string
+	Title string
+}
+
+// runChart draws points (oldest first) with an optional target line.
+func runChart(title, unit string, pts []chartPoint, target float64, format func(float64) string) RunChart {
+	c := RunChart{Title: title, Unit: unit, Width: 340, Height: 170, Left: 62, Right: 10, Top: 10, PlotH: 120}
+	c.PlotW = c.Width - c.Left - c.Right
+	if len(pts) == 0 {
+		c.Empty, c.Summary = true, "No finished test measured this yet."
+		return c
+	}
+	start, end := pts[0].At, pts[len(pts)-1].At
+	span := end.Sub(start).Seconds()
+	if span <= 0 {
+		span = 1
+	}
+	top := target
+	for _, pt := range pts {
+		top = max(top, pt.Value)
+	}
+	if top <= 0 {
+		top = 1
+	}
+	top *= 1.1
+	x := func(t time.Time) float64 {
+		if len(pts) == 1 {
+			return float64(c.Left) + float64(c.PlotW)/2
+		}
+		return float64(c.Left) + float64(c.PlotW)*t.Sub(start).Seconds()/span
+	}
+	y := func(v float64) float64 { return float64(c.Top) + float64(c.PlotH)*(1-v/top) }
+	var sb strings.Builder
+	for _, pt := range pts {
+		fmt.Fprintf(&sb, "%.1f,%.1f ", x(pt.At), y(pt.Value))
+		c.Dots = append(c.Dots, chartDot{X: x(pt.At), Y: y(pt.Value), Class: pt.Class, Title: pt.Title})
+	}
+	c.Line = strings.TrimSpace(sb.String())
+	if target > 0 {
+		c.HasTarget, c.TargetY, c.TargetLabel = true, y(target), "target "+format(target)
+	}
+	for _, f := range []float64{0, 0.5, 1} {
+		v := top / 1.1 * f
+		c.YLabels = append(c.YLabels, chartLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: format(v)})
+	}
+	c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + 16), Y: float64(c.Top + c.PlotH + 16), Text: start.UTC().Format("Jan 2")})
+	if len(pts) > 1 {
+		c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + c.PlotW - 16), Y: float64(c.Top + c.PlotH + 16), Text: end.UTC().Format("Jan 2")})
+	}
+	last := pts[len(pts)-1]
+	c.Summary = fmt.Sprintf("%s over the last %d tests; latest %s.", title, len(pts), format(last.Value))
+	return c
+}
+
+// formatSeconds is a compact duration for chart axes ("26 h", "90 s").
+func formatSeconds(v float64) string {
+	switch sec := int64(v + 0.5); {
+	case sec < 120:
+		return fmt.Sprintf("%d s", sec)
+	case sec < 2*3600:
+		return fmt.Sprintf("%d min", sec/60)
+	case sec < 72*3600:
+		return fmt.Sprintf("%.3g h", v/3600)
+	default:
+		return fmt.Sprintf("%.3g d", v/86400)
+	}
+}
+
+func formatRate(v float64) string { return HumanBytes(int64(v)) + "/s" }
+
+// runRow is one run in a history table.
+type runRow struct {
+	Run      verify.Run
+	Class    string
+	When     string
+	Duration string
+	Age      string
+	RTO      string
+}
+
+func rowOf(t verify.Run) runRow {
+	row := runRow{Run: t, Class: outcomeClass(t.Status), When: t.QueuedAt.UTC().Format("2006-01-02 15:04"),
+		Age: optDuration(t.SnapshotAgeSeconds), RTO: optDuration(t.RTOEstimateSeconds), Duration: "—"}
+	if t.StartedAt != nil {
+		row.When = t.StartedAt.UTC().Format("2006-01-02 15:04")
+	}
+	if t.DurationMS != nil {
+		row.Duration = humanDuration((*t.DurationMS + 500) / 1000)
+	}
+	return row
+}
+
+type repositoryData struct {
+	Repo       verify.Repository
+	Cell       matrixCell
+	CanChange  bool
+	Endpoint   string // s3:… URL of the repository, for the restic instructions
+	Policy     []policyLine
+	NextRun    string
+	Active     *runRow // a test waiting or running
+	Percent    string
+	Runs       []runRow
+	Charts     []RunChart
+	CanaryFile string
+}
+
+type policyLine struct{ Name, Value string }
+
+// repositoryFor loads the path's repository if u may read it.
+func (p *Portal) repositoryFor(w http.ResponseWriter, r *http.Request) (verify.Repository, bool) {
+	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	repo, err := verify.RepositoryGet(r.Context(), p.pool, id)
+	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(user(r), authz.MemberRead, authz.Member(repo.MemberID)) != nil) {
+		p.NotFound(w, r)
+		return repo, false
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return repo, false
+	}
+	return repo, true
+}
+
+// Repository shows one repository: state, canary, live test, charts, history and changes.
+func (p *Portal) Repository(w http.ResponseWriter, r *http.Request) {
+	repo, ok := p.repositoryFor(w, r)
+	if !ok {
+		return
+	}
+	p.renderRepository(w, r, http.StatusOK, Page{Flash: restoreFlash(r)}, repo)
+}
+
+func (p *Portal) renderRepository(w http.ResponseWriter, r *http.Request, status int, page Page, repo verify.Repository) {
+	u := user(r)
+	runs, err := verify.RunList(r.Context(), p.pool, verify.RunFilter{RepositoryID: repo.ID, Limit: 60})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	e := repo.Effective
+	data := repositoryData{Repo: repo, Cell: cellOf(repo), CanChange: authz.Check(u, authz.MemberWrite, authz.Member(repo.MemberID)) == nil,
+		NextRun: "—", CanaryFile: e.CanaryPath}
+	if !strings.HasPrefix(data.CanaryFile, "/") {
+		data.CanaryFile = "/srv/" + data.CanaryFile
+	}
+	if vs, err := verify.VaultChoices(r.Context(), p.pool, []int64{repo.MemberID}); err == nil {
+		for _, v := range vs {
+			if v.ID == repo.VaultID {
+				data.Endpoint = resticURL(v, repo.Path)
+			}
+		}
+	}
+	if repo.Paused {
+		data.NextRun = "paused"
+	} else if repo.NextRunAt != nil {
+		data.NextRun = repo.NextRunAt.UTC().Format("2006-01-02 15:04") + " UTC"
+	}
+	full := "never"
+	if e.FullRestoreDays != nil {
+		full = fmt.Sprintf("every %d days", *e.FullRestoreDays)
+	}
+	window := "any time"
+	if e.WindowMinutes > 0 {
+		window = fmt.Sprintf("%02d:%02d UTC for %s", e.WindowStartMinute/60, e.WindowStartMinute%60, humanDuration(int64(e.WindowMinutes)*60))
+	}
+	data.Policy = []policyLine{{"Schedule", e.Schedule + " (start window " + window + ", jitter up to " + humanDuration(int64(e.JitterSeconds)) + ")"},
+		{"RPO target", humanDuration(e.RPOSeconds)}, {"RTO target", humanDuration(e.RTOSeconds)},
+		{"Sample restore", fmt.Sprintf("%d files, at most %s", e.SampleFiles, HumanBytes(e.SampleBytes))},
+		{"Integrity check", fmt.Sprintf("every %d test(s), 1/%d of the data each time", e.CheckEveryRuns, e.CheckSubsets)},
+		{"Full restore", full}, {"Canary file", e.CanaryPath}}
+	var dur, rate, age []chartPoint
+	for i := len(runs) - 1; i >= 0; i-- {
+		t := runs[i]
+		row := rowOf(t)
+		if !t.Final() {
+			if data.Active == nil {
+				data.Active = &row
+				data.Percent = fmt.Sprintf("%.0f", min(100, max(0, t.Progress.Percent)))
+			}
+			continue
+		}
+		if t.FinishedAt == nil {
+			continue
+		}
+		cls, title := outcomeClass(t.Status), t.FinishedAt.UTC().Format("2006-01-02 15:04")+" "+t.Status
+		if t.DurationMS != nil {
+			dur = append(dur, chartPoint{At: *t.FinishedAt, Value: float64(*t.DurationMS) / 1000, Class: cls, Title: title + ": " + row.Duration})
+		}
+		if t.ThroughputBps != nil {
+			rate = append(rate, chartPoint{At: *t.FinishedAt, Value: *t.ThroughputBps, Class: cls, Title: title + ": " + formatRate(*t.ThroughputBps)})
+		}
+		if t.SnapshotAgeSeconds != nil {
+			age = append(age, chartPoint{At: *t.FinishedAt, Value: float64(*t.SnapshotAgeSeconds), Class: cls, Title: title + ": " + row.Age})
+		}
+	}
+	for _, t := range runs {
+		data.Runs = append(data.Runs, rowOf(t))
+	}
+	data.Charts = []RunChart{
+		runChart("Test duration", "s", dur, 0, formatSeconds),
+		runChart("Restore throughput", "B/s", rate, 0, formatRate),
+		runChart("Snapshot age", "s", age, float64(e.RPOSeconds), formatSeconds),
+	}
+	page.Title, page.Nav, page.Data = repo.Name, "restore-tests", data
+	p.render(w, r, status, "restore_repository", page)
+}
+
+// resticURL is the RESTIC_REPOSITORY of a path in a vault.
+func resticURL(v verify.VaultChoice, path string) string {
+	ep := strings.TrimSuffix(v.S3Endpoint, "/")
+	if !strings.Contains(ep, "://") {
+		ep = "https://" + ep
+	}
+	return "s3:" + ep + "/" + v.BucketName + "/" + path
+}
+
+// repositoryChange loads the path's repository for a change by u (404 when hidden, 403
+// for a viewer).
+func (p *Portal) repositoryChange(w http.ResponseWriter, r *http.Request) (verify.Repository, bool) {
+	repo, ok := p.repositoryFor(w, r)
+	if !ok {
+		return repo, false
+	}
+	if authz.Check(user(r), authz.MemberWrite, authz.Member(repo.MemberID)) != nil {
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed",
+			Error: "Only an admin of this member may change its repositories."})
+		return repo, false
+	}
+	return repo, true
+}
+
+func repoURL(id int64, done string) string {
+	return fmt.Sprintf("/restore-tests/repositories/%d?done=%s", id, done)
+}
+
+// RepositoryRunNow handles the "run now" button.
+func (p *Portal) RepositoryRunNow(w http.ResponseWriter, r *http.Request) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return
+	}
+	run, created, err := p.verify.RunNow(r.Context(), repo.ID)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	switch {
+	case created:
+		http.Redirect(w, r, fmt.Sprintf("/restore-tests/runs/%d", run.ID), http.StatusSeeOther)
+	case !run.Final():
+		http.Redirect(w, r, repoURL(repo.ID, "already"), http.StatusSeeOther)
+	default:
+		// The test that just finished is still held by the queue for a moment.
+		p.renderRepository(w, r, http.StatusConflict, Page{Error: "A test of this repository has just finished. Press “Run a test now” again in a few seconds."}, repo)
+	}
+}
+
+// RepositoryPassword handles the replace-password form.
+func (p *Portal) RepositoryPassword(w http.ResponseWriter, r *http.Request) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return
+	}
+	_, err := p.verify.PasswordSet(r.Context(), repo.ID, r.PostFormValue("password"))
+	var fe *verify.FieldError
+	switch {
+	case errors.As(err, &fe):
+		p.renderRepository(w, r, http.StatusBadRequest, Page{Error: fieldLabel(fe.Field) + " " + fe.Problem + "."}, repo)
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, repoURL(repo.ID, "password"), http.StatusSeeOther)
+}
+
+// RepositoryPasswordRemove handles the remove-password button.
+func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return
+	}
+	_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
+	switch {
+	case errors.Is(err, verify.ErrNoPassword):
+		p.renderRepository(w, r, http.StatusConflict, Page{Error: "This repository has no password (blind mode)."}, repo)
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, repoURL(repo.ID, "password-removed"), http.StatusSeeOther)
+}
+
+// RepositoryDelete handles the delete button.
+func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return
+	}
+	if err := p.verify.RepositoryDelete(r.Context(), repo.ID); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/restore-tests?done=deleted", http.StatusSeeOther)
+}
+
+type runData struct {
+	Row       runRow
+	Levels    []levelRow
+	Log       string
+	Percent   string
+	CanChange bool
+}
+
+type levelRow struct {
+	verify.LevelResult
+	Class    string
+	Duration string
+}
+
+// RestoreRun shows one run: outcome, per-level results, live progress and restic's log.
+func (p *Portal) RestoreRun(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	u := user(r)
+	run, err := verify.RunGet(r.Context(), p.pool, id)
+	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(u, authz.MemberRead, authz.Member(run.MemberID)) != nil) {
+		p.NotFound(w, r)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	log, err := verify.RunLog(r.Context(), p.pool, id)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	data := runData{Row: rowOf(run), Log: log, Percent: fmt.Sprintf("%.0f", min(100, max(0, run.Progress.Percent))),
+		CanChange: authz.Check(u, authz.MemberWrite, authz.Member(run.MemberID)) == nil}
+	for _, l := range run.Levels {
+		cls := outcomeClass(l.Outcome)
+		if l.Outcome == verify.OutcomeSkipped {
+			cls = ""
+		}
+		data.Levels = append(data.Levels, levelRow{LevelResult: l, Class: cls, Duration: humanDuration((l.DurationMS + 500) / 1000)})
+	}
+	p.render(w, r, http.StatusOK, "restore_run", Page{Title: fmt.Sprintf("Restore test %d of %s", run.ID, run.RepositoryName),
+		Nav: "restore-tests", Data: data})
+}
