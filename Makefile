@@ -47,9 +47,11 @@ vet:
 test: os-deps tools build vet
 	./bin/archipelago testenv -- $(GO) test $(TESTFLAGS) ./...
 
-## bench: the benchmarks that print ratios
+## bench: the Go benchmarks, then the restore benchmarks that print ratios against plain restic
 bench: os-deps tools build
 	./bin/archipelago testenv -- $(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	./bin/archipelago testenv -- ./bench/restore-sample.sh
+	./bin/archipelago testenv -- ./bench/restore-parallel.sh
 
 clean:
 	rm -rf bin .tools artifacts

@@ -44,6 +44,9 @@ type BackupOptions struct {
 	Tags []string
 	// Host overrides the hostname recorded in the snapshot.
 	Host string
+	// Time, when set, is recorded as the snapshot's time instead of now
+	// (restic's --time); the demo seeder uses it to make a stale backup.
+	Time time.Time
 }
 
 // Backup makes a snapshot. It is used by tests and the demo seeder;
@@ -60,6 +63,10 @@ func (r *Runner) Backup(ctx context.Context, repo Repo, opts BackupOptions) (*Ba
 	}
 	for _, t := range opts.Tags {
 		args = append(args, "--tag="+t)
+	}
+	if !opts.Time.IsZero() {
+		// restic reads --time in the child's time zone, which env sets to UTC.
+		args = append(args, "--time="+opts.Time.UTC().Format(time.DateTime))
 	}
 	args = append(args, "--")
 	args = append(args, opts.Paths...)

@@ -426,3 +426,26 @@ func TestListLocksAndUnlock(t *testing.T) {
 		t.Fatalf("after unlock: locks = %+v, %v", locks, err)
 	}
 }
+
+// TestBackupTime records a snapshot at a given time (--time), as the demo
+// seeder does to make a stale backup.
+func TestBackupTime(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1<<10)
+	ctx := testContext(t)
+	when := time.Now().Add(-72 * time.Hour).Truncate(time.Second)
+	sum, err := b.r.Backup(ctx, b.repo, BackupOptions{Paths: []string{b.src}, Time: when})
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	snaps, err := b.r.Snapshots(ctx, b.repo)
+	if err != nil {
+		t.Fatalf("snapshots: %v", err)
+	}
+	if len(snaps) != 1 || snaps[0].ID != sum.SnapshotID || !snaps[0].Time.Equal(when) {
+		t.Fatalf("snapshots = %+v, want one snapshot at %s", snaps, when)
+	}
+	if got := b.execs.args[len(b.execs.args)-2]; !slices.Contains(got, "--time="+when.UTC().Format(time.DateTime)) {
+		t.Errorf("backup argv = %q, want --time in UTC", got)
+	}
+}

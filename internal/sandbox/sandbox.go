@@ -184,9 +184,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := seedNotifications(ctx, a, sk); err != nil {
 		return fmt.Errorf("seed notification channels: %w", err)
 	}
-	if err := publishReports(ctx, a); err != nil {
+	// The demo reports wait for the round of restore tests, so that they show its outcomes.
+	stopReports, err := reportsAfterRound(ctx, a, seeded.Round, log)
+	if err != nil {
 		return fmt.Errorf("publish demo reports: %w", err)
 	}
+	defer stopReports()
 	info := Info{
 		BaseURL:       "http://" + l.Addr().String(),
 		DatabaseURL:   dbURL,

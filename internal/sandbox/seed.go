@@ -25,6 +25,9 @@ type Seeded struct {
 	// simulators and must be called on exit.
 	Islands     []IslandInfo
 	StopIslands func()
+	// Round are the restore tests enqueued for the demo repositories (none when they
+	// existed already); the sandbox's workers run them once it serves.
+	Round []int64
 }
 
 // demoMembers are the sandbox's member organisations.
@@ -73,6 +76,15 @@ func Seed(ctx context.Context, a *app.App, env SeedEnv) (Seeded, error) {
 	if env.S3 != nil {
 		if out.Islands, out.StopIslands, err = seedIslands(ctx, a, env.S3, nil); err != nil {
 			return out, fmt.Errorf("islands: %w", err)
+		}
+		if err := seedVaults(ctx, a, env.S3); err != nil {
+			out.StopIslands()
+			return out, fmt.Errorf("vaults: %w", err)
+		}
+		// Restic repositories in every state of a restore test, in the vaults above.
+		if out.Round, err = seedRestoreTests(ctx, a, env.S3, a.Log); err != nil {
+			out.StopIslands()
+			return out, fmt.Errorf("restore tests: %w", err)
 		}
 	}
 	return out, nil

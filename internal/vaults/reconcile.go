@@ -346,4 +346,3 @@ func quotaText(size, objects *int64) string {
 	}
 	return strings.Join(parts, ", ")
 }
-

@@ -185,7 +185,6 @@ func checkField(constraint string) string {
 const (
 	lockAllocation int64 = 0x7661_756c // "vaul": every quota allocation, federation-wide
 	lockVault      int64 = 0x7661_6c74 // "valt": one vault's Garage work (+ vault id)
-	lockUsage      int64 = 0x7573_6167 // "usag": one CollectUsage run
 )
 
 // lockAllocations serialises quota allocations (vault creation, quota changes) so that two

@@ -46,7 +46,9 @@ func loadSettings(ctx context.Context, q querier) (Settings, error) {
 }
 
 // SettingsGet returns the federation settings.
-func (s *Service) SettingsGet(ctx context.Context) (Settings, error) { return loadSettings(ctx, s.pool) }
+func (s *Service) SettingsGet(ctx context.Context) (Settings, error) {
+	return loadSettings(ctx, s.pool)
+}
 
 // SettingsInput changes settings; nil fields are left unchanged.
 type SettingsInput struct {

@@ -76,7 +76,10 @@ func (c *clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { return setupWith(t, true) }
+
+// setupWith builds the bundle; verbose sends the service's log to the test's log too.
+func setupWith(t testing.TB, verbose bool) *bundle {
 	t.Helper()
 	b := &bundle{ctx: audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorUser, ID: "1", Name: "tester@example.org"}),
 		pool: testenv.DB(t), log: &lockedBuffer{}, clock: &clock{}}
@@ -85,7 +88,11 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.keys = kr
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(b.log, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var out io.Writer = b.log
+	if verbose {
+		out = io.MultiWriter(b.log, testWriter{t})
+	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	isl := islands.New(b.pool, kr, logger, islands.Config{})
 	b.svc = vaults.New(b.pool, kr, isl, logger, vaults.Config{PendingGrace: time.Nanosecond, Now: b.clock.Now,
 		GarageTimeout: 10 * time.Second})
@@ -98,7 +105,7 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/quota"
 )
 
 // Usage thresholds, in percent of the quota; crossing one upwards is recorded as an event.
@@ -75,14 +76,10 @@ func (s *Service) Events(ctx context.Context, vaultID int64, max int) ([]Event, 
 
 // CollectUsage reads every provisioned vault's bytes and objects from Garage into the
 // usage history, and records crossing 80% and 95% of the quota as events (and going
-// back under 80%). One run at a time in the federation (an advisory lock; a second
-// process returns at once); each island within IslandTimeout.
+// back under 80%). Each island within IslandTimeout. Safe to run from several processes:
+// samples are per observation time, and RecordUsage locks the vault's row, so a
+// threshold is recorded once whoever observes it.
 func (s *Service) CollectUsage(ctx context.Context) error {
-	release, ok, err := s.tryLock(ctx, lockUsage<<32)
-	if err != nil || !ok {
-		return err
-	}
-	defer release()
 	refs, err := s.vaultRefs(ctx, `SELECT id, island_id FROM vaults WHERE status IN ('active', 'deleting')
 		AND garage_bucket_id IS NOT NULL ORDER BY island_id, id`)
 	if err != nil {
@@ -135,7 +132,7 @@ func (s *Service) RecordUsage(ctx context.Context, vaultID, bytes, objects int64
 			return err
 		}
 		pct := func() string {
-			return fmt.Sprintf("%d%% of the quota used (%d of %d bytes)", bytes*100/max(quotaBytes, 1), bytes, quotaBytes)
+			return fmt.Sprintf("%d%% of the quota used (%s of %s)", bytes*100/max(quotaBytes, 1), quota.Bytes(bytes), quota.Bytes(quotaBytes))
 		}
 		for _, t := range []int{ThresholdWarn, ThresholdCritical} {
 			if prev < t && level >= t {

@@ -419,7 +419,9 @@ func (s *Service) adoptBucket(ctx context.Context, gc *garage.Client, v Vault) (
 	return nil, &ConflictError{"name", fmt.Sprintf("bucket name %q is already taken on island %q by a bucket Archipelago did not create", v.BucketName, v.IslandName)}
 }
 
-func verifierKeyName(vaultID int64) string { return fmt.Sprintf("archipelago-verifier-vault-%d", vaultID) }
+func verifierKeyName(vaultID int64) string {
+	return fmt.Sprintf("archipelago-verifier-vault-%d", vaultID)
+}
 
 func verifierPurpose(vaultID int64) string { return fmt.Sprintf("vault/%d/verifier_secret", vaultID) }
 
@@ -666,4 +668,39 @@ func (s *Service) Restore(ctx context.Context, id int64) (Vault, error) {
 		return Vault{}, fmt.Errorf("restore vault %d: %w", id, err)
 	}
 	return VaultGetByID(ctx, s.pool, id)
+}
+
+// ResetForNewIsland forgets a vault's Garage objects after its island was rebuilt empty
+// (a new cluster behind the same island): the vault becomes pending, its member keys are
+// recorded deleted (they vanished with the old cluster), its verifier key is dropped, and
+// the reconciler provisions it again. Audited.
+func (s *Service) ResetForNewIsland(ctx context.Context, id int64) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		v, err := VaultGetByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if v.Status == StatusDeleted {
+			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `UPDATE vaults SET status = CASE WHEN status = 'deleting' THEN status ELSE 'pending' END,
+			garage_bucket_id = NULL, drift = '{}', status_detail = 'the island was rebuilt: being provisioned again', updated_at = now()
+			WHERE id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE vault_keys SET deleted_at = coalesce(deleted_at, now()), revoked_at = coalesce(revoked_at, now())
+			WHERE vault_id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM vault_verifier_keys WHERE vault_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = audit.Record(ctx, tx, audit.Entry{Action: "vault.reset", MemberID: &v.MemberID, TargetType: "vault",
+			TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"name": v.Name, "island": v.IslandName}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reset vault %d: %w", id, err)
+	}
+	return nil
 }

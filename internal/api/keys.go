@@ -1,0 +1,118 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/vaults"
+)
+
+type keyRequest struct {
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// keyFor loads the vault ({id}, checked for act) and its key ({key_id}).
+func (a *API) keyFor(r *http.Request, act authz.Action) (vaults.Vault, vaults.Key, error) {
+	v, err := a.vaultFor(r, act)
+	if err != nil {
+		return v, vaults.Key{}, err
+	}
+	kid, err := pathID(r, chi.URLParam(r, "key_id"))
+	if err != nil {
+		return v, vaults.Key{}, err
+	}
+	k, err := a.vaults.KeyGet(r.Context(), v.ID, kid)
+	if err != nil {
+		return v, k, vaultError(err)
+	}
+	return v, k, nil
+}
+
+// KeyList answers GET /v1/vaults/{id}/keys (never a secret).
+func (a *API) KeyList(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberRead)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ks, err := a.vaults.KeyList(r.Context(), v.ID)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"keys": ks})
+}
+
+// KeyCreate answers POST /v1/vaults/{id}/keys: the secret and the restic snippet are in
+// this answer only.
+func (a *API) KeyCreate(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req keyRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	k, err := a.vaults.KeyCreate(r.Context(), v.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	w.Header().Set("Location", "/v1/vaults/"+strconv.FormatInt(v.ID, 10)+"/keys/"+strconv.FormatInt(k.ID, 10))
+	WriteJSON(w, http.StatusCreated, k)
+}
+
+// KeyGet answers GET /v1/vaults/{id}/keys/{key_id}.
+func (a *API) KeyGet(w http.ResponseWriter, r *http.Request) {
+	_, k, err := a.keyFor(r, authz.MemberRead)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, k)
+}
+
+// KeyRotate answers POST /v1/vaults/{id}/keys/{key_id}/rotate: a new key (with its
+// secret, once); the old one works until the grace period ends.
+func (a *API) KeyRotate(w http.ResponseWriter, r *http.Request) {
+	v, k, err := a.keyFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req keyRequest
+	if r.ContentLength != 0 {
+		if err := Decode(r, &req); err != nil {
+			a.Fail(w, r, err)
+			return
+		}
+	}
+	nk, err := a.vaults.KeyRotate(r.Context(), v.ID, k.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	WriteJSON(w, http.StatusCreated, nk)
+}
+
+// KeyRevoke answers DELETE /v1/vaults/{id}/keys/{key_id}: the key stops working at once.
+func (a *API) KeyRevoke(w http.ResponseWriter, r *http.Request) {
+	v, k, err := a.keyFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if _, err := a.vaults.KeyRevoke(r.Context(), v.ID, k.ID); err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,185 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/vaults"
+)
+
+// QuotaExplain answers GET /v1/quota?member=<slug>: the policy's arithmetic for the member
+// on every island ("why is my quota X").
+func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	slug := r.URL.Query().Get("member")
+	if slug == "" {
+		if len(p.Members) != 1 {
+			a.Fail(w, r, Invalid("member", "is required (the member's slug)"))
+			return
+		}
+		slug = p.Members[0].Slug
+	}
+	m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+	if err == nil {
+		err = check(p, authz.MemberRead, authz.Member(m.ID))
+	}
+	if err != nil {
+		a.Fail(w, r, notFoundAs(err, "member", slug))
+		return
+	}
+	rep, err := a.vaults.Explain(r.Context(), m.ID)
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, rep)
+}
+
+type settingsBody struct {
+	QuotaRatio              *float64   `json:"quota_ratio,omitempty"`
+	Overcommit              *float64   `json:"overcommit,omitempty"`
+	KeyGraceSeconds         *int64     `json:"key_grace_seconds,omitempty"`
+	VaultDeleteGraceSeconds *int64     `json:"vault_delete_grace_seconds,omitempty"`
+	UpdatedAt               *time.Time `json:"updated_at,omitempty"`
+}
+
+func settingsOut(st vaults.Settings) settingsBody {
+	kg, vg := int64(st.KeyGrace/time.Second), int64(st.VaultDeleteGrace/time.Second)
+	return settingsBody{QuotaRatio: &st.QuotaRatio, Overcommit: &st.Overcommit, KeyGraceSeconds: &kg,
+		VaultDeleteGraceSeconds: &vg, UpdatedAt: &st.UpdatedAt}
+}
+
+// QuotaSettings answers GET /v1/quota/settings (every logged-in user: transparency).
+func (a *API) QuotaSettings(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	st, err := a.vaults.SettingsGet(r.Context())
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, settingsOut(st))
+}
+
+// QuotaSettingsUpdate answers PATCH /v1/quota/settings (federation admins).
+func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req settingsBody
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.UpdatedAt != nil {
+		a.Fail(w, r, Invalid("updated_at", "is read-only"))
+		return
+	}
+	in := vaults.SettingsInput{QuotaRatio: req.QuotaRatio, Overcommit: req.Overcommit}
+	if req.KeyGraceSeconds != nil {
+		d := time.Duration(*req.KeyGraceSeconds) * time.Second
+		in.KeyGrace = &d
+	}
+	if req.VaultDeleteGraceSeconds != nil {
+		d := time.Duration(*req.VaultDeleteGraceSeconds) * time.Second
+		in.VaultDeleteGrace = &d
+	}
+	st, err := a.vaults.SettingsUpdate(r.Context(), in)
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, settingsOut(st))
+}
+
+// GrantList answers GET /v1/quota/grants (?member=<slug>): a member's grants are visible
+// to its members, all of them to federation admins.
+func (a *API) GrantList(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	var member int64
+	if slug := r.URL.Query().Get("member"); slug != "" {
+		m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+		if err == nil {
+			err = check(p, authz.MemberRead, authz.Member(m.ID))
+		}
+		if err != nil {
+			a.Fail(w, r, notFoundAs(err, "member", slug))
+			return
+		}
+		member = m.ID
+	}
+	gs, err := a.vaults.GrantList(r.Context(), member)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	out := []vaults.Grant{}
+	for _, g := range gs {
+		if authz.CanSee(p, g.MemberID) {
+			out = append(out, g)
+		}
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"grants": out})
+}
+
+type grantRequest struct {
+	Member    string     `json:"member"`
+	Bytes     int64      `json:"bytes"`
+	Reason    string     `json:"reason"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// GrantCreate answers POST /v1/quota/grants (federation admins; audited with the reason).
+func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) {
+	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req grantRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
+	if err != nil {
+		a.Fail(w, r, Invalid("member", "no member %q", req.Member))
+		return
+	}
+	g, err := a.vaults.GrantCreate(r.Context(), vaults.GrantInput{MemberID: m.ID, Bytes: req.Bytes, Reason: req.Reason, ExpiresAt: req.ExpiresAt})
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	WriteJSON(w, http.StatusCreated, g)
+}
+
+// GrantRevoke answers DELETE /v1/quota/grants/{id} (federation admins).
+func (a *API) GrantRevoke(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	g, err := a.vaults.GrantGet(r.Context(), id)
+	if err != nil || !authz.CanSee(p, g.MemberID) {
+		a.Fail(w, r, NotFound("grant"))
+		return
+	}
+	if err := check(p, authz.FederationManage, authz.Federation); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if _, err := a.vaults.GrantRevoke(r.Context(), id); err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

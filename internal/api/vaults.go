@@ -1,0 +1,303 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/vaults"
+)
+
+// Error codes of the vaults API.
+const (
+	// CodeQuotaExceeded: the quota policy refuses the request; the message shows its arithmetic.
+	CodeQuotaExceeded = "quota_exceeded"
+	// CodePlacementRefused: the vault cannot go on that island (the member operates it, or
+	// no island can take it).
+	CodePlacementRefused = "placement_refused"
+)
+
+// vaultError maps the vaults domain's errors to the API's error shape.
+func vaultError(err error) error {
+	var (
+		fe *vaults.FieldError
+		ce *vaults.ConflictError
+		qe *vaults.QuotaError
+		pe *vaults.PlacementError
+		ue *vaults.UnreachableError
+	)
+	switch {
+	case errors.As(err, &fe):
+		return Invalid(fe.Field, "%s", fe.Problem)
+	case errors.As(err, &qe):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeQuotaExceeded, Field: "quota_bytes", Message: qe.Message}
+	case errors.As(err, &pe):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodePlacementRefused, Field: "island_id", Message: pe.Problem}
+	case errors.As(err, &ce):
+		return Conflict(ce.Field, "%s", ce.Problem)
+	case errors.As(err, &ue):
+		return Unavailable("%s", ue.Error())
+	case errors.Is(err, vaults.ErrNotFound):
+		return NotFound("object")
+	case errors.Is(err, vaults.ErrNoVerifier):
+		return Conflict("", "%s", err.Error())
+	}
+	return domainError(err)
+}
+
+// vaultFor loads the vault of the path's {id} and checks act on its member; vaults of
+// other members are not found.
+func (a *API) vaultFor(r *http.Request, act authz.Action) (vaults.Vault, error) {
+	id, err := pathID(r, chi.URLParam(r, "id"))
+	if err != nil {
+		return vaults.Vault{}, err
+	}
+	v, err := a.vaults.VaultGet(r.Context(), id)
+	if err != nil {
+		return v, vaultError(err)
+	}
+	if err := check(principal(r), act, authz.Member(v.MemberID)); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// visibleMembers returns the member ids whose vaults p may read (nil: every member).
+func visibleMembers(p *identity.Principal) []int64 {
+	if p.FederationAdmin {
+		return nil
+	}
+	return p.MemberIDs()
+}
+
+// VaultList answers GET /v1/vaults (?member=<slug>, ?island_id, ?status).
+func (a *API) VaultList(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	f := vaults.VaultFilter{MemberIDs: visibleMembers(p), Status: r.URL.Query().Get("status")}
+	if slug := r.URL.Query().Get("member"); slug != "" {
+		m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+		if err == nil {
+			err = check(p, authz.MemberRead, authz.Member(m.ID))
+		}
+		if err != nil {
+			a.Fail(w, r, notFoundAs(err, "member", slug))
+			return
+		}
+		f.MemberIDs = []int64{m.ID}
+	}
+	if s := r.URL.Query().Get("island_id"); s != "" {
+		id, err := queryInt(s, "island_id", 1, 1<<62)
+		if err != nil {
+			a.Fail(w, r, err)
+			return
+		}
+		f.IslandID = id
+	}
+	vs, err := a.vaults.VaultList(r.Context(), f)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"vaults": vs})
+}
+
+type vaultCreateRequest struct {
+	Member         string `json:"member"`
+	Name           string `json:"name"`
+	QuotaBytes     int64  `json:"quota_bytes"`
+	MaxObjects     *int64 `json:"max_objects"`
+	IslandID       int64  `json:"island_id"`
+	OverrideReason string `json:"override_reason"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// VaultCreate answers POST /v1/vaults: 201 when provisioned, 202 when the vault is kept
+// pending for the reconciler (Garage failed; status_detail says how), 200 when the
+// idempotency key names a vault created before.
+func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	var req vaultCreateRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(req.Member) == "" {
+		a.Fail(w, r, Invalid("member", "is required (the member's slug)"))
+		return
+	}
+	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
+	if err == nil {
+		err = check(p, authz.MemberWrite, authz.Member(m.ID))
+	}
+	if err != nil {
+		a.Fail(w, r, notFoundAs(err, "member", req.Member))
+		return
+	}
+	if strings.TrimSpace(req.OverrideReason) != "" {
+		if err := check(p, authz.FederationManage, authz.Federation); err != nil {
+			a.Fail(w, r, Forbidden("only a federation admin may override the placement rule"))
+			return
+		}
+	}
+	key := cmpOr(req.IdempotencyKey, r.Header.Get("Idempotency-Key"))
+	v, created, err := a.vaults.Create(r.Context(), vaults.CreateInput{MemberID: m.ID, Name: req.Name, QuotaBytes: req.QuotaBytes,
+		MaxObjects: req.MaxObjects, IslandID: req.IslandID, OverrideReason: req.OverrideReason, IdempotencyKey: key})
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	status := http.StatusCreated
+	switch {
+	case !created:
+		status = http.StatusOK
+	case v.Status == vaults.StatusPending:
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Location", "/v1/vaults/"+strconv.FormatInt(v.ID, 10))
+	WriteJSON(w, status, v)
+}
+
+// VaultGet answers GET /v1/vaults/{id}.
+func (a *API) VaultGet(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberRead)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+type vaultUpdateRequest struct {
+	QuotaBytes *int64   `json:"quota_bytes"`
+	MaxObjects optInt64 `json:"max_objects"`
+}
+
+// optInt64 tells an absent field from null.
+type optInt64 struct {
+	Set   bool
+	Value *int64
+}
+
+func (o *optInt64) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		return nil
+	}
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return Invalid("max_objects", "must be an integer or null")
+	}
+	o.Value = &v
+	return nil
+}
+
+// VaultUpdate answers PATCH /v1/vaults/{id}: quota and object limit.
+func (a *API) VaultUpdate(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req vaultUpdateRequest
+	if err := Decode(r, &req); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			a.Fail(w, r, err)
+		} else {
+			a.Fail(w, r, Invalid("max_objects", "must be an integer or null"))
+		}
+		return
+	}
+	in := vaults.UpdateInput{QuotaBytes: req.QuotaBytes, MaxObjects: req.MaxObjects.Value, ClearMaxObjects: req.MaxObjects.Set && req.MaxObjects.Value == nil}
+	v, err = a.vaults.Update(r.Context(), v.ID, in)
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+// VaultDelete answers DELETE /v1/vaults/{id} (?reason=): 204 when the empty vault was
+// deleted at once, 202 with the vault when its deletion is scheduled (data kept until
+// purge_after; POST …/restore undoes it).
+func (a *API) VaultDelete(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	v, immediate, err := a.vaults.Delete(r.Context(), v.ID, r.URL.Query().Get("reason"))
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	if immediate {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	WriteJSON(w, http.StatusAccepted, v)
+}
+
+// VaultRestore answers POST /v1/vaults/{id}/restore: undo a scheduled deletion.
+func (a *API) VaultRestore(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	v, err = a.vaults.Restore(r.Context(), v.ID)
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+// VaultReconcile answers POST /v1/vaults/{id}/reconcile: compare with Garage and repair now.
+func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	rec, err := a.vaults.ReconcileVault(r.Context(), v.ID)
+	if err != nil {
+		a.Fail(w, r, vaultError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, rec)
+}
+
+// VaultUsage answers GET /v1/vaults/{id}/usage (?days=30): history and events.
+func (a *API) VaultUsage(w http.ResponseWriter, r *http.Request) {
+	v, err := a.vaultFor(r, authz.MemberRead)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	days := int64(30)
+	if s := r.URL.Query().Get("days"); s != "" {
+		if days, err = queryInt(s, "days", 1, 400); err != nil {
+			a.Fail(w, r, err)
+			return
+		}
+	}
+	hist, err := a.vaults.UsageHistory(r.Context(), v.ID, time.Now().Add(-time.Duration(days)*24*time.Hour), 2000)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	evs, err := a.vaults.Events(r.Context(), v.ID, 100)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"vault_id": v.ID, "quota_bytes": v.QuotaBytes, "samples": hist, "events": evs})
+}

@@ -1,0 +1,528 @@
+package portal
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/quota"
+	"github.com/chatons/archipelago/internal/vaults"
+)
+
+// UsageBar is a server-rendered SVG usage bar (no inline style: the CSP forbids it).
+type UsageBar struct {
+	Fraction float64 // used ÷ quota, capped at 1 for drawing
+	Width    string  // percentage of the bar, e.g. "42.0"
+	Class    string  // good, warn, bad
+	Label    string  // "42% of 10 GB used"
+}
+
+func usageBar(v vaults.Vault) UsageBar {
+	f := v.UsedFraction()
+	b := UsageBar{Fraction: f, Width: fmt.Sprintf("%.1f", math.Min(f, 1)*100), Class: "good"}
+	switch vaults.UsageLevel(int64(f*1000), 1000) {
+	case vaults.ThresholdCritical:
+		b.Class = "bad"
+	case vaults.ThresholdWarn:
+		b.Class = "warn"
+	}
+	if v.UsageBytes == nil {
+		b.Label = "usage not collected yet; quota " + quota.Bytes(v.QuotaBytes)
+	} else {
+		b.Label = fmt.Sprintf("%.0f%% of %s used (%s)", f*100, quota.Bytes(v.QuotaBytes), quota.Bytes(*v.UsageBytes))
+	}
+	return b
+}
+
+type vaultRow struct {
+	vaults.Vault
+	Bar UsageBar
+}
+
+type vaultsData struct {
+	Vaults    []vaultRow
+	Members   []identity.MemberRef // members the user may create vaults for
+	Islands   []islands.Island
+	FedAdmin  bool
+	Form      vaultForm
+	QuotaHint string
+}
+
+type vaultForm struct {
+	Member, Name, QuotaGB, IslandID, OverrideReason, IdempotencyKey string
+}
+
+// adminMembers are the members whose vaults u may change.
+func (p *Portal) adminMembers(r *http.Request, u *identity.Principal) []identity.MemberRef {
+	if u.FederationAdmin {
+		ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
+		if err == nil {
+			out := make([]identity.MemberRef, 0, len(ms))
+			for _, m := range ms {
+				out = append(out, identity.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name, Role: identity.RoleAdmin})
+			}
+			return out
+		}
+	}
+	var out []identity.MemberRef
+	for _, m := range u.Members {
+		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Vaults lists the vaults the user may see, with their usage, and offers to create one.
+func (p *Portal) Vaults(w http.ResponseWriter, r *http.Request) {
+	p.renderVaults(w, r, http.StatusOK, Page{Flash: vaultFlash(r)}, vaultForm{QuotaGB: "100", IdempotencyKey: newFormKey()})
+}
+
+func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int, page Page, form vaultForm) {
+	u := user(r)
+	f := vaults.VaultFilter{}
+	if !u.FederationAdmin {
+		f.MemberIDs = u.MemberIDs()
+	}
+	vs, err := p.vaults.VaultList(r.Context(), f)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	isl, err := islands.IslandList(r.Context(), p.pool, islands.IslandFilter{Limit: 500})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	d := vaultsData{Members: p.adminMembers(r, u), Islands: isl, FedAdmin: u.FederationAdmin, Form: form}
+	for _, v := range vs {
+		d.Vaults = append(d.Vaults, vaultRow{Vault: v, Bar: usageBar(v)})
+	}
+	if form.Member == "" && len(d.Members) > 0 {
+		d.Form.Member = d.Members[0].Slug
+	}
+	page.Title, page.Nav, page.Data = "Vaults", "vaults", d
+	p.render(w, r, status, "vaults", page)
+}
+
+// newFormKey is the idempotency key a create form carries, so that a double submit
+// creates one vault.
+func newFormKey() string { return "form-" + strconv.FormatInt(time.Now().UnixNano(), 36) }
+
+// VaultCreate handles the create form.
+func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	form := vaultForm{Member: r.PostFormValue("member"), Name: strings.TrimSpace(r.PostFormValue("name")),
+		QuotaGB: strings.TrimSpace(r.PostFormValue("quota_gb")), IslandID: r.PostFormValue("island_id"),
+		OverrideReason: strings.TrimSpace(r.PostFormValue("override_reason")), IdempotencyKey: r.PostFormValue("idempotency_key")}
+	bad := func(status int, msg string) { p.renderVaults(w, r, status, Page{Error: msg}, form) }
+	m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+	if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
+		bad(http.StatusBadRequest, "Choose one of the members you administer.")
+		return
+	}
+	gbs, err := strconv.ParseFloat(form.QuotaGB, 64)
+	if err != nil || gbs <= 0 || gbs > 1e9 {
+		bad(http.StatusBadRequest, "Quota must be a positive number of GB.")
+		return
+	}
+	in := vaults.CreateInput{MemberID: m.ID, Name: form.Name, QuotaBytes: int64(gbs * 1e9), IdempotencyKey: form.IdempotencyKey}
+	if form.IslandID != "" && form.IslandID != "0" {
+		if in.IslandID, err = strconv.ParseInt(form.IslandID, 10, 64); err != nil {
+			bad(http.StatusBadRequest, "Choose an island from the list.")
+			return
+		}
+	}
+	if form.OverrideReason != "" {
+		if authz.Check(u, authz.FederationManage, authz.Federation) != nil {
+			bad(http.StatusForbidden, "Only a federation admin may override the placement rule.")
+			return
+		}
+		in.OverrideReason = form.OverrideReason
+	}
+	v, _, err := p.vaults.Create(r.Context(), in)
+	if msg, status := vaultProblem(err); msg != "" {
+		bad(status, msg)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=created", v.ID), http.StatusSeeOther)
+}
+
+// vaultProblem turns a domain error into a message for people and a status ("" when
+// the error is unexpected).
+func vaultProblem(err error) (string, int) {
+	var (
+		fe *vaults.FieldError
+		ce *vaults.ConflictError
+		qe *vaults.QuotaError
+		pe *vaults.PlacementError
+		ue *vaults.UnreachableError
+	)
+	switch {
+	case err == nil:
+		return "", 0
+	case errors.As(err, &fe):
+		return fieldLabel(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest
+	case errors.As(err, &qe):
+		return "Quota refused: " + qe.Message + ". See “Why is my quota this?”.", http.StatusUnprocessableEntity
+	case errors.As(err, &pe):
+		return "Placement refused: " + pe.Problem + ".", http.StatusUnprocessableEntity
+	case errors.As(err, &ce):
+		return strings.ToUpper(ce.Error()[:1]) + ce.Error()[1:] + ".", http.StatusConflict
+	case errors.As(err, &ue):
+		return "The island did not answer: " + ue.Error() + ". Try again later.", http.StatusBadGateway
+	case errors.Is(err, vaults.ErrNotFound):
+		return "Not found.", http.StatusNotFound
+	}
+	return "", 0
+}
+
+func vaultFlash(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "created":
+		return "The vault was created. Create a key to start backing up."
+	case "revoked":
+		return "The key was revoked: it no longer works."
+	case "deleted":
+		return "The empty vault was deleted."
+	case "scheduled":
+		return "The vault's deletion is scheduled; its data is kept until the date shown, and you can undo it until then."
+	case "restored":
+		return "The deletion was cancelled: the vault is active again."
+	case "quota":
+		return "The vault's quota was changed."
+	case "reconciled":
+		return "The vault was compared with its island."
+	}
+	return ""
+}
+
+type vaultData struct {
+	Vault     vaults.Vault
+	Bar       UsageBar
+	Chart     UsageChart
+	Keys      []vaults.Key
+	Events    []vaults.Event
+	CanWrite  bool
+	NewKey    *vaults.NewKey
+	QuotaForm string
+}
+
+// vaultFor loads the path's vault for act: another member's vault is not found (404),
+// a vault the user may see but not change is refused (403). ok is false when an answer
+// was written.
+func (p *Portal) vaultFor(w http.ResponseWriter, r *http.Request, act authz.Action) (vaults.Vault, bool) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	if err != nil {
+		p.NotFound(w, r)
+		return vaults.Vault{}, false
+	}
+	v, err := p.vaults.VaultGet(r.Context(), id)
+	if errors.Is(err, vaults.ErrNotFound) {
+		p.NotFound(w, r)
+		return v, false
+	} else if err != nil {
+		p.fail(w, r, err)
+		return v, false
+	}
+	switch authz.Check(user(r), act, authz.Member(v.MemberID)) {
+	case nil:
+		return v, true
+	case authz.ErrDenied:
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed", Error: "Your role does not allow changing this vault."})
+	default:
+		p.NotFound(w, r)
+	}
+	return v, false
+}
+
+// Vault shows one vault: usage chart, keys, verifier key, drift and deletion.
+func (p *Portal) Vault(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.vaultFor(w, r, authz.MemberRead)
+	if !ok {
+		return
+	}
+	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlash(r)}, v, nil)
+}
+
+func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int, page Page, v vaults.Vault, nk *vaults.NewKey) {
+	ctx := r.Context()
+	keys, err := p.vaults.KeyList(ctx, v.ID)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	now := time.Now()
+	hist, err := p.vaults.UsageHistory(ctx, v.ID, now.Add(-30*24*time.Hour), 2000)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	evs, err := p.vaults.Events(ctx, v.ID, 20)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	page.Title, page.Nav = "Vault "+v.Name, "vaults"
+	page.Data = vaultData{Vault: v, Bar: usageBar(v), Chart: NewUsageChart(hist, v.QuotaBytes, now), Keys: keys, Events: evs,
+		CanWrite: authz.Check(user(r), authz.MemberWrite, authz.Member(v.MemberID)) == nil, NewKey: nk,
+		QuotaForm: strconv.FormatFloat(float64(v.QuotaBytes)/1e9, 'f', -1, 64)}
+	p.render(w, r, status, "vault", page)
+}
+
+// VaultKeyCreate handles the new key form: the secret and the restic snippet are shown
+// on the answer page only.
+func (p *Portal) VaultKeyCreate(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return
+	}
+	in := vaults.KeyInput{Name: r.PostFormValue("name")}
+	if d := strings.TrimSpace(r.PostFormValue("expires_days")); d != "" && d != "0" {
+		days, err := strconv.Atoi(d)
+		if err != nil || days < 1 || days > 3650 {
+			p.renderVault(w, r, http.StatusBadRequest, Page{Error: "Expiry must be a number of days between 1 and 3650, or empty."}, v, nil)
+			return
+		}
+		t := time.Now().Add(time.Duration(days) * 24 * time.Hour)
+		in.ExpiresAt = &t
+	}
+	nk, err := p.vaults.KeyCreate(r.Context(), v.ID, in)
+	p.keyAnswer(w, r, v, nk, err)
+}
+
+func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vault, nk vaults.NewKey, err error) {
+	if msg, status := vaultProblem(err); msg != "" {
+		p.renderVault(w, r, status, Page{Error: msg}, v, nil)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.renderVault(w, r, http.StatusCreated, Page{}, v, &nk)
+}
+
+func (p *Portal) keyOf(w http.ResponseWriter, r *http.Request, v vaults.Vault) (vaults.Key, bool) {
+	kid, _ := strconv.ParseInt(chi.URLParam(r, "key_id"), 10, 64)
+	k, err := p.vaults.KeyGet(r.Context(), v.ID, kid)
+	if err != nil {
+		p.NotFound(w, r)
+		return k, false
+	}
+	return k, true
+}
+
+// VaultKeyRotate handles the rotate button: a new key is shown once; the old one retires.
+func (p *Portal) VaultKeyRotate(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return
+	}
+	k, ok := p.keyOf(w, r, v)
+	if !ok {
+		return
+	}
+	nk, err := p.vaults.KeyRotate(r.Context(), v.ID, k.ID, vaults.KeyInput{})
+	p.keyAnswer(w, r, v, nk, err)
+}
+
+// VaultKeyRevoke handles the revoke button.
+func (p *Portal) VaultKeyRevoke(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return
+	}
+	k, ok := p.keyOf(w, r, v)
+	if !ok {
+		return
+	}
+	if _, err := p.vaults.KeyRevoke(r.Context(), v.ID, k.ID); err != nil {
+		p.vaultError(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=revoked", v.ID), http.StatusSeeOther)
+}
+
+func (p *Portal) vaultError(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error) {
+	if msg, status := vaultProblem(err); msg != "" {
+		p.renderVault(w, r, status, Page{Error: msg}, v, nil)
+		return
+	}
+	p.fail(w, r, err)
+}
+
+// VaultQuota handles the quota form.
+func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return
+	}
+	gbs, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("quota_gb")), 64)
+	if err != nil || gbs <= 0 || gbs > 1e9 {
+		p.renderVault(w, r, http.StatusBadRequest, Page{Error: "Quota must be a positive number of GB."}, v, nil)
+		return
+	}
+	q := int64(gbs * 1e9)
+	if _, err := p.vaults.Update(r.Context(), v.ID, vaults.UpdateInput{QuotaBytes: &q}); err != nil {
+		p.vaultError(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=quota", v.ID), http.StatusSeeOther)
+}
+
+// VaultDelete handles the delete button: immediate for an empty vault, scheduled otherwise.
+func (p *Portal) VaultDelete(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return
+	}
+	_, immediate, err := p.vaults.Delete(r.Context(), v.ID, r.PostFormValue("reason"))
+	if err != nil {
+		p.vaultError(w, r, v, err)
+		return
+	}
+	if immediate {
+		http.Redirect(w, r, "/vaults?done=deleted", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=scheduled", v.ID), http.StatusSeeOther)
+}
+
+// VaultRestore handles the undo button of a scheduled deletion.
+func (p *Portal) VaultRestore(w http.ResponseWriter, r *http.Request) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return
+	}
+	if _, err := p.vaults.Restore(r.Context(), v.ID); err != nil {
+		p.vaultError(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=restored", v.ID), http.StatusSeeOther)
+}
+
+// UsageChart is a server-rendered SVG chart of a vault's usage against its quota.
+type UsageChart struct {
+	Width, Height, Left, Right, Top, PlotH int
+	Empty                                  bool
+	Summary                                string
+	Line, Area                             string // polyline points; polygon points
+	QuotaY                                 float64
+	YLabels, XLabels                       []usageLabel
+}
+
+type usageLabel struct {
+	X, Y         float64
+	Text, Anchor string
+}
+
+// NewUsageChart draws samples (oldest first) over the last 30 days up to now.
+func NewUsageChart(samples []vaults.UsageSample, quotaBytes int64, now time.Time) UsageChart {
+	c := UsageChart{Width: 720, Height: 220, Left: 70, Right: 10, Top: 10, PlotH: 170}
+	if len(samples) == 0 {
+		c.Empty, c.Summary = true, "No usage collected yet: the first sample appears after the next collection."
+		return c
+	}
+	from := now.Add(-30 * 24 * time.Hour)
+	if samples[0].At.After(from) {
+		from = samples[0].At
+	}
+	span := now.Sub(from).Seconds()
+	if span <= 0 {
+		span = 1
+	}
+	top := float64(quotaBytes)
+	for _, s := range samples {
+		top = math.Max(top, float64(s.Bytes))
+	}
+	top *= 1.1
+	plotW := float64(c.Width - c.Left - c.Right)
+	x := func(t time.Time) float64 { return float64(c.Left) + plotW*math.Max(0, t.Sub(from).Seconds())/span }
+	y := func(b float64) float64 { return float64(c.Top) + float64(c.PlotH)*(1-b/top) }
+	var line strings.Builder
+	for _, s := range samples {
+		fmt.Fprintf(&line, "%.1f,%.1f ", x(s.At), y(float64(s.Bytes)))
+	}
+	last := samples[len(samples)-1]
+	c.Line = strings.TrimSpace(line.String())
+	c.Area = fmt.Sprintf("%.1f,%.1f %s %.1f,%.1f", x(samples[0].At), y(0), c.Line, x(last.At), y(0))
+	c.QuotaY = y(float64(quotaBytes))
+	for _, f := range []float64{0, 0.5, 1} {
+		v := top / 1.1 * f
+		if f == 1 {
+			v = float64(quotaBytes)
+		}
+		c.YLabels = append(c.YLabels, usageLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: quota.Bytes(int64(v)), Anchor: "end"})
+	}
+	for _, f := range []float64{0, 0.5, 1} {
+		t := from.Add(time.Duration(f * span * float64(time.Second)))
+		anchor := map[float64]string{0: "start", 0.5: "middle", 1: "end"}[f]
+		c.XLabels = append(c.XLabels, usageLabel{X: x(t), Y: float64(c.Top + c.PlotH + 16), Text: t.UTC().Format("Jan 2 15:04"), Anchor: anchor})
+	}
+	c.Summary = fmt.Sprintf("%d samples since %s; latest %s of %s (%.0f%%).", len(samples), from.UTC().Format("2006-01-02"),
+		quota.Bytes(last.Bytes), quota.Bytes(quotaBytes), 100*float64(last.Bytes)/math.Max(float64(quotaBytes), 1))
+	return c
+}
+
+type quotaData struct {
+	Members                                              []identity.MemberRef
+	Member                                               string
+	Report                                               vaults.QuotaReport
+	Best, Pledged, Granted, Allocated, Ratio, Overcommit string
+	Rows                                                 []quotaRow
+}
+
+type quotaRow struct {
+	Name, Status, MemberExpl, IslandExpl, UpTo string
+	Operated, Placeable                        bool
+}
+
+// Quota is the "why is my quota X" page: the policy's arithmetic for one member.
+func (p *Portal) Quota(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	members := u.Members
+	if u.FederationAdmin {
+		members = p.adminMembers(r, u)
+	}
+	slug := r.URL.Query().Get("member")
+	if slug == "" && len(members) > 0 {
+		slug = members[0].Slug
+	}
+	d := quotaData{Members: members, Member: slug}
+	page := Page{Title: "Why is my quota this?", Nav: "vaults"}
+	if slug != "" {
+		m, err := islands.MemberBySlug(r.Context(), p.pool, slug)
+		if err != nil || authz.Check(u, authz.MemberRead, authz.Member(m.ID)) != nil {
+			p.NotFound(w, r)
+			return
+		}
+		rep, err := p.vaults.Explain(r.Context(), m.ID)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		d.Report = rep
+		d.Best, d.Pledged, d.Granted, d.Allocated = quota.Bytes(rep.BestAvailableBytes), quota.Bytes(rep.PledgedBytes),
+			quota.Bytes(rep.GrantedBytes), quota.Bytes(rep.AllocatedBytes)
+		d.Ratio, d.Overcommit = quota.Ratio(rep.QuotaRatio), quota.Ratio(rep.Overcommit)
+		for _, iq := range rep.Islands {
+			d.Rows = append(d.Rows, quotaRow{Name: iq.IslandName, Status: iq.Status, MemberExpl: iq.Decision.MemberExplanation,
+				IslandExpl: iq.Decision.IslandExplanation, Operated: iq.Operated, Placeable: iq.Placeable,
+				UpTo: quota.Bytes(min(iq.Decision.MemberAvailableBytes, iq.Decision.IslandAvailableBytes))})
+		}
+	}
+	page.Data = d
+	p.render(w, r, http.StatusOK, "quota", page)
+}
