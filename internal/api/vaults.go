@@ -69,18 +69,17 @@ func (a *API) vaultFor(r *http.Request, act authz.Action) (vaults.Vault, error) 
 	return v, nil
 }
 
-// visibleMembers returns the member ids whose vaults p may read (nil: every member).
-func visibleMembers(p *identity.Principal) []int64 {
-	if p.FederationAdmin {
-		return nil
-	}
-	return p.MemberIDs()
+// visibleVaults selects the vaults p may read: all of them for a federation admin,
+// otherwise its members' only.
+func visibleVaults(p *identity.Principal) vaults.VaultFilter {
+	return vaults.VaultFilter{All: p.FederationAdmin, MemberIDs: p.MemberIDs()}
 }
 
 // VaultList answers GET /v1/vaults (?member=<slug>, ?island_id, ?status).
 func (a *API) VaultList(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
-	f := vaults.VaultFilter{MemberIDs: visibleMembers(p), Status: r.URL.Query().Get("status")}
+	f := visibleVaults(p)
+	f.Status = r.URL.Query().Get("status")
 	if slug := r.URL.Query().Get("member"); slug != "" {
 		m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
 		if err == nil {
@@ -90,7 +89,7 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) {
 			a.Fail(w, r, notFoundAs(err, "member", slug))
 			return
 		}
-		f.MemberIDs = []int64{m.ID}
+		f.All, f.MemberIDs = false, []int64{m.ID}
 	}
 	if s := r.URL.Query().Get("island_id"); s != "" {
 		id, err := queryInt(s, "island_id", 1, 1<<62)

@@ -89,10 +89,7 @@ func (p *Portal) Vaults(w http.ResponseWriter, r *http.Request) {
 
 func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int, page Page, form vaultForm) {
 	u := user(r)
-	f := vaults.VaultFilter{}
-	if !u.FederationAdmin {
-		f.MemberIDs = u.MemberIDs()
-	}
+	f := vaults.VaultFilter{All: u.FederationAdmin, MemberIDs: u.MemberIDs()}
 	vs, err := p.vaults.VaultList(r.Context(), f)
 	if err != nil {
 		p.fail(w, r, err)

@@ -132,7 +132,8 @@ func (s *Service) VaultGet(ctx context.Context, id int64) (Vault, error) {
 
 // VaultFilter selects vaults for VaultList.
 type VaultFilter struct {
-	// MemberIDs restricts to these members; nil means every member (federation admins).
+	// All lists every member's vaults (federation admins); otherwise only MemberIDs'.
+	All       bool
 	MemberIDs []int64
 	IslandID  int64
 	Status    string
@@ -142,13 +143,13 @@ type VaultFilter struct {
 
 // VaultList lists vaults by member and name.
 func (s *Service) VaultList(ctx context.Context, f VaultFilter) ([]Vault, error) {
-	if f.MemberIDs != nil && len(f.MemberIDs) == 0 {
+	if !f.All && len(f.MemberIDs) == 0 {
 		return []Vault{}, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+vaultColumns+vaultFrom+`
-		WHERE ($1::bigint[] IS NULL OR v.member_id = ANY($1)) AND ($2 = 0 OR v.island_id = $2)
+		WHERE ($5 OR v.member_id = ANY($1)) AND ($2 = 0 OR v.island_id = $2)
 		  AND ($3 = '' OR v.status = $3) AND ($4 OR v.status <> 'deleted')
-		ORDER BY m.slug, v.name, v.id LIMIT 1000`, f.MemberIDs, f.IslandID, f.Status, f.WithDeleted)
+		ORDER BY m.slug, v.name, v.id LIMIT 1000`, f.MemberIDs, f.IslandID, f.Status, f.WithDeleted, f.All)
 	if err != nil {
 		return nil, fmt.Errorf("list vaults: %w", err)
 	}
