@@ -58,7 +58,8 @@ CREATE TABLE restic_repositories (
     sample_bytes        bigint CHECK (sample_bytes >= 0),
     check_every_runs    int CHECK (check_every_runs BETWEEN 1 AND 1000),
     check_subsets       int CHECK (check_subsets BETWEEN 1 AND 10000),
-    full_restore_days   int CHECK (full_restore_days > 0),
+    -- 0: never, whatever the federation default says (NULL: the federation default)
+    full_restore_days   int CHECK (full_restore_days BETWEEN 0 AND 3650),
     canary_path         text CHECK (length(canary_path) BETWEEN 1 AND 1000),
     -- scheduler state
     paused              boolean NOT NULL DEFAULT false,

@@ -99,15 +99,6 @@ type repositoryCreateRequest struct {
 	Policy   verify.Policy `json:"policy"`
 }
 
-// checkPolicy refuses what the domain accepts but the schema cannot store: a
-// repository's full_restore_days is 1..3650 or null (the federation default).
-func checkPolicy(p verify.Policy) error {
-	if p.FullRestoreDays != nil && *p.FullRestoreDays < 1 {
-		return Invalid("policy.full_restore_days", "must be between 1 and 3650, or null for the federation default")
-	}
-	return nil
-}
-
 // RepositoryCreate answers POST /v1/repositories: register a repository in one of the
 // member's vaults (full mode with a password, blind without).
 func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) {
@@ -134,10 +125,6 @@ func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		a.Fail(w, r, Invalid("mode", "must be full or blind"))
-		return
-	}
-	if err := checkPolicy(req.Policy); err != nil {
-		a.Fail(w, r, err)
 		return
 	}
 	member, err := verify.VaultOwner(r.Context(), a.pool, req.VaultID)
@@ -190,10 +177,6 @@ func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) {
 	policy := repo.Policy
 	if req.Policy != nil {
 		policy = *req.Policy
-	}
-	if err := checkPolicy(policy); err != nil {
-		a.Fail(w, r, err)
-		return
 	}
 	out, err := a.verify.PolicyUpdate(r.Context(), repo.ID, req.Name, policy, req.Paused)
 	if err != nil {

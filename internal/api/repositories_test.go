@@ -88,7 +88,7 @@ func TestRepositoryLifecycle(t *testing.T) {
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"schedule": "@every 1x"}}, "policy.schedule"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"window_start_minute": 1440}}, "policy.window_start_minute"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"sample_bytes": -1}}, "policy.sample_bytes"},
-		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"full_restore_days": 0}}, "policy.full_restore_days"},
+		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"full_restore_days": -1}}, "policy.full_restore_days"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"rpo": 5}}, "rpo"},
 	} {
 		res := env.Do(apptest.Req{Method: "POST", Path: "/v1/repositories", Token: f.AdminA.Access, Body: c.body, NoValidate: true})

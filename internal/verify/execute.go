@@ -67,6 +67,9 @@ type executor struct {
 	res      *result
 	repo     restic.Repo
 	halted   bool // a level errored: the following levels are skipped
+	// beforeRecheck, when set, runs between a check that found errors and its re-check
+	// (Service.beforeRecheck: a test seam).
+	beforeRecheck func(first *restic.CheckResult)
 }
 
 // lockFresh is restic's own staleness limit: a lock not refreshed for 30 minutes is stale.
@@ -79,8 +82,10 @@ func (t target) resticRepo() restic.Repo {
 
 // execute runs one test. It never returns an error: whatever went wrong is in the levels,
 // and the outcome says whose fault it was.
-func execute(ctx context.Context, r *restic.Runner, t target, now func() time.Time, progress func(Progress)) *result {
-	e := &executor{restic: r, now: now, progress: progress, t: t, res: &result{}, repo: t.resticRepo()}
+// beforeRecheck may be nil (see Service.beforeRecheck).
+func execute(ctx context.Context, r *restic.Runner, t target, now func() time.Time, progress func(Progress),
+	beforeRecheck func(first *restic.CheckResult)) *result {
+	e := &executor{restic: r, now: now, progress: progress, t: t, res: &result{}, repo: t.resticRepo(), beforeRecheck: beforeRecheck}
 	if progress == nil {
 		e.progress = func(Progress) {}
 	}
@@ -436,6 +441,9 @@ func (e *executor) integrity(ctx context.Context, l *LevelResult) {
 		first := res
 		l.Details["first_findings"] = capList(first.Findings, 20)
 		time.Sleep(e.recheckDelay())
+		if e.beforeRecheck != nil {
+			e.beforeRecheck(first)
+		}
 		res, err = e.restic.Check(ctx, e.repo, restic.CheckOptions{ReadDataSubset: subset})
 		if err == nil {
 			e.res.checkDone = true
@@ -658,4 +666,3 @@ func bytesHuman(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
-

@@ -75,8 +75,10 @@ type Policy struct {
 	SampleBytes       *int64  `json:"sample_bytes"`
 	CheckEveryRuns    *int    `json:"check_every_runs"`
 	CheckSubsets      *int    `json:"check_subsets"`
-	FullRestoreDays   *int    `json:"full_restore_days"`
-	CanaryPath        *string `json:"canary_path"`
+	// FullRestoreDays: a full restore every so many days; 0 means never, whatever the
+	// federation default says (nil takes the default, which may itself be never).
+	FullRestoreDays *int    `json:"full_restore_days"`
+	CanaryPath      *string `json:"canary_path"`
 }
 
 // Settings are the federation-wide defaults and limits.

@@ -67,6 +67,12 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	queue   Enqueuer
+
+	// beforeRecheck is a test seam, nil in production: when set it runs between a restic
+	// check that found errors and the re-check that decides whether they are real (a test
+	// makes a pack vanish and come back there, as a concurrent prune would). It gets the
+	// first check's result.
+	beforeRecheck func(first *restic.CheckResult)
 }
 
 // New builds the service. Call UseQueue before enqueuing tests.

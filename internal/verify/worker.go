@@ -243,7 +243,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 		rr = rr.WithOutput(&out)
 	}
 	prog := &progressWriter{s: s, runID: run.ID}
-	res := execute(ctx, rr, t, s.cfg.Now, prog.report)
+	res := execute(ctx, rr, t, s.cfg.Now, prog.report, s.beforeRecheck)
 	prog.wait()
 
 	if ctx.Err() != nil {
