@@ -534,6 +534,11 @@ func (r *rig) parallel(ctx context.Context, n, repoMiB, width, rounds int) error
 		plainT, archT = append(plainT, got[0]), append(archT, got[1])
 		ratios = append(ratios, got[1].Seconds()/got[0].Seconds())
 	}
+	var snoozed int
+	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'restore_test' AND metadata ? 'snoozes'`).Scan(&snoozed); err != nil {
+		return err
+	}
+	fmt.Printf("tests snoozed at least once, waiting for a free island slot: %d of %d\n", snoozed, n*rounds)
 	p, a := median(plainT), median(archT)
 	fmt.Printf("plain parallel loop, makespan (s):        %s  median %.2f\n", secs(plainT), p.Seconds())
 	fmt.Printf("Archipelago (River workers), makespan (s): %s  median %.2f\n", secs(archT), a.Seconds())

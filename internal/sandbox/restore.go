@@ -58,7 +58,8 @@ const staleAge = 72 * time.Hour
 // seedRestoreTests makes the demo member's restic repositories, one per state, through
 // restic on the sandbox's islands, registers them for restore verification and enqueues a
 // test of each; it returns the enqueued runs. Repositories that exist already (a kept
-// sandbox started again) are skipped, and get no new test.
+// sandbox started again) are skipped and get no new test; one whose data is gone from its
+// vault is removed and made again.
 func seedRestoreTests(ctx context.Context, a *app.App, s3 *minioserver.Server, log *slog.Logger) ([]int64, error) {
 	m, err := islands.MemberBySlug(ctx, a.Pool, demoRestoreMember)
 	if err != nil {
@@ -79,10 +80,16 @@ func seedRestoreTests(ctx context.Context, a *app.App, s3 *minioserver.Server, l
 		}
 		// A kept sandbox started again re-provisions its vaults on new simulators, with
 		// empty buckets: a repository whose data is gone is made again.
-		if _, err := mc.StatObject(ctx, r.BucketName, r.Path+"/config", minio.StatObjectOptions{}); err == nil {
+		_, err := mc.StatObject(ctx, r.BucketName, r.Path+"/config", minio.StatObjectOptions{})
+		switch code := minio.ToErrorResponse(err).Code; {
+		case err == nil:
 			have[r.Name] = true
-		} else if err := a.Verify.RepositoryDelete(ctx, r.ID); err != nil {
-			return nil, fmt.Errorf("remove demo repository %q, whose data is gone: %w", r.Name, err)
+		case code == "NoSuchKey" || code == "NoSuchBucket":
+			if err := a.Verify.RepositoryDelete(ctx, r.ID); err != nil {
+				return nil, fmt.Errorf("remove demo repository %q, whose data is gone: %w", r.Name, err)
+			}
+		default:
+			return nil, fmt.Errorf("look for demo repository %q in its vault: %w", r.Name, err)
 		}
 	}
 	var todo []demoRepository

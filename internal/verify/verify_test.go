@@ -253,7 +253,17 @@ func TestIslandConcurrencyLimitHolds(t *testing.T) {
 	if c2, err := b.svc.acquireSlot(b.ctx, b.islandID, 1); err != nil || c2 != nil {
 		t.Fatalf("second slot of a one-slot island: %v %v", c2, err)
 	}
-	c1.Close(b.ctx)
+	// Releasing frees the slot at once, before the connection closes (River starts the next
+	// test immediately; a closed connection's locks go only when its backend has exited).
+	if err := unlockSlot(b.ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := b.svc.acquireSlot(b.ctx, b.islandID, 1)
+	if err != nil || c2 == nil {
+		t.Fatalf("slot still taken after its release: %v", err)
+	}
+	releaseSlot(b.ctx, c2)
+	releaseSlot(b.ctx, c1)
 
 	var fs []*fixture
 	for i := range 3 {

@@ -93,6 +93,21 @@ func (s *Service) acquireSlot(ctx context.Context, islandID int64, limit int) (*
 	return nil, nil
 }
 
+// releaseSlot frees an island slot at once: the lock is released explicitly before the
+// connection closes, because a closed connection's locks go only when its backend has
+// exited, and the next test (started immediately by River) would find the slot still taken.
+// A worker that dies frees its slot when its connection drops.
+func releaseSlot(ctx context.Context, conn *pgx.Conn) {
+	_ = unlockSlot(ctx, conn)
+	_ = conn.Close(ctx)
+}
+
+// unlockSlot releases the slot's lock on a connection that stays open.
+func unlockSlot(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	return err
+}
+
 // scratchFor is the job's scratch directory.
 func (s *Service) scratchFor(jobID int64) string {
 	return filepath.Join(s.cfg.ScratchDir, "job-"+strconv.FormatInt(jobID, 10))
@@ -216,7 +231,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 		}
 		return river.JobSnooze(s.cfg.SlotWait + time.Duration(rand.Int64N(int64(s.cfg.SlotWait))))
 	}
-	defer slot.Close(context.WithoutCancel(ctx))
+	defer releaseSlot(context.WithoutCancel(ctx), slot)
 
 	if err := os.MkdirAll(scratch, 0o700); err != nil {
 		return s.finishError(ctx, job, run, "the scratch directory could not be created (this says nothing about the backup): "+err.Error(), "")
