@@ -19,9 +19,8 @@ CREATE TABLE audit_checkpoints (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
--- tlog's stored hash index for (level, n), so an append can read the hashes it needs in the
--- same round trip that takes the append lock (see internal/audit). Mirrors
--- tlog.StoredHashIndex; internal/audit checks the two agree.
+-- tlog's stored hash index for (level, n). Mirrors tlog.StoredHashIndex; internal/audit
+-- checks the two agree.
 CREATE FUNCTION audit_stored_hash_index(level int, n bigint) RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
@@ -37,8 +36,23 @@ BEGIN
     RETURN i + level;
 END $$;
 
--- The stored hash indexes an append of leaf n reads (tlog.StoredHashesForRecordHash): one
--- per trailing 1 bit of n.
+-- One field of a leaf: its length as an unsigned varint (encoding/binary.AppendUvarint),
+-- then its bytes.
+CREATE FUNCTION audit_leaf_field(b bytea) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    n bigint := length(b);
+    out bytea := '';
+BEGIN
+    WHILE n >= 128 LOOP
+        out := out || set_byte('\x00'::bytea, 0, ((n & 127) | 128)::int);
+        n := n >> 7;
+    END LOOP;
+    RETURN out || set_byte('\x00'::bytea, 0, n::int) || b;
+END $$;
+
+-- The stored hash indexes an append of leaf n combines with (tlog.StoredHashesForRecordHash),
+-- from level 0 up: one per trailing 1 bit of n.
 CREATE FUNCTION audit_append_reads(n bigint) RETURNS bigint[]
 LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
@@ -50,6 +64,72 @@ BEGIN
         i := i + 1;
     END LOOP;
     RETURN out;
+END $$;
+
+-- audit_append appends an entry and the tree's new stored hashes in one call, so that
+-- internal/audit's Record takes one round trip. It takes the append lock (a
+-- transaction-scoped advisory lock on 0x6175646974, "audit" in ASCII: audit.appendLockID),
+-- held until the caller's transaction ends, so sequence numbers have no gaps and the tree
+-- cannot fork. The leaf (LogEntry.Leaf in internal/audit/leaf.go) is the version line, then
+-- 12 length-prefixed fields: seq and details are encoded here, as assigned and as jsonb
+-- renders the stored value; the ten fields between them (time, actor kind, id and name,
+-- member id, action, target type and id, request id, source address) come encoded by Record
+-- from the same values it passes as columns (mid). The leaf hash is SHA-256(0x00 || leaf) and
+-- each interior node SHA-256(0x01 || left || right) (RFC 6962), stored as tlog.StoredHashes
+-- numbers them.
+--
+-- It returns the entry's seq, its details as stored and its leaf hash; Record recomputes the
+-- leaf from the values it holds and fails the change unless the hashes agree. When the
+-- stored hashes do not end where the entries do (entries written before the log was a
+-- tree), it appends nothing and returns a NULL seq: Record hashes those entries and calls
+-- it again.
+CREATE FUNCTION audit_append(at timestamptz, actor_kind text, actor_id text, actor_name text,
+                             member_id bigint, action text, target_type text, target_id text,
+                             request_id text, source_ip text, details jsonb, mid bytea,
+                             OUT seq bigint, OUT details_text text, OUT leaf_hash bytea)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n      bigint;
+    stored bigint;
+    first  bigint;
+    sibs   bytea[];
+    h      bytea;
+    hashes bytea[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(418581342580); -- 0x6175646974
+    -- A statement after the lock: its snapshot sees every append committed before.
+    SELECT head.n, (SELECT coalesce(max(t.idx) + 1, 0) FROM audit_tree_hashes t),
+           ARRAY(SELECT t.hash FROM unnest(audit_append_reads(head.n)) WITH ORDINALITY AS r(i, o)
+                 JOIN audit_tree_hashes t ON t.idx = r.i ORDER BY r.o)
+    INTO n, stored, sibs
+    FROM (SELECT coalesce(max(e.seq) + 1, 0) AS n FROM audit_entries e) head;
+    first := audit_stored_hash_index(0, n); -- = tlog.StoredHashCount(n)
+    IF stored <> first THEN
+        RETURN; -- seq stays NULL: Record backfills
+    END IF;
+    IF coalesce(array_length(sibs, 1), 0) <> coalesce(array_length(audit_append_reads(n), 1), 0) THEN
+        RAISE EXCEPTION 'the audit tree lacks a stored hash entry % needs: run `archipelago audit verify`', n;
+    END IF;
+    details_text := details::text;
+    h := sha256('\x00'::bytea || convert_to('archipelago-audit-leaf/v1' || chr(10), 'UTF8')
+                || audit_leaf_field(convert_to(n::text, 'UTF8')) || mid
+                || audit_leaf_field(convert_to(details_text, 'UTF8')));
+    leaf_hash := h;
+    hashes := ARRAY[h];
+    FOR i IN 1..coalesce(array_length(sibs, 1), 0) LOOP
+        h := sha256('\x01'::bytea || sibs[i] || h);
+        hashes := hashes || h;
+    END LOOP;
+    WITH entry AS (
+        INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action,
+                                   target_type, target_id, request_id, source_ip, details)
+        VALUES (n, audit_append.at, audit_append.actor_kind, audit_append.actor_id, audit_append.actor_name,
+                audit_append.member_id, audit_append.action, audit_append.target_type, audit_append.target_id,
+                audit_append.request_id, audit_append.source_ip, audit_append.details)
+    )
+    INSERT INTO audit_tree_hashes (idx, hash)
+    SELECT first + u.o - 1, u.x FROM unnest(hashes) WITH ORDINALITY AS u(x, o);
+    seq := n;
 END $$;
 
 CREATE FUNCTION audit_refuse_change() RETURNS trigger

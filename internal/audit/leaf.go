@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -48,31 +50,36 @@ func (e *LogEntry) Leaf() []byte {
 func (e *LogEntry) appendLeaf(b []byte) []byte {
 	b = append(b, LeafVersion...)
 	var num [20]byte
-	field := func(s []byte) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	field(strconv.AppendInt(num[:0], e.Seq, 10))
-	field(strconv.AppendInt(num[:0], e.At.UnixMicro(), 10))
-	str(string(e.Actor.Kind))
-	str(e.Actor.ID)
-	str(e.Actor.Name)
+	b = appendField(b, strconv.AppendInt(num[:0], e.Seq, 10))
+	b = e.appendLeafMiddle(b)
+	return appendField(b, e.Details)
+}
+
+// appendLeafMiddle appends the leaf's fields between seq and details (time to source
+// address): what Record knows before it takes the append lock. The server-side audit_append
+// (migration 003) puts them between the seq and details it encodes.
+func (e *LogEntry) appendLeafMiddle(b []byte) []byte {
+	var num [20]byte
+	b = appendField(b, strconv.AppendInt(num[:0], e.At.UnixMicro(), 10))
+	b = appendField(b, e.Actor.Kind)
+	b = appendField(b, e.Actor.ID)
+	b = appendField(b, e.Actor.Name)
 	if e.MemberID != nil {
-		field(strconv.AppendInt(num[:0], *e.MemberID, 10))
+		b = appendField(b, strconv.AppendInt(num[:0], *e.MemberID, 10))
 	} else {
-		field(nil)
+		b = appendField(b, "")
 	}
-	str(e.Action)
-	str(e.TargetType)
-	str(e.TargetID)
-	str(e.RequestID)
-	str(e.SourceIP)
-	field(e.Details)
-	return b
+	b = appendField(b, e.Action)
+	b = appendField(b, e.TargetType)
+	b = appendField(b, e.TargetID)
+	b = appendField(b, e.RequestID)
+	return appendField(b, e.SourceIP)
+}
+
+// appendField appends one field of a leaf: its length as an unsigned varint, then its bytes.
+func appendField[S ~string | ~[]byte](b []byte, s S) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // leafHasher computes leaf hashes reusing one buffer (Verify hashes millions).
@@ -81,6 +88,37 @@ type leafHasher struct{ buf []byte }
 func (h *leafHasher) hash(e *LogEntry) tlog.Hash {
 	h.buf = e.appendLeaf(append(h.buf[:0], 0x00)) // RFC 6962 leaf prefix
 	return sha256.Sum256(h.buf)
+}
+
+// leafBatch is how many entries Verify reads before hashing their leaves together.
+const leafBatch = 8192
+
+// minLeavesPerWorker keeps goroutines for batches large enough to pay for them.
+const minLeavesPerWorker = 512
+
+// hashLeaves sets out[i] to the leaf hash of es[i], spreading the work over GOMAXPROCS
+// goroutines: leaf hashes are independent of each other (only the tree's interior nodes
+// must be computed in order, by memTree.add).
+func hashLeaves(es []LogEntry, out []tlog.Hash) {
+	seq := func(es []LogEntry, out []tlog.Hash) {
+		var h leafHasher
+		for i := range es {
+			out[i] = h.hash(&es[i])
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(es)/minLeavesPerWorker)
+	if workers <= 1 {
+		seq(es, out)
+		return
+	}
+	per := (len(es) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := per; lo < len(es); lo += per {
+		hi := min(lo+per, len(es))
+		wg.Go(func() { seq(es[lo:hi], out[lo:hi]) })
+	}
+	seq(es[:per], out[:per]) // one share in this goroutine
+	wg.Wait()
 }
 
 // LeafHash is the entry's leaf hash in the tree (RFC 6962: SHA-256 of 0x00 and the leaf).

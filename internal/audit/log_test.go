@@ -431,3 +431,31 @@ func TestTheServerRefusesToSignOverABrokenTree(t *testing.T) {
 		})
 	}
 }
+
+// The server encodes the leaves it hashes at append (audit_append) as LogEntry.Leaf does:
+// fields of every length class of the varint prefix, non-ASCII text, member and federation
+// entries, JSON that jsonb renders differently from Go.
+func TestServerEncodedLeavesVerify(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m := member(t, b.pool, "alpha")
+	long := strings.Repeat("é", 100)   // 200 bytes: a two-byte length
+	huge := strings.Repeat("x", 20000) // a three-byte length
+	entries := []audit.Entry{
+		{Action: "a"},
+		{Action: "vault.create", MemberID: &m, TargetType: "vault", TargetID: long, Details: map[string]any{"b": 1, "a": []any{1.5, "ü", nil}, "long": huge}},
+		{Action: "x." + long, TargetType: huge, Details: map[string]any{"n": 1e21, "s": "<&>\u2028\"\\"}},
+	}
+	for i, e := range entries {
+		ctx := audit.WithRequest(audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorToken, ID: fmt.Sprint(i), Name: long}),
+			audit.Request{ID: huge[:i*200], SourceIP: "2001:db8::1"})
+		if err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error { _, err := audit.Record(ctx, tx, e); return err }); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	b.record(t, 5, &m)
+	b.checkpoint(t)
+	if rep := b.verify(t); !rep.OK() || rep.Entries != int64(len(entries))+5 {
+		t.Fatalf("%+v", rep)
+	}
+}

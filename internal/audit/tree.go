@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -19,68 +18,57 @@ type querier interface {
 // appendEntry assigns le its sequence number and writes it with the tree's new stored
 // hashes in tx. rawDetails is the details object as JSON.
 //
-// Two round trips: the first takes the append lock and reads the head of the log, the
-// stored hashes this append combines with (audit_append_reads) and how PostgreSQL renders
-// the details (the leaf covers that rendering); the second writes the entry and its hashes.
+// One round trip: the server-side function audit_append (migration 003) takes the append
+// lock, reads the head of the log and the stored hashes the new leaf combines with, builds
+// the leaf (the fields between seq and details come encoded from here, appendLeafMiddle),
+// hashes it and the tree's new interior nodes with PostgreSQL's sha256() and inserts the
+// entry and its hashes; after it only the commit remains under the lock. The leaf hash it
+// returns is checked here against LogEntry.LeafHash, the encoding Verify uses: a server-side
+// encoding that ever disagreed fails the append, and so the change, rather than writing a
+// log that does not verify.
 func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte) error {
-	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock($1)`, appendLockID)
-	b.Queue(`
-		WITH head AS (SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_entries)
-		SELECT head.n,
-		       (SELECT coalesce(max(idx) + 1, 0) FROM audit_tree_hashes),
-		       $1::jsonb::text,
-		       coalesce((SELECT array_agg(h.idx ORDER BY h.idx) FROM audit_tree_hashes h
-		                 WHERE h.idx = ANY (audit_append_reads(head.n))), '{}'),
-		       coalesce((SELECT array_agg(h.hash ORDER BY h.idx) FROM audit_tree_hashes h
-		                 WHERE h.idx = ANY (audit_append_reads(head.n))), '{}')
-		FROM head`, string(rawDetails))
-	br := tx.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return fmt.Errorf("lock the log: %w", err)
-	}
-	var (
-		n, stored int64
-		details   string
-		idx       []int64
-		hashes    [][]byte
-	)
-	if err := br.QueryRow().Scan(&n, &stored, &details, &idx, &hashes); err != nil {
-		br.Close()
-		return fmt.Errorf("read the head of the log: %w", err)
-	}
-	if err := br.Close(); err != nil {
-		return err
-	}
-	le.Seq, le.Details = n, []byte(details)
-	if stored != tlog.StoredHashCount(n) {
-		// Entries written before the log was a tree (or by hand): hash them first.
-		if err := backfill(ctx, tx, n, stored); err != nil {
+	mid := le.appendLeafMiddle(make([]byte, 0, 128+len(le.Actor.Name)))
+	for attempt := 0; ; attempt++ {
+		var (
+			seq     *int64
+			details *string
+			leaf    []byte
+		)
+		err := tx.QueryRow(ctx, `SELECT seq, details_text, leaf_hash FROM audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`,
+			le.At, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType, le.TargetID,
+			le.RequestID, le.SourceIP, string(rawDetails), mid).Scan(&seq, &details, &leaf)
+		if err != nil {
 			return err
 		}
-	}
-	known := map[int64]tlog.Hash{}
-	for i, x := range idx {
-		if len(hashes[i]) == tlog.HashSize {
-			known[x] = tlog.Hash(hashes[i])
+		if seq == nil {
+			// Entries written before the log was a tree (or by hand) have no stored hashes:
+			// hash them, still under the append lock, then append.
+			if attempt > 0 {
+				return errors.New("the tree's stored hashes do not end where the entries do: run `archipelago audit verify`")
+			}
+			if err := backfillAll(ctx, tx); err != nil {
+				return err
+			}
+			continue
 		}
+		le.Seq, le.Details = *seq, []byte(*details)
+		if h := le.LeafHash(); len(leaf) != tlog.HashSize || tlog.Hash(leaf) != h {
+			return fmt.Errorf("the database encoded entry %d's leaf hash as %x, not %x: refusing to append", le.Seq, leaf, h)
+		}
+		return nil
 	}
-	newHashes, err := tlog.StoredHashes(n, le.Leaf(), prefetched{known, txReader{ctx, tx}})
-	if err != nil {
-		return fmt.Errorf("compute tree hashes: %w", err)
-	}
-	b = &pgx.Batch{}
-	b.Queue(insertEntrySQL, le.Seq, le.At, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID,
-		le.Action, le.TargetType, le.TargetID, le.RequestID, le.SourceIP, details)
-	queueHashes(b, tlog.StoredHashCount(n), newHashes)
-	return tx.SendBatch(ctx, b).Close()
 }
 
-const insertEntrySQL = `
-	INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action,
-	                           target_type, target_id, request_id, source_ip, details)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)`
+// backfillAll hashes the entries that have no stored hashes. The caller holds the append
+// lock.
+func backfillAll(ctx context.Context, tx pgx.Tx) error {
+	var n, stored int64
+	if err := tx.QueryRow(ctx, `SELECT (SELECT coalesce(max(seq) + 1, 0) FROM audit_entries),
+	                                   (SELECT coalesce(max(idx) + 1, 0) FROM audit_tree_hashes)`).Scan(&n, &stored); err != nil {
+		return fmt.Errorf("read the head of the log: %w", err)
+	}
+	return backfill(ctx, tx, n, stored)
+}
 
 // queueHashes queues the insertion of consecutive stored hashes starting at index first.
 func queueHashes(b *pgx.Batch, first int64, hs []tlog.Hash) {
@@ -182,38 +170,6 @@ func (r txReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		var ok bool
 		if out[k], ok = got[x]; !ok {
 			return nil, fmt.Errorf("%w (index %d)", errMissingHash, x)
-		}
-	}
-	return out, nil
-}
-
-// prefetched answers from hashes already read, and asks next for the others.
-type prefetched struct {
-	known map[int64]tlog.Hash
-	next  tlog.HashReader
-}
-
-func (p prefetched) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	var missing []int64
-	for i, x := range indexes {
-		h, ok := p.known[x]
-		if !ok {
-			missing = append(missing, x)
-			continue
-		}
-		out[i] = h
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	more, err := p.next.ReadHashes(missing)
-	if err != nil {
-		return nil, err
-	}
-	for i, x := range indexes {
-		if j := slices.Index(missing, x); j >= 0 {
-			out[i] = more[j]
 		}
 	}
 	return out, nil

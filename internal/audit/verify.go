@@ -99,51 +99,70 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, 
 		}
 		firstLeafProblem := int64(-1)
 		prev := int64(-1)
-		var hasher leafHasher
+		// Entries are read in batches whose leaves are hashed in parallel (hashLeaves), then
+		// added to the tree and checked in order.
+		batch := make([]LogEntry, 0, leafBatch)
+		leafHashes := make([]tlog.Hash, leafBatch)
+		check := func() error {
+			hashLeaves(batch, leafHashes[:len(batch)])
+			for i := range batch {
+				e, lh := &batch[i], leafHashes[i]
+				n := tree.n
+				if e.Seq > prev+1 {
+					problem(Problem{Seq: prev + 1, Until: e.Seq, Message: fmt.Sprintf("missing: the log jumps from entry %d to entry %d (deleted)", prev, e.Seq)})
+				}
+				prev = e.Seq
+				if e.Seq != n && firstLeafProblem < 0 {
+					firstLeafProblem = n
+				}
+				at, err := tree.add(lh)
+				if err != nil {
+					return err
+				}
+				switch {
+				case at >= int64(len(stored)):
+					if e.Seq == n {
+						problem(Problem{Seq: n, Message: "has no stored tree hash: it was not appended through the log (forged, or appended by hand)"})
+					}
+					if firstLeafProblem < 0 {
+						firstLeafProblem = n
+					}
+				case stored[at] != lh:
+					if e.Seq == n {
+						problem(Problem{Seq: n, Message: "does not match its recorded leaf hash: edited, reordered or replaced"})
+					}
+					if firstLeafProblem < 0 {
+						firstLeafProblem = n
+					}
+				case firstLeafProblem < 0:
+					// (After a bad leaf every later interior hash differs: not worth reporting.)
+					for i := at + 1; i < int64(len(tree.hashes)) && i < int64(len(stored)); i++ {
+						if tree.hashes[i] != stored[i] {
+							problem(Problem{Seq: n, Message: fmt.Sprintf("the stored tree hash %d, written with this entry, was altered", i)})
+							break
+						}
+					}
+				}
+			}
+			batch = batch[:0]
+			return nil
+		}
 		for rows.Next() {
 			e, err := scanEntry(rows)
 			if err != nil {
 				rows.Close()
 				return err
 			}
-			n := tree.n
-			if e.Seq > prev+1 {
-				problem(Problem{Seq: prev + 1, Until: e.Seq, Message: fmt.Sprintf("missing: the log jumps from entry %d to entry %d (deleted)", prev, e.Seq)})
-			}
-			prev = e.Seq
-			if e.Seq != n && firstLeafProblem < 0 {
-				firstLeafProblem = n
-			}
-			lh := hasher.hash(&e)
-			at, err := tree.add(lh)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			switch {
-			case at >= int64(len(stored)):
-				if e.Seq == n {
-					problem(Problem{Seq: n, Message: "has no stored tree hash: it was not appended through the log (forged, or appended by hand)"})
-				}
-				if firstLeafProblem < 0 {
-					firstLeafProblem = n
-				}
-			case stored[at] != lh:
-				if e.Seq == n {
-					problem(Problem{Seq: n, Message: "does not match its recorded leaf hash: edited, reordered or replaced"})
-				}
-				if firstLeafProblem < 0 {
-					firstLeafProblem = n
-				}
-			case firstLeafProblem < 0:
-				// (After a bad leaf every later interior hash differs: not worth reporting.)
-				for i := at + 1; i < int64(len(tree.hashes)) && i < int64(len(stored)); i++ {
-					if tree.hashes[i] != stored[i] {
-						problem(Problem{Seq: n, Message: fmt.Sprintf("the stored tree hash %d, written with this entry, was altered", i)})
-						break
-					}
+			if batch = append(batch, e); len(batch) == leafBatch {
+				if err := check(); err != nil {
+					rows.Close()
+					return err
 				}
 			}
+		}
+		if err := check(); err != nil {
+			rows.Close()
+			return err
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
