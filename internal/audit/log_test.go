@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -457,5 +458,32 @@ func TestServerEncodedLeavesVerify(t *testing.T) {
 	b.checkpoint(t)
 	if rep := b.verify(t); !rep.OK() || rep.Entries != int64(len(entries))+5 {
 		t.Fatalf("%+v", rep)
+	}
+}
+
+// TestConcurrentSignersAgree: the periodic task, reports and the API may sign at the same
+// moment; every caller gets the one checkpoint of that size, none an error.
+func TestConcurrentSignersAgree(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for round := 0; round < 5; round++ {
+		b.record(t, 3, nil)
+		var wg sync.WaitGroup
+		sizes := make([]int64, 6)
+		errs := make([]error, 6)
+		for i := range sizes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := b.svc.Checkpoint(context.Background())
+				sizes[i], errs[i] = c.Size, err
+			}()
+		}
+		wg.Wait()
+		for i := range sizes {
+			if errs[i] != nil || sizes[i] != int64(3*(round+1)) {
+				t.Fatalf("round %d signer %d: size %d, err %v", round, i, sizes[i], errs[i])
+			}
+		}
 	}
 }

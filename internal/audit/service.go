@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -191,6 +192,19 @@ func latestCheckpoint(ctx context.Context, q querier, k Keys) (Checkpoint, error
 // extends the previous checkpoint and that every entry added since matches its leaf hash,
 // so the server never signs over tampering it can see.
 func (s *Service) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	// Two signers racing (the periodic task and a report, say) make one of the repeatable-read
+	// transactions fail to serialise; its retry sees the other's checkpoint and returns it.
+	for attempt := 1; ; attempt++ {
+		cp, err := s.checkpointOnce(ctx)
+		var pgErr *pgconn.PgError
+		if attempt < 5 && errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
+			continue
+		}
+		return cp, err
+	}
+}
+
+func (s *Service) checkpointOnce(ctx context.Context) (Checkpoint, error) {
 	var out Checkpoint
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		var n int64
