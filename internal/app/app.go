@@ -61,7 +61,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, er
 	if err != nil {
 		return nil, &config.Error{Var: "ARCHIPELAGO_MASTER_KEY_FILE", Problem: err.Error()}
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
+	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout, cfg.DBMaxConns)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ type Config struct {
 	AutoMigrate     bool          // ARCHIPELAGO_AUTO_MIGRATE
 	MaxBodyBytes    int64         // ARCHIPELAGO_MAX_BODY_BYTES
 	DBConnTimeout   time.Duration // ARCHIPELAGO_DB_CONNECT_TIMEOUT
+	DBMaxConns      int32         // ARCHIPELAGO_DB_MAX_CONNS
 	ShutdownGrace   time.Duration // ARCHIPELAGO_SHUTDOWN_TIMEOUT
 	RunWorkers      bool          // ARCHIPELAGO_RUN_WORKERS
 	IslandPollEvery time.Duration // ARCHIPELAGO_ISLAND_POLL_INTERVAL
@@ -86,6 +87,7 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_AUTO_MIGRATE", Default: "false", Help: "apply pending migrations when serve starts"},
 	{Name: "ARCHIPELAGO_MAX_BODY_BYTES", Default: strconv.Itoa(DefaultMaxBodyBytes), Help: "largest request body accepted (bytes)"},
 	{Name: "ARCHIPELAGO_DB_CONNECT_TIMEOUT", Default: DefaultDBConnTimeout.String(), Help: "how long to wait for the database at start"},
+	{Name: "ARCHIPELAGO_DB_MAX_CONNS", Default: "25", Help: "size of the database connection pool"},
 	{Name: "ARCHIPELAGO_SHUTDOWN_TIMEOUT", Default: DefaultShutdownGrace.String(), Help: "how long to drain requests and jobs on SIGTERM"},
 	{Name: "ARCHIPELAGO_RUN_WORKERS", Default: "true", Help: "serve also runs the background workers"},
 	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
@@ -238,6 +240,15 @@ func Load(env Getenv) (*Config, error) {
 		c.MasterKey = strings.TrimSpace(string(b))
 	}
 
+	c.DBMaxConns = 25
+	if s := get("ARCHIPELAGO_DB_MAX_CONNS"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || n < 4 || n > 1000 {
+			errs = append(errs, &Error{"ARCHIPELAGO_DB_MAX_CONNS", fmt.Sprintf("%q is not a whole number between 4 and 1000", s)})
+		} else {
+			c.DBMaxConns = int32(n)
+		}
+	}
 	if s := get("ARCHIPELAGO_MAX_BODY_BYTES"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1024 {
@@ -316,6 +327,7 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_AUTO_MIGRATE":         strconv.FormatBool(c.AutoMigrate),
 		"ARCHIPELAGO_MAX_BODY_BYTES":       strconv.FormatInt(c.MaxBodyBytes, 10),
 		"ARCHIPELAGO_DB_CONNECT_TIMEOUT":   c.DBConnTimeout.String(),
+		"ARCHIPELAGO_DB_MAX_CONNS":         strconv.Itoa(int(c.DBMaxConns)),
 		"ARCHIPELAGO_SHUTDOWN_TIMEOUT":     c.ShutdownGrace.String(),
 		"ARCHIPELAGO_RUN_WORKERS":          strconv.FormatBool(c.RunWorkers),
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),

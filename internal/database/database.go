@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,10 +29,16 @@ const VersionTable = "public.schema_version"
 // Open connects a pool to url and checks the database answers within timeout. The error
 // names ARCHIPELAGO_DATABASE_URL so an operator knows what to fix; it never includes the
 // password.
-func Open(ctx context.Context, url string, timeout time.Duration) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, timeout time.Duration, maxConns ...int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("ARCHIPELAGO_DATABASE_URL: cannot parse it: %s", scrub(err))
+	}
+	// pgxpool's default (max(4, CPUs)) is too small for a server whose requests may hold a
+	// vault lock on one connection while their transaction uses another; a pool_max_conns in
+	// the URL still wins.
+	if len(maxConns) > 0 && maxConns[0] > 0 && !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = maxConns[0]
 	}
 	cfg.ConnConfig.ConnectTimeout = timeout
 	if cfg.ConnConfig.RuntimeParams == nil {

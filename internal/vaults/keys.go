@@ -171,6 +171,11 @@ func (s *Service) KeyCreate(ctx context.Context, vaultID int64, in KeyInput) (Ne
 	}
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.GarageTimeout)
 	defer cancel()
+	release, err := s.lockVault(gctx, v.ID)
+	if err != nil {
+		return NewKey{}, err
+	}
+	defer release()
 	gc, err := s.garage(gctx, v.IslandID)
 	if err != nil {
 		return NewKey{}, unreachable(v.IslandName, "connect", err)
@@ -267,6 +272,11 @@ func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInp
 	}
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.GarageTimeout)
 	defer cancel()
+	release, err := s.lockVault(gctx, v.ID)
+	if err != nil {
+		return NewKey{}, err
+	}
+	defer release()
 	gc, err := s.garage(gctx, v.IslandID)
 	if err != nil {
 		return NewKey{}, unreachable(v.IslandName, "connect", err)

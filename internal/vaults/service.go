@@ -194,6 +194,30 @@ func lockAllocations(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
+// lockVault waits (bounded by ctx) for a vault's lock: the work that changes a vault's
+// bucket or keys on Garage (create, key creation and rotation) holds it, so the reconciler,
+// which tries the same lock and skips a busy vault, never sees half-made state — a new key
+// granted on Garage but not yet recorded would look foreign to it and lose its access.
+func (s *Service) lockVault(ctx context.Context, id int64) (release func(), err error) {
+	key := lockVault<<32 | id
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("lock vault %d: %w", id, err)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			conn.Conn().Close(uctx) // closing the session releases the lock
+		}
+		conn.Release()
+	}, nil
+}
+
 // tryLock takes a session-level advisory lock on its own connection; release ends it.
 // ok is false (and release nil) when another process holds it.
 func (s *Service) tryLock(ctx context.Context, key int64) (release func(), ok bool, err error) {

@@ -304,7 +304,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (v Vault, created 
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.GarageTimeout)
 	defer cancel()
-	if err := s.provision(pctx, &v); err != nil {
+	release, err := s.lockVault(pctx, v.ID)
+	if err != nil {
+		s.log.WarnContext(ctx, "vault left pending for the reconciler", "vault", v.ID, "err", err)
+		v, err = VaultGetByID(ctx, s.pool, id)
+		return v, true, err
+	}
+	err = s.provision(pctx, &v)
+	release()
+	if err != nil {
 		var ce *ConflictError
 		if errors.As(err, &ce) {
 			if rerr := s.rollbackCreate(context.WithoutCancel(ctx), v, ce.Problem); rerr != nil {

@@ -3,6 +3,7 @@ package vaults_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -509,5 +510,51 @@ func TestKeyCreationIsRolledBackWhenGarageFails(t *testing.T) {
 	}
 	if ks, _ := b.svc.KeyList(b.ctx, v.ID); len(ks) != 0 {
 		t.Fatalf("keys recorded: %+v", ks)
+	}
+}
+
+// TestKeysCreatedWhileTheReconcilerRunsKeepTheirAccess: a key granted on Garage but not yet
+// recorded would look foreign to a reconciler running at that moment, which would strip its
+// access. Key creation holds the vault's lock, so the reconciler skips the vault instead.
+func TestKeysCreatedWhileTheReconcilerRunsKeepTheirAccess(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, false)
+	v := b.create(t, b.memberA, 5*gb)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := b.svc.ReconcileVault(b.ctx, v.ID); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var created []vaults.NewKey
+	for i := 0; i < 6; i++ {
+		k, err := b.svc.KeyCreate(b.ctx, v.ID, vaults.KeyInput{Name: fmt.Sprintf("k%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created = append(created, k)
+	}
+	close(stop)
+	wg.Wait()
+	bi, err := b.south.Client.GetBucketInfo(b.ctx, garage.BucketLookup{ID: *v.GarageBucketID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range created {
+		bk, ok := bi.Key(k.AccessKeyID)
+		if !ok || bk.Permissions.Permissions() != vaults.MemberKeyPermissions {
+			t.Errorf("key %s lost its access on the bucket while the reconciler ran: %+v", k.Name, bk)
+		}
 	}
 }
