@@ -206,6 +206,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	printBanner(out, info)
+	if len(seeded.Round) > 0 {
+		fmt.Fprintf(out, "A first round of %d restore tests is running now: watch it on %s/restore-tests "+
+			"(log in as alice@libre-nuage.example); the demo reports are published when it ends.\n\n", len(seeded.Round), info.BaseURL)
+	}
 	err = a.Run(ctx, l, true)
 	fmt.Fprintln(out, "Sandbox stopping: PostgreSQL and MinIO are being shut down.")
 	if o.Keep {
