@@ -114,6 +114,7 @@ func TestSandboxServesAndLeavesNothingBehind(t *testing.T) {
 		t.Errorf("notification receiver page: %v %v", err, r)
 	} else {
 		r.Body.Close()
+		checkFailureNotified(t, info.Notifications.Page)
 	}
 
 	cancel()
@@ -136,5 +137,40 @@ func TestSandboxServesAndLeavesNothingBehind(t *testing.T) {
 	}
 	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state directory %s left behind", state)
+	}
+}
+
+// checkFailureNotified: the round's failed restore tests reach libre-nuage's channels — a
+// webhook whose signature the receiver verified, and an email — through the real chain
+// (restore run → notification scan → delivery).
+func checkFailureNotified(t *testing.T, page string) {
+	t.Helper()
+	var webhook, mail bool
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline) && !(webhook && mail); time.Sleep(2 * time.Second) {
+		resp, err := http.Get(strings.TrimRight(page, "/") + "/messages.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []struct {
+			Via      string   `json:"via"`
+			Hook     string   `json:"hook"`
+			Verified bool     `json:"verified"`
+			Event    string   `json:"event"`
+			To       []string `json:"to"`
+			Subject  string   `json:"subject"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&msgs)
+		resp.Body.Close()
+		for _, m := range msgs {
+			if m.Via == "webhook" && m.Hook == "libre-nuage-webhook" && m.Event == "restore.failed" && m.Verified {
+				webhook = true
+			}
+			if m.Via == "email" && len(m.To) > 0 && m.To[0] == "backup-team@libre-nuage.example" && strings.Contains(strings.ToLower(m.Subject), "fail") {
+				mail = true
+			}
+		}
+	}
+	if !webhook || !mail {
+		t.Errorf("failed restore tests were not notified (signed webhook: %v, email: %v)", webhook, mail)
 	}
 }
