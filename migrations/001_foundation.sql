@@ -23,7 +23,9 @@ CREATE TABLE audit_entries (
     target_id    text NOT NULL DEFAULT '',
     request_id   text NOT NULL DEFAULT '',
     source_ip    text NOT NULL DEFAULT '',
-    details      jsonb NOT NULL DEFAULT '{}'
+    -- json, not jsonb: the object is kept byte for byte as internal/audit wrote it, so the
+    -- bytes its Merkle leaf covers are the bytes stored.
+    details      json NOT NULL DEFAULT '{}'
 );
 
 CREATE INDEX audit_entries_at_idx ON audit_entries (at);

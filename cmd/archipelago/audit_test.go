@@ -105,23 +105,23 @@ func TestAuditVerifyDetectsEveryKindOfTampering(t *testing.T) {
 				`UPDATE audit_entries SET seq = 3 WHERE seq = 9`, `UPDATE audit_entries SET seq = 9 WHERE seq = 1000003`)
 		}, "FAIL: entry 3: does not match"},
 		{"truncate the tail", func(t *testing.T, l *auditLog) {
-			superuser(t, l.pool, `DELETE FROM audit_entries WHERE seq >= 25`,
-				fmt.Sprintf(`DELETE FROM audit_tree_hashes WHERE idx >= %d`, tlog.StoredHashCount(25)))
+			superuser(t, l.pool, `DELETE FROM audit_entries WHERE seq >= 25`)
 		}, "FAIL: entries 25–29: missing"},
 		{"insert a forged entry in the middle", func(t *testing.T, l *auditLog) {
 			superuser(t, l.pool, `UPDATE audit_entries SET seq = seq + 1000000 WHERE seq >= 15`,
 				`UPDATE audit_entries SET seq = seq - 999999 WHERE seq >= 1000000`,
-				`INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, action, target_type, target_id)
-				 SELECT 15, at, actor_kind, actor_id, actor_name, 'island.delete', 'island', '3' FROM audit_entries WHERE seq = 14`)
+				`INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, action, target_type, target_id, tree_hashes)
+				 SELECT 15, at, actor_kind, actor_id, actor_name, 'island.delete', 'island', '3', tree_hashes FROM audit_entries WHERE seq = 14`)
 		}, "FAIL: entry 15: does not match"},
 		{"append a forged entry", func(t *testing.T, l *auditLog) {
-			superuser(t, l.pool, `INSERT INTO audit_entries (seq, at, actor_kind, action) VALUES (30, now(), 'system', 'island.delete')`)
-		}, "FAIL: entry 30: has no stored tree hash"},
+			// Without the tree's hashes, a forger stores made-up ones.
+			superuser(t, l.pool, `INSERT INTO audit_entries (seq, at, actor_kind, action, tree_hashes)
+				VALUES (30, now(), 'system', 'island.delete', sha256('forged'))`)
+		}, "FAIL: entry 30: does not match its recorded leaf hash"},
 		{"fork the log from a checkpoint", func(t *testing.T, l *auditLog) {
 			// An operator holding the signing key replaces everything after checkpoint 20
 			// with another history, appended properly, and signs it.
-			superuser(t, l.pool, `DELETE FROM audit_entries WHERE seq >= 20`,
-				fmt.Sprintf(`DELETE FROM audit_tree_hashes WHERE idx >= %d`, tlog.StoredHashCount(20)))
+			superuser(t, l.pool, `DELETE FROM audit_entries WHERE seq >= 20`)
 			recordN(t, l.pool, 15, "island.rewritten")
 			r := l.svc.Keys()
 			var n int64 = 35
@@ -167,18 +167,70 @@ func TestAuditVerifyDetectsEveryKindOfTampering(t *testing.T) {
 	}
 }
 
+// hashReader reads the tree's stored hashes as migration 003 lays them out: the hash tlog
+// numbers (level, n) is byte 32*level of the tree_hashes of entry ((n+1) << level) - 1.
 type hashReader struct{ pool *pgxpool.Pool }
 
 func (r hashReader) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(idx))
 	for i, x := range idx {
+		level, n := tlog.SplitStoredHashIndex(x)
 		var h []byte
-		if err := r.pool.QueryRow(context.Background(), `SELECT hash FROM audit_tree_hashes WHERE idx = $1`, x).Scan(&h); err != nil {
+		if err := r.pool.QueryRow(context.Background(), `SELECT substring(tree_hashes FROM 32 * $1 + 1 FOR 32) FROM audit_entries WHERE seq = $2`,
+			level, (n+1)<<level-1).Scan(&h); err != nil {
 			return nil, err
 		}
 		out[i] = tlog.Hash(h)
 	}
 	return out, nil
+}
+
+// rehash rewrites every entry's stored tree hashes from the entries as they are now, as an
+// operator covering up an edit would.
+func rehash(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type,
+		target_id, request_id, source_ip, details::text FROM audit_entries ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		stored  []tlog.Hash
+		updates []string
+	)
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	for rows.Next() {
+		var (
+			e       audit.LogEntry
+			kind    string
+			details string
+		)
+		if err := rows.Scan(&e.Seq, &e.At, &kind, &e.Actor.ID, &e.Actor.Name, &e.MemberID, &e.Action, &e.TargetType, &e.TargetID,
+			&e.RequestID, &e.SourceIP, &details); err != nil {
+			t.Fatal(err)
+		}
+		e.Actor.Kind, e.Details = audit.ActorKind(kind), []byte(details)
+		hs, err := tlog.StoredHashes(e.Seq, e.Leaf(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, hs...)
+		var row []byte
+		for _, h := range hs {
+			row = append(row, h[:]...)
+		}
+		updates = append(updates, fmt.Sprintf(`UPDATE audit_entries SET tree_hashes = '\x%x' WHERE seq = %d`, row, e.Seq))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	superuser(t, pool, updates...)
 }
 
 // TestAuditVerifyRemote: a member saves a checkpoint, more happens, the saved log is still a
@@ -216,8 +268,9 @@ func TestAuditVerifyRemote(t *testing.T) {
 	}
 	// A thorough rewrite: the tree rebuilt from the edited entries and re-signed by an
 	// operator holding the key (older checkpoints dropped). The saved checkpoint exposes it.
-	superuser(t, env.App.Pool, `DELETE FROM audit_tree_hashes`, `DELETE FROM audit_checkpoints`)
-	recordN(t, env.App.Pool, 1, "island.update") // rebuilds the stored hashes from the entries
+	rehash(t, env.App.Pool)
+	superuser(t, env.App.Pool, `DELETE FROM audit_checkpoints`)
+	recordN(t, env.App.Pool, 1, "island.update")
 	code, out, _ = runCLI(t, nil, "audit", "verify", "--remote", env.URL, "--checkpoint", saved)
 	if code != 1 || !strings.Contains(out, "is not a prefix of today's") {
 		t.Fatalf("after a re-signed rewrite: exit %d\n%s", code, out)

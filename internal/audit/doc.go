@@ -9,7 +9,7 @@
 //
 // Each entry is a leaf of an RFC 6962 Merkle tree built with golang.org/x/mod/sumdb/tlog:
 // its canonical encoding (LogEntry.Leaf) covers every column, and the tree's stored hashes
-// are written by Record in the same transaction, under the append lock. A Service signs
+// the append creates are written by Record in the entry's own row, under the append lock. A Service signs
 // checkpoints (signed tree heads, in the golang.org/x/mod/sumdb/note format) periodically
 // and on demand, and serves entries, inclusion and consistency proofs. Verify recomputes
 // the tree from the database and checks it against every signed checkpoint; VerifyRemote

@@ -25,8 +25,8 @@ type LogEntry struct {
 	TargetID   string
 	RequestID  string
 	SourceIP   string
-	// Details is the JSON object exactly as PostgreSQL renders the stored jsonb: the form
-	// the leaf covers.
+	// Details is the JSON object exactly as stored (a json column keeps it byte for byte):
+	// the form the leaf covers.
 	Details json.RawMessage
 }
 
@@ -40,7 +40,7 @@ const leafFields = 12
 // line, then 12 fields, each an unsigned varint length followed by that many bytes, in this
 // order: seq (decimal), time (microseconds since the Unix epoch, decimal), actor kind, actor
 // id, actor name, member id (decimal, empty for a federation-level entry), action, target
-// type, target id, request id, source address, details (JSON as PostgreSQL renders jsonb).
+// type, target id, request id, source address, details (the JSON object as stored).
 // Every stored column is covered, so editing any of them changes the leaf.
 func (e *LogEntry) Leaf() []byte {
 	return e.appendLeaf(make([]byte, 0, 160+len(e.Details)+len(e.Actor.Name)))
@@ -51,14 +51,12 @@ func (e *LogEntry) appendLeaf(b []byte) []byte {
 	b = append(b, LeafVersion...)
 	var num [20]byte
 	b = appendField(b, strconv.AppendInt(num[:0], e.Seq, 10))
-	b = e.appendLeafMiddle(b)
-	return appendField(b, e.Details)
+	return e.appendLeafTail(b)
 }
 
-// appendLeafMiddle appends the leaf's fields between seq and details (time to source
-// address): what Record knows before it takes the append lock. The server-side audit_append
-// (migration 003) puts them between the seq and details it encodes.
-func (e *LogEntry) appendLeafMiddle(b []byte) []byte {
+// appendLeafTail appends the leaf's fields after seq: what Record knows before it takes the
+// append lock. The append statement (appendSQL) puts the seq it assigns before them.
+func (e *LogEntry) appendLeafTail(b []byte) []byte {
 	var num [20]byte
 	b = appendField(b, strconv.AppendInt(num[:0], e.At.UnixMicro(), 10))
 	b = appendField(b, e.Actor.Kind)
@@ -73,7 +71,8 @@ func (e *LogEntry) appendLeafMiddle(b []byte) []byte {
 	b = appendField(b, e.TargetType)
 	b = appendField(b, e.TargetID)
 	b = appendField(b, e.RequestID)
-	return appendField(b, e.SourceIP)
+	b = appendField(b, e.SourceIP)
+	return appendField(b, e.Details)
 }
 
 // appendField appends one field of a leaf: its length as an unsigned varint, then its bytes.
@@ -119,6 +118,66 @@ func hashLeaves(es []LogEntry, out []tlog.Hash) {
 	}
 	seq(es[:per], out[:per]) // one share in this goroutine
 	wg.Wait()
+}
+
+// leafPipeline overlaps the two halves of recomputing a tree: while one goroutine adds
+// batch k's leaf hashes to the tree and checks them (in order: each interior node depends
+// on earlier ones), the caller fills batch k+1 and its leaves are hashed in parallel.
+//
+//	p := startLeafPipeline(consume)
+//	b := p.next(); b.entries = append(b.entries, …); p.send(b) // as often as needed
+//	err := p.wait() // always: it ends the goroutine
+type leafPipeline struct {
+	free, full chan *leafBuf
+	done       chan error
+}
+
+// leafBuf is a batch of entries in the pipeline: filled by the caller, leaf hashes set by
+// send.
+type leafBuf struct {
+	entries []LogEntry
+	stored  [][]byte // the tree hashes stored with each entry, when read from the database
+	hashes  []tlog.Hash
+}
+
+// leafBuffers is how many batches are in flight: one being added, one being filled, one
+// spare so that neither side waits for the other's last step.
+const leafBuffers = 3
+
+// startLeafPipeline starts the goroutine calling consume for every batch sent, in order.
+// After consume fails, later batches are dropped and wait returns its error.
+func startLeafPipeline(consume func(*leafBuf) error) *leafPipeline {
+	p := &leafPipeline{free: make(chan *leafBuf, leafBuffers), full: make(chan *leafBuf, leafBuffers), done: make(chan error, 1)}
+	for range leafBuffers {
+		p.free <- &leafBuf{entries: make([]LogEntry, 0, leafBatch), stored: make([][]byte, 0, leafBatch), hashes: make([]tlog.Hash, leafBatch)}
+	}
+	go func() {
+		var err error
+		for b := range p.full {
+			if err == nil {
+				err = consume(b)
+			}
+			b.entries, b.stored = b.entries[:0], b.stored[:0]
+			p.free <- b
+		}
+		p.done <- err
+	}()
+	return p
+}
+
+// next returns an empty batch to fill with at most leafBatch entries.
+func (p *leafPipeline) next() *leafBuf { return <-p.free }
+
+// send hashes the batch's leaves and queues it for consume.
+func (p *leafPipeline) send(b *leafBuf) {
+	hashLeaves(b.entries, b.hashes[:len(b.entries)])
+	p.full <- b
+}
+
+// wait waits for every batch sent to be consumed and returns consume's first error.
+func (p *leafPipeline) wait() error {
+	close(p.full)
+	return <-p.done
 }
 
 // LeafHash is the entry's leaf hash in the tree (RFC 6962: SHA-256 of 0x00 and the leaf).

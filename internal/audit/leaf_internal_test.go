@@ -45,7 +45,26 @@ func TestFastPathsAgreeWithTlog(t *testing.T) {
 	}
 }
 
-// The server-side append (audit_append, migration 003) takes the lock appendLockID names.
+// Each entry's row holds the hashes tlog stores for it, in order: storedAt finds every
+// stored hash index in the row that holds it.
+func TestStoredHashesLiveInTheirEntrysRow(t *testing.T) {
+	t.Parallel()
+	for m := int64(0); m < 5000; m++ {
+		first, next := tlog.StoredHashCount(m), tlog.StoredHashCount(m+1)
+		for x := first; x < next; x++ {
+			if seq, level := storedAt(x); seq != m || int64(level) != x-first {
+				t.Fatalf("stored hash %d: entry %d level %d, want entry %d level %d", x, seq, level, m, x-first)
+			}
+		}
+	}
+	for _, m := range []int64{1<<40 - 1, 1<<40 + 12345, 1<<62 - 1} {
+		if seq, _ := storedAt(tlog.StoredHashIndex(0, m)); seq != m {
+			t.Errorf("leaf of entry %d: entry %d", m, seq)
+		}
+	}
+}
+
+// An append holds the lock appendLockID names until its transaction ends.
 func TestTheServerAppendTakesTheAppendLock(t *testing.T) {
 	t.Parallel()
 	tx := testenv.Tx(t)
@@ -60,6 +79,6 @@ func TestTheServerAppendTakesTheAppendLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !held {
-		t.Fatal("audit_append does not hold advisory lock appendLockID")
+		t.Fatal("an append does not hold advisory lock appendLockID")
 	}
 }

@@ -144,22 +144,6 @@ func TestLeafRoundTripsAndCoversEveryField(t *testing.T) {
 	}
 }
 
-func TestSQLStoredHashIndexAgreesWithTlog(t *testing.T) {
-	t.Parallel()
-	tx := testenv.Tx(t)
-	for _, n := range []int64{0, 1, 2, 3, 6, 7, 8, 15, 1000, 1023, 1 << 20, 1<<20 - 1, 123456789} {
-		for level := 0; level < 4; level++ {
-			var got int64
-			if err := tx.QueryRow(context.Background(), `SELECT audit_stored_hash_index($1, $2)`, level, n).Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if want := tlog.StoredHashIndex(level, n); got != want {
-				t.Errorf("audit_stored_hash_index(%d, %d) = %d, want %d", level, n, got, want)
-			}
-		}
-	}
-}
-
 func TestKeysFromSeedAndFromPrivateAgree(t *testing.T) {
 	t.Parallel()
 	skey, vkey, err := note.GenerateKey(rand.Reader, "example.org/archipelago-audit")
@@ -318,9 +302,7 @@ func TestTheLogIsAppendOnly(t *testing.T) {
 		`UPDATE audit_entries SET action = 'x' WHERE seq = 1`,
 		`DELETE FROM audit_entries WHERE seq = 2`,
 		`TRUNCATE audit_entries CASCADE`,
-		`UPDATE audit_tree_hashes SET hash = hash WHERE idx = 0`,
-		`DELETE FROM audit_tree_hashes`,
-		`TRUNCATE audit_tree_hashes`,
+		`UPDATE audit_entries SET tree_hashes = tree_hashes WHERE seq = 0`,
 		`DELETE FROM audit_checkpoints`,
 		`TRUNCATE audit_checkpoints`,
 	} {
@@ -359,19 +341,19 @@ func TestAMutationWhoseEntryCannotBeWrittenIsRefused(t *testing.T) {
 	}
 }
 
-func TestEntriesFromBeforeTheTreeAreHashedOnTheNextAppend(t *testing.T) {
+// An append whose sibling hash is gone (an entry deleted by hand) fails, rather than extend
+// a tree nobody can check.
+func TestAnAppendOverAMissingSiblingFails(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	for i := 0; i < 5; i++ { // as the log of migration 001 wrote them
-		if _, err := b.pool.Exec(context.Background(), `
-			INSERT INTO audit_entries (seq, at, actor_kind, action, details) VALUES ($1, now(), 'system', 'legacy', '{"x": [1, 2]}')`, i); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b.record(t, 2, nil)
-	b.checkpoint(t)
-	if rep := b.verify(t); !rep.OK() || rep.Entries != 7 {
-		t.Fatalf("%+v", rep)
+	b.record(t, 3, nil)
+	b.tamper(t, `DELETE FROM audit_entries WHERE seq = 1`) // entry 3 combines with the node stored with entry 1
+	err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := audit.Record(b.ctx, tx, audit.Entry{Action: "member.create"})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "lacks a stored hash") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -412,8 +394,8 @@ func TestCheckpointsAreSignedPeriodicallyUntilCancelled(t *testing.T) {
 func TestTheServerRefusesToSignOverABrokenTree(t *testing.T) {
 	t.Parallel()
 	for name, sql := range map[string]string{
-		"altered tree hash": `UPDATE audit_tree_hashes SET hash = sha256(hash) WHERE idx = 6`,
-		"truncated":         `DELETE FROM audit_entries WHERE seq >= 5`,
+		"altered tree hash": `UPDATE audit_entries SET tree_hashes = substring(tree_hashes FOR 64) || sha256(substring(tree_hashes FROM 65)) WHERE seq = 3`,
+		"truncated":         `DELETE FROM audit_entries WHERE seq >= 3`, // into the checkpoint of 4
 		"edited new entry":  `UPDATE audit_entries SET action = 'x' WHERE seq = 5`,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -433,9 +415,10 @@ func TestTheServerRefusesToSignOverABrokenTree(t *testing.T) {
 	}
 }
 
-// The server encodes the leaves it hashes at append (audit_append) as LogEntry.Leaf does:
-// fields of every length class of the varint prefix, non-ASCII text, member and federation
-// entries, JSON that jsonb renders differently from Go.
+// The database hashes the leaves it appends (appendSQL) as LogEntry.Leaf encodes them, and
+// keeps the details the leaf covers byte for byte: fields of every length class of the
+// varint prefix, non-ASCII text, member and federation entries, JSON that jsonb would
+// render differently from Go.
 func TestServerEncodedLeavesVerify(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -15,126 +16,116 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// appendEntry assigns le its sequence number and writes it with the tree's new stored
-// hashes in tx. rawDetails is the details object as JSON.
+// appendSQL appends an entry with the tree's new stored hashes, in one statement. The
+// caller holds the append lock, taken by an earlier statement so that this one's snapshot
+// sees every append committed before.
 //
-// One round trip: the server-side function audit_append (migration 003) takes the append
-// lock, reads the head of the log and the stored hashes the new leaf combines with, builds
-// the leaf (the fields between seq and details come encoded from here, appendLeafMiddle),
-// hashes it and the tree's new interior nodes with PostgreSQL's sha256() and inserts the
-// entry and its hashes; after it only the commit remains under the lock. The leaf hash it
-// returns is checked here against LogEntry.LeafHash, the encoding Verify uses: a server-side
-// encoding that ever disagreed fails the append, and so the change, rather than writing a
-// log that does not verify.
+// The entry's seq is the head of the log; its leaf is $12 (0x00, the leaf's version line),
+// the seq field (a decimal of at most 19 digits: its length is its one-byte varint), then
+// $13 (the fields after seq, encoded by LogEntry.appendLeafTail); its leaf hash is SHA-256
+// of that. An even seq stores its leaf hash alone; an odd one also the interior nodes its
+// trailing 1 bits close, which audit_tree_hashes (migration 003) computes from the sibling
+// hashes stored in earlier rows. A missing sibling makes the hashes NULL, and the insert
+// fails on tree_hashes' NOT NULL rather than write a broken tree.
+const appendSQL = `
+	INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type, target_id,
+	                           request_id, source_ip, details, tree_hashes)
+	SELECT n, $1::timestamptz, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text, $11::json,
+	       CASE WHEN n & 1 = 0 THEN leaf ELSE audit_tree_hashes(n, leaf) END
+	FROM (SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_entries) head,
+	     LATERAL (SELECT sha256($12::bytea || set_byte('\x00'::bytea, 0, length(n::text)) || convert_to(n::text, 'UTF8') || $13::bytea) AS leaf) l
+	RETURNING seq, substring(tree_hashes FROM 1 FOR 32)`
+
+// leafHead is what every leaf starts with, RFC 6962's leaf prefix included.
+var leafHead = append([]byte{0x00}, LeafVersion...)
+
+// appendEntry assigns le its sequence number and writes it, with the tree's new stored
+// hashes, in tx. rawDetails is the details object as JSON, stored byte for byte.
+//
+// The lock statement and appendSQL go out together (a pipeline), so the lock is held for
+// one statement's execution and the commit, as for a plain insert: nothing of the entry is
+// computed under it but its seq, its leaf hash and the node hashes seq implies. The leaf
+// hash the database computed is checked against LogEntry.LeafHash, the encoding Verify uses:
+// were they ever to disagree the append, and so the change, fails rather than write a log
+// that does not verify.
 func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte) error {
-	mid := le.appendLeafMiddle(make([]byte, 0, 128+len(le.Actor.Name)))
-	for attempt := 0; ; attempt++ {
-		var (
-			seq     *int64
-			details *string
-			leaf    []byte
-		)
-		err := tx.QueryRow(ctx, `SELECT seq, details_text, leaf_hash FROM audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`,
-			le.At, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType, le.TargetID,
-			le.RequestID, le.SourceIP, string(rawDetails), mid).Scan(&seq, &details, &leaf)
-		if err != nil {
-			return err
+	le.Details = rawDetails
+	tail := le.appendLeafTail(make([]byte, 0, 128+len(le.Actor.Name)+len(rawDetails)))
+	var (
+		seq  int64
+		leaf []byte
+	)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, appendLockID)
+	b.Queue(appendSQL, le.At, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
+		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails), leafHead, tail).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&seq, &leaf)
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23502" /* not_null_violation */ && pgErr.ColumnName == "tree_hashes" {
+			return fmt.Errorf("the tree lacks a stored hash the next entry combines with (an entry was deleted?): run `archipelago audit verify`: %w", err)
 		}
-		if seq == nil {
-			// Entries written before the log was a tree (or by hand) have no stored hashes:
-			// hash them, still under the append lock, then append.
-			if attempt > 0 {
-				return errors.New("the tree's stored hashes do not end where the entries do: run `archipelago audit verify`")
-			}
-			if err := backfillAll(ctx, tx); err != nil {
-				return err
-			}
-			continue
-		}
-		le.Seq, le.Details = *seq, []byte(*details)
-		if h := le.LeafHash(); len(leaf) != tlog.HashSize || tlog.Hash(leaf) != h {
-			return fmt.Errorf("the database encoded entry %d's leaf hash as %x, not %x: refusing to append", le.Seq, leaf, h)
-		}
-		return nil
-	}
-}
-
-// backfillAll hashes the entries that have no stored hashes. The caller holds the append
-// lock.
-func backfillAll(ctx context.Context, tx pgx.Tx) error {
-	var n, stored int64
-	if err := tx.QueryRow(ctx, `SELECT (SELECT coalesce(max(seq) + 1, 0) FROM audit_entries),
-	                                   (SELECT coalesce(max(idx) + 1, 0) FROM audit_tree_hashes)`).Scan(&n, &stored); err != nil {
-		return fmt.Errorf("read the head of the log: %w", err)
-	}
-	return backfill(ctx, tx, n, stored)
-}
-
-// queueHashes queues the insertion of consecutive stored hashes starting at index first.
-func queueHashes(b *pgx.Batch, first int64, hs []tlog.Hash) {
-	idx := make([]int64, len(hs))
-	raw := make([][]byte, len(hs))
-	for i, h := range hs {
-		idx[i], raw[i] = first+int64(i), h[:]
-	}
-	b.Queue(`INSERT INTO audit_tree_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, idx, raw)
-}
-
-// backfill writes the stored hashes of entries that have none (entries recorded before
-// migration 003), from the first entry without hashes up to n-1.
-func backfill(ctx context.Context, tx pgx.Tx, n, stored int64) error {
-	first := int64(0)
-	for first < n && tlog.StoredHashCount(first) < stored {
-		first++
-	}
-	if tlog.StoredHashCount(first) != stored {
-		return fmt.Errorf("the tree's stored hashes (%d) do not end at an entry boundary: run `archipelago audit verify`", stored)
-	}
-	rows, err := tx.Query(ctx, selectEntriesSQL+` WHERE seq >= $1 AND seq < $2 ORDER BY seq`, first, n)
-	if err != nil {
 		return err
 	}
-	entries, err := pgx.CollectRows(rows, scanEntry)
-	if err != nil {
-		return err
-	}
-	r := txReader{ctx, tx}
-	for i, e := range entries {
-		if e.Seq != first+int64(i) {
-			return fmt.Errorf("entry %d is missing: run `archipelago audit verify`", first+int64(i))
-		}
-		hs, err := tlog.StoredHashes(e.Seq, e.Leaf(), r)
-		if err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		queueHashes(b, tlog.StoredHashCount(e.Seq), hs)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("backfill tree hashes of entry %d: %w", e.Seq, err)
-		}
+	le.Seq = seq
+	if h := le.LeafHash(); len(leaf) != tlog.HashSize || tlog.Hash(leaf) != h {
+		return fmt.Errorf("the database encoded entry %d's leaf hash as %x, not %x: refusing to append", le.Seq, leaf, h)
 	}
 	return nil
 }
 
-const selectEntriesSQL = `
-	SELECT seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type, target_id,
-	       request_id, source_ip, details::text
-	FROM audit_entries`
+// entryColumns are an entry's columns, as scanEntry reads them.
+const entryColumns = `seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type, target_id,
+	request_id, source_ip, details::text`
+
+const (
+	selectEntriesSQL           = `SELECT ` + entryColumns + ` FROM audit_entries`
+	selectEntriesWithHashesSQL = `SELECT ` + entryColumns + `, tree_hashes FROM audit_entries`
+)
+
+// entryRow holds a row of entryColumns while it is scanned.
+type entryRow struct {
+	e             LogEntry
+	kind, details string
+}
+
+func (r *entryRow) dest() []any {
+	return []any{&r.e.Seq, &r.e.At, &r.kind, &r.e.Actor.ID, &r.e.Actor.Name, &r.e.MemberID, &r.e.Action, &r.e.TargetType,
+		&r.e.TargetID, &r.e.RequestID, &r.e.SourceIP, &r.details}
+}
+
+func (r *entryRow) entry() LogEntry {
+	r.e.Actor.Kind, r.e.Details, r.e.At = ActorKind(r.kind), []byte(r.details), r.e.At.UTC()
+	return r.e
+}
 
 func scanEntry(row pgx.CollectableRow) (LogEntry, error) {
+	var r entryRow
+	err := row.Scan(r.dest()...)
+	return r.entry(), err
+}
+
+// scanEntryWithHashes reads a row of selectEntriesWithHashesSQL: the entry and the tree
+// hashes stored with it.
+func scanEntryWithHashes(row pgx.CollectableRow) (LogEntry, []byte, error) {
 	var (
-		e       LogEntry
-		kind    string
-		details string
+		r  entryRow
+		hs []byte
 	)
-	err := row.Scan(&e.Seq, &e.At, &kind, &e.Actor.ID, &e.Actor.Name, &e.MemberID, &e.Action, &e.TargetType,
-		&e.TargetID, &e.RequestID, &e.SourceIP, &details)
-	e.Actor.Kind, e.Details, e.At = ActorKind(kind), []byte(details), e.At.UTC()
-	return e, err
+	err := row.Scan(append(r.dest(), &hs)...)
+	return r.entry(), hs, err
 }
 
 // errMissingHash means the tree lacks a stored hash a computation needs.
 var errMissingHash = errors.New("the tree lacks a stored hash")
+
+// storedAt says where the stored hash tlog numbers index is kept: byte 32*level of the
+// tree_hashes of entry seq (migration 003).
+func storedAt(index int64) (seq int64, level int) {
+	level, n := tlog.SplitStoredHashIndex(index)
+	return (n+1)<<level - 1, level
+}
 
 // txReader reads stored hashes from the database.
 type txReader struct {
@@ -146,31 +137,33 @@ func (r txReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	if len(indexes) == 0 {
 		return nil, nil
 	}
-	rows, err := r.q.Query(r.ctx, `SELECT idx, hash FROM audit_tree_hashes WHERE idx = ANY ($1)`, indexes)
+	seqs := make([]int64, len(indexes))
+	for k, x := range indexes {
+		seqs[k], _ = storedAt(x)
+	}
+	rows, err := r.q.Query(r.ctx, `SELECT seq, tree_hashes FROM audit_entries WHERE seq = ANY ($1)`, seqs)
 	if err != nil {
 		return nil, err
 	}
-	got := make(map[int64]tlog.Hash, len(indexes))
+	got := make(map[int64][]byte, len(indexes))
 	var (
-		i int64
-		h []byte
+		seq int64
+		hs  []byte
 	)
-	_, err = pgx.ForEachRow(rows, []any{&i, &h}, func() error {
-		if len(h) != tlog.HashSize {
-			return fmt.Errorf("stored hash %d has %d bytes", i, len(h))
-		}
-		got[i] = tlog.Hash(h)
+	if _, err = pgx.ForEachRow(rows, []any{&seq, &hs}, func() error {
+		got[seq] = hs
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
 	out := make([]tlog.Hash, len(indexes))
 	for k, x := range indexes {
-		var ok bool
-		if out[k], ok = got[x]; !ok {
-			return nil, fmt.Errorf("%w (index %d)", errMissingHash, x)
+		seq, level := storedAt(x)
+		hs := got[seq]
+		if len(hs) < (level+1)*tlog.HashSize {
+			return nil, fmt.Errorf("%w (index %d, entry %d)", errMissingHash, x, seq)
 		}
+		out[k] = tlog.Hash(hs[level*tlog.HashSize:])
 	}
 	return out, nil
 }

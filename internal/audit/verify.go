@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -65,102 +66,74 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, 
 		}
 	}
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		// The stored hashes, in index order.
-		var stored []tlog.Hash
-		rows, err := tx.Query(ctx, `SELECT idx, hash FROM audit_tree_hashes ORDER BY idx`)
+		// Recompute the tree from the entries, checking each against the hashes stored with it.
+		size, err := treeSize(ctx, tx)
 		if err != nil {
 			return err
 		}
-		var (
-			idx      int64
-			h        []byte
-			badIndex int64 = -1
-		)
-		if _, err := pgx.ForEachRow(rows, []any{&idx, &h}, func() error {
-			if idx != int64(len(stored)) || len(h) != tlog.HashSize {
-				if badIndex < 0 {
-					badIndex = int64(len(stored))
-				}
-				return nil
-			}
-			if badIndex < 0 {
-				stored = append(stored, tlog.Hash(h))
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("read stored hashes: %w", err)
-		}
-
-		// Recompute the tree from the entries.
-		tree := &memTree{hashes: make([]tlog.Hash, 0, len(stored))}
-		rows, err = tx.Query(ctx, selectEntriesSQL+` ORDER BY seq`)
+		// (A capacity hint only: a forged seq must not make it allocate the moon.)
+		tree := &memTree{hashes: make([]tlog.Hash, 0, tlog.StoredHashCount(min(size, 1<<22)))}
+		rows, err := tx.Query(ctx, selectEntriesWithHashesSQL+` ORDER BY seq`)
 		if err != nil {
 			return err
 		}
 		firstLeafProblem := int64(-1)
 		prev := int64(-1)
-		// Entries are read in batches whose leaves are hashed in parallel (hashLeaves), then
-		// added to the tree and checked in order.
-		batch := make([]LogEntry, 0, leafBatch)
-		leafHashes := make([]tlog.Hash, leafBatch)
-		check := func() error {
-			hashLeaves(batch, leafHashes[:len(batch)])
-			for i := range batch {
-				e, lh := &batch[i], leafHashes[i]
+		// Entries are read in batches whose leaves are hashed in parallel, then added to the
+		// tree and checked in order on the pipeline's goroutine while the next batch is read.
+		pipe := startLeafPipeline(func(b *leafBuf) error {
+			for i := range b.entries {
+				e, lh, st := &b.entries[i], b.hashes[i], b.stored[i]
 				n := tree.n
 				if e.Seq > prev+1 {
 					problem(Problem{Seq: prev + 1, Until: e.Seq, Message: fmt.Sprintf("missing: the log jumps from entry %d to entry %d (deleted)", prev, e.Seq)})
 				}
 				prev = e.Seq
-				if e.Seq != n && firstLeafProblem < 0 {
-					firstLeafProblem = n
-				}
 				at, err := tree.add(lh)
 				if err != nil {
 					return err
 				}
+				want := tree.hashes[at:] // what the append of entry n stores
+				bad := e.Seq != n        // after a gap: reported above
 				switch {
-				case at >= int64(len(stored)):
-					if e.Seq == n {
-						problem(Problem{Seq: n, Message: "has no stored tree hash: it was not appended through the log (forged, or appended by hand)"})
-					}
-					if firstLeafProblem < 0 {
-						firstLeafProblem = n
-					}
-				case stored[at] != lh:
-					if e.Seq == n {
-						problem(Problem{Seq: n, Message: "does not match its recorded leaf hash: edited, reordered or replaced"})
-					}
-					if firstLeafProblem < 0 {
-						firstLeafProblem = n
-					}
+				case bad:
+				case len(st) >= tlog.HashSize && tlog.Hash(st) != lh:
+					problem(Problem{Seq: n, Message: "does not match its recorded leaf hash: edited, reordered, replaced or forged"})
+					bad = true
+				case len(st) != len(want)*tlog.HashSize:
+					problem(Problem{Seq: n, Message: fmt.Sprintf("its stored tree hashes are malformed (%d bytes, not %d)", len(st), len(want)*tlog.HashSize)})
+					bad = true
 				case firstLeafProblem < 0:
 					// (After a bad leaf every later interior hash differs: not worth reporting.)
-					for i := at + 1; i < int64(len(tree.hashes)) && i < int64(len(stored)); i++ {
-						if tree.hashes[i] != stored[i] {
-							problem(Problem{Seq: n, Message: fmt.Sprintf("the stored tree hash %d, written with this entry, was altered", i)})
+					for level := 1; level < len(want); level++ {
+						if tlog.Hash(st[level*tlog.HashSize:]) != want[level] {
+							problem(Problem{Seq: n, Message: fmt.Sprintf("the tree hash of level %d stored with this entry was altered", level)})
 							break
 						}
 					}
 				}
-			}
-			batch = batch[:0]
-			return nil
-		}
-		for rows.Next() {
-			e, err := scanEntry(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			if batch = append(batch, e); len(batch) == leafBatch {
-				if err := check(); err != nil {
-					rows.Close()
-					return err
+				if bad && firstLeafProblem < 0 {
+					firstLeafProblem = n
 				}
 			}
+			return nil
+		})
+		b := pipe.next()
+		for rows.Next() {
+			e, hs, err := scanEntryWithHashes(rows)
+			if err != nil {
+				rows.Close()
+				pipe.send(b)
+				return errors.Join(err, pipe.wait())
+			}
+			b.entries, b.stored = append(b.entries, e), append(b.stored, hs)
+			if len(b.entries) == leafBatch {
+				pipe.send(b)
+				b = pipe.next()
+			}
 		}
-		if err := check(); err != nil {
+		pipe.send(b)
+		if err := pipe.wait(); err != nil {
 			rows.Close()
 			return err
 		}
@@ -169,17 +142,6 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, 
 			return fmt.Errorf("read entries: %w", err)
 		}
 		rep.Entries = tree.n
-		if badIndex >= 0 {
-			problem(Problem{Seq: -1, Message: fmt.Sprintf("the stored tree hashes are not contiguous from index %d", badIndex)})
-		}
-		if int64(len(stored)) > int64(len(tree.hashes)) && badIndex < 0 {
-			// Hashes for entries that are gone: the tail was truncated.
-			k := tree.n
-			for tlog.StoredHashCount(k+1) <= int64(len(stored)) {
-				k++
-			}
-			problem(Problem{Seq: tree.n, Until: k, Message: fmt.Sprintf("missing: the tree has stored hashes for %d entries but the log holds %d (deleted)", k, tree.n)})
-		}
 
 		// Every checkpoint must be validly signed and match the recomputed tree.
 		rows, err = tx.Query(ctx, `SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints ORDER BY tree_size`)

@@ -45,13 +45,13 @@ func TestPlacementRuleAndOverride(t *testing.T) {
 	if v.IslandID != b.north.ID || v.Placement != vaults.PlacementOverride || v.PlacementReason == "" {
 		t.Fatalf("override vault: %+v", v)
 	}
-	var details string
-	if err := b.pool.QueryRow(b.ctx, `SELECT details::text FROM audit_entries WHERE action = 'vault.create' AND target_id = ($1::bigint)::text`,
-		v.ID).Scan(&details); err != nil {
+	var placement, reason string
+	if err := b.pool.QueryRow(b.ctx, `SELECT details->>'placement', details->>'override_reason' FROM audit_entries
+		WHERE action = 'vault.create' AND target_id = ($1::bigint)::text`, v.ID).Scan(&placement, &reason); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(details, "temporary: south is being rebuilt") || !strings.Contains(details, `"placement": "override"`) {
-		t.Fatalf("audit of the override: %s", details)
+	if placement != "override" || reason != "temporary: south is being rebuilt" {
+		t.Fatalf("audit of the override: placement %q, reason %q", placement, reason)
 	}
 	// Automatic placement prefers the lowest fill ratio.
 	east := vaultstest.StartIsland(t, b.pool, b.keys, "east", 3)
