@@ -24,13 +24,6 @@ func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
 	p.renderHome(w, r) // home.go: red/green summary, what needs attention, latest reports
 }
 
-// ComingSoon stands for a page a later capability fills.
-func (p *Portal) ComingSoon(nav, title string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p.render(w, r, http.StatusOK, "soon", Page{Title: title, Nav: nav})
-	}
-}
-
 // Account shows the account page.
 func (p *Portal) Account(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusOK, "account", Page{Title: "Account", Nav: "account", Flash: flash(r)})

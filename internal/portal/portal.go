@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -88,6 +89,9 @@ func New(d Deps) (*Portal, error) {
 		"bytes":  HumanBytes,
 		"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 		"lower":  strings.ToLower,
+		// Seconds as hours or minutes, for form fields in those units.
+		"hours":   func(sec int64) string { return strconv.FormatFloat(float64(sec)/3600, 'f', -1, 64) },
+		"minutes": func(sec int64) string { return strconv.FormatFloat(float64(sec)/60, 'f', -1, 64) },
 		// Islands and pledges.
 		"stateClass": stateClass,
 		"sub": func(a int, b ...int) int {

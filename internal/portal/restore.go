@@ -142,6 +142,8 @@ func restoreFlash(r *http.Request) string {
 		return "The password was replaced. The next test uses it."
 	case "password-removed":
 		return "The password was erased: the repository is now tested in blind mode."
+	case "policy":
+		return "The policy was saved; the next test is planned with it."
 	case "queued":
 		return "A test was queued; its progress shows below."
 	case "already":
@@ -398,9 +400,98 @@ type repositoryData struct {
 	Runs       []runRow
 	Charts     []RunChart
 	CanaryFile string
+	Form       policyForm // the policy form: the member's own values, blank where the default applies
 }
 
 type policyLine struct{ Name, Value string }
+
+// policyForm is the policy form's fields as text: what the member set, or what it just
+// posted when the form is shown again with an error. Blank means the federation's default.
+type policyForm struct {
+	Schedule, RPOHours, RTOMinutes, SampleFiles, FullRestoreDays, CanaryPath string
+	Paused                                                                   bool
+}
+
+// policyFormOf fills the form from the repository's own policy.
+func policyFormOf(repo verify.Repository) policyForm {
+	f := policyForm{Paused: repo.Paused}
+	p := repo.Policy
+	if p.Schedule != nil {
+		f.Schedule = *p.Schedule
+	}
+	if p.RPOSeconds != nil {
+		f.RPOHours = strconv.FormatFloat(float64(*p.RPOSeconds)/3600, 'f', -1, 64)
+	}
+	if p.RTOSeconds != nil {
+		f.RTOMinutes = strconv.FormatFloat(float64(*p.RTOSeconds)/60, 'f', -1, 64)
+	}
+	if p.SampleFiles != nil {
+		f.SampleFiles = strconv.Itoa(*p.SampleFiles)
+	}
+	if p.FullRestoreDays != nil {
+		f.FullRestoreDays = strconv.Itoa(*p.FullRestoreDays)
+	}
+	if p.CanaryPath != nil {
+		f.CanaryPath = *p.CanaryPath
+	}
+	return f
+}
+
+// formError is a form field that does not parse; its text names the field.
+type formError string
+
+func (e formError) Error() string { return string(e) }
+
+// policyFields names the form's fields for messages, by the policy field they set.
+var policyFields = map[string]string{
+	"policy.schedule": "Schedule", "policy.rpo_seconds": "RPO target", "policy.rto_seconds": "RTO target",
+	"policy.sample_files": "Sample files", "policy.full_restore_days": "Full restore every", "policy.canary_path": "Canary file",
+}
+
+// policy reads the form into the repository's policy: the fields the form shows replace
+// the member's values (blank: back to the default), the others are kept.
+func (f policyForm) policy(base verify.Policy) (verify.Policy, error) {
+	p := base
+	text := func(v string) *string {
+		if v = strings.TrimSpace(v); v == "" {
+			return nil
+		}
+		return &v
+	}
+	// number parses a positive amount of unit seconds (hours, minutes) or a count (unit 1).
+	number := func(v, label string, unit float64) (*int64, error) {
+		if v = strings.TrimSpace(v); v == "" {
+			return nil, nil
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || x < 0 || x*unit > 1<<50 || (unit == 1 && x != float64(int64(x))) {
+			return nil, formError(label + " must be a number, like 24")
+		}
+		n := int64(x * unit)
+		return &n, nil
+	}
+	toInt := func(n *int64) *int {
+		if n == nil {
+			return nil
+		}
+		i := int(*n)
+		return &i
+	}
+	p.Schedule, p.CanaryPath = text(f.Schedule), text(f.CanaryPath)
+	var errs [4]error
+	p.RPOSeconds, errs[0] = number(f.RPOHours, "RPO target (hours)", 3600)
+	p.RTOSeconds, errs[1] = number(f.RTOMinutes, "RTO target (minutes)", 60)
+	n, err := number(f.SampleFiles, "Sample files", 1)
+	p.SampleFiles, errs[2] = toInt(n), err
+	n, err = number(f.FullRestoreDays, "Full restore every (days)", 1)
+	p.FullRestoreDays, errs[3] = toInt(n), err
+	for _, err := range errs {
+		if err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
 
 // repositoryFor loads the path's repository if u may read it.
 func (p *Portal) repositoryFor(w http.ResponseWriter, r *http.Request) (verify.Repository, bool) {
@@ -427,6 +518,12 @@ func (p *Portal) Repository(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) renderRepository(w http.ResponseWriter, r *http.Request, status int, page Page, repo verify.Repository) {
+	p.renderRepositoryForm(w, r, status, page, repo, policyFormOf(repo))
+}
+
+// renderRepositoryForm renders the repository page with the policy form as given (as
+// posted, when shown again with an error).
+func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, status int, page Page, repo verify.Repository, form policyForm) {
 	u := user(r)
 	runs, err := verify.RunList(r.Context(), p.pool, verify.RunFilter{RepositoryID: repo.ID, Limit: 60})
 	if err != nil {
@@ -435,7 +532,7 @@ func (p *Portal) renderRepository(w http.ResponseWriter, r *http.Request, status
 	}
 	e := repo.Effective
 	data := repositoryData{Repo: repo, Cell: cellOf(repo), CanChange: authz.Check(u, authz.MemberWrite, authz.Member(repo.MemberID)) == nil,
-		NextRun: "—", CanaryFile: e.CanaryPath}
+		NextRun: "—", CanaryFile: e.CanaryPath, Form: form}
 	if !strings.HasPrefix(data.CanaryFile, "/") {
 		data.CanaryFile = "/srv/" + data.CanaryFile
 	}
@@ -568,6 +665,46 @@ func (p *Portal) RepositoryPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, repoURL(repo.ID, "password"), http.StatusSeeOther)
+}
+
+// RepositoryPolicy handles the policy form: schedule, targets, sample size, full restores,
+// canary file and pause. Blank fields take the federation's defaults.
+func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return
+	}
+	form := policyForm{Schedule: r.PostFormValue("schedule"), RPOHours: r.PostFormValue("rpo_hours"), RTOMinutes: r.PostFormValue("rto_minutes"),
+		SampleFiles: r.PostFormValue("sample_files"), FullRestoreDays: r.PostFormValue("full_restore_days"),
+		CanaryPath: r.PostFormValue("canary_path"), Paused: r.PostFormValue("paused") != ""}
+	policy, err := form.policy(repo.Policy)
+	if err == nil {
+		_, err = p.verify.PolicyUpdate(r.Context(), repo.ID, nil, policy, &form.Paused)
+	}
+	var (
+		fe  *verify.FieldError
+		bad formError
+	)
+	switch {
+	case errors.As(err, &bad):
+		p.renderRepositoryForm(w, r, http.StatusBadRequest, Page{Error: string(bad) + "."}, repo, form)
+		return
+	case errors.As(err, &fe):
+		label, ok := policyFields[fe.Field]
+		if !ok {
+			label = fieldLabel(strings.TrimPrefix(fe.Field, "policy."))
+		}
+		problem := fe.Problem
+		if fe.Field == "policy.rpo_seconds" || fe.Field == "policy.rto_seconds" {
+			problem = "must be between 1 minute and 365 days" // (the API speaks seconds, the form hours and minutes)
+		}
+		p.renderRepositoryForm(w, r, http.StatusBadRequest, Page{Error: label + " " + problem + "."}, repo, form)
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, repoURL(repo.ID, "policy"), http.StatusSeeOther)
 }
 
 // RepositoryPasswordRemove handles the remove-password button.

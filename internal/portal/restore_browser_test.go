@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,7 +161,7 @@ func TestRestorePortalForms(t *testing.T) {
 			t.Errorf("B GET %s: %d", p, b.Status)
 		}
 	}
-	for _, action := range []string{"/run", "/password", "/password/remove", "/delete"} {
+	for _, action := range []string{"/run", "/password", "/password/remove", "/policy", "/delete"} {
 		form := url.Values{"password": {"a replacement password"}}
 		if r := post(f.ViewerA, repoPath+action, form); r.Status != 403 {
 			t.Errorf("viewer %s: %d", action, r.Status)
@@ -168,6 +169,53 @@ func TestRestorePortalForms(t *testing.T) {
 		if r := post(f.AdminB, repoPath+action, form); r.Status != 404 {
 			t.Errorf("B %s: %d", action, r.Status)
 		}
+	}
+	// The policy form: bad values are refused naming the field, and kept in the form.
+	for _, c := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"rpo_hours": {"a day"}}, "RPO target (hours) must be a number"},
+		{url.Values{"rpo_hours": {"0"}}, "RPO target must be between 1 minute and 365 days"},
+		{url.Values{"sample_files": {"2.5"}}, "Sample files must be a number"},
+		{url.Values{"schedule": {"@every 1m"}}, "Schedule"},
+	} {
+		r := post(f.AdminA, repoPath+"/policy", c.form)
+		if b := string(r.Body); r.Status != 400 || !strings.Contains(b, c.want) {
+			t.Errorf("policy %v: %d, want 400 saying %q", c.form, r.Status, c.want)
+		}
+	}
+	if b := string(post(f.AdminA, repoPath+"/policy", url.Values{"rpo_hours": {"a day"}, "canary_path": {"kept.txt"}}).Body); !strings.Contains(b, `value="kept.txt"`) {
+		t.Error("the policy form does not keep what was posted")
+	}
+	r = post(f.AdminA, repoPath+"/policy", url.Values{"schedule": {"0 4 * * *"}, "rpo_hours": {"36"}, "rto_minutes": {"90"}, "sample_files": {"7"},
+		"full_restore_days": {"0"}, "canary_path": {"canary.txt"}})
+	if r.Status != 303 || !strings.Contains(r.Header.Get("Location"), "done=policy") {
+		t.Fatalf("save the policy: %d %s", r.Status, r.Header.Get("Location"))
+	}
+	saved, err := verify.RepositoryGet(context.Background(), env.App.Pool, lastID(t, repoPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := saved.Effective; e.Schedule != "0 4 * * *" || e.RPOSeconds != 36*3600 || e.RTOSeconds != 90*60 || e.SampleFiles != 7 ||
+		e.FullRestoreDays != nil || saved.Policy.FullRestoreDays == nil || *saved.Policy.FullRestoreDays != 0 || e.CanaryPath != "canary.txt" || saved.Paused {
+		t.Errorf("saved policy: %+v paused %v", e, saved.Paused)
+	}
+	if b := string(get(f.AdminA, repoPath+"?done=policy").Body); !strings.Contains(b, "The policy was saved") || !strings.Contains(b, `value="36"`) {
+		t.Error("the page does not show the saved policy")
+	}
+	// Blank fields go back to the federation's defaults; pausing stops the schedule.
+	if r := post(f.AdminA, repoPath+"/policy", url.Values{"paused": {"1"}}); r.Status != 303 {
+		t.Fatalf("pause: %d", r.Status)
+	}
+	if saved, _ = verify.RepositoryGet(context.Background(), env.App.Pool, saved.ID); !saved.Paused || saved.Policy.RPOSeconds != nil || saved.Policy.Schedule != nil {
+		t.Errorf("after blanking and pausing: paused %v, policy %+v", saved.Paused, saved.Policy)
+	}
+	if b := string(get(f.AdminA, repoPath).Body); !strings.Contains(b, "paused") {
+		t.Error("the page does not say the tests are paused")
+	}
+	if r := post(f.AdminA, repoPath+"/policy", url.Values{}); r.Status != 303 {
+		t.Fatalf("resume: %d", r.Status)
 	}
 	if r := post(f.AdminA, repoPath+"/password", url.Values{"password": {"short"}}); r.Status != 400 {
 		t.Errorf("short password: %d", r.Status)
@@ -281,4 +329,14 @@ func TestRestorePagesInTheBrowser(t *testing.T) {
 		t.Errorf("log = %q", got)
 	}
 	browsertest.Screenshot(t, b, "restore-run")
+}
+
+// lastID is the number ending a path such as /restore-tests/repositories/12.
+func lastID(t *testing.T, p string) int64 {
+	t.Helper()
+	id, err := strconv.ParseInt(p[strings.LastIndex(p, "/")+1:], 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return id
 }

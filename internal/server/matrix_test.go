@@ -147,6 +147,7 @@ var matrix = []row{
 	{method: "POST", route: "/restore-tests/repositories", body: url.Values{"vault": {"999999"}, "name": {"p"}, "path": {"p"}, "mode": {"blind"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "GET", route: "/restore-tests/repositories/{id}", path: "/restore-tests/repositories/{repoA}", want: want{303, 200, 200, 404, 200}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/run", path: "/restore-tests/repositories/{repoP}/run", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/policy", path: "/restore-tests/repositories/{repoP}/policy", body: url.Values{"rpo_hours": {"36"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/password", path: "/restore-tests/repositories/{repoP}/password", body: url.Values{"password": {"matrix password 123"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/password/remove", path: "/restore-tests/repositories/{repoP2}/password/remove", body: url.Values{}, want: want{303, 403, 303, 404, 409}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/delete", path: "/restore-tests/repositories/{repoP3}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},

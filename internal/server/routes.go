@@ -159,6 +159,7 @@ func (s *Server) routes() chi.Router {
 			r.Post("/restore-tests/repositories", p.RepositoryRegister)
 			r.Get("/restore-tests/repositories/{id}", p.Repository)
 			r.Post("/restore-tests/repositories/{id}/run", p.RepositoryRunNow)
+			r.Post("/restore-tests/repositories/{id}/policy", p.RepositoryPolicy)
 			r.Post("/restore-tests/repositories/{id}/password", p.RepositoryPassword)
 			r.Post("/restore-tests/repositories/{id}/password/remove", p.RepositoryPasswordRemove)
 			r.Post("/restore-tests/repositories/{id}/delete", p.RepositoryDelete)
