@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -232,6 +233,9 @@ func (s *Service) reconcileGarage(ctx context.Context, gc *garage.Client, v Vaul
 			return unreachable(v.IslandName, "AllowBucketKey", err)
 		}
 	}
+	if err := s.reconcileKeyExpiry(ctx, gc, v, memberKey, rec); err != nil {
+		return err
+	}
 	if v.Verifier == nil && v.Status != StatusDeleting {
 		if err := s.replaceVerifier(ctx, gc, v); err != nil {
 			return err
@@ -239,6 +243,47 @@ func (s *Service) reconcileGarage(ctx context.Context, gc *garage.Client, v Vaul
 		rec.Repairs = append(rec.Repairs, "verifier key created")
 	}
 	return nil
+}
+
+// reconcileKeyExpiry makes each member key expire on Garage when Archipelago says it does:
+// a key whose expiry was extended or removed on the island would outlive its rotation or
+// its owner's choice, and one given an expiry there would stop working unannounced.
+func (s *Service) reconcileKeyExpiry(ctx context.Context, gc *garage.Client, v Vault, keys map[string]Key, rec *Reconciliation) error {
+	for id, k := range keys {
+		info, err := gc.GetKeyInfo(ctx, garage.KeyLookup{ID: id})
+		if errors.Is(err, garage.ErrNotFound) {
+			continue // reported as drift with the permissions
+		}
+		if err != nil {
+			return unreachable(v.IslandName, "GetKeyInfo", err)
+		}
+		if sameExpiry(info.Expiration, k.ExpiresAt) {
+			continue
+		}
+		p := garage.UpdateKeyParams{Expiration: k.ExpiresAt, NeverExpires: k.ExpiresAt == nil}
+		if _, err := gc.UpdateKey(ctx, id, p); err != nil {
+			return unreachable(v.IslandName, "UpdateKey (expiration)", err)
+		}
+		rec.Repairs = append(rec.Repairs, fmt.Sprintf("member key %q (%s) expired %s on the island, set to %s", k.Name, id,
+			expiryText(info.Expiration), expiryText(k.ExpiresAt)))
+	}
+	return nil
+}
+
+// sameExpiry compares expiries to the second (Garage keeps less precision than PostgreSQL).
+func sameExpiry(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	d := a.Sub(*b)
+	return d < time.Second && d > -time.Second
+}
+
+func expiryText(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // replaceVerifier creates a new verifier key and replaces the vault's record (the old

@@ -193,6 +193,51 @@ func TestGarageUnreachableLeavesAPendingVaultTheReconcilerFinishes(t *testing.T)
 	}
 }
 
+// A key's expiry changed on the island (extended, removed, or added) is set back to what
+// Archipelago recorded.
+func TestReconcileRestoresKeyExpiry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	v := b.create(t, b.memberA, 5*gb)
+	until := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	expiring, err := b.svc.KeyCreate(b.ctx, v.ID, vaults.KeyInput{Name: "expiring", ExpiresAt: &until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forever, err := b.svc.KeyCreate(b.ctx, v.ID, vaults.KeyInput{Name: "forever"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := b.south.Client
+	if rec, err := b.svc.ReconcileVault(b.ctx, v.ID); err != nil || len(rec.Repairs) != 0 {
+		t.Fatalf("before any drift: %+v %v", rec, err)
+	}
+	later := until.Add(365 * 24 * time.Hour)
+	if _, err := gc.UpdateKey(b.ctx, expiring.AccessKeyID, garage.UpdateKeyParams{Expiration: &later}); err != nil {
+		t.Fatal(err)
+	}
+	soon := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if _, err := gc.UpdateKey(b.ctx, forever.AccessKeyID, garage.UpdateKeyParams{Expiration: &soon}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := b.svc.ReconcileVault(b.ctx, v.ID)
+	if err != nil || len(rec.Repairs) != 2 || len(rec.Drift) != 0 {
+		t.Fatalf("reconciliation: %+v %v", rec, err)
+	}
+	for _, c := range []struct {
+		id   string
+		want *time.Time
+	}{{expiring.AccessKeyID, &until}, {forever.AccessKeyID, nil}} {
+		info, err := gc.GetKeyInfo(b.ctx, garage.KeyLookup{ID: c.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (c.want == nil) != (info.Expiration == nil) || (c.want != nil && !info.Expiration.Equal(*c.want)) {
+			t.Errorf("key %s expires %v on the island, want %v", c.id, info.Expiration, c.want)
+		}
+	}
+}
+
 func TestReconcileRepairsDrift(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
