@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -38,6 +39,9 @@ type Config struct {
 	RunWorkers      bool          // ARCHIPELAGO_RUN_WORKERS
 	IslandPollEvery time.Duration // ARCHIPELAGO_ISLAND_POLL_INTERVAL
 	JobPollInterval time.Duration // ARCHIPELAGO_JOB_POLL_INTERVAL
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed
+	// (ARCHIPELAGO_TRUSTED_PROXIES: comma-separated addresses or CIDR prefixes).
+	TrustedProxies []netip.Prefix
 
 	// Restore verification.
 	ScratchDir         string        // ARCHIPELAGO_SCRATCH_DIR
@@ -92,6 +96,7 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_RUN_WORKERS", Default: "true", Help: "serve also runs the background workers"},
 	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
 	{Name: "ARCHIPELAGO_JOB_POLL_INTERVAL", Default: "1s", Help: "how often workers look for new jobs (besides notifications)"},
+	{Name: "ARCHIPELAGO_TRUSTED_PROXIES", Default: "", Help: "reverse proxies (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client; unset: the header is ignored"},
 	{Name: "ARCHIPELAGO_SCRATCH_DIR", Default: "$TMPDIR/archipelago-scratch", Help: "where restore tests restore samples (emptied at worker start)"},
 	{Name: "ARCHIPELAGO_RESTORE_TEST_TIMEOUT", Default: "2h", Help: "longest restore test; a dead worker's test is retried after it"},
 	{Name: "ARCHIPELAGO_RESTORE_WORKERS", Default: "2", Help: "restore tests run at once by this process"},
@@ -196,6 +201,21 @@ func Load(env Getenv) (*Config, error) {
 		SMTPTLS:              cmp.Or(strings.ToLower(get("ARCHIPELAGO_SMTP_TLS")), "starttls"),
 		WebhookAllowPrivate:  boolean("ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE", false),
 		NotifyDigestInterval: duration("ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL", time.Hour),
+	}
+	for _, s := range strings.Split(get("ARCHIPELAGO_TRUSTED_PROXIES"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				errs = append(errs, &Error{"ARCHIPELAGO_TRUSTED_PROXIES", fmt.Sprintf("%q is not an IP address or a CIDR prefix like 10.0.0.0/8", s)})
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	if s := get("ARCHIPELAGO_RESTORE_WORKERS"); s != "" {
 		if n, err := strconv.Atoi(s); err != nil || n < 1 || n > 64 {
@@ -308,6 +328,14 @@ func (c *Config) RequireMasterKey() error {
 	return nil
 }
 
+func prefixes(ps []netip.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
+}
+
 // SecureCookies reports whether cookies must carry the Secure flag.
 func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.PublicURL, "https://") }
 
@@ -332,6 +360,7 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_RUN_WORKERS":          strconv.FormatBool(c.RunWorkers),
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),
 		"ARCHIPELAGO_JOB_POLL_INTERVAL":    c.JobPollInterval.String(),
+		"ARCHIPELAGO_TRUSTED_PROXIES":      prefixes(c.TrustedProxies),
 		"ARCHIPELAGO_SCRATCH_DIR":          c.ScratchDir,
 		"ARCHIPELAGO_RESTORE_TEST_TIMEOUT": c.RestoreTestTimeout.String(),
 		"ARCHIPELAGO_RESTORE_WORKERS":      strconv.Itoa(c.RestoreWorkers),

@@ -52,6 +52,7 @@ func TestEveryProblemNamesItsVariable(t *testing.T) {
 		"ARCHIPELAGO_DB_CONNECT_TIMEOUT": "soon",
 		"ARCHIPELAGO_DATABASE_URL":       "mysql://x",
 		"ARCHIPELAGO_JWT_KEY":            "short",
+		"ARCHIPELAGO_TRUSTED_PROXIES":    "10.0.0.1, proxy.example",
 	}
 	_, err := Load(env(bad))
 	if err == nil {
@@ -77,5 +78,16 @@ func TestRedactedHidesSecrets(t *testing.T) {
 	}
 	if len(c.Redacted()) != len(Vars) {
 		t.Error("Redacted does not list every variable")
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"ARCHIPELAGO_TRUSTED_PROXIES": " 127.0.0.1, 10.1.2.3/8 ,::1,"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prefixes(c.TrustedProxies); got != "127.0.0.1/32,10.0.0.0/8,::1/128" {
+		t.Errorf("trusted proxies %s", got)
 	}
 }

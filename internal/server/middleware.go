@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -33,6 +34,57 @@ func requestMeta(next http.Handler) http.Handler {
 		ctx := audit.WithRequest(r.Context(), audit.Request{ID: id, SourceIP: ip})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// clientAddress sets the request's remote address to the client's when the request comes
+// through a trusted reverse proxy: the rightmost X-Forwarded-For address that is not itself
+// a trusted proxy (addresses further left were written by the client, which may lie). Login
+// throttling, the audit log and request logs then see the client, not the proxy. Without
+// trusted proxies (the default) the header is ignored: anyone can send it.
+func clientAddress(trusted []netip.Prefix, next http.Handler) http.Handler {
+	if len(trusted) == 0 {
+		return next
+	}
+	isTrusted := func(a netip.Addr) bool {
+		a = a.Unmap()
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err == nil && isTrusted(peer.Addr()) {
+			if client, ok := forwardedClient(r.Header.Values("X-Forwarded-For"), isTrusted); ok {
+				r = r.Clone(r.Context())
+				r.RemoteAddr = netip.AddrPortFrom(client, 0).String()
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forwardedClient walks X-Forwarded-For from the right past trusted proxies. A malformed
+// address stops the walk: what lies left of it cannot be trusted.
+func forwardedClient(headers []string, trusted func(netip.Addr) bool) (netip.Addr, bool) {
+	var hops []string
+	for _, h := range headers {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	var last netip.Addr
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		last = a.Unmap()
+		if !trusted(last) {
+			return last, true
+		}
+	}
+	return last, last.IsValid() // every hop read was a trusted proxy: the leftmost of them
 }
 
 // recoverer turns a panic into a logged 500 in the error shape.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ type Deps struct {
 	Portal        *portal.Portal
 	MaxBodyBytes  int64
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP server.
@@ -40,6 +43,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *httpMetrics
 	router  chi.Router
+	handler http.Handler // router behind clientAddress
 }
 
 // New builds the server and its router.
@@ -52,6 +56,7 @@ func New(d Deps) (*Server, error) {
 		d.Registry.MustRegister(newPoolCollector(d.Pool))
 	}
 	s.router = s.routes()
+	s.handler = clientAddress(d.TrustedProxies, s.router)
 	return s, nil
 }
 
@@ -63,7 +68,7 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // Handler is the root handler.
-func (s *Server) Handler() http.Handler { return s.router }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Router exposes the router, for tests that walk every route.
 func (s *Server) Router() chi.Router { return s.router }
@@ -95,7 +100,7 @@ func wantsHTML(r *http.Request) bool {
 // for up to grace, and returns.
 func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
 	srv := &http.Server{
-		Handler:           s.router,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      0, // server-sent events stream; handlers bound their own work
