@@ -17,14 +17,76 @@ import (
 	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/reseal"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
+const adminUsage = `usage:
+  archipelago admin create-user --email EMAIL [--name NAME] [--federation-admin | --member SLUG --role admin|viewer]
+      the password is read from standard input when it is piped, otherwise generated and printed once
+  archipelago admin reseal [--dry-run]
+      after a master key rotation, seal every stored secret again with the first key of the key file`
+
 func cmdAdmin(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] != "create-user" {
-		return errors.New("usage: archipelago admin create-user --email EMAIL [--name NAME] [--federation-admin | --member SLUG --role admin|viewer]\n" +
-			"  the password is read from standard input when it is piped, otherwise generated and printed once")
+	if len(args) == 0 {
+		return errors.New(adminUsage)
 	}
+	switch args[0] {
+	case "create-user":
+		return cmdCreateUser(ctx, env, args)
+	case "reseal":
+		return cmdReseal(ctx, env, args)
+	}
+	return errors.New(adminUsage)
+}
+
+// cmdReseal seals again, with the current master key, every secret sealed with an older
+// one, so that the older key can leave the key file.
+func cmdReseal(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("admin reseal", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	dryRun := fs.Bool("dry-run", false, "count what would be sealed again, change nothing")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, _, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(cfg.RequireDatabase(), cfg.RequireMasterKey()); err != nil {
+		return err
+	}
+	kr, err := seal.ParseKeyring(cfg.MasterKey)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := database.CheckCurrent(ctx, pool); err != nil {
+		return err
+	}
+	counts, err := reseal.Run(ctx, pool, kr, reseal.Columns(), *dryRun)
+	if err != nil {
+		return err
+	}
+	verb, total := "sealed again", 0
+	if *dryRun {
+		verb = "to seal again (dry run: nothing changed)"
+	}
+	for _, c := range counts {
+		fmt.Fprintf(env.stdout, "%-40s %4d values, %4d already under key %s, %4d %s\n", c.Column, c.Values, c.Current, kr.CurrentKeyID(), c.Resealed, verb)
+		total += c.Resealed
+	}
+	if !*dryRun {
+		fmt.Fprintf(env.stdout, "done: %d values %s; once every process runs with the new key first, older keys may leave the key file\n", total, verb)
+	}
+	return nil
+}
+
+func cmdCreateUser(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("admin create-user", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	email := fs.String("email", "", "the user's email (their login)")

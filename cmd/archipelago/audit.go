@@ -23,7 +23,8 @@ const auditUsage = `usage:
   archipelago audit verify --remote URL --checkpoint FILE [--key KEY] [--token TOKEN] [--save FILE]
                                                  check through the API that the log saved in FILE is a prefix of today's log
   archipelago audit checkpoint                   sign a checkpoint now and print it
-  archipelago audit key                          print the public key that verifies checkpoints`
+  archipelago audit key                          print the public key that verifies checkpoints
+  archipelago audit key --private                print the signing key (a secret), to pin it as ARCHIPELAGO_AUDIT_SIGNING_KEY`
 
 func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
@@ -32,7 +33,12 @@ func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 	switch args[0] {
 	case "verify":
 		return cmdAuditVerify(ctx, env, args[1:])
-	case "checkpoint", "key":
+	case "key":
+		if len(args) > 1 && args[1] == "--private" {
+			return cmdAuditPrivateKey(env)
+		}
+		fallthrough
+	case "checkpoint":
 		keys, pool, err := auditDB(ctx, env)
 		if err != nil {
 			return err
@@ -50,6 +56,30 @@ func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return errors.New(auditUsage)
+}
+
+// cmdAuditPrivateKey prints the checkpoint signing key, so that an operator whose key is
+// derived from the master key can pin it before rotating the master key.
+func cmdAuditPrivateKey(env *cliEnv) error {
+	cfg, _, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireMasterKey(); err != nil {
+		return err
+	}
+	kr, err := seal.ParseKeyring(cfg.MasterKey)
+	if err != nil {
+		return &config.Error{Var: "ARCHIPELAGO_MASTER_KEY_FILE", Problem: err.Error()}
+	}
+	skey, err := audit.SignerKey(cfg.AuditKey, kr.Derive, cfg.PublicURL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stderr, "This is the audit log's signing key: a secret. Store it in a file readable by Archipelago only and set "+
+		"ARCHIPELAGO_AUDIT_SIGNING_KEY_FILE to it, so that the log keeps its key when the master key changes.")
+	fmt.Fprintln(env.stdout, skey)
+	return nil
 }
 
 // auditDB opens the database and the checkpoint keys from the configuration.

@@ -48,7 +48,7 @@ func commands() map[string]command {
 		"keygen":  {"print a new random master key (for ARCHIPELAGO_MASTER_KEY_FILE)", cmdKeygen},
 		"testenv": {"run a command with throwaway PostgreSQL and MinIO (used by make test)", cmdTestenv},
 		"audit":   {"verify the audit log (locally or against a saved checkpoint), sign a checkpoint, print its key", cmdAudit},
-		"admin":   {"administration: create-user", cmdAdmin},
+		"admin":   {"administration: create-user, reseal", cmdAdmin},
 	}
 }
 

@@ -53,8 +53,17 @@ func KeysFromPrivate(skey string) (Keys, error) {
 // KeysFromSeed builds Ed25519 checkpoint keys named name from a 32-byte seed (the master
 // key's derivation "audit-checkpoint" when no signing key is configured).
 func KeysFromSeed(name string, seed []byte) (Keys, error) {
+	skey, err := signerKeyFromSeed(name, seed)
+	if err != nil {
+		return Keys{}, err
+	}
+	return KeysFromPrivate(skey)
+}
+
+// signerKeyFromSeed encodes an Ed25519 seed as a note signer key named name.
+func signerKeyFromSeed(name string, seed []byte) (string, error) {
 	if len(seed) != ed25519.SeedSize {
-		return Keys{}, fmt.Errorf("an Ed25519 seed has %d bytes, not %d", ed25519.SeedSize, len(seed))
+		return "", fmt.Errorf("an Ed25519 seed has %d bytes, not %d", ed25519.SeedSize, len(seed))
 	}
 	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
 	const algEd25519 = 1
@@ -62,8 +71,7 @@ func KeysFromSeed(name string, seed []byte) (Keys, error) {
 	h.Write([]byte(name + "\n"))
 	h.Write(append([]byte{algEd25519}, pub...))
 	hash := binary.BigEndian.Uint32(h.Sum(nil))
-	skey := fmt.Sprintf("PRIVATE+KEY+%s+%08x+%s", name, hash, base64.StdEncoding.EncodeToString(append([]byte{algEd25519}, seed...)))
-	return KeysFromPrivate(skey)
+	return fmt.Sprintf("PRIVATE+KEY+%s+%08x+%s", name, hash, base64.StdEncoding.EncodeToString(append([]byte{algEd25519}, seed...))), nil
 }
 
 // KeyName is the checkpoint key name (and log origin) for a public URL:
@@ -141,8 +149,19 @@ func parseCheckpointText(text string) (Checkpoint, error) {
 // (ARCHIPELAGO_AUDIT_SIGNING_KEY) when set, else an Ed25519 key whose seed is derived from
 // the master key (derive("audit-checkpoint")), named after the public URL.
 func LoadKeys(configured string, derive func(label string) []byte, publicURL string) (Keys, error) {
-	if strings.TrimSpace(configured) != "" {
-		return KeysFromPrivate(configured)
+	skey, err := SignerKey(configured, derive, publicURL)
+	if err != nil {
+		return Keys{}, err
 	}
-	return KeysFromSeed(KeyName(publicURL), derive("audit-checkpoint"))
+	return KeysFromPrivate(skey)
+}
+
+// SignerKey is the private note signer key LoadKeys uses (a secret): what an operator pins
+// as ARCHIPELAGO_AUDIT_SIGNING_KEY before rotating a master key the key is derived from,
+// so that the log keeps its key (`archipelago audit key --private`).
+func SignerKey(configured string, derive func(label string) []byte, publicURL string) (string, error) {
+	if s := strings.TrimSpace(configured); s != "" {
+		return s, nil
+	}
+	return signerKeyFromSeed(KeyName(publicURL), derive("audit-checkpoint"))
 }

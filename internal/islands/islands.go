@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/seal"
 )
 
 // Island statuses (islands.status).
@@ -198,6 +199,11 @@ func (in *IslandInput) details() map[string]any {
 }
 
 func tokenPurpose(id int64) string { return fmt.Sprintf("island/%d/admin_token", id) }
+
+// SealedColumns are the sealed values this package keeps (for re-sealing).
+func SealedColumns() []seal.Column {
+	return []seal.Column{{Table: "islands", IDColumn: "id", Column: "admin_token_sealed", Purpose: tokenPurpose}}
+}
 
 // client builds a Garage client with request-sized timeouts.
 func (s *Service) client(endpoint, token string, timeout time.Duration) *garage.Client {

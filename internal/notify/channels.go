@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/seal"
 )
 
 // Channel kinds.
@@ -174,6 +175,11 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 }
 
 func secretPurpose(id int64) string { return fmt.Sprintf("notify/channel/%d/secret", id) }
+
+// SealedColumns are the sealed values this package keeps (for re-sealing).
+func SealedColumns() []seal.Column {
+	return []seal.Column{{Table: "notify_channels", IDColumn: "id", Column: "secret_sealed", Purpose: secretPurpose}}
+}
 
 func (in ChannelInput) details(kind string, target *string) map[string]any {
 	d := map[string]any{}

@@ -159,6 +159,13 @@ func (k *Keyring) OpenString(purpose, sealed string) (string, error) {
 	return string(b), err
 }
 
+// Column is a table column holding sealed values, one a row, and the purpose each row's
+// value is bound to: what re-sealing after a key rotation needs to know.
+type Column struct {
+	Table, IDColumn, Column string
+	Purpose                 func(id int64) string
+}
+
 // SealedKeyID returns the key id a sealed value names, so a rotation job can find values
 // still sealed with an old key.
 func SealedKeyID(sealed string) string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/seal"
 )
 
 // Vault statuses (vaults.status).
@@ -433,6 +434,11 @@ func verifierKeyName(vaultID int64) string {
 }
 
 func verifierPurpose(vaultID int64) string { return fmt.Sprintf("vault/%d/verifier_secret", vaultID) }
+
+// SealedColumns are the sealed values this package keeps (for re-sealing).
+func SealedColumns() []seal.Column {
+	return []seal.Column{{Table: "vault_verifier_keys", IDColumn: "vault_id", Column: "secret_sealed", Purpose: verifierPurpose}}
+}
 
 // UpdateInput changes a vault's limits; nil fields are left unchanged. ClearMaxObjects
 // removes the object limit.

@@ -122,6 +122,11 @@ func (s *Service) credentialsFromDB(ctx context.Context, vaultID int64) (Credent
 
 func passwordPurpose(repoID int64) string { return fmt.Sprintf("repository/%d/password", repoID) }
 
+// SealedColumns are the sealed values this package keeps (for re-sealing).
+func SealedColumns() []seal.Column {
+	return []seal.Column{{Table: "restic_repositories", IDColumn: "id", Column: "password_sealed", Purpose: passwordPurpose}}
+}
+
 // NewCanaryToken returns a fresh canary token.
 func NewCanaryToken() string {
 	b := make([]byte, 16)
