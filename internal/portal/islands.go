@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
 )
 
@@ -75,16 +77,67 @@ type islandRow struct {
 
 type islandsData struct {
 	Islands []islandRow
+	// CanManage shows the register form (federation admins); Form is what it shows and
+	// FormOpen keeps it unfolded after a refused registration.
+	CanManage bool
+	Form      islandForm
+	FormOpen  bool
 }
 
-// Islands lists the federation's islands with their health and capacity.
+// islandForm is what the register and edit forms post, but the admin token: it is
+// write-only and never put back into a page.
+type islandForm struct {
+	Name, AdminEndpoint, S3Endpoint, S3Region, ReplicationFactor string
+}
+
+func islandFormOf(i islands.Island) islandForm {
+	return islandForm{Name: i.Name, AdminEndpoint: i.AdminEndpoint, S3Endpoint: i.S3Endpoint, S3Region: i.S3Region,
+		ReplicationFactor: strconv.Itoa(i.ReplicationFactor)}
+}
+
+func postedIslandForm(r *http.Request) islandForm {
+	return islandForm{Name: strings.TrimSpace(r.PostFormValue("name")), AdminEndpoint: strings.TrimSpace(r.PostFormValue("admin_endpoint")),
+		S3Endpoint: strings.TrimSpace(r.PostFormValue("s3_endpoint")), S3Region: strings.TrimSpace(r.PostFormValue("s3_region")),
+		ReplicationFactor: strings.TrimSpace(r.PostFormValue("replication_factor"))}
+}
+
+// replicationFactor parses the form's replication factor ("" is nil: the default, or
+// unchanged).
+func (f islandForm) replicationFactor() (*int, error) {
+	if f.ReplicationFactor == "" {
+		return nil, nil
+	}
+	rf, err := strconv.Atoi(f.ReplicationFactor)
+	if err != nil {
+		return nil, &islands.FieldError{Field: "replication_factor", Problem: "must be a whole number from 1 to 7"}
+	}
+	return &rf, nil
+}
+
+// Islands lists the federation's islands with their health and capacity; a federation
+// admin also gets the form to register one.
 func (p *Portal) Islands(w http.ResponseWriter, r *http.Request) {
+	p.renderIslands(w, r, http.StatusOK, Page{Flash: islandsFlash(r)}, nil)
+}
+
+func islandsFlash(r *http.Request) string {
+	if r.URL.Query().Get("done") == "deleted" {
+		return "The island was deleted, with its operators and its poll history."
+	}
+	return ""
+}
+
+func (p *Portal) renderIslands(w http.ResponseWriter, r *http.Request, status int, page Page, form *islandForm) {
 	list, err := islands.IslandList(r.Context(), p.pool, islands.IslandFilter{Limit: 500})
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	var data islandsData
+	data := islandsData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil,
+		Form: islandForm{S3Region: "garage", ReplicationFactor: "3"}}
+	if form != nil {
+		data.Form, data.FormOpen = *form, true
+	}
 	for _, isl := range list {
 		d, err := islands.Detail(r.Context(), p.pool, isl)
 		if err != nil {
@@ -110,7 +163,8 @@ func (p *Portal) Islands(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Islands = append(data.Islands, row)
 	}
-	p.render(w, r, http.StatusOK, "islands", Page{Title: "Islands", Nav: "islands", Data: data})
+	page.Title, page.Nav, page.Data = "Islands", "islands", data
+	p.render(w, r, status, "islands", page)
 }
 
 // nodeRow is one node on the island page.
@@ -129,19 +183,61 @@ type islandData struct {
 	Zones     []zoneSummary
 	Chart     Chart
 	PledgeCSS map[string]string
+	// CanManage shows the edit form, the poll, operator and delete buttons (federation
+	// admins). Form is the edit form, EditOpen unfolds it after a refused change;
+	// Candidates are the members that do not operate the island yet.
+	CanManage  bool
+	Form       islandForm
+	EditOpen   bool
+	Candidates []islands.Member
 }
 
-// Island shows one island: its nodes, pledges, warnings and a chart of the last day.
+// Island shows one island: its nodes, pledges, warnings and a chart of the last day; a
+// federation admin also gets its edit form, "Poll now", its operators' add and remove
+// buttons and the delete button.
 func (p *Portal) Island(w http.ResponseWriter, r *http.Request) {
+	isl, ok := p.islandFromPath(w, r)
+	if !ok {
+		return
+	}
+	p.renderIsland(w, r, http.StatusOK, Page{Flash: islandFlash(r, isl)}, isl, nil)
+}
+
+func islandFlash(r *http.Request, isl islands.Island) string {
+	switch r.URL.Query().Get("done") {
+	case "registered":
+		return "The island was registered: its admin API answered with the token, which is now sealed and will not be shown again. Add its operators."
+	case "updated":
+		return "The island was updated."
+	case "unchanged":
+		return "Nothing was changed."
+	case "polled":
+		return "Polled just now: the island is " + isl.Status + "."
+	case "operator-added":
+		return "The operator was added."
+	case "operator-removed":
+		return "The operator was removed."
+	}
+	return ""
+}
+
+// islandFromPath returns the island of the {id} path parameter, answering 404 when there
+// is none.
+func (p *Portal) islandFromPath(w http.ResponseWriter, r *http.Request) (islands.Island, bool) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	isl, err := islands.IslandByID(r.Context(), p.pool, id)
 	if errors.Is(err, islands.ErrNotFound) {
 		p.NotFound(w, r)
-		return
+		return isl, false
 	} else if err != nil {
 		p.fail(w, r, err)
-		return
+		return isl, false
 	}
+	return isl, true
+}
+
+// renderIsland shows the island page; form is what a refused edit posted (nil: the island).
+func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int, page Page, isl islands.Island, form *islandForm) {
 	d, err := islands.Detail(r.Context(), p.pool, isl)
 	if err != nil {
 		p.fail(w, r, err)
@@ -160,7 +256,27 @@ func (p *Portal) Island(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	data := islandData{Island: isl, State: stateClass(isl.Status), Detail: d, Zones: zonesOf(d.Nodes),
-		Chart: capacityChart(obs, d.PledgedBytes, now)}
+		Chart: capacityChart(obs, d.PledgedBytes, now), Form: islandFormOf(isl),
+		CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
+	if form != nil {
+		data.Form, data.EditOpen = *form, true
+	}
+	if data.CanManage {
+		ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		operates := map[int64]bool{}
+		for _, o := range d.Operators {
+			operates[o.MemberID] = true
+		}
+		for _, m := range ms {
+			if !operates[m.ID] {
+				data.Candidates = append(data.Candidates, m)
+			}
+		}
+	}
 	for _, n := range d.Nodes {
 		row := nodeRow{Node: n, Pledge: byNode[n.ID], State: "good"}
 		if !n.Up {
@@ -171,7 +287,175 @@ func (p *Portal) Island(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Nodes = append(data.Nodes, row)
 	}
-	p.render(w, r, http.StatusOK, "island", Page{Title: isl.Name, Nav: "islands", Data: data})
+	page.Title, page.Nav, page.Data = isl.Name, "islands", data
+	p.render(w, r, status, "island", page)
+}
+
+// IslandCreate handles the register-an-island form (federation admins). The domain checks
+// that the admin API answers with the token before anything is stored; the island is
+// then polled once so that its page shows its health and nodes at once.
+func (p *Portal) IslandCreate(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "register islands") {
+		return
+	}
+	form := postedIslandForm(r)
+	token := r.PostFormValue("admin_token")
+	in := islands.IslandInput{Name: &form.Name, AdminEndpoint: &form.AdminEndpoint, AdminToken: &token, S3Endpoint: &form.S3Endpoint}
+	if form.S3Region != "" {
+		in.S3Region = &form.S3Region
+	}
+	rf, err := form.replicationFactor()
+	var isl islands.Island
+	if err == nil {
+		in.ReplicationFactor = rf
+		isl, err = p.islands.IslandCreate(r.Context(), in)
+	}
+	if msg, status := federationProblem(err); msg != "" {
+		p.renderIslands(w, r, status, Page{Error: msg}, &form)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if _, err := p.islands.PollIsland(r.Context(), isl.ID); err != nil {
+		// Registered all the same: the poller comes back to it.
+		p.log.WarnContext(r.Context(), "first poll of a new island", "island_id", isl.ID, "err", err)
+	}
+	http.Redirect(w, r, fmt.Sprintf("/islands/%d?done=registered", isl.ID), http.StatusSeeOther)
+}
+
+// IslandUpdate handles an island's edit form (federation admins). Only the fields that
+// differ from the island are changed, so that renaming an island whose admin API is down
+// does not need it; a new admin URL or token is checked against the admin API first. An
+// empty token keeps the current one.
+func (p *Portal) IslandUpdate(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "change islands") {
+		return
+	}
+	cur, ok := p.islandFromPath(w, r)
+	if !ok {
+		return
+	}
+	form := postedIslandForm(r)
+	var in islands.IslandInput
+	changed := func(posted, current string) *string {
+		if posted == current {
+			return nil
+		}
+		return &posted
+	}
+	in.Name = changed(form.Name, cur.Name)
+	in.AdminEndpoint = changed(form.AdminEndpoint, cur.AdminEndpoint)
+	in.S3Endpoint = changed(form.S3Endpoint, cur.S3Endpoint)
+	in.S3Region = changed(form.S3Region, cur.S3Region)
+	if token := r.PostFormValue("admin_token"); token != "" {
+		in.AdminToken = &token
+	}
+	rf, err := form.replicationFactor()
+	if err == nil && rf != nil && *rf != cur.ReplicationFactor {
+		in.ReplicationFactor = rf
+	}
+	if err == nil && in == (islands.IslandInput{}) {
+		http.Redirect(w, r, fmt.Sprintf("/islands/%d?done=unchanged", cur.ID), http.StatusSeeOther)
+		return
+	}
+	if err == nil {
+		_, err = p.islands.IslandUpdate(r.Context(), cur.ID, in)
+	}
+	p.islandOutcome(w, r, err, cur, &form, "", fmt.Sprintf("/islands/%d?done=updated", cur.ID))
+}
+
+// IslandPoll handles "Poll now" (federation admins). An island whose admin API fails is
+// recorded unreachable, as the poller would, and the page says so with 502.
+func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "poll islands") {
+		return
+	}
+	cur, ok := p.islandFromPath(w, r)
+	if !ok {
+		return
+	}
+	isl, err := p.islands.PollIsland(r.Context(), cur.ID)
+	if errors.Is(err, islands.ErrNotFound) {
+		p.NotFound(w, r)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if isl.Status == islands.StatusUnreachable {
+		p.renderIsland(w, r, http.StatusBadGateway, Page{Error: "Polled just now: the island's admin API did not answer (" +
+			isl.StatusError + "). The island is marked unreachable until a poll succeeds."}, isl, nil)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/islands/%d?done=polled", isl.ID), http.StatusSeeOther)
+}
+
+// IslandDelete handles an island's delete button (federation admins); the domain refuses
+// an island with live pledges or vaults, and its reason is shown.
+func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "delete islands") {
+		return
+	}
+	cur, ok := p.islandFromPath(w, r)
+	if !ok {
+		return
+	}
+	err := p.islands.IslandDelete(r.Context(), cur.ID)
+	p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
+}
+
+// OperatorAdd handles the add-an-operator form of an island (federation admins).
+func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "change an island's operators") {
+		return
+	}
+	cur, ok := p.islandFromPath(w, r)
+	if !ok {
+		return
+	}
+	notListed := &islands.FieldError{Field: "member", Problem: "must be chosen from the list"}
+	memberID, err := strconv.ParseInt(r.PostFormValue("member"), 10, 64)
+	if err != nil {
+		err = notListed
+	} else if _, err = p.islands.OperatorAdd(r.Context(), cur.ID, memberID); err != nil {
+		if fe := (*islands.FieldError)(nil); errors.As(err, &fe) && fe.Field == "member_id" {
+			err = notListed
+		}
+	}
+	p.islandOutcome(w, r, err, cur, nil, "", fmt.Sprintf("/islands/%d?done=operator-added", cur.ID))
+}
+
+// OperatorRemove handles an operator's remove button (federation admins); the domain
+// refuses while the member has live pledges on the island.
+func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "change an island's operators") {
+		return
+	}
+	cur, ok := p.islandFromPath(w, r)
+	if !ok {
+		return
+	}
+	memberID, _ := strconv.ParseInt(chi.URLParam(r, "member_id"), 10, 64)
+	err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
+	p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
+}
+
+// islandOutcome answers a form of the island page: a refusal shown on the page (prefix
+// says what was refused), 404, a failure, or the redirect to done.
+func (p *Portal) islandOutcome(w http.ResponseWriter, r *http.Request, err error, cur islands.Island, form *islandForm, prefix, done string) {
+	if msg, status := federationProblem(err); msg != "" {
+		p.renderIsland(w, r, status, Page{Error: prefix + msg}, cur, form)
+		return
+	}
+	switch {
+	case errors.Is(err, islands.ErrNotFound):
+		p.NotFound(w, r)
+	case err != nil:
+		p.fail(w, r, err)
+	default:
+		http.Redirect(w, r, done, http.StatusSeeOther)
+	}
 }
 
 // Chart is a server-rendered SVG chart of an island's layout capacity and health.

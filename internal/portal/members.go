@@ -1,10 +1,19 @@
 package portal
 
 import (
+	"errors"
 	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
 
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
 )
+
+var slugLike = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 type memberRow struct {
 	Member    islands.Member
@@ -12,14 +21,76 @@ type memberRow struct {
 	Pledged   int64
 	Pledges   int
 	NotActive int
+	// Edit is what the member's edit form shows: the member, or what was posted when
+	// that edit was refused (EditOpen).
+	Edit     memberForm
+	EditOpen bool
+}
+
+// memberForm is what the add and edit forms post (the slug only when adding).
+type memberForm struct {
+	Slug, Name, Website, ContactEmail, Description string
+}
+
+func memberFormOf(m islands.Member) memberForm {
+	return memberForm{Slug: m.Slug, Name: m.Name, Website: m.Website, ContactEmail: m.ContactEmail, Description: m.Description}
+}
+
+func postedMemberForm(r *http.Request) memberForm {
+	return memberForm{Slug: strings.TrimSpace(r.PostFormValue("slug")), Name: r.PostFormValue("name"),
+		Website: r.PostFormValue("website"), ContactEmail: r.PostFormValue("contact_email"),
+		Description: r.PostFormValue("description")}
+}
+
+// input is the domain input of the add form.
+func (f memberForm) input() islands.MemberInput {
+	return islands.MemberInput{Slug: &f.Slug, Name: &f.Name, Website: &f.Website, ContactEmail: &f.ContactEmail,
+		Description: &f.Description}
 }
 
 type membersData struct {
 	Members []memberRow
+	// CanManage shows the add, edit and delete forms (federation admins).
+	CanManage bool
+	// Form is the add form; AddOpen keeps it unfolded after a refused add.
+	Form    memberForm
+	AddOpen bool
 }
 
-// Members lists the federation's member organisations, what they operate and pledge.
+// membersView says how the Members page is shown beyond its data: a refused add or edit.
+type membersView struct {
+	add    *memberForm
+	editID int64
+	edit   memberForm
+}
+
+// Members lists the federation's member organisations, what they operate and pledge; a
+// federation admin also gets the forms to add, edit and delete members.
 func (p *Portal) Members(w http.ResponseWriter, r *http.Request) {
+	p.renderMembers(w, r, http.StatusOK, Page{Flash: memberFlash(r)}, membersView{})
+}
+
+// memberFlash turns the ?done= marker of a redirect into a message; ?member= names the
+// member when it looks like a slug.
+func memberFlash(r *http.Request) string {
+	who := "The member"
+	if name := r.URL.Query().Get("member"); slugLike.MatchString(name) {
+		who = "Member " + name
+	}
+	switch r.URL.Query().Get("done") {
+	case "added":
+		return who + " was added. Make it an operator of the islands it runs from their pages."
+	case "updated":
+		return who + " was updated."
+	case "unchanged":
+		return "Nothing was changed."
+	case "deleted":
+		return who + " was deleted."
+	}
+	return ""
+}
+
+func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {
 	ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
 	if err != nil {
 		p.fail(w, r, err)
@@ -45,9 +116,16 @@ func (p *Portal) Members(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rows := map[int64]*memberRow{}
-	var data membersData
+	data := membersData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
+	if view.add != nil {
+		data.Form, data.AddOpen = *view.add, true
+	}
 	for _, m := range ms {
-		data.Members = append(data.Members, memberRow{Member: m})
+		row := memberRow{Member: m, Edit: memberFormOf(m)}
+		if m.ID == view.editID {
+			row.Edit, row.EditOpen = view.edit, true
+		}
+		data.Members = append(data.Members, row)
 	}
 	for i := range data.Members {
 		rows[data.Members[i].Member.ID] = &data.Members[i]
@@ -68,5 +146,148 @@ func (p *Portal) Members(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	p.render(w, r, http.StatusOK, "members", Page{Title: "Members", Nav: "members", Data: data})
+	page.Title, page.Nav, page.Data = "Members", "members", data
+	p.render(w, r, status, "members", page)
+}
+
+// federationAdmin answers 403 and returns false unless the user is a federation admin.
+// Every form that changes members or islands asks it first, before looking anything up.
+func (p *Portal) federationAdmin(w http.ResponseWriter, r *http.Request, what string) bool {
+	if authz.Check(user(r), authz.FederationManage, authz.Federation) == nil {
+		return true
+	}
+	p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed",
+		Error: "Only a federation admin may " + what + "."})
+	return false
+}
+
+// federationProblem turns an error of the islands domain into a message for people and a
+// status: bad input (400, naming the field), a conflict (409), an island whose admin API
+// did not answer (502), a refusal because the object is in use (409, the domain's reason
+// in lower case: callers put what was refused before it). "" when the error is unexpected.
+func federationProblem(err error) (string, int) {
+	var (
+		fe *islands.FieldError
+		ce *islands.ConflictError
+		ue *islands.UnreachableError
+	)
+	switch {
+	case err == nil:
+		return "", 0
+	case errors.As(err, &fe):
+		if fe.Field == "admin_token" && strings.Contains(fe.Problem, "refused") {
+			return "Admin token refused: " + fe.Problem + ". Check the token and its scopes.", http.StatusBadRequest
+		}
+		return fieldLabel(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest
+	case errors.As(err, &ce):
+		return fieldLabel(ce.Field) + " " + ce.Problem + ".", http.StatusConflict
+	case errors.As(err, &ue):
+		return "The island's admin API did not answer: " + ue.Error() +
+			". Nothing was changed; check the URL and that Garage is running, then try again.", http.StatusBadGateway
+	case errors.Is(err, islands.ErrInUse):
+		// The domain's reason, without the operation it was wrapped in; callers say what
+		// was refused before it.
+		msg := err.Error()
+		if _, after, ok := strings.Cut(msg, islands.ErrInUse.Error()+": "); ok {
+			msg = after
+		}
+		return msg + ".", http.StatusConflict
+	}
+	return "", 0
+}
+
+// MemberCreate handles the add-a-member form (federation admins).
+func (p *Portal) MemberCreate(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "add members") {
+		return
+	}
+	form := postedMemberForm(r)
+	m, err := p.islands.MemberCreate(r.Context(), form.input())
+	if msg, status := federationProblem(err); msg != "" {
+		p.renderMembers(w, r, status, Page{Error: msg}, membersView{add: &form})
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/members?done=added&member="+m.Slug, http.StatusSeeOther)
+}
+
+// memberFromPath returns the member of the {id} path parameter, answering 404 when there
+// is none.
+func (p *Portal) memberFromPath(w http.ResponseWriter, r *http.Request) (islands.Member, bool) {
+	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	m, err := islands.MemberByID(r.Context(), p.pool, id)
+	if errors.Is(err, islands.ErrNotFound) {
+		p.NotFound(w, r)
+		return m, false
+	} else if err != nil {
+		p.fail(w, r, err)
+		return m, false
+	}
+	return m, true
+}
+
+// MemberUpdate handles a member's edit form (federation admins). The slug is not
+// editable here: it names the member in zones, URLs and scripts.
+func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "change members") {
+		return
+	}
+	cur, ok := p.memberFromPath(w, r)
+	if !ok {
+		return
+	}
+	form := postedMemberForm(r)
+	form.Slug = cur.Slug
+	// Only what changed, so that the audit entry says what the admin did.
+	changed := func(posted, current string) *string {
+		if strings.TrimSpace(posted) == current {
+			return nil
+		}
+		return &posted
+	}
+	in := islands.MemberInput{Name: changed(form.Name, cur.Name), Website: changed(form.Website, cur.Website),
+		ContactEmail: changed(form.ContactEmail, cur.ContactEmail), Description: changed(form.Description, cur.Description)}
+	if in == (islands.MemberInput{}) {
+		http.Redirect(w, r, "/members?done=unchanged&member="+cur.Slug, http.StatusSeeOther)
+		return
+	}
+	m, err := p.islands.MemberUpdate(r.Context(), cur.ID, in)
+	if msg, status := federationProblem(err); msg != "" {
+		p.renderMembers(w, r, status, Page{Error: cur.Slug + ": " + msg}, membersView{editID: cur.ID, edit: form})
+		return
+	} else if errors.Is(err, islands.ErrNotFound) {
+		p.NotFound(w, r)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/members?done=updated&member="+m.Slug, http.StatusSeeOther)
+}
+
+// MemberDelete handles a member's delete button (federation admins). The domain refuses
+// a member with history (pledges, operated islands, vaults, audit entries…): its reason
+// is shown.
+func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
+	if !p.federationAdmin(w, r, "delete members") {
+		return
+	}
+	cur, ok := p.memberFromPath(w, r)
+	if !ok {
+		return
+	}
+	err := p.islands.MemberDelete(r.Context(), cur.ID)
+	if msg, status := federationProblem(err); msg != "" {
+		p.renderMembers(w, r, status, Page{Error: "Member " + cur.Slug + " cannot be deleted: " + msg}, membersView{})
+		return
+	} else if errors.Is(err, islands.ErrNotFound) {
+		p.NotFound(w, r)
+		return
+	} else if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/members?done=deleted&member="+cur.Slug, http.StatusSeeOther)
 }
