@@ -167,6 +167,7 @@ var navigation = []NavItem{
 	{"reports", "Reports", "/reports"},
 	{"notifications", "Notifications", "/notifications"},
 	{"audit", "Audit", "/audit"},
+	{"people", "People", "/people"},
 	{"tokens", "Tokens", "/tokens"},
 	{"account", "Account", "/account"},
 }

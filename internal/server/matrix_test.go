@@ -71,6 +71,12 @@ var matrix = []row{
 	{method: "GET", route: "/v1/members/{id}", path: "/v1/members/999999", want: want{401, 404, 404, 404, 404}},
 	{method: "PATCH", route: "/v1/members/{id}", path: "/v1/members/999999", body: map[string]any{"name": "X"}, want: want{401, 403, 403, 403, 404}},
 	{method: "DELETE", route: "/v1/members/{id}", path: "/v1/members/999999", want: want{401, 403, 403, 403, 404}},
+	// A member's people: read by its users, changed by its admins (the viewer gets 403); B sees nothing.
+	{method: "GET", route: "/v1/members/{id}/people", path: "/v1/members/{memberA}/people", want: want{401, 200, 200, 404, 200}},
+	{method: "POST", route: "/v1/members/{id}/people", path: "/v1/members/{memberA}/people", body: map[string]any{"email": "mx-api-person@a.example", "role": "viewer"}, want: want{401, 403, 201, 404, 200}},
+	{method: "GET", route: "/v1/members/{id}/people/{user_id}", path: "/v1/members/{memberA}/people/{viewerAUser}", want: want{401, 200, 200, 404, 200}},
+	{method: "PATCH", route: "/v1/members/{id}/people/{user_id}", path: "/v1/members/{memberA}/people/{viewerAUser}", body: map[string]any{"role": "viewer"}, want: want{401, 403, 200, 404, 200}},
+	{method: "DELETE", route: "/v1/members/{id}/people/{user_id}", path: "/v1/members/{memberA}/people/{personA}", want: want{401, 403, 204, 404, 404}},
 	{method: "GET", route: "/v1/islands", want: want{401, 200, 200, 200, 200}},
 	{method: "POST", route: "/v1/islands", body: map[string]any{"name": "m", "admin_endpoint": "ftp://x"}, want: want{401, 403, 403, 403, 400}},
 	{method: "GET", route: "/v1/islands/{id}", path: "/v1/islands/999999", want: want{401, 404, 404, 404, 404}},
@@ -101,6 +107,20 @@ var matrix = []row{
 	{method: "GET", route: "/islands", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/islands/{id}", path: "/islands/999999", want: want{303, 404, 404, 404, 404}},
 	{method: "GET", route: "/members", want: want{303, 200, 200, 200, 200}},
+	// Portal federation administration: federation admins only (others 403, before any lookup).
+	{method: "POST", route: "/members", body: url.Values{"slug": {"matrix-portal-member"}, "name": {"Matrix portal"}}, want: want{303, 403, 403, 403, 303}},
+	{method: "POST", route: "/members/{id}/edit", path: "/members/{memberA}/edit", body: url.Values{"name": {"Member A"}}, want: want{303, 403, 403, 403, 303}},
+	{method: "POST", route: "/members/{id}/delete", path: "/members/999999/delete", body: url.Values{}, want: want{303, 403, 403, 403, 404}},
+	{method: "POST", route: "/islands", body: url.Values{"name": {"m"}, "admin_endpoint": {"ftp://x"}}, want: want{303, 403, 403, 403, 400}},
+	{method: "POST", route: "/islands/{id}/edit", path: "/islands/999999/edit", body: url.Values{"name": {"X"}}, want: want{303, 403, 403, 403, 404}},
+	{method: "POST", route: "/islands/{id}/poll", path: "/islands/999999/poll", body: url.Values{}, want: want{303, 403, 403, 403, 404}},
+	{method: "POST", route: "/islands/{id}/delete", path: "/islands/999999/delete", body: url.Values{}, want: want{303, 403, 403, 403, 404}},
+	{method: "POST", route: "/islands/{id}/operators", path: "/islands/999999/operators", body: url.Values{"member": {"1"}}, want: want{303, 403, 403, 403, 404}},
+	{method: "POST", route: "/islands/{id}/operators/{member_id}/remove", path: "/islands/999999/operators/1/remove", body: url.Values{}, want: want{303, 403, 403, 403, 404}},
+	{method: "GET", route: "/people", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/people", body: url.Values{"member": {"member-a"}, "email": {"mx-portal-person@a.example"}, "role": {"viewer"}}, want: want{303, 403, 201, 404, 303}},
+	{method: "POST", route: "/people/{user_id}/role", path: "/people/{viewerAUser}/role", body: url.Values{"member": {"member-a"}, "role": {"viewer"}}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/people/{user_id}/remove", path: "/people/{personA2}/remove", body: url.Values{"member": {"member-a"}}, want: want{303, 403, 303, 404, 404}},
 	{method: "GET", route: "/pledges", want: want{303, 200, 200, 200, 200}},
 	{method: "POST", route: "/pledges", body: url.Values{"member": {"member-a"}, "island": {"999999"}, "node_id": {"abcdef12"}, "capacity_gb": {"1"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "POST", route: "/pledges/{id}/withdraw", path: "/pledges/999999/withdraw", body: url.Values{}, want: want{303, 404, 404, 404, 404}},
@@ -182,6 +202,9 @@ var matrix = []row{
 	{method: "POST", route: "/vaults/{id}/delete", path: "/vaults/{vaultA4}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
 	{method: "POST", route: "/vaults/{id}/restore", path: "/vaults/{vaultA5}/restore", body: url.Values{}, want: want{303, 403, 303, 404, 409}},
 	{method: "GET", route: "/quota", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/quota/settings", body: url.Values{"quota_ratio": {"1.0"}}, want: want{303, 403, 403, 403, 303}},
+	{method: "POST", route: "/quota/grants", body: url.Values{"member": {"member-a"}, "amount": {"1"}, "unit": {"GB"}, "reason": {"matrix"}}, want: want{303, 403, 403, 403, 303}},
+	{method: "POST", route: "/quota/grants/{id}/revoke", path: "/quota/grants/{grantA2}/revoke", body: url.Values{}, want: want{303, 403, 403, 404, 303}},
 	// Audit log.
 	{method: "GET", route: "/audit", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/audit/entries/{seq}", path: "/audit/entries/{auditA}", want: want{303, 200, 200, 404, 200}},
@@ -238,6 +261,20 @@ func matrixObjects(t *testing.T, env *apptest.Env, f *apptest.Fixture) map[strin
 	}
 	matrixVaults(t, env, f, objs)
 	matrixRestore(t, env, f, objs)
+	// People: member A, its viewer's user id, and two people of A to remove.
+	objs["memberA"] = strconv.FormatInt(f.MemberA.ID, 10)
+	var viewerA int64
+	if err := env.App.Pool.QueryRow(actx, `SELECT id FROM users WHERE email = $1`, f.ViewerA.Email).Scan(&viewerA); err != nil {
+		t.Fatal(err)
+	}
+	objs["viewerAUser"] = strconv.FormatInt(viewerA, 10)
+	for _, name := range []string{"personA", "personA2"} {
+		added, err := env.App.Identity.PersonAdd(actx, f.MemberA.ID, identity.NewPerson{Email: strings.ToLower(name) + "@a.example", Role: identity.RoleViewer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(added.UserID, 10)
+	}
 	return objs
 }
 

@@ -1,0 +1,175 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+// peopleError turns the people domain's errors into API errors.
+func peopleError(err error, field string) error {
+	switch {
+	case errors.Is(err, identity.ErrLastAdmin):
+		return Conflict(field, "%s", err.Error())
+	case errors.Is(err, identity.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: "person", Message: "no such person in this member"}
+	}
+	return domainError(err)
+}
+
+// peopleMember loads the member of the path and asks the authorizer: another member's
+// people answer 404, a viewer trying a change 403.
+func (a *API) peopleMember(r *http.Request, act authz.Action) (islands.Member, error) {
+	m, err := a.memberFromPath(r)
+	if err != nil {
+		return m, err
+	}
+	if err := authz.Check(principal(r), act, authz.Member(m.ID)); err != nil {
+		return m, notFoundAs(err, "member", chi.URLParam(r, "id"))
+	}
+	return m, nil
+}
+
+// personFromPath reads the {user_id} of the path.
+func personFromPath(r *http.Request) (int64, error) {
+	id, err := pathID(r, chi.URLParam(r, "user_id"))
+	if err != nil {
+		return 0, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: "person",
+			Message: "person " + chi.URLParam(r, "user_id") + " not found"}
+	}
+	return id, nil
+}
+
+// PersonList answers GET /v1/members/{id}/people (the member's users).
+func (a *API) PersonList(w http.ResponseWriter, r *http.Request) {
+	m, err := a.peopleMember(r, authz.MemberRead)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ps, err := a.identity.PersonList(r.Context(), m.ID)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"people": nonNil(ps)})
+}
+
+type personAddRequest struct {
+	Email       string `json:"email"`
+	DisplayName string `json:"display_name"`
+	Role        string `json:"role"`
+}
+
+type personAdded struct {
+	identity.Person
+	// InitialPassword is present only when the user was created: shown this once.
+	InitialPassword string `json:"initial_password,omitempty"`
+}
+
+// PersonAdd answers POST /v1/members/{id}/people: 201 when the person is added (with
+// initial_password when a user was created), 200 when they already belonged to the member
+// and their role was replaced.
+func (a *API) PersonAdd(w http.ResponseWriter, r *http.Request) {
+	m, err := a.peopleMember(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req personAddRequest
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.Email == "" {
+		a.Fail(w, r, Invalid("email", "is required"))
+		return
+	}
+	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
+	res, err := a.identity.PersonAdd(r.Context(), m.ID, identity.NewPerson{Email: req.Email, DisplayName: req.DisplayName, Role: role})
+	if err != nil {
+		a.Fail(w, r, peopleError(err, "role"))
+		return
+	}
+	status := http.StatusCreated
+	if res.WasMember {
+		status = http.StatusOK
+	}
+	WriteJSON(w, status, personAdded{Person: res.Person, InitialPassword: res.InitialPassword})
+}
+
+// PersonGet answers GET /v1/members/{id}/people/{user_id}.
+func (a *API) PersonGet(w http.ResponseWriter, r *http.Request) {
+	m, err := a.peopleMember(r, authz.MemberRead)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	uid, err := personFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	pr, err := a.identity.PersonByID(r.Context(), m.ID, uid)
+	if err != nil {
+		a.Fail(w, r, peopleError(err, ""))
+		return
+	}
+	WriteJSON(w, http.StatusOK, pr)
+}
+
+// PersonUpdate answers PATCH /v1/members/{id}/people/{user_id}: change the person's role.
+func (a *API) PersonUpdate(w http.ResponseWriter, r *http.Request) {
+	m, err := a.peopleMember(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	uid, err := personFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	var req struct {
+		Role string `json:"role"`
+	}
+	if err := Decode(r, &req); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if req.Role == "" {
+		a.Fail(w, r, Invalid("role", "is required (admin or viewer)"))
+		return
+	}
+	pr, err := a.identity.PersonRoleSet(r.Context(), m.ID, uid, identity.Role(req.Role))
+	if err != nil {
+		a.Fail(w, r, peopleError(err, "role"))
+		return
+	}
+	WriteJSON(w, http.StatusOK, pr)
+}
+
+// PersonRemove answers DELETE /v1/members/{id}/people/{user_id}: the person leaves the
+// member; their API tokens for it are revoked.
+func (a *API) PersonRemove(w http.ResponseWriter, r *http.Request) {
+	m, err := a.peopleMember(r, authz.MemberWrite)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	uid, err := personFromPath(r)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	if err := a.identity.PersonRemove(r.Context(), m.ID, uid); err != nil {
+		a.Fail(w, r, peopleError(err, ""))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,250 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/islands"
+)
+
+type peopleData struct {
+	Members   []identity.MemberRef // the members the user may look at
+	Member    islands.Member       // the member shown (zero when the user belongs to none)
+	CanManage bool                 // the user may add, change and remove its people
+	People    []identity.Person
+	Added     *addedPerson // a user just created, with the password shown this once
+	Form      personForm
+}
+
+type addedPerson struct {
+	Email, Role, Password string
+}
+
+type personForm struct {
+	Email, DisplayName, Role string
+}
+
+// peopleMembers are the members whose people u may look at: all of them for a federation
+// admin (who onboards a member's first admin), else u's own.
+func (p *Portal) peopleMembers(r *http.Request, u *identity.Principal) ([]identity.MemberRef, error) {
+	if !u.FederationAdmin {
+		return u.Members, nil
+	}
+	ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]identity.MemberRef, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, identity.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name, Role: identity.RoleAdmin})
+	}
+	return out, nil
+}
+
+// peopleMember loads the member a form or query names and asks the authorizer; another
+// member's people are not found (404), a viewer's change is refused (403).
+func (p *Portal) peopleMember(r *http.Request, slug string, act authz.Action) (islands.Member, int) {
+	m, err := islands.MemberBySlug(r.Context(), p.pool, slug)
+	if err != nil {
+		return m, http.StatusNotFound
+	}
+	switch err := authz.Check(user(r), act, authz.Member(m.ID)); {
+	case errors.Is(err, authz.ErrDenied):
+		return m, http.StatusForbidden
+	case err != nil:
+		return m, http.StatusNotFound
+	}
+	return m, http.StatusOK
+}
+
+// People lists a member's people with their roles; admins also get the forms to add a
+// person, change a role and remove someone.
+func (p *Portal) People(w http.ResponseWriter, r *http.Request) {
+	slug := r.URL.Query().Get("member")
+	if slug == "" {
+		ms, err := p.peopleMembers(r, user(r))
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		if len(ms) > 0 {
+			slug = ms[0].Slug
+		}
+	}
+	p.renderPeople(w, r, http.StatusOK, Page{Flash: peopleFlash(r)}, slug, nil, personForm{Role: string(identity.RoleViewer)})
+}
+
+func (p *Portal) renderPeople(w http.ResponseWriter, r *http.Request, status int, page Page, slug string, added *addedPerson, form personForm) {
+	u := user(r)
+	ms, err := p.peopleMembers(r, u)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	d := peopleData{Members: ms, Added: added, Form: form}
+	if slug != "" {
+		m, code := p.peopleMember(r, slug, authz.MemberRead)
+		if code != http.StatusOK {
+			p.NotFound(w, r)
+			return
+		}
+		if d.People, err = p.identity.PersonList(r.Context(), m.ID); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		d.Member, d.CanManage = m, authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil
+	}
+	page.Title, page.Nav, page.Data = "People", "people", d
+	p.render(w, r, status, "people", page)
+}
+
+// peopleRefused renders the people page with a refusal: 404 for another member's people,
+// 403 for a role that may not change them.
+func (p *Portal) peopleRefused(w http.ResponseWriter, r *http.Request, code int, slug string) {
+	if code == http.StatusForbidden {
+		p.renderPeople(w, r, code, Page{Error: "Only an admin of this member may change its people."}, slug, nil,
+			personForm{Role: string(identity.RoleViewer)})
+		return
+	}
+	p.NotFound(w, r)
+}
+
+// peopleProblem turns a domain refusal into a message and a status; ok is false for
+// errors that are not the person's input.
+func peopleProblem(err error) (msg string, status int, ok bool) {
+	var fe *identity.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return fieldLabel(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest, true
+	case errors.Is(err, identity.ErrLastAdmin):
+		return "Refused: " + err.Error() + ".", http.StatusConflict, true
+	}
+	return "", 0, false
+}
+
+// PersonAdd handles the add form. A created user's password is shown once, on the
+// resulting page; adding an existing user redirects back to the list.
+func (p *Portal) PersonAdd(w http.ResponseWriter, r *http.Request) {
+	slug := r.PostFormValue("member")
+	form := personForm{Email: strings.TrimSpace(r.PostFormValue("email")), DisplayName: r.PostFormValue("display_name"),
+		Role: cmpOrRole(r.PostFormValue("role"))}
+	m, code := p.peopleMember(r, slug, authz.MemberWrite)
+	if code != http.StatusOK {
+		p.peopleRefused(w, r, code, slug)
+		return
+	}
+	if form.Email == "" {
+		p.renderPeople(w, r, http.StatusBadRequest, Page{Error: "Email is required."}, slug, nil, form)
+		return
+	}
+	res, err := p.identity.PersonAdd(r.Context(), m.ID, identity.NewPerson{Email: form.Email, DisplayName: form.DisplayName,
+		Role: identity.Role(form.Role)})
+	if err != nil {
+		if msg, status, ok := peopleProblem(err); ok {
+			p.renderPeople(w, r, status, Page{Error: msg}, slug, nil, form)
+			return
+		}
+		p.fail(w, r, err)
+		return
+	}
+	if res.InitialPassword != "" {
+		p.renderPeople(w, r, http.StatusCreated, Page{}, slug,
+			&addedPerson{Email: res.Email, Role: string(res.Role), Password: res.InitialPassword}, personForm{Role: string(identity.RoleViewer)})
+		return
+	}
+	done := "added"
+	if res.WasMember {
+		done = "role"
+	}
+	http.Redirect(w, r, peopleURL(slug, done), http.StatusSeeOther)
+}
+
+// PersonRole handles a person's change-role form.
+func (p *Portal) PersonRole(w http.ResponseWriter, r *http.Request) {
+	slug := r.PostFormValue("member")
+	m, code := p.peopleMember(r, slug, authz.MemberWrite)
+	if code != http.StatusOK {
+		p.peopleRefused(w, r, code, slug)
+		return
+	}
+	uid, err := strconv.ParseInt(chi.URLParam(r, "user_id"), 10, 64)
+	if err != nil {
+		p.NotFound(w, r)
+		return
+	}
+	_, err = p.identity.PersonRoleSet(r.Context(), m.ID, uid, identity.Role(r.PostFormValue("role")))
+	if err != nil {
+		p.personChangeFailed(w, r, err, slug)
+		return
+	}
+	http.Redirect(w, r, peopleURL(slug, "role"), http.StatusSeeOther)
+}
+
+// PersonRemove handles a person's remove button.
+func (p *Portal) PersonRemove(w http.ResponseWriter, r *http.Request) {
+	slug := r.PostFormValue("member")
+	m, code := p.peopleMember(r, slug, authz.MemberWrite)
+	if code != http.StatusOK {
+		p.peopleRefused(w, r, code, slug)
+		return
+	}
+	uid, err := strconv.ParseInt(chi.URLParam(r, "user_id"), 10, 64)
+	if err != nil {
+		p.NotFound(w, r)
+		return
+	}
+	if err := p.identity.PersonRemove(r.Context(), m.ID, uid); err != nil {
+		p.personChangeFailed(w, r, err, slug)
+		return
+	}
+	if u := user(r); uid == u.UserID && !u.FederationAdmin {
+		http.Redirect(w, r, "/people?done=left", http.StatusSeeOther) // they no longer see this member
+		return
+	}
+	http.Redirect(w, r, peopleURL(slug, "removed"), http.StatusSeeOther)
+}
+
+func (p *Portal) personChangeFailed(w http.ResponseWriter, r *http.Request, err error, slug string) {
+	if errors.Is(err, identity.ErrNotFound) {
+		p.NotFound(w, r)
+		return
+	}
+	if msg, status, ok := peopleProblem(err); ok {
+		p.renderPeople(w, r, status, Page{Error: msg}, slug, nil, personForm{Role: string(identity.RoleViewer)})
+		return
+	}
+	p.fail(w, r, err)
+}
+
+func peopleURL(slug, done string) string {
+	return "/people?" + url.Values{"member": {slug}, "done": {done}}.Encode()
+}
+
+// peopleFlash turns the ?done= marker of a redirect into a message.
+func peopleFlash(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "added":
+		return "The person was added. They log in with their existing password."
+	case "role":
+		return "The role was changed."
+	case "removed":
+		return "The person was removed. Their API tokens for this member were revoked."
+	case "left":
+		return "You left the member."
+	}
+	return ""
+}
+
+func cmpOrRole(s string) string {
+	if s == "" {
+		return string(identity.RoleViewer)
+	}
+	return s
+}
