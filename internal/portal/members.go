@@ -254,17 +254,7 @@ func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := p.islands.MemberUpdate(r.Context(), cur.ID, in)
-	if msg, status := federationProblem(err); msg != "" {
-		p.renderMembers(w, r, status, Page{Error: cur.Slug + ": " + msg}, membersView{editID: cur.ID, edit: form})
-		return
-	} else if errors.Is(err, islands.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/members?done=updated&member="+m.Slug, http.StatusSeeOther)
+	p.memberOutcome(w, r, err, membersView{editID: cur.ID, edit: form}, cur.Slug+": ", "/members?done=updated&member="+m.Slug)
 }
 
 // MemberDelete handles a member's delete button (federation admins). The domain refuses
@@ -279,15 +269,22 @@ func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := p.islands.MemberDelete(r.Context(), cur.ID)
+	p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
+}
+
+// memberOutcome answers a member form: a refusal shown on the members page (prefix says
+// what was refused), 404, a failure, or the redirect to done.
+func (p *Portal) memberOutcome(w http.ResponseWriter, r *http.Request, err error, view membersView, prefix, done string) {
 	if msg, status := federationProblem(err); msg != "" {
-		p.renderMembers(w, r, status, Page{Error: "Member " + cur.Slug + " cannot be deleted: " + msg}, membersView{})
-		return
-	} else if errors.Is(err, islands.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+		p.renderMembers(w, r, status, Page{Error: prefix + msg}, view)
 		return
 	}
-	http.Redirect(w, r, "/members?done=deleted&member="+cur.Slug, http.StatusSeeOther)
+	switch {
+	case errors.Is(err, islands.ErrNotFound):
+		p.NotFound(w, r)
+	case err != nil:
+		p.fail(w, r, err)
+	default:
+		http.Redirect(w, r, done, http.StatusSeeOther)
+	}
 }
