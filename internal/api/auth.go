@@ -10,7 +10,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
-	"github.com/chatons/archipelago/internal/islands"
 )
 
 // SessionCookie is the portal's session cookie; it holds the session secret.
@@ -78,32 +77,9 @@ func principal(r *http.Request) *identity.Principal {
 	return p
 }
 
-// domainError maps the domain's errors to the API's.
-func domainError(err error) error {
-	var fe *identity.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return Invalid(fe.Field, "%s", fe.Problem)
-	case errors.Is(err, authz.ErrUnauthenticated):
-		return Unauthenticated("authentication required")
-	case errors.Is(err, authz.ErrHidden), errors.Is(err, identity.ErrNotFound), errors.Is(err, islands.ErrNotFound):
-		return NotFound("object")
-	case errors.Is(err, authz.ErrDenied):
-		return Forbidden("%s", err.Error())
-	case errors.Is(err, identity.ErrThrottled):
-		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: err.Error()}
-	case errors.Is(err, identity.ErrEmailTaken):
-		return Conflict("email", "%s", err.Error())
-	}
-	return err
-}
-
 // check asks the authorizer and converts its answer.
 func check(p *identity.Principal, act authz.Action, o authz.Object) error {
-	if err := authz.Check(p, act, o); err != nil {
-		return domainError(err)
-	}
-	return nil
+	return authz.Check(p, act, o)
 }
 
 type loginRequest struct {
@@ -141,7 +117,7 @@ func (a *API) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, identity.ErrThrottled):
 		w.Header().Set("Retry-After", "300")
-		a.Fail(w, r, domainError(err))
+		a.Fail(w, r, err)
 		return
 	case err != nil:
 		a.Fail(w, r, err)

@@ -17,6 +17,9 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // Error is the single error shape of the API:
@@ -86,11 +89,58 @@ func Unavailable(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadGateway, Code: CodeUnavailable, Message: fmt.Sprintf(format, args...)}
 }
 
-// WriteError writes err in the API's error shape. Errors that are not *Error are logged and
-// answered as a 500 without their text (which may hold internals).
+// ErrorOf maps any error to the API's error shape: this is the one place where the shared
+// error vocabulary (internal/problem) and the authorizer's answers become statuses and
+// codes, so a domain that returns problem errors needs no mapper of its own. It returns nil
+// for an error it does not know (a 500).
+func ErrorOf(err error) *Error {
+	var (
+		e   *Error
+		fe  *problem.FieldError
+		ce  *problem.ConflictError
+		nf  *problem.NotFoundError
+		fb  *problem.ForbiddenError
+		rf  *problem.RefusedError
+		th  *problem.ThrottledError
+		ue  *problem.UnreachableError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &fe):
+		return Invalid(fe.Field, "%s", fe.Problem)
+	case errors.As(err, &rf):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: rf.Code, Field: rf.Field, Message: rf.Problem}
+	case errors.As(err, &ce):
+		return Conflict(ce.Field, "%s", ce.Problem)
+	case errors.Is(err, problem.ErrInUse):
+		return Conflict("", "%s", err.Error())
+	case errors.As(err, &ue):
+		return Unavailable("%s", ue.Error())
+	case errors.As(err, &th):
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: th.Problem}
+	case errors.As(err, &fb):
+		return Forbidden("%s", fb.Problem)
+	case errors.As(err, &nf):
+		return NotFound(nf.What)
+	case errors.Is(err, authz.ErrUnauthenticated):
+		return Unauthenticated("authentication required")
+	case errors.Is(err, authz.ErrHidden), errors.Is(err, problem.ErrNotFound):
+		return NotFound("object")
+	case errors.Is(err, authz.ErrDenied):
+		return Forbidden("%s", err.Error())
+	case errors.As(err, &mbe):
+		return decodeError(err)
+	}
+	return nil
+}
+
+// WriteError writes err in the API's error shape (mapped by ErrorOf). Errors it does not
+// know are logged and answered as a 500 without their text (which may hold internals).
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
+	e := ErrorOf(err)
+	if e == nil {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			return // the client went away
 		}

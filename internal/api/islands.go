@@ -155,7 +155,7 @@ func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	i, err := a.islands.IslandCreate(r.Context(), req.input())
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	v, err := a.islandView(r, i)
@@ -184,7 +184,7 @@ func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	i, err := a.islands.IslandUpdate(r.Context(), cur.ID, req.input())
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	v, err := a.islandView(r, i)
@@ -208,7 +208,7 @@ func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.islands.IslandDelete(r.Context(), cur.ID); err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -227,7 +227,7 @@ func (a *API) IslandPoll(w http.ResponseWriter, r *http.Request) {
 	}
 	i, err := a.islands.PollIsland(r.Context(), cur.ID)
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	v, err := a.islandView(r, i)
@@ -313,7 +313,7 @@ func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := a.islands.OperatorAdd(r.Context(), isl.ID, mid)
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, op)
@@ -327,7 +327,7 @@ func (a *API) OperatorRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.islands.OperatorRemove(r.Context(), isl.ID, mid); err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -28,7 +28,7 @@ func (a *API) keyFor(r *http.Request, act authz.Action) (vaults.Vault, vaults.Ke
 	}
 	k, err := a.vaults.KeyGet(r.Context(), v.ID, kid)
 	if err != nil {
-		return v, k, vaultError(err)
+		return v, k, err
 	}
 	return v, k, nil
 }
@@ -63,7 +63,7 @@ func (a *API) KeyCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	k, err := a.vaults.KeyCreate(r.Context(), v.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/vaults/"+strconv.FormatInt(v.ID, 10)+"/keys/"+strconv.FormatInt(k.ID, 10))
@@ -97,7 +97,7 @@ func (a *API) KeyRotate(w http.ResponseWriter, r *http.Request) {
 	}
 	nk, err := a.vaults.KeyRotate(r.Context(), v.ID, k.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, nk)
@@ -111,7 +111,7 @@ func (a *API) KeyRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.vaults.KeyRevoke(r.Context(), v.ID, k.ID); err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -9,26 +8,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
 )
-
-// federationError turns the islands domain's errors into API errors.
-func federationError(err error) error {
-	var (
-		fe *islands.FieldError
-		ce *islands.ConflictError
-		ue *islands.UnreachableError
-	)
-	switch {
-	case errors.As(err, &fe):
-		return Invalid(fe.Field, "%s", fe.Problem)
-	case errors.As(err, &ce):
-		return Conflict(ce.Field, "%s", ce.Problem)
-	case errors.As(err, &ue):
-		return Unavailable("%s", ue.Error())
-	case errors.Is(err, islands.ErrInUse):
-		return Conflict("", "%s", err.Error())
-	}
-	return domainError(err)
-}
 
 // page reads the after/limit pagination parameters.
 func page(r *http.Request) (after int64, limit int, err error) {
@@ -132,7 +111,7 @@ func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := a.islands.MemberCreate(r.Context(), req.input())
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, m)
@@ -156,7 +135,7 @@ func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := a.islands.MemberUpdate(r.Context(), cur.ID, req.input())
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, m)
@@ -175,7 +154,7 @@ func (a *API) MemberDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.islands.MemberDelete(r.Context(), cur.ID); err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

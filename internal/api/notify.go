@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -23,17 +22,6 @@ func channelCheck(p *identity.Principal, c notify.Channel, write bool) error {
 		act = authz.MemberWrite
 	}
 	return authz.Check(p, act, authz.Member(*c.MemberID))
-}
-
-func notifyError(err error) error {
-	var fe *notify.FieldError
-	if errors.As(err, &fe) {
-		return Invalid(fe.Field, "%s", fe.Problem)
-	}
-	if errors.Is(err, notify.ErrNotFound) {
-		return NotFound("channel")
-	}
-	return domainError(err)
 }
 
 // ChannelList answers GET /v1/notify/channels.
@@ -91,7 +79,7 @@ func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	c, secret, err := a.notify.ChannelCreate(r.Context(), ci)
 	if err != nil {
-		a.Fail(w, r, notifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, channelCreated{Channel: c, Secret: secret})
@@ -104,14 +92,14 @@ func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, erro
 	}
 	c, err := notify.ChannelByID(r.Context(), a.pool, id)
 	if err != nil {
-		return c, notifyError(err)
+		return c, err
 	}
 	if err := channelCheck(principal(r), c, false); err != nil {
 		return c, NotFound("channel")
 	}
 	if write {
 		if err := channelCheck(principal(r), c, true); err != nil {
-			return c, domainError(err)
+			return c, err
 		}
 	}
 	return c, nil
@@ -146,7 +134,7 @@ func (a *API) ChannelUpdate(w http.ResponseWriter, r *http.Request) {
 	out, secret, err := a.notify.ChannelUpdate(r.Context(), c.ID, notify.ChannelInput{Kind: in.Kind, Name: in.Name, Target: in.Target,
 		Events: in.Events, Enabled: in.Enabled, RotateSecret: in.RotateSecret})
 	if err != nil {
-		a.Fail(w, r, notifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, channelCreated{Channel: out, Secret: secret})
@@ -160,7 +148,7 @@ func (a *API) ChannelDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.notify.ChannelDelete(r.Context(), c.ID); err != nil {
-		a.Fail(w, r, notifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -175,7 +163,7 @@ func (a *API) ChannelTest(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := a.notify.SendTest(r.Context(), c.ID)
 	if err != nil {
-		a.Fail(w, r, notifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusAccepted, d)

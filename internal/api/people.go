@@ -19,7 +19,7 @@ func peopleError(err error, field string) error {
 	case errors.Is(err, identity.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: "person", Message: "no such person in this member"}
 	}
-	return domainError(err)
+	return err
 }
 
 // peopleMember loads the member of the path and asks the authorizer: another member's

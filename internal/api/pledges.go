@@ -106,7 +106,7 @@ func (a *API) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := islands.MemberByID(r.Context(), a.pool, req.MemberID); err != nil {
-		a.Fail(w, r, federationError(&islands.FieldError{Field: "member_id", Problem: "no such member"}))
+		a.Fail(w, r, Invalid("member_id", "no such member"))
 		return
 	}
 	if err := check(p, authz.PledgeManage, authz.Member(req.MemberID)); err != nil {
@@ -120,7 +120,7 @@ func (a *API) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 	pl, err := a.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: req.MemberID, IslandID: req.IslandID,
 		NodeID: req.NodeID, Zone: req.Zone, CapacityBytes: req.CapacityBytes, Since: req.Since})
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, pl)
@@ -154,7 +154,7 @@ func (a *API) PledgeUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.islands.PledgeUpdate(r.Context(), pl.ID, req.CapacityBytes, req.Zone)
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
@@ -169,7 +169,7 @@ func (a *API) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.islands.PledgeWithdraw(r.Context(), pl.ID)
 	if err != nil {
-		a.Fail(w, r, federationError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)

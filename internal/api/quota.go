@@ -33,7 +33,7 @@ func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := a.vaults.Explain(r.Context(), m.ID)
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, rep)
@@ -93,7 +93,7 @@ func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := a.vaults.SettingsUpdate(r.Context(), in)
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, settingsOut(st))
@@ -154,7 +154,7 @@ func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	g, err := a.vaults.GrantCreate(r.Context(), vaults.GrantInput{MemberID: m.ID, Bytes: req.Bytes, Reason: req.Reason, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, g)
@@ -178,7 +178,7 @@ func (a *API) GrantRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.vaults.GrantRevoke(r.Context(), id); err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

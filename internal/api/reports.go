@@ -170,21 +170,10 @@ func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := a.reports.Generate(r.Context(), req)
 	if err != nil {
-		a.Fail(w, r, reportError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, reportView(st))
-}
-
-func reportError(err error) error {
-	var fe *reports.FieldError
-	if errors.As(err, &fe) {
-		return Invalid(fe.Field, "%s", fe.Problem)
-	}
-	if errors.Is(err, reports.ErrNotFound) {
-		return NotFound("report")
-	}
-	return domainError(err)
 }
 
 // reportFromPath loads a report the caller may read; others' answer 404.
@@ -195,7 +184,7 @@ func (a *API) reportFromPath(r *http.Request) (reports.Stored, []byte, error) {
 	}
 	st, doc, err := reports.Get(r.Context(), a.pool, id)
 	if err != nil {
-		return st, nil, reportError(err)
+		return st, nil, err
 	}
 	if err := reportReadCheck(principal(r), st); err != nil {
 		return st, nil, NotFound("report")

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,20 +18,6 @@ import (
 // MemberWrite on its member (authz); repositories of other members are not found.
 // Passwords go in and never come out: no answer, log line or audit entry carries one.
 
-// verifyError maps the verify domain's errors to the API's error shape.
-func verifyError(err error) error {
-	var fe *verify.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return Invalid(fe.Field, "%s", fe.Problem)
-	case errors.Is(err, verify.ErrNotFound):
-		return NotFound("object")
-	case errors.Is(err, verify.ErrNoPassword):
-		return Conflict("password", "%s", err.Error())
-	}
-	return domainError(err)
-}
-
 // repositoryFor loads the repository of the path's {id} and checks act on its member.
 func (a *API) repositoryFor(r *http.Request, act authz.Action) (verify.Repository, error) {
 	id, err := pathID(r, chi.URLParam(r, "id"))
@@ -41,7 +26,7 @@ func (a *API) repositoryFor(r *http.Request, act authz.Action) (verify.Repositor
 	}
 	repo, err := verify.RepositoryGet(r.Context(), a.pool, id)
 	if err != nil {
-		return repo, verifyError(err)
+		return repo, err
 	}
 	if err := check(principal(r), act, authz.Member(repo.MemberID)); err != nil {
 		return repo, err
@@ -132,13 +117,13 @@ func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) {
 		err = check(principal(r), authz.MemberWrite, authz.Member(member))
 	}
 	if err != nil {
-		a.Fail(w, r, notFoundAs(verifyError(err), "vault_id", strconv.FormatInt(req.VaultID, 10)))
+		a.Fail(w, r, notFoundAs(err, "vault_id", strconv.FormatInt(req.VaultID, 10)))
 		return
 	}
 	repo, err := a.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: req.VaultID,
 		Name: req.Name, Path: req.Path, Password: req.Password, Policy: req.Policy})
 	if err != nil {
-		a.Fail(w, r, verifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/repositories/"+strconv.FormatInt(repo.ID, 10))
@@ -180,7 +165,7 @@ func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.verify.PolicyUpdate(r.Context(), repo.ID, req.Name, policy, req.Paused)
 	if err != nil {
-		a.Fail(w, r, verifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
@@ -195,7 +180,7 @@ func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.verify.RepositoryDelete(r.Context(), repo.ID); err != nil {
-		a.Fail(w, r, verifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -222,7 +207,7 @@ func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.verify.PasswordSet(r.Context(), repo.ID, req.Password)
 	if err != nil {
-		a.Fail(w, r, verifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
@@ -238,7 +223,7 @@ func (a *API) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.verify.PasswordRemove(r.Context(), repo.ID)
 	if err != nil {
-		a.Fail(w, r, verifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
@@ -262,7 +247,7 @@ func (a *API) RepositoryTestNow(w http.ResponseWriter, r *http.Request) {
 	for {
 		run, created, err := a.verify.RunNow(r.Context(), repo.ID)
 		if err != nil {
-			a.Fail(w, r, verifyError(err))
+			a.Fail(w, r, err)
 			return
 		}
 		w.Header().Set("Location", "/v1/restore-tests/"+strconv.FormatInt(run.ID, 10))

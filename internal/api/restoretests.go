@@ -82,7 +82,7 @@ func (a *API) runFor(r *http.Request) (verify.Run, error) {
 	}
 	run, err := verify.RunGet(r.Context(), a.pool, id)
 	if err != nil {
-		return run, verifyError(err)
+		return run, err
 	}
 	if err := check(principal(r), authz.MemberRead, authz.Member(run.MemberID)); err != nil {
 		return run, err
@@ -113,7 +113,7 @@ func (a *API) RestoreTestLog(w http.ResponseWriter, r *http.Request) {
 	}
 	log, err := verify.RunLog(r.Context(), a.pool, run.ID)
 	if err != nil {
-		a.Fail(w, r, verifyError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -127,7 +127,7 @@ func (a *API) RestoreTestLog(w http.ResponseWriter, r *http.Request) {
 func (a *API) progressFor(r *http.Request, id int64) (verify.RunProgress, error) {
 	pr, member, err := verify.RunProgressGet(r.Context(), a.pool, id)
 	if err != nil {
-		return pr, verifyError(err)
+		return pr, err
 	}
 	if err := check(principal(r), authz.MemberRead, authz.Member(member)); err != nil {
 		return pr, err

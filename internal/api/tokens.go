@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatons/archipelago/internal/problem"
+
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
@@ -48,7 +50,7 @@ func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) {
 	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
 	t, secret, err := a.identity.TokenCreate(r.Context(), p, identity.NewToken{Name: req.Name, MemberID: m.ID, Role: role, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, domainError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusCreated, tokenCreated{APIToken: t, Token: secret})
@@ -75,7 +77,7 @@ func (a *API) tokenFor(r *http.Request) (identity.APIToken, error) {
 	}
 	t, err := a.identity.TokenByID(r.Context(), id)
 	if err != nil {
-		return t, domainError(err)
+		return t, err
 	}
 	if !identity.CanManageToken(principal(r), t) {
 		return t, NotFound("token")
@@ -115,11 +117,10 @@ func (a *API) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 
 // notFoundAs turns "not visible" into a 404 naming what was looked for.
 func notFoundAs(err error, what, key string) error {
-	e := domainError(err)
-	if ae, ok := e.(*Error); ok && ae.Status == http.StatusNotFound {
-		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: what, Message: what + " " + key + " not found"}
+	if e := ErrorOf(err); e != nil && e.Status == http.StatusNotFound {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: what, Message: what + " " + problem.Truncate(key, 100) + " not found"}
 	}
-	return e
+	return err
 }
 
 func cmpOr(s, def string) string {

@@ -24,34 +24,6 @@ const (
 	CodePlacementRefused = "placement_refused"
 )
 
-// vaultError maps the vaults domain's errors to the API's error shape.
-func vaultError(err error) error {
-	var (
-		fe *vaults.FieldError
-		ce *vaults.ConflictError
-		qe *vaults.QuotaError
-		pe *vaults.PlacementError
-		ue *vaults.UnreachableError
-	)
-	switch {
-	case errors.As(err, &fe):
-		return Invalid(fe.Field, "%s", fe.Problem)
-	case errors.As(err, &qe):
-		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeQuotaExceeded, Field: "quota_bytes", Message: qe.Message}
-	case errors.As(err, &pe):
-		return &Error{Status: http.StatusUnprocessableEntity, Code: CodePlacementRefused, Field: "island_id", Message: pe.Problem}
-	case errors.As(err, &ce):
-		return Conflict(ce.Field, "%s", ce.Problem)
-	case errors.As(err, &ue):
-		return Unavailable("%s", ue.Error())
-	case errors.Is(err, vaults.ErrNotFound):
-		return NotFound("object")
-	case errors.Is(err, vaults.ErrNoVerifier):
-		return Conflict("", "%s", err.Error())
-	}
-	return domainError(err)
-}
-
 // vaultFor loads the vault of the path's {id} and checks act on its member; vaults of
 // other members are not found.
 func (a *API) vaultFor(r *http.Request, act authz.Action) (vaults.Vault, error) {
@@ -61,7 +33,7 @@ func (a *API) vaultFor(r *http.Request, act authz.Action) (vaults.Vault, error) 
 	}
 	v, err := a.vaults.VaultGet(r.Context(), id)
 	if err != nil {
-		return v, vaultError(err)
+		return v, err
 	}
 	if err := check(principal(r), act, authz.Member(v.MemberID)); err != nil {
 		return v, err
@@ -149,7 +121,7 @@ func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) {
 	v, created, err := a.vaults.Create(r.Context(), vaults.CreateInput{MemberID: m.ID, Name: req.Name, QuotaBytes: req.QuotaBytes,
 		MaxObjects: req.MaxObjects, IslandID: req.IslandID, OverrideReason: req.OverrideReason, IdempotencyKey: key})
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	status := http.StatusCreated
@@ -217,7 +189,7 @@ func (a *API) VaultUpdate(w http.ResponseWriter, r *http.Request) {
 	in := vaults.UpdateInput{QuotaBytes: req.QuotaBytes, MaxObjects: req.MaxObjects.Value, ClearMaxObjects: req.MaxObjects.Set && req.MaxObjects.Value == nil}
 	v, err = a.vaults.Update(r.Context(), v.ID, in)
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, v)
@@ -234,7 +206,7 @@ func (a *API) VaultDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	v, immediate, err := a.vaults.Delete(r.Context(), v.ID, r.URL.Query().Get("reason"))
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	if immediate {
@@ -253,7 +225,7 @@ func (a *API) VaultRestore(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err = a.vaults.Restore(r.Context(), v.ID)
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, v)
@@ -268,7 +240,7 @@ func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, err := a.vaults.ReconcileVault(r.Context(), v.ID)
 	if err != nil {
-		a.Fail(w, r, vaultError(err))
+		a.Fail(w, r, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, rec)

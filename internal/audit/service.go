@@ -13,10 +13,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // ErrNotFound means no such entry (or one the caller may not see), or no checkpoint yet.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = problem.NotFound("audit entry")
 
 // ErrBadRange means proof parameters outside the log.
 var ErrBadRange = errors.New("outside the log")

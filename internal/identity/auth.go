@@ -215,10 +215,10 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return err
 	}
 	if ok, _ := VerifyPassword(hash, current); !ok {
-		return &FieldError{"current_password", "is not your current password"}
+		return &FieldError{Field: "current_password", Problem: "is not your current password"}
 	}
 	if err := CheckPasswordPolicy(next, p.Email); err != nil {
-		return &FieldError{"new_password", err.Error()}
+		return &FieldError{Field: "new_password", Problem: err.Error()}
 	}
 	newHash, err := HashPassword(next)
 	if err != nil {

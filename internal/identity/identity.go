@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // Role is a user's role in a member organisation.
@@ -42,10 +42,10 @@ func (r Role) AtLeast(want Role) bool { return r == RoleAdmin || r == want }
 
 // Errors of this package.
 var (
-	ErrNotFound           = errors.New("not found")
+	ErrNotFound           = problem.NotFound("object")
 	ErrInvalidCredentials = errors.New("invalid email or password")
-	ErrEmailTaken         = errors.New("a user with this email already exists")
-	ErrThrottled          = errors.New("too many failed attempts; wait a few minutes and try again")
+	ErrEmailTaken         = problem.Conflict("email", "a user with this email already exists")
+	ErrThrottled          = &problem.ThrottledError{Problem: "too many failed attempts; wait a few minutes and try again"}
 	ErrSessionExpired     = errors.New("session expired or revoked")
 )
 
@@ -192,10 +192,10 @@ type NewUser struct {
 func (s *Service) UserCreate(ctx context.Context, tx pgx.Tx, u NewUser) (User, error) {
 	email, err := NormalizeEmail(u.Email)
 	if err != nil {
-		return User{}, &FieldError{"email", err.Error()}
+		return User{}, &FieldError{Field: "email", Problem: err.Error()}
 	}
 	if err := CheckPasswordPolicy(u.Password, email); err != nil {
-		return User{}, &FieldError{"password", err.Error()}
+		return User{}, &FieldError{Field: "password", Problem: err.Error()}
 	}
 	hash, err := HashPassword(u.Password)
 	if err != nil {
@@ -220,7 +220,7 @@ func (s *Service) UserCreate(ctx context.Context, tx pgx.Tx, u NewUser) (User, e
 // MembershipSet gives a user a role in a member (or changes it), audited.
 func (s *Service) MembershipSet(ctx context.Context, tx pgx.Tx, userID, memberID int64, role Role) error {
 	if !role.Valid() {
-		return &FieldError{"role", "must be admin or viewer"}
+		return &FieldError{Field: "role", Problem: "must be admin or viewer"}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO memberships (user_id, member_id, role) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, member_id) DO UPDATE SET role = excluded.role`, userID, memberID, string(role))
@@ -275,17 +275,9 @@ func (s *Service) principalFor(ctx context.Context, userID int64, via string) (*
 }
 
 // FieldError is a validation problem with a named input field.
-type FieldError struct {
-	Field   string
-	Problem string
-}
+type FieldError = problem.FieldError
 
-func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
-
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
-}
+func isUniqueViolation(err error) bool { return problem.IsUniqueViolation(err) }
 
 // randomToken returns n random bytes in lower-case base32 without padding.
 func randomToken(n int) string {

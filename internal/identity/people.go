@@ -12,10 +12,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // ErrLastAdmin refuses a change that would leave a member without an admin.
-var ErrLastAdmin = errors.New("this person is the member's last admin; make someone else admin first")
+var ErrLastAdmin = problem.Conflict("", "this person is the member's last admin; make someone else admin first")
 
 // Person is a user as one member sees them: their role there, and when they last logged in.
 type Person struct {
@@ -95,14 +96,14 @@ func personGet(ctx context.Context, q interface {
 func (s *Service) PersonAdd(ctx context.Context, memberID int64, np NewPerson) (PersonAdded, error) {
 	email, err := NormalizeEmail(np.Email)
 	if err != nil {
-		return PersonAdded{}, &FieldError{"email", err.Error()}
+		return PersonAdded{}, &FieldError{Field: "email", Problem: err.Error()}
 	}
 	name := strings.TrimSpace(np.DisplayName)
 	if utf8.RuneCountInString(name) > 200 || strings.ContainsAny(name, "\r\n\t") {
-		return PersonAdded{}, &FieldError{"display_name", "must be at most 200 characters on one line"}
+		return PersonAdded{}, &FieldError{Field: "display_name", Problem: "must be at most 200 characters on one line"}
 	}
 	if !np.Role.Valid() {
-		return PersonAdded{}, &FieldError{"role", "must be admin or viewer"}
+		return PersonAdded{}, &FieldError{Field: "role", Problem: "must be admin or viewer"}
 	}
 	var out PersonAdded
 	add := func(tx pgx.Tx) error {
@@ -165,7 +166,7 @@ func (s *Service) PersonAdd(ctx context.Context, memberID int64, np NewPerson) (
 // member act with the new role at most from now on.
 func (s *Service) PersonRoleSet(ctx context.Context, memberID, userID int64, role Role) (Person, error) {
 	if !role.Valid() {
-		return Person{}, &FieldError{"role", "must be admin or viewer"}
+		return Person{}, &FieldError{Field: "role", Problem: "must be admin or viewer"}
 	}
 	var out Person
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

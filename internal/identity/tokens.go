@@ -49,13 +49,13 @@ type NewToken struct {
 func (s *Service) TokenCreate(ctx context.Context, creator *Principal, nt NewToken) (APIToken, string, error) {
 	nt.Name = strings.TrimSpace(nt.Name)
 	if nt.Name == "" || len(nt.Name) > 100 {
-		return APIToken{}, "", &FieldError{"name", "must be 1 to 100 characters"}
+		return APIToken{}, "", &FieldError{Field: "name", Problem: "must be 1 to 100 characters"}
 	}
 	if !nt.Role.Valid() {
-		return APIToken{}, "", &FieldError{"role", "must be admin or viewer"}
+		return APIToken{}, "", &FieldError{Field: "role", Problem: "must be admin or viewer"}
 	}
 	if nt.ExpiresAt != nil && !nt.ExpiresAt.After(s.cfg.Now()) {
-		return APIToken{}, "", &FieldError{"expires_at", "must be in the future"}
+		return APIToken{}, "", &FieldError{Field: "expires_at", Problem: "must be in the future"}
 	}
 	if !creator.FederationAdmin {
 		have, ok := creator.RoleIn(nt.MemberID)
@@ -63,7 +63,7 @@ func (s *Service) TokenCreate(ctx context.Context, creator *Principal, nt NewTok
 			return APIToken{}, "", ErrNotFound
 		}
 		if !have.AtLeast(nt.Role) {
-			return APIToken{}, "", &FieldError{"role", fmt.Sprintf("cannot exceed your own role in this member (%s)", have)}
+			return APIToken{}, "", &FieldError{Field: "role", Problem: fmt.Sprintf("cannot exceed your own role in this member (%s)", have)}
 		}
 	}
 	prefix := randomToken(5)[:8]

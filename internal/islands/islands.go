@@ -119,7 +119,7 @@ func (in *IslandInput) normalise(create bool) error {
 			v    *string
 		}{{"name", in.Name}, {"admin_endpoint", in.AdminEndpoint}, {"admin_token", in.AdminToken}, {"s3_endpoint", in.S3Endpoint}} {
 			if f.v == nil || *f.v == "" {
-				return &FieldError{f.name, "is required"}
+				return &FieldError{Field: f.name, Problem: "is required"}
 			}
 		}
 		if in.S3Region == nil {
@@ -132,26 +132,26 @@ func (in *IslandInput) normalise(create bool) error {
 		}
 	}
 	if in.Name != nil && (*in.Name == "" || len(*in.Name) > 100) {
-		return &FieldError{"name", "must be 1 to 100 characters"}
+		return &FieldError{Field: "name", Problem: "must be 1 to 100 characters"}
 	}
 	if in.AdminEndpoint != nil {
 		if err := checkURL(*in.AdminEndpoint); err != "" {
-			return &FieldError{"admin_endpoint", err}
+			return &FieldError{Field: "admin_endpoint", Problem: err}
 		}
 	}
 	if in.S3Endpoint != nil {
 		if err := checkURL(*in.S3Endpoint); err != "" {
-			return &FieldError{"s3_endpoint", err}
+			return &FieldError{Field: "s3_endpoint", Problem: err}
 		}
 	}
 	if in.AdminToken != nil && (*in.AdminToken == "" || len(*in.AdminToken) > 1000 || strings.ContainsAny(*in.AdminToken, " \t\r\n")) {
-		return &FieldError{"admin_token", "must be a Garage admin token (no spaces, at most 1000 characters)"}
+		return &FieldError{Field: "admin_token", Problem: "must be a Garage admin token (no spaces, at most 1000 characters)"}
 	}
 	if in.S3Region != nil && (*in.S3Region == "" || len(*in.S3Region) > 100) {
-		return &FieldError{"s3_region", "must be 1 to 100 characters (Garage's s3_region)"}
+		return &FieldError{Field: "s3_region", Problem: "must be 1 to 100 characters (Garage's s3_region)"}
 	}
 	if in.ReplicationFactor != nil && (*in.ReplicationFactor < 1 || *in.ReplicationFactor > 7) {
-		return &FieldError{"replication_factor", "must be from 1 to 7 (Garage's replication_factor)"}
+		return &FieldError{Field: "replication_factor", Problem: "must be from 1 to 7 (Garage's replication_factor)"}
 	}
 	return nil
 }
@@ -217,7 +217,7 @@ func (s *Service) probe(ctx context.Context, name, endpoint, token string) error
 	defer cancel()
 	if _, err := s.client(endpoint, token, s.cfg.CallTimeout).GetClusterStatus(ctx); err != nil {
 		if errors.Is(err, garage.ErrAccessDenied) {
-			return &FieldError{"admin_token", fmt.Sprintf("island %q refused the admin token (GetClusterStatus: 403)", name)}
+			return &FieldError{Field: "admin_token", Problem: fmt.Sprintf("island %q refused the admin token (GetClusterStatus: 403)", name)}
 		}
 		return &UnreachableError{Island: name, Operation: "GetClusterStatus", Err: err}
 	}
@@ -432,7 +432,7 @@ func (s *Service) OperatorAdd(ctx context.Context, islandID, memberID int64) (Op
 			return err
 		}
 		if _, err := MemberByID(ctx, tx, memberID); errors.Is(err, ErrNotFound) {
-			return &FieldError{"member_id", "no such member"}
+			return &FieldError{Field: "member_id", Problem: "no such member"}
 		} else if err != nil {
 			return err
 		}

@@ -15,10 +15,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // ErrNotFound means the object does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = problem.NotFound("object")
 
 // Member is a member organisation of the federation.
 type Member struct {
@@ -123,32 +124,32 @@ func (in *MemberInput) normalise(create bool) error {
 	trim(in.Description)
 	if create {
 		if in.Slug == nil || *in.Slug == "" {
-			return &FieldError{"slug", "is required"}
+			return &FieldError{Field: "slug", Problem: "is required"}
 		}
 		if in.Name == nil || *in.Name == "" {
-			return &FieldError{"name", "is required"}
+			return &FieldError{Field: "name", Problem: "is required"}
 		}
 	}
 	if in.Slug != nil && !slugRE.MatchString(*in.Slug) {
-		return &FieldError{"slug", "must be 2 to 63 lowercase letters, digits or dashes, starting with a letter or digit"}
+		return &FieldError{Field: "slug", Problem: "must be 2 to 63 lowercase letters, digits or dashes, starting with a letter or digit"}
 	}
 	if in.Name != nil && (*in.Name == "" || len(*in.Name) > 200) {
-		return &FieldError{"name", "must be 1 to 200 characters"}
+		return &FieldError{Field: "name", Problem: "must be 1 to 200 characters"}
 	}
 	if in.Website != nil && *in.Website != "" {
 		u, err := url.Parse(*in.Website)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(*in.Website) > 500 {
-			return &FieldError{"website", "must be an http(s) URL such as https://example.org"}
+			return &FieldError{Field: "website", Problem: "must be an http(s) URL such as https://example.org"}
 		}
 	}
 	if in.ContactEmail != nil && *in.ContactEmail != "" {
 		a, err := mail.ParseAddress(*in.ContactEmail)
 		if err != nil || a.Address != *in.ContactEmail {
-			return &FieldError{"contact_email", "must be an email address such as contact@example.org"}
+			return &FieldError{Field: "contact_email", Problem: "must be an email address such as contact@example.org"}
 		}
 	}
 	if in.Description != nil && len(*in.Description) > 2000 {
-		return &FieldError{"description", "must be at most 2000 characters"}
+		return &FieldError{Field: "description", Problem: "must be at most 2000 characters"}
 	}
 	return nil
 }

@@ -109,22 +109,22 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 	in.Zone = strings.TrimSpace(in.Zone)
 	switch {
 	case in.CapacityBytes <= 0:
-		return Pledge{}, &FieldError{"capacity_bytes", "must be a positive number of bytes"}
+		return Pledge{}, &FieldError{Field: "capacity_bytes", Problem: "must be a positive number of bytes"}
 	case !hexRE.MatchString(in.NodeID):
-		return Pledge{}, &FieldError{"node_id", "must be a Garage node id: 64 hex digits (or a unique prefix of at least 8)"}
+		return Pledge{}, &FieldError{Field: "node_id", Problem: "must be a Garage node id: 64 hex digits (or a unique prefix of at least 8)"}
 	case len(in.Zone) > 100:
-		return Pledge{}, &FieldError{"zone", "must be at most 100 characters"}
+		return Pledge{}, &FieldError{Field: "zone", Problem: "must be at most 100 characters"}
 	}
 	isl, err := IslandByID(ctx, s.pool, in.IslandID)
 	if errors.Is(err, ErrNotFound) {
-		return Pledge{}, &FieldError{"island_id", "no such island"}
+		return Pledge{}, &FieldError{Field: "island_id", Problem: "no such island"}
 	} else if err != nil {
 		return Pledge{}, err
 	}
 	if ok, err := IsOperator(ctx, s.pool, isl.ID, in.MemberID); err != nil {
 		return Pledge{}, err
 	} else if !ok {
-		return Pledge{}, &FieldError{"island_id", fmt.Sprintf("the member does not operate island %q; only its operators pledge to it", isl.Name)}
+		return Pledge{}, &FieldError{Field: "island_id", Problem: fmt.Sprintf("the member does not operate island %q; only its operators pledge to it", isl.Name)}
 	}
 	nodes, err := s.observeNow(ctx, isl)
 	if err != nil {
@@ -134,18 +134,18 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 	for i := range nodes {
 		if strings.HasPrefix(nodes[i].ID, in.NodeID) {
 			if node != nil {
-				return Pledge{}, &FieldError{"node_id", "the prefix matches several nodes; give more digits"}
+				return Pledge{}, &FieldError{Field: "node_id", Problem: "the prefix matches several nodes; give more digits"}
 			}
 			node = &nodes[i]
 		}
 	}
 	if node == nil {
-		return Pledge{}, &FieldError{"node_id", fmt.Sprintf("unknown node: island %q has no node %s", isl.Name, in.NodeID)}
+		return Pledge{}, &FieldError{Field: "node_id", Problem: fmt.Sprintf("unknown node: island %q has no node %s", isl.Name, in.NodeID)}
 	}
 	in.NodeID = node.ID
 	if in.Zone == "" {
 		if in.Zone = node.Zone; in.Zone == "" {
-			return Pledge{}, &FieldError{"zone", "is required: the node has no zone in the layout yet"}
+			return Pledge{}, &FieldError{Field: "zone", Problem: "is required: the node has no zone in the layout yet"}
 		}
 	}
 	now := s.cfg.Now()
@@ -179,12 +179,12 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 // next poll.
 func (s *Service) PledgeUpdate(ctx context.Context, id int64, capacity *int64, zone *string) (Pledge, error) {
 	if capacity != nil && *capacity <= 0 {
-		return Pledge{}, &FieldError{"capacity_bytes", "must be a positive number of bytes"}
+		return Pledge{}, &FieldError{Field: "capacity_bytes", Problem: "must be a positive number of bytes"}
 	}
 	if zone != nil {
 		z := strings.TrimSpace(*zone)
 		if z == "" || len(z) > 100 {
-			return Pledge{}, &FieldError{"zone", "must be 1 to 100 characters"}
+			return Pledge{}, &FieldError{Field: "zone", Problem: "must be 1 to 100 characters"}
 		}
 		zone = &z
 	}
@@ -199,7 +199,7 @@ func (s *Service) PledgeUpdate(ctx context.Context, id int64, capacity *int64, z
 			return err
 		}
 		if withdrawn != nil {
-			return &FieldError{"status", "the pledge is withdrawn; make a new one"}
+			return &FieldError{Field: "status", Problem: "the pledge is withdrawn; make a new one"}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE pledges SET capacity_bytes = coalesce($2, capacity_bytes), zone = coalesce($3, zone),
 			updated_at = now() WHERE id = $1`, id, capacity, zone); err != nil {

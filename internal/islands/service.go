@@ -3,55 +3,34 @@ package islands
 import (
 	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/chatons/archipelago/internal/problem"
+
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/seal"
 )
 
-// Errors of this package besides ErrNotFound.
+// Errors of this package besides ErrNotFound: aliases of the shared vocabulary
+// (internal/problem), which both front ends map.
 var (
 	// ErrInUse means the object is still referenced (an island with live pledges, a member
 	// operating an island) and cannot be deleted.
-	ErrInUse = errors.New("still in use")
+	ErrInUse = problem.ErrInUse
 )
 
 // FieldError is bad input, naming the field at fault.
-type FieldError struct {
-	Field   string
-	Problem string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+type FieldError = problem.FieldError
 
 // ConflictError is a uniqueness violation, naming the field at fault.
-type ConflictError struct {
-	Field   string
-	Problem string
-}
-
-func (e *ConflictError) Error() string { return e.Field + ": " + e.Problem }
+type ConflictError = problem.ConflictError
 
 // UnreachableError means an island's admin API failed: it names the island and the
 // Garage operation that failed.
-type UnreachableError struct {
-	Island    string
-	Operation string
-	Err       error
-}
-
-func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("island %q: %s failed: %v", e.Island, e.Operation, e.Err)
-}
-
-func (e *UnreachableError) Unwrap() error { return e.Err }
+type UnreachableError = problem.UnreachableError
 
 // Defaults of Config.
 const (
@@ -107,38 +86,15 @@ func (s *Service) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return translate(pgx.BeginFunc(ctx, s.pool, fn))
 }
 
-// constraintFields maps unique and check constraints to the API field they concern.
-var constraintFields = map[string]ConflictError{
-	"members_slug_key":      {"slug", "is already used by another member"},
-	"islands_name_key":      {"name", "is already used by another island"},
-	"pledges_live_node_key": {"node_id", "already has a live pledge on this island"},
+// constraints maps unique and check constraints to the API field they concern.
+var constraints = problem.Constraints{
+	Unique: map[string]problem.ConflictError{
+		"members_slug_key":      {Field: "slug", Problem: "is already used by another member"},
+		"islands_name_key":      {Field: "name", Problem: "is already used by another island"},
+		"pledges_live_node_key": {Field: "node_id", Problem: "already has a live pledge on this island"},
+	},
+	CheckFields: []string{"slug", "name", "website", "description", "capacity_bytes", "zone", "node_id",
+		"s3_region", "replication_factor"},
 }
 
-func translate(err error) error {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return err
-	}
-	switch pe.Code {
-	case "23505": // unique_violation
-		if c, ok := constraintFields[pe.ConstraintName]; ok {
-			return &c
-		}
-		return &ConflictError{Field: "", Problem: "already exists"}
-	case "23503": // foreign_key_violation
-		return fmt.Errorf("%w: still referenced by %s", ErrInUse, strings.ReplaceAll(pe.TableName, "_", " "))
-	case "23514": // check_violation
-		return &FieldError{Field: checkField(pe.ConstraintName), Problem: "is out of range"}
-	}
-	return err
-}
-
-func checkField(constraint string) string {
-	for _, f := range []string{"slug", "name", "website", "description", "capacity_bytes", "zone", "node_id",
-		"s3_region", "replication_factor"} {
-		if strings.Contains(constraint, f) {
-			return f
-		}
-	}
-	return ""
-}
+func translate(err error) error { return constraints.Translate(err) }

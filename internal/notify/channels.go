@@ -121,20 +121,20 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 			v    *string
 		}{{"kind", in.Kind}, {"name", in.Name}, {"target", in.Target}} {
 			if f.v == nil || strings.TrimSpace(*f.v) == "" {
-				return &FieldError{f.name, "is required"}
+				return &FieldError{Field: f.name, Problem: "is required"}
 			}
 		}
 		kind = *in.Kind
 		if kind != ChannelWebhook && kind != ChannelEmail {
-			return &FieldError{"kind", "must be webhook or email"}
+			return &FieldError{Field: "kind", Problem: "must be webhook or email"}
 		}
 	} else if in.Kind != nil && *in.Kind != kind {
-		return &FieldError{"kind", "cannot be changed; create another channel"}
+		return &FieldError{Field: "kind", Problem: "cannot be changed; create another channel"}
 	}
 	if in.Name != nil {
 		n := strings.TrimSpace(*in.Name)
 		if n == "" || len(n) > 100 {
-			return &FieldError{"name", "must be 1 to 100 characters"}
+			return &FieldError{Field: "name", Problem: "must be 1 to 100 characters"}
 		}
 		in.Name = &n
 	}
@@ -143,7 +143,7 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 		switch kind {
 		case ChannelWebhook:
 			if len(t) > 2000 {
-				return &FieldError{"target", "is longer than 2000 characters"}
+				return &FieldError{Field: "target", Problem: "is longer than 2000 characters"}
 			}
 			if _, err := s.policy.ValidateWebhookURL(t); err != nil {
 				return err
@@ -151,7 +151,7 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 		case ChannelEmail:
 			a, err := mail.ParseAddress(t)
 			if err != nil || a.Name != "" || strings.ContainsAny(t, "\r\n,;") {
-				return &FieldError{"target", "must be one email address (name@example.org)"}
+				return &FieldError{Field: "target", Problem: "must be one email address (name@example.org)"}
 			}
 			t = a.Address
 		}
@@ -161,7 +161,7 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 		ev := append([]string{}, *in.Events...)
 		for _, k := range ev {
 			if !slices.Contains(Kinds, k) {
-				return &FieldError{"events", fmt.Sprintf("%q is not an event kind (%s)", k, strings.Join(Kinds, ", "))}
+				return &FieldError{Field: "events", Problem: fmt.Sprintf("%q is not an event kind (%s)", k, strings.Join(Kinds, ", "))}
 			}
 		}
 		slices.Sort(ev)
@@ -169,7 +169,7 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 		in.Events = &ev
 	}
 	if in.RotateSecret && kind != ChannelWebhook {
-		return &FieldError{"rotate_secret", "only webhooks have a secret"}
+		return &FieldError{Field: "rotate_secret", Problem: "only webhooks have a secret"}
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // Event kinds.
@@ -72,14 +74,10 @@ type Querier interface {
 var kindRE = regexp.MustCompile(`^[a-z0-9_.]{1,60}$`)
 
 // ErrNotFound means no such object, or one the caller may not see.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = problem.NotFound("channel")
 
 // FieldError is bad input naming its field.
-type FieldError struct {
-	Field, Problem string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+type FieldError = problem.FieldError
 
 func severityRank(s string) int {
 	return slices.Index([]string{SeverityInfo, SeverityWarning, SeverityCritical}, s)

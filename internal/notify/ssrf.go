@@ -68,28 +68,28 @@ func (p AddressPolicy) ValidateWebhookURL(raw string) (*url.URL, error) {
 	raw = strings.TrimSpace(raw)
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
-		return nil, &FieldError{"target", "must be an http:// or https:// URL"}
+		return nil, &FieldError{Field: "target", Problem: "must be an http:// or https:// URL"}
 	}
 	if u.User != nil {
-		return nil, &FieldError{"target", "must not carry a user name or password (put secrets in the path or rely on the signature)"}
+		return nil, &FieldError{Field: "target", Problem: "must not carry a user name or password (put secrets in the path or rely on the signature)"}
 	}
 	if u.Fragment != "" {
-		return nil, &FieldError{"target", "must not have a #fragment"}
+		return nil, &FieldError{Field: "target", Problem: "must not have a #fragment"}
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	for _, m := range metadataHosts {
 		if host == m {
-			return nil, &FieldError{"target", "must not name a cloud metadata service"}
+			return nil, &FieldError{Field: "target", Problem: "must not name a cloud metadata service"}
 		}
 	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		if err := p.CheckAddr(netip.MustParseAddr("127.0.0.1")); err != nil {
-			return nil, &FieldError{"target", err.Error()}
+			return nil, &FieldError{Field: "target", Problem: err.Error()}
 		}
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if err := p.CheckAddr(a); err != nil {
-			return nil, &FieldError{"target", err.Error()}
+			return nil, &FieldError{Field: "target", Problem: err.Error()}
 		}
 	}
 	return u, nil

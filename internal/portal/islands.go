@@ -310,11 +310,8 @@ func (p *Portal) IslandCreate(w http.ResponseWriter, r *http.Request) {
 		in.ReplicationFactor = rf
 		isl, err = p.islands.IslandCreate(r.Context(), in)
 	}
-	if msg, status := federationProblem(err); msg != "" {
-		p.renderIslands(w, r, status, Page{Error: msg}, &form)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderIslands(w, r, status, Page{Error: msg}, &form) })
 		return
 	}
 	if _, err := p.islands.PollIsland(r.Context(), isl.ID); err != nil {
@@ -444,15 +441,11 @@ func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
 // islandOutcome answers a form of the island page: a refusal shown on the page (prefix
 // says what was refused), 404, a failure, or the redirect to done.
 func (p *Portal) islandOutcome(w http.ResponseWriter, r *http.Request, err error, cur islands.Island, form *islandForm, prefix, done string) {
-	if msg, status := federationProblem(err); msg != "" {
-		p.renderIsland(w, r, status, Page{Error: prefix + msg}, cur, form)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderIsland(w, r, status, Page{Error: prefix + msg}, cur, form) })
 		return
 	}
 	switch {
-	case errors.Is(err, islands.ErrNotFound):
-		p.NotFound(w, r)
-	case err != nil:
-		p.fail(w, r, err)
 	default:
 		http.Redirect(w, r, done, http.StatusSeeOther)
 	}

@@ -161,41 +161,6 @@ func (p *Portal) federationAdmin(w http.ResponseWriter, r *http.Request, what st
 	return false
 }
 
-// federationProblem turns an error of the islands domain into a message for people and a
-// status: bad input (400, naming the field), a conflict (409), an island whose admin API
-// did not answer (502), a refusal because the object is in use (409, the domain's reason
-// in lower case: callers put what was refused before it). "" when the error is unexpected.
-func federationProblem(err error) (string, int) {
-	var (
-		fe *islands.FieldError
-		ce *islands.ConflictError
-		ue *islands.UnreachableError
-	)
-	switch {
-	case err == nil:
-		return "", 0
-	case errors.As(err, &fe):
-		if fe.Field == "admin_token" && strings.Contains(fe.Problem, "refused") {
-			return "Admin token refused: " + fe.Problem + ". Check the token and its scopes.", http.StatusBadRequest
-		}
-		return fieldLabel(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest
-	case errors.As(err, &ce):
-		return fieldLabel(ce.Field) + " " + ce.Problem + ".", http.StatusConflict
-	case errors.As(err, &ue):
-		return "The island's admin API did not answer: " + ue.Error() +
-			". Nothing was changed; check the URL and that Garage is running, then try again.", http.StatusBadGateway
-	case errors.Is(err, islands.ErrInUse):
-		// The domain's reason, without the operation it was wrapped in; callers say what
-		// was refused before it.
-		msg := err.Error()
-		if _, after, ok := strings.Cut(msg, islands.ErrInUse.Error()+": "); ok {
-			msg = after
-		}
-		return msg + ".", http.StatusConflict
-	}
-	return "", 0
-}
-
 // MemberCreate handles the add-a-member form (federation admins).
 func (p *Portal) MemberCreate(w http.ResponseWriter, r *http.Request) {
 	if !p.federationAdmin(w, r, "add members") {
@@ -203,11 +168,8 @@ func (p *Portal) MemberCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	form := postedMemberForm(r)
 	m, err := p.islands.MemberCreate(r.Context(), form.input())
-	if msg, status := federationProblem(err); msg != "" {
-		p.renderMembers(w, r, status, Page{Error: msg}, membersView{add: &form})
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderMembers(w, r, status, Page{Error: msg}, membersView{add: &form}) })
 		return
 	}
 	http.Redirect(w, r, "/members?done=added&member="+m.Slug, http.StatusSeeOther)
@@ -275,15 +237,11 @@ func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
 // memberOutcome answers a member form: a refusal shown on the members page (prefix says
 // what was refused), 404, a failure, or the redirect to done.
 func (p *Portal) memberOutcome(w http.ResponseWriter, r *http.Request, err error, view membersView, prefix, done string) {
-	if msg, status := federationProblem(err); msg != "" {
-		p.renderMembers(w, r, status, Page{Error: prefix + msg}, view)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderMembers(w, r, status, Page{Error: prefix + msg}, view) })
 		return
 	}
 	switch {
-	case errors.Is(err, islands.ErrNotFound):
-		p.NotFound(w, r)
-	case err != nil:
-		p.fail(w, r, err)
 	default:
 		http.Redirect(w, r, done, http.StatusSeeOther)
 	}

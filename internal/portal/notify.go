@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,13 +118,8 @@ func (p *Portal) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 		in.MemberID = &m.ID
 	}
 	c, secret, err := p.notify.ChannelCreate(r.Context(), in)
-	var fe *notify.FieldError
-	switch {
-	case errors.As(err, &fe):
-		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(_ int, msg string) { bad(msg) })
 		return
 	}
 	p.renderNotify(w, r, http.StatusCreated, Page{Flash: "The channel " + c.Name + " was created."}, channelForm{Kind: "webhook"}, secret, c.Name)

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,14 +38,11 @@ func (p *Portal) ChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := p.identity.ChangePassword(r.Context(), user(r), current, next)
-	var fe *identity.FieldError
-	switch {
-	case errors.As(err, &fe):
-		page.Error = fieldLabel(fe.Field) + " " + fe.Problem + "."
-		p.render(w, r, http.StatusBadRequest, "account", page)
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) {
+			page.Error = msg
+			p.render(w, r, status, "account", page)
+		})
 		return
 	}
 	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
@@ -109,13 +105,8 @@ func (p *Portal) TokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	t, secret, err := p.identity.TokenCreate(r.Context(), u, identity.NewToken{Name: form.Name, MemberID: m.ID,
 		Role: identity.Role(form.Role), ExpiresAt: exp})
-	var fe *identity.FieldError
-	switch {
-	case errors.As(err, &fe):
-		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(_ int, msg string) { bad(msg) })
 		return
 	}
 	p.renderTokens(w, r, http.StatusCreated, Page{}, &createdToken{Name: t.Name, Member: t.MemberSlug, Role: string(t.Role), Token: secret},
@@ -149,9 +140,5 @@ func flash(r *http.Request) string {
 }
 
 func fieldLabel(f string) string {
-	s := strings.ReplaceAll(f, "_", " ")
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	return capitalize(strings.ReplaceAll(f, "_", " "))
 }

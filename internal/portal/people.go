@@ -116,19 +116,6 @@ func (p *Portal) peopleRefused(w http.ResponseWriter, r *http.Request, code int,
 	p.NotFound(w, r)
 }
 
-// peopleProblem turns a domain refusal into a message and a status; ok is false for
-// errors that are not the person's input.
-func peopleProblem(err error) (msg string, status int, ok bool) {
-	var fe *identity.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return fieldLabel(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest, true
-	case errors.Is(err, identity.ErrLastAdmin):
-		return "Refused: " + err.Error() + ".", http.StatusConflict, true
-	}
-	return "", 0, false
-}
-
 // PersonAdd handles the add form. A created user's password is shown once, on the
 // resulting page; adding an existing user redirects back to the list.
 func (p *Portal) PersonAdd(w http.ResponseWriter, r *http.Request) {
@@ -147,11 +134,7 @@ func (p *Portal) PersonAdd(w http.ResponseWriter, r *http.Request) {
 	res, err := p.identity.PersonAdd(r.Context(), m.ID, identity.NewPerson{Email: form.Email, DisplayName: form.DisplayName,
 		Role: identity.Role(form.Role)})
 	if err != nil {
-		if msg, status, ok := peopleProblem(err); ok {
-			p.renderPeople(w, r, status, Page{Error: msg}, slug, nil, form)
-			return
-		}
-		p.fail(w, r, err)
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderPeople(w, r, status, Page{Error: msg}, slug, nil, form) })
 		return
 	}
 	if res.InitialPassword != "" {
@@ -216,11 +199,9 @@ func (p *Portal) personChangeFailed(w http.ResponseWriter, r *http.Request, err 
 		p.NotFound(w, r)
 		return
 	}
-	if msg, status, ok := peopleProblem(err); ok {
+	p.refuse(w, r, err, nil, func(status int, msg string) {
 		p.renderPeople(w, r, status, Page{Error: msg}, slug, nil, personForm{Role: string(identity.RoleViewer)})
-		return
-	}
-	p.fail(w, r, err)
+	})
 }
 
 func peopleURL(slug, done string) string {

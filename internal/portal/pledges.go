@@ -102,23 +102,8 @@ func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = p.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: m.ID, IslandID: islandID, NodeID: form.NodeID,
 		Zone: form.Zone, CapacityBytes: int64(gb * 1e9)})
-	var (
-		fe *islands.FieldError
-		ce *islands.ConflictError
-		ue *islands.UnreachableError
-	)
-	switch {
-	case errors.As(err, &fe):
-		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
-		return
-	case errors.As(err, &ce):
-		bad(fieldLabel(ce.Field) + " " + ce.Problem + ".")
-		return
-	case errors.As(err, &ue):
-		p.renderPledges(w, r, http.StatusBadGateway, Page{Error: ue.Error()}, form)
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderPledges(w, r, status, Page{Error: msg}, form) })
 		return
 	}
 	http.Redirect(w, r, "/pledges?done=pledged", http.StatusSeeOther)

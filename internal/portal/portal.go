@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/chatons/archipelago/internal/audit"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/chatons/archipelago/internal/audit"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 

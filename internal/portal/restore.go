@@ -258,13 +258,8 @@ func (p *Portal) RepositoryRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	repo, err := p.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: vaultID,
 		Name: form.Name, Path: form.Path, Password: password})
-	var fe *verify.FieldError
-	switch {
-	case errors.As(err, &fe):
-		bad(fieldLabel(fe.Field) + " " + fe.Problem + ".")
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(_ int, msg string) { bad(msg) })
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/restore-tests/repositories/%d?done=registered", repo.ID), http.StatusSeeOther)
@@ -655,13 +650,8 @@ func (p *Portal) RepositoryPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err := p.verify.PasswordSet(r.Context(), repo.ID, r.PostFormValue("password"))
-	var fe *verify.FieldError
-	switch {
-	case errors.As(err, &fe):
-		p.renderRepository(w, r, http.StatusBadRequest, Page{Error: fieldLabel(fe.Field) + " " + fe.Problem + "."}, repo)
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderRepository(w, r, status, Page{Error: msg}, repo) })
 		return
 	}
 	http.Redirect(w, r, repoURL(repo.ID, "password"), http.StatusSeeOther)

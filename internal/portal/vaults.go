@@ -147,43 +147,11 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 		in.OverrideReason = form.OverrideReason
 	}
 	v, _, err := p.vaults.Create(r.Context(), in)
-	if msg, status := vaultProblem(err); msg != "" {
-		bad(status, msg)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	if err != nil {
+		p.refuse(w, r, err, nil, bad)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=created", v.ID), http.StatusSeeOther)
-}
-
-// vaultProblem turns a domain error into a message for people and a status ("" when
-// the error is unexpected).
-func vaultProblem(err error) (string, int) {
-	var (
-		fe *vaults.FieldError
-		ce *vaults.ConflictError
-		qe *vaults.QuotaError
-		pe *vaults.PlacementError
-		ue *vaults.UnreachableError
-	)
-	switch {
-	case err == nil:
-		return "", 0
-	case errors.As(err, &fe):
-		return fieldLabel(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest
-	case errors.As(err, &qe):
-		return "Quota refused: " + qe.Message + ". See “Why is my quota this?”.", http.StatusUnprocessableEntity
-	case errors.As(err, &pe):
-		return "Placement refused: " + pe.Problem + ".", http.StatusUnprocessableEntity
-	case errors.As(err, &ce):
-		return strings.ToUpper(ce.Error()[:1]) + ce.Error()[1:] + ".", http.StatusConflict
-	case errors.As(err, &ue):
-		return "The island did not answer: " + ue.Error() + ". Try again later.", http.StatusBadGateway
-	case errors.Is(err, vaults.ErrNotFound):
-		return "Not found.", http.StatusNotFound
-	}
-	return "", 0
 }
 
 func vaultFlash(r *http.Request) string {
@@ -301,11 +269,8 @@ func (p *Portal) VaultKeyCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vault, nk vaults.NewKey, err error) {
-	if msg, status := vaultProblem(err); msg != "" {
-		p.renderVault(w, r, status, Page{Error: msg}, v, nil)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	if err != nil {
+		p.vaultError(w, r, v, err)
 		return
 	}
 	p.renderVault(w, r, http.StatusCreated, Page{}, v, &nk)
@@ -353,11 +318,7 @@ func (p *Portal) VaultKeyRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) vaultError(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error) {
-	if msg, status := vaultProblem(err); msg != "" {
-		p.renderVault(w, r, status, Page{Error: msg}, v, nil)
-		return
-	}
-	p.fail(w, r, err)
+	p.refuse(w, r, err, nil, func(status int, msg string) { p.renderVault(w, r, status, Page{Error: msg}, v, nil) })
 }
 
 // VaultQuota handles the quota form.

@@ -11,20 +11,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // ErrNotFound means no such report (or one the caller may not see).
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = problem.NotFound("report")
 
 // FieldError is bad input naming its field.
-type FieldError struct{ Field, Problem string }
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+type FieldError = problem.FieldError
 
 // Checkpointer signs (or returns the latest) audit checkpoint: *audit.Service.
 type Checkpointer interface {
@@ -223,25 +221,25 @@ func validate(req Request) error {
 	switch req.Scope {
 	case ScopeMember:
 		if req.Member == nil {
-			return &FieldError{"member", "is required for a member report"}
+			return &FieldError{Field: "member", Problem: "is required for a member report"}
 		}
 	case ScopeFederation:
 		if req.Member != nil {
-			return &FieldError{"member", "must be empty for a federation report"}
+			return &FieldError{Field: "member", Problem: "must be empty for a federation report"}
 		}
 	default:
-		return &FieldError{"scope", "must be member or federation"}
+		return &FieldError{Field: "scope", Problem: "must be member or federation"}
 	}
 	switch req.Period.Kind {
 	case PeriodWeekly, PeriodMonthly, PeriodCustom:
 	default:
-		return &FieldError{"period", "must be weekly, monthly or custom"}
+		return &FieldError{Field: "period", Problem: "must be weekly, monthly or custom"}
 	}
 	if !req.Period.Start.Before(req.Period.End) {
-		return &FieldError{"start", "must be before end"}
+		return &FieldError{Field: "start", Problem: "must be before end"}
 	}
 	if req.Period.End.Sub(req.Period.Start) > 366*24*time.Hour {
-		return &FieldError{"start", "a report covers at most a year"}
+		return &FieldError{Field: "start", Problem: "a report covers at most a year"}
 	}
 	return nil
 }
@@ -255,7 +253,4 @@ func ViewOf(st Stored, doc []byte) (View, error) {
 	return View{R: r, ID: st.ID, SHA256: st.SHA256, AuditSeq: st.AuditSeq}, nil
 }
 
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
+func isUniqueViolation(err error) bool { return problem.IsUniqueViolation(err) }

@@ -114,11 +114,11 @@ func (s *Service) checkKeyInput(in *KeyInput) error {
 	in.Name = strings.TrimSpace(in.Name)
 	switch {
 	case in.Name == "" || len(in.Name) > 100:
-		return &FieldError{"name", "must be 1 to 100 characters"}
+		return &FieldError{Field: "name", Problem: "must be 1 to 100 characters"}
 	case strings.ContainsAny(in.Name, "\r\n\t"):
-		return &FieldError{"name", "must be one line"}
+		return &FieldError{Field: "name", Problem: "must be one line"}
 	case in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()):
-		return &FieldError{"expires_at", "must be in the future"}
+		return &FieldError{Field: "expires_at", Problem: "must be in the future"}
 	}
 	return nil
 }
@@ -130,7 +130,7 @@ func (s *Service) usableVault(ctx context.Context, vaultID int64) (Vault, error)
 		return v, err
 	}
 	if v.Status != StatusActive {
-		return v, &ConflictError{"", fmt.Sprintf("vault %q is %s: keys can be created on active vaults only", v.Name, v.Status)}
+		return v, &ConflictError{Field: "", Problem: fmt.Sprintf("vault %q is %s: keys can be created on active vaults only", v.Name, v.Status)}
 	}
 	return v, nil
 }
@@ -250,7 +250,7 @@ func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInp
 		return NewKey{}, err
 	}
 	if old.State != KeyActive {
-		return NewKey{}, &ConflictError{"", fmt.Sprintf("key %q is %s: only an active key can be rotated", old.Name, old.State)}
+		return NewKey{}, &ConflictError{Field: "", Problem: fmt.Sprintf("key %q is %s: only an active key can be rotated", old.Name, old.State)}
 	}
 	if in.Name == "" {
 		in.Name = old.Name
@@ -301,7 +301,7 @@ func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInp
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return &ConflictError{"", fmt.Sprintf("key %q was rotated or revoked meanwhile", old.Name)}
+			return &ConflictError{Field: "", Problem: fmt.Sprintf("key %q was rotated or revoked meanwhile", old.Name)}
 		}
 		_, err = audit.Record(ctx, tx, audit.Entry{Action: "vault_key.rotate", MemberID: &v.MemberID, TargetType: "vault_key",
 			TargetID: strconv.FormatInt(old.ID, 10), Details: map[string]any{"vault_id": v.ID, "old_access_key_id": old.AccessKeyID,

@@ -22,7 +22,7 @@ func memberNumbers(ctx context.Context, q querier, memberID, except int64, now t
 		  coalesce((SELECT sum(v.quota_bytes) FROM vaults v WHERE v.member_id = m.id AND v.status <> 'deleted' AND v.id <> $2), 0)::bigint
 		FROM members m WHERE m.id = $1`, memberID, except, now).Scan(&m.Name, &m.PledgedBytes, &m.GrantedBytes, &m.AllocatedBytes)
 	if err == pgx.ErrNoRows {
-		return m, &FieldError{"member", "no such member"}
+		return m, &FieldError{Field: "member", Problem: "no such member"}
 	}
 	if err != nil {
 		return m, fmt.Errorf("member %d quota numbers: %w", memberID, err)

@@ -3,14 +3,13 @@ package vaults
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/chatons/archipelago/internal/problem"
+
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/audit"
@@ -22,34 +21,20 @@ import (
 // Errors of this package.
 var (
 	// ErrNotFound: no such vault, key or grant.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = problem.NotFound("object")
 	// ErrNoVerifier: the vault has no verifier key yet (it is pending).
-	ErrNoVerifier = errors.New("the vault has no verifier key yet")
+	ErrNoVerifier = problem.Conflict("", "the vault has no verifier key yet")
 )
 
 // FieldError is bad input, naming the field at fault.
-type FieldError struct {
-	Field   string
-	Problem string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+type FieldError = problem.FieldError
 
 // ConflictError is a request that conflicts with the current state (a name already used,
 // a key already rotated, a vault that is not active), naming the field when there is one.
-type ConflictError struct {
-	Field   string
-	Problem string
-}
+type ConflictError = problem.ConflictError
 
-func (e *ConflictError) Error() string {
-	if e.Field == "" {
-		return e.Problem
-	}
-	return e.Field + ": " + e.Problem
-}
-
-// QuotaError is a quota the policy refuses; Decision holds the arithmetic.
+// QuotaError is a quota the policy refuses; Decision holds the arithmetic. It unwraps to a
+// problem.RefusedError (code quota_exceeded, field quota_bytes), which the front ends map.
 type QuotaError struct {
 	Decision quota.Decision
 	Message  string
@@ -57,25 +42,26 @@ type QuotaError struct {
 
 func (e *QuotaError) Error() string { return e.Message }
 
+// Unwrap gives the refusal in the shared vocabulary.
+func (e *QuotaError) Unwrap() error {
+	return &problem.RefusedError{Code: "quota_exceeded", Field: "quota_bytes", Problem: e.Message}
+}
+
 // PlacementError refuses a placement: on an island the member operates without an
-// override, or when no island can take the vault.
+// override, or when no island can take the vault. It unwraps to a problem.RefusedError
+// (code placement_refused, field island_id).
 type PlacementError struct{ Problem string }
 
 func (e *PlacementError) Error() string { return e.Problem }
 
+// Unwrap gives the refusal in the shared vocabulary.
+func (e *PlacementError) Unwrap() error {
+	return &problem.RefusedError{Code: "placement_refused", Field: "island_id", Problem: e.Problem}
+}
+
 // UnreachableError means an island's admin API failed: it names the island and the
 // Garage operation.
-type UnreachableError struct {
-	Island    string
-	Operation string
-	Err       error
-}
-
-func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("island %q: %s failed: %v", e.Island, e.Operation, e.Err)
-}
-
-func (e *UnreachableError) Unwrap() error { return e.Err }
+type UnreachableError = problem.UnreachableError
 
 // Islands gives Garage admin clients for islands (internal/islands implements it).
 type Islands interface {
@@ -147,39 +133,18 @@ func (s *Service) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return translate(pgx.BeginFunc(ctx, s.pool, fn))
 }
 
-var constraintErrors = map[string]ConflictError{
-	"vaults_bucket_name_key":   {"name", "is already used by another vault of the federation"},
-	"vaults_member_name_key":   {"name", "is already used by another vault of this member"},
-	"vaults_idempotency_key":   {"idempotency_key", "was already used for another vault"},
-	"vault_deletions_open_key": {"", "the vault's deletion is already scheduled"},
+var constraints = problem.Constraints{
+	Unique: map[string]problem.ConflictError{
+		"vaults_bucket_name_key":   {Field: "name", Problem: "is already used by another vault of the federation"},
+		"vaults_member_name_key":   {Field: "name", Problem: "is already used by another vault of this member"},
+		"vaults_idempotency_key":   {Field: "idempotency_key", Problem: "was already used for another vault"},
+		"vault_deletions_open_key": {Problem: "the vault's deletion is already scheduled"},
+	},
+	CheckFields: []string{"bucket_name", "quota_bytes", "max_objects", "name", "reason", "bytes", "quota_ratio",
+		"overcommit", "key_grace_seconds", "vault_delete_grace_seconds", "idempotency_key"},
 }
 
-func translate(err error) error {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return err
-	}
-	switch pe.Code {
-	case "23505":
-		if c, ok := constraintErrors[pe.ConstraintName]; ok {
-			return &c
-		}
-		return &ConflictError{Problem: "already exists"}
-	case "23514":
-		return &FieldError{Field: checkField(pe.ConstraintName), Problem: "is out of range"}
-	}
-	return err
-}
-
-func checkField(constraint string) string {
-	for _, f := range []string{"bucket_name", "quota_bytes", "max_objects", "name", "reason", "bytes", "quota_ratio",
-		"overcommit", "key_grace_seconds", "vault_delete_grace_seconds", "idempotency_key"} {
-		if strings.Contains(constraint, f) {
-			return f
-		}
-	}
-	return ""
-}
+func translate(err error) error { return constraints.Translate(err) }
 
 // Advisory lock namespaces (high 32 bits of the lock key).
 const (

@@ -63,20 +63,20 @@ func (s *Service) SettingsUpdate(ctx context.Context, in SettingsInput) (Setting
 	details := map[string]any{}
 	if in.QuotaRatio != nil {
 		if *in.QuotaRatio <= 0 || *in.QuotaRatio > 100 {
-			return Settings{}, &FieldError{"quota_ratio", "must be more than 0 and at most 100"}
+			return Settings{}, &FieldError{Field: "quota_ratio", Problem: "must be more than 0 and at most 100"}
 		}
 		details["quota_ratio"] = *in.QuotaRatio
 	}
 	if in.Overcommit != nil {
 		if *in.Overcommit <= 0 || *in.Overcommit > 100 {
-			return Settings{}, &FieldError{"overcommit", "must be more than 0 and at most 100"}
+			return Settings{}, &FieldError{Field: "overcommit", Problem: "must be more than 0 and at most 100"}
 		}
 		details["overcommit"] = *in.Overcommit
 	}
 	var kg, vg *int64
 	if in.KeyGrace != nil {
 		if *in.KeyGrace < 0 || *in.KeyGrace > 365*24*time.Hour {
-			return Settings{}, &FieldError{"key_grace_seconds", "must be from 0 to 365 days"}
+			return Settings{}, &FieldError{Field: "key_grace_seconds", Problem: "must be from 0 to 365 days"}
 		}
 		v := int64(*in.KeyGrace / time.Second)
 		kg = &v
@@ -84,7 +84,7 @@ func (s *Service) SettingsUpdate(ctx context.Context, in SettingsInput) (Setting
 	}
 	if in.VaultDeleteGrace != nil {
 		if *in.VaultDeleteGrace < 0 || *in.VaultDeleteGrace > 365*24*time.Hour {
-			return Settings{}, &FieldError{"vault_delete_grace_seconds", "must be from 0 to 365 days"}
+			return Settings{}, &FieldError{Field: "vault_delete_grace_seconds", Problem: "must be from 0 to 365 days"}
 		}
 		v := int64(*in.VaultDeleteGrace / time.Second)
 		vg = &v
@@ -169,11 +169,11 @@ func (s *Service) GrantCreate(ctx context.Context, in GrantInput) (Grant, error)
 	in.Reason = strings.TrimSpace(in.Reason)
 	switch {
 	case in.Bytes <= 0:
-		return Grant{}, &FieldError{"bytes", "must be a positive number of bytes"}
+		return Grant{}, &FieldError{Field: "bytes", Problem: "must be a positive number of bytes"}
 	case in.Reason == "" || len(in.Reason) > 1000:
-		return Grant{}, &FieldError{"reason", "is required: say why (1 to 1000 characters)"}
+		return Grant{}, &FieldError{Field: "reason", Problem: "is required: say why (1 to 1000 characters)"}
 	case in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()):
-		return Grant{}, &FieldError{"expires_at", "must be in the future"}
+		return Grant{}, &FieldError{Field: "expires_at", Problem: "must be in the future"}
 	}
 	var id int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {

@@ -189,17 +189,17 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (v Vault, created 
 	in.OverrideReason = strings.TrimSpace(in.OverrideReason)
 	in.IdempotencyKey = strings.TrimSpace(in.IdempotencyKey)
 	if p := BucketNameProblem(in.Name); p != "" {
-		return Vault{}, false, &FieldError{"name", p}
+		return Vault{}, false, &FieldError{Field: "name", Problem: p}
 	}
 	switch {
 	case in.QuotaBytes <= 0:
-		return Vault{}, false, &FieldError{"quota_bytes", "must be a positive number of bytes"}
+		return Vault{}, false, &FieldError{Field: "quota_bytes", Problem: "must be a positive number of bytes"}
 	case in.MaxObjects != nil && *in.MaxObjects <= 0:
-		return Vault{}, false, &FieldError{"max_objects", "must be a positive number, or absent for no limit"}
+		return Vault{}, false, &FieldError{Field: "max_objects", Problem: "must be a positive number, or absent for no limit"}
 	case len(in.OverrideReason) > 1000:
-		return Vault{}, false, &FieldError{"override_reason", "must be at most 1000 characters"}
+		return Vault{}, false, &FieldError{Field: "override_reason", Problem: "must be at most 1000 characters"}
 	case len(in.IdempotencyKey) > 200:
-		return Vault{}, false, &FieldError{"idempotency_key", "must be at most 200 characters"}
+		return Vault{}, false, &FieldError{Field: "idempotency_key", Problem: "must be at most 200 characters"}
 	}
 	var id int64
 	existing := false
@@ -221,7 +221,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (v Vault, created 
 			return err
 		}
 		if taken {
-			return &ConflictError{"name", fmt.Sprintf("a vault named %q already exists in the federation", in.Name)}
+			return &ConflictError{Field: "name", Problem: fmt.Sprintf("a vault named %q already exists in the federation", in.Name)}
 		}
 		st, err := loadSettings(ctx, tx)
 		if err != nil {
@@ -239,7 +239,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (v Vault, created 
 		var chosen islandCandidate
 		if in.IslandID != 0 {
 			if len(cands) == 0 {
-				return &FieldError{"island_id", "no such island"}
+				return &FieldError{Field: "island_id", Problem: "no such island"}
 			}
 			chosen, placement = cands[0], PlacementChosen
 			if chosen.Operated {
@@ -258,7 +258,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (v Vault, created 
 			}
 		} else {
 			if in.OverrideReason != "" {
-				return &FieldError{"override_reason", "applies only to an island chosen with island_id"}
+				return &FieldError{Field: "override_reason", Problem: "applies only to an island chosen with island_id"}
 			}
 			c, _, err := place(st, m, cands, in.QuotaBytes)
 			if err != nil {
@@ -426,7 +426,7 @@ func (s *Service) adoptBucket(ctx context.Context, gc *garage.Client, v Vault) (
 	if b.Created.After(v.CreatedAt.Add(-time.Minute)) && len(b.Keys) == 0 {
 		return b, nil
 	}
-	return nil, &ConflictError{"name", fmt.Sprintf("bucket name %q is already taken on island %q by a bucket Archipelago did not create", v.BucketName, v.IslandName)}
+	return nil, &ConflictError{Field: "name", Problem: fmt.Sprintf("bucket name %q is already taken on island %q by a bucket Archipelago did not create", v.BucketName, v.IslandName)}
 }
 
 func verifierKeyName(vaultID int64) string {
@@ -454,9 +454,9 @@ type UpdateInput struct {
 func (s *Service) Update(ctx context.Context, id int64, in UpdateInput) (Vault, error) {
 	switch {
 	case in.QuotaBytes != nil && *in.QuotaBytes <= 0:
-		return Vault{}, &FieldError{"quota_bytes", "must be a positive number of bytes"}
+		return Vault{}, &FieldError{Field: "quota_bytes", Problem: "must be a positive number of bytes"}
 	case in.MaxObjects != nil && *in.MaxObjects <= 0:
-		return Vault{}, &FieldError{"max_objects", "must be a positive number, or null for no limit"}
+		return Vault{}, &FieldError{Field: "max_objects", Problem: "must be a positive number, or null for no limit"}
 	}
 	var v Vault
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -468,7 +468,7 @@ func (s *Service) Update(ctx context.Context, id int64, in UpdateInput) (Vault, 
 			return err
 		}
 		if v.Status == StatusDeleted || v.Status == StatusDeleting {
-			return &ConflictError{"", fmt.Sprintf("vault %q is %s", v.Name, v.Status)}
+			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %q is %s", v.Name, v.Status)}
 		}
 		details := map[string]any{}
 		if in.QuotaBytes != nil && *in.QuotaBytes != v.QuotaBytes {
@@ -545,21 +545,21 @@ func cmpErr(err, def error) error {
 func (s *Service) Delete(ctx context.Context, id int64, reason string) (v Vault, immediate bool, err error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) > 1000 {
-		return Vault{}, false, &FieldError{"reason", "must be at most 1000 characters"}
+		return Vault{}, false, &FieldError{Field: "reason", Problem: "must be at most 1000 characters"}
 	}
 	v, err = s.VaultGet(ctx, id)
 	if err != nil {
 		return v, false, err
 	}
 	if v.Status == StatusDeleting {
-		return v, false, &ConflictError{"", fmt.Sprintf("the deletion of vault %q is already scheduled (purge after %s); restore it to undo", v.Name, v.PurgeAfter.Format(time.RFC3339))}
+		return v, false, &ConflictError{Field: "", Problem: fmt.Sprintf("the deletion of vault %q is already scheduled (purge after %s); restore it to undo", v.Name, v.PurgeAfter.Format(time.RFC3339))}
 	}
 	release, ok, err := s.tryLock(ctx, lockVault<<32|v.ID)
 	if err != nil {
 		return v, false, err
 	}
 	if !ok {
-		return v, false, &ConflictError{"", "the vault is being changed by another operation; try again"}
+		return v, false, &ConflictError{Field: "", Problem: "the vault is being changed by another operation; try again"}
 	}
 	defer release()
 
@@ -610,7 +610,7 @@ func (s *Service) Delete(ctx context.Context, id int64, reason string) (v Vault,
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return &ConflictError{"", "the vault changed meanwhile; reload it"}
+			return &ConflictError{Field: "", Problem: "the vault changed meanwhile; reload it"}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO vault_deletions (vault_id, requested_by, reason, purge_after) VALUES ($1, $2, $3, $4)`,
 			v.ID, actorName(ctx), reason, purge); err != nil {
@@ -662,7 +662,7 @@ func (s *Service) Restore(ctx context.Context, id int64) (Vault, error) {
 			return ErrNotFound
 		}
 		if v.Status != StatusDeleting {
-			return &ConflictError{"", fmt.Sprintf("vault %q is %s, not scheduled for deletion", v.Name, v.Status)}
+			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %q is %s, not scheduled for deletion", v.Name, v.Status)}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE vault_deletions SET status = 'cancelled', closed_at = now(), closed_by = $2
 			WHERE vault_id = $1 AND status = 'scheduled'`, id, actorName(ctx)); err != nil {

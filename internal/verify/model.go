@@ -1,25 +1,21 @@
 package verify
 
 import (
-	"errors"
 	"time"
+
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // Errors of the domain.
 var (
 	// ErrNotFound: no such repository or run (or one of another member: callers answer 404).
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = problem.NotFound("object")
 	// ErrNoPassword: the repository is in blind mode, which has no password to remove.
-	ErrNoPassword = errors.New("the repository has no password (blind mode)")
+	ErrNoPassword = problem.Conflict("password", "the repository has no password (blind mode)")
 )
 
 // FieldError is invalid input, naming the field.
-type FieldError struct {
-	Field   string
-	Problem string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+type FieldError = problem.FieldError
 
 // Modes of a repository.
 const (

@@ -1,0 +1,100 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/problem"
+)
+
+// refusalSentences gives the sentence of a policy refusal by its code; others read
+// "Refused: …".
+var refusalSentences = map[string]string{
+	"quota_exceeded":    "Quota refused: %s. See “Why is my quota this?”.",
+	"placement_refused": "Placement refused: %s.",
+}
+
+// problemOf turns an error into a sentence for people and a status: this is the one place
+// where the shared error vocabulary (internal/problem) becomes what the portal shows, so a
+// domain that returns problem errors needs no mapper here. Bad input names the field
+// (labels, when given, rename fields for the form at hand); an object in use gives the
+// domain's reason alone (callers put what was refused before it). It returns ("", 0) for
+// nil, for a missing object (the caller answers the 404 page) and for an unexpected error.
+func problemOf(err error, labels map[string]string) (string, int) {
+	var (
+		bad formError
+		fe  *problem.FieldError
+		ce  *problem.ConflictError
+		rf  *problem.RefusedError
+		th  *problem.ThrottledError
+		fb  *problem.ForbiddenError
+		ue  *problem.UnreachableError
+	)
+	label := func(field string) string {
+		if l, ok := labels[field]; ok {
+			return l
+		}
+		return fieldLabel(field)
+	}
+	switch {
+	case err == nil:
+		return "", 0
+	case errors.As(err, &bad):
+		return string(bad) + ".", http.StatusBadRequest
+	case errors.As(err, &fe):
+		if fe.Field == "admin_token" && strings.Contains(fe.Problem, "refused") {
+			return "Admin token refused: " + fe.Problem + ". Check the token and its scopes.", http.StatusBadRequest
+		}
+		return label(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest
+	case errors.As(err, &rf):
+		if s, ok := refusalSentences[rf.Code]; ok {
+			return strings.Replace(s, "%s", rf.Problem, 1), http.StatusUnprocessableEntity
+		}
+		return "Refused: " + rf.Problem + ".", http.StatusUnprocessableEntity
+	case errors.As(err, &ce):
+		if ce.Field == "" {
+			return "Refused: " + ce.Problem + ".", http.StatusConflict
+		}
+		return label(ce.Field) + " " + ce.Problem + ".", http.StatusConflict
+	case errors.Is(err, problem.ErrInUse):
+		msg := err.Error()
+		if _, after, ok := strings.Cut(msg, problem.ErrInUse.Error()+": "); ok {
+			msg = after
+		}
+		return msg + ".", http.StatusConflict
+	case errors.As(err, &ue):
+		return "The island's admin API did not answer: " + ue.Error() +
+			". Nothing was changed; check the URL and that Garage is running, then try again.", http.StatusBadGateway
+	case errors.As(err, &th):
+		return capitalize(th.Problem) + ".", http.StatusTooManyRequests
+	case errors.As(err, &fb):
+		return capitalize(fb.Problem) + ".", http.StatusForbidden
+	case errors.Is(err, authz.ErrDenied):
+		return "Refused: " + err.Error() + ".", http.StatusForbidden
+	}
+	return "", 0
+}
+
+// refuse answers err after a form: a problem is shown by show (the form again, with the
+// sentence), a missing or hidden object is the 404 page, anything else the error page.
+// err must not be nil.
+func (p *Portal) refuse(w http.ResponseWriter, r *http.Request, err error, labels map[string]string, show func(status int, msg string)) {
+	if msg, status := problemOf(err, labels); msg != "" {
+		show(status, msg)
+		return
+	}
+	if errors.Is(err, problem.ErrNotFound) || errors.Is(err, authz.ErrHidden) {
+		p.NotFound(w, r)
+		return
+	}
+	p.fail(w, r, err)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
