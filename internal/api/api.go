@@ -26,6 +26,7 @@ type API struct {
 	log      *slog.Logger
 	pool     *pgxpool.Pool
 	openapi  []byte
+	bodies   *bodySchemas
 	identity *identity.Service
 	audit    *audit.Service
 	islands  *islands.Service
@@ -56,7 +57,11 @@ func New(d Deps) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &API{log: d.Logger, pool: d.Pool, openapi: doc, identity: d.Identity, secure: d.SecureCookies,
+	bodies, err := newBodySchemas(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &API{log: d.Logger, pool: d.Pool, openapi: doc, bodies: bodies, identity: d.Identity, secure: d.SecureCookies,
 		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports, vaults: d.Vaults, verify: d.Verify}, nil
 }
 

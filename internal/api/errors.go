@@ -213,27 +213,36 @@ func decodeError(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON,
 			Message: fmt.Sprintf("malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())}
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field,
-			Message: fmt.Sprintf("must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+		want := jsonKind(typeErr.Type.Kind().String())
+		got, _, _ := strings.Cut(typeErr.Value, " ") // "number 9e+18": the kind, not the input
+		msg := fmt.Sprintf("must be %s, not %s", want, jsonKind(got))
+		if strings.HasPrefix(want, "a whole") && got == "number" {
+			msg = fmt.Sprintf("must be a whole number that fits in %d bits, written without a fraction or exponent", typeErr.Type.Bits())
+		} else if typeErr.Type.String() == "time.Time" {
+			msg = "must be a date and time in RFC 3339 form, such as 2026-01-02T15:04:05Z"
+		}
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: problem.Truncate(typeErr.Field, maxEcho), Message: msg}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		field := problem.Truncate(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), maxEcho)
 		return &Error{Status: http.StatusBadRequest, Code: CodeUnknownField, Field: field,
 			Message: fmt.Sprintf("unknown field %q", field)}
 	}
-	return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: err.Error()}
+	return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: problem.Truncate(err.Error(), maxEcho)}
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
+// jsonKind names, for people, the JSON kind a Go kind or an OpenAPI type is written as.
+func jsonKind(kind string) string {
+	switch kind {
 	case "string":
 		return "a string"
-	case "bool":
+	case "bool", "boolean":
 		return "true or false"
 	case "slice", "array":
 		return "an array"
-	case "map", "struct", "ptr":
+	case "map", "struct", "ptr", "object":
 		return "an object"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "integer":
+		return "a whole number"
 	default:
 		return "a number"
 	}

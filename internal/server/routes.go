@@ -32,12 +32,12 @@ func (s *Server) routes() chi.Router {
 
 	r.Group(func(r chi.Router) {
 		r.Use(a.Authenticate)
-		r.Post("/v1/auth/login", a.Login)
-		r.Post("/v1/auth/refresh", a.Refresh)
+		r.With(a.CheckBody).Post("/v1/auth/login", a.Login)
+		r.With(a.CheckBody).Post("/v1/auth/refresh", a.Refresh)
 
 		// REST API: authenticated.
 		r.Group(func(r chi.Router) {
-			r.Use(a.RequireAuth)
+			r.Use(a.RequireAuth, a.CheckBody)
 			// Identity and access.
 			r.Post("/v1/auth/logout", a.Logout)
 			r.Get("/v1/me", a.Me)

@@ -1,0 +1,221 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/apptest"
+)
+
+// schemaDoc is the OpenAPI document as plain JSON, with $ref and allOf resolved on demand.
+type schemaDoc map[string]any
+
+func loadSchemaDoc(t *testing.T) schemaDoc {
+	t.Helper()
+	raw, err := api.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d schemaDoc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (d schemaDoc) get(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		m, _ = m[k].(map[string]any)
+	}
+	return m
+}
+
+// flat resolves $ref and merges allOf.
+func (d schemaDoc) flat(s map[string]any) map[string]any {
+	for ref, ok := s["$ref"].(string); ok; ref, ok = s["$ref"].(string) {
+		s = d.get(d, strings.Split(strings.TrimPrefix(ref, "#/"), "/")...)
+	}
+	parts, ok := s["allOf"].([]any)
+	if !ok {
+		return s
+	}
+	out := map[string]any{"type": "object"}
+	props := map[string]any{}
+	for _, p := range append([]any{s}, parts...) {
+		pm := d.flat(p.(map[string]any))
+		for k, v := range d.get(pm, "properties") {
+			props[k] = v
+		}
+		if pm["additionalProperties"] == false {
+			out["additionalProperties"] = false
+		}
+	}
+	out["properties"] = props
+	return out
+}
+
+func schemaTypes(s map[string]any) []string {
+	switch t := s["type"].(type) {
+	case string:
+		return []string{t}
+	case []any:
+		var out []string
+		for _, x := range t {
+			out = append(out, x.(string))
+		}
+		return out
+	}
+	return nil
+}
+
+// bodyOperation is one POST, PUT or PATCH operation with a JSON body.
+type bodyOperation struct {
+	method, path string
+	schema       map[string]any
+}
+
+func bodyOperations(d schemaDoc) []bodyOperation {
+	var ops []bodyOperation
+	for path, item := range d.get(d, "paths") {
+		for _, m := range []string{"post", "put", "patch"} {
+			s := d.get(item.(map[string]any), m, "requestBody", "content", "application/json", "schema")
+			if s != nil {
+				ops = append(ops, bodyOperation{strings.ToUpper(m), path, s})
+			}
+		}
+	}
+	slices.SortFunc(ops, func(a, b bodyOperation) int { return strings.Compare(a.path+a.method, b.path+b.method) })
+	return ops
+}
+
+// property is a property of a request body: its dotted path and its schema.
+type property struct {
+	path   []string
+	schema map[string]any
+}
+
+func (d schemaDoc) properties(prefix []string, s map[string]any) []property {
+	var out []property
+	s = d.flat(s)
+	for name, ps := range d.get(s, "properties") {
+		p := property{append(slices.Clone(prefix), name), d.flat(ps.(map[string]any))}
+		out = append(out, p)
+		if slices.Contains(schemaTypes(p.schema), "object") {
+			out = append(out, d.properties(p.path, p.schema)...)
+		}
+	}
+	slices.SortFunc(out, func(a, b property) int { return strings.Compare(strings.Join(a.path, "."), strings.Join(b.path, ".")) })
+	return out
+}
+
+// nest wraps v in the objects of path: ["a","b"] → {"a":{"b":v}}.
+func nest(path []string, v any) map[string]any {
+	out := map[string]any{path[len(path)-1]: v}
+	for i := len(path) - 2; i >= 0; i-- {
+		out = map[string]any{path[i]: out}
+	}
+	return out
+}
+
+// wrongValue is a JSON value of a type the schema does not allow (nil when it allows all).
+func wrongValue(types []string) any {
+	for _, v := range []any{"not-the-right-type", 12345, true, []any{1}, map[string]any{"x": 1}} {
+		kind := map[string]string{"string": "string", "int": "integer", "bool": "boolean"}[fmt.Sprintf("%T", v)]
+		switch v.(type) {
+		case []any:
+			kind = "array"
+		case map[string]any:
+			kind = "object"
+		}
+		if !slices.Contains(types, kind) && !(kind == "integer" && slices.Contains(types, "number")) {
+			return v
+		}
+	}
+	return nil
+}
+
+var pathParam = regexp.MustCompile(`\{[^}]+\}`)
+
+// TestEveryStringPropertyHasAMaxLength: the document bounds every string it describes.
+func TestEveryStringPropertyHasAMaxLength(t *testing.T) {
+	t.Parallel()
+	d := loadSchemaDoc(t)
+	var walk func(where string, v any)
+	walk = func(where string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if slices.Contains(schemaTypes(x), "string") && x["maxLength"] == nil {
+				t.Errorf("%s: a string without maxLength", where)
+			}
+			for k, c := range x {
+				walk(where+"/"+k, c)
+			}
+		case []any:
+			for i, c := range x {
+				walk(fmt.Sprintf("%s/%d", where, i), c)
+			}
+		}
+	}
+	walk("#", map[string]any(d))
+}
+
+// TestEveryBodyPropertyIsCheckedAgainstTheDocument walks every POST, PUT and PATCH
+// operation of the OpenAPI document and sends, for every property of its body, a value of
+// the wrong type, a malformed date-time, a string one character longer than its maxLength,
+// and an unknown property: each must be answered 4xx in the error shape naming the field,
+// with a message that does not echo more than 100 characters of the input.
+func TestEveryBodyPropertyIsCheckedAgainstTheDocument(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	f := env.Fixture()
+	d := loadSchemaDoc(t)
+	ops := bodyOperations(d)
+	if len(ops) < 20 {
+		t.Fatalf("only %d operations with a body: is the document read?", len(ops))
+	}
+	for _, op := range ops {
+		path := pathParam.ReplaceAllString(op.path, "1")
+		send := func(what, field string, body any) {
+			t.Helper()
+			res := env.Do(apptest.Req{Method: op.method, Path: path, Token: f.FedAdmin.Access, Body: body})
+			if res.Status < 400 || res.Status > 499 {
+				t.Errorf("%s %s, %s: status %d, want 4xx\n%.300s", op.method, op.path, what, res.Status, res.Body)
+				return
+			}
+			if got := res.ErrorField(); got != field {
+				t.Errorf("%s %s, %s: error names field %q, want %q\n%.300s", op.method, op.path, what, got, field, res.Body)
+			}
+			var e struct{ Error struct{ Message string } }
+			res.Decode(t, &e)
+			if utf8.RuneCountInString(e.Error.Message) > 300 {
+				t.Errorf("%s %s, %s: a %d-character message echoes the input", op.method, op.path, what, len(e.Error.Message))
+			}
+		}
+		if d.flat(op.schema)["additionalProperties"] != false {
+			t.Errorf("%s %s: the body schema does not say additionalProperties: false", op.method, op.path)
+		}
+		send("an unknown property", "no_such_property", map[string]any{"no_such_property": 1})
+		for _, p := range d.properties(nil, op.schema) {
+			field := strings.Join(p.path, ".")
+			types := schemaTypes(p.schema)
+			if v := wrongValue(types); v != nil {
+				send(fmt.Sprintf("%s as %T", field, v), field, nest(p.path, v))
+			}
+			if p.schema["format"] == "date-time" {
+				send(field+" not a date", field, nest(p.path, "next tuesday"))
+			}
+			if max, ok := p.schema["maxLength"].(float64); ok {
+				send(field+" too long", field, nest(p.path, strings.Repeat("é", int(max)+1)))
+			}
+			if slices.Contains(types, "integer") {
+				send(field+" in exponent form", field, nest(p.path, json.RawMessage("9e+18")))
+			}
+		}
+	}
+}
