@@ -99,3 +99,16 @@ func (a *API) Readyz(w http.ResponseWriter, r *http.Request) {
 func (a *API) VersionInfo(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]string{"version": Version})
 }
+
+// Handler is a REST handler that returns its failure instead of writing it.
+type Handler func(w http.ResponseWriter, r *http.Request) error
+
+// H adapts a Handler: a returned error is written in the error shape (see ErrorOf), so
+// handlers read as decode → authorize → call → respond, each step returning its error.
+func (a *API) H(h Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.Fail(w, r, err)
+		}
+	}
+}

@@ -20,16 +20,14 @@ type auditPage struct {
 }
 
 // AuditList answers GET /v1/audit/entries: the entries the caller may see, newest first.
-func (a *API) AuditList(w http.ResponseWriter, r *http.Request) {
+func (a *API) AuditList(w http.ResponseWriter, r *http.Request) error {
 	f, err := auditFilter(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	page, err := a.audit.List(r.Context(), f, authz.AuditVisibility(principal(r)))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out := auditPage{Entries: make([]audit.EntryView, 0, len(page.Entries))}
 	for i := range page.Entries {
@@ -39,6 +37,7 @@ func (a *API) AuditList(w http.ResponseWriter, r *http.Request) {
 		out.NextBefore = &page.NextBefore
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // auditFilter reads the list's query parameters.
@@ -106,92 +105,87 @@ func auditSeq(r *http.Request) (int64, error) {
 }
 
 // AuditGet answers GET /v1/audit/entries/{seq}.
-func (a *API) AuditGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) AuditGet(w http.ResponseWriter, r *http.Request) error {
 	seq, err := auditSeq(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	e, err := a.audit.Get(r.Context(), seq, authz.AuditVisibility(principal(r)))
 	if err != nil {
-		a.Fail(w, r, auditError(err, ""))
-		return
+		return auditError(err, "")
 	}
 	WriteJSON(w, http.StatusOK, e.View())
+	return nil
 }
 
 // AuditEntryProof answers GET /v1/audit/entries/{seq}/proof: the inclusion proof of an
 // entry in a tree size (default: the current checkpoint's). Public: it reveals only hashes.
-func (a *API) AuditEntryProof(w http.ResponseWriter, r *http.Request) {
+func (a *API) AuditEntryProof(w http.ResponseWriter, r *http.Request) error {
 	seq, err := auditSeq(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	size, err := queryInt(r.URL.Query().Get("tree_size"), "tree_size", 1, 1<<62)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	p, err := a.audit.ProveEntry(r.Context(), seq, size)
 	if errors.Is(err, audit.ErrBadRange) && size == 0 {
 		err = NotFound("audit entry")
 	}
 	if err != nil {
-		a.Fail(w, r, auditError(err, "tree_size"))
-		return
+		return auditError(err, "tree_size")
 	}
 	proof := []tlog.Hash(p.Proof)
 	if proof == nil {
 		proof = []tlog.Hash{}
 	}
 	WriteJSON(w, http.StatusOK, audit.ProofView{Seq: p.Seq, TreeSize: p.TreeSize, LeafHash: p.LeafHash, Proof: proof})
+	return nil
 }
 
 // AuditConsistency answers GET /v1/audit/consistency?from=&to=: the proof that the tree of
 // size from is a prefix of the tree of size to. Public.
-func (a *API) AuditConsistency(w http.ResponseWriter, r *http.Request) {
+func (a *API) AuditConsistency(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	from, err := queryInt(q.Get("from"), "from", 1, 1<<62)
 	if err == nil && from == 0 {
 		err = Invalid("from", "is required")
 	}
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	to, err := queryInt(q.Get("to"), "to", 1, 1<<62)
 	if err == nil && to == 0 {
 		err = Invalid("to", "is required")
 	}
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	p, err := a.audit.ProveConsistency(r.Context(), from, to)
 	if err != nil {
-		a.Fail(w, r, auditError(err, "to"))
-		return
+		return auditError(err, "to")
 	}
 	proof := []tlog.Hash(p)
 	if proof == nil {
 		proof = []tlog.Hash{}
 	}
 	WriteJSON(w, http.StatusOK, audit.ConsistencyView{From: from, To: to, Proof: proof})
+	return nil
 }
 
 // AuditCheckpoint answers GET /v1/audit/checkpoint: the latest signed checkpoint in the
 // note format, signing a fresh one when the log has grown. Public.
-func (a *API) AuditCheckpoint(w http.ResponseWriter, r *http.Request) {
+func (a *API) AuditCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.audit.Checkpoint(r.Context())
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Audit-Tree-Size", strconv.FormatInt(c.Size, 10))
 	_, _ = w.Write(c.Note)
+	return nil
 }
 
 // AuditKey answers GET /v1/audit/key: the public key that verifies checkpoints. Public.

@@ -96,70 +96,62 @@ type tokenResponse struct {
 }
 
 // Login answers POST /v1/auth/login.
-func (a *API) Login(w http.ResponseWriter, r *http.Request) {
+func (a *API) Login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if strings.TrimSpace(req.Email) == "" {
-		a.Fail(w, r, Invalid("email", "is required"))
-		return
+		return Invalid("email", "is required")
 	}
 	if req.Password == "" {
-		a.Fail(w, r, Invalid("password", "is required"))
-		return
+		return Invalid("password", "is required")
 	}
 	res, err := a.identity.Login(r.Context(), req.Email, req.Password, clientIP(r), r.UserAgent())
 	switch {
 	case errors.Is(err, identity.ErrInvalidCredentials):
-		a.Fail(w, r, Unauthenticated("invalid email or password"))
-		return
+		return Unauthenticated("invalid email or password")
 	case errors.Is(err, identity.ErrThrottled):
 		w.Header().Set("Retry-After", "300")
-		a.Fail(w, r, err)
-		return
+		return err
 	case err != nil:
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: res.AccessToken, TokenType: "Bearer",
 		ExpiresIn: int(time.Until(res.AccessExpires).Seconds()), RefreshToken: res.SessionSecret, RefreshExpiresAt: &res.SessionExpire})
+	return nil
 }
 
 // Refresh answers POST /v1/auth/refresh.
-func (a *API) Refresh(w http.ResponseWriter, r *http.Request) {
+func (a *API) Refresh(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		RefreshToken string `json:"refresh_token"`
 	}
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.RefreshToken == "" {
-		a.Fail(w, r, Invalid("refresh_token", "is required"))
-		return
+		return Invalid("refresh_token", "is required")
 	}
 	tok, exp, err := a.identity.Refresh(r.Context(), req.RefreshToken)
 	if err != nil {
-		a.Fail(w, r, Unauthenticated("the refresh token is invalid, expired or revoked"))
-		return
+		return Unauthenticated("the refresh token is invalid, expired or revoked")
 	}
 	WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(time.Until(exp).Seconds())})
+	return nil
 }
 
 // Logout answers POST /v1/auth/logout: the caller's session is revoked.
-func (a *API) Logout(w http.ResponseWriter, r *http.Request) {
+func (a *API) Logout(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	if p.Via == "api_token" {
-		a.Fail(w, r, Invalid("Authorization", "an API token has no session; revoke it with DELETE /v1/tokens/{id}"))
-		return
+		return Invalid("Authorization", "an API token has no session; revoke it with DELETE /v1/tokens/{id}")
 	}
 	if err := a.identity.Logout(r.Context(), p); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type meResponse struct {
@@ -173,12 +165,11 @@ type meResponse struct {
 }
 
 // Me answers GET /v1/me: who is calling, with which roles.
-func (a *API) Me(w http.ResponseWriter, r *http.Request) {
+func (a *API) Me(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	u, err := a.identity.UserByID(r.Context(), p.UserID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	u.FederationAdmin = p.FederationAdmin // an API token never carries federation powers
 	out := meResponse{User: u, Memberships: p.Members, Via: p.Via}
@@ -192,6 +183,7 @@ func (a *API) Me(w http.ResponseWriter, r *http.Request) {
 		}{p.TokenID, p.TokenName}
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func clientIP(r *http.Request) string {

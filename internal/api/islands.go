@@ -30,42 +30,35 @@ type islandPage struct {
 }
 
 // IslandList answers GET /v1/islands: every island with its operators and pledged capacity.
-func (a *API) IslandList(w http.ResponseWriter, r *http.Request) {
+func (a *API) IslandList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	after, limit, err := page(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	f := islands.IslandFilter{After: after, Limit: limit, Status: q.Get("status")}
 	switch f.Status {
 	case "", islands.StatusUnknown, islands.StatusHealthy, islands.StatusDegraded, islands.StatusUnavailable, islands.StatusUnreachable:
 	default:
-		a.Fail(w, r, Invalid("status", "must be unknown, healthy, degraded, unavailable or unreachable"))
-		return
+		return Invalid("status", "must be unknown, healthy, degraded, unavailable or unreachable")
 	}
 	if f.Operator, err = queryInt(q.Get("operator"), "operator", 1, 1<<62); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	list, err := islands.IslandList(r.Context(), a.pool, f)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ops, err := islands.OperatorsByIsland(r.Context(), a.pool)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	pledged, err := islands.PledgedByIsland(r.Context(), a.pool)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out := islandPage{Islands: make([]islandView, 0, len(list))}
 	for _, i := range list {
@@ -75,6 +68,7 @@ func (a *API) IslandList(w http.ResponseWriter, r *http.Request) {
 		out.NextAfter = nextAfter(len(list), limit, list[len(list)-1].ID)
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func nonNil[T any](s []T) []T {
@@ -98,24 +92,22 @@ func (a *API) islandFromPath(r *http.Request) (islands.Island, error) {
 
 // IslandGet answers GET /v1/islands/{id}: the island, its operators, nodes as last seen,
 // pledges and redundancy warnings.
-func (a *API) IslandGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) IslandGet(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	isl, err := a.islandFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	d, err := islands.Detail(r.Context(), a.pool, isl)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, islandDetail{
 		islandView: islandView{Island: isl, Operators: nonNil(d.Operators), PledgedCapacityBytes: d.PledgedBytes},
 		Warnings:   nonNil(d.Warnings), Nodes: nonNil(d.Nodes), Pledges: nonNil(d.Pledges)})
+	return nil
 }
 
 type islandRequest struct {
@@ -143,150 +135,132 @@ func (a *API) islandView(r *http.Request, i islands.Island) (islandView, error) 
 
 // IslandCreate answers POST /v1/islands (federation admins). The admin API is checked
 // with the token first; the token is sealed and never shown again.
-func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req islandRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	i, err := a.islands.IslandCreate(r.Context(), req.input())
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	v, err := a.islandView(r, i)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, v)
+	return nil
 }
 
 // IslandUpdate answers PATCH /v1/islands/{id} (federation admins).
-func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	cur, err := a.islandFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req islandRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	i, err := a.islands.IslandUpdate(r.Context(), cur.ID, req.input())
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	v, err := a.islandView(r, i)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // IslandDelete answers DELETE /v1/islands/{id} (federation admins): refused while it has
 // live pledges.
-func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) {
+func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	cur, err := a.islandFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.islands.IslandDelete(r.Context(), cur.ID); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // IslandPoll answers POST /v1/islands/{id}/poll (federation admins): poll it now.
-func (a *API) IslandPoll(w http.ResponseWriter, r *http.Request) {
+func (a *API) IslandPoll(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	cur, err := a.islandFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	i, err := a.islands.PollIsland(r.Context(), cur.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	v, err := a.islandView(r, i)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // IslandObservations answers GET /v1/islands/{id}/observations: the poll history.
-func (a *API) IslandObservations(w http.ResponseWriter, r *http.Request) {
+func (a *API) IslandObservations(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	isl, err := a.islandFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	since := time.Now().Add(-24 * time.Hour)
 	if v := q.Get("since"); v != "" {
 		if since, err = time.Parse(time.RFC3339, v); err != nil {
-			a.Fail(w, r, Invalid("since", "must be an RFC 3339 time such as 2025-01-31T12:00:00Z"))
-			return
+			return Invalid("since", "must be an RFC 3339 time such as 2025-01-31T12:00:00Z")
 		}
 	}
 	limit, err := queryInt(q.Get("limit"), "limit", 1, 5000)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	obs, err := islands.ObservationList(r.Context(), a.pool, isl.ID, since, int(limit))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"observations": nonNil(obs)})
+	return nil
 }
 
 // OperatorList answers GET /v1/islands/{id}/operators.
-func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) {
+func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	isl, err := a.islandFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ops, err := islands.OperatorList(r.Context(), a.pool, isl.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"operators": nonNil(ops)})
+	return nil
 }
 
 func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {
@@ -305,30 +279,28 @@ func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {
 }
 
 // OperatorAdd answers PUT /v1/islands/{id}/operators/{member_id} (federation admins).
-func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) {
+func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) error {
 	isl, mid, err := a.operatorTarget(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	op, err := a.islands.OperatorAdd(r.Context(), isl.ID, mid)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, op)
+	return nil
 }
 
 // OperatorRemove answers DELETE /v1/islands/{id}/operators/{member_id} (federation admins).
-func (a *API) OperatorRemove(w http.ResponseWriter, r *http.Request) {
+func (a *API) OperatorRemove(w http.ResponseWriter, r *http.Request) error {
 	isl, mid, err := a.operatorTarget(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.islands.OperatorRemove(r.Context(), isl.ID, mid); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

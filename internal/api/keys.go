@@ -34,85 +34,79 @@ func (a *API) keyFor(r *http.Request, act authz.Action) (vaults.Vault, vaults.Ke
 }
 
 // KeyList answers GET /v1/vaults/{id}/keys (never a secret).
-func (a *API) KeyList(w http.ResponseWriter, r *http.Request) {
+func (a *API) KeyList(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ks, err := a.vaults.KeyList(r.Context(), v.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"keys": ks})
+	return nil
 }
 
 // KeyCreate answers POST /v1/vaults/{id}/keys: the secret and the restic snippet are in
 // this answer only.
-func (a *API) KeyCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) KeyCreate(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req keyRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	k, err := a.vaults.KeyCreate(r.Context(), v.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/vaults/"+strconv.FormatInt(v.ID, 10)+"/keys/"+strconv.FormatInt(k.ID, 10))
 	WriteJSON(w, http.StatusCreated, k)
+	return nil
 }
 
 // KeyGet answers GET /v1/vaults/{id}/keys/{key_id}.
-func (a *API) KeyGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) KeyGet(w http.ResponseWriter, r *http.Request) error {
 	_, k, err := a.keyFor(r, authz.MemberRead)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, k)
+	return nil
 }
 
 // KeyRotate answers POST /v1/vaults/{id}/keys/{key_id}/rotate: a new key (with its
 // secret, once); the old one works until the grace period ends.
-func (a *API) KeyRotate(w http.ResponseWriter, r *http.Request) {
+func (a *API) KeyRotate(w http.ResponseWriter, r *http.Request) error {
 	v, k, err := a.keyFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req keyRequest
 	if r.ContentLength != 0 {
 		if err := Decode(r, &req); err != nil {
-			a.Fail(w, r, err)
-			return
+			return err
 		}
 	}
 	nk, err := a.vaults.KeyRotate(r.Context(), v.ID, k.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, nk)
+	return nil
 }
 
 // KeyRevoke answers DELETE /v1/vaults/{id}/keys/{key_id}: the key stops working at once.
-func (a *API) KeyRevoke(w http.ResponseWriter, r *http.Request) {
+func (a *API) KeyRevoke(w http.ResponseWriter, r *http.Request) error {
 	v, k, err := a.keyFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := a.vaults.KeyRevoke(r.Context(), v.ID, k.ID); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

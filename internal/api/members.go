@@ -36,20 +36,17 @@ type memberPage struct {
 }
 
 // MemberList answers GET /v1/members: every member (federation transparency).
-func (a *API) MemberList(w http.ResponseWriter, r *http.Request) {
+func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	after, limit, err := page(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ms, err := islands.MemberList(r.Context(), a.pool, islands.MemberFilter{Query: r.URL.Query().Get("q"), After: after, Limit: limit})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out := memberPage{Members: ms}
 	if out.Members == nil {
@@ -58,6 +55,7 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) {
 		out.NextAfter = nextAfter(len(ms), limit, ms[len(ms)-1].ID)
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func (a *API) memberFromPath(r *http.Request) (islands.Member, error) {
@@ -73,17 +71,16 @@ func (a *API) memberFromPath(r *http.Request) (islands.Member, error) {
 }
 
 // MemberGet answers GET /v1/members/{id}.
-func (a *API) MemberGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) MemberGet(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	m, err := a.memberFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, m)
+	return nil
 }
 
 type memberRequest struct {
@@ -99,63 +96,56 @@ func (m memberRequest) input() islands.MemberInput {
 }
 
 // MemberCreate answers POST /v1/members (federation admins).
-func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req memberRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	m, err := a.islands.MemberCreate(r.Context(), req.input())
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, m)
+	return nil
 }
 
 // MemberUpdate answers PATCH /v1/members/{id} (federation admins).
-func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	cur, err := a.memberFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req memberRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	m, err := a.islands.MemberUpdate(r.Context(), cur.ID, req.input())
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, m)
+	return nil
 }
 
 // MemberDelete answers DELETE /v1/members/{id} (federation admins): only a member with no
 // history (no pledges, islands, tokens or audit entries) can be deleted.
-func (a *API) MemberDelete(w http.ResponseWriter, r *http.Request) {
+func (a *API) MemberDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	cur, err := a.memberFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.islands.MemberDelete(r.Context(), cur.ID); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

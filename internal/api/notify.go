@@ -25,7 +25,7 @@ func channelCheck(p *identity.Principal, c notify.Channel, write bool) error {
 }
 
 // ChannelList answers GET /v1/notify/channels.
-func (a *API) ChannelList(w http.ResponseWriter, r *http.Request) {
+func (a *API) ChannelList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	f := notify.ChannelFilter{All: p.FederationAdmin}
 	for _, m := range p.Members {
@@ -33,10 +33,10 @@ func (a *API) ChannelList(w http.ResponseWriter, r *http.Request) {
 	}
 	cs, err := notify.ChannelList(r.Context(), a.pool, f)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"channels": nonNil(cs), "event_kinds": notify.Kinds})
+	return nil
 }
 
 type channelRequest struct {
@@ -55,12 +55,11 @@ type channelCreated struct {
 }
 
 // ChannelCreate answers POST /v1/notify/channels.
-func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	var in channelRequest
 	if err := Decode(r, &in); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ci := notify.ChannelInput{Kind: in.Kind, Name: in.Name, Target: in.Target, Events: in.Events, Enabled: in.Enabled}
 	if in.Member != nil && *in.Member != "" {
@@ -69,20 +68,18 @@ func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 			err = authz.Check(p, authz.MemberWrite, authz.Member(m.ID))
 		}
 		if err != nil {
-			a.Fail(w, r, notFoundAs(err, "member", *in.Member))
-			return
+			return notFoundAs(err, "member", *in.Member)
 		}
 		ci.MemberID = &m.ID
 	} else if err := check(p, authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	c, secret, err := a.notify.ChannelCreate(r.Context(), ci)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, channelCreated{Channel: c, Secret: secret})
+	return nil
 }
 
 func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, error) {
@@ -106,93 +103,86 @@ func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, erro
 }
 
 // ChannelGet answers GET /v1/notify/channels/{id}.
-func (a *API) ChannelGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) ChannelGet(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.channelFromPath(r, false)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, c)
+	return nil
 }
 
 // ChannelUpdate answers PATCH /v1/notify/channels/{id}.
-func (a *API) ChannelUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) ChannelUpdate(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.channelFromPath(r, true)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var in channelRequest
 	if err := Decode(r, &in); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if in.Member != nil {
-		a.Fail(w, r, Invalid("member", "cannot be changed; create another channel"))
-		return
+		return Invalid("member", "cannot be changed; create another channel")
 	}
 	out, secret, err := a.notify.ChannelUpdate(r.Context(), c.ID, notify.ChannelInput{Kind: in.Kind, Name: in.Name, Target: in.Target,
 		Events: in.Events, Enabled: in.Enabled, RotateSecret: in.RotateSecret})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, channelCreated{Channel: out, Secret: secret})
+	return nil
 }
 
 // ChannelDelete answers DELETE /v1/notify/channels/{id}.
-func (a *API) ChannelDelete(w http.ResponseWriter, r *http.Request) {
+func (a *API) ChannelDelete(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.channelFromPath(r, true)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.notify.ChannelDelete(r.Context(), c.ID); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // ChannelTest answers POST /v1/notify/channels/{id}/test: queue a test message.
-func (a *API) ChannelTest(w http.ResponseWriter, r *http.Request) {
+func (a *API) ChannelTest(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.channelFromPath(r, true)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	d, err := a.notify.SendTest(r.Context(), c.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusAccepted, d)
+	return nil
 }
 
 // ChannelDeliveries answers GET /v1/notify/channels/{id}/deliveries: the latest deliveries
 // and their status.
-func (a *API) ChannelDeliveries(w http.ResponseWriter, r *http.Request) {
+func (a *API) ChannelDeliveries(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.channelFromPath(r, false)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 500)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ds, err := notify.DeliveryList(r.Context(), a.pool, []int64{c.ID}, int(limit))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"deliveries": nonNil(ds)})
+	return nil
 }
 
 // NotifyEvents answers GET /v1/notify/events: events of the caller's members (every
 // event for federation admins), newest first.
-func (a *API) NotifyEvents(w http.ResponseWriter, r *http.Request) {
+func (a *API) NotifyEvents(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	f := notify.EventFilter{All: p.FederationAdmin}
 	for _, m := range p.Members {
@@ -200,14 +190,13 @@ func (a *API) NotifyEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 500)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	f.Limit = int(limit)
 	evs, err := notify.EventList(r.Context(), a.pool, f)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs)})
+	return nil
 }

@@ -46,18 +46,17 @@ func personFromPath(r *http.Request) (int64, error) {
 }
 
 // PersonList answers GET /v1/members/{id}/people (the member's users).
-func (a *API) PersonList(w http.ResponseWriter, r *http.Request) {
+func (a *API) PersonList(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.peopleMember(r, authz.MemberRead)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ps, err := a.identity.PersonList(r.Context(), m.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"people": nonNil(ps)})
+	return nil
 }
 
 type personAddRequest struct {
@@ -75,101 +74,90 @@ type personAdded struct {
 // PersonAdd answers POST /v1/members/{id}/people: 201 when the person is added (with
 // initial_password when a user was created), 200 when they already belonged to the member
 // and their role was replaced.
-func (a *API) PersonAdd(w http.ResponseWriter, r *http.Request) {
+func (a *API) PersonAdd(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.peopleMember(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req personAddRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.Email == "" {
-		a.Fail(w, r, Invalid("email", "is required"))
-		return
+		return Invalid("email", "is required")
 	}
 	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
 	res, err := a.identity.PersonAdd(r.Context(), m.ID, identity.NewPerson{Email: req.Email, DisplayName: req.DisplayName, Role: role})
 	if err != nil {
-		a.Fail(w, r, peopleError(err, "role"))
-		return
+		return peopleError(err, "role")
 	}
 	status := http.StatusCreated
 	if res.WasMember {
 		status = http.StatusOK
 	}
 	WriteJSON(w, status, personAdded{Person: res.Person, InitialPassword: res.InitialPassword})
+	return nil
 }
 
 // PersonGet answers GET /v1/members/{id}/people/{user_id}.
-func (a *API) PersonGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) PersonGet(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.peopleMember(r, authz.MemberRead)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	uid, err := personFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	pr, err := a.identity.PersonByID(r.Context(), m.ID, uid)
 	if err != nil {
-		a.Fail(w, r, peopleError(err, ""))
-		return
+		return peopleError(err, "")
 	}
 	WriteJSON(w, http.StatusOK, pr)
+	return nil
 }
 
 // PersonUpdate answers PATCH /v1/members/{id}/people/{user_id}: change the person's role.
-func (a *API) PersonUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) PersonUpdate(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.peopleMember(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	uid, err := personFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		Role string `json:"role"`
 	}
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.Role == "" {
-		a.Fail(w, r, Invalid("role", "is required (admin or viewer)"))
-		return
+		return Invalid("role", "is required (admin or viewer)")
 	}
 	pr, err := a.identity.PersonRoleSet(r.Context(), m.ID, uid, identity.Role(req.Role))
 	if err != nil {
-		a.Fail(w, r, peopleError(err, "role"))
-		return
+		return peopleError(err, "role")
 	}
 	WriteJSON(w, http.StatusOK, pr)
+	return nil
 }
 
 // PersonRemove answers DELETE /v1/members/{id}/people/{user_id}: the person leaves the
 // member; their API tokens for it are revoked.
-func (a *API) PersonRemove(w http.ResponseWriter, r *http.Request) {
+func (a *API) PersonRemove(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.peopleMember(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	uid, err := personFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.identity.PersonRemove(r.Context(), m.ID, uid); err != nil {
-		a.Fail(w, r, peopleError(err, ""))
-		return
+		return peopleError(err, "")
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -16,42 +16,37 @@ type pledgePage struct {
 }
 
 // PledgeList answers GET /v1/pledges: every pledge with its status (federation transparency).
-func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) {
+func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	after, limit, err := page(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	f := islands.PledgeFilter{After: after, Limit: limit, Status: q.Get("status")}
 	switch f.Status {
 	case "", islands.PledgePending, islands.PledgeActive, islands.PledgeShort, islands.PledgeDown, islands.PledgeWithdrawn:
 	default:
-		a.Fail(w, r, Invalid("status", "must be pending, active, short, down or withdrawn"))
-		return
+		return Invalid("status", "must be pending, active, short, down or withdrawn")
 	}
 	if f.MemberID, err = queryInt(q.Get("member"), "member", 1, 1<<62); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if f.IslandID, err = queryInt(q.Get("island"), "island", 1, 1<<62); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	ps, err := islands.PledgeList(r.Context(), a.pool, f)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out := pledgePage{Pledges: nonNil(ps)}
 	if len(ps) > 0 {
 		out.NextAfter = nextAfter(len(ps), limit, ps[len(ps)-1].ID)
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func (a *API) pledgeFromPath(r *http.Request) (islands.Pledge, error) {
@@ -67,17 +62,16 @@ func (a *API) pledgeFromPath(r *http.Request) (islands.Pledge, error) {
 }
 
 // PledgeGet answers GET /v1/pledges/{id}.
-func (a *API) PledgeGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) PledgeGet(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	p, err := a.pledgeFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, p)
+	return nil
 }
 
 type pledgeCreateRequest struct {
@@ -91,39 +85,34 @@ type pledgeCreateRequest struct {
 
 // PledgeCreate answers POST /v1/pledges: an admin of the member pledges one of its nodes
 // on an island the member operates.
-func (a *API) PledgeCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) PledgeCreate(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	var req pledgeCreateRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.MemberID == 0 && len(p.Members) == 1 {
 		req.MemberID = p.Members[0].ID
 	}
 	if req.MemberID <= 0 {
-		a.Fail(w, r, Invalid("member_id", "is required (the pledging member's id)"))
-		return
+		return Invalid("member_id", "is required (the pledging member's id)")
 	}
 	if _, err := islands.MemberByID(r.Context(), a.pool, req.MemberID); err != nil {
-		a.Fail(w, r, Invalid("member_id", "no such member"))
-		return
+		return Invalid("member_id", "no such member")
 	}
 	if err := check(p, authz.PledgeManage, authz.Member(req.MemberID)); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.IslandID <= 0 {
-		a.Fail(w, r, Invalid("island_id", "is required"))
-		return
+		return Invalid("island_id", "is required")
 	}
 	pl, err := a.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: req.MemberID, IslandID: req.IslandID,
 		NodeID: req.NodeID, Zone: req.Zone, CapacityBytes: req.CapacityBytes, Since: req.Since})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, pl)
+	return nil
 }
 
 type pledgeUpdateRequest struct {
@@ -141,36 +130,33 @@ func (a *API) pledgeToChange(r *http.Request) (islands.Pledge, error) {
 }
 
 // PledgeUpdate answers PATCH /v1/pledges/{id}: change the pledged capacity or zone.
-func (a *API) PledgeUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) PledgeUpdate(w http.ResponseWriter, r *http.Request) error {
 	pl, err := a.pledgeToChange(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req pledgeUpdateRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out, err := a.islands.PledgeUpdate(r.Context(), pl.ID, req.CapacityBytes, req.Zone)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // PledgeWithdraw answers POST /v1/pledges/{id}/withdraw.
-func (a *API) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
+func (a *API) PledgeWithdraw(w http.ResponseWriter, r *http.Request) error {
 	pl, err := a.pledgeToChange(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out, err := a.islands.PledgeWithdraw(r.Context(), pl.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -13,13 +13,12 @@ import (
 
 // QuotaExplain answers GET /v1/quota?member=<slug>: the policy's arithmetic for the member
 // on every island ("why is my quota X").
-func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) {
+func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	slug := r.URL.Query().Get("member")
 	if slug == "" {
 		if len(p.Members) != 1 {
-			a.Fail(w, r, Invalid("member", "is required (the member's slug)"))
-			return
+			return Invalid("member", "is required (the member's slug)")
 		}
 		slug = p.Members[0].Slug
 	}
@@ -28,15 +27,14 @@ func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) {
 		err = check(p, authz.MemberRead, authz.Member(m.ID))
 	}
 	if err != nil {
-		a.Fail(w, r, notFoundAs(err, "member", slug))
-		return
+		return notFoundAs(err, "member", slug)
 	}
 	rep, err := a.vaults.Explain(r.Context(), m.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, rep)
+	return nil
 }
 
 type settingsBody struct {
@@ -54,33 +52,29 @@ func settingsOut(st vaults.Settings) settingsBody {
 }
 
 // QuotaSettings answers GET /v1/quota/settings (every logged-in user: transparency).
-func (a *API) QuotaSettings(w http.ResponseWriter, r *http.Request) {
+func (a *API) QuotaSettings(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	st, err := a.vaults.SettingsGet(r.Context())
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, settingsOut(st))
+	return nil
 }
 
 // QuotaSettingsUpdate answers PATCH /v1/quota/settings (federation admins).
-func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req settingsBody
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.UpdatedAt != nil {
-		a.Fail(w, r, Invalid("updated_at", "is read-only"))
-		return
+		return Invalid("updated_at", "is read-only")
 	}
 	in := vaults.SettingsInput{QuotaRatio: req.QuotaRatio, Overcommit: req.Overcommit}
 	if req.KeyGraceSeconds != nil {
@@ -93,15 +87,15 @@ func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := a.vaults.SettingsUpdate(r.Context(), in)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, settingsOut(st))
+	return nil
 }
 
 // GrantList answers GET /v1/quota/grants (?member=<slug>): a member's grants are visible
 // to its members, all of them to federation admins.
-func (a *API) GrantList(w http.ResponseWriter, r *http.Request) {
+func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	var member int64
 	if slug := r.URL.Query().Get("member"); slug != "" {
@@ -110,15 +104,13 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) {
 			err = check(p, authz.MemberRead, authz.Member(m.ID))
 		}
 		if err != nil {
-			a.Fail(w, r, notFoundAs(err, "member", slug))
-			return
+			return notFoundAs(err, "member", slug)
 		}
 		member = m.ID
 	}
 	gs, err := a.vaults.GrantList(r.Context(), member)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out := []vaults.Grant{}
 	for _, g := range gs {
@@ -127,6 +119,7 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"grants": out})
+	return nil
 }
 
 type grantRequest struct {
@@ -137,49 +130,43 @@ type grantRequest struct {
 }
 
 // GrantCreate answers POST /v1/quota/grants (federation admins; audited with the reason).
-func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req grantRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
 	if err != nil {
-		a.Fail(w, r, Invalid("member", "no member %q", req.Member))
-		return
+		return Invalid("member", "no member %q", req.Member)
 	}
 	g, err := a.vaults.GrantCreate(r.Context(), vaults.GrantInput{MemberID: m.ID, Bytes: req.Bytes, Reason: req.Reason, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, g)
+	return nil
 }
 
 // GrantRevoke answers DELETE /v1/quota/grants/{id} (federation admins).
-func (a *API) GrantRevoke(w http.ResponseWriter, r *http.Request) {
+func (a *API) GrantRevoke(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	id, err := pathID(r, chi.URLParam(r, "id"))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	g, err := a.vaults.GrantGet(r.Context(), id)
 	if err != nil || !authz.CanSee(p, g.MemberID) {
-		a.Fail(w, r, NotFound("grant"))
-		return
+		return NotFound("grant")
 	}
 	if err := check(p, authz.FederationManage, authz.Federation); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := a.vaults.GrantRevoke(r.Context(), id); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

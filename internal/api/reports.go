@@ -55,15 +55,14 @@ func reportView(st reports.Stored) reportOut {
 }
 
 // ReportList answers GET /v1/reports.
-func (a *API) ReportList(w http.ResponseWriter, r *http.Request) {
+func (a *API) ReportList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	f := reportFilter(p)
 	q := r.URL.Query()
 	switch f.Scope = q.Get("scope"); f.Scope {
 	case "", reports.ScopeMember, reports.ScopeFederation:
 	default:
-		a.Fail(w, r, Invalid("scope", "must be member or federation"))
-		return
+		return Invalid("scope", "must be member or federation")
 	}
 	if slug := q.Get("member"); slug != "" {
 		m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
@@ -71,27 +70,25 @@ func (a *API) ReportList(w http.ResponseWriter, r *http.Request) {
 			err = authz.Check(p, authz.MemberRead, authz.Member(m.ID))
 		}
 		if err != nil {
-			a.Fail(w, r, notFoundAs(err, "member", slug))
-			return
+			return notFoundAs(err, "member", slug)
 		}
 		f = reports.Filter{MemberIDs: []int64{m.ID}, Scope: reports.ScopeMember}
 	}
 	limit, err := queryInt(q.Get("limit"), "limit", 1, 500)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	f.Limit = int(limit)
 	list, err := reports.List(r.Context(), a.pool, f)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]reportOut, 0, len(list))
 	for _, st := range list {
 		out = append(out, reportView(st))
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"reports": out})
+	return nil
 }
 
 type reportRequest struct {
@@ -103,12 +100,11 @@ type reportRequest struct {
 }
 
 // ReportCreate answers POST /v1/reports: generate a report now.
-func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	var in reportRequest
 	if err := Decode(r, &in); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if in.Scope == "" {
 		in.Scope = reports.ScopeMember
@@ -120,37 +116,31 @@ func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) {
 	switch in.Scope {
 	case reports.ScopeMember:
 		if in.Member == "" {
-			a.Fail(w, r, Invalid("member", "is required for a member report (the member's slug)"))
-			return
+			return Invalid("member", "is required for a member report (the member's slug)")
 		}
 		m, err := islands.MemberBySlug(r.Context(), a.pool, in.Member)
 		if err == nil {
 			err = authz.Check(p, authz.MemberWrite, authz.Member(m.ID))
 		}
 		if err != nil {
-			a.Fail(w, r, notFoundAs(err, "member", in.Member))
-			return
+			return notFoundAs(err, "member", in.Member)
 		}
 		req.Member = &reports.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name}
 	case reports.ScopeFederation:
 		if in.Member != "" {
-			a.Fail(w, r, Invalid("member", "must be empty for a federation report"))
-			return
+			return Invalid("member", "must be empty for a federation report")
 		}
 		if err := check(p, authz.FederationManage, authz.Federation); err != nil {
-			a.Fail(w, r, err)
-			return
+			return err
 		}
 	default:
-		a.Fail(w, r, Invalid("scope", "must be member or federation"))
-		return
+		return Invalid("scope", "must be member or federation")
 	}
 	now := time.Now().UTC()
 	switch in.Period {
 	case reports.PeriodWeekly, reports.PeriodMonthly:
 		if in.Start != nil || in.End != nil {
-			a.Fail(w, r, Invalid("start", "only a custom period takes start and end"))
-			return
+			return Invalid("start", "only a custom period takes start and end")
 		}
 		req.Period, _ = reports.LastComplete(in.Period, now)
 		req.Period.Kind = reports.PeriodCustom // on demand: never takes a scheduled report's slot
@@ -165,15 +155,14 @@ func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Period = reports.Period{Kind: reports.PeriodCustom, Start: start, End: end}
 	default:
-		a.Fail(w, r, Invalid("period", "must be weekly, monthly or custom"))
-		return
+		return Invalid("period", "must be weekly, monthly or custom")
 	}
 	st, err := a.reports.Generate(r.Context(), req)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, reportView(st))
+	return nil
 }
 
 // reportFromPath loads a report the caller may read; others' answer 404.
@@ -193,13 +182,13 @@ func (a *API) reportFromPath(r *http.Request) (reports.Stored, []byte, error) {
 }
 
 // ReportGet answers GET /v1/reports/{id}: the report's metadata and links.
-func (a *API) ReportGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) ReportGet(w http.ResponseWriter, r *http.Request) error {
 	st, _, err := a.reportFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, reportView(st))
+	return nil
 }
 
 func reportFilename(st reports.Stored, ext string) string {
@@ -219,83 +208,77 @@ func download(w http.ResponseWriter, contentType, filename string, body []byte) 
 }
 
 // ReportJSON answers GET /v1/reports/{id}/report.json: the document exactly as hashed.
-func (a *API) ReportJSON(w http.ResponseWriter, r *http.Request) {
+func (a *API) ReportJSON(w http.ResponseWriter, r *http.Request) error {
 	st, doc, err := a.reportFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("X-Report-SHA256", st.SHA256)
 	download(w, "application/json", reportFilename(st, "json"), doc)
+	return nil
 }
 
 // ReportHTML answers GET /v1/reports/{id}/report.html: the standalone printable file.
-func (a *API) ReportHTML(w http.ResponseWriter, r *http.Request) {
+func (a *API) ReportHTML(w http.ResponseWriter, r *http.Request) error {
 	st, doc, err := a.reportFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	v, err := reports.ViewOf(st, doc)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var buf bytes.Buffer
 	if err := reports.StandaloneHTML(&buf, v); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	// The file carries its own styles and nothing else: no script, no external resource.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox")
 	download(w, "text/html; charset=utf-8", reportFilename(st, "html"), buf.Bytes())
+	return nil
 }
 
 // ReportCSV answers GET /v1/reports/{id}/report.csv?table=…: one table of the report.
-func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) {
+func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) error {
 	st, doc, err := a.reportFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	rep, err := reports.Decode(doc)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	table := r.URL.Query().Get("table")
 	var buf bytes.Buffer
 	if err := reports.CSV(&buf, rep, table); err != nil {
 		var nt reports.ErrNoTable
 		if errors.As(err, &nt) {
-			a.Fail(w, r, Invalid("table", "must be one of %s", strings.Join(reports.Tables[rep.Scope], ", ")))
-			return
+			return Invalid("table", "must be one of %s", strings.Join(reports.Tables[rep.Scope], ", "))
 		}
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	name := reportFilename(st, "csv")
 	if table != "" {
 		name = strings.TrimSuffix(name, ".csv") + "-" + table + ".csv"
 	}
 	download(w, "text/csv; charset=utf-8", name, buf.Bytes())
+	return nil
 }
 
 // ReportCheckpoint answers GET /v1/reports/{id}/checkpoint: the signed audit checkpoint
 // the report carries, ready for `archipelago audit verify --checkpoint`.
-func (a *API) ReportCheckpoint(w http.ResponseWriter, r *http.Request) {
+func (a *API) ReportCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	st, doc, err := a.reportFromPath(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	rep, err := reports.Decode(doc)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.TrimSuffix(reportFilename(st, "txt"), ".txt")+`-checkpoint.txt"`)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(rep.Checkpoint.Note))
+	return nil
 }

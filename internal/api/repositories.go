@@ -56,23 +56,21 @@ func (a *API) memberFilter(r *http.Request) ([]int64, error) {
 }
 
 // RepositoryList answers GET /v1/repositories (?member=<slug>, ?vault_id).
-func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) error {
 	ids, err := a.memberFilter(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	vaultID, err := queryInt(r.URL.Query().Get("vault_id"), "vault_id", 1, 1<<62)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	list, err := verify.RepositoryList(r.Context(), a.pool, verify.RepositoryFilter{MemberIDs: ids, VaultID: vaultID})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"repositories": nonNil(list)})
+	return nil
 }
 
 type repositoryCreateRequest struct {
@@ -86,58 +84,52 @@ type repositoryCreateRequest struct {
 
 // RepositoryCreate answers POST /v1/repositories: register a repository in one of the
 // member's vaults (full mode with a password, blind without).
-func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) error {
 	var req repositoryCreateRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.VaultID <= 0 {
-		a.Fail(w, r, Invalid("vault_id", "is required (the id of one of the member's vaults)"))
-		return
+		return Invalid("vault_id", "is required (the id of one of the member's vaults)")
 	}
 	switch req.Mode {
 	case "":
 	case verify.ModeFull:
 		if req.Password == "" {
-			a.Fail(w, r, Invalid("password", "is required in full mode: the password of the key you added with `restic key add`"))
-			return
+			return Invalid("password", "is required in full mode: the password of the key you added with `restic key add`")
 		}
 	case verify.ModeBlind:
 		if req.Password != "" {
-			a.Fail(w, r, Invalid("password", "must be empty in blind mode"))
-			return
+			return Invalid("password", "must be empty in blind mode")
 		}
 	default:
-		a.Fail(w, r, Invalid("mode", "must be full or blind"))
-		return
+		return Invalid("mode", "must be full or blind")
 	}
 	member, err := verify.VaultOwner(r.Context(), a.pool, req.VaultID)
 	if err == nil {
 		err = check(principal(r), authz.MemberWrite, authz.Member(member))
 	}
 	if err != nil {
-		a.Fail(w, r, notFoundAs(err, "vault_id", strconv.FormatInt(req.VaultID, 10)))
-		return
+		return notFoundAs(err, "vault_id", strconv.FormatInt(req.VaultID, 10))
 	}
 	repo, err := a.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: req.VaultID,
 		Name: req.Name, Path: req.Path, Password: req.Password, Policy: req.Policy})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/repositories/"+strconv.FormatInt(repo.ID, 10))
 	WriteJSON(w, http.StatusCreated, repo)
+	return nil
 }
 
 // RepositoryGet answers GET /v1/repositories/{id}.
-func (a *API) RepositoryGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryGet(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberRead)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, repo)
+	return nil
 }
 
 type repositoryUpdateRequest struct {
@@ -148,16 +140,14 @@ type repositoryUpdateRequest struct {
 
 // RepositoryUpdate answers PATCH /v1/repositories/{id}: rename, pause, or replace the
 // policy (a null value in it takes the federation default; an absent policy is kept).
-func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req repositoryUpdateRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	policy := repo.Policy
 	if req.Policy != nil {
@@ -165,68 +155,63 @@ func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := a.verify.PolicyUpdate(r.Context(), repo.ID, req.Name, policy, req.Paused)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // RepositoryDelete answers DELETE /v1/repositories/{id}: the repository is no longer
 // tested, its password is erased; its history stays.
-func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if err := a.verify.RepositoryDelete(r.Context(), repo.ID); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // RepositoryPasswordSet answers PUT /v1/repositories/{id}/password: set or replace the
 // password (the repository becomes full). It is checked against the repository first.
-func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req struct {
 		Password string `json:"password"`
 	}
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if req.Password == "" {
-		a.Fail(w, r, Invalid("password", "is required; to forget the password use DELETE"))
-		return
+		return Invalid("password", "is required; to forget the password use DELETE")
 	}
 	out, err := a.verify.PasswordSet(r.Context(), repo.ID, req.Password)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // RepositoryPasswordRemove answers DELETE /v1/repositories/{id}/password: the password is
 // erased and the repository becomes blind.
-func (a *API) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out, err := a.verify.PasswordRemove(r.Context(), repo.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // runNowSettle is how long run-now waits for River to mark a test that has just finished
@@ -237,37 +222,34 @@ var runNowSettle = 3 * time.Second
 // the new run; 200 with the run already waiting or running (at most one per repository).
 // A test that has just finished is still held by the queue for a moment: run-now retries
 // for a few seconds, then answers 409 with Retry-After.
-func (a *API) RepositoryTestNow(w http.ResponseWriter, r *http.Request) {
+func (a *API) RepositoryTestNow(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	deadline := time.Now().Add(runNowSettle)
 	for {
 		run, created, err := a.verify.RunNow(r.Context(), repo.ID)
 		if err != nil {
-			a.Fail(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/restore-tests/"+strconv.FormatInt(run.ID, 10))
 		switch {
 		case created:
 			WriteJSON(w, http.StatusAccepted, run)
-			return
+			return nil
 		case !run.Final():
 			WriteJSON(w, http.StatusOK, run)
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
 			w.Header().Del("Location")
 			w.Header().Set("Retry-After", "5")
-			a.Fail(w, r, Conflict("", "a test of this repository has just finished (restore test %d); ask again in a few seconds", run.ID))
-			return
+			return Conflict("", "a test of this repository has just finished (restore test %d); ask again in a few seconds", run.ID)
 		}
 		select {
 		case <-r.Context().Done():
-			return
+			return nil
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -28,43 +28,36 @@ type runPage struct {
 
 // RestoreTestList answers GET /v1/restore-tests (?member, ?repository_id, ?status, ?since,
 // ?before, ?limit), newest first.
-func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) {
+func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) error {
 	ids, err := a.memberFilter(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	f := verify.RunFilter{MemberIDs: ids, Status: trimmedQuery(r, "status")}
 	if f.Status != "" && !runStatuses[f.Status] {
-		a.Fail(w, r, Invalid("status", "must be one of queued, running, postponed, retrying, passed, warning, failed, error, cancelled"))
-		return
+		return Invalid("status", "must be one of queued, running, postponed, retrying, passed, warning, failed, error, cancelled")
 	}
 	if f.RepositoryID, err = queryInt(trimmedQuery(r, "repository_id"), "repository_id", 1, 1<<62); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if f.Before, err = queryInt(trimmedQuery(r, "before"), "before", 1, 1<<62); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	limit, err := queryInt(trimmedQuery(r, "limit"), "limit", 1, 500)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	f.Limit = int(cmp.Or(limit, 50))
 	if s := trimmedQuery(r, "since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			a.Fail(w, r, Invalid("since", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"))
-			return
+			return Invalid("since", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 		}
 		f.Since = &t
 	}
 	runs, err := verify.RunList(r.Context(), a.pool, f)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	out := runPage{Runs: nonNil(runs)}
 	if len(runs) == f.Limit {
@@ -72,6 +65,7 @@ func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) {
 		out.NextBefore = &last
 	}
 	WriteJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // runFor loads the run of the path's {id}; runs of other members are not found.
@@ -91,36 +85,35 @@ func (a *API) runFor(r *http.Request) (verify.Run, error) {
 }
 
 // RestoreTestGet answers GET /v1/restore-tests/{id}: the run with its per-level results.
-func (a *API) RestoreTestGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) RestoreTestGet(w http.ResponseWriter, r *http.Request) error {
 	run, err := a.runFor(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if run.Levels == nil {
 		run.Levels = []verify.LevelResult{}
 	}
 	WriteJSON(w, http.StatusOK, run)
+	return nil
 }
 
 // RestoreTestLog answers GET /v1/restore-tests/{id}/log: restic's output for the run
 // (capped, secrets scrubbed), as text.
-func (a *API) RestoreTestLog(w http.ResponseWriter, r *http.Request) {
+func (a *API) RestoreTestLog(w http.ResponseWriter, r *http.Request) error {
 	run, err := a.runFor(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	log, err := verify.RunLog(r.Context(), a.pool, run.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(log))
+	return nil
 }
 
 // progressFor reads the live progress of the path's run, checking the caller may see it.
@@ -137,18 +130,17 @@ func (a *API) progressFor(r *http.Request, id int64) (verify.RunProgress, error)
 
 // RestoreTestProgress answers GET /v1/restore-tests/{id}/progress: status and progress
 // only, for polling (the worker writes progress at most once a second).
-func (a *API) RestoreTestProgress(w http.ResponseWriter, r *http.Request) {
+func (a *API) RestoreTestProgress(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, chi.URLParam(r, "id"))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	pr, err := a.progressFor(r, id)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, pr)
+	return nil
 }
 
 // progressPoll is how often the event stream reads the run's row.
@@ -160,16 +152,14 @@ const progressStreamMax = 30 * time.Minute
 // RestoreTestEvents answers GET /v1/restore-tests/{id}/events: a server-sent event stream
 // of `progress` events (the same body as /progress) each time the run changes, ending
 // after the event that carries a final status.
-func (a *API) RestoreTestEvents(w http.ResponseWriter, r *http.Request) {
+func (a *API) RestoreTestEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, chi.URLParam(r, "id"))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	pr, err := a.progressFor(r, id)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -184,7 +174,7 @@ func (a *API) RestoreTestEvents(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush() == nil
 	}
 	if !send(pr) || pr.Final {
-		return
+		return nil
 	}
 	last := pr
 	stop := time.After(progressStreamMax)
@@ -193,24 +183,24 @@ func (a *API) RestoreTestEvents(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
-			return
+			return nil
 		case <-stop:
-			return
+			return nil
 		case <-tick.C:
 		}
 		cur, _, err := verify.RunProgressGet(r.Context(), a.pool, id)
 		if err != nil {
-			return
+			return nil
 		}
 		if cur.Status == last.Status && cur.Reason == last.Reason && sameTime(cur.ProgressAt, last.ProgressAt) {
 			// A comment keeps proxies from closing an idle stream.
 			if _, err := fmt.Fprint(w, ": waiting\n\n"); err != nil || rc.Flush() != nil {
-				return
+				return nil
 			}
 			continue
 		}
 		if !send(cur) || cur.Final {
-			return
+			return nil
 		}
 		last = cur
 	}

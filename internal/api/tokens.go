@@ -27,46 +27,42 @@ type tokenCreated struct {
 }
 
 // TokenCreate answers POST /v1/tokens; the token is in this response only.
-func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	var req tokenCreateRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if strings.TrimSpace(req.Member) == "" {
-		a.Fail(w, r, Invalid("member", "is required (the member's slug)"))
-		return
+		return Invalid("member", "is required (the member's slug)")
 	}
 	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
 	if err != nil {
-		a.Fail(w, r, notFoundAs(err, "member", req.Member))
-		return
+		return notFoundAs(err, "member", req.Member)
 	}
 	if err := check(p, authz.TokenCreate, authz.Member(m.ID)); err != nil {
-		a.Fail(w, r, notFoundAs(err, "member", req.Member))
-		return
+		return notFoundAs(err, "member", req.Member)
 	}
 	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
 	t, secret, err := a.identity.TokenCreate(r.Context(), p, identity.NewToken{Name: req.Name, MemberID: m.ID, Role: role, ExpiresAt: req.ExpiresAt})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusCreated, tokenCreated{APIToken: t, Token: secret})
+	return nil
 }
 
 // TokenList answers GET /v1/tokens.
-func (a *API) TokenList(w http.ResponseWriter, r *http.Request) {
+func (a *API) TokenList(w http.ResponseWriter, r *http.Request) error {
 	ts, err := a.identity.TokenList(r.Context(), principal(r))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if ts == nil {
 		ts = []identity.APIToken{}
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	return nil
 }
 
 // tokenFor loads a token the caller may manage; others' tokens are not found.
@@ -86,33 +82,31 @@ func (a *API) tokenFor(r *http.Request) (identity.APIToken, error) {
 }
 
 // TokenGet answers GET /v1/tokens/{id}.
-func (a *API) TokenGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) TokenGet(w http.ResponseWriter, r *http.Request) error {
 	t, err := a.tokenFor(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, t)
+	return nil
 }
 
 // TokenRevoke answers DELETE /v1/tokens/{id}: the token stops working at once.
-func (a *API) TokenRevoke(w http.ResponseWriter, r *http.Request) {
+func (a *API) TokenRevoke(w http.ResponseWriter, r *http.Request) error {
 	t, err := a.tokenFor(r)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if p := principal(r); p.Via == "api_token" && !p.FederationAdmin {
 		if role, _ := p.RoleIn(t.MemberID); role != identity.RoleAdmin && p.TokenID != t.ID {
-			a.Fail(w, r, Forbidden("a viewer token may revoke only itself"))
-			return
+			return Forbidden("a viewer token may revoke only itself")
 		}
 	}
 	if err := a.identity.TokenRevoke(r.Context(), t); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // notFoundAs turns "not visible" into a 404 naming what was looked for.

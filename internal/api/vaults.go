@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,7 +47,7 @@ func visibleVaults(p *identity.Principal) vaults.VaultFilter {
 }
 
 // VaultList answers GET /v1/vaults (?member=<slug>, ?island_id, ?status).
-func (a *API) VaultList(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	f := visibleVaults(p)
 	f.Status = r.URL.Query().Get("status")
@@ -58,25 +57,23 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) {
 			err = check(p, authz.MemberRead, authz.Member(m.ID))
 		}
 		if err != nil {
-			a.Fail(w, r, notFoundAs(err, "member", slug))
-			return
+			return notFoundAs(err, "member", slug)
 		}
 		f.All, f.MemberIDs = false, []int64{m.ID}
 	}
 	if s := r.URL.Query().Get("island_id"); s != "" {
 		id, err := queryInt(s, "island_id", 1, 1<<62)
 		if err != nil {
-			a.Fail(w, r, err)
-			return
+			return err
 		}
 		f.IslandID = id
 	}
 	vs, err := a.vaults.VaultList(r.Context(), f)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"vaults": vs})
+	return nil
 }
 
 type vaultCreateRequest struct {
@@ -92,37 +89,32 @@ type vaultCreateRequest struct {
 // VaultCreate answers POST /v1/vaults: 201 when provisioned, 202 when the vault is kept
 // pending for the reconciler (Garage failed; status_detail says how), 200 when the
 // idempotency key names a vault created before.
-func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	var req vaultCreateRequest
 	if err := Decode(r, &req); err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if strings.TrimSpace(req.Member) == "" {
-		a.Fail(w, r, Invalid("member", "is required (the member's slug)"))
-		return
+		return Invalid("member", "is required (the member's slug)")
 	}
 	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
 	if err == nil {
 		err = check(p, authz.MemberWrite, authz.Member(m.ID))
 	}
 	if err != nil {
-		a.Fail(w, r, notFoundAs(err, "member", req.Member))
-		return
+		return notFoundAs(err, "member", req.Member)
 	}
 	if strings.TrimSpace(req.OverrideReason) != "" {
 		if err := check(p, authz.FederationManage, authz.Federation); err != nil {
-			a.Fail(w, r, Forbidden("only a federation admin may override the placement rule"))
-			return
+			return Forbidden("only a federation admin may override the placement rule")
 		}
 	}
 	key := cmpOr(req.IdempotencyKey, r.Header.Get("Idempotency-Key"))
 	v, created, err := a.vaults.Create(r.Context(), vaults.CreateInput{MemberID: m.ID, Name: req.Name, QuotaBytes: req.QuotaBytes,
 		MaxObjects: req.MaxObjects, IslandID: req.IslandID, OverrideReason: req.OverrideReason, IdempotencyKey: key})
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	status := http.StatusCreated
 	switch {
@@ -133,16 +125,17 @@ func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/vaults/"+strconv.FormatInt(v.ID, 10))
 	WriteJSON(w, status, v)
+	return nil
 }
 
 // VaultGet answers GET /v1/vaults/{id}.
-func (a *API) VaultGet(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultGet(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, v)
+	return nil
 }
 
 type vaultUpdateRequest struct {
@@ -170,105 +163,95 @@ func (o *optInt64) UnmarshalJSON(b []byte) error {
 }
 
 // VaultUpdate answers PATCH /v1/vaults/{id}: quota and object limit.
-func (a *API) VaultUpdate(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultUpdate(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	var req vaultUpdateRequest
 	if err := Decode(r, &req); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			a.Fail(w, r, err)
-		} else {
-			a.Fail(w, r, Invalid("max_objects", "must be an integer or null"))
+		if ErrorOf(err) == nil {
+			return Invalid("max_objects", "must be an integer or null")
 		}
-		return
+		return err
 	}
 	in := vaults.UpdateInput{QuotaBytes: req.QuotaBytes, MaxObjects: req.MaxObjects.Value, ClearMaxObjects: req.MaxObjects.Set && req.MaxObjects.Value == nil}
 	v, err = a.vaults.Update(r.Context(), v.ID, in)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // VaultDelete answers DELETE /v1/vaults/{id} (?reason=): 204 when the empty vault was
 // deleted at once, 202 with the vault when its deletion is scheduled (data kept until
 // purge_after; POST …/restore undoes it).
-func (a *API) VaultDelete(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultDelete(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	v, immediate, err := a.vaults.Delete(r.Context(), v.ID, r.URL.Query().Get("reason"))
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	if immediate {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 	WriteJSON(w, http.StatusAccepted, v)
+	return nil
 }
 
 // VaultRestore answers POST /v1/vaults/{id}/restore: undo a scheduled deletion.
-func (a *API) VaultRestore(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultRestore(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	v, err = a.vaults.Restore(r.Context(), v.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // VaultReconcile answers POST /v1/vaults/{id}/reconcile: compare with Garage and repair now.
-func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberWrite)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	rec, err := a.vaults.ReconcileVault(r.Context(), v.ID)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, rec)
+	return nil
 }
 
 // VaultUsage answers GET /v1/vaults/{id}/usage (?days=30): history and events.
-func (a *API) VaultUsage(w http.ResponseWriter, r *http.Request) {
+func (a *API) VaultUsage(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	days := int64(30)
 	if s := r.URL.Query().Get("days"); s != "" {
 		if days, err = queryInt(s, "days", 1, 400); err != nil {
-			a.Fail(w, r, err)
-			return
+			return err
 		}
 	}
 	hist, err := a.vaults.UsageHistory(r.Context(), v.ID, time.Now().Add(-time.Duration(days)*24*time.Hour), 2000)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	evs, err := a.vaults.Events(r.Context(), v.ID, 100)
 	if err != nil {
-		a.Fail(w, r, err)
-		return
+		return err
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"vault_id": v.ID, "quota_bytes": v.QuotaBytes, "samples": hist, "events": evs})
+	return nil
 }
