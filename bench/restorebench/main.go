@@ -248,7 +248,7 @@ func (r *rig) runTest(ctx context.Context, id int64) (verify.Run, time.Duration,
 
 func (r *rig) wait(ctx context.Context, runID int64) (verify.Run, error) {
 	for {
-		run, err := verify.RunGet(ctx, r.pool, runID)
+		run, err := verify.RunGetByID(ctx, r.pool, runID)
 		if err != nil || run.Final() {
 			return run, err
 		}

@@ -138,7 +138,7 @@ func cmdCreateUser(ctx context.Context, env *cliEnv, args []string) error {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		var mid int64
 		if *memberSlug != "" {
-			m, err := islands.MemberBySlug(ctx, tx, *memberSlug)
+			m, err := islands.MemberGetBySlug(ctx, tx, *memberSlug)
 			if errors.Is(err, islands.ErrNotFound) {
 				return fmt.Errorf("no member with slug %q", *memberSlug)
 			} else if err != nil {

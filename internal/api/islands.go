@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -79,15 +80,9 @@ func nonNil[T any](s []T) []T {
 }
 
 func (a *API) islandFromPath(r *http.Request) (islands.Island, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return islands.Island{}, err
-	}
-	i, err := islands.IslandByID(r.Context(), a.pool, id)
-	if err != nil {
-		return i, notFoundAs(err, "island", chi.URLParam(r, "id"))
-	}
-	return i, nil
+	return loadByID(r, "id", "island", func(ctx context.Context, id int64) (islands.Island, error) {
+		return islands.IslandGetByID(ctx, a.pool, id)
+	}, nil)
 }
 
 // IslandGet answers GET /v1/islands/{id}: the island, its operators, nodes as last seen,

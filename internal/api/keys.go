@@ -1,11 +1,10 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/vaults"
@@ -16,21 +15,15 @@ type keyRequest struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 }
 
-// keyFor loads the vault ({id}, checked for act) and its key ({key_id}).
 func (a *API) keyFor(r *http.Request, act authz.Action) (vaults.Vault, vaults.Key, error) {
 	v, err := a.vaultFor(r, act)
 	if err != nil {
 		return v, vaults.Key{}, err
 	}
-	kid, err := pathID(r, chi.URLParam(r, "key_id"))
-	if err != nil {
-		return v, vaults.Key{}, err
-	}
-	k, err := a.vaults.KeyGet(r.Context(), v.ID, kid)
-	if err != nil {
-		return v, k, err
-	}
-	return v, k, nil
+	k, err := loadByID(r, "key_id", "key", func(ctx context.Context, id int64) (vaults.Key, error) {
+		return a.vaults.KeyGetByID(ctx, v.ID, id)
+	}, nil)
+	return v, k, err
 }
 
 // KeyList answers GET /v1/vaults/{id}/keys (never a secret).

@@ -1,9 +1,8 @@
 package api
 
 import (
+	"context"
 	"net/http"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
@@ -59,15 +58,9 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) memberFromPath(r *http.Request) (islands.Member, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return islands.Member{}, err
-	}
-	m, err := islands.MemberByID(r.Context(), a.pool, id)
-	if err != nil {
-		return m, notFoundAs(err, "member", chi.URLParam(r, "id"))
-	}
-	return m, nil
+	return loadByID(r, "id", "member", func(ctx context.Context, id int64) (islands.Member, error) {
+		return islands.MemberGetByID(ctx, a.pool, id)
+	}, nil)
 }
 
 // MemberGet answers GET /v1/members/{id}.

@@ -1,9 +1,8 @@
 package api
 
 import (
+	"context"
 	"net/http"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
@@ -63,7 +62,7 @@ func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	ci := notify.ChannelInput{Kind: in.Kind, Name: in.Name, Target: in.Target, Events: in.Events, Enabled: in.Enabled}
 	if in.Member != nil && *in.Member != "" {
-		m, err := islands.MemberBySlug(r.Context(), a.pool, *in.Member)
+		m, err := islands.MemberGetBySlug(r.Context(), a.pool, *in.Member)
 		if err == nil {
 			err = authz.Check(p, authz.MemberWrite, authz.Member(m.ID))
 		}
@@ -83,23 +82,17 @@ func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return notify.Channel{}, err
-	}
-	c, err := notify.ChannelByID(r.Context(), a.pool, id)
-	if err != nil {
-		return c, err
-	}
-	if err := channelCheck(principal(r), c, false); err != nil {
-		return c, NotFound("channel")
-	}
-	if write {
-		if err := channelCheck(principal(r), c, true); err != nil {
-			return c, err
+	return loadByID(r, "id", "channel", func(ctx context.Context, id int64) (notify.Channel, error) {
+		return notify.ChannelGetByID(ctx, a.pool, id)
+	}, func(c notify.Channel) error {
+		if err := channelCheck(principal(r), c, false); err != nil {
+			return authz.ErrHidden
 		}
-	}
-	return c, nil
+		if write {
+			return channelCheck(principal(r), c, true)
+		}
+		return nil
+	})
 }
 
 // ChannelGet answers GET /v1/notify/channels/{id}.

@@ -1,10 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
@@ -50,15 +49,9 @@ func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) pledgeFromPath(r *http.Request) (islands.Pledge, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return islands.Pledge{}, err
-	}
-	p, err := islands.PledgeByID(r.Context(), a.pool, id)
-	if err != nil {
-		return p, notFoundAs(err, "pledge", chi.URLParam(r, "id"))
-	}
-	return p, nil
+	return loadByID(r, "id", "pledge", func(ctx context.Context, id int64) (islands.Pledge, error) {
+		return islands.PledgeGetByID(ctx, a.pool, id)
+	}, nil)
 }
 
 // PledgeGet answers GET /v1/pledges/{id}.
@@ -97,7 +90,7 @@ func (a *API) PledgeCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.MemberID <= 0 {
 		return Invalid("member_id", "is required (the pledging member's id)")
 	}
-	if _, err := islands.MemberByID(r.Context(), a.pool, req.MemberID); err != nil {
+	if _, err := islands.MemberGetByID(r.Context(), a.pool, req.MemberID); err != nil {
 		return Invalid("member_id", "no such member")
 	}
 	if err := check(p, authz.PledgeManage, authz.Member(req.MemberID)); err != nil {

@@ -22,7 +22,7 @@ func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) error {
 		}
 		slug = p.Members[0].Slug
 	}
-	m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
 	if err == nil {
 		err = check(p, authz.MemberRead, authz.Member(m.ID))
 	}
@@ -99,7 +99,7 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	var member int64
 	if slug := r.URL.Query().Get("member"); slug != "" {
-		m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
 		if err == nil {
 			err = check(p, authz.MemberRead, authz.Member(m.ID))
 		}
@@ -138,7 +138,7 @@ func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
-	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)
 	if err != nil {
 		return Invalid("member", "no member %q", req.Member)
 	}
@@ -157,7 +157,7 @@ func (a *API) GrantRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, err := a.vaults.GrantGet(r.Context(), id)
+	g, err := a.vaults.GrantGetByID(r.Context(), id)
 	if err != nil || !authz.CanSee(p, g.MemberID) {
 		return NotFound("grant")
 	}

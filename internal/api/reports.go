@@ -65,7 +65,7 @@ func (a *API) ReportList(w http.ResponseWriter, r *http.Request) error {
 		return Invalid("scope", "must be member or federation")
 	}
 	if slug := q.Get("member"); slug != "" {
-		m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
 		if err == nil {
 			err = authz.Check(p, authz.MemberRead, authz.Member(m.ID))
 		}
@@ -118,7 +118,7 @@ func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) error {
 		if in.Member == "" {
 			return Invalid("member", "is required for a member report (the member's slug)")
 		}
-		m, err := islands.MemberBySlug(r.Context(), a.pool, in.Member)
+		m, err := islands.MemberGetBySlug(r.Context(), a.pool, in.Member)
 		if err == nil {
 			err = authz.Check(p, authz.MemberWrite, authz.Member(m.ID))
 		}
@@ -171,7 +171,7 @@ func (a *API) reportFromPath(r *http.Request) (reports.Stored, []byte, error) {
 	if err != nil {
 		return reports.Stored{}, nil, err
 	}
-	st, doc, err := reports.Get(r.Context(), a.pool, id)
+	st, doc, err := reports.ReportGetByID(r.Context(), a.pool, id)
 	if err != nil {
 		return st, nil, err
 	}

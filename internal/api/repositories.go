@@ -1,12 +1,11 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
@@ -20,18 +19,9 @@ import (
 
 // repositoryFor loads the repository of the path's {id} and checks act on its member.
 func (a *API) repositoryFor(r *http.Request, act authz.Action) (verify.Repository, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return verify.Repository{}, err
-	}
-	repo, err := verify.RepositoryGet(r.Context(), a.pool, id)
-	if err != nil {
-		return repo, err
-	}
-	if err := check(principal(r), act, authz.Member(repo.MemberID)); err != nil {
-		return repo, err
-	}
-	return repo, nil
+	return loadByID(r, "id", "repository", func(ctx context.Context, id int64) (verify.Repository, error) {
+		return verify.RepositoryGetByID(ctx, a.pool, id)
+	}, onMember(r, act, func(v verify.Repository) int64 { return v.MemberID }))
 }
 
 // memberFilter narrows a list to the ?member= slug when given (404 when not visible),
@@ -45,7 +35,7 @@ func (a *API) memberFilter(r *http.Request) ([]int64, error) {
 		}
 		return append([]int64{}, p.MemberIDs()...), nil // never nil: nil means everything
 	}
-	m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
 	if err == nil {
 		err = check(p, authz.MemberRead, authz.Member(m.ID))
 	}

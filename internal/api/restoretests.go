@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -68,20 +69,10 @@ func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// runFor loads the run of the path's {id}; runs of other members are not found.
 func (a *API) runFor(r *http.Request) (verify.Run, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return verify.Run{}, err
-	}
-	run, err := verify.RunGet(r.Context(), a.pool, id)
-	if err != nil {
-		return run, err
-	}
-	if err := check(principal(r), authz.MemberRead, authz.Member(run.MemberID)); err != nil {
-		return run, err
-	}
-	return run, nil
+	return loadByID(r, "id", "restore test", func(ctx context.Context, id int64) (verify.Run, error) {
+		return verify.RunGetByID(ctx, a.pool, id)
+	}, onMember(r, authz.MemberRead, func(v verify.Run) int64 { return v.MemberID }))
 }
 
 // RestoreTestGet answers GET /v1/restore-tests/{id}: the run with its per-level results.

@@ -7,8 +7,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/problem"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
@@ -36,7 +34,7 @@ func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(req.Member) == "" {
 		return Invalid("member", "is required (the member's slug)")
 	}
-	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)
 	if err != nil {
 		return notFoundAs(err, "member", req.Member)
 	}
@@ -65,20 +63,13 @@ func (a *API) TokenList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// tokenFor loads a token the caller may manage; others' tokens are not found.
 func (a *API) tokenFor(r *http.Request) (identity.APIToken, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return identity.APIToken{}, err
-	}
-	t, err := a.identity.TokenByID(r.Context(), id)
-	if err != nil {
-		return t, err
-	}
-	if !identity.CanManageToken(principal(r), t) {
-		return t, NotFound("token")
-	}
-	return t, nil
+	return loadByID(r, "id", "token", a.identity.TokenGetByID, func(t identity.APIToken) error {
+		if !identity.CanManageToken(principal(r), t) {
+			return authz.ErrHidden
+		}
+		return nil
+	})
 }
 
 // TokenGet answers GET /v1/tokens/{id}.

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
@@ -26,18 +24,7 @@ const (
 // vaultFor loads the vault of the path's {id} and checks act on its member; vaults of
 // other members are not found.
 func (a *API) vaultFor(r *http.Request, act authz.Action) (vaults.Vault, error) {
-	id, err := pathID(r, chi.URLParam(r, "id"))
-	if err != nil {
-		return vaults.Vault{}, err
-	}
-	v, err := a.vaults.VaultGet(r.Context(), id)
-	if err != nil {
-		return v, err
-	}
-	if err := check(principal(r), act, authz.Member(v.MemberID)); err != nil {
-		return v, err
-	}
-	return v, nil
+	return loadByID(r, "id", "vault", a.vaults.VaultGetByID, onMember(r, act, func(v vaults.Vault) int64 { return v.MemberID }))
 }
 
 // visibleVaults selects the vaults p may read: all of them for a federation admin,
@@ -52,7 +39,7 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 	f := visibleVaults(p)
 	f.Status = r.URL.Query().Get("status")
 	if slug := r.URL.Query().Get("member"); slug != "" {
-		m, err := islands.MemberBySlug(r.Context(), a.pool, slug)
+		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
 		if err == nil {
 			err = check(p, authz.MemberRead, authz.Member(m.ID))
 		}
@@ -98,7 +85,7 @@ func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(req.Member) == "" {
 		return Invalid("member", "is required (the member's slug)")
 	}
-	m, err := islands.MemberBySlug(r.Context(), a.pool, req.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)
 	if err == nil {
 		err = check(p, authz.MemberWrite, authz.Member(m.ID))
 	}

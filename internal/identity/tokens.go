@@ -84,7 +84,7 @@ func (s *Service) TokenCreate(ctx context.Context, creator *Principal, nt NewTok
 	if err != nil {
 		return APIToken{}, "", err
 	}
-	t, err = s.TokenByID(ctx, t.ID)
+	t, err = s.TokenGetByID(ctx, t.ID)
 	return t, secret, err
 }
 
@@ -98,8 +98,8 @@ func scanToken(r pgx.Row) (APIToken, error) {
 	return t, err
 }
 
-// TokenByID returns a token (without secret).
-func (s *Service) TokenByID(ctx context.Context, id int64) (APIToken, error) {
+// TokenGetByID returns a token (without secret).
+func (s *Service) TokenGetByID(ctx context.Context, id int64) (APIToken, error) {
 	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens t
 		JOIN members m ON m.id = t.member_id JOIN users u ON u.id = t.user_id WHERE t.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {

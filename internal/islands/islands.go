@@ -57,18 +57,13 @@ func scanIsland(r pgx.Row) (Island, error) {
 	return i, err
 }
 
-// IslandByID returns an island.
-func IslandByID(ctx context.Context, q Querier, id int64) (Island, error) {
+// IslandGetByID returns an island.
+func IslandGetByID(ctx context.Context, q Querier, id int64) (Island, error) {
 	i, err := scanIsland(q.QueryRow(ctx, `SELECT `+islandColumns+` FROM islands i WHERE i.id = $1`, id))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return i, fmt.Errorf("island %d: %w", id, err)
 	}
 	return i, err
-}
-
-// IslandGet returns an island.
-func (s *Service) IslandGet(ctx context.Context, id int64) (Island, error) {
-	return IslandByID(ctx, s.pool, id)
 }
 
 // IslandFilter selects islands for IslandList.
@@ -252,7 +247,7 @@ func (s *Service) IslandCreate(ctx context.Context, in IslandInput) (Island, err
 	if err != nil {
 		return Island{}, fmt.Errorf("create island %q: %w", *in.Name, err)
 	}
-	return IslandByID(ctx, s.pool, id)
+	return IslandGetByID(ctx, s.pool, id)
 }
 
 // IslandUpdate changes the fields in is that are not nil. A new endpoint or token is
@@ -261,7 +256,7 @@ func (s *Service) IslandUpdate(ctx context.Context, id int64, in IslandInput) (I
 	if err := in.normalise(false); err != nil {
 		return Island{}, err
 	}
-	cur, err := IslandByID(ctx, s.pool, id)
+	cur, err := IslandGetByID(ctx, s.pool, id)
 	if err != nil {
 		return Island{}, err
 	}
@@ -306,7 +301,7 @@ func (s *Service) IslandUpdate(ctx context.Context, id int64, in IslandInput) (I
 	if err != nil {
 		return Island{}, fmt.Errorf("update island %d: %w", id, err)
 	}
-	return IslandByID(ctx, s.pool, id)
+	return IslandGetByID(ctx, s.pool, id)
 }
 
 // IslandDelete removes an island with no live pledge (withdrawn pledges, operators and
@@ -363,7 +358,7 @@ func (s *Service) adminToken(ctx context.Context, id int64) (string, error) {
 // GarageClient returns a client for an island's admin API (ErrNotFound if there is no such
 // island). Its calls time out after CallTimeout each and are retried once.
 func (s *Service) GarageClient(ctx context.Context, islandID int64) (*garage.Client, error) {
-	isl, err := IslandByID(ctx, s.pool, islandID)
+	isl, err := IslandGetByID(ctx, s.pool, islandID)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +380,7 @@ type Operator struct {
 
 // OperatorList lists the operators of an island (ErrNotFound if there is no such island).
 func OperatorList(ctx context.Context, q Querier, islandID int64) ([]Operator, error) {
-	if _, err := IslandByID(ctx, q, islandID); err != nil {
+	if _, err := IslandGetByID(ctx, q, islandID); err != nil {
 		return nil, err
 	}
 	return operatorQuery(ctx, q, `o.island_id = $1`, islandID)
@@ -428,10 +423,10 @@ func IsOperator(ctx context.Context, q Querier, islandID, memberID int64) (bool,
 // OperatorAdd makes a member an operator of an island (idempotent).
 func (s *Service) OperatorAdd(ctx context.Context, islandID, memberID int64) (Operator, error) {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := IslandByID(ctx, tx, islandID); err != nil {
+		if _, err := IslandGetByID(ctx, tx, islandID); err != nil {
 			return err
 		}
-		if _, err := MemberByID(ctx, tx, memberID); errors.Is(err, ErrNotFound) {
+		if _, err := MemberGetByID(ctx, tx, memberID); errors.Is(err, ErrNotFound) {
 			return &FieldError{Field: "member_id", Problem: "no such member"}
 		} else if err != nil {
 			return err

@@ -50,8 +50,8 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// MemberBySlug returns a member by its slug.
-func MemberBySlug(ctx context.Context, q Querier, slug string) (Member, error) {
+// MemberGetBySlug returns a member by its slug.
+func MemberGetBySlug(ctx context.Context, q Querier, slug string) (Member, error) {
 	m, err := scanMember(q.QueryRow(ctx, `SELECT `+memberColumns+` FROM members WHERE slug = $1`, slug))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return m, fmt.Errorf("member %s: %w", slug, err)
@@ -59,8 +59,8 @@ func MemberBySlug(ctx context.Context, q Querier, slug string) (Member, error) {
 	return m, err
 }
 
-// MemberByID returns a member.
-func MemberByID(ctx context.Context, q Querier, id int64) (Member, error) {
+// MemberGetByID returns a member.
+func MemberGetByID(ctx context.Context, q Querier, id int64) (Member, error) {
 	m, err := scanMember(q.QueryRow(ctx, `SELECT `+memberColumns+` FROM members WHERE id = $1`, id))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return m, fmt.Errorf("member %d: %w", id, err)
@@ -191,7 +191,7 @@ func (s *Service) MemberCreate(ctx context.Context, in MemberInput) (Member, err
 	if err != nil {
 		return Member{}, fmt.Errorf("create member: %w", err)
 	}
-	return MemberByID(ctx, s.pool, id)
+	return MemberGetByID(ctx, s.pool, id)
 }
 
 // MemberUpdate changes the fields in is that are not nil.
@@ -217,7 +217,7 @@ func (s *Service) MemberUpdate(ctx context.Context, id int64, in MemberInput) (M
 	if err != nil {
 		return Member{}, fmt.Errorf("update member %d: %w", id, err)
 	}
-	return MemberByID(ctx, s.pool, id)
+	return MemberGetByID(ctx, s.pool, id)
 }
 
 // MemberDelete deletes a member that operates no island, pledged nothing and has no

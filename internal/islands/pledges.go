@@ -55,8 +55,8 @@ func scanPledge(r pgx.Row) (Pledge, error) {
 	return p, err
 }
 
-// PledgeByID returns a pledge.
-func PledgeByID(ctx context.Context, q Querier, id int64) (Pledge, error) {
+// PledgeGetByID returns a pledge.
+func PledgeGetByID(ctx context.Context, q Querier, id int64) (Pledge, error) {
 	p, err := scanPledge(q.QueryRow(ctx, `SELECT `+pledgeColumns+pledgeFrom+` WHERE p.id = $1`, id))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return p, fmt.Errorf("pledge %d: %w", id, err)
@@ -115,7 +115,7 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 	case len(in.Zone) > 100:
 		return Pledge{}, &FieldError{Field: "zone", Problem: "must be at most 100 characters"}
 	}
-	isl, err := IslandByID(ctx, s.pool, in.IslandID)
+	isl, err := IslandGetByID(ctx, s.pool, in.IslandID)
 	if errors.Is(err, ErrNotFound) {
 		return Pledge{}, &FieldError{Field: "island_id", Problem: "no such island"}
 	} else if err != nil {
@@ -172,7 +172,7 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 	if err != nil {
 		return Pledge{}, fmt.Errorf("create pledge: %w", err)
 	}
-	return PledgeByID(ctx, s.pool, id)
+	return PledgeGetByID(ctx, s.pool, id)
 }
 
 // PledgeUpdate changes a live pledge's capacity and/or zone. Its status follows at the
@@ -219,7 +219,7 @@ func (s *Service) PledgeUpdate(ctx context.Context, id int64, capacity *int64, z
 	if err != nil {
 		return Pledge{}, fmt.Errorf("update pledge %d: %w", id, err)
 	}
-	return PledgeByID(ctx, s.pool, id)
+	return PledgeGetByID(ctx, s.pool, id)
 }
 
 // PledgeWithdraw ends a pledge. Withdrawing a withdrawn pledge changes nothing.
@@ -245,7 +245,7 @@ func (s *Service) PledgeWithdraw(ctx context.Context, id int64) (Pledge, error) 
 	if err != nil {
 		return Pledge{}, fmt.Errorf("withdraw pledge %d: %w", id, err)
 	}
-	return PledgeByID(ctx, s.pool, id)
+	return PledgeGetByID(ctx, s.pool, id)
 }
 
 // Observation is one poll of an island.

@@ -122,7 +122,7 @@ func (s *Service) allIslands(ctx context.Context) ([]Island, error) {
 
 // PollIsland polls one island now and returns it as updated.
 func (s *Service) PollIsland(ctx context.Context, id int64) (Island, error) {
-	isl, err := IslandByID(ctx, s.pool, id)
+	isl, err := IslandGetByID(ctx, s.pool, id)
 	if err != nil {
 		return Island{}, err
 	}
@@ -143,7 +143,7 @@ func (s *Service) poll(ctx context.Context, isl Island) (Island, error) {
 	if err != nil {
 		return isl, fmt.Errorf("record poll of island %q: %w", isl.Name, err)
 	}
-	return IslandByID(ctx, s.pool, isl.ID)
+	return IslandGetByID(ctx, s.pool, isl.ID)
 }
 
 // record stores one poll: the observation, the island's status, and its pledges' statuses.

@@ -68,8 +68,8 @@ func scanChannel(r pgx.CollectableRow) (Channel, error) {
 	return c, nil
 }
 
-// ChannelByID returns a channel.
-func ChannelByID(ctx context.Context, q Querier, id int64) (Channel, error) {
+// ChannelGetByID returns a channel.
+func ChannelGetByID(ctx context.Context, q Querier, id int64) (Channel, error) {
 	rows, err := q.Query(ctx, `SELECT `+channelColumns+channelFrom+` WHERE c.id = $1`, id)
 	if err != nil {
 		return Channel{}, fmt.Errorf("channel %d: %w", id, err)
@@ -241,13 +241,13 @@ func (s *Service) ChannelCreate(ctx context.Context, in ChannelInput) (Channel, 
 	if err != nil {
 		return Channel{}, "", fmt.Errorf("create channel: %w", err)
 	}
-	c, err := ChannelByID(ctx, s.pool, id)
+	c, err := ChannelGetByID(ctx, s.pool, id)
 	return c, secret, err
 }
 
 // ChannelUpdate changes a channel; with RotateSecret it returns the new secret.
 func (s *Service) ChannelUpdate(ctx context.Context, id int64, in ChannelInput) (Channel, string, error) {
-	cur, err := ChannelByID(ctx, s.pool, id)
+	cur, err := ChannelGetByID(ctx, s.pool, id)
 	if err != nil {
 		return Channel{}, "", err
 	}
@@ -276,13 +276,13 @@ func (s *Service) ChannelUpdate(ctx context.Context, id int64, in ChannelInput) 
 	if err != nil {
 		return Channel{}, "", fmt.Errorf("update channel %d: %w", id, err)
 	}
-	c, err := ChannelByID(ctx, s.pool, id)
+	c, err := ChannelGetByID(ctx, s.pool, id)
 	return c, secret, err
 }
 
 // ChannelDelete deletes a channel and its deliveries.
 func (s *Service) ChannelDelete(ctx context.Context, id int64) error {
-	cur, err := ChannelByID(ctx, s.pool, id)
+	cur, err := ChannelGetByID(ctx, s.pool, id)
 	if err != nil {
 		return err
 	}
@@ -302,7 +302,7 @@ func (s *Service) ChannelDelete(ctx context.Context, id int64) error {
 
 // SendTest queues a test message to the channel and returns the delivery.
 func (s *Service) SendTest(ctx context.Context, id int64) (Delivery, error) {
-	cur, err := ChannelByID(ctx, s.pool, id)
+	cur, err := ChannelGetByID(ctx, s.pool, id)
 	if err != nil {
 		return Delivery{}, err
 	}

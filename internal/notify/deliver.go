@@ -110,7 +110,7 @@ func (s *Service) deliverBatch(ctx context.Context, limit int) (int, error) {
 // deliverOne sends d and records the outcome. Only a failure to record is returned: a
 // failed send is the delivery's state, not the task's error.
 func (s *Service) deliverOne(ctx context.Context, d Delivery) error {
-	ch, err := ChannelByID(ctx, s.pool, d.ChannelID)
+	ch, err := ChannelGetByID(ctx, s.pool, d.ChannelID)
 	if err != nil {
 		return err // channel deleted meanwhile: its deliveries went with it
 	}

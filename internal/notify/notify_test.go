@@ -240,7 +240,7 @@ func TestFailedDeliveriesAreRetriedAndVisible(t *testing.T) {
 	if len(ds) != 1 || ds[0].Status != "failed" || ds[0].Attempts != 3 || ds[0].ResponseCode == nil || *ds[0].ResponseCode != 401 {
 		t.Fatalf("deliveries to a receiver refusing the signature: %+v", ds)
 	}
-	c, err := notify.ChannelByID(b.ctx, b.pool, bad.ID)
+	c, err := notify.ChannelGetByID(b.ctx, b.pool, bad.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -225,7 +225,7 @@ func islandFlash(r *http.Request, isl islands.Island) string {
 // is none.
 func (p *Portal) islandFromPath(w http.ResponseWriter, r *http.Request) (islands.Island, bool) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	isl, err := islands.IslandByID(r.Context(), p.pool, id)
+	isl, err := islands.IslandGetByID(r.Context(), p.pool, id)
 	if errors.Is(err, islands.ErrNotFound) {
 		p.NotFound(w, r)
 		return isl, false

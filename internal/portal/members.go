@@ -179,7 +179,7 @@ func (p *Portal) MemberCreate(w http.ResponseWriter, r *http.Request) {
 // is none.
 func (p *Portal) memberFromPath(w http.ResponseWriter, r *http.Request) (islands.Member, bool) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	m, err := islands.MemberByID(r.Context(), p.pool, id)
+	m, err := islands.MemberGetByID(r.Context(), p.pool, id)
 	if errors.Is(err, islands.ErrNotFound) {
 		p.NotFound(w, r)
 		return m, false

@@ -110,7 +110,7 @@ func (p *Portal) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+		m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 		if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
 			bad("Choose one of the members you administer.")
 			return
@@ -127,7 +127,7 @@ func (p *Portal) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 
 func (p *Portal) channelForChange(w http.ResponseWriter, r *http.Request) (notify.Channel, bool) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	c, err := notify.ChannelByID(r.Context(), p.pool, id)
+	c, err := notify.ChannelGetByID(r.Context(), p.pool, id)
 	u := user(r)
 	if err != nil || !canSeeChannel(u, c) {
 		p.NotFound(w, r)

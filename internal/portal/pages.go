@@ -88,7 +88,7 @@ func (p *Portal) TokenCreate(w http.ResponseWriter, r *http.Request) {
 	form := tokenForm{Name: r.PostFormValue("name"), Member: r.PostFormValue("member"), Role: r.PostFormValue("role"),
 		ExpiresDays: strings.TrimSpace(r.PostFormValue("expires_days"))}
 	bad := func(msg string) { p.renderTokens(w, r, http.StatusBadRequest, Page{Error: msg}, nil, form) }
-	m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 	if err != nil || authz.Check(u, authz.TokenCreate, authz.Member(m.ID)) != nil {
 		bad("Choose one of your members.")
 		return
@@ -116,7 +116,7 @@ func (p *Portal) TokenCreate(w http.ResponseWriter, r *http.Request) {
 // TokenRevoke handles the revoke button.
 func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	t, err := p.identity.TokenByID(r.Context(), id)
+	t, err := p.identity.TokenGetByID(r.Context(), id)
 	if err != nil || !identity.CanManageToken(user(r), t) {
 		p.NotFound(w, r)
 		return

@@ -51,7 +51,7 @@ func (p *Portal) peopleMembers(r *http.Request, u *identity.Principal) ([]identi
 // peopleMember loads the member a form or query names and asks the authorizer; another
 // member's people are not found (404), a viewer's change is refused (403).
 func (p *Portal) peopleMember(r *http.Request, slug string, act authz.Action) (islands.Member, int) {
-	m, err := islands.MemberBySlug(r.Context(), p.pool, slug)
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, slug)
 	if err != nil {
 		return m, http.StatusNotFound
 	}

@@ -89,7 +89,7 @@ func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 		NodeID: strings.TrimSpace(r.PostFormValue("node_id")), Zone: strings.TrimSpace(r.PostFormValue("zone")),
 		CapacityGB: strings.TrimSpace(r.PostFormValue("capacity_gb"))}
 	bad := func(msg string) { p.renderPledges(w, r, http.StatusBadRequest, Page{Error: msg}, form) }
-	m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 	if err != nil || authz.Check(u, authz.PledgeManage, authz.Member(m.ID)) != nil {
 		bad("Choose a member you administer.")
 		return
@@ -112,7 +112,7 @@ func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 // PledgeWithdraw handles the withdraw button.
 func (p *Portal) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	pl, err := islands.PledgeByID(r.Context(), p.pool, id)
+	pl, err := islands.PledgeGetByID(r.Context(), p.pool, id)
 	if errors.Is(err, islands.ErrNotFound) {
 		p.NotFound(w, r)
 		return

@@ -151,7 +151,7 @@ func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int,
 	}
 	page.Title, page.Nav = "Why is my quota this?", "vaults"
 	if slug != "" {
-		m, err := islands.MemberBySlug(ctx, p.pool, slug)
+		m, err := islands.MemberGetBySlug(ctx, p.pool, slug)
 		if err != nil || authz.Check(u, authz.MemberRead, authz.Member(m.ID)) != nil {
 			p.NotFound(w, r)
 			return
@@ -354,7 +354,7 @@ func (p *Portal) QuotaGrantCreate(w http.ResponseWriter, r *http.Request) {
 	form := grantForm{Member: r.PostFormValue("member"), Amount: strings.TrimSpace(r.PostFormValue("amount")),
 		Unit: r.PostFormValue("unit"), Reason: strings.TrimSpace(r.PostFormValue("reason")),
 		Expires: strings.TrimSpace(r.PostFormValue("expires"))}
-	m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 	if err != nil {
 		form.Member = ""
 		p.quotaRefusal(w, r, formError("Member must be one of the federation's members"), "", nil, form)
@@ -385,7 +385,7 @@ func (p *Portal) QuotaGrantRevoke(w http.ResponseWriter, r *http.Request) {
 		p.NotFound(w, r)
 		return
 	}
-	g, err := p.vaults.GrantGet(r.Context(), id)
+	g, err := p.vaults.GrantGetByID(r.Context(), id)
 	if errors.Is(err, vaults.ErrNotFound) || (err == nil && !authz.CanSee(u, g.MemberID)) {
 		p.NotFound(w, r)
 		return

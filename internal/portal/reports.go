@@ -68,7 +68,7 @@ func (p *Portal) ReportGenerate(w http.ResponseWriter, r *http.Request) {
 	who, period := r.PostFormValue("member"), r.PostFormValue("period")
 	req := reports.Request{Scope: reports.ScopeFederation}
 	if who != "" && who != "federation" {
-		m, err := islands.MemberBySlug(r.Context(), p.pool, who)
+		m, err := islands.MemberGetBySlug(r.Context(), p.pool, who)
 		if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
 			p.renderReports(w, r, http.StatusBadRequest, Page{Error: "Choose one of the members you administer."})
 			return
@@ -103,7 +103,7 @@ type reportData struct {
 // Report shows one report in the portal, with its downloads.
 func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	st, doc, err := reports.Get(r.Context(), p.pool, id)
+	st, doc, err := reports.ReportGetByID(r.Context(), p.pool, id)
 	if errors.Is(err, reports.ErrNotFound) {
 		p.NotFound(w, r)
 		return

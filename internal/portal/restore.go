@@ -220,7 +220,7 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 func (p *Portal) memberNames(r *http.Request, ids []int64) (map[int64][2]string, error) {
 	out := map[int64][2]string{}
 	for _, id := range ids {
-		m, err := islands.MemberByID(r.Context(), p.pool, id)
+		m, err := islands.MemberGetByID(r.Context(), p.pool, id)
 		if err != nil {
 			return nil, fmt.Errorf("read member %d: %w", id, err)
 		}
@@ -491,7 +491,7 @@ func (f policyForm) policy(base verify.Policy) (verify.Policy, error) {
 // repositoryFor loads the path's repository if u may read it.
 func (p *Portal) repositoryFor(w http.ResponseWriter, r *http.Request) (verify.Repository, bool) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	repo, err := verify.RepositoryGet(r.Context(), p.pool, id)
+	repo, err := verify.RepositoryGetByID(r.Context(), p.pool, id)
 	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(user(r), authz.MemberRead, authz.Member(repo.MemberID)) != nil) {
 		p.NotFound(w, r)
 		return repo, false
@@ -746,7 +746,7 @@ type levelRow struct {
 func (p *Portal) RestoreRun(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	u := user(r)
-	run, err := verify.RunGet(r.Context(), p.pool, id)
+	run, err := verify.RunGetByID(r.Context(), p.pool, id)
 	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(u, authz.MemberRead, authz.Member(run.MemberID)) != nil) {
 		p.NotFound(w, r)
 		return

@@ -193,7 +193,7 @@ func TestRestorePortalForms(t *testing.T) {
 	if r.Status != 303 || !strings.Contains(r.Header.Get("Location"), "done=policy") {
 		t.Fatalf("save the policy: %d %s", r.Status, r.Header.Get("Location"))
 	}
-	saved, err := verify.RepositoryGet(context.Background(), env.App.Pool, lastID(t, repoPath))
+	saved, err := verify.RepositoryGetByID(context.Background(), env.App.Pool, lastID(t, repoPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestRestorePortalForms(t *testing.T) {
 	if r := post(f.AdminA, repoPath+"/policy", url.Values{"paused": {"1"}}); r.Status != 303 {
 		t.Fatalf("pause: %d", r.Status)
 	}
-	if saved, _ = verify.RepositoryGet(context.Background(), env.App.Pool, saved.ID); !saved.Paused || saved.Policy.RPOSeconds != nil || saved.Policy.Schedule != nil {
+	if saved, _ = verify.RepositoryGetByID(context.Background(), env.App.Pool, saved.ID); !saved.Paused || saved.Policy.RPOSeconds != nil || saved.Policy.Schedule != nil {
 		t.Errorf("after blanking and pausing: paused %v, policy %+v", saved.Paused, saved.Policy)
 	}
 	if b := string(get(f.AdminA, repoPath).Body); !strings.Contains(b, "paused") {

@@ -122,7 +122,7 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 		QuotaGB: strings.TrimSpace(r.PostFormValue("quota_gb")), IslandID: r.PostFormValue("island_id"),
 		OverrideReason: strings.TrimSpace(r.PostFormValue("override_reason")), IdempotencyKey: r.PostFormValue("idempotency_key")}
 	bad := func(status int, msg string) { p.renderVaults(w, r, status, Page{Error: msg}, form) }
-	m, err := islands.MemberBySlug(r.Context(), p.pool, form.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 	if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
 		bad(http.StatusBadRequest, "Choose one of the members you administer.")
 		return
@@ -194,7 +194,7 @@ func (p *Portal) vaultFor(w http.ResponseWriter, r *http.Request, act authz.Acti
 		p.NotFound(w, r)
 		return vaults.Vault{}, false
 	}
-	v, err := p.vaults.VaultGet(r.Context(), id)
+	v, err := p.vaults.VaultGetByID(r.Context(), id)
 	if errors.Is(err, vaults.ErrNotFound) {
 		p.NotFound(w, r)
 		return v, false
@@ -278,7 +278,7 @@ func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vaul
 
 func (p *Portal) keyOf(w http.ResponseWriter, r *http.Request, v vaults.Vault) (vaults.Key, bool) {
 	kid, _ := strconv.ParseInt(chi.URLParam(r, "key_id"), 10, 64)
-	k, err := p.vaults.KeyGet(r.Context(), v.ID, kid)
+	k, err := p.vaults.KeyGetByID(r.Context(), v.ID, kid)
 	if err != nil {
 		p.NotFound(w, r)
 		return k, false

@@ -93,7 +93,7 @@ func scanStored(r pgx.CollectableRow) (Stored, error) {
 }
 
 // Get returns a stored report and its JSON document.
-func Get(ctx context.Context, q Querier, id int64) (Stored, []byte, error) {
+func ReportGetByID(ctx context.Context, q Querier, id int64) (Stored, []byte, error) {
 	rows, err := q.Query(ctx, `SELECT `+storedColumns+`, r.document FROM reports r LEFT JOIN members m ON m.id = r.member_id WHERE r.id = $1`, id)
 	if err != nil {
 		return Stored{}, nil, fmt.Errorf("report %d: %w", id, err)
@@ -213,7 +213,7 @@ func (s *Service) Generate(ctx context.Context, req Request) (Stored, error) {
 		return Stored{}, fmt.Errorf("store report: %w", err)
 	}
 	s.log.InfoContext(ctx, "report published", "report", id, "scope", req.Scope, "member", slug, "period", req.Period.Kind, "sha256", hash)
-	st, _, err := Get(ctx, s.pool, id)
+	st, _, err := ReportGetByID(ctx, s.pool, id)
 	return st, err
 }
 

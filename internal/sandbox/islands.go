@@ -120,7 +120,7 @@ func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *s
 			}
 		}
 		for _, slug := range d.Operators {
-			m, err := islands.MemberBySlug(ctx, a.Pool, slug)
+			m, err := islands.MemberGetBySlug(ctx, a.Pool, slug)
 			if err != nil {
 				return nil, stop, fmt.Errorf("operator %s of %s: %w", slug, d.Name, err)
 			}

@@ -61,7 +61,7 @@ func seedNotifications(ctx context.Context, a *app.App, s *sink.Sink) error {
 		return err
 	}
 	for _, slug := range demoChannelMembers {
-		m, err := islands.MemberBySlug(ctx, a.Pool, slug)
+		m, err := islands.MemberGetBySlug(ctx, a.Pool, slug)
 		if err != nil {
 			return fmt.Errorf("member %s: %w", slug, err)
 		}
@@ -91,7 +91,7 @@ func publishReports(ctx context.Context, a *app.App) error {
 	now := time.Now().UTC()
 	period := reports.Period{Kind: "custom", Start: now.Add(-7 * 24 * time.Hour), End: now}
 	for _, slug := range demoChannelMembers {
-		m, err := islands.MemberBySlug(ctx, a.Pool, slug)
+		m, err := islands.MemberGetBySlug(ctx, a.Pool, slug)
 		if err != nil {
 			return err
 		}

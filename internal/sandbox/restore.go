@@ -61,7 +61,7 @@ const staleAge = 72 * time.Hour
 // sandbox started again) are skipped and get no new test; one whose data is gone from its
 // vault is removed and made again.
 func seedRestoreTests(ctx context.Context, a *app.App, s3 *minioserver.Server, log *slog.Logger) ([]int64, error) {
-	m, err := islands.MemberBySlug(ctx, a.Pool, demoRestoreMember)
+	m, err := islands.MemberGetBySlug(ctx, a.Pool, demoRestoreMember)
 	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", demoRestoreMember, err)
 	}
@@ -294,7 +294,7 @@ func awaitRound(ctx context.Context, a *app.App, runs []int64, limit time.Durati
 	for {
 		done := true
 		for _, id := range runs {
-			r, err := verify.RunGet(ctx, a.Pool, id)
+			r, err := verify.RunGetByID(ctx, a.Pool, id)
 			if err != nil || !r.Final() {
 				done = false
 				break

@@ -111,7 +111,7 @@ func seedUser(ctx context.Context, a *app.App, u User) error {
 		if err != nil || u.Member == "" {
 			return err
 		}
-		m, err := islands.MemberBySlug(ctx, tx, u.Member)
+		m, err := islands.MemberGetBySlug(ctx, tx, u.Member)
 		if err != nil {
 			return err
 		}

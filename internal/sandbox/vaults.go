@@ -46,7 +46,7 @@ var sandboxVaults = []sandboxVault{
 // vaults are re-provisioned on them (their old MinIO buckets are removed first).
 func seedVaults(ctx context.Context, a *app.App, s3 *minioserver.Server) error {
 	for _, d := range sandboxVaults {
-		m, err := islands.MemberBySlug(ctx, a.Pool, d.Member)
+		m, err := islands.MemberGetBySlug(ctx, a.Pool, d.Member)
 		if err != nil {
 			return fmt.Errorf("vault %s: %w", d.Name, err)
 		}

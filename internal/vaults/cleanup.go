@@ -46,7 +46,7 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		k, err := s.KeyGet(ctx, r.vault, keyID)
+		k, err := s.KeyGetByID(ctx, r.vault, keyID)
 		if err != nil {
 			return err
 		}

@@ -163,7 +163,7 @@ func TestVaultKeyResticEndToEnd(t *testing.T) {
 	if _, err := runner.Snapshots(rctx, repo); err == nil {
 		t.Fatal("restic still works with the revoked key")
 	}
-	k, err := b.svc.KeyGet(ctx, v.ID, key.ID)
+	k, err := b.svc.KeyGetByID(ctx, v.ID, key.ID)
 	if err != nil || k.State != vaults.KeyRevoked {
 		t.Fatalf("revoked key state %q, %v", k.State, err)
 	}

@@ -87,7 +87,7 @@ func (s *Service) scanKey(r pgx.Row) (Key, error) {
 }
 
 // KeyGet returns a key of a vault.
-func (s *Service) KeyGet(ctx context.Context, vaultID, keyID int64) (Key, error) {
+func (s *Service) KeyGetByID(ctx context.Context, vaultID, keyID int64) (Key, error) {
 	return s.scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM vault_keys k WHERE k.vault_id = $1 AND k.id = $2`, vaultID, keyID))
 }
 
@@ -125,7 +125,7 @@ func (s *Service) checkKeyInput(in *KeyInput) error {
 
 // usableVault loads a vault on which keys may be created.
 func (s *Service) usableVault(ctx context.Context, vaultID int64) (Vault, error) {
-	v, err := s.VaultGet(ctx, vaultID)
+	v, err := s.VaultGetByID(ctx, vaultID)
 	if err != nil {
 		return v, err
 	}
@@ -199,7 +199,7 @@ func (s *Service) KeyCreate(ctx context.Context, vaultID int64, in KeyInput) (Ne
 		s.dropGarageKey(ctx, gc, gk.AccessKeyID)
 		return NewKey{}, fmt.Errorf("create key on vault %d: %w", v.ID, err)
 	}
-	k, err := s.KeyGet(ctx, v.ID, id)
+	k, err := s.KeyGetByID(ctx, v.ID, id)
 	if err != nil {
 		return NewKey{}, err
 	}
@@ -245,7 +245,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // one keeps working until the federation's grace period (default 7 days) ends, after which
 // DeleteExpiredKeys deletes it. The old key's expiry is also set on Garage.
 func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInput) (NewKey, error) {
-	old, err := s.KeyGet(ctx, vaultID, keyID)
+	old, err := s.KeyGetByID(ctx, vaultID, keyID)
 	if err != nil {
 		return NewKey{}, err
 	}
@@ -312,7 +312,7 @@ func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInp
 		s.dropGarageKey(ctx, gc, gk.AccessKeyID)
 		return NewKey{}, fmt.Errorf("rotate key %d: %w", keyID, err)
 	}
-	k, err := s.KeyGet(ctx, v.ID, id)
+	k, err := s.KeyGetByID(ctx, v.ID, id)
 	if err != nil {
 		return NewKey{}, err
 	}
@@ -323,7 +323,7 @@ func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInp
 // Revoking a revoked or deleted key does nothing. When the island does not answer the
 // key is not recorded as revoked (it may still work) and the error says so.
 func (s *Service) KeyRevoke(ctx context.Context, vaultID, keyID int64) (Key, error) {
-	k, err := s.KeyGet(ctx, vaultID, keyID)
+	k, err := s.KeyGetByID(ctx, vaultID, keyID)
 	if err != nil {
 		return k, err
 	}
@@ -358,5 +358,5 @@ func (s *Service) KeyRevoke(ctx context.Context, vaultID, keyID int64) (Key, err
 	if err != nil {
 		return k, fmt.Errorf("revoke key %d: %w", keyID, err)
 	}
-	return s.KeyGet(ctx, vaultID, keyID)
+	return s.KeyGetByID(ctx, vaultID, keyID)
 }

@@ -137,7 +137,7 @@ func scanGrant(r pgx.Row) (Grant, error) {
 }
 
 // GrantGet returns a grant.
-func (s *Service) GrantGet(ctx context.Context, id int64) (Grant, error) {
+func (s *Service) GrantGetByID(ctx context.Context, id int64) (Grant, error) {
 	return scanGrant(s.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM quota_grants g JOIN members m ON m.id = g.member_id
 		WHERE g.id = $1`, id))
 }
@@ -188,7 +188,7 @@ func (s *Service) GrantCreate(ctx context.Context, in GrantInput) (Grant, error)
 	if err != nil {
 		return Grant{}, fmt.Errorf("grant quota: %w", err)
 	}
-	return s.GrantGet(ctx, id)
+	return s.GrantGetByID(ctx, id)
 }
 
 // GrantRevoke ends a grant (idempotent; audited once). Vaults already allocated keep
@@ -211,5 +211,5 @@ func (s *Service) GrantRevoke(ctx context.Context, id int64) (Grant, error) {
 	if err != nil {
 		return Grant{}, fmt.Errorf("revoke grant %d: %w", id, err)
 	}
-	return s.GrantGet(ctx, id)
+	return s.GrantGetByID(ctx, id)
 }

@@ -123,7 +123,7 @@ func VaultGetByID(ctx context.Context, q querier, id int64) (Vault, error) {
 }
 
 // VaultGet returns a vault that is not deleted (ErrNotFound otherwise).
-func (s *Service) VaultGet(ctx context.Context, id int64) (Vault, error) {
+func (s *Service) VaultGetByID(ctx context.Context, id int64) (Vault, error) {
 	v, err := VaultGetByID(ctx, s.pool, id)
 	if err == nil && v.Status == StatusDeleted {
 		return Vault{}, ErrNotFound
@@ -547,7 +547,7 @@ func (s *Service) Delete(ctx context.Context, id int64, reason string) (v Vault,
 	if len(reason) > 1000 {
 		return Vault{}, false, &FieldError{Field: "reason", Problem: "must be at most 1000 characters"}
 	}
-	v, err = s.VaultGet(ctx, id)
+	v, err = s.VaultGetByID(ctx, id)
 	if err != nil {
 		return v, false, err
 	}

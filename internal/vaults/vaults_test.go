@@ -162,7 +162,7 @@ func TestGarageUnreachableLeavesAPendingVaultTheReconcilerFinishes(t *testing.T)
 		t.Fatal(err)
 	}
 	for _, id := range []int64{v.ID, w.ID} {
-		got, err := b.svc.VaultGet(b.ctx, id)
+		got, err := b.svc.VaultGetByID(b.ctx, id)
 		if err != nil || got.Status != vaults.StatusActive || got.Verifier == nil || got.StatusDetail != "" {
 			t.Fatalf("after reconcile: %v %+v", err, got)
 		}
@@ -285,7 +285,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	if k, ok := bi.Key(foreign.AccessKeyID); ok && k.Permissions.Permissions() != 0 {
 		t.Errorf("foreign key keeps %v", k.Permissions)
 	}
-	got, _ := b.svc.VaultGet(b.ctx, v.ID)
+	got, _ := b.svc.VaultGetByID(b.ctx, v.ID)
 	if got.Verifier == nil || got.Verifier.AccessKeyID == v.Verifier.AccessKeyID {
 		t.Fatalf("verifier not replaced: %+v", got.Verifier)
 	}
@@ -307,7 +307,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got, _ = b.svc.VaultGet(b.ctx, v.ID)
+	got, _ = b.svc.VaultGetByID(b.ctx, v.ID)
 	if len(got.Drift) != 1 || !strings.Contains(got.Drift[0], key.AccessKeyID) {
 		t.Fatalf("drift shown: %q", got.Drift)
 	}
@@ -332,7 +332,7 @@ func TestRotateThenDeleteExpiredKeys(t *testing.T) {
 	if nk.SecretAccessKey == "" || nk.RotatedFrom == nil || *nk.RotatedFrom != old.ID || nk.Name != "nas" {
 		t.Fatalf("new key %+v", nk.Key)
 	}
-	o, _ := b.svc.KeyGet(b.ctx, v.ID, old.ID)
+	o, _ := b.svc.KeyGetByID(b.ctx, v.ID, old.ID)
 	if o.State != vaults.KeyRetiring || o.ExpiresAt == nil || o.ExpiresAt.Sub(time.Now()) < 6*24*time.Hour {
 		t.Fatalf("old key after rotation: %+v", o)
 	}
@@ -364,7 +364,7 @@ func TestRotateThenDeleteExpiredKeys(t *testing.T) {
 	if _, err := b.south.Client.GetKeyInfo(b.ctx, garage.KeyLookup{ID: old.AccessKeyID}); !errors.Is(err, garage.ErrNotFound) {
 		t.Fatalf("old key after the grace period: %v", err)
 	}
-	if o, _ := b.svc.KeyGet(b.ctx, v.ID, old.ID); o.State != vaults.KeyDeleted {
+	if o, _ := b.svc.KeyGetByID(b.ctx, v.ID, old.ID); o.State != vaults.KeyDeleted {
 		t.Fatalf("old key state %s", o.State)
 	}
 	if _, err := b.south.Client.GetKeyInfo(b.ctx, garage.KeyLookup{ID: nk.AccessKeyID}); err != nil {
@@ -414,7 +414,7 @@ func TestUsageThresholdEvents(t *testing.T) {
 		if err := b.svc.CollectUsage(b.ctx); err != nil {
 			t.Fatal(err)
 		}
-		got, _ := b.svc.VaultGet(b.ctx, v.ID)
+		got, _ := b.svc.VaultGetByID(b.ctx, v.ID)
 		if got.UsageObjects != nil && *got.UsageObjects == 1 {
 			break
 		}

@@ -104,7 +104,7 @@ func TestExclusiveLockPostponesThenPasses(t *testing.T) {
 	// Postponed, and tried again later (still postponed: the lock is still there).
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		r, err := RunGet(b.ctx, b.pool, run.ID)
+		r, err := RunGetByID(b.ctx, b.pool, run.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

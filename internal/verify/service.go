@@ -297,7 +297,7 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 	if err != nil {
 		return Repository{}, err
 	}
-	return RepositoryGet(ctx, s.pool, id)
+	return RepositoryGetByID(ctx, s.pool, id)
 }
 
 func uniqueViolation(err error) error {
@@ -360,7 +360,7 @@ func policyDetails(p Policy) map[string]any {
 
 // scheduleNext sets the repository's next start from its policy.
 func (s *Service) scheduleNext(ctx context.Context, tx pgx.Tx, id int64) error {
-	r, err := RepositoryGet(ctx, tx, id)
+	r, err := RepositoryGetByID(ctx, tx, id)
 	if err != nil {
 		return err
 	}
@@ -385,7 +385,7 @@ func (s *Service) PolicyUpdate(ctx context.Context, id int64, name *string, p Po
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		r, err := RepositoryGet(ctx, tx, id)
+		r, err := RepositoryGetByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -415,7 +415,7 @@ func (s *Service) PolicyUpdate(ctx context.Context, id int64, name *string, p Po
 	if err != nil {
 		return Repository{}, err
 	}
-	return RepositoryGet(ctx, s.pool, id)
+	return RepositoryGetByID(ctx, s.pool, id)
 }
 
 // PasswordSet replaces (or, for a blind repository, adds) the password: the repository
@@ -425,7 +425,7 @@ func (s *Service) PasswordSet(ctx context.Context, id int64, password string) (R
 	if err := validatePassword(password); err != nil {
 		return Repository{}, err
 	}
-	r, err := RepositoryGet(ctx, s.pool, id)
+	r, err := RepositoryGetByID(ctx, s.pool, id)
 	if err != nil {
 		return r, err
 	}
@@ -452,13 +452,13 @@ func (s *Service) PasswordSet(ctx context.Context, id int64, password string) (R
 	if err != nil {
 		return Repository{}, err
 	}
-	return RepositoryGet(ctx, s.pool, id)
+	return RepositoryGetByID(ctx, s.pool, id)
 }
 
 // PasswordRemove forgets the password: the repository becomes blind (audited).
 func (s *Service) PasswordRemove(ctx context.Context, id int64) (Repository, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		r, err := RepositoryGet(ctx, tx, id)
+		r, err := RepositoryGetByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -476,14 +476,14 @@ func (s *Service) PasswordRemove(ctx context.Context, id int64) (Repository, err
 	if err != nil {
 		return Repository{}, err
 	}
-	return RepositoryGet(ctx, s.pool, id)
+	return RepositoryGetByID(ctx, s.pool, id)
 }
 
 // RepositoryDelete removes a repository from testing (audited); its history is kept, its
 // password is erased, and a waiting test is cancelled when it starts.
 func (s *Service) RepositoryDelete(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		r, err := RepositoryGet(ctx, tx, id)
+		r, err := RepositoryGetByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -546,7 +546,7 @@ func (s *Service) RunNow(ctx context.Context, id int64) (Run, bool, error) {
 	var runID int64
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		r, err := RepositoryGet(ctx, tx, id)
+		r, err := RepositoryGetByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -562,7 +562,7 @@ func (s *Service) RunNow(ctx context.Context, id int64) (Run, bool, error) {
 	if err != nil {
 		return Run{}, false, err
 	}
-	run, err := RunGet(ctx, s.pool, runID)
+	run, err := RunGetByID(ctx, s.pool, runID)
 	return run, created, err
 }
 
@@ -583,7 +583,7 @@ func (s *Service) ScheduleDue(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			r, err := RepositoryGet(ctx, tx, id)
+			r, err := RepositoryGetByID(ctx, tx, id)
 			if err != nil {
 				return err
 			}

@@ -279,7 +279,7 @@ func (b *bundle) wait(runID int64, limit time.Duration) Run {
 	b.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		run, err := RunGet(b.ctx, b.pool, runID)
+		run, err := RunGetByID(b.ctx, b.pool, runID)
 		if err != nil {
 			b.t.Fatal(err)
 		}

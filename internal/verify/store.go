@@ -65,7 +65,7 @@ func scanRepo(row pgx.Row, s Settings) (Repository, error) {
 }
 
 // RepositoryGet reads a live repository.
-func RepositoryGet(ctx context.Context, q querier, id int64) (Repository, error) {
+func RepositoryGetByID(ctx context.Context, q querier, id int64) (Repository, error) {
 	s, err := SettingsGet(ctx, q)
 	if err != nil {
 		return Repository{}, err
@@ -128,7 +128,7 @@ func scanRun(row pgx.Row) (Run, error) {
 }
 
 // RunGet reads a run with its levels.
-func RunGet(ctx context.Context, q querier, id int64) (Run, error) {
+func RunGetByID(ctx context.Context, q querier, id int64) (Run, error) {
 	t, err := scanRun(q.QueryRow(ctx, `SELECT `+runColumns+` FROM restore_test_runs t
 		JOIN restic_repositories r ON r.id = t.repository_id WHERE t.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {

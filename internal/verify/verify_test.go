@@ -372,7 +372,7 @@ func TestKilledWorkerIsRetriedWithOneResultAndNoScratchLeft(t *testing.T) {
 	// (its restic, in a process group of its own, is orphaned and keeps writing).
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		r, err := RunGet(b.ctx, b.pool, run.ID)
+		r, err := RunGetByID(b.ctx, b.pool, run.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

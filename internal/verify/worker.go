@@ -198,7 +198,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 	if run.Final() {
 		return nil // the result is recorded: a duplicate execution records nothing
 	}
-	repo, err := RepositoryGet(ctx, s.pool, job.Args.RepositoryID)
+	repo, err := RepositoryGetByID(ctx, s.pool, job.Args.RepositoryID)
 	if errors.Is(err, ErrNotFound) {
 		_, err = s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'cancelled', finished_at = now(),
 			reason = 'the repository was removed before the test ran', progress = '{}' WHERE id = $1 AND finished_at IS NULL`, run.ID)
@@ -297,7 +297,7 @@ func (s *Service) runForJob(ctx context.Context, job *river.Job[TestArgs]) (Run,
 	var id int64
 	err := s.pool.QueryRow(ctx, `SELECT id FROM restore_test_runs WHERE river_job_id = $1`, job.ID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		r, gerr := RepositoryGet(ctx, s.pool, job.Args.RepositoryID)
+		r, gerr := RepositoryGetByID(ctx, s.pool, job.Args.RepositoryID)
 		if gerr != nil {
 			return Run{}, river.JobCancel(gerr)
 		}
@@ -309,7 +309,7 @@ func (s *Service) runForJob(ctx context.Context, job *river.Job[TestArgs]) (Run,
 	if err != nil {
 		return Run{}, fmt.Errorf("find the run of job %d: %w", job.ID, err)
 	}
-	return RunGet(ctx, s.pool, id)
+	return RunGetByID(ctx, s.pool, id)
 }
 
 // targetFor gathers what the test needs: credentials, password, known snapshots.
