@@ -5,31 +5,15 @@ import (
 	"net/http"
 
 	"github.com/chatons/archipelago/internal/authz"
-	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
 )
 
-// Channels of a member are read with MemberRead and changed with MemberWrite on it;
-// federation-wide channels are read and changed by federation admins (FederationManage).
-func channelCheck(p *identity.Principal, c notify.Channel, write bool) error {
-	if c.MemberID == nil {
-		return authz.Check(p, authz.FederationManage, authz.Federation)
-	}
-	act := authz.MemberRead
-	if write {
-		act = authz.MemberWrite
-	}
-	return authz.Check(p, act, authz.Member(*c.MemberID))
-}
-
 // ChannelList answers GET /v1/notify/channels.
 func (a *API) ChannelList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	f := notify.ChannelFilter{All: p.FederationAdmin}
-	for _, m := range p.Members {
-		f.MemberIDs = append(f.MemberIDs, m.ID)
-	}
+	scope := authz.ReadScope(p)
+	f := notify.ChannelFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	cs, err := notify.ChannelList(r.Context(), a.pool, f)
 	if err != nil {
 		return err
@@ -85,11 +69,11 @@ func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, erro
 	return loadByID(r, "id", "channel", func(ctx context.Context, id int64) (notify.Channel, error) {
 		return notify.ChannelGetByID(ctx, a.pool, id)
 	}, func(c notify.Channel) error {
-		if err := channelCheck(principal(r), c, false); err != nil {
+		if err := authz.ChannelCheck(principal(r), c.MemberID, false); err != nil {
 			return authz.ErrHidden
 		}
 		if write {
-			return channelCheck(principal(r), c, true)
+			return authz.ChannelCheck(principal(r), c.MemberID, true)
 		}
 		return nil
 	})
@@ -177,10 +161,8 @@ func (a *API) ChannelDeliveries(w http.ResponseWriter, r *http.Request) error {
 // event for federation admins), newest first.
 func (a *API) NotifyEvents(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	f := notify.EventFilter{All: p.FederationAdmin}
-	for _, m := range p.Members {
-		f.MemberIDs = append(f.MemberIDs, m.ID)
-	}
+	scope := authz.ReadScope(p)
+	f := notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 500)
 	if err != nil {
 		return err

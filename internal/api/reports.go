@@ -29,11 +29,8 @@ func reportReadCheck(p *identity.Principal, st reports.Stored) error {
 
 // reportFilter lists what p may see.
 func reportFilter(p *identity.Principal) reports.Filter {
-	f := reports.Filter{All: p.FederationAdmin, Federation: true}
-	for _, m := range p.Members {
-		f.MemberIDs = append(f.MemberIDs, m.ID)
-	}
-	return f
+	scope := authz.ReadScope(p)
+	return reports.Filter{All: scope.All, MemberIDs: scope.MemberIDs, Federation: true}
 }
 
 type reportLinks struct {

@@ -30,10 +30,10 @@ func (a *API) memberFilter(r *http.Request) ([]int64, error) {
 	p := principal(r)
 	slug := r.URL.Query().Get("member")
 	if slug == "" {
-		if p.FederationAdmin {
-			return nil, nil
+		if scope := authz.ReadScope(p); !scope.All {
+			return scope.MemberIDs, nil // never nil: nil means everything
 		}
-		return append([]int64{}, p.MemberIDs()...), nil // never nil: nil means everything
+		return nil, nil
 	}
 	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
 	if err == nil {

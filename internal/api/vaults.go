@@ -30,7 +30,8 @@ func (a *API) vaultFor(r *http.Request, act authz.Action) (vaults.Vault, error) 
 // visibleVaults selects the vaults p may read: all of them for a federation admin,
 // otherwise its members' only.
 func visibleVaults(p *identity.Principal) vaults.VaultFilter {
-	return vaults.VaultFilter{All: p.FederationAdmin, MemberIDs: p.MemberIDs()}
+	scope := authz.ReadScope(p)
+	return vaults.VaultFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 }
 
 // VaultList answers GET /v1/vaults (?member=<slug>, ?island_id, ?status).

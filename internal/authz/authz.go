@@ -113,12 +113,42 @@ func CanSee(p *identity.Principal, memberID int64) bool {
 	return Check(p, MemberRead, Member(memberID)) == nil
 }
 
+// Scope is what a principal may read among member-private objects: everything (All), or
+// the objects of the listed members. Domains' list filters take it apart as All and
+// MemberIDs.
+type Scope struct {
+	All       bool
+	MemberIDs []int64 // never nil when All is false: an empty scope reads nothing
+}
+
+// ReadScope is the one answer to "which member-private objects may p list": lists
+// (vaults, repositories, channels, events, reports, audit entries) are filtered by it,
+// never by reading the principal's fields in a handler.
+func ReadScope(p *identity.Principal) Scope {
+	if p == nil {
+		return Scope{MemberIDs: []int64{}}
+	}
+	return Scope{All: p.FederationAdmin, MemberIDs: append([]int64{}, p.MemberIDs()...)}
+}
+
 // AuditVisibility is what p may read in the audit log: federation-level entries (islands,
 // members, pledges, quota policy) are visible to everyone signed in, member-private entries
 // to that member's users, and everything to federation admins.
 func AuditVisibility(p *identity.Principal) audit.Visibility {
-	if p == nil {
-		return audit.Visibility{}
+	s := ReadScope(p)
+	return audit.Visibility{All: s.All, MemberIDs: s.MemberIDs}
+}
+
+// ChannelCheck decides on a notification channel: a member's channel is read by the
+// member's users and changed by its admins (others' are hidden); a federation-wide
+// channel (memberID nil) is for federation admins.
+func ChannelCheck(p *identity.Principal, memberID *int64, write bool) error {
+	if memberID == nil {
+		return Check(p, FederationManage, Federation)
 	}
-	return audit.Visibility{All: p.FederationAdmin, MemberIDs: p.MemberIDs()}
+	act := MemberRead
+	if write {
+		act = MemberWrite
+	}
+	return Check(p, act, Member(*memberID))
 }

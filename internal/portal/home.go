@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/reports"
@@ -29,7 +30,8 @@ func (p *Portal) renderHome(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	period := reports.Period{Kind: reports.PeriodCustom, Start: now.AddDate(0, 0, -7), End: now.Add(time.Second)}
 	var data homeData
-	ef := notify.EventFilter{All: u.FederationAdmin, Limit: 8, Since: now.AddDate(0, 0, -7)}
+	scope := authz.ReadScope(u)
+	ef := notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs, Limit: 8, Since: now.AddDate(0, 0, -7)}
 	for _, m := range u.Members {
 		ref := &reports.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name}
 		in, err := reports.Gather(r.Context(), p.pool, reports.ScopeMember, ref, period)
@@ -38,7 +40,6 @@ func (p *Portal) renderHome(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data.Members = append(data.Members, homeMember{Member: m, Report: reports.Build(in)})
-		ef.MemberIDs = append(ef.MemberIDs, m.ID)
 	}
 	if u.FederationAdmin {
 		in, err := reports.Gather(r.Context(), p.pool, reports.ScopeFederation, nil, period)

@@ -38,10 +38,7 @@ type notifyData struct {
 }
 
 func canChangeChannel(u *identity.Principal, c notify.Channel) bool {
-	if c.MemberID == nil {
-		return authz.Check(u, authz.FederationManage, authz.Federation) == nil
-	}
-	return authz.Check(u, authz.MemberWrite, authz.Member(*c.MemberID)) == nil
+	return authz.ChannelCheck(u, c.MemberID, true) == nil
 }
 
 // Notifications shows the notification channels, their recent deliveries and recent events.
@@ -61,13 +58,12 @@ func notifyFlash(r *http.Request) string {
 
 func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int, page Page, form channelForm, secret, secretFor string) {
 	u := user(r)
-	f := notify.ChannelFilter{All: u.FederationAdmin}
-	ef := notify.EventFilter{All: u.FederationAdmin, Limit: 30}
+	scope := authz.ReadScope(u)
+	f := notify.ChannelFilter{All: scope.All, MemberIDs: scope.MemberIDs}
+	ef := notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs, Limit: 30}
 	data := notifyData{Kinds: notify.Kinds, Form: form, NewSecret: secret, NewSecretFor: secretFor,
 		Federation: authz.Check(u, authz.FederationManage, authz.Federation) == nil}
 	for _, m := range u.Members {
-		f.MemberIDs = append(f.MemberIDs, m.ID)
-		ef.MemberIDs = append(ef.MemberIDs, m.ID)
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
 			data.AdminOf = append(data.AdminOf, m)
 		}

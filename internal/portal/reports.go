@@ -25,10 +25,8 @@ type reportsData struct {
 
 // visibleReports lists the reports u may read.
 func (p *Portal) visibleReports(r *http.Request, u *identity.Principal, limit int) ([]reports.Stored, error) {
-	f := reports.Filter{All: u.FederationAdmin, Federation: true, Limit: limit}
-	for _, m := range u.Members {
-		f.MemberIDs = append(f.MemberIDs, m.ID)
-	}
+	scope := authz.ReadScope(u)
+	f := reports.Filter{All: scope.All, MemberIDs: scope.MemberIDs, Federation: true, Limit: limit}
 	return reports.List(r.Context(), p.pool, f)
 }
 

@@ -89,7 +89,8 @@ func (p *Portal) Vaults(w http.ResponseWriter, r *http.Request) {
 
 func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int, page Page, form vaultForm) {
 	u := user(r)
-	f := vaults.VaultFilter{All: u.FederationAdmin, MemberIDs: u.MemberIDs()}
+	scope := authz.ReadScope(u)
+	f := vaults.VaultFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	vs, err := p.vaults.VaultList(r.Context(), f)
 	if err != nil {
 		p.fail(w, r, err)
