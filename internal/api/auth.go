@@ -147,11 +147,7 @@ func (a *API) Logout(w http.ResponseWriter, r *http.Request) error {
 	if p.Via == "api_token" {
 		return Invalid("Authorization", "an API token has no session; revoke it with DELETE /v1/tokens/{id}")
 	}
-	if err := a.identity.Logout(r.Context(), p); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.identity.Logout(r.Context(), p))
 }
 
 type meResponse struct {

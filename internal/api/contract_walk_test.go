@@ -47,7 +47,8 @@ func (d schemaDoc) flat(s map[string]any) map[string]any {
 	}
 	out := map[string]any{"type": "object"}
 	props := map[string]any{}
-	for _, p := range append([]any{s}, parts...) {
+	own := map[string]any{"properties": s["properties"], "additionalProperties": s["additionalProperties"]}
+	for _, p := range append([]any{own}, parts...) {
 		pm := d.flat(p.(map[string]any))
 		for k, v := range d.get(pm, "properties") {
 			props[k] = v

@@ -247,3 +247,21 @@ func jsonKind(kind string) string {
 		return "a number"
 	}
 }
+
+// reply ends a handler: err when there is one, else v written as JSON with status.
+func reply(w http.ResponseWriter, status int, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, status, v)
+	return nil
+}
+
+// noContent ends a handler whose success has no body: err, or 204.
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

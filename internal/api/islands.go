@@ -79,7 +79,11 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func (a *API) islandFromPath(r *http.Request) (islands.Island, error) {
+// islandFor checks act on the federation, then loads the island of the path's {id}.
+func (a *API) islandFor(r *http.Request, act authz.Action) (islands.Island, error) {
+	if err := check(principal(r), act, authz.Federation); err != nil {
+		return islands.Island{}, err
+	}
 	return loadByID(r, "id", "island", func(ctx context.Context, id int64) (islands.Island, error) {
 		return islands.IslandGetByID(ctx, a.pool, id)
 	}, nil)
@@ -88,10 +92,7 @@ func (a *API) islandFromPath(r *http.Request) (islands.Island, error) {
 // IslandGet answers GET /v1/islands/{id}: the island, its operators, nodes as last seen,
 // pledges and redundancy warnings.
 func (a *API) IslandGet(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		return err
-	}
-	isl, err := a.islandFromPath(r)
+	isl, err := a.islandFor(r, authz.FederationRead)
 	if err != nil {
 		return err
 	}
@@ -143,19 +144,12 @@ func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v, err := a.islandView(r, i)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusCreated, v)
-	return nil
+	return reply(w, http.StatusCreated, v, err)
 }
 
 // IslandUpdate answers PATCH /v1/islands/{id} (federation admins).
 func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	cur, err := a.islandFromPath(r)
+	cur, err := a.islandFor(r, authz.FederationManage)
 	if err != nil {
 		return err
 	}
@@ -168,36 +162,22 @@ func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v, err := a.islandView(r, i)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, v)
-	return nil
+	return reply(w, http.StatusOK, v, err)
 }
 
 // IslandDelete answers DELETE /v1/islands/{id} (federation admins): refused while it has
 // live pledges.
 func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	cur, err := a.islandFromPath(r)
+	cur, err := a.islandFor(r, authz.FederationManage)
 	if err != nil {
 		return err
 	}
-	if err := a.islands.IslandDelete(r.Context(), cur.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.islands.IslandDelete(r.Context(), cur.ID))
 }
 
 // IslandPoll answers POST /v1/islands/{id}/poll (federation admins): poll it now.
 func (a *API) IslandPoll(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	cur, err := a.islandFromPath(r)
+	cur, err := a.islandFor(r, authz.FederationManage)
 	if err != nil {
 		return err
 	}
@@ -206,19 +186,12 @@ func (a *API) IslandPoll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v, err := a.islandView(r, i)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, v)
-	return nil
+	return reply(w, http.StatusOK, v, err)
 }
 
 // IslandObservations answers GET /v1/islands/{id}/observations: the poll history.
 func (a *API) IslandObservations(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		return err
-	}
-	isl, err := a.islandFromPath(r)
+	isl, err := a.islandFor(r, authz.FederationRead)
 	if err != nil {
 		return err
 	}
@@ -243,10 +216,7 @@ func (a *API) IslandObservations(w http.ResponseWriter, r *http.Request) error {
 
 // OperatorList answers GET /v1/islands/{id}/operators.
 func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		return err
-	}
-	isl, err := a.islandFromPath(r)
+	isl, err := a.islandFor(r, authz.FederationRead)
 	if err != nil {
 		return err
 	}
@@ -259,10 +229,7 @@ func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return islands.Island{}, 0, err
-	}
-	isl, err := a.islandFromPath(r)
+	isl, err := a.islandFor(r, authz.FederationManage)
 	if err != nil {
 		return isl, 0, err
 	}
@@ -280,11 +247,7 @@ func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	op, err := a.islands.OperatorAdd(r.Context(), isl.ID, mid)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, op)
-	return nil
+	return reply(w, http.StatusOK, op, err)
 }
 
 // OperatorRemove answers DELETE /v1/islands/{id}/operators/{member_id} (federation admins).
@@ -293,9 +256,5 @@ func (a *API) OperatorRemove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.islands.OperatorRemove(r.Context(), isl.ID, mid); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.islands.OperatorRemove(r.Context(), isl.ID, mid))
 }

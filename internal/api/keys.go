@@ -84,11 +84,7 @@ func (a *API) KeyRotate(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	nk, err := a.vaults.KeyRotate(r.Context(), v.ID, k.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusCreated, nk)
-	return nil
+	return reply(w, http.StatusCreated, nk, err)
 }
 
 // KeyRevoke answers DELETE /v1/vaults/{id}/keys/{key_id}: the key stops working at once.

@@ -57,7 +57,11 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) memberFromPath(r *http.Request) (islands.Member, error) {
+// memberFor checks act on the federation, then loads the member of the path's {id}.
+func (a *API) memberFor(r *http.Request, act authz.Action) (islands.Member, error) {
+	if err := check(principal(r), act, authz.Federation); err != nil {
+		return islands.Member{}, err
+	}
 	return loadByID(r, "id", "member", func(ctx context.Context, id int64) (islands.Member, error) {
 		return islands.MemberGetByID(ctx, a.pool, id)
 	}, nil)
@@ -65,15 +69,8 @@ func (a *API) memberFromPath(r *http.Request) (islands.Member, error) {
 
 // MemberGet answers GET /v1/members/{id}.
 func (a *API) MemberGet(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		return err
-	}
-	m, err := a.memberFromPath(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, m)
-	return nil
+	m, err := a.memberFor(r, authz.FederationRead)
+	return reply(w, http.StatusOK, m, err)
 }
 
 type memberRequest struct {
@@ -98,19 +95,12 @@ func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m, err := a.islands.MemberCreate(r.Context(), req.input())
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusCreated, m)
-	return nil
+	return reply(w, http.StatusCreated, m, err)
 }
 
 // MemberUpdate answers PATCH /v1/members/{id} (federation admins).
 func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	cur, err := a.memberFromPath(r)
+	cur, err := a.memberFor(r, authz.FederationManage)
 	if err != nil {
 		return err
 	}
@@ -119,26 +109,15 @@ func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m, err := a.islands.MemberUpdate(r.Context(), cur.ID, req.input())
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, m)
-	return nil
+	return reply(w, http.StatusOK, m, err)
 }
 
 // MemberDelete answers DELETE /v1/members/{id} (federation admins): only a member with no
 // history (no pledges, islands, tokens or audit entries) can be deleted.
 func (a *API) MemberDelete(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	cur, err := a.memberFromPath(r)
+	cur, err := a.memberFor(r, authz.FederationManage)
 	if err != nil {
 		return err
 	}
-	if err := a.islands.MemberDelete(r.Context(), cur.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.islands.MemberDelete(r.Context(), cur.ID))
 }

@@ -82,11 +82,7 @@ func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, erro
 // ChannelGet answers GET /v1/notify/channels/{id}.
 func (a *API) ChannelGet(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.channelFromPath(r, false)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, http.StatusOK, c, err)
 }
 
 // ChannelUpdate answers PATCH /v1/notify/channels/{id}.
@@ -117,11 +113,7 @@ func (a *API) ChannelDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.notify.ChannelDelete(r.Context(), c.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.notify.ChannelDelete(r.Context(), c.ID))
 }
 
 // ChannelTest answers POST /v1/notify/channels/{id}/test: queue a test message.
@@ -131,11 +123,7 @@ func (a *API) ChannelTest(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d, err := a.notify.SendTest(r.Context(), c.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusAccepted, d)
-	return nil
+	return reply(w, http.StatusAccepted, d, err)
 }
 
 // ChannelDeliveries answers GET /v1/notify/channels/{id}/deliveries: the latest deliveries

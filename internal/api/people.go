@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -25,14 +26,9 @@ func peopleError(err error, field string) error {
 // peopleMember loads the member of the path and asks the authorizer: another member's
 // people answer 404, a viewer trying a change 403.
 func (a *API) peopleMember(r *http.Request, act authz.Action) (islands.Member, error) {
-	m, err := a.memberFromPath(r)
-	if err != nil {
-		return m, err
-	}
-	if err := authz.Check(principal(r), act, authz.Member(m.ID)); err != nil {
-		return m, notFoundAs(err, "member", chi.URLParam(r, "id"))
-	}
-	return m, nil
+	return loadByID(r, "id", "member", func(ctx context.Context, id int64) (islands.Member, error) {
+		return islands.MemberGetByID(ctx, a.pool, id)
+	}, onMember(r, act, func(m islands.Member) int64 { return m.ID }))
 }
 
 // personFromPath reads the {user_id} of the path.

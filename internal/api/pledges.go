@@ -60,11 +60,7 @@ func (a *API) PledgeGet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p, err := a.pledgeFromPath(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, p)
-	return nil
+	return reply(w, http.StatusOK, p, err)
 }
 
 type pledgeCreateRequest struct {
@@ -133,11 +129,7 @@ func (a *API) PledgeUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out, err := a.islands.PledgeUpdate(r.Context(), pl.ID, req.CapacityBytes, req.Zone)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK, out, err)
 }
 
 // PledgeWithdraw answers POST /v1/pledges/{id}/withdraw.
@@ -147,9 +139,5 @@ func (a *API) PledgeWithdraw(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out, err := a.islands.PledgeWithdraw(r.Context(), pl.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK, out, err)
 }

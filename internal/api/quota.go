@@ -30,11 +30,7 @@ func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) error {
 		return notFoundAs(err, "member", slug)
 	}
 	rep, err := a.vaults.Explain(r.Context(), m.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, rep)
-	return nil
+	return reply(w, http.StatusOK, rep, err)
 }
 
 type settingsBody struct {
@@ -143,11 +139,7 @@ func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) error {
 		return Invalid("member", "no member %q", req.Member)
 	}
 	g, err := a.vaults.GrantCreate(r.Context(), vaults.GrantInput{MemberID: m.ID, Bytes: req.Bytes, Reason: req.Reason, ExpiresAt: req.ExpiresAt})
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusCreated, g)
-	return nil
+	return reply(w, http.StatusCreated, g, err)
 }
 
 // GrantRevoke answers DELETE /v1/quota/grants/{id} (federation admins).

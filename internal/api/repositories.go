@@ -115,11 +115,7 @@ func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) error {
 // RepositoryGet answers GET /v1/repositories/{id}.
 func (a *API) RepositoryGet(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberRead)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, repo)
-	return nil
+	return reply(w, http.StatusOK, repo, err)
 }
 
 type repositoryUpdateRequest struct {
@@ -144,11 +140,7 @@ func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) error {
 		policy = *req.Policy
 	}
 	out, err := a.verify.PolicyUpdate(r.Context(), repo.ID, req.Name, policy, req.Paused)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK, out, err)
 }
 
 // RepositoryDelete answers DELETE /v1/repositories/{id}: the repository is no longer
@@ -158,11 +150,7 @@ func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.verify.RepositoryDelete(r.Context(), repo.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.verify.RepositoryDelete(r.Context(), repo.ID))
 }
 
 // RepositoryPasswordSet answers PUT /v1/repositories/{id}/password: set or replace the
@@ -182,11 +170,7 @@ func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) erro
 		return Invalid("password", "is required; to forget the password use DELETE")
 	}
 	out, err := a.verify.PasswordSet(r.Context(), repo.ID, req.Password)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK, out, err)
 }
 
 // RepositoryPasswordRemove answers DELETE /v1/repositories/{id}/password: the password is
@@ -197,11 +181,7 @@ func (a *API) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	out, err := a.verify.PasswordRemove(r.Context(), repo.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK, out, err)
 }
 
 // runNowSettle is how long run-now waits for River to mark a test that has just finished

@@ -127,11 +127,7 @@ func (a *API) RestoreTestProgress(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	pr, err := a.progressFor(r, id)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, pr)
-	return nil
+	return reply(w, http.StatusOK, pr, err)
 }
 
 // progressPoll is how often the event stream reads the run's row.

@@ -75,11 +75,7 @@ func (a *API) tokenFor(r *http.Request) (identity.APIToken, error) {
 // TokenGet answers GET /v1/tokens/{id}.
 func (a *API) TokenGet(w http.ResponseWriter, r *http.Request) error {
 	t, err := a.tokenFor(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, t)
-	return nil
+	return reply(w, http.StatusOK, t, err)
 }
 
 // TokenRevoke answers DELETE /v1/tokens/{id}: the token stops working at once.
@@ -93,11 +89,7 @@ func (a *API) TokenRevoke(w http.ResponseWriter, r *http.Request) error {
 			return Forbidden("a viewer token may revoke only itself")
 		}
 	}
-	if err := a.identity.TokenRevoke(r.Context(), t); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, a.identity.TokenRevoke(r.Context(), t))
 }
 
 // notFoundAs turns "not visible" into a 404 naming what was looked for.

@@ -278,7 +278,7 @@ func (b *bodySchemas) check(field string, s map[string]any, v any) *Error {
 			ps, ok := props[k].(map[string]any)
 			if !ok {
 				if s["additionalProperties"] == false {
-					name := problem.Truncate(join(field, k), maxEcho)
+					name := problem.Truncate(k, maxEcho) // the key alone, as the JSON decoder names it
 					return &Error{Status: http.StatusBadRequest, Code: CodeUnknownField, Field: name,
 						Message: fmt.Sprintf("unknown field %q", name)}
 				}

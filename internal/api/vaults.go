@@ -119,11 +119,7 @@ func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) error {
 // VaultGet answers GET /v1/vaults/{id}.
 func (a *API) VaultGet(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, v)
-	return nil
+	return reply(w, http.StatusOK, v, err)
 }
 
 type vaultUpdateRequest struct {
@@ -165,11 +161,7 @@ func (a *API) VaultUpdate(w http.ResponseWriter, r *http.Request) error {
 	}
 	in := vaults.UpdateInput{QuotaBytes: req.QuotaBytes, MaxObjects: req.MaxObjects.Value, ClearMaxObjects: req.MaxObjects.Set && req.MaxObjects.Value == nil}
 	v, err = a.vaults.Update(r.Context(), v.ID, in)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, v)
-	return nil
+	return reply(w, http.StatusOK, v, err)
 }
 
 // VaultDelete answers DELETE /v1/vaults/{id} (?reason=): 204 when the empty vault was
@@ -199,11 +191,7 @@ func (a *API) VaultRestore(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v, err = a.vaults.Restore(r.Context(), v.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, v)
-	return nil
+	return reply(w, http.StatusOK, v, err)
 }
 
 // VaultReconcile answers POST /v1/vaults/{id}/reconcile: compare with Garage and repair now.
@@ -213,11 +201,7 @@ func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rec, err := a.vaults.ReconcileVault(r.Context(), v.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, rec)
-	return nil
+	return reply(w, http.StatusOK, rec, err)
 }
 
 // VaultUsage answers GET /v1/vaults/{id}/usage (?days=30): history and events.
