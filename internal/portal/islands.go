@@ -200,25 +200,17 @@ func (p *Portal) Island(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderIsland(w, r, http.StatusOK, Page{Flash: islandFlash(r, isl)}, isl, nil)
+	p.renderIsland(w, r, http.StatusOK, Page{Flash: islandFlashes.of(r, "{status}", isl.Status)}, isl, nil)
 }
 
-func islandFlash(r *http.Request, isl islands.Island) string {
-	switch r.URL.Query().Get("done") {
-	case "registered":
-		return "The island was registered: its admin API answered with the token, which is now sealed and will not be shown again. Add its operators."
-	case "updated":
-		return "The island was updated."
-	case "unchanged":
-		return "Nothing was changed."
-	case "polled":
-		return "Polled just now: the island is " + isl.Status + "."
-	case "operator-added":
-		return "The operator was added."
-	case "operator-removed":
-		return "The operator was removed."
-	}
-	return ""
+// islandFlashes are the messages shown after a form, by the done= of the redirect.
+var islandFlashes = flashes{
+	"registered":       "The island was registered: its admin API answered with the token, which is now sealed and will not be shown again. Add its operators.",
+	"updated":          "The island was updated.",
+	"unchanged":        "Nothing was changed.",
+	"polled":           "Polled just now: the island is {status}.",
+	"operator-added":   "The operator was added.",
+	"operator-removed": "The operator was removed.",
 }
 
 // islandFromPath returns the island of the {id} path parameter, answering 404 when there

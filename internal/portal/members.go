@@ -67,27 +67,19 @@ type membersView struct {
 // Members lists the federation's member organisations, what they operate and pledge; a
 // federation admin also gets the forms to add, edit and delete members.
 func (p *Portal) Members(w http.ResponseWriter, r *http.Request) {
-	p.renderMembers(w, r, http.StatusOK, Page{Flash: memberFlash(r)}, membersView{})
-}
-
-// memberFlash turns the ?done= marker of a redirect into a message; ?member= names the
-// member when it looks like a slug.
-func memberFlash(r *http.Request) string {
 	who := "The member"
 	if name := r.URL.Query().Get("member"); slugLike.MatchString(name) {
 		who = "Member " + name
 	}
-	switch r.URL.Query().Get("done") {
-	case "added":
-		return who + " was added. Make it an operator of the islands it runs from their pages."
-	case "updated":
-		return who + " was updated."
-	case "unchanged":
-		return "Nothing was changed."
-	case "deleted":
-		return who + " was deleted."
-	}
-	return ""
+	p.renderMembers(w, r, http.StatusOK, Page{Flash: memberFlashes.of(r, "{who}", who)}, membersView{})
+}
+
+// memberFlashes are the messages shown after a form, by the done= of the redirect.
+var memberFlashes = flashes{
+	"added":     "{who} was added. Make it an operator of the islands it runs from their pages.",
+	"updated":   "{who} was updated.",
+	"unchanged": "Nothing was changed.",
+	"deleted":   "{who} was deleted.",
 }
 
 func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {

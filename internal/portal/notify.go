@@ -43,17 +43,13 @@ func canChangeChannel(u *identity.Principal, c notify.Channel) bool {
 
 // Notifications shows the notification channels, their recent deliveries and recent events.
 func (p *Portal) Notifications(w http.ResponseWriter, r *http.Request) {
-	p.renderNotify(w, r, http.StatusOK, Page{Flash: notifyFlash(r)}, channelForm{Kind: "webhook"}, "", "")
+	p.renderNotify(w, r, http.StatusOK, Page{Flash: notifyFlashes.of(r)}, channelForm{Kind: "webhook"}, "", "")
 }
 
-func notifyFlash(r *http.Request) string {
-	switch r.URL.Query().Get("done") {
-	case "deleted":
-		return "The channel was deleted."
-	case "test":
-		return "A test message was queued; its delivery appears below within a few seconds."
-	}
-	return ""
+// notifyFlashes are the messages shown after a form, by the done= of the redirect.
+var notifyFlashes = flashes{
+	"deleted": "The channel was deleted.",
+	"test":    "A test message was queued; its delivery appears below within a few seconds.",
 }
 
 func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int, page Page, form channelForm, secret, secretFor string) {

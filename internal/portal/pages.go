@@ -25,7 +25,7 @@ func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
 
 // Account shows the account page.
 func (p *Portal) Account(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusOK, "account", Page{Title: "Account", Nav: "account", Flash: flash(r)})
+	p.render(w, r, http.StatusOK, "account", Page{Title: "Account", Nav: "account", Flash: accountFlashes.of(r)})
 }
 
 // ChangePassword handles the password form.
@@ -67,7 +67,7 @@ type tokenForm struct {
 
 // Tokens lists API tokens and offers to create one.
 func (p *Portal) Tokens(w http.ResponseWriter, r *http.Request) {
-	p.renderTokens(w, r, http.StatusOK, Page{Flash: flash(r)}, nil, tokenForm{Role: "viewer", ExpiresDays: "90"})
+	p.renderTokens(w, r, http.StatusOK, Page{Flash: accountFlashes.of(r)}, nil, tokenForm{Role: "viewer", ExpiresDays: "90"})
 }
 
 func (p *Portal) renderTokens(w http.ResponseWriter, r *http.Request, status int, page Page, created *createdToken, form tokenForm) {
@@ -128,15 +128,10 @@ func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/tokens?done=revoked", http.StatusSeeOther)
 }
 
-// flash turns a ?done= marker left by a redirect into a message.
-func flash(r *http.Request) string {
-	switch r.URL.Query().Get("done") {
-	case "password":
-		return "Your password was changed. Your other sessions were logged out."
-	case "revoked":
-		return "The token was revoked. It no longer works."
-	}
-	return ""
+// accountFlashes are the messages shown after a form, by the done= of the redirect.
+var accountFlashes = flashes{
+	"password": "Your password was changed. Your other sessions were logged out.",
+	"revoked":  "The token was revoked. It no longer works.",
 }
 
 func fieldLabel(f string) string {

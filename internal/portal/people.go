@@ -78,7 +78,7 @@ func (p *Portal) People(w http.ResponseWriter, r *http.Request) {
 			slug = ms[0].Slug
 		}
 	}
-	p.renderPeople(w, r, http.StatusOK, Page{Flash: peopleFlash(r)}, slug, nil, personForm{Role: string(identity.RoleViewer)})
+	p.renderPeople(w, r, http.StatusOK, Page{Flash: peopleFlashes.of(r)}, slug, nil, personForm{Role: string(identity.RoleViewer)})
 }
 
 func (p *Portal) renderPeople(w http.ResponseWriter, r *http.Request, status int, page Page, slug string, added *addedPerson, form personForm) {
@@ -208,19 +208,12 @@ func peopleURL(slug, done string) string {
 	return "/people?" + url.Values{"member": {slug}, "done": {done}}.Encode()
 }
 
-// peopleFlash turns the ?done= marker of a redirect into a message.
-func peopleFlash(r *http.Request) string {
-	switch r.URL.Query().Get("done") {
-	case "added":
-		return "The person was added. They log in with their existing password."
-	case "role":
-		return "The role was changed."
-	case "removed":
-		return "The person was removed. Their API tokens for this member were revoked."
-	case "left":
-		return "You left the member."
-	}
-	return ""
+// peopleFlashes are the messages shown after a form, by the done= of the redirect.
+var peopleFlashes = flashes{
+	"added":   "The person was added. They log in with their existing password.",
+	"role":    "The role was changed.",
+	"removed": "The person was removed. Their API tokens for this member were revoked.",
+	"left":    "You left the member.",
 }
 
 func cmpOrRole(s string) string {

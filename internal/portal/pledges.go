@@ -34,17 +34,13 @@ type pledgesData struct {
 
 // Pledges shows the pledges of the user's members, with a form to pledge and withdraw.
 func (p *Portal) Pledges(w http.ResponseWriter, r *http.Request) {
-	p.renderPledges(w, r, http.StatusOK, Page{Flash: pledgeFlash(r)}, pledgeForm{})
+	p.renderPledges(w, r, http.StatusOK, Page{Flash: pledgeFlashes.of(r)}, pledgeForm{})
 }
 
-func pledgeFlash(r *http.Request) string {
-	switch r.URL.Query().Get("done") {
-	case "pledged":
-		return "The pledge was recorded. Its status follows Garage's live layout."
-	case "withdrawn":
-		return "The pledge was withdrawn."
-	}
-	return ""
+// pledgeFlashes are the messages shown after a form, by the done= of the redirect.
+var pledgeFlashes = flashes{
+	"pledged":   "The pledge was recorded. Its status follows Garage's live layout.",
+	"withdrawn": "The pledge was withdrawn.",
 }
 
 func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status int, page Page, form pledgeForm) {

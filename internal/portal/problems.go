@@ -98,3 +98,17 @@ func capitalize(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+// flashes maps the done= of a redirect after a form to the message the page shows;
+// "{name}" placeholders are filled by of.
+type flashes map[string]string
+
+// of returns the message for r's done= ("" when none), with placeholders replaced by
+// the old, new pairs given.
+func (f flashes) of(r *http.Request, oldnew ...string) string {
+	msg := f[r.URL.Query().Get("done")]
+	if len(oldnew) > 0 {
+		msg = strings.NewReplacer(oldnew...).Replace(msg)
+	}
+	return msg
+}

@@ -98,21 +98,15 @@ func canManageQuota(u *identity.Principal) bool {
 // Quota is the "why is my quota X" page: the policy's arithmetic for one member, the
 // federation's settings and the member's grants; federation admins also change them here.
 func (p *Portal) Quota(w http.ResponseWriter, r *http.Request) {
-	p.renderQuota(w, r, http.StatusOK, Page{Flash: quotaFlash(r)}, r.URL.Query().Get("member"), nil, grantForm{})
+	p.renderQuota(w, r, http.StatusOK, Page{Flash: quotaFlashes.of(r)}, r.URL.Query().Get("member"), nil, grantForm{})
 }
 
-func quotaFlash(r *http.Request) string {
-	switch r.URL.Query().Get("done") {
-	case "settings":
-		return "The federation's quota settings were changed. Every member's quota follows at once."
-	case "unchanged":
-		return "No setting changed."
-	case "granted":
-		return "The grant was recorded: the member's quota includes it now."
-	case "revoked":
-		return "The grant was revoked. Vaults already allocated keep their quota."
-	}
-	return ""
+// quotaFlashes are the messages shown after a form, by the done= of the redirect.
+var quotaFlashes = flashes{
+	"settings":  "The federation's quota settings were changed. Every member's quota follows at once.",
+	"unchanged": "No setting changed.",
+	"granted":   "The grant was recorded: the member's quota includes it now.",
+	"revoked":   "The grant was revoked. Vaults already allocated keep their quota.",
 }
 
 // renderQuota shows the page for the member slug (the user's first member when empty).

@@ -129,27 +129,18 @@ func visibleMemberIDs(u *identity.Principal) []int64 {
 // RestoreTests shows the matrix of the repositories the user may see and the form to
 // register one.
 func (p *Portal) RestoreTests(w http.ResponseWriter, r *http.Request) {
-	p.renderRestoreTests(w, r, http.StatusOK, Page{Flash: restoreFlash(r)}, registerForm{Mode: verify.ModeFull})
+	p.renderRestoreTests(w, r, http.StatusOK, Page{Flash: restoreFlashes.of(r)}, registerForm{Mode: verify.ModeFull})
 }
 
-func restoreFlash(r *http.Request) string {
-	switch r.URL.Query().Get("done") {
-	case "registered":
-		return "The repository is registered. Put the canary file in your backups; the first test runs at the time shown."
-	case "deleted":
-		return "The repository was removed from restore testing. Its history is kept; its password was erased."
-	case "password":
-		return "The password was replaced. The next test uses it."
-	case "password-removed":
-		return "The password was erased: the repository is now tested in blind mode."
-	case "policy":
-		return "The policy was saved; the next test is planned with it."
-	case "queued":
-		return "A test was queued; its progress shows below."
-	case "already":
-		return "A test of this repository is already waiting or running."
-	}
-	return ""
+// restoreFlashes are the messages shown after a form, by the done= of the redirect.
+var restoreFlashes = flashes{
+	"registered":       "The repository is registered. Put the canary file in your backups; the first test runs at the time shown.",
+	"deleted":          "The repository was removed from restore testing. Its history is kept; its password was erased.",
+	"password":         "The password was replaced. The next test uses it.",
+	"password-removed": "The password was erased: the repository is now tested in blind mode.",
+	"policy":           "The policy was saved; the next test is planned with it.",
+	"queued":           "A test was queued; its progress shows below.",
+	"already":          "A test of this repository is already waiting or running.",
 }
 
 func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, status int, page Page, form registerForm) {
@@ -509,7 +500,7 @@ func (p *Portal) Repository(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderRepository(w, r, http.StatusOK, Page{Flash: restoreFlash(r)}, repo)
+	p.renderRepository(w, r, http.StatusOK, Page{Flash: restoreFlashes.of(r)}, repo)
 }
 
 func (p *Portal) renderRepository(w http.ResponseWriter, r *http.Request, status int, page Page, repo verify.Repository) {

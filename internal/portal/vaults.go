@@ -84,7 +84,7 @@ func (p *Portal) adminMembers(r *http.Request, u *identity.Principal) []identity
 
 // Vaults lists the vaults the user may see, with their usage, and offers to create one.
 func (p *Portal) Vaults(w http.ResponseWriter, r *http.Request) {
-	p.renderVaults(w, r, http.StatusOK, Page{Flash: vaultFlash(r)}, vaultForm{QuotaGB: "100", IdempotencyKey: newFormKey()})
+	p.renderVaults(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, vaultForm{QuotaGB: "100", IdempotencyKey: newFormKey()})
 }
 
 func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int, page Page, form vaultForm) {
@@ -155,24 +155,15 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=created", v.ID), http.StatusSeeOther)
 }
 
-func vaultFlash(r *http.Request) string {
-	switch r.URL.Query().Get("done") {
-	case "created":
-		return "The vault was created. Create a key to start backing up."
-	case "revoked":
-		return "The key was revoked: it no longer works."
-	case "deleted":
-		return "The empty vault was deleted."
-	case "scheduled":
-		return "The vault's deletion is scheduled; its data is kept until the date shown, and you can undo it until then."
-	case "restored":
-		return "The deletion was cancelled: the vault is active again."
-	case "quota":
-		return "The vault's quota was changed."
-	case "reconciled":
-		return "The vault was compared with its island."
-	}
-	return ""
+// vaultFlashes are the messages shown after a form, by the done= of the redirect.
+var vaultFlashes = flashes{
+	"created":    "The vault was created. Create a key to start backing up.",
+	"revoked":    "The key was revoked: it no longer works.",
+	"deleted":    "The empty vault was deleted.",
+	"scheduled":  "The vault's deletion is scheduled; its data is kept until the date shown, and you can undo it until then.",
+	"restored":   "The deletion was cancelled: the vault is active again.",
+	"quota":      "The vault's quota was changed.",
+	"reconciled": "The vault was compared with its island.",
 }
 
 type vaultData struct {
@@ -220,7 +211,7 @@ func (p *Portal) Vault(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlash(r)}, v, nil)
+	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, v, nil)
 }
 
 func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int, page Page, v vaults.Vault, nk *vaults.NewKey) {
