@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/quota"
 )
 
 // stateClass maps an island or pledge status to the CSS state badge.
@@ -525,14 +526,14 @@ func capacityChart(obs []islands.Observation, pledged int64, now time.Time) Char
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		v := int64(float64(maxCap) * f)
-		c.YLabels = append(c.YLabels, chartLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: HumanBytes(v)})
+		c.YLabels = append(c.YLabels, chartLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: quota.Bytes(v)})
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		t := start.Add(time.Duration(f * span * float64(time.Second)))
 		c.XLabels = append(c.XLabels, chartLabel{X: x(t), Y: float64(c.StripY + c.StripH + 16), Text: t.UTC().Format("15:04")})
 	}
 	c.Summary = fmt.Sprintf("%d polls since %s UTC; %d not healthy; layout capacity now %s, pledged %s.", len(obs),
-		start.UTC().Format("2006-01-02 15:04"), bad, HumanBytes(lastCap(obs)), HumanBytes(pledged))
+		start.UTC().Format("2006-01-02 15:04"), bad, quota.Bytes(lastCap(obs)), quota.Bytes(pledged))
 	return c
 }
 

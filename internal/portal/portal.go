@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/quota"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -87,7 +88,7 @@ func New(d Deps) (*Portal, error) {
 	}
 	funcs := template.FuncMap{
 		"static": p.staticURL,
-		"bytes":  HumanBytes,
+		"bytes":  quota.Bytes,
 		"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 		"lower":  strings.ToLower,
 		// Seconds as hours or minutes, for form fields in those units.
@@ -200,18 +201,4 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 // NotFound is the portal's 404 page.
 func (p *Portal) NotFound(w http.ResponseWriter, r *http.Request) {
 	p.render(w, r, http.StatusNotFound, "notfound", Page{Title: "Not found"})
-}
-
-// HumanBytes formats a byte count in SI units (as Garage counts capacity).
-func HumanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

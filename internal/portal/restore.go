@@ -13,6 +13,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/verify"
 )
 
@@ -350,7 +351,7 @@ func formatSeconds(v float64) string {
 	}
 }
 
-func formatRate(v float64) string { return HumanBytes(int64(v)) + "/s" }
+func formatRate(v float64) string { return quota.Bytes(int64(v)) + "/s" }
 
 // runRow is one run in a history table.
 type runRow struct {
@@ -544,7 +545,7 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 	}
 	data.Policy = []policyLine{{"Schedule", e.Schedule + " (start window " + window + ", jitter up to " + humanDuration(int64(e.JitterSeconds)) + ")"},
 		{"RPO target", humanDuration(e.RPOSeconds)}, {"RTO target", humanDuration(e.RTOSeconds)},
-		{"Sample restore", fmt.Sprintf("%d files, at most %s", e.SampleFiles, HumanBytes(e.SampleBytes))},
+		{"Sample restore", fmt.Sprintf("%d files, at most %s", e.SampleFiles, quota.Bytes(e.SampleBytes))},
 		{"Integrity check", fmt.Sprintf("every %d test(s), 1/%d of the data each time", e.CheckEveryRuns, e.CheckSubsets)},
 		{"Full restore", full}, {"Canary file", e.CanaryPath}}
 	var dur, rate, age []chartPoint

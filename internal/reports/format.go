@@ -28,17 +28,3 @@ func human(secs int64) string {
 	}
 	return fmt.Sprintf("%ds", secs)
 }
-
-// humanBytes formats bytes in SI units (as Garage counts capacity).
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}

@@ -10,6 +10,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/chatons/archipelago/internal/quota"
 )
 
 //go:embed templates
@@ -32,7 +34,7 @@ var funcs = template.FuncMap{
 		}
 		return strconv.FormatFloat(*f*100, 'f', 1, 64) + "%"
 	},
-	"bytes":    humanBytes,
+	"bytes":    quota.Bytes,
 	"secs":     human,
 	"charts":   repoCharts,
 	"usage":    usageChart,

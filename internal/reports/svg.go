@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/chatons/archipelago/internal/quota"
 )
 
 // Charts are inline SVG built here, styled with presentation attributes only (no style
@@ -160,8 +162,8 @@ func capacityChart(islands []Island) template.HTML {
 		for k, v := range vals {
 			if v != nil {
 				fmt.Fprintf(&b, `<rect x="%.0f" y="%.1f" width="%.1f" height="%.0f" fill="%s"><title>%s: %s</title></rect>`, left, y, math.Max(1, scale(*v)), barH-1,
-					legend[k].c, legend[k].l, humanBytes(*v))
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" fill="%s">%s</text>`, left+math.Max(1, scale(*v))+4, y+barH-2, colMuted, humanBytes(*v))
+					legend[k].c, legend[k].l, quota.Bytes(*v))
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" fill="%s">%s</text>`, left+math.Max(1, scale(*v))+4, y+barH-2, colMuted, quota.Bytes(*v))
 			} else {
 				fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="9" fill="%s">%s: unknown</text>`, left+4, y+barH-2, colMuted, legend[k].l)
 			}
@@ -174,8 +176,8 @@ func capacityChart(islands []Island) template.HTML {
 }
 
 func fmtSeconds(v float64) string { return human(int64(math.Round(v))) }
-func fmtRate(v float64) string    { return humanBytes(int64(v)) + "/s" }
-func fmtBytes(v float64) string   { return humanBytes(int64(v)) }
+func fmtRate(v float64) string    { return quota.Bytes(int64(v)) + "/s" }
+func fmtBytes(v float64) string   { return quota.Bytes(int64(v)) }
 
 // repoCharts returns the charts of one repository.
 func repoCharts(r Repository, p Period) []template.HTML {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/restic"
 )
 
@@ -380,12 +381,12 @@ func (e *executor) full(ctx context.Context) bool {
 		if est > rto {
 			l.Outcome = OutcomeWarning
 			l.Summary = fmt.Sprintf("restored and verified %d files (%s) in %s; a full restore (%s) would take about %s, more than the %s target",
-				len(sample), bytesHuman(want), human(elapsed), bytesHuman(size), human(est), human(rto))
+				len(sample), quota.Bytes(want), human(elapsed), quota.Bytes(size), human(est), human(rto))
 			return
 		}
 		l.Outcome = OutcomePassed
 		l.Summary = fmt.Sprintf("restored and verified %d files (%s) in %s (%s/s); a full restore of %s would take about %s (target %s)",
-			len(sample), bytesHuman(want), human(elapsed), bytesHuman(int64(e.res.throughput)), bytesHuman(size), human(est), human(rto))
+			len(sample), quota.Bytes(want), human(elapsed), quota.Bytes(int64(e.res.throughput)), quota.Bytes(size), human(est), human(rto))
 	})
 	e.level(LevelCanary, func(l *LevelResult) {
 		l.Details["canary_path"] = e.t.policy.CanaryPath
@@ -525,11 +526,11 @@ func (e *executor) fullRestore(ctx context.Context, l *LevelResult) {
 	rto := time.Duration(e.t.policy.RTOSeconds) * time.Second
 	if elapsed > rto {
 		l.Outcome = OutcomeWarning
-		l.Summary = fmt.Sprintf("full restore of %s verified, but took %s, more than the %s target", bytesHuman(int64(res.BytesRestored)), human(elapsed), human(rto))
+		l.Summary = fmt.Sprintf("full restore of %s verified, but took %s, more than the %s target", quota.Bytes(int64(res.BytesRestored)), human(elapsed), human(rto))
 		return
 	}
 	l.Outcome = OutcomePassed
-	l.Summary = fmt.Sprintf("full restore of %s (%d files) verified in %s", bytesHuman(int64(res.BytesRestored)), res.FilesRestored, human(elapsed))
+	l.Summary = fmt.Sprintf("full restore of %s (%d files) verified in %s", quota.Bytes(int64(res.BytesRestored)), res.FilesRestored, human(elapsed))
 }
 
 // outcome combines the levels: failed when a level proved the backup bad, else error when
@@ -652,17 +653,4 @@ func human(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	}
-}
-
-func bytesHuman(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
