@@ -4,6 +4,11 @@
 // credentials into a Principal; what a principal may do is decided by internal/authz.
 //
 // It never stores a password, session secret or API token in clear, and never logs one.
+//
+// Naming: reads are named noun first, NounGetByID / NounGetBySlug / NounList (TokenGetByID, PersonList);
+// audited writes are Service methods (NounCreate, NounUpdate, NounDelete and verbs). Errors
+// are those of internal/problem (this package's FieldError and ErrNotFound are problem's),
+// which both front ends map without knowing this package.
 package identity
 
 import (

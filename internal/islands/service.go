@@ -78,9 +78,6 @@ func New(pool *pgxpool.Pool, keys *seal.Keyring, log *slog.Logger, cfg Config) *
 	return &Service{pool: pool, keys: keys, log: log, cfg: cfg}
 }
 
-// Pool returns the database pool (for read helpers taking a Querier).
-func (s *Service) Pool() *pgxpool.Pool { return s.pool }
-
 // tx runs fn in a transaction, translating constraint violations into domain errors.
 func (s *Service) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return translate(pgx.BeginFunc(ctx, s.pool, fn))

@@ -13,4 +13,9 @@
 //
 // This package must never log or show a webhook secret, and shows webhook URLs only in a
 // redacted form (they often carry tokens).
+//
+// Naming: reads are named noun first, NounGetByID / NounGetBySlug / NounList (ChannelGetByID, ChannelList);
+// audited writes are Service methods (NounCreate, NounUpdate, NounDelete and verbs). Errors
+// are those of internal/problem (this package's FieldError and ErrNotFound are problem's),
+// which both front ends map without knowing this package.
 package notify

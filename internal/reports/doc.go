@@ -10,4 +10,9 @@
 // Contents are computed by Build, a pure function of an Input read from the database by
 // Gather, so they are tested on fixed fixtures. This package reads other domains' tables
 // and never writes them.
+//
+// Naming: reads are named noun first, NounGetByID / NounGetBySlug / NounList (ReportGetByID, List);
+// audited writes are Service methods (NounCreate, NounUpdate, NounDelete and verbs). Errors
+// are those of internal/problem (this package's FieldError and ErrNotFound are problem's),
+// which both front ends map without knowing this package.
 package reports

@@ -9,4 +9,9 @@
 // with bounded timeouts. The placement rule and quota arithmetic come from internal/quota.
 // Every mutation is audited in its transaction; no secret is ever logged or audited.
 // It must not decide authorization: callers ask internal/authz first.
+//
+// Naming: reads are named noun first, NounGetByID / NounGetBySlug / NounList (VaultGetByID, KeyGetByID, GrantGetByID (Service methods, as they need the keyring), VaultList);
+// audited writes are Service methods (NounCreate, NounUpdate, NounDelete and verbs). Errors
+// are those of internal/problem (this package's FieldError and ErrNotFound are problem's),
+// which both front ends map without knowing this package.
 package vaults

@@ -123,9 +123,6 @@ func New(pool *pgxpool.Pool, keys *seal.Keyring, isl Islands, log *slog.Logger, 
 	return &Service{pool: pool, keys: keys, islands: isl, log: log, cfg: cfg}
 }
 
-// Pool returns the database pool.
-func (s *Service) Pool() *pgxpool.Pool { return s.pool }
-
 func (s *Service) now() time.Time { return s.cfg.Now() }
 
 // tx runs fn in a transaction, translating constraint violations into domain errors.

@@ -10,4 +10,9 @@
 //
 // What it must not do: exec restic itself, log or return a repository password, or call a
 // member's backup bad because the verifier could not do its job.
+//
+// Naming: reads are named noun first, NounGetByID / NounGetBySlug / NounList (RepositoryGetByID, RunGetByID, RunProgressGet);
+// audited writes are Service methods (NounCreate, NounUpdate, NounDelete and verbs). Errors
+// are those of internal/problem (this package's FieldError and ErrNotFound are problem's),
+// which both front ends map without knowing this package.
 package verify
