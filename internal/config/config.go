@@ -6,7 +6,6 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,6 +109,16 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_REPORT_PERIODS", Default: "weekly,monthly", Help: "scheduled report periods: weekly, monthly, both, or none"},
 }
 
+// defaultOf is the Default of the variable named in Vars ("" when it has none).
+func defaultOf(name string) string {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	return ""
+}
+
 // Error names the variable that is wrong and what is wrong with it.
 type Error struct {
 	Var     string
@@ -128,9 +137,14 @@ func Load(env Getenv) (*Config, error) {
 		env = os.LookupEnv
 	}
 	var errs []error
+	// get returns the variable, or its Default from Vars when unset: defaults are
+	// declared once, in Vars.
 	get := func(name string) string {
 		v, _ := env(name)
-		return strings.TrimSpace(v)
+		if v = strings.TrimSpace(v); v == "" {
+			return defaultOf(name)
+		}
+		return v
 	}
 	secret := func(name string) string {
 		v, ok := env(name)
@@ -149,58 +163,50 @@ func Load(env Getenv) (*Config, error) {
 		}
 		return strings.TrimSpace(v)
 	}
-	duration := func(name string, def time.Duration) time.Duration {
+	duration := func(name string) time.Duration {
 		s := get(name)
-		if s == "" {
-			return def
-		}
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
 			errs = append(errs, &Error{name, fmt.Sprintf("%q is not a positive duration like 30s or 5m", s)})
-			return def
+			d, _ = time.ParseDuration(defaultOf(name))
 		}
 		return d
 	}
-	boolean := func(name string, def bool) bool {
+	boolean := func(name string) bool {
 		s := get(name)
-		if s == "" {
-			return def
-		}
 		b, err := strconv.ParseBool(s)
 		if err != nil {
 			errs = append(errs, &Error{name, fmt.Sprintf("%q is not true or false", s)})
-			return def
+			b, _ = strconv.ParseBool(defaultOf(name))
 		}
 		return b
 	}
 
 	c := &Config{
 		DatabaseURL:        secret("ARCHIPELAGO_DATABASE_URL"),
-		Listen:             cmp.Or(get("ARCHIPELAGO_LISTEN"), DefaultListen),
+		Listen:             get("ARCHIPELAGO_LISTEN"),
 		PublicURL:          get("ARCHIPELAGO_PUBLIC_URL"),
 		MasterKeyFile:      get("ARCHIPELAGO_MASTER_KEY_FILE"),
 		JWTKey:             secret("ARCHIPELAGO_JWT_KEY"),
 		AuditKey:           secret("ARCHIPELAGO_AUDIT_SIGNING_KEY"),
-		LogFormat:          cmp.Or(strings.ToLower(get("ARCHIPELAGO_LOG_FORMAT")), "text"),
-		AutoMigrate:        boolean("ARCHIPELAGO_AUTO_MIGRATE", false),
-		DBConnTimeout:      duration("ARCHIPELAGO_DB_CONNECT_TIMEOUT", DefaultDBConnTimeout),
-		ShutdownGrace:      duration("ARCHIPELAGO_SHUTDOWN_TIMEOUT", DefaultShutdownGrace),
-		RunWorkers:         boolean("ARCHIPELAGO_RUN_WORKERS", true),
-		IslandPollEvery:    duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL", DefaultIslandPoll),
-		JobPollInterval:    duration("ARCHIPELAGO_JOB_POLL_INTERVAL", time.Second),
-		ScratchDir:         cmp.Or(get("ARCHIPELAGO_SCRATCH_DIR"), os.TempDir()+"/archipelago-scratch"),
-		RestoreWorkers:     2,
-		RestoreTestTimeout: duration("ARCHIPELAGO_RESTORE_TEST_TIMEOUT", 2*time.Hour),
-		MaxBodyBytes:       DefaultMaxBodyBytes,
+		LogFormat:          strings.ToLower(get("ARCHIPELAGO_LOG_FORMAT")),
+		AutoMigrate:        boolean("ARCHIPELAGO_AUTO_MIGRATE"),
+		DBConnTimeout:      duration("ARCHIPELAGO_DB_CONNECT_TIMEOUT"),
+		ShutdownGrace:      duration("ARCHIPELAGO_SHUTDOWN_TIMEOUT"),
+		RunWorkers:         boolean("ARCHIPELAGO_RUN_WORKERS"),
+		IslandPollEvery:    duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL"),
+		JobPollInterval:    duration("ARCHIPELAGO_JOB_POLL_INTERVAL"),
+		ScratchDir:         strings.Replace(get("ARCHIPELAGO_SCRATCH_DIR"), "$TMPDIR", os.TempDir(), 1),
+		RestoreTestTimeout: duration("ARCHIPELAGO_RESTORE_TEST_TIMEOUT"),
 
 		// Notifications and reports.
 		SMTPAddr:             get("ARCHIPELAGO_SMTP_ADDR"),
 		SMTPUsername:         get("ARCHIPELAGO_SMTP_USERNAME"),
 		SMTPPassword:         secret("ARCHIPELAGO_SMTP_PASSWORD"),
-		SMTPFrom:             cmp.Or(get("ARCHIPELAGO_SMTP_FROM"), "Archipelago <archipelago@localhost>"),
-		SMTPTLS:              cmp.Or(strings.ToLower(get("ARCHIPELAGO_SMTP_TLS")), "starttls"),
-		WebhookAllowPrivate:  boolean("ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE", false),
-		NotifyDigestInterval: duration("ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL", time.Hour),
+		SMTPFrom:             get("ARCHIPELAGO_SMTP_FROM"),
+		SMTPTLS:              strings.ToLower(get("ARCHIPELAGO_SMTP_TLS")),
+		WebhookAllowPrivate:  boolean("ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE"),
+		NotifyDigestInterval: duration("ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL"),
 	}
 	for _, s := range strings.Split(get("ARCHIPELAGO_TRUSTED_PROXIES"), ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -260,7 +266,6 @@ func Load(env Getenv) (*Config, error) {
 		c.MasterKey = strings.TrimSpace(string(b))
 	}
 
-	c.DBMaxConns = 25
 	if s := get("ARCHIPELAGO_DB_MAX_CONNS"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 32)
 		if err != nil || n < 4 || n > 1000 {
@@ -277,7 +282,7 @@ func Load(env Getenv) (*Config, error) {
 			c.MaxBodyBytes = n
 		}
 	}
-	switch lvl := strings.ToLower(cmp.Or(get("ARCHIPELAGO_LOG_LEVEL"), "info")); lvl {
+	switch lvl := strings.ToLower(get("ARCHIPELAGO_LOG_LEVEL")); lvl {
 	case "debug":
 		c.LogLevel = slog.LevelDebug
 	case "info":
