@@ -59,10 +59,13 @@ func TestPeopleAddANewColleague(t *testing.T) {
 	r := s.do(admin, "POST", s.a, map[string]any{"email": " Alice@A.example ", "display_name": "Alice", "role": "admin"})
 	var added personOut
 	r.Decode(t, &added)
-	if r.Status != 201 || added.InitialPassword == nil || len(*added.InitialPassword) < 12 || added.Email != "alice@a.example" ||
-		added.Role != "admin" || added.DisplayName != "Alice" || added.LastLoginAt != nil {
-		t.Fatalf("add: %d %s", r.Status, r.Body)
-	}
+	require(t, fmt.Sprintf("add: %d %s", r.Status, r.Body),
+		check{r.Status == 201, "answers 201"},
+		check{added.InitialPassword != nil && len(*added.InitialPassword) >= 12, "shows a generated password of 12 characters or more"},
+		check{added.Email == "alice@a.example", "stores the email trimmed and in lower case"},
+		check{added.Role == "admin", "gives the role asked for"},
+		check{added.DisplayName == "Alice", "keeps the display name"},
+		check{added.LastLoginAt == nil, "has no last login yet"})
 	password := *added.InitialPassword
 
 	// The password works, once handed over: Alice logs in and administers member A.
@@ -81,9 +84,11 @@ func TestPeopleAddANewColleague(t *testing.T) {
 	// The password is shown once: never in lists, single reads, nor the audit log.
 	people := s.list(t, s.f.ViewerA.Access, s.a)
 	alice, ok := people["alice@a.example"]
-	if !ok || alice.Role != "admin" || alice.LastLoginAt == nil || len(people) != 3 {
-		t.Fatalf("people: %+v", people)
-	}
+	require(t, fmt.Sprintf("people: %+v", people),
+		check{ok, "lists alice"},
+		check{alice.Role == "admin", "lists alice as admin"},
+		check{alice.LastLoginAt != nil, "shows alice's login"},
+		check{len(people) == 3, "lists three people"})
 	for _, path := range []string{s.a, fmt.Sprintf("%s/%d", s.a, added.UserID)} {
 		if b := s.do(admin, "GET", path, nil).Body; strings.Contains(string(b), password) || strings.Contains(string(b), "initial_password") {
 			t.Errorf("GET %s shows the password: %s", path, b)
@@ -101,9 +106,11 @@ func TestPeopleAddANewColleague(t *testing.T) {
 	r = s.do(admin, "POST", s.a, map[string]any{"email": "alice@a.example", "role": "viewer"})
 	var again personOut
 	r.Decode(t, &again)
-	if r.Status != 200 || again.InitialPassword != nil || again.Role != "viewer" || again.UserID != added.UserID {
-		t.Fatalf("add again: %d %s", r.Status, r.Body)
-	}
+	require(t, fmt.Sprintf("add again: %d %s", r.Status, r.Body),
+		check{r.Status == 200, "answers 200"},
+		check{again.InitialPassword == nil, "shows no new password"},
+		check{again.Role == "viewer", "changes the role"},
+		check{again.UserID == added.UserID, "keeps the same user"})
 }
 
 func TestPeopleExistingUserJoinsASecondMember(t *testing.T) {
@@ -113,9 +120,11 @@ func TestPeopleExistingUserJoinsASecondMember(t *testing.T) {
 	r := s.do(s.f.FedAdmin.Access, "POST", s.b, map[string]any{"email": s.f.ViewerA.Email, "display_name": "ignored", "role": "admin"})
 	var p personOut
 	r.Decode(t, &p)
-	if r.Status != 201 || p.InitialPassword != nil || p.Role != "admin" || p.DisplayName == "ignored" {
-		t.Fatalf("add existing user: %d %s", r.Status, r.Body)
-	}
+	require(t, fmt.Sprintf("add existing user: %d %s", r.Status, r.Body),
+		check{r.Status == 201, "answers 201"},
+		check{p.InitialPassword == nil, "shows no password"},
+		check{p.Role == "admin", "gives the role asked for"},
+		check{p.DisplayName != "ignored", "keeps the user's own display name"})
 	lr := login(s.env, s.f.ViewerA.Email, s.f.ViewerA.Password)
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -311,5 +320,27 @@ func TestPeopleRemovedPersonLosesAccess(t *testing.T) {
 	}
 	if r := s.do(tok.Token, "GET", s.a, nil); r.Status != 401 {
 		t.Errorf("bob's revoked token after re-adding: %d", r.Status)
+	}
+}
+
+// check is one condition of a test and what it means when it holds.
+type check struct {
+	ok   bool
+	want string
+}
+
+// require reports every check that does not hold, one error each, then stops the test
+// if any failed; context describes what was seen.
+func require(t *testing.T, context string, checks ...check) {
+	t.Helper()
+	failed := false
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("want: %s; got %s", c.want, context)
+			failed = true
+		}
+	}
+	if failed {
+		t.FailNow()
 	}
 }
