@@ -31,6 +31,16 @@ func (a *API) peopleMember(r *http.Request, act authz.Action) (islands.Member, e
 	}, onMember(r, act, func(m islands.Member) int64 { return m.ID }))
 }
 
+// personTarget is the member of the path (see peopleMember) and the {user_id} of the path.
+func (a *API) personTarget(r *http.Request, act authz.Action) (islands.Member, int64, error) {
+	m, err := a.peopleMember(r, act)
+	if err != nil {
+		return m, 0, err
+	}
+	uid, err := personFromPath(r)
+	return m, uid, err
+}
+
 // personFromPath reads the {user_id} of the path.
 func personFromPath(r *http.Request) (int64, error) {
 	id, err := pathID(r, chi.URLParam(r, "user_id"))
@@ -97,29 +107,17 @@ func (a *API) PersonAdd(w http.ResponseWriter, r *http.Request) error {
 
 // PersonGet answers GET /v1/members/{id}/people/{user_id}.
 func (a *API) PersonGet(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.peopleMember(r, authz.MemberRead)
-	if err != nil {
-		return err
-	}
-	uid, err := personFromPath(r)
+	m, uid, err := a.personTarget(r, authz.MemberRead)
 	if err != nil {
 		return err
 	}
 	pr, err := a.identity.PersonByID(r.Context(), m.ID, uid)
-	if err != nil {
-		return peopleError(err, "")
-	}
-	WriteJSON(w, http.StatusOK, pr)
-	return nil
+	return reply(w, http.StatusOK, pr, peopleError(err, ""))
 }
 
 // PersonUpdate answers PATCH /v1/members/{id}/people/{user_id}: change the person's role.
 func (a *API) PersonUpdate(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.peopleMember(r, authz.MemberWrite)
-	if err != nil {
-		return err
-	}
-	uid, err := personFromPath(r)
+	m, uid, err := a.personTarget(r, authz.MemberWrite)
 	if err != nil {
 		return err
 	}
@@ -133,27 +131,15 @@ func (a *API) PersonUpdate(w http.ResponseWriter, r *http.Request) error {
 		return Invalid("role", "is required (admin or viewer)")
 	}
 	pr, err := a.identity.PersonRoleSet(r.Context(), m.ID, uid, identity.Role(req.Role))
-	if err != nil {
-		return peopleError(err, "role")
-	}
-	WriteJSON(w, http.StatusOK, pr)
-	return nil
+	return reply(w, http.StatusOK, pr, peopleError(err, "role"))
 }
 
 // PersonRemove answers DELETE /v1/members/{id}/people/{user_id}: the person leaves the
 // member; their API tokens for it are revoked.
 func (a *API) PersonRemove(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.peopleMember(r, authz.MemberWrite)
+	m, uid, err := a.personTarget(r, authz.MemberWrite)
 	if err != nil {
 		return err
 	}
-	uid, err := personFromPath(r)
-	if err != nil {
-		return err
-	}
-	if err := a.identity.PersonRemove(r.Context(), m.ID, uid); err != nil {
-		return peopleError(err, "")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return noContent(w, peopleError(a.identity.PersonRemove(r.Context(), m.ID, uid), ""))
 }
