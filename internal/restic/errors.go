@@ -42,6 +42,11 @@ var (
 	ErrSnapshotNotFound = errors.New("restic snapshot not found")
 	// ErrAccessDenied: the S3 server refused the credentials or the bucket.
 	ErrAccessDenied = errors.New("restic was denied access to the repository storage")
+	// ErrStorageUnavailable: a storage request kept failing (server errors such
+	// as 503 or Garage's "Could not reach quorum", resets, cut bodies) for longer
+	// than [Config.StorageFaultLimit], and restic was stopped. The storage is
+	// degraded; nothing was learnt about the repository.
+	ErrStorageUnavailable = errors.New("the repository storage kept failing")
 )
 
 // ErrUnsupportedVersion is returned by [New] when the binary is not restic
@@ -158,7 +163,7 @@ func Classify(err error) Fault {
 	case err == nil:
 		return FaultNone
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, ErrInterrupted):
+		errors.Is(err, ErrInterrupted), errors.Is(err, ErrStorageUnavailable):
 		// Checked first: an interrupted check may also have partial findings.
 		return FaultOperational
 	case errors.Is(err, ErrRepositoryDamaged), errors.Is(err, ErrRestoreErrors):
@@ -175,12 +180,22 @@ func Classify(err error) Fault {
 // damaged; see [Classify].
 func IsRepositoryFault(err error) bool { return Classify(err) == FaultRepository }
 
-// transportHints are substrings of errors that come from our side of the
-// network or our local disk, not from the repository's content.
+// transportHints are substrings of errors that come from the network, the storage
+// server (the island) or our local disk, not from the repository's content. Server-side
+// failures are here on purpose: a degraded island (Garage without quorum, a proxy answering
+// 503, a connection cut mid-body) must never make a member's backup look damaged.
 var transportHints = []string{
+	// network and TLS
 	"connection refused", "connection reset", "no such host", "i/o timeout",
-	"network is unreachable", "tls: ", "x509: ", "context canceled",
-	"context deadline exceeded", "timeout awaiting", "broken pipe",
+	"network is unreachable", "tls: ", "x509: ", "TLS handshake timeout", "server misbehaving",
+	"timeout awaiting", "broken pipe", "unexpected EOF", "EOF (", ": EOF", "use of closed network connection",
+	"http2: ", "stream error", "context canceled", "context deadline exceeded", "Client.Timeout",
+	// the storage server's own failures (S3 codes and HTTP status texts)
+	"Service Unavailable", "ServiceUnavailable", "Internal Server Error", "InternalError",
+	"Bad Gateway", "Gateway Timeout", "SlowDown", "RequestTimeout", "Too Many Requests",
+	"Could not reach quorum", "circuit breaker open",
+	"kept failing", // ErrStorageUnavailable
+	// our local disk
 	"no space left on device", "read-only file system", "too many open files",
 	"permission denied", "disk quota exceeded",
 }

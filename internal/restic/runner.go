@@ -57,7 +57,17 @@ type Config struct {
 	// MaxLineSize caps one line of restic output (the JSON arrays of
 	// "snapshots" are one line). Longer lines are truncated. Default 64 MiB.
 	MaxLineSize int
+	// StorageFaultLimit bounds how long restic may keep retrying one failing
+	// storage request (restic itself retries for 15 minutes): once a request
+	// has been failing this long without a success, restic is stopped and the
+	// run returns an error wrapping [ErrStorageUnavailable]. Default
+	// [DefaultStorageFaultLimit]; negative disables the limit.
+	StorageFaultLimit time.Duration
 }
+
+// DefaultStorageFaultLimit is [Config.StorageFaultLimit]'s default: a storage
+// server that keeps failing one request for this long is down, not blinking.
+const DefaultStorageFaultLimit = 2 * time.Minute
 
 // Runner runs restic commands. It is safe for concurrent use; the With*
 // methods return a copy that differs only in where one run's output goes.
@@ -70,6 +80,8 @@ type Runner struct {
 	killGrace        time.Duration
 	progressInterval time.Duration
 	maxLineSize      int
+	// storageFaultLimit: see Config.StorageFaultLimit (0: no limit).
+	storageFaultLimit time.Duration
 
 	output   io.Writer
 	progress func(Progress)
@@ -91,6 +103,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		killGrace:        cmp.Or(cfg.KillGrace, defaultKillGrace),
 		progressInterval: cmp.Or(cfg.ProgressInterval, defaultProgressInterval),
 		maxLineSize:      cmp.Or(cfg.MaxLineSize, defaultMaxLineSize),
+		storageFaultLimit: max(cmp.Or(cfg.StorageFaultLimit, DefaultStorageFaultLimit), 0),
 	}
 	if r.killGrace < 0 || r.progressInterval < 0 || r.maxLineSize < 4096 {
 		return nil, errors.New("restic: KillGrace and ProgressInterval must not be negative, MaxLineSize must be at least 4096")
@@ -131,6 +144,15 @@ func (r *Runner) Version() string { return r.version }
 func (r *Runner) WithOutput(w io.Writer) *Runner {
 	c := *r
 	c.output = w
+	return &c
+}
+
+// WithStorageFaultLimit returns a copy of r whose runs stop after a storage
+// request has kept failing for d (see [Config.StorageFaultLimit]; d <= 0
+// disables the limit).
+func (r *Runner) WithStorageFaultLimit(d time.Duration) *Runner {
+	c := *r
+	c.storageFaultLimit = max(d, 0)
 	return &c
 }
 
@@ -271,9 +293,16 @@ func (r *Runner) run(ctx context.Context, c call) (outcome, error) {
 	go func() { readers.Wait(); close(lines) }()
 
 	tail := &tailBuffer{max: tailSize}
-	var consumerErr error
+	var consumerErr, faultErr error
 	throttle := progressThrottle{every: r.progressInterval}
-	for ln := range lines {
+	watch := storageWatch{limit: r.storageFaultLimit}
+	var tick <-chan time.Time
+	if watch.limit > 0 {
+		t := time.NewTicker(min(max(watch.limit/4, 10*time.Millisecond), time.Second))
+		defer t.Stop()
+		tick = t.C
+	}
+	handle := func(ln line) {
 		data := scrub.apply(ln.data)
 		output.write(append(data, '\n'))
 		if c.stdout != nil && !ln.stderr && c.stdout.Len()+len(data) < maxCollect {
@@ -301,11 +330,38 @@ func (r *Runner) run(ctx context.Context, c call) (outcome, error) {
 				tail.add(data)
 			}
 		}
+		switch ev := ev.(type) {
+		case *Text:
+			watch.see(ev.Line, time.Now())
+		case *ErrorEvent:
+			watch.see(ev.Message, time.Now())
+		}
 		if consumerErr == nil && c.onEvent != nil {
 			if err := c.onEvent(ev); err != nil {
 				consumerErr = err
 				stop(err) // SIGINT to restic; keep draining its output
 			}
+		}
+	}
+	checkWatch := func(now time.Time) {
+		if faultErr == nil && consumerErr == nil {
+			if err := watch.overdue(now); err != nil {
+				faultErr = err
+				stop(err) // SIGINT to restic; keep draining its output
+			}
+		}
+	}
+read:
+	for {
+		select {
+		case ln, ok := <-lines:
+			if !ok {
+				break read
+			}
+			handle(ln)
+			checkWatch(time.Now())
+		case now := <-tick:
+			checkWatch(now)
 		}
 	}
 	waitErr := cmd.Wait()
@@ -321,6 +377,8 @@ func (r *Runner) run(ctx context.Context, c call) (outcome, error) {
 	switch {
 	case consumerErr != nil:
 		return out, fmt.Errorf("restic %s: %w", c.command, consumerErr)
+	case faultErr != nil && ctx.Err() == nil:
+		return out, &Error{Command: c.command, ExitCode: out.exitCode, Message: out.exitMsg, Tail: out.tail, Err: faultErr}
 	case ctx.Err() != nil:
 		return out, &Error{Command: c.command, ExitCode: out.exitCode, Message: out.exitMsg, Tail: out.tail,
 			Err: fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))}

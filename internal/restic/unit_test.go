@@ -164,12 +164,56 @@ func TestCheckDamageNeedsMoreThanTransportErrors(t *testing.T) {
 		{CheckResult{CheckSummary: CheckSummary{BrokenPacks: []string{"ab"}}}, true},
 		{CheckResult{Findings: []string{"pack ab: ciphertext verification failed"}}, true},
 		{CheckResult{Findings: []string{`ReadFull(<data/ab>): Get "http://s3/x": dial tcp 127.0.0.1:9000: connect: connection refused`}}, false},
+		// The island's own failures are not damage (issue 13): Garage without quorum, a
+		// 503, a body cut short, a reset, a TLS or DNS failure.
+		{CheckResult{Findings: []string{"Load(<data/503abc>, 0, 0) failed: Could not reach quorum of 2. 1 of 3 request succeeded"}}, false},
+		{CheckResult{Findings: []string{"pack 503abc: download error: 503 Service Unavailable"}}, false},
+		{CheckResult{Findings: []string{"ServiceUnavailable: Please reduce your request rate."}}, false},
+		{CheckResult{Findings: []string{"pack 1234: download error: unexpected EOF"}}, false},
+		{CheckResult{Findings: []string{"read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"}}, false},
+		{CheckResult{Findings: []string{`Get "https://s3.island/x": net/http: TLS handshake timeout`}}, false},
+		{CheckResult{Findings: []string{"dial tcp: lookup s3.island on 10.0.0.1:53: server misbehaving"}}, false},
+		{CheckResult{Findings: []string{"circuit breaker open for file <data/ab>"}}, false},
+		// A pack ID that happens to contain "503" is still damage.
+		{CheckResult{Findings: []string{"pack 5035035035: ciphertext verification failed"}}, true},
 		{CheckResult{}, false},
 	}
 	for _, tt := range tests {
 		if got := checkFoundDamage(&tt.res); got != tt.want {
 			t.Errorf("checkFoundDamage(%+v) = %v, want %v", tt.res, got, tt.want)
 		}
+	}
+}
+
+// TestStorageWatchStopsARequestThatKeepsFailing: restic's retry reports of one request
+// start a streak; a success or restic giving up ends it; a streak longer than the limit
+// is an ErrStorageUnavailable naming the request and its error.
+func TestStorageWatchStopsARequestThatKeepsFailing(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := storageWatch{limit: 10 * time.Second}
+	w.see("Load(<data/ab12>, 0, 0) returned error, retrying after 1.1s: 503 Service Unavailable", t0)
+	w.see("Load(<data/cd34>, 0, 0) returned error, retrying after 1s: unexpected EOF", t0.Add(time.Second))
+	if err := w.overdue(t0.Add(9 * time.Second)); err != nil {
+		t.Fatalf("within the limit: %v", err)
+	}
+	w.see("Load(<data/ab12>, 0, 0) operation successful after 3 retries", t0.Add(9*time.Second))
+	if err := w.overdue(t0.Add(10500 * time.Millisecond)); err != nil {
+		t.Fatalf("the first request succeeded, the second is within the limit: %v", err)
+	}
+	err := w.overdue(t0.Add(12 * time.Second))
+	if !errors.Is(err, ErrStorageUnavailable) || !strings.Contains(err.Error(), "Load(<data/cd34>, 0, 0)") ||
+		!strings.Contains(err.Error(), "unexpected EOF") || Classify(err) != FaultOperational {
+		t.Fatalf("overdue: %v", err)
+	}
+	w.see("Load(<data/cd34>, 0, 0) failed: unexpected EOF", t0.Add(13*time.Second))
+	if err := w.overdue(t0.Add(time.Hour)); err != nil {
+		t.Fatalf("restic gave up on the request: its own error decides: %v", err)
+	}
+	off := storageWatch{}
+	off.see("Load(<data/ab12>, 0, 0) returned error, retrying after 1s: x", t0)
+	if err := off.overdue(t0.Add(time.Hour)); err != nil {
+		t.Fatalf("no limit: %v", err)
 	}
 }
 
