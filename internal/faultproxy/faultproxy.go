@@ -276,9 +276,9 @@ func reset(w http.ResponseWriter) {
 // truncated body (half of it, then the connection is closed) or a corrupted one.
 type bodyRewriter struct {
 	http.ResponseWriter
-	kind    Kind
-	status  int
-	buf     bytes.Buffer
+	kind   Kind
+	status int
+	buf    bytes.Buffer
 }
 
 func (b *bodyRewriter) WriteHeader(status int) {

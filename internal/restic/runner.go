@@ -96,13 +96,13 @@ type Runner struct {
 // [ErrUnsupportedVersion] that says how to fix it.
 func New(ctx context.Context, cfg Config) (*Runner, error) {
 	r := &Runner{
-		binary:           cfg.Binary,
-		logger:           cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		cacheDir:         cfg.CacheDir,
-		tempDir:          cfg.TempDir,
-		killGrace:        cmp.Or(cfg.KillGrace, defaultKillGrace),
-		progressInterval: cmp.Or(cfg.ProgressInterval, defaultProgressInterval),
-		maxLineSize:      cmp.Or(cfg.MaxLineSize, defaultMaxLineSize),
+		binary:            cfg.Binary,
+		logger:            cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		cacheDir:          cfg.CacheDir,
+		tempDir:           cfg.TempDir,
+		killGrace:         cmp.Or(cfg.KillGrace, defaultKillGrace),
+		progressInterval:  cmp.Or(cfg.ProgressInterval, defaultProgressInterval),
+		maxLineSize:       cmp.Or(cfg.MaxLineSize, defaultMaxLineSize),
 		storageFaultLimit: max(cmp.Or(cfg.StorageFaultLimit, DefaultStorageFaultLimit), 0),
 	}
 	if r.killGrace < 0 || r.progressInterval < 0 || r.maxLineSize < 4096 {
