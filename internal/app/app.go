@@ -133,7 +133,7 @@ func (a *App) build() error {
 	}
 	a.Jobs, err = jobs.New(a.Pool, jobs.Config{Logger: a.Log, Work: true, FetchPollInterval: a.Cfg.JobPollInterval,
 		RestoreWorkers: a.Cfg.RestoreWorkers, Register: []func(*river.Workers){a.Verify.Register},
-		Periodic: []*river.PeriodicJob{a.Verify.Periodic()}}, a.tasks()...)
+		Periodic: a.Verify.PeriodicJobs()}, a.tasks()...)
 	if err != nil {
 		return err
 	}

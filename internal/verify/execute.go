@@ -57,6 +57,9 @@ type result struct {
 	repoSize                 int64
 	rtoEstimate              int64
 	measured                 bool
+	// worker, when set, is recorded as the run's worker instead of this process (the
+	// sweeper closing the run of a dead worker keeps its name).
+	worker string
 }
 
 // executor runs the levels of one test.
@@ -352,9 +355,18 @@ func (e *executor) full(ctx context.Context) bool {
 				BytesDone: p.BytesDone, BytesTotal: p.TotalBytes, FilesDone: p.FilesDone, FilesTotal: p.TotalFiles})
 		})
 		start := time.Now()
-		res, err := rr.Restore(ctx, e.repo, restic.RestoreOptions{SnapshotID: e.res.snapshotID, Target: sampleDir,
-			Include: include, Verify: true})
+		opts := restic.RestoreOptions{SnapshotID: e.res.snapshotID, Target: sampleDir, Include: include, Verify: true}
+		res, err := rr.Restore(ctx, e.repo, opts)
 		elapsed := time.Since(start)
+		if err != nil && restic.Classify(err) == restic.FaultRepository {
+			if why := e.confirmRestore(ctx, opts); why != "" {
+				islandFault(l, "restore a sample of snapshot "+e.res.snapshotID[:8], why, err)
+				if res != nil {
+					l.Details["files_with_errors_reported"] = restoreErrorItems(res)
+				}
+				return
+			}
+		}
 		if err != nil {
 			fail(l, "restore a sample of snapshot "+e.res.snapshotID[:8], err)
 			if res != nil {
@@ -454,6 +466,20 @@ func (e *executor) integrity(ctx context.Context, l *LevelResult) {
 			return
 		}
 	}
+	if err != nil && restic.Classify(err) == restic.FaultRepository && res != nil {
+		// Damage is only believed once the island answers again and the named packs read
+		// back damaged.
+		damaged, why := e.confirmPacks(ctx, res.BrokenPacks)
+		if why != "" {
+			islandFault(l, "restic check (data subset "+subset+")", why, err)
+			l.Details["broken_packs_reported"] = res.BrokenPacks
+			l.Details["findings"] = capList(res.Findings, 50)
+			return
+		}
+		if len(res.BrokenPacks) > 0 {
+			res.BrokenPacks = damaged
+		}
+	}
 	if err != nil {
 		fail(l, "restic check (data subset "+subset+")", err)
 		if res != nil {
@@ -510,8 +536,16 @@ func (e *executor) fullRestore(ctx context.Context, l *LevelResult) {
 			BytesDone: p.BytesDone, BytesTotal: p.TotalBytes, FilesDone: p.FilesDone, FilesTotal: p.TotalFiles})
 	})
 	start := time.Now()
-	res, err := rr.Restore(ctx, e.repo, restic.RestoreOptions{SnapshotID: e.res.snapshotID, Target: dir, Verify: true})
+	opts := restic.RestoreOptions{SnapshotID: e.res.snapshotID, Target: dir, Verify: true}
+	res, err := rr.Restore(ctx, e.repo, opts)
 	elapsed := time.Since(start)
+	if err != nil && restic.Classify(err) == restic.FaultRepository {
+		_ = os.RemoveAll(dir)
+		if why := e.confirmRestore(ctx, opts); why != "" {
+			islandFault(l, "full restore of snapshot "+e.res.snapshotID[:8], why, err)
+			return
+		}
+	}
 	if err != nil {
 		fail(l, "full restore of snapshot "+e.res.snapshotID[:8], err)
 		if res != nil {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,8 +35,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Restic runs restic; nil means restic is missing on this machine (tests then end in error).
 	Restic *restic.Runner
-	// ScratchDir holds one directory per running test (restores, restic's cache); stale ones
-	// are removed at start and before a retry. Default: $TMPDIR/archipelago-scratch.
+	// ScratchDir holds one directory per process (proc-<pid>-<random>, locked while the
+	// process lives) and in it one per running test (restores, restic's cache); the
+	// directories of dead processes are reclaimed at start and by the sweeper. Default:
+	// $TMPDIR/archipelago-scratch.
 	ScratchDir string
 	// Worker names this process in runs (default hostname:pid).
 	Worker string
@@ -55,6 +58,14 @@ type Config struct {
 	SlotWait time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// HeartbeatEvery is how often a running test says it is alive (default
+	// DefaultHeartbeatEvery); HeartbeatTimeout is how long without a heartbeat makes its
+	// worker dead (default DefaultHeartbeatTimeout); SweepEvery is how often the sweeper
+	// retries the tests of dead workers and closes runs whose job ended without a result
+	// (default DefaultSweepEvery).
+	HeartbeatEvery   time.Duration
+	HeartbeatTimeout time.Duration
+	SweepEvery       time.Duration
 }
 
 // DefaultTestTimeout bounds one test.
@@ -73,6 +84,11 @@ type Service struct {
 	// makes a pack vanish and come back there, as a concurrent prune would). It gets the
 	// first check's result.
 	beforeRecheck func(first *restic.CheckResult)
+
+	// This process's scratch directory, created and locked on first use (procDir).
+	scratchMu   sync.Mutex
+	scratchDir  string
+	scratchLock *os.File
 }
 
 // New builds the service. Call UseQueue before enqueuing tests.
@@ -86,6 +102,9 @@ func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
 	cfg.PostponeDelay = cmp.Or(cfg.PostponeDelay, 10*time.Minute)
 	cfg.MaxPostponements = cmp.Or(cfg.MaxPostponements, 12)
 	cfg.SlotWait = cmp.Or(cfg.SlotWait, 20*time.Second)
+	cfg.HeartbeatEvery = cmp.Or(cfg.HeartbeatEvery, DefaultHeartbeatEvery)
+	cfg.HeartbeatTimeout = max(cmp.Or(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout), 3*cfg.HeartbeatEvery)
+	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, DefaultSweepEvery)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -543,6 +562,11 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, r Repository, trigger,
 // running it returns that one and false.
 func (s *Service) RunNow(ctx context.Context, id int64) (Run, bool, error) {
 	actor, _ := audit.ActorFrom(ctx)
+	// A test of this repository whose worker died is retried (or closed) first, so that
+	// "run now" never answers with a run nobody is working on.
+	if _, err := s.sweep(ctx, id); err != nil {
+		return Run{}, false, err
+	}
 	var runID int64
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

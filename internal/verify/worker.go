@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ const queueRestore = "restore"
 func (s *Service) Register(w *river.Workers) {
 	river.AddWorker(w, &testWorker{s: s})
 	river.AddWorker(w, &scheduleWorker{s: s})
+	river.AddWorker(w, &sweepWorker{s: s})
 }
 
 // ScheduleArgs are the arguments of the periodic scheduler job.
@@ -108,9 +110,13 @@ func unlockSlot(ctx context.Context, conn *pgx.Conn) error {
 	return err
 }
 
-// scratchFor is the job's scratch directory.
-func (s *Service) scratchFor(jobID int64) string {
-	return filepath.Join(s.cfg.ScratchDir, "job-"+strconv.FormatInt(jobID, 10))
+// scratchFor is the job's scratch directory, inside this process's own.
+func (s *Service) scratchFor(jobID int64) (string, error) {
+	dir, err := s.procDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "job-"+strconv.FormatInt(jobID, 10)), nil
 }
 
 // ReclaimScratch removes scratch directories of tests that no longer run on this machine:
@@ -198,6 +204,8 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 	if run.Final() {
 		return nil // the result is recorded: a duplicate execution records nothing
 	}
+	stopBeat := s.heartbeat(ctx, run.ID)
+	defer stopBeat()
 	repo, err := RepositoryGetByID(ctx, s.pool, job.Args.RepositoryID)
 	if errors.Is(err, ErrNotFound) {
 		_, err = s.pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'cancelled', finished_at = now(),
@@ -212,8 +220,15 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 		return err
 	}
 
-	// A previous attempt of this job (on a worker that died) may have left its scratch here.
-	scratch := s.scratchFor(job.ID)
+	// Processes of this machine that died left their scratch behind: reclaim it (the
+	// sweeper does too, on whichever machine it runs).
+	if err := s.reclaimDeadProcesses(); err != nil {
+		log.WarnContext(ctx, "reclaim the scratch space of dead workers", "err", err)
+	}
+	scratch, err := s.scratchFor(job.ID)
+	if err != nil {
+		return s.finishError(ctx, job, run, "the scratch directory could not be created (this says nothing about the backup): "+err.Error(), "")
+	}
 	killUsers(scratch)
 	if err := os.RemoveAll(scratch); err != nil {
 		return fmt.Errorf("reclaim scratch %s: %w", scratch, err)
@@ -394,7 +409,7 @@ func (s *Service) record(ctx context.Context, run Run, repo Repository, res *res
 			sample_files = $16, sample_bytes = $17, restore_seconds = $18, throughput_bps = $19, repo_size_bytes = $20,
 			rto_estimate_seconds = $21, progress = '{}', progress_at = $7,
 			log = right(log || $22, 2097152) WHERE id = $1 AND finished_at IS NULL`,
-			run.ID, res.status, truncate(res.reason, 4000), attempt, s.cfg.Worker, started, now, now.Sub(started).Milliseconds(),
+			run.ID, res.status, truncate(res.reason, 4000), attempt, cmp.Or(res.worker, s.cfg.Worker), started, now, now.Sub(started).Milliseconds(),
 			snapID, snapTime, age, count, len(res.gone), res.checkSubset, res.fullDone, sf, sb, secs, tput, size, rto,
 			fmt.Sprintf("### attempt %d\n%s", attempt, log))
 		if err != nil {
@@ -478,11 +493,19 @@ var (
 	levelSpan = map[string]float64{LevelFreshness: 5, LevelDeletions: 3, LevelIntegrity: 32, LevelSample: 45, LevelCanary: 3, LevelFull: 12}
 )
 
-// ReclaimStale removes the scratch directories of jobs that are not running any more (left
-// by a worker that died on this machine); run it when a worker starts. A job that is still
-// running (here or, sharing the directory, in another process) keeps its directory; its
-// retry reclaims it.
+// ReclaimStale removes the scratch directories of processes of this machine that are gone
+// (killed, crashed, restarted), killing restic processes still writing into them first;
+// run it when a worker starts. The sweeper and every test's start do it too.
 func (s *Service) ReclaimStale(ctx context.Context) error {
+	if err := s.reclaimLegacy(ctx); err != nil {
+		return err
+	}
+	return s.reclaimDeadProcesses()
+}
+
+// reclaimLegacy removes job directories left directly in ScratchDir by versions that
+// shared it between processes, unless their job is still running.
+func (s *Service) reclaimLegacy(ctx context.Context) error {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM river_job WHERE kind = $1 AND state = 'running'`, TestArgs{}.Kind())
 	if err != nil {
 		return fmt.Errorf("list running restore tests: %w", err)
@@ -493,7 +516,7 @@ func (s *Service) ReclaimStale(ctx context.Context) error {
 	}
 	running := map[string]bool{}
 	for _, id := range ids {
-		running[filepath.Base(s.scratchFor(id))] = true
+		running["job-"+strconv.FormatInt(id, 10)] = true
 	}
-	return s.ReclaimScratch(func(name string) bool { return running[name] })
+	return s.ReclaimScratch(func(name string) bool { return running[name] || !strings.HasPrefix(name, "job-") })
 }
