@@ -129,4 +129,3 @@ func islandFault(l *LevelResult, what, why string, err error) {
 }
 
 func short8(id string) string { return id[:min(8, len(id))] }
-

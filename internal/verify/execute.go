@@ -31,8 +31,9 @@ type target struct {
 	checkCount     int64
 	runsSinceCheck int
 	lastFull       *time.Time
-	scratch        string // this job's scratch directory (created, and removed, by the caller)
-	seed           uint64 // for the random sample
+	scratch        string        // this job's scratch directory (created, and removed, by the caller)
+	clockTolerance time.Duration // a snapshot dated further in the future is implausible
+	seed           uint64        // for the random sample
 }
 
 // result is what one test found.
@@ -172,7 +173,7 @@ func (e *executor) blind(ctx context.Context) {
 			probeFailed(l, err)
 			return
 		}
-		e.freshness(l, objs, "upload time of the newest object under snapshots/")
+		e.freshness(l, objs, "upload time of the newest object under snapshots/", nil)
 	})
 	e.level(LevelDeletions, func(l *LevelResult) { e.deletions(l, objs) })
 	for _, name := range []string{LevelIntegrity, LevelSample, LevelCanary, LevelFull} {
@@ -193,8 +194,12 @@ func probeFailed(l *LevelResult, err error) {
 	}
 }
 
-// freshness judges the newest snapshot's age against the RPO target.
-func (e *executor) freshness(l *LevelResult, snaps map[string]time.Time, basis string) {
+// freshness judges the newest plausible snapshot's age against the RPO target. A snapshot
+// dated more than the clock tolerance in the future (the clock of the machine that made it
+// is ahead) is reported, and judged by its upload time on the island when uploaded is
+// given (nil in blind mode, whose times are upload times already); without a plausible
+// time it does not count, so that one future date cannot make freshness pass forever.
+func (e *executor) freshness(l *LevelResult, snaps map[string]time.Time, basis string, uploaded func() (map[string]time.Time, error)) {
 	e.res.snapshots = snaps
 	e.res.snapshotCount = len(snaps)
 	rpo := time.Duration(e.t.policy.RPOSeconds) * time.Second
@@ -205,15 +210,57 @@ func (e *executor) freshness(l *LevelResult, snaps map[string]time.Time, basis s
 		l.Outcome, l.Summary = OutcomeFailed, "the repository holds no snapshot: no backup has been made into it yet"
 		return
 	}
+	now := e.now()
+	horizon := now.Add(e.t.clockTolerance)
+	effective := make(map[string]time.Time, len(snaps))
+	var future []string
+	for id, ts := range snaps {
+		if ts.After(horizon) {
+			future = append(future, id)
+			continue
+		}
+		effective[id] = ts
+	}
+	clockNote := ""
+	if len(future) > 0 {
+		slices.SortFunc(future, func(a, b string) int { return snaps[b].Compare(snaps[a]) })
+		ahead := snaps[future[0]].Sub(now)
+		var byUpload map[string]time.Time
+		if uploaded != nil {
+			var err error
+			if byUpload, err = uploaded(); err != nil {
+				l.Details["upload_times_error"] = short(err)
+			}
+		}
+		for _, id := range future {
+			if up, ok := byUpload[id]; ok && !up.After(horizon) {
+				effective[id] = up
+			}
+		}
+		who := "the clock of the machine that made it is ahead"
+		if uploaded == nil {
+			who = "the island's clock is ahead of the verifier's"
+		}
+		clockNote = fmt.Sprintf("clock ahead: %d snapshot(s) dated in the future, the newest (%s) %s ahead of now (%s); freshness is judged on plausible times (upload time on the island)",
+			len(future), future[0][:8], human(ahead), who)
+		l.Details["clock_ahead"] = true
+		l.Details["future_snapshots"] = capList(future, 20)
+		l.Details["ahead_seconds"] = int64(ahead.Seconds())
+	}
 	var newestID string
 	var newest time.Time
-	for id, ts := range snaps {
+	for id, ts := range effective {
 		if ts.After(newest) || (ts.Equal(newest) && id > newestID) {
 			newest, newestID = ts, id
 		}
 	}
+	if newestID == "" {
+		l.Outcome = OutcomeError
+		l.Summary = clockNote + ": no snapshot has a plausible time, so freshness cannot be judged; set the clocks right (NTP)"
+		return
+	}
 	e.res.snapshotID, e.res.snapshotTime = newestID, newest
-	age := e.now().Sub(newest)
+	age := now.Sub(newest)
 	l.Details["newest_snapshot"] = newestID
 	l.Details["newest_time"] = newest
 	l.Details["age_seconds"] = int64(age.Seconds())
@@ -228,6 +275,12 @@ func (e *executor) freshness(l *LevelResult, snaps map[string]time.Time, basis s
 	default:
 		l.Outcome = OutcomePassed
 		l.Summary = fmt.Sprintf("newest snapshot %s is %s old (target %s)", newestID[:8], human(age), human(rpo))
+	}
+	if clockNote != "" {
+		if l.Outcome == OutcomePassed {
+			l.Outcome = OutcomeWarning
+		}
+		l.Summary = clockNote + "; " + l.Summary
 	}
 }
 
@@ -301,7 +354,9 @@ func (e *executor) full(ctx context.Context) bool {
 		for _, s := range snaps {
 			m[s.ID] = s.Time.UTC()
 		}
-		e.freshness(l, m, "time of the newest snapshot (restic snapshots)")
+		e.freshness(l, m, "time of the newest snapshot (restic snapshots)", func() (map[string]time.Time, error) {
+			return listSnapshotObjects(ctx, e.t.creds, e.t.prefix)
+		})
 	})
 	e.level(LevelDeletions, func(l *LevelResult) { e.deletions(l, e.res.snapshots) })
 	e.level(LevelIntegrity, func(l *LevelResult) { e.integrity(ctx, l) })

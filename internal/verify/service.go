@@ -66,7 +66,13 @@ type Config struct {
 	HeartbeatEvery   time.Duration
 	HeartbeatTimeout time.Duration
 	SweepEvery       time.Duration
+	// ClockTolerance is how far in the future a snapshot may be dated before it is reported
+	// as "clock ahead" and judged by its upload time instead (default DefaultClockTolerance).
+	ClockTolerance time.Duration
 }
+
+// DefaultClockTolerance is Config.ClockTolerance's default.
+const DefaultClockTolerance = 15 * time.Minute
 
 // DefaultTestTimeout bounds one test.
 const DefaultTestTimeout = 2 * time.Hour
@@ -105,6 +111,7 @@ func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
 	cfg.HeartbeatEvery = cmp.Or(cfg.HeartbeatEvery, DefaultHeartbeatEvery)
 	cfg.HeartbeatTimeout = max(cmp.Or(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout), 3*cfg.HeartbeatEvery)
 	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, DefaultSweepEvery)
+	cfg.ClockTolerance = cmp.Or(cfg.ClockTolerance, DefaultClockTolerance)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

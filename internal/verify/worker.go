@@ -331,7 +331,7 @@ func (s *Service) runForJob(ctx context.Context, job *river.Job[TestArgs]) (Run,
 func (s *Service) targetFor(ctx context.Context, r Repository, scratch string, jobID int64) (target, error) {
 	t := target{repoID: r.ID, mode: r.Mode, prefix: r.Path, policy: r.Effective, canaryToken: r.CanaryToken,
 		checkCount: r.CheckCount, runsSinceCheck: r.RunsSinceCheck, lastFull: r.LastFullRestoreAt, scratch: scratch,
-		seed: uint64(jobID)}
+		seed: uint64(jobID), clockTolerance: s.cfg.ClockTolerance}
 	var err error
 	t.creds, err = s.cfg.Credentials(ctx, r.VaultID)
 	if err != nil {
