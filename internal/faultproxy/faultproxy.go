@@ -71,6 +71,8 @@ type Rule struct {
 	// PathContains, when set, restricts the rule to URL paths containing it
 	// (e.g. "/data/" for restic's packs).
 	PathContains string
+	// Match, when set, must also accept the request (e.g. by a header).
+	Match func(*http.Request) bool
 	// After lets this many matching requests through untouched first.
 	After int
 	// Times is how many matching requests get the fault; 0 means every one
@@ -190,6 +192,9 @@ func (p *Proxy) pick(r *http.Request) Kind {
 			continue
 		}
 		if ru.PathContains != "" && !strings.Contains(r.URL.Path, ru.PathContains) {
+			continue
+		}
+		if ru.Match != nil && !ru.Match(r) {
 			continue
 		}
 		ru.seen++

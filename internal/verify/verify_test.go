@@ -316,7 +316,8 @@ func childWorker() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	svc := New(pool, kr, Config{Restic: rr, ScratchDir: os.Getenv("CHILD_SCRATCH"), Worker: "doomed-worker"})
+	beat, _ := time.ParseDuration(os.Getenv("CHILD_HEARTBEAT"))
+	svc := New(pool, kr, Config{Restic: rr, ScratchDir: os.Getenv("CHILD_SCRATCH"), Worker: "doomed-worker", HeartbeatEvery: beat})
 	workers := river.NewWorkers()
 	svc.Register(workers)
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Workers: workers, FetchPollInterval: 100 * time.Millisecond,
@@ -332,31 +333,34 @@ func childWorker() int {
 	select {} // until killed
 }
 
-func TestKilledWorkerIsRetriedWithOneResultAndNoScratchLeft(t *testing.T) {
-	t.Parallel()
-	// River rescues a job once its timeout has passed: the retrying worker's is short.
-	b := setup(t, Config{TestTimeout: 15 * time.Second})
-	// A sample big enough that the doomed worker is still restoring when it dies.
-	f := b.newRepo("restic/big", false, false, Policy{SampleBytes: ptr(int64(1 << 30)), SampleFiles: ptr(1000)})
+// doomedTest registers a repository with a big sample, enqueues its test (MaxAttempts
+// from cfg) through a client that works no job, starts a real worker process (this test
+// binary) that picks it up, and returns once that worker is restoring the sample and has
+// written scratch data. kill SIGKILLs the worker alone (its restic, in a process group of
+// its own, is orphaned and keeps writing).
+func doomedTest(t *testing.T, cfg Config) (b *bundle, f *fixture, run Run, kill func()) {
+	t.Helper()
+	b = setup(t, cfg)
+	f = b.newRepo("restic/big", false, false, Policy{SampleBytes: ptr(int64(1 << 30)), SampleFiles: ptr(1000)})
 	big := make([]byte, 150<<20)
 	_, _ = rand.Read(big)
 	f.src.write(t, "big/blob.bin", big)
 	b.backup(f)
 
-	// Enqueue through a client that does not work jobs.
 	inserter, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.svc.UseQueue(inserter)
-	run, _, err := b.svc.RunNow(b.ctx, f.repo.ID)
+	run, _, err = b.svc.RunNow(b.ctx, f.repo.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	exe, _ := os.Executable()
 	child := exec.Command(exe, "-test.run=^$")
-	child.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB_URL="+b.dbURL, "CHILD_KEY="+b.keyHex, "CHILD_SCRATCH="+b.scratch)
+	child.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB_URL="+b.dbURL, "CHILD_KEY="+b.keyHex, "CHILD_SCRATCH="+b.scratch,
+		"CHILD_HEARTBEAT="+b.svc.cfg.HeartbeatEvery.String())
 	var childOut bytes.Buffer
 	child.Stdout, child.Stderr = io.Discard, &childOut
 	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -364,11 +368,8 @@ func TestKilledWorkerIsRetriedWithOneResultAndNoScratchLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	kill := func() { once.Do(func() { _ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL); _ = child.Wait() }) }
-	t.Cleanup(kill)
+	t.Cleanup(func() { once.Do(func() { _ = syscall.Kill(-child.Process.Pid, syscall.SIGKILL); _ = child.Wait() }) })
 
-	// Wait until the doomed worker is restoring the sample, then kill the worker alone
-	// (its restic, in a process group of its own, is orphaned and keeps writing).
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		r, err := RunGetByID(b.ctx, b.pool, run.ID)
@@ -383,18 +384,36 @@ func TestKilledWorkerIsRetriedWithOneResultAndNoScratchLeft(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = child.Process.Kill()
-	_ = child.Wait()
-	if dirSize(b.scratch) == 0 {
-		t.Fatal("no scratch data left behind by the killed worker: the test proves nothing")
+	kill = func() {
+		_ = child.Process.Kill() // SIGKILL
+		_ = child.Wait()
+		if dirSize(b.scratch) == 0 {
+			t.Fatal("no scratch data left behind by the killed worker: the test proves nothing")
+		}
 	}
+	return b, f, run, kill
+}
 
-	// A new worker; River rescues the stuck job and retries it.
-	b.worker(&river.Config{JobTimeout: time.Second, RescueStuckJobsAfter: 2 * time.Second})
+// Liveness settings of the killed-worker tests: a dead worker is noticed after 2 s.
+var fastLiveness = Config{HeartbeatEvery: 200 * time.Millisecond, HeartbeatTimeout: 2 * time.Second, SweepEvery: time.Second}
+
+// TestKilledWorkerIsRetriedWithOneResultAndNoScratchLeft: a worker SIGKILLed mid-test is
+// noticed by its missing heartbeat and its test retried by another worker within the
+// liveness bound (River's own rescue would wait for the test timeout, 2 h by default);
+// the run gets exactly one result and the dead worker's scratch space is reclaimed.
+func TestKilledWorkerIsRetriedWithOneResultAndNoScratchLeft(t *testing.T) {
+	t.Parallel()
+	b, f, run, kill := doomedTest(t, fastLiveness)
+	kill()
+	killed := time.Now()
+
+	// A new worker with River's default rescue settings: only the heartbeat can save the test.
+	b.worker(&river.Config{PeriodicJobs: b.svc.PeriodicJobs()})
 	done := b.wait(run.ID, 3*time.Minute)
 	if done.Status != StatusPassed || done.Attempt < 2 || done.Worker == "doomed-worker" {
 		t.Fatalf("after the retry: %s (attempt %d, worker %s)", describe(done), done.Attempt, done.Worker)
 	}
+	t.Logf("retried and finished %s after the kill", time.Since(killed).Round(time.Millisecond))
 	var n int
 	if err := b.pool.QueryRow(b.ctx, `SELECT count(*) FROM restore_test_runs WHERE repository_id = $1`, f.repo.ID).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d runs recorded for one job (err %v)", n, err)
@@ -402,6 +421,9 @@ func TestKilledWorkerIsRetriedWithOneResultAndNoScratchLeft(t *testing.T) {
 	if left := dirSize(b.scratch); left != 0 {
 		entries, _ := os.ReadDir(b.scratch)
 		t.Fatalf("scratch data left after the retry: %d bytes in %v", left, entries)
+	}
+	if dirs := jobDirs(t, b.scratch); len(dirs) != 0 {
+		t.Fatalf("job directories left: %v", dirs)
 	}
 }
 

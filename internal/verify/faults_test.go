@@ -1,0 +1,132 @@
+package verify
+
+import (
+	"crypto/rand"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatons/archipelago/internal/faultproxy"
+)
+
+// Tests of verdicts under island faults: a real fault-injecting proxy stands between the
+// verifier (restic and its own S3 reads) and the real MinIO. A degraded island must make
+// a test end in error (retried), never in failed; a truly damaged pack still fails.
+
+// behindProxy points the island at a fault proxy in front of MinIO and bounds how long
+// restic may keep retrying one failing request.
+func behindProxy(t *testing.T, b *bundle) *faultproxy.Proxy {
+	t.Helper()
+	p, err := faultproxy.Start(b.s3.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if _, err := b.pool.Exec(b.ctx, `UPDATE islands SET s3_endpoint = $2 WHERE id = $1`, b.islandID, p.URL()); err != nil {
+		t.Fatal(err)
+	}
+	b.svc.cfg.Restic = b.restic.WithStorageFaultLimit(3 * time.Second)
+	return p
+}
+
+// bigPack makes the repository hold one big data pack (a 12 MiB file) and returns its id:
+// the sample restore and a full check read it, listing files does not.
+func bigPack(t *testing.T, b *bundle, f *fixture) string {
+	t.Helper()
+	big := make([]byte, 12<<20)
+	_, _ = rand.Read(big)
+	f.src.write(t, "big/blob.bin", big)
+	b.backup(f)
+	key := packKeys(t, b, f)[0].Key
+	return key[strings.LastIndex(key, "/")+1:]
+}
+
+// TestIslandFaultsMidCheckAreErrorsNotFailures: the island starts failing while restic
+// check reads the data packs — 503, Garage's quorum error, connection resets, bodies cut
+// short, for as long as the test lasts. Each test ends in error (the verifier could not
+// judge), never failed.
+func TestIslandFaultsMidCheckAreErrorsNotFailures(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []faultproxy.Kind{faultproxy.Unavailable, faultproxy.Quorum, faultproxy.Reset, faultproxy.Truncate} {
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, Config{MaxAttempts: 1})
+			f := b.newRepo("restic/check-"+kind.String(), false, false, Policy{CheckSubsets: ptr(1)})
+			pack := bigPack(t, b, f)
+			p := behindProxy(t, b)
+			b.worker(nil)
+			// The structure (index, trees) is read, then the big pack fails whenever asked for.
+			p.Add(faultproxy.Rule{Kind: kind, Method: "GET", PathContains: pack})
+			run := b.test(f)
+			if p.Faults(kind) == 0 {
+				t.Fatalf("no fault injected: the test proves nothing: %s", describe(run))
+			}
+			l := level(run, LevelIntegrity)
+			if run.Status != StatusError || l.Outcome != OutcomeError || !strings.Contains(run.Reason, "says nothing about the backup") {
+				t.Fatalf("island %s during check: %s", kind, describe(run))
+			}
+			t.Logf("%s mid-check: %s", kind, l.Summary)
+		})
+	}
+}
+
+// TestIslandUnavailableMidRestoreIsAnError: the island answers 503 (and, in the second
+// case, Garage's quorum error) while the sample is being restored: error, not failed.
+func TestIslandUnavailableMidRestoreIsAnError(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []faultproxy.Kind{faultproxy.Unavailable, faultproxy.Quorum} {
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, Config{MaxAttempts: 1})
+			// No check in this test (not due): the first reads of the big pack are the restore's.
+			f := b.newRepo("restic/restore-"+kind.String(), false, false, Policy{CheckEveryRuns: ptr(1000),
+				SampleBytes: ptr(int64(1 << 30)), SampleFiles: ptr(1000)})
+			pack := bigPack(t, b, f)
+			p := behindProxy(t, b)
+			b.worker(nil)
+			p.Add(faultproxy.Rule{Kind: kind, Method: "GET", PathContains: pack})
+			run := b.test(f)
+			if p.Faults(kind) == 0 {
+				t.Fatalf("no fault injected: %s", describe(run))
+			}
+			l := level(run, LevelSample)
+			if run.Status != StatusError || l.Outcome != OutcomeError || level(run, LevelIntegrity).Outcome != OutcomeSkipped {
+				t.Fatalf("island %s during restore: %s", kind, describe(run))
+			}
+		})
+	}
+}
+
+// TestDamageInTransitIsNotDamage: the island hands out a damaged copy of an intact pack to
+// restic (both checks) but the pack reads back intact when read again: error, not failed.
+// The same test with the pack really damaged in the bucket fails, naming it.
+func TestDamageInTransitIsNotDamage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxAttempts: 1})
+	f := b.newRepo("restic/transit", false, false, Policy{CheckSubsets: ptr(1)})
+	pack := bigPack(t, b, f)
+	p := behindProxy(t, b)
+	b.worker(nil)
+	// Every read of the pack by restic is damaged on its way; the verifier's own re-read
+	// (not restic's user agent) is not.
+	byRestic := func(r *http.Request) bool { return strings.Contains(r.UserAgent(), "restic") }
+	p.Add(faultproxy.Rule{Kind: faultproxy.Corrupt, Method: "GET", PathContains: pack, Match: byRestic})
+	run := b.test(f)
+	l := level(run, LevelIntegrity)
+	if p.Faults(faultproxy.Corrupt) == 0 {
+		t.Fatalf("no fault injected: %s", describe(run))
+	}
+	if run.Status != StatusError || l.Outcome != OutcomeError || !strings.Contains(l.Summary, "reads back intact") {
+		t.Fatalf("damage in transit: %s", describe(run))
+	}
+
+	// Now really damaged in the bucket: failed, naming the pack.
+	p.Clear()
+	b.putObject(packKeys(t, b, f)[0].Key, func() []byte { j := make([]byte, 12<<20); _, _ = rand.Read(j); return j }())
+	run = b.test(f)
+	l = level(run, LevelIntegrity)
+	if run.Status != StatusFailed || l.Outcome != OutcomeFailed || !strings.Contains(l.Summary, pack[:8]) {
+		t.Fatalf("a damaged pack behind the proxy: %s", describe(run))
+	}
+}
