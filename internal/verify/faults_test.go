@@ -3,7 +3,9 @@ package verify
 import (
 	"crypto/rand"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,5 +130,50 @@ func TestDamageInTransitIsNotDamage(t *testing.T) {
 	l = level(run, LevelIntegrity)
 	if run.Status != StatusFailed || l.Outcome != OutcomeFailed || !strings.Contains(l.Summary, pack[:8]) {
 		t.Fatalf("a damaged pack behind the proxy: %s", describe(run))
+	}
+}
+
+// TestResticMissingIsAnError: a worker without restic ends a full-mode test in error,
+// saying so, never failed.
+func TestResticMissingIsAnError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxAttempts: 1})
+	f := b.newRepo("restic/norestic", false, false, Policy{})
+	b.svc.cfg.Restic = nil
+	b.worker(nil)
+	run := b.test(f)
+	if run.Status != StatusError || !strings.Contains(run.Reason, "restic is not available") ||
+		!strings.Contains(run.Reason, "says nothing about the backup") {
+		t.Fatalf("restic missing: %s", describe(run))
+	}
+}
+
+// TestScratchDiskFullIsAnError: the scratch directory is a 3 MiB tmpfs and the sample is
+// bigger: the restore fails with "no space left on device", which is our side's problem:
+// error, not failed, and the scratch space is cleaned up.
+func TestScratchDiskFullIsAnError(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a size-limited tmpfs needs root")
+	}
+	b := setup(t, Config{MaxAttempts: 1})
+	f := b.newRepo("restic/diskfull", false, false, Policy{CheckEveryRuns: ptr(1000), SampleBytes: ptr(int64(1 << 30)),
+		SampleFiles: ptr(1000)})
+	bigPack(t, b, f)
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	b.svc.cfg.ScratchDir = dir
+	b.scratch = dir
+	b.worker(nil)
+	run := b.test(f)
+	l := level(run, LevelSample)
+	if run.Status != StatusError || l.Outcome != OutcomeError || !strings.Contains(l.Summary, "no space left on device") {
+		t.Fatalf("scratch disk full: %s", describe(run))
+	}
+	if dirs := jobDirs(t, dir); len(dirs) != 0 {
+		t.Fatalf("scratch left on the full disk: %v", dirs)
 	}
 }
