@@ -97,6 +97,24 @@ func listSnapshotObjects(ctx context.Context, c Credentials, prefix string) (map
 	return out, nil
 }
 
+// countLockObjects counts the objects under <prefix>/locks/.
+func countLockObjects(ctx context.Context, c Credentials, prefix string) (int, error) {
+	cl, err := s3Client(c)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n := 0
+	for obj := range cl.ListObjects(ctx, c.Bucket, minio.ListObjectsOptions{Prefix: path.Join(prefix, "locks") + "/", Recursive: true}) {
+		if obj.Err != nil {
+			return 0, classifyS3(fmt.Errorf("list %s/locks: %w", prefix, obj.Err))
+		}
+		n++
+	}
+	return n, nil
+}
+
 func classifyS3(err error) error {
 	if resp := minio.ToErrorResponse(errors.Unwrap(err)); resp.Code != "" {
 		switch resp.Code {

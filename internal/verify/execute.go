@@ -33,6 +33,7 @@ type target struct {
 	lastFull       *time.Time
 	scratch        string        // this job's scratch directory (created, and removed, by the caller)
 	clockTolerance time.Duration // a snapshot dated further in the future is implausible
+	cacheDir       string        // restic's cache of this repository, kept warm between tests ("": in scratch)
 	seed           uint64        // for the random sample
 }
 
@@ -82,7 +83,7 @@ const lockFresh = 30 * time.Minute
 
 func (t target) resticRepo() restic.Repo {
 	return restic.Repo{URL: t.creds.resticURL(t.prefix), Password: t.password, S3AccessKey: t.creds.AccessKeyID,
-		S3SecretKey: t.creds.SecretAccessKey, S3Region: t.creds.Region, CacheDir: filepath.Join(t.scratch, "cache")}
+		S3SecretKey: t.creds.SecretAccessKey, S3Region: t.creds.Region, CacheDir: cmp.Or(t.cacheDir, filepath.Join(t.scratch, "cache"))}
 }
 
 // execute runs one test. It never returns an error: whatever went wrong is in the levels,
@@ -328,7 +329,7 @@ func (e *executor) full(ctx context.Context) bool {
 		return true
 	}
 	// An exclusive lock (prune, or a repair) is in the repository: come back later.
-	locks, err := e.restic.ListLocks(ctx, e.repo)
+	locks, err := e.listLocks(ctx)
 	if err == nil {
 		for _, lk := range locks {
 			if lk.Exclusive && e.now().Sub(lk.Time) < lockFresh {
@@ -489,6 +490,17 @@ func (e *executor) full(ctx context.Context) bool {
 	}
 	e.level(LevelFull, func(l *LevelResult) { e.fullRestore(ctx, l) })
 	return true
+}
+
+// listLocks lists the repository's locks. The lock objects are listed with the verifier
+// key first (one S3 request): restic, which costs opening the repository (its key
+// derivation) and one more run per lock, only reads them when there are any.
+func (e *executor) listLocks(ctx context.Context) ([]restic.Lock, error) {
+	n, err := countLockObjects(ctx, e.t.creds, e.t.prefix)
+	if err == nil && n == 0 {
+		return nil, nil
+	}
+	return e.restic.ListLocks(ctx, e.repo)
 }
 
 // integrity runs restic check when due, reading one rotating subset of the data packs, and

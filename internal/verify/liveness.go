@@ -101,7 +101,31 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	if rerr := s.reclaimDeadProcesses(); rerr != nil {
 		s.log.WarnContext(ctx, "reclaim the scratch space of dead workers", "err", rerr)
 	}
+	if rerr := s.pruneCaches(); rerr != nil {
+		s.log.WarnContext(ctx, "remove unused restic caches", "err", rerr)
+	}
 	return n, err
+}
+
+// pruneCaches removes the restic caches of repositories not tested on this machine for
+// CacheKeep (restic touches its cache directory at every run).
+func (s *Service) pruneCaches() error {
+	entries, err := os.ReadDir(s.cfg.CacheDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() || !strings.HasPrefix(e.Name(), "repository-") || time.Since(info.ModTime()) < s.cfg.CacheKeep {
+			continue
+		}
+		errs = append(errs, os.RemoveAll(filepath.Join(s.cfg.CacheDir, e.Name())))
+	}
+	return errors.Join(errs...)
 }
 
 // orphan is an unfinished run whose job will not finish it.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,6 +41,12 @@ type Config struct {
 	// directories of dead processes are reclaimed at start and by the sweeper. Default:
 	// $TMPDIR/archipelago-scratch.
 	ScratchDir string
+	// CacheDir holds restic's cache of each repository (repository-<id>), kept between
+	// tests so that they start warm (index, snapshots and trees are not downloaded again);
+	// the sweeper removes the caches not used for CacheKeep (default 3 days). Default:
+	// ScratchDir/cache.
+	CacheDir  string
+	CacheKeep time.Duration
 	// Worker names this process in runs (default hostname:pid).
 	Worker string
 	// Credentials returns a vault's endpoint and read-only verifier key. Default: read from
@@ -103,6 +110,8 @@ func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	cfg.ScratchDir = cmp.Or(cfg.ScratchDir, os.TempDir()+"/archipelago-scratch")
 	cfg.Worker = cmp.Or(cfg.Worker, host+":"+strconv.Itoa(os.Getpid()))
+	cfg.CacheDir = cmp.Or(cfg.CacheDir, filepath.Join(cfg.ScratchDir, "cache"))
+	cfg.CacheKeep = cmp.Or(cfg.CacheKeep, 3*24*time.Hour)
 	cfg.TestTimeout = cmp.Or(cfg.TestTimeout, DefaultTestTimeout)
 	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, 4)
 	cfg.PostponeDelay = cmp.Or(cfg.PostponeDelay, 10*time.Minute)

@@ -87,6 +87,7 @@ func setup(t *testing.T, cfg Config) *bundle {
 	cfg.Logger = testenv.Logger(t)
 	cfg.Restic = b.restic
 	cfg.ScratchDir = b.scratch
+	cfg.CacheDir = t.TempDir() // kept between tests, so not in the scratch directory the tests watch
 	cfg.SlotWait = 300 * time.Millisecond
 	b.svc = New(b.pool, b.keyring, cfg)
 	return b

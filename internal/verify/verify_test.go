@@ -317,7 +317,8 @@ func childWorker() int {
 		return 2
 	}
 	beat, _ := time.ParseDuration(os.Getenv("CHILD_HEARTBEAT"))
-	svc := New(pool, kr, Config{Restic: rr, ScratchDir: os.Getenv("CHILD_SCRATCH"), Worker: "doomed-worker", HeartbeatEvery: beat})
+	svc := New(pool, kr, Config{Restic: rr, ScratchDir: os.Getenv("CHILD_SCRATCH"), CacheDir: os.Getenv("CHILD_CACHE"),
+		Worker: "doomed-worker", HeartbeatEvery: beat})
 	workers := river.NewWorkers()
 	svc.Register(workers)
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Workers: workers, FetchPollInterval: 100 * time.Millisecond,
@@ -360,7 +361,7 @@ func doomedTest(t *testing.T, cfg Config) (b *bundle, f *fixture, run Run, kill 
 	exe, _ := os.Executable()
 	child := exec.Command(exe, "-test.run=^$")
 	child.Env = append(os.Environ(), childEnv+"=1", "CHILD_DB_URL="+b.dbURL, "CHILD_KEY="+b.keyHex, "CHILD_SCRATCH="+b.scratch,
-		"CHILD_HEARTBEAT="+b.svc.cfg.HeartbeatEvery.String())
+		"CHILD_HEARTBEAT="+b.svc.cfg.HeartbeatEvery.String(), "CHILD_CACHE="+b.svc.cfg.CacheDir)
 	var childOut bytes.Buffer
 	child.Stdout, child.Stderr = io.Discard, &childOut
 	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
