@@ -52,6 +52,7 @@ func s3Client(c Credentials) (*minio.Client, error) {
 	if err != nil {
 		return nil, &blindError{err: err}
 	}
+	cl.SetAppInfo("archipelago-verifier", "1") // the island's logs tell our reads from restic's
 	return cl, nil
 }
 

@@ -107,6 +107,7 @@ func (e *executor) confirmRestore(ctx context.Context, opts restic.RestoreOption
 	if err := probe(ctx, e.t.creds, e.t.prefix); err != nil {
 		return "the island did not answer when probed again: " + short(err)
 	}
+	_ = os.RemoveAll(opts.Target) // room for the second read (a full scratch disk)
 	opts.Target = filepath.Join(e.t.scratch, "reread")
 	defer os.RemoveAll(opts.Target)
 	_, err := e.restic.Restore(ctx, e.repo, opts)

@@ -111,8 +111,8 @@ func TestDamageInTransitIsNotDamage(t *testing.T) {
 	p := behindProxy(t, b)
 	b.worker(nil)
 	// Every read of the pack by restic is damaged on its way; the verifier's own re-read
-	// (not restic's user agent) is not.
-	byRestic := func(r *http.Request) bool { return strings.Contains(r.UserAgent(), "restic") }
+	// (its own user agent) is not.
+	byRestic := func(r *http.Request) bool { return !strings.Contains(r.UserAgent(), "archipelago-verifier") }
 	p.Add(faultproxy.Rule{Kind: faultproxy.Corrupt, Method: "GET", PathContains: pack, Match: byRestic})
 	run := b.test(f)
 	l := level(run, LevelIntegrity)

@@ -81,7 +81,8 @@ func TestRunNowNeverAnswersWithADeadRun(t *testing.T) {
 // play) leaves a running run; the sweeper closes it in error naming why.
 func TestSweeperClosesRunsOfDiscardedJobs(t *testing.T) {
 	t.Parallel()
-	cfg := Config{MaxAttempts: 1, HeartbeatTimeout: time.Hour, SweepEvery: time.Second}
+	// River rescues a job once the worker's timeout has passed: this one is short.
+	cfg := Config{MaxAttempts: 1, TestTimeout: 15 * time.Second, HeartbeatTimeout: time.Hour, SweepEvery: time.Second}
 	b, _, run, kill := doomedTest(t, cfg)
 	kill()
 	// River's rescuer discards the stuck job of the last attempt.
