@@ -137,6 +137,13 @@ func fail(l *LevelResult, what string, err error) {
 	case restic.FaultAccess:
 		l.Outcome = OutcomeError
 		l.Summary = what + ": " + accessHint(err)
+	case restic.FaultOperational:
+		l.Outcome = OutcomeError
+		if errors.Is(err, restic.ErrStorageUnavailable) {
+			l.Summary = what + ": the island kept failing and restic was stopped (this says nothing about the backup; the test is retried): " + short(err)
+		} else {
+			l.Summary = what + ": the verifier could not do it (this says nothing about the backup): " + short(err)
+		}
 	default:
 		l.Outcome = OutcomeError
 		l.Summary = what + ": the verifier could not do it (this says nothing about the backup): " + short(err)
