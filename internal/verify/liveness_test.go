@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,51 @@ func TestSweeperClosesRunsOfCancelledJobs(t *testing.T) {
 	}
 	if again, created, err := b.svc.RunNow(b.ctx, f.repo.ID); err != nil || !created || again.ID == run.ID {
 		t.Fatalf("run now after the cancelled test: %v %v %v", again.ID, created, err)
+	}
+}
+
+// TestEachProcessHasItsOwnScratch: two workers sharing a host and a scratch directory each
+// work in a directory of their own; neither reclaims the other's while it lives, and the
+// directory of one that is gone (its lock released, as by death) is reclaimed by the other.
+func TestEachProcessHasItsOwnScratch(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	a := New(nil, nil, Config{ScratchDir: root})
+	b := New(nil, nil, Config{ScratchDir: root})
+	da, err := a.scratchFor(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := b.scratchFor(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(da) == filepath.Dir(db) || filepath.Dir(filepath.Dir(da)) != root {
+		t.Fatalf("shared or misplaced process directories: %s and %s", da, db)
+	}
+	for _, d := range []string{da, db} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "restored.bin"), []byte("data"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.reclaimDeadProcesses(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(db, "restored.bin")); err != nil {
+		t.Fatalf("a live process's scratch was reclaimed: %v", err)
+	}
+	// b dies: the kernel releases its lock with its file descriptors.
+	b.scratchLock.Close()
+	if err := a.reclaimDeadProcesses(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(db)); !os.IsNotExist(err) {
+		t.Fatalf("a dead process's scratch was kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(da, "restored.bin")); err != nil {
+		t.Fatalf("the reclaiming process lost its own scratch: %v", err)
 	}
 }
