@@ -47,56 +47,55 @@ func bigPack(t *testing.T, b *bundle, f *fixture) string {
 // TestIslandFaultsMidCheckAreErrorsNotFailures: the island starts failing while restic
 // check reads the data packs — 503, Garage's quorum error, connection resets, bodies cut
 // short, for as long as the test lasts. Each test ends in error (the verifier could not
-// judge), never failed.
+// judge), never failed; once the island is healthy again the same repository passes.
 func TestIslandFaultsMidCheckAreErrorsNotFailures(t *testing.T) {
 	t.Parallel()
+	b := setup(t, Config{MaxAttempts: 1})
+	f := b.newRepo("restic/check-faults", false, false, Policy{CheckSubsets: ptr(1)})
+	pack := bigPack(t, b, f)
+	p := behindProxy(t, b)
+	b.worker(nil)
 	for _, kind := range []faultproxy.Kind{faultproxy.Unavailable, faultproxy.Quorum, faultproxy.Reset, faultproxy.Truncate} {
-		t.Run(kind.String(), func(t *testing.T) {
-			t.Parallel()
-			b := setup(t, Config{MaxAttempts: 1})
-			f := b.newRepo("restic/check-"+kind.String(), false, false, Policy{CheckSubsets: ptr(1)})
-			pack := bigPack(t, b, f)
-			p := behindProxy(t, b)
-			b.worker(nil)
-			// The structure (index, trees) is read, then the big pack fails whenever asked for.
-			p.Add(faultproxy.Rule{Kind: kind, Method: "GET", PathContains: pack})
-			run := b.test(f)
-			if p.Faults(kind) == 0 {
-				t.Fatalf("no fault injected: the test proves nothing: %s", describe(run))
-			}
-			l := level(run, LevelIntegrity)
-			if run.Status != StatusError || l.Outcome != OutcomeError || !strings.Contains(run.Reason, "says nothing about the backup") {
-				t.Fatalf("island %s during check: %s", kind, describe(run))
-			}
-			t.Logf("%s mid-check: %s", kind, l.Summary)
-		})
+		// The structure (index, trees) is read, then the big pack fails whenever asked for.
+		remove := p.Add(faultproxy.Rule{Kind: kind, Method: "GET", PathContains: pack})
+		run := b.test(f)
+		remove()
+		if p.Faults(kind) == 0 {
+			t.Fatalf("no %s injected: the test proves nothing: %s", kind, describe(run))
+		}
+		l := level(run, LevelIntegrity)
+		if run.Status != StatusError || l.Outcome != OutcomeError || !strings.Contains(run.Reason, "says nothing about the backup") {
+			t.Fatalf("island %s during check: %s", kind, describe(run))
+		}
+		t.Logf("%s mid-check: %s", kind, l.Summary)
+	}
+	if run := b.test(f); run.Status != StatusPassed {
+		t.Fatalf("healthy island again: %s", describe(run))
 	}
 }
 
-// TestIslandUnavailableMidRestoreIsAnError: the island answers 503 (and, in the second
-// case, Garage's quorum error) while the sample is being restored: error, not failed.
+// TestIslandUnavailableMidRestoreIsAnError: the island answers 503 (and then Garage's
+// quorum error) while the sample is being restored: error, not failed.
 func TestIslandUnavailableMidRestoreIsAnError(t *testing.T) {
 	t.Parallel()
+	b := setup(t, Config{MaxAttempts: 1})
+	// No check in this test (not due): the first reads of the big pack are the restore's.
+	f := b.newRepo("restic/restore-faults", false, false, Policy{CheckEveryRuns: ptr(1000),
+		SampleBytes: ptr(int64(1 << 30)), SampleFiles: ptr(1000)})
+	pack := bigPack(t, b, f)
+	p := behindProxy(t, b)
+	b.worker(nil)
 	for _, kind := range []faultproxy.Kind{faultproxy.Unavailable, faultproxy.Quorum} {
-		t.Run(kind.String(), func(t *testing.T) {
-			t.Parallel()
-			b := setup(t, Config{MaxAttempts: 1})
-			// No check in this test (not due): the first reads of the big pack are the restore's.
-			f := b.newRepo("restic/restore-"+kind.String(), false, false, Policy{CheckEveryRuns: ptr(1000),
-				SampleBytes: ptr(int64(1 << 30)), SampleFiles: ptr(1000)})
-			pack := bigPack(t, b, f)
-			p := behindProxy(t, b)
-			b.worker(nil)
-			p.Add(faultproxy.Rule{Kind: kind, Method: "GET", PathContains: pack})
-			run := b.test(f)
-			if p.Faults(kind) == 0 {
-				t.Fatalf("no fault injected: %s", describe(run))
-			}
-			l := level(run, LevelSample)
-			if run.Status != StatusError || l.Outcome != OutcomeError || level(run, LevelIntegrity).Outcome != OutcomeSkipped {
-				t.Fatalf("island %s during restore: %s", kind, describe(run))
-			}
-		})
+		remove := p.Add(faultproxy.Rule{Kind: kind, Method: "GET", PathContains: pack})
+		run := b.test(f)
+		remove()
+		if p.Faults(kind) == 0 {
+			t.Fatalf("no %s injected: %s", kind, describe(run))
+		}
+		l := level(run, LevelSample)
+		if run.Status != StatusError || l.Outcome != OutcomeError || level(run, LevelIntegrity).Outcome != OutcomeSkipped {
+			t.Fatalf("island %s during restore: %s", kind, describe(run))
+		}
 	}
 }
 
