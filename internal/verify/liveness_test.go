@@ -122,11 +122,11 @@ func TestSweeperClosesRunsOfCancelledJobs(t *testing.T) {
 	if n, err := b.svc.Sweep(b.ctx); err != nil || n != 1 {
 		t.Fatalf("sweep: %d %v", n, err)
 	}
-	done, err := RunGet(b.ctx, b.pool, run.ID)
+	done, err := RunGetByID(b.ctx, b.pool, run.ID)
 	if err != nil || done.Status != StatusError || !strings.Contains(done.Reason, "cancelled") {
 		t.Fatalf("run of a cancelled job: %s (%v)", describe(done), err)
 	}
-	repo, _ := RepositoryGet(b.ctx, b.pool, f.repo.ID)
+	repo, _ := RepositoryGetByID(b.ctx, b.pool, f.repo.ID)
 	if repo.LastRunID == nil || *repo.LastRunID != run.ID {
 		t.Errorf("the closed run is not the repository's last run: %v", repo.LastRunID)
 	}
