@@ -3,7 +3,7 @@ SHELL      := /bin/bash
 GO         ?= go
 TOOLS_BIN  := $(CURDIR)/.tools/bin
 LDFLAGS    := -X github.com/chatons/archipelago/internal/api.Version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
-TESTFLAGS  ?= -race -timeout 25m
+TESTFLAGS  ?= -race -timeout 60m
 DEMO_ARGS  ?=
 
 export GOTOOLCHAIN := local
