@@ -97,11 +97,13 @@ type Sim struct {
 	faults      map[string][]Fault
 	usage       usageCache
 
-	loopCancel context.CancelFunc
-	loopDone   chan struct{}
-	srv        *http.Server
-	url        string
-	closeOnce  sync.Once
+	loopCancel  context.CancelFunc
+	loopDone    chan struct{}
+	usageDone   chan struct{}
+	usageWanted chan struct{}
+	srv         *http.Server
+	url         string
+	closeOnce   sync.Once
 }
 
 // New builds a simulator serving no port: use it as an http.Handler, and
@@ -152,7 +154,9 @@ func New(ctx context.Context, cfg Config) (*Sim, error) {
 	s.mux = s.routes()
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.loopCancel, s.loopDone = cancel, make(chan struct{})
+	s.usageDone, s.usageWanted = make(chan struct{}), make(chan struct{}, 1)
 	go s.expiryLoop(loopCtx)
+	go s.usageLoop(loopCtx)
 	return s, nil
 }
 
@@ -204,6 +208,7 @@ func (s *Sim) Close() error {
 		}
 		s.loopCancel()
 		<-s.loopDone
+		<-s.usageDone
 	})
 	return err
 }

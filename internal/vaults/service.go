@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/garage"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/seal"
@@ -103,6 +104,9 @@ type Service struct {
 	islands Islands
 	log     *slog.Logger
 	cfg     Config
+	// lockSlots bounds the vault locks held at once (each keeps a pooled connection) to
+	// half the pool, leaving their holders the connections their work needs.
+	lockSlots chan struct{}
 }
 
 // New returns a Service.
@@ -120,14 +124,21 @@ func New(pool *pgxpool.Pool, keys *seal.Keyring, isl Islands, log *slog.Logger, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, keys: keys, islands: isl, log: log, cfg: cfg}
+	slots := 1
+	if pool != nil {
+		slots = max(1, int(pool.Config().MaxConns)/2)
+	}
+	return &Service{pool: pool, keys: keys, islands: isl, log: log, cfg: cfg, lockSlots: make(chan struct{}, slots)}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
 
 // tx runs fn in a transaction, translating constraint violations into domain errors.
+// Waiting for a connection is bounded (database.AcquireTimeout when ctx has no deadline).
 func (s *Service) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return translate(pgx.BeginFunc(ctx, s.pool, fn))
+	actx, cancel := database.Bounded(ctx, database.AcquireTimeout)
+	defer cancel()
+	return translate(pgx.BeginFunc(actx, s.pool, fn))
 }
 
 var constraints = problem.Constraints{
@@ -156,39 +167,58 @@ func lockAllocations(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// lockVault waits (bounded by ctx) for a vault's lock: the work that changes a vault's
-// bucket or keys on Garage (create, key creation and rotation) holds it, so the reconciler,
-// which tries the same lock and skips a busy vault, never sees half-made state — a new key
-// granted on Garage but not yet recorded would look foreign to it and lose its access.
+// lockVault waits (bounded by ctx, given a deadline when it has none) for a vault's
+// lock: the work that changes a vault's bucket or keys on Garage (create, key creation
+// and rotation) holds it, so the reconciler, which tries the same lock and skips a busy
+// vault, never sees half-made state — a new key granted on Garage but not yet recorded
+// would look foreign to it and lose its access.
+//
+// Waiting holds no pooled connection: it tries the lock, gives the connection back when
+// another session holds it, and tries again after a short pause. A held lock keeps one
+// connection; at most lockSlots locks are held at once, so that their holders always
+// find the connections their own work needs (a holder needs a second one for its
+// transaction: with every connection holding a lock, all of them would wait forever).
 func (s *Service) lockVault(ctx context.Context, id int64) (release func(), err error) {
+	ctx, cancel := database.Bounded(ctx, s.cfg.GarageTimeout)
+	defer cancel()
 	key := lockVault<<32 | id
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("lock vault %d: %w", id, err)
-	}
-	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
-			conn.Conn().Close(uctx) // closing the session releases the lock
+	pause := 5 * time.Millisecond
+	for {
+		release, ok, err := s.tryLock(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("lock vault %d: %w", id, err)
 		}
-		conn.Release()
-	}, nil
+		if ok {
+			return release, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lock vault %d: busy: %w", id, context.Cause(ctx))
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
 }
 
 // tryLock takes a session-level advisory lock on its own connection; release ends it.
-// ok is false (and release nil) when another process holds it.
+// ok is false (and release nil) when another process holds it. Waiting for a lock slot
+// and for a connection is bounded by ctx (given a deadline when it has none).
 func (s *Service) tryLock(ctx context.Context, key int64) (release func(), ok bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
+	actx, cancel := database.Bounded(ctx, s.cfg.GarageTimeout)
+	defer cancel()
+	select {
+	case s.lockSlots <- struct{}{}:
+	case <-actx.Done():
+		return nil, false, fmt.Errorf("wait for a lock slot: %w", context.Cause(actx))
+	}
+	conn, err := s.pool.Acquire(actx)
 	if err != nil {
+		<-s.lockSlots
 		return nil, false, err
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRow(actx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
 		conn.Release()
+		<-s.lockSlots
 		return nil, false, err
 	}
 	return func() {
@@ -198,6 +228,7 @@ func (s *Service) tryLock(ctx context.Context, key int64) (release func(), ok bo
 			conn.Conn().Close(uctx) // closing the session releases the lock
 		}
 		conn.Release()
+		<-s.lockSlots
 	}, true, nil
 }
 
