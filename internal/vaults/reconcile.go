@@ -289,7 +289,7 @@ func expiryText(t *time.Time) string {
 // replaceVerifier creates a new verifier key and replaces the vault's record (the old
 // Garage key, if any, is deleted).
 func (s *Service) replaceVerifier(ctx context.Context, gc *garage.Client, v Vault) error {
-	k, err := gc.CreateKey(ctx, garage.CreateKeyParams{Name: verifierKeyName(v.ID)})
+	k, err := gc.CreateKey(ctx, garage.CreateKeyParams{Name: s.verifierKeyName(v)})
 	if err != nil {
 		return unreachable(v.IslandName, "CreateKey (verifier)", err)
 	}

@@ -193,7 +193,7 @@ func (s *Service) lockVault(ctx context.Context, id int64) (release func(), err 
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("lock vault %d: busy: %w", id, context.Cause(ctx))
+			return nil, &ConflictError{Field: "", Problem: fmt.Sprintf("vault %d is busy with another operation (%v); try again", id, context.Cause(ctx))}
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, 200*time.Millisecond)
