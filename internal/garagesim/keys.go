@@ -196,7 +196,13 @@ func (s *Sim) createKey(r *http.Request) (any, *apiError) {
 		k.expiration = &e
 	}
 	applyKeyPerm(k, req.Allow, req.Deny)
-	if err := s.minioCreateUser(r.Context(), k); err != nil {
+	if sp, ok := s.takeSpare(); ok {
+		// A MinIO user made ahead, with its (empty) policy attached.
+		k.id, k.secret, k.policy = sp.id, sp.secret, true
+		if err := s.minioSyncExpiry(r.Context(), k); err != nil {
+			return nil, internalError(err)
+		}
+	} else if err := s.minioCreateUser(r.Context(), k); err != nil {
 		return nil, internalError(err)
 	}
 	s.keys[k.id] = k

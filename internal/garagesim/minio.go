@@ -1,16 +1,23 @@
 package garagesim
 
 import (
+	"bytes"
 	"context"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/minio/madmin-go/v3"
 	"github.com/minio/minio-go/v7"
+	"github.com/secure-io/sio-go"
 )
 
 // S3 actions granted per Garage permission flag (src/api/s3/router.rs
@@ -101,47 +108,116 @@ func (s *Sim) minioSyncPolicy(ctx context.Context, k *simKey) error {
 	return err
 }
 
-// minioWritePolicy writes (doc non-nil) or removes the canned policy of a
-// key, and returns whether it is now attached to the key's MinIO user.
+// minioWritePolicy writes the canned policy of a key (the placeholder that grants
+// nothing when doc is nil) and returns whether it is attached to the key's MinIO user.
+// The policy is attached once, when the user is created, so a change of permissions is
+// one unencrypted MinIO call.
 func (s *Sim) minioWritePolicy(ctx context.Context, id string, doc []byte, attached bool) (bool, error) {
-	assoc := madmin.PolicyAssociationReq{Policies: []string{id}, User: id}
 	if doc == nil {
-		if !attached {
-			return false, nil
-		}
-		if _, err := s.admin.DetachPolicy(ctx, assoc); err != nil {
-			return true, fmt.Errorf("detach MinIO policy of %s: %w", id, err)
-		}
-		if err := s.admin.RemoveCannedPolicy(ctx, id); err != nil {
-			return false, fmt.Errorf("remove MinIO policy of %s: %w", id, err)
-		}
-		return false, nil
+		doc = noAccessPolicy
 	}
 	if err := s.admin.AddCannedPolicy(ctx, id, doc); err != nil {
 		return attached, fmt.Errorf("write MinIO policy of %s: %w", id, err)
 	}
 	if !attached {
-		if _, err := s.admin.AttachPolicy(ctx, assoc); err != nil {
+		// The unencrypted form of AttachPolicy (which madmin encrypts with Argon2id).
+		if err := s.admin.SetPolicy(ctx, id, id, false); err != nil {
 			return false, fmt.Errorf("attach MinIO policy to %s: %w", id, err)
 		}
 	}
 	return true, nil
 }
 
-// minioCreateUser creates the MinIO user of a new key (not yet visible to
-// other calls), disabled if the key is already expired. The caller holds
-// s.mu; the MinIO calls are made without it.
+// noAccessPolicy is the canned policy of a key without permissions: MinIO needs a
+// statement, and this one names a bucket that cannot exist.
+var noAccessPolicy = []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetBucketLocation"],` +
+	`"Resource":["arn:aws:s3:::garagesim-no-access-"]}]}`)
+
+// minioCreateUser creates the MinIO user of a new key (not yet visible to other calls)
+// with its canned policy attached (granting nothing yet), disabled if the key is already
+// expired. The caller holds s.mu; the MinIO calls are made without it.
+//
+// madmin's AddUser and AttachPolicy encrypt their request with Argon2id (64 MiB, behind
+// one process-wide mutex): seconds per call on a loaded machine or under the race
+// detector, which made CreateKey hit clients' timeouts. The user is created with the
+// PBKDF2 form MinIO also accepts, and the policy set with the unencrypted call.
 func (s *Sim) minioCreateUser(ctx context.Context, k *simKey) error {
 	var err error
 	s.unlocked(func() {
-		if err = s.admin.AddUser(ctx, k.id, k.secret); err != nil {
+		if err = s.admin.AddCannedPolicy(ctx, k.id, noAccessPolicy); err != nil {
+			err = fmt.Errorf("write MinIO policy of %s: %w", k.id, err)
+			return
+		}
+		if err = s.minioAddUser(ctx, k.id, k.secret); err != nil {
 			err = fmt.Errorf("create MinIO user %s: %w", k.id, err)
+			return
+		}
+		if err = s.admin.SetPolicy(ctx, k.id, k.id, false); err != nil {
+			err = fmt.Errorf("attach MinIO policy to %s: %w", k.id, err)
 		}
 	})
 	if err != nil {
 		return err
 	}
+	k.policy = true
 	return s.minioSyncExpiry(ctx, k)
+}
+
+// minioAddUser is madmin's AddUser with the request encrypted by PBKDF2-SHA256 and
+// AES-256-GCM (madmin's FIPS format, which MinIO always decrypts) instead of Argon2id.
+func (s *Sim) minioAddUser(ctx context.Context, accessKey, secretKey string) error {
+	plain, err := json.Marshal(madmin.AddOrUpdateUserReq{SecretKey: secretKey, Status: madmin.AccountEnabled})
+	if err != nil {
+		return err
+	}
+	body, err := encryptPBKDF2(s.cfg.S3SecretKey, plain)
+	if err != nil {
+		return err
+	}
+	resp, err := s.admin.ExecuteMethod(ctx, http.MethodPut, madmin.RequestData{RelPath: "/v3/add-user",
+		QueryValues: url.Values{"accessKey": {accessKey}}, Content: body})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("MinIO add-user: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+// encryptPBKDF2 writes madmin's encrypted format with its PBKDF2 key derivation:
+// salt (32) | algorithm 0x02 | nonce (8) | AES-256-GCM sio stream.
+func encryptPBKDF2(password string, data []byte) ([]byte, error) {
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	key, err := pbkdf2.Key(sha256.New, password, salt, 8192, 32)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := sio.AES_256_GCM.Stream(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, stream.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Write(salt)
+	out.WriteByte(0x02)
+	out.Write(nonce)
+	w := stream.EncryptWriter(&out, nonce, nil)
+	if _, err := w.Write(data); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // minioSyncExpiry disables the MinIO user of an expired key and re-enables
@@ -371,6 +447,7 @@ func (s *Sim) totalUsedBytes() int64 {
 // (with their objects), users and policies. It also forgets them. Tests
 // sharing one MinIO call it from t.Cleanup.
 func (s *Sim) Cleanup(ctx context.Context) error {
+	s.stopSpares(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error

@@ -97,6 +97,13 @@ type Sim struct {
 	faults      map[string][]Fault
 	usage       usageCache
 
+	spares        chan spare
+	sparesWanted  chan struct{}
+	sparesDone    chan struct{}
+	sparesCancel  context.CancelFunc
+	sparesStarted bool
+	sparesStopped bool
+
 	loopCancel  context.CancelFunc
 	loopDone    chan struct{}
 	usageDone   chan struct{}
@@ -123,13 +130,16 @@ func New(ctx context.Context, cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("garagesim: replication factor %d out of 1..7", cfg.ReplicationFactor)
 	}
 	s := &Sim{
-		cfg:         cfg,
-		log:         cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		now:         cfg.Now,
-		keys:        map[string]*simKey{},
-		deletedKeys: map[string]bool{},
-		buckets:     map[string]*simBucket{},
-		faults:      map[string][]Fault{},
+		cfg:          cfg,
+		log:          cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:          cfg.Now,
+		keys:         map[string]*simKey{},
+		deletedKeys:  map[string]bool{},
+		buckets:      map[string]*simBucket{},
+		faults:       map[string][]Fault{},
+		spares:       make(chan spare, spareKeys),
+		sparesWanted: make(chan struct{}, 1),
+		sparesDone:   make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -206,6 +216,7 @@ func (s *Sim) Close() error {
 			err = s.srv.Shutdown(ctx)
 			cancel()
 		}
+		s.stopSpares(context.Background())
 		s.loopCancel()
 		<-s.loopDone
 		<-s.usageDone
