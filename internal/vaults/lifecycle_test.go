@@ -50,9 +50,7 @@ func TestRestoreRefusedOncePurgeStarted(t *testing.T) {
 	}
 	b.clock.Advance(31 * 24 * time.Hour)
 	b.south.Sim.InjectFault(garagesim.Fault{Operation: "DeleteBucket", Status: 503, Count: 2}) // the client retries once
-	if err := b.svc.PurgeDeletedVaults(b.ctx); err == nil {
-		t.Fatal("purge with the island's DeleteBucket down succeeded")
-	}
+	_ = b.svc.PurgeDeletedVaults(b.ctx) // the island is skipped until the next run
 	// The purge emptied the bucket before DeleteBucket failed: the data is gone.
 	if _, err := mc.StatObject(b.ctx, v.BucketName, "backup", minio.StatObjectOptions{}); err == nil {
 		t.Fatal("the object survived the purge's emptying")

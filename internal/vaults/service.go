@@ -104,8 +104,8 @@ type Service struct {
 	islands Islands
 	log     *slog.Logger
 	cfg     Config
-	// lockSlots bounds the vault locks held at once (each keeps a pooled connection) to
-	// half the pool, leaving their holders the connections their work needs.
+	// lockSlots bounds the connections tied up in vault locks (waiting or held) to half
+	// the pool, leaving the lock holders the connections their work needs.
 	lockSlots chan struct{}
 }
 
@@ -173,30 +173,49 @@ func lockAllocations(ctx context.Context, tx pgx.Tx) error {
 // vault, never sees half-made state — a new key granted on Garage but not yet recorded
 // would look foreign to it and lose its access.
 //
-// Waiting holds no pooled connection: it tries the lock, gives the connection back when
-// another session holds it, and tries again after a short pause. A held lock keeps one
-// connection; at most lockSlots locks are held at once, so that their holders always
-// find the connections their own work needs (a holder needs a second one for its
-// transaction: with every connection holding a lock, all of them would wait forever).
+// Waiting and holding keep one pooled connection (PostgreSQL's lock queue is fair: a
+// waiter is not starved by a reconciler trying the lock in a loop), but at most lockSlots
+// connections are ever tied up in vault locks, waiting or held: the rest of the pool
+// stays free for the holders' own transactions. Before, DB_MAX_CONNS key creations could
+// take every connection, each waiting for a lock whose holder needed one more connection.
 func (s *Service) lockVault(ctx context.Context, id int64) (release func(), err error) {
-	ctx, cancel := database.Bounded(ctx, s.cfg.GarageTimeout)
+	wctx, cancel := database.Bounded(ctx, s.cfg.GarageTimeout)
 	defer cancel()
+	busy := func(err error) error {
+		if wctx.Err() != nil {
+			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %d is busy with another operation (%v); try again", id, context.Cause(wctx))}
+		}
+		return fmt.Errorf("lock vault %d: %w", id, err)
+	}
+	select {
+	case s.lockSlots <- struct{}{}:
+	case <-wctx.Done():
+		return nil, busy(wctx.Err())
+	}
 	key := lockVault<<32 | id
-	pause := 5 * time.Millisecond
-	for {
-		release, ok, err := s.tryLock(ctx, key)
-		if err != nil {
-			return nil, fmt.Errorf("lock vault %d: %w", id, err)
+	conn, err := s.pool.Acquire(wctx)
+	if err != nil {
+		<-s.lockSlots
+		return nil, busy(err)
+	}
+	if _, err := conn.Exec(wctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		conn.Release()
+		<-s.lockSlots
+		return nil, busy(err)
+	}
+	return s.unlocker(ctx, conn, key), nil
+}
+
+// unlocker releases a session-level advisory lock, its connection and its slot.
+func (s *Service) unlocker(ctx context.Context, conn *pgxpool.Conn, key int64) func() {
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			conn.Conn().Close(uctx) // closing the session releases the lock
 		}
-		if ok {
-			return release, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, &ConflictError{Field: "", Problem: fmt.Sprintf("vault %d is busy with another operation (%v); try again", id, context.Cause(ctx))}
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 200*time.Millisecond)
+		conn.Release()
+		<-s.lockSlots
 	}
 }
 
@@ -221,15 +240,7 @@ func (s *Service) tryLock(ctx context.Context, key int64) (release func(), ok bo
 		<-s.lockSlots
 		return nil, false, err
 	}
-	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
-			conn.Conn().Close(uctx) // closing the session releases the lock
-		}
-		conn.Release()
-		<-s.lockSlots
-	}, true, nil
+	return s.unlocker(ctx, conn, key), true, nil
 }
 
 func actorName(ctx context.Context) string {
