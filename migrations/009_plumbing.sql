@@ -20,3 +20,15 @@ CREATE INDEX notify_outbox_consumed_idx ON notify_outbox (consumed_at) WHERE con
 -- internal/vaults: a purge records that it started (write-ahead, with its audit entry)
 -- before its first destructive call on Garage; a restore is refused from then on.
 ALTER TABLE vault_deletions ADD COLUMN purge_started_at timestamptz;
+
+-- internal/vaults: where each background task (reconcile, usage, purge, expired keys)
+-- resumes on each island: the last vault (or key) it handled. A run that used up its
+-- time budget on an island continues after that vault next time, so every vault is
+-- handled within a few periods however many an island holds.
+CREATE TABLE vault_task_cursors (
+    task        text NOT NULL CHECK (length(task) BETWEEN 1 AND 60),
+    island_id   bigint NOT NULL REFERENCES islands (id) ON DELETE CASCADE,
+    last_id     bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (task, island_id)
+);

@@ -40,7 +40,7 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) error {
 		refs[i] = vaultRef{ID: k.key, IslandID: k.island}
 		byID[k.key] = k
 	}
-	return s.byIsland(ctx, refs, func(ctx context.Context, keyID int64) error {
+	return s.byIsland(ctx, "expired_keys", refs, func(ctx context.Context, keyID int64) error {
 		r := byID[keyID]
 		v, err := VaultGetByID(ctx, s.pool, r.vault)
 		if err != nil {
@@ -69,7 +69,7 @@ func (s *Service) PurgeDeletedVaults(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("purge vaults: %w", err)
 	}
-	return s.byIsland(ctx, refs, s.purgeVault)
+	return s.byIsland(ctx, "purge", refs, s.purgeVault)
 }
 
 func (s *Service) purgeVault(ctx context.Context, id int64) error {

@@ -50,7 +50,7 @@ func TestRestoreRefusedOncePurgeStarted(t *testing.T) {
 	}
 	b.clock.Advance(31 * 24 * time.Hour)
 	b.south.Sim.InjectFault(garagesim.Fault{Operation: "DeleteBucket", Status: 503, Count: 2}) // the client retries once
-	_ = b.svc.PurgeDeletedVaults(b.ctx) // the island is skipped until the next run
+	_ = b.svc.PurgeDeletedVaults(b.ctx)                                                        // the island is skipped until the next run
 	// The purge emptied the bucket before DeleteBucket failed: the data is gone.
 	if _, err := mc.StatObject(b.ctx, v.BucketName, "backup", minio.StatObjectOptions{}); err == nil {
 		t.Fatal("the object survived the purge's emptying")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,18 +87,23 @@ func (s *Service) CollectUsage(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("collect usage: %w", err)
 	}
+	var mu sync.Mutex // islands run in parallel
 	clients := map[int64]*garage.Client{}
-	err = s.byIsland(ctx, refs, func(ctx context.Context, id int64) error {
+	err = s.byIsland(ctx, "usage", refs, func(ctx context.Context, id int64) error {
 		v, err := VaultGetByID(ctx, s.pool, id)
 		if err != nil || v.GarageBucketID == nil {
 			return err
 		}
+		mu.Lock()
 		gc := clients[v.IslandID]
+		mu.Unlock()
 		if gc == nil {
 			if gc, err = s.garage(ctx, v.IslandID); err != nil {
 				return unreachable(v.IslandName, "connect", err)
 			}
+			mu.Lock()
 			clients[v.IslandID] = gc
+			mu.Unlock()
 		}
 		b, err := gc.GetBucketInfo(ctx, garage.BucketLookup{ID: *v.GarageBucketID})
 		if errors.Is(err, garage.ErrNotFound) {
