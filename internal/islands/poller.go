@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
-	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/notify"
 )
 
 // PollerActor is the audit actor of the health poller.
