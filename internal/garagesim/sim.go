@@ -216,7 +216,9 @@ func (s *Sim) Close() error {
 			err = s.srv.Shutdown(ctx)
 			cancel()
 		}
-		s.stopSpares(context.Background())
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.stopSpares(sctx) // unused spare users leave MinIO
+		scancel()
 		s.loopCancel()
 		<-s.loopDone
 		<-s.usageDone
