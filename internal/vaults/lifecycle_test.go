@@ -2,6 +2,7 @@ package vaults_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,42 @@ func TestForeignBucketNotAdopted(t *testing.T) {
 	}
 	if got, _ := vaults.VaultGetByID(b.ctx, b.pool, v.ID); got.Status != vaults.StatusPending {
 		t.Fatalf("vault %s", got.Status)
+	}
+}
+
+// TestIslandTokenRevokedAtRuntime: the island's admin token stops working (revoked on
+// Garage, or rotated there and not here). Key creation fails naming the island and the
+// refused call, and records nothing; the reconciler skips the island without recording
+// drift on its vaults (a refusal is not a missing bucket); once the token works again,
+// everything does.
+func TestIslandTokenRevokedAtRuntime(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	v := b.create(t, b.memberA, gb) // lands on south
+	setToken := func(tok string) {
+		t.Helper()
+		if _, err := b.pool.Exec(b.ctx, `UPDATE islands SET admin_token_sealed = $2 WHERE id = $1`, b.south.ID,
+			b.keys.SealString(fmt.Sprintf("island/%d/admin_token", b.south.ID), tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setToken("revoked-" + b.south.Name)
+	_, err := b.svc.KeyCreate(b.ctx, v.ID, vaults.KeyInput{Name: "k"})
+	var ue *vaults.UnreachableError
+	if !errors.As(err, &ue) || ue.Island != b.south.Name || !errors.Is(err, garage.ErrAccessDenied) {
+		t.Fatalf("key creation with a revoked token: %v", err)
+	}
+	var n int
+	if err := b.pool.QueryRow(b.ctx, `SELECT count(*) FROM vault_keys WHERE vault_id = $1`, v.ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d keys recorded (%v)", n, err)
+	}
+	_ = b.svc.ReconcileAll(b.ctx)
+	got, err := vaults.VaultGetByID(b.ctx, b.pool, v.ID)
+	if err != nil || got.Status != vaults.StatusActive || len(got.Drift) > 0 {
+		t.Fatalf("vault after reconciling with a revoked token: %v %s %v", err, got.Status, got.Drift)
+	}
+	setToken(b.south.Sim.AdminToken())
+	if _, err := b.svc.KeyCreate(b.ctx, v.ID, vaults.KeyInput{Name: "k"}); err != nil {
+		t.Fatalf("key creation once the token works again: %v", err)
 	}
 }
