@@ -122,3 +122,44 @@ func TestLateCommittedRunIsStillNotified(t *testing.T) {
 		t.Fatalf("notified %v after a second scan", got)
 	}
 }
+
+// TestScanLostMidwayLosesNothing: the database fails while the scan is emitting (here a
+// trigger refuses the event, as a restart would kill the transaction): nothing is
+// consumed, and the next scan emits the event exactly once.
+func TestScanLostMidwayLosesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, notify.Config{})
+	run := b.runFixture(t, 1)[0]
+	if err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error { return finish(b, tx, run, time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(b.ctx, `
+		CREATE FUNCTION test_fail_event() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'simulated database failure during the scan'; END $$;
+		CREATE TRIGGER test_fail_event BEFORE INSERT ON notify_events FOR EACH ROW EXECUTE FUNCTION test_fail_event();`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for { // until the scan reaches the row (another test's transaction may hold it back a moment)
+		err := b.svc.ScanSources(b.ctx)
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scan never reached the outbox row")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := b.pool.Exec(b.ctx, `DROP TRIGGER test_fail_event ON notify_events`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.svc.ScanSources(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.svc.ScanSources(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.notifiedRuns(t); !slices.Equal(got, []int64{run}) {
+		t.Fatalf("notified %v after the failed scan, want %d once", got, run)
+	}
+}
