@@ -10,7 +10,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/app"
 	"github.com/chatons/archipelago/internal/garage"
-	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/vaults"
 )
 
@@ -25,11 +25,10 @@ func transient(err error) bool {
 		return false
 	}
 	var (
-		vu *vaults.UnreachableError
-		iu *islands.UnreachableError
+		ue *problem.UnreachableError // vaults' and islands' UnreachableError
 		ne net.Error
 	)
-	return errors.As(err, &vu) || errors.As(err, &iu) || errors.As(err, &ne) ||
+	return errors.As(err, &ue) || errors.As(err, &ne) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, garage.ErrUnavailable) ||
 		errors.Is(err, errPending)
 }
@@ -75,7 +74,7 @@ func activeVault(ctx context.Context, a *app.App, v vaults.Vault) (vaults.Vault,
 		if err != nil {
 			return v, err
 		}
-		cur, err := a.Vaults.VaultGet(ctx, v.ID)
+		cur, err := a.Vaults.VaultGetByID(ctx, v.ID)
 		if err != nil {
 			return v, err
 		}
