@@ -164,6 +164,11 @@ func (a *App) tasks() []jobs.Task {
 		{Name: "vaults.usage", Every: 15 * time.Minute, Timeout: 15 * time.Minute, Run: a.Vaults.CollectUsage},
 		{Name: "vaults.expired_keys", Every: 10 * time.Minute, Run: a.Vaults.DeleteExpiredKeys},
 		{Name: "vaults.purge", Every: time.Hour, Timeout: 30 * time.Minute, Run: a.Vaults.PurgeDeletedVaults},
+		// Retention of run logs, login failures, expired sessions, delivered events and
+		// snapshot observations (never the audit log).
+		jobs.RetentionTask(a.Pool, jobs.Retention{RunLogs: a.Cfg.RetainRunLogs, LoginFailures: a.Cfg.RetainLoginFailures,
+			ExpiredSessions: a.Cfg.RetainExpiredSessions, DeliveredEvents: a.Cfg.RetainDeliveredEvents,
+			SnapshotObservations: a.Cfg.RetainSnapshotObservations}, a.Log),
 	}
 }
 

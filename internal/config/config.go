@@ -55,7 +55,14 @@ type Config struct {
 	SMTPTLS              string        // ARCHIPELAGO_SMTP_TLS: starttls, tls or none
 	WebhookAllowPrivate  bool          // ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE
 	NotifyDigestInterval time.Duration // ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL
-	ReportPeriods        []string      // ARCHIPELAGO_REPORT_PERIODS
+
+	// Retention of rows that would grow for ever (never the audit log).
+	RetainRunLogs              time.Duration // ARCHIPELAGO_RETAIN_RUN_LOGS
+	RetainLoginFailures        time.Duration // ARCHIPELAGO_RETAIN_LOGIN_FAILURES
+	RetainExpiredSessions      time.Duration // ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS
+	RetainDeliveredEvents      time.Duration // ARCHIPELAGO_RETAIN_DELIVERED_EVENTS
+	RetainSnapshotObservations time.Duration // ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS
+	ReportPeriods              []string      // ARCHIPELAGO_REPORT_PERIODS
 }
 
 // Defaults used when a variable is unset.
@@ -107,6 +114,12 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE", Default: "false", Help: "let webhooks reach loopback, private and link-local addresses (sandbox, tests); metadata addresses stay refused"},
 	{Name: "ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL", Default: "1h", Help: "how often held-back notifications are sent as one digest per channel"},
 	{Name: "ARCHIPELAGO_REPORT_PERIODS", Default: "weekly,monthly", Help: "scheduled report periods: weekly, monthly, both, or none"},
+	// Retention (the audit log is never pruned).
+	{Name: "ARCHIPELAGO_RETAIN_RUN_LOGS", Default: "2160h", Help: "how long a finished restore test's raw log is kept (the run and its outcome stay)"},
+	{Name: "ARCHIPELAGO_RETAIN_LOGIN_FAILURES", Default: "720h", Help: "how long failed logins are kept"},
+	{Name: "ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS", Default: "168h", Help: "how long sessions are kept after they expired or were revoked"},
+	{Name: "ARCHIPELAGO_RETAIN_DELIVERED_EVENTS", Default: "4320h", Help: "how long notification events, finished deliveries and consumed outbox rows are kept"},
+	{Name: "ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS", Default: "4320h", Help: "how long snapshots seen disappearing are remembered"},
 }
 
 // defaultOf is the Default of the variable named in Vars ("" when it has none).
@@ -207,6 +220,13 @@ func Load(env Getenv) (*Config, error) {
 		SMTPTLS:              strings.ToLower(get("ARCHIPELAGO_SMTP_TLS")),
 		WebhookAllowPrivate:  boolean("ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE"),
 		NotifyDigestInterval: duration("ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL"),
+
+		// Retention.
+		RetainRunLogs:              duration("ARCHIPELAGO_RETAIN_RUN_LOGS"),
+		RetainLoginFailures:        duration("ARCHIPELAGO_RETAIN_LOGIN_FAILURES"),
+		RetainExpiredSessions:      duration("ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS"),
+		RetainDeliveredEvents:      duration("ARCHIPELAGO_RETAIN_DELIVERED_EVENTS"),
+		RetainSnapshotObservations: duration("ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS"),
 	}
 	for _, s := range strings.Split(get("ARCHIPELAGO_TRUSTED_PROXIES"), ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -379,6 +399,13 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE":  strconv.FormatBool(c.WebhookAllowPrivate),
 		"ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL": c.NotifyDigestInterval.String(),
 		"ARCHIPELAGO_REPORT_PERIODS":         strings.Join(c.ReportPeriods, ","),
+
+		// Retention.
+		"ARCHIPELAGO_RETAIN_RUN_LOGS":              c.RetainRunLogs.String(),
+		"ARCHIPELAGO_RETAIN_LOGIN_FAILURES":        c.RetainLoginFailures.String(),
+		"ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS":      c.RetainExpiredSessions.String(),
+		"ARCHIPELAGO_RETAIN_DELIVERED_EVENTS":      c.RetainDeliveredEvents.String(),
+		"ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS": c.RetainSnapshotObservations.String(),
 	}
 	out := make([][2]string, 0, len(Vars))
 	for _, v := range Vars {

@@ -23,13 +23,72 @@ import (
 	"github.com/chatons/archipelago/migrations"
 )
 
+// AcquireTimeout bounds the wait for a pooled connection (and the work done with it) when
+// the caller's context has no deadline of its own: no code path may wait forever for the
+// pool, whose exhaustion would otherwise hang the process, River included.
+const AcquireTimeout = 60 * time.Second
+
+// Bounded returns ctx unchanged (with a no-op cancel) when it already has a deadline, and
+// otherwise ctx bounded by d: the deadline every pool acquire needs.
+func Bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// acquireDeadline is a pgx tracer that gives every pool acquire a deadline
+// (AcquireTimeout) when the caller's context has none: a pool that is exhausted then
+// answers an error instead of hanging its caller for ever. Only the wait for a
+// connection is bounded; the query itself runs with the caller's context.
+type acquireDeadline struct{ d time.Duration }
+
+type acquireCancelKey struct{}
+
+// TraceAcquireStart implements pgxpool.AcquireTracer.
+func (a acquireDeadline) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.d)
+	return context.WithValue(ctx, acquireCancelKey{}, cancel)
+}
+
+// TraceAcquireEnd implements pgxpool.AcquireTracer.
+func (acquireDeadline) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
+	if cancel, ok := ctx.Value(acquireCancelKey{}).(context.CancelFunc); ok {
+		cancel()
+	}
+}
+
+// TraceQueryStart implements pgx.QueryTracer (nothing to do).
+func (acquireDeadline) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer (nothing to do).
+func (acquireDeadline) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
 // VersionTable is where tern records the applied schema version.
 const VersionTable = "public.schema_version"
 
 // Open connects a pool to url and checks the database answers within timeout. The error
 // names ARCHIPELAGO_DATABASE_URL so an operator knows what to fix; it never includes the
 // password.
+//
+// Every acquire from the pool waits at most AcquireTimeout when the caller's context has
+// no deadline of its own.
 func Open(ctx context.Context, url string, timeout time.Duration, maxConns ...int32) (*pgxpool.Pool, error) {
+	n := int32(0)
+	if len(maxConns) > 0 {
+		n = maxConns[0]
+	}
+	return OpenWithAcquireTimeout(ctx, url, timeout, n, AcquireTimeout)
+}
+
+// OpenWithAcquireTimeout is Open with the pool size (0: pgxpool's default) and the
+// longest wait for a connection given explicitly.
+func OpenWithAcquireTimeout(ctx context.Context, url string, timeout time.Duration, maxConns int32, acquire time.Duration) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("ARCHIPELAGO_DATABASE_URL: cannot parse it: %s", scrub(err))
@@ -37,10 +96,13 @@ func Open(ctx context.Context, url string, timeout time.Duration, maxConns ...in
 	// pgxpool's default (max(4, CPUs)) is too small for a server whose requests may hold a
 	// vault lock on one connection while their transaction uses another; a pool_max_conns in
 	// the URL still wins.
-	if len(maxConns) > 0 && maxConns[0] > 0 && !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = maxConns[0]
+	if maxConns > 0 && !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = timeout
+	if cfg.ConnConfig.Tracer == nil {
+		cfg.ConnConfig.Tracer = acquireDeadline{acquire}
+	}
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type simKey struct {
 	minioDisabled bool
 	// policy records that a canned policy is attached to the MinIO user.
 	policy bool
+	// sync orders the MinIO writes of this key (made without Sim.mu).
+	sync sync.Mutex
 }
 
 func (k *simKey) expired(now time.Time) bool {
@@ -193,7 +196,13 @@ func (s *Sim) createKey(r *http.Request) (any, *apiError) {
 		k.expiration = &e
 	}
 	applyKeyPerm(k, req.Allow, req.Deny)
-	if err := s.minioCreateUser(r.Context(), k); err != nil {
+	if sp, ok := s.takeSpare(); ok {
+		// A MinIO user made ahead, with its (empty) policy attached.
+		k.id, k.secret, k.policy = sp.id, sp.secret, true
+		if err := s.minioSyncExpiry(r.Context(), k); err != nil {
+			return nil, internalError(err)
+		}
+	} else if err := s.minioCreateUser(r.Context(), k); err != nil {
 		return nil, internalError(err)
 	}
 	s.keys[k.id] = k
@@ -250,10 +259,13 @@ func (s *Sim) deleteKey(r *http.Request) (any, *apiError) {
 		delete(b.perms, id)
 		b.localAliases = slices.DeleteFunc(b.localAliases, func(la localAlias) bool { return la.keyID == id })
 	}
+	// Forgotten before MinIO is told (without s.mu), so that no concurrent
+	// call grants it anything meanwhile; put back if MinIO fails.
+	delete(s.keys, id)
 	if err := s.minioDeleteUser(r.Context(), k); err != nil {
+		s.keys[id] = k
 		return nil, internalError(err)
 	}
-	delete(s.keys, id)
 	s.deletedKeys[id] = true
 	s.log.Info("garagesim: key deleted", "key", id)
 	return nil, nil

@@ -1,16 +1,23 @@
 package garagesim
 
 import (
+	"bytes"
 	"context"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/minio/madmin-go/v3"
 	"github.com/minio/minio-go/v7"
+	"github.com/secure-io/sio-go"
 )
 
 // S3 actions granted per Garage permission flag (src/api/s3/router.rs
@@ -72,76 +79,206 @@ func (s *Sim) keyPolicy(k *simKey) []byte {
 	return out
 }
 
-// minioSyncPolicy makes the key's MinIO canned policy (named after the key)
-// match its bucket permissions, attaching or removing it as needed.
-func (s *Sim) minioSyncPolicy(ctx context.Context, k *simKey) error {
-	doc := s.keyPolicy(k)
-	assoc := madmin.PolicyAssociationReq{Policies: []string{k.id}, User: k.id}
-	if doc == nil {
-		if !k.policy {
-			return nil
-		}
-		if _, err := s.admin.DetachPolicy(ctx, assoc); err != nil {
-			return fmt.Errorf("detach MinIO policy of %s: %w", k.id, err)
-		}
-		k.policy = false
-		if err := s.admin.RemoveCannedPolicy(ctx, k.id); err != nil {
-			return fmt.Errorf("remove MinIO policy of %s: %w", k.id, err)
-		}
-		return nil
-	}
-	if err := s.admin.AddCannedPolicy(ctx, k.id, doc); err != nil {
-		return fmt.Errorf("write MinIO policy of %s: %w", k.id, err)
-	}
-	if !k.policy {
-		if _, err := s.admin.AttachPolicy(ctx, assoc); err != nil {
-			return fmt.Errorf("attach MinIO policy to %s: %w", k.id, err)
-		}
-		k.policy = true
-	}
-	return nil
+// unlocked runs fn without s.mu (which the caller holds), so that a slow
+// MinIO call does not hold up every other admin call of the simulator.
+func (s *Sim) unlocked(fn func()) {
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	fn()
 }
 
-// minioCreateUser creates the MinIO user of a new key, disabled if the key
-// is already expired.
-func (s *Sim) minioCreateUser(ctx context.Context, k *simKey) error {
-	if err := s.admin.AddUser(ctx, k.id, k.secret); err != nil {
-		return fmt.Errorf("create MinIO user %s: %w", k.id, err)
+// minioSyncPolicy makes the key's MinIO canned policy (named after the key)
+// match its bucket permissions, attaching or removing it as needed. The
+// caller holds s.mu; the MinIO calls are made without it, under the key's own
+// sync lock, and the policy is computed inside that lock so that concurrent
+// changes of one key end with MinIO holding the latest permissions.
+func (s *Sim) minioSyncPolicy(ctx context.Context, k *simKey) error {
+	var err error
+	s.unlocked(func() {
+		k.sync.Lock()
+		defer k.sync.Unlock()
+		s.mu.Lock()
+		doc, attached := s.keyPolicy(k), k.policy
+		s.mu.Unlock()
+		attached, err = s.minioWritePolicy(ctx, k.id, doc, attached)
+		s.mu.Lock()
+		k.policy = attached
+		s.mu.Unlock()
+	})
+	return err
+}
+
+// minioWritePolicy writes the canned policy of a key (the placeholder that grants
+// nothing when doc is nil) and returns whether it is attached to the key's MinIO user.
+// The policy is attached once, when the user is created, so a change of permissions is
+// one unencrypted MinIO call.
+func (s *Sim) minioWritePolicy(ctx context.Context, id string, doc []byte, attached bool) (bool, error) {
+	if doc == nil {
+		doc = noAccessPolicy
 	}
+	if err := s.admin.AddCannedPolicy(ctx, id, doc); err != nil {
+		return attached, fmt.Errorf("write MinIO policy of %s: %w", id, err)
+	}
+	if !attached {
+		// The unencrypted form of AttachPolicy (which madmin encrypts with Argon2id).
+		if err := s.admin.SetPolicy(ctx, id, id, false); err != nil {
+			return false, fmt.Errorf("attach MinIO policy to %s: %w", id, err)
+		}
+	}
+	return true, nil
+}
+
+// noAccessPolicy is the canned policy of a key without permissions: MinIO needs a
+// statement, and this one names a bucket that cannot exist.
+var noAccessPolicy = []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetBucketLocation"],` +
+	`"Resource":["arn:aws:s3:::garagesim-no-access-"]}]}`)
+
+// minioCreateUser creates the MinIO user of a new key (not yet visible to other calls)
+// with its canned policy attached (granting nothing yet), disabled if the key is already
+// expired. The caller holds s.mu; the MinIO calls are made without it.
+//
+// madmin's AddUser and AttachPolicy encrypt their request with Argon2id (64 MiB, behind
+// one process-wide mutex): seconds per call on a loaded machine or under the race
+// detector, which made CreateKey hit clients' timeouts. The user is created with the
+// PBKDF2 form MinIO also accepts, and the policy set with the unencrypted call.
+func (s *Sim) minioCreateUser(ctx context.Context, k *simKey) error {
+	var err error
+	s.unlocked(func() {
+		if err = s.admin.AddCannedPolicy(ctx, k.id, noAccessPolicy); err != nil {
+			err = fmt.Errorf("write MinIO policy of %s: %w", k.id, err)
+			return
+		}
+		if err = s.minioAddUser(ctx, k.id, k.secret); err != nil {
+			err = fmt.Errorf("create MinIO user %s: %w", k.id, err)
+			return
+		}
+		if err = s.admin.SetPolicy(ctx, k.id, k.id, false); err != nil {
+			err = fmt.Errorf("attach MinIO policy to %s: %w", k.id, err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	k.policy = true
 	return s.minioSyncExpiry(ctx, k)
 }
 
-// minioSyncExpiry disables the MinIO user of an expired key and re-enables
-// it when its expiration moved to the future or was removed.
-func (s *Sim) minioSyncExpiry(ctx context.Context, k *simKey) error {
-	want := k.expired(s.now())
-	if want == k.minioDisabled {
-		return nil
+// minioAddUser is madmin's AddUser with the request encrypted by PBKDF2-SHA256 and
+// AES-256-GCM (madmin's FIPS format, which MinIO always decrypts) instead of Argon2id.
+func (s *Sim) minioAddUser(ctx context.Context, accessKey, secretKey string) error {
+	plain, err := json.Marshal(madmin.AddOrUpdateUserReq{SecretKey: secretKey, Status: madmin.AccountEnabled})
+	if err != nil {
+		return err
 	}
-	status := madmin.AccountEnabled
-	if want {
-		status = madmin.AccountDisabled
+	body, err := encryptPBKDF2(s.cfg.S3SecretKey, plain)
+	if err != nil {
+		return err
 	}
-	if err := s.admin.SetUserStatus(ctx, k.id, status); err != nil {
-		return fmt.Errorf("set MinIO user %s %s: %w", k.id, status, err)
+	resp, err := s.admin.ExecuteMethod(ctx, http.MethodPut, madmin.RequestData{RelPath: "/v3/add-user",
+		QueryValues: url.Values{"accessKey": {accessKey}}, Content: body})
+	if err != nil {
+		return err
 	}
-	k.minioDisabled = want
-	s.log.Info("garagesim: key expiry applied in MinIO", slog.String("key", k.id), slog.Bool("disabled", want))
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("MinIO add-user: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
 	return nil
 }
 
-// minioDeleteUser removes the MinIO user and canned policy of a key.
-func (s *Sim) minioDeleteUser(ctx context.Context, k *simKey) error {
-	if err := s.admin.RemoveUser(ctx, k.id); err != nil {
-		return fmt.Errorf("remove MinIO user %s: %w", k.id, err)
+// encryptPBKDF2 writes madmin's encrypted format with its PBKDF2 key derivation:
+// salt (32) | algorithm 0x02 | nonce (8) | AES-256-GCM sio stream.
+func encryptPBKDF2(password string, data []byte) ([]byte, error) {
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
 	}
-	if k.policy {
-		if err := s.admin.RemoveCannedPolicy(ctx, k.id); err != nil {
-			return fmt.Errorf("remove MinIO policy of %s: %w", k.id, err)
+	key, err := pbkdf2.Key(sha256.New, password, salt, 8192, 32)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := sio.AES_256_GCM.Stream(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, stream.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Write(salt)
+	out.WriteByte(0x02)
+	out.Write(nonce)
+	w := stream.EncryptWriter(&out, nonce, nil)
+	if _, err := w.Write(data); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// minioSyncExpiry disables the MinIO user of an expired key and re-enables
+// it when its expiration moved to the future or was removed. The caller
+// holds s.mu; the MinIO call is made without it, under the key's sync lock.
+func (s *Sim) minioSyncExpiry(ctx context.Context, k *simKey) error {
+	if k.expired(s.now()) == k.minioDisabled {
+		return nil
+	}
+	var err error
+	s.unlocked(func() {
+		k.sync.Lock()
+		defer k.sync.Unlock()
+		s.mu.Lock()
+		want, have := k.expired(s.now()), k.minioDisabled
+		s.mu.Unlock()
+		if want == have {
+			return
 		}
+		status := madmin.AccountEnabled
+		if want {
+			status = madmin.AccountDisabled
+		}
+		if err = s.admin.SetUserStatus(ctx, k.id, status); err != nil {
+			err = fmt.Errorf("set MinIO user %s %s: %w", k.id, status, err)
+			return
+		}
+		s.mu.Lock()
+		k.minioDisabled = want
+		s.mu.Unlock()
+		s.log.Info("garagesim: key expiry applied in MinIO", slog.String("key", k.id), slog.Bool("disabled", want))
+	})
+	return err
+}
+
+// minioDeleteUser removes the MinIO user and canned policy of a key. The
+// caller holds s.mu; the MinIO calls are made without it.
+func (s *Sim) minioDeleteUser(ctx context.Context, k *simKey) error {
+	var err error
+	s.unlocked(func() {
+		k.sync.Lock()
+		defer k.sync.Unlock()
+		if err = s.admin.RemoveUser(ctx, k.id); err != nil {
+			err = fmt.Errorf("remove MinIO user %s: %w", k.id, err)
+			return
+		}
+		s.mu.Lock()
+		attached := k.policy
+		s.mu.Unlock()
+		if !attached {
+			return
+		}
+		if err = s.admin.RemoveCannedPolicy(ctx, k.id); err != nil {
+			err = fmt.Errorf("remove MinIO policy of %s: %w", k.id, err)
+			return
+		}
+		s.mu.Lock()
 		k.policy = false
-	}
-	return nil
+		s.mu.Unlock()
+	})
+	return err
 }
 
 // expiryLoop applies key expirations in MinIO as time passes.
@@ -156,7 +293,14 @@ func (s *Sim) expiryLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		s.mu.Lock()
+		now := s.now()
+		var due []*simKey
 		for _, k := range s.keys {
+			if k.expired(now) != k.minioDisabled {
+				due = append(due, k)
+			}
+		}
+		for _, k := range due {
 			if err := s.minioSyncExpiry(ctx, k); err != nil && ctx.Err() == nil {
 				s.log.Warn("garagesim: apply key expiry", slog.String("error", err.Error()))
 			}
@@ -165,8 +309,11 @@ func (s *Sim) expiryLoop(ctx context.Context) {
 	}
 }
 
+// minioMakeBucket creates a MinIO bucket. The caller holds s.mu; the MinIO
+// call is made without it.
 func (s *Sim) minioMakeBucket(ctx context.Context, name string) *apiError {
-	err := s.s3.MakeBucket(ctx, name, minio.MakeBucketOptions{})
+	var err error
+	s.unlocked(func() { err = s.s3.MakeBucket(ctx, name, minio.MakeBucketOptions{}) })
 	if err == nil {
 		return nil
 	}
@@ -182,8 +329,14 @@ func (s *Sim) minioMakeBucket(ctx context.Context, name string) *apiError {
 }
 
 // minioRemoveBucket removes an empty MinIO bucket; a bucket holding objects
-// gives 409 BucketNotEmpty like Garage.
-func (s *Sim) minioRemoveBucket(ctx context.Context, name string) *apiError {
+// gives 409 BucketNotEmpty like Garage. The caller holds s.mu; the MinIO
+// calls are made without it.
+func (s *Sim) minioRemoveBucket(ctx context.Context, name string) (aerr *apiError) {
+	s.unlocked(func() { aerr = s.minioRemoveBucketUnlocked(ctx, name) })
+	return aerr
+}
+
+func (s *Sim) minioRemoveBucketUnlocked(ctx context.Context, name string) *apiError {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for obj := range s.s3.ListObjects(lctx, name, minio.ListObjectsOptions{Recursive: true, MaxKeys: 1}) {
@@ -211,13 +364,15 @@ func (s *Sim) minioRemoveBucket(ctx context.Context, name string) *apiError {
 
 // minioSetQuota sets (maxSize non-nil) or clears MinIO's hard quota. Garage
 // accepts maxSize 0 (nothing fits); MinIO reads 0 as "no quota", so 0 is
-// set as 1 byte.
+// set as 1 byte. The caller holds s.mu; the MinIO call is made without it.
 func (s *Sim) minioSetQuota(ctx context.Context, name string, maxSize *int64) error {
 	q := &madmin.BucketQuota{Type: madmin.HardQuota}
 	if maxSize != nil {
 		q.Size = uint64(max(*maxSize, 1))
 	}
-	if err := s.admin.SetBucketQuota(ctx, name, q); err != nil {
+	var err error
+	s.unlocked(func() { err = s.admin.SetBucketQuota(ctx, name, q) })
+	if err != nil {
 		return fmt.Errorf("set MinIO quota of %s: %w", name, err)
 	}
 	return nil
@@ -230,31 +385,57 @@ type usageCache struct {
 	buckets map[string]bucketUsage
 }
 
-// bucketUsage returns MinIO's last scanner figures for a bucket, reusing an
-// answer younger than UsageTTL. Usage lags writes by a scanner cycle.
-func (s *Sim) bucketUsage(ctx context.Context, name string) (bucketUsage, bool) {
+// bucketUsage returns MinIO's last scanner figures for a bucket from the
+// cache, never waiting for MinIO: when the cache is older than UsageTTL it
+// asks usageLoop to refresh it, and answers with what it has. Usage lags
+// writes by a scanner cycle anyway. The caller holds s.mu.
+func (s *Sim) bucketUsage(_ context.Context, name string) (bucketUsage, bool) {
 	if s.usage.buckets == nil || time.Since(s.usage.at) > s.cfg.UsageTTL {
-		info, err := s.admin.DataUsageInfo(ctx)
-		if err != nil {
-			s.log.Warn("garagesim: MinIO data usage", slog.String("error", err.Error()))
-			if s.usage.buckets == nil {
-				return bucketUsage{}, false
-			}
-		} else {
-			s.usage.at = time.Now()
-			s.usage.buckets = map[string]bucketUsage{}
-			for n, u := range info.BucketsUsage {
-				s.usage.buckets[n] = bucketUsage{objects: int64(u.ObjectsCount), bytes: int64(u.Size)}
-			}
+		select {
+		case s.usageWanted <- struct{}{}:
+		default: // a refresh is already asked for
 		}
 	}
 	u, ok := s.usage.buckets[name]
 	return u, ok
 }
 
+// usageLoop refreshes the usage cache from MinIO's data-usage answer when
+// bucketUsage finds it stale, without holding s.mu while MinIO answers.
+func (s *Sim) usageLoop(ctx context.Context) {
+	defer close(s.usageDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.usageWanted:
+		}
+		info, err := s.admin.DataUsageInfo(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("garagesim: MinIO data usage", slog.String("error", err.Error()))
+			}
+			continue
+		}
+		fresh := make(map[string]bucketUsage, len(info.BucketsUsage))
+		for n, u := range info.BucketsUsage {
+			fresh[n] = bucketUsage{objects: int64(u.ObjectsCount), bytes: int64(u.Size)}
+		}
+		s.mu.Lock()
+		s.usage.at, s.usage.buckets = time.Now(), fresh
+		s.mu.Unlock()
+	}
+}
+
 // totalUsedBytes sums the cached usage of this simulator's buckets, without
 // asking MinIO.
 func (s *Sim) totalUsedBytes() int64 {
+	if s.usage.buckets == nil || time.Since(s.usage.at) > s.cfg.UsageTTL {
+		select {
+		case s.usageWanted <- struct{}{}:
+		default:
+		}
+	}
 	var n int64
 	for _, b := range s.buckets {
 		n += s.usage.buckets[b.minioName].bytes
@@ -266,6 +447,7 @@ func (s *Sim) totalUsedBytes() int64 {
 // (with their objects), users and policies. It also forgets them. Tests
 // sharing one MinIO call it from t.Cleanup.
 func (s *Sim) Cleanup(ctx context.Context) error {
+	s.stopSpares(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
@@ -277,7 +459,8 @@ func (s *Sim) Cleanup(ctx context.Context) error {
 		}
 		delete(s.buckets, id)
 	}
-	for id, k := range s.keys {
+	for _, k := range s.sortedKeys() { // a copy: minioDeleteUser releases s.mu
+		id := k.id
 		if err := s.minioDeleteUser(ctx, k); err != nil {
 			errs = append(errs, err)
 			continue

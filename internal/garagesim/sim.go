@@ -97,11 +97,20 @@ type Sim struct {
 	faults      map[string][]Fault
 	usage       usageCache
 
-	loopCancel context.CancelFunc
-	loopDone   chan struct{}
-	srv        *http.Server
-	url        string
-	closeOnce  sync.Once
+	spares        chan spare
+	sparesWanted  chan struct{}
+	sparesDone    chan struct{}
+	sparesCancel  context.CancelFunc
+	sparesStarted bool
+	sparesStopped bool
+
+	loopCancel  context.CancelFunc
+	loopDone    chan struct{}
+	usageDone   chan struct{}
+	usageWanted chan struct{}
+	srv         *http.Server
+	url         string
+	closeOnce   sync.Once
 }
 
 // New builds a simulator serving no port: use it as an http.Handler, and
@@ -121,13 +130,16 @@ func New(ctx context.Context, cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("garagesim: replication factor %d out of 1..7", cfg.ReplicationFactor)
 	}
 	s := &Sim{
-		cfg:         cfg,
-		log:         cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		now:         cfg.Now,
-		keys:        map[string]*simKey{},
-		deletedKeys: map[string]bool{},
-		buckets:     map[string]*simBucket{},
-		faults:      map[string][]Fault{},
+		cfg:          cfg,
+		log:          cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:          cfg.Now,
+		keys:         map[string]*simKey{},
+		deletedKeys:  map[string]bool{},
+		buckets:      map[string]*simBucket{},
+		faults:       map[string][]Fault{},
+		spares:       make(chan spare, spareKeys),
+		sparesWanted: make(chan struct{}, 1),
+		sparesDone:   make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -152,7 +164,9 @@ func New(ctx context.Context, cfg Config) (*Sim, error) {
 	s.mux = s.routes()
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.loopCancel, s.loopDone = cancel, make(chan struct{})
+	s.usageDone, s.usageWanted = make(chan struct{}), make(chan struct{}, 1)
 	go s.expiryLoop(loopCtx)
+	go s.usageLoop(loopCtx)
 	return s, nil
 }
 
@@ -202,8 +216,12 @@ func (s *Sim) Close() error {
 			err = s.srv.Shutdown(ctx)
 			cancel()
 		}
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.stopSpares(sctx) // unused spare users leave MinIO
+		scancel()
 		s.loopCancel()
 		<-s.loopDone
+		<-s.usageDone
 	})
 	return err
 }

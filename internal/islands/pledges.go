@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/notify"
 )
 
 // Pledge is storage a member puts at an island's disposal: one Garage node.
@@ -163,6 +164,9 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 			st.LayoutCapacity, st.NodeUp, st.DownSince).Scan(&id); err != nil {
 			return err
 		}
+		if err := notify.OutboxAdd(ctx, tx, notify.SourcePledge, id, nil); err != nil {
+			return err
+		}
 		mid := in.MemberID
 		_, err := audit.Record(ctx, tx, audit.Entry{Action: "pledge.create", MemberID: &mid, TargetType: "pledge",
 			TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"island_id": in.IslandID, "island": isl.Name,
@@ -236,6 +240,9 @@ func (s *Service) PledgeWithdraw(ctx context.Context, id int64) (Pledge, error) 
 		}
 		if _, err := tx.Exec(ctx, `UPDATE pledges SET withdrawn_at = now(), status = 'withdrawn', status_detail = '',
 			status_changed_at = now(), updated_at = now() WHERE id = $1`, id); err != nil {
+			return err
+		}
+		if err := notify.OutboxAdd(ctx, tx, notify.SourcePledge, id, nil); err != nil {
 			return err
 		}
 		_, err = audit.Record(ctx, tx, audit.Entry{Action: "pledge.withdraw", MemberID: &member, TargetType: "pledge",

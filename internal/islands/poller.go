@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/notify"
 )
 
 // PollerActor is the audit actor of the health poller.
@@ -213,6 +214,9 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, isl Island, snap snapsh
 			return err
 		}
 		if changed {
+			if err := notify.OutboxAdd(ctx, tx, notify.SourcePledge, p.ID, nil); err != nil {
+				return err
+			}
 			member := p.MemberID
 			if _, err := audit.Record(ctx, tx, audit.Entry{Action: "pledge.status_change", MemberID: &member, TargetType: "pledge",
 				TargetID: strconv.FormatInt(p.ID, 10), Details: map[string]any{"island": isl.Name, "node_id": p.NodeID,

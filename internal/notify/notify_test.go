@@ -113,7 +113,7 @@ func (b *bundle) deliveries(t *testing.T, ch int64) []notify.Delivery {
 
 func waitFor(t *testing.T, s *sink.Sink, n int) []sink.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // generous: a loaded machine
 	defer cancel()
 	msgs, err := s.Wait(ctx, func(m []sink.Message) bool { return len(m) >= n })
 	if err != nil {

@@ -2,78 +2,118 @@ package notify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// firstScanLookback bounds how far back a scanner looks the first time it runs, so a new
-// installation is not flooded with old events.
-const firstScanLookback = 24 * time.Hour
+// Outbox sources: the tables whose changes notifications are made of.
+const (
+	SourceRestoreRun  = "restore_test_runs" // ref: the run's id
+	SourceVaultEvent  = "vault_events"      // ref: the event's id
+	SourceVaultUsage  = "vault_usage"       // ref: the vault's id, at: the observation's time
+	SourcePledge      = "pledges"           // ref: the pledge's id
+	outboxBatch       = 500
+	outboxScanLockKey = 0x6e6f_7466_7363_616e // "notfscan": one outbox consumer at a time
+)
 
-// ScanSources turns new rows of other domains' tables into events: vault usage
-// thresholds (vault_events, vault_usage), pledge status (pledges) and restore-test
-// outcomes (restore_test_runs). Each source has a cursor in notify_cursors, advanced in
-// the transaction that emits its events, and locked so two processes never both emit.
+// Execer is what OutboxAdd needs of a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// OutboxAdd records, in the producer's transaction tx, that a row of source changed
+// (refAt is the observation time of a vault_usage row, nil otherwise). ScanSources turns
+// it into events once the transaction has committed and every older transaction has
+// ended, whatever its timestamps say.
+func OutboxAdd(ctx context.Context, tx Execer, source string, refID int64, refAt *time.Time) error {
+	// pg_current_xact_id() is evaluated for the row: the producer's transaction id, which
+	// orders the outbox (see ScanSources).
+	if _, err := tx.Exec(ctx, `INSERT INTO notify_outbox (source, ref_id, ref_at, xid) VALUES ($1, $2, $3, pg_current_xact_id())`,
+		source, refID, refAt); err != nil {
+		return fmt.Errorf("notify outbox (%s %d): %w", source, refID, err)
+	}
+	return nil
+}
+
+// ScanSources turns the outbox's rows into events: vault usage thresholds (vault_events,
+// vault_usage), pledge status (pledges) and restore-test outcomes (restore_test_runs).
 // It is the "notify.scan" task.
+//
+// Rows are consumed in the order of their transactions' ids, and only once every
+// transaction older than the oldest one still running has ended (the row's xid is below
+// the snapshot's xmin): a transaction that commits late — a restore test stamped before
+// another but committed after it — has its row consumed late, never skipped, because no
+// cursor moves past what has not committed yet. Consumed rows are marked in the
+// transaction that emits their events, under a lock so two processes never both emit.
 func (s *Service) ScanSources(ctx context.Context) error {
-	var errs []error
-	for _, src := range []struct {
-		name  string
-		table string
-		scan  func(context.Context, pgx.Tx, *cursor) error
-	}{
-		{"vault_events", "vault_events", s.scanVaultEvents},
-		{"vault_usage", "vault_usage", s.scanVaultFull},
-		{"pledges", "pledges", s.scanPledges},
-		{"restore_test_runs", "restore_test_runs", s.scanRestoreRuns},
-	} {
+	for {
+		n := 0
 		err := s.tx(ctx, func(tx pgx.Tx) error {
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, src.table).Scan(&exists); err != nil || !exists {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(outboxScanLockKey)); err != nil {
 				return err
 			}
-			c, err := lockCursor(ctx, tx, src.name, s.now())
+			rows, err := tx.Query(ctx, `SELECT id, source, ref_id, ref_at FROM notify_outbox
+				WHERE consumed_at IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot())
+				ORDER BY xid, id LIMIT $1`, outboxBatch)
 			if err != nil {
 				return err
 			}
-			if err := src.scan(ctx, tx, c); err != nil {
+			type item struct {
+				id, ref int64
+				source  string
+				at      *time.Time
+			}
+			items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+				var x item
+				err := r.Scan(&x.id, &x.source, &x.ref, &x.at)
+				return x, err
+			})
+			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `UPDATE notify_cursors SET last_id = $2, last_at = $3, updated_at = now() WHERE name = $1`, src.name, c.id, c.at)
+			n = len(items)
+			ids := make([]int64, 0, len(items))
+			for _, x := range items {
+				var err error
+				switch x.source {
+				case SourceRestoreRun:
+					err = s.scanRestoreRun(ctx, tx, x.ref)
+				case SourceVaultEvent:
+					err = s.scanVaultEvent(ctx, tx, x.ref)
+				case SourceVaultUsage:
+					if x.at != nil {
+						err = s.scanVaultFull(ctx, tx, x.ref, *x.at)
+					}
+				case SourcePledge:
+					err = s.scanPledge(ctx, tx, x.ref)
+				}
+				if err != nil {
+					return fmt.Errorf("outbox row %d (%s %d): %w", x.id, x.source, x.ref, err)
+				}
+				ids = append(ids, x.id)
+			}
+			_, err = tx.Exec(ctx, `UPDATE notify_outbox SET consumed_at = now() WHERE id = ANY($1)`, ids)
 			return err
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("scan %s: %w", src.name, err))
+			return fmt.Errorf("scan the notification outbox: %w", err)
+		}
+		if n < outboxBatch || ctx.Err() != nil {
+			return ctx.Err()
 		}
 	}
-	return errors.Join(errs...)
-}
-
-type cursor struct {
-	id int64
-	at time.Time
-}
-
-func lockCursor(ctx context.Context, tx pgx.Tx, name string, now time.Time) (*cursor, error) {
-	if _, err := tx.Exec(ctx, `INSERT INTO notify_cursors (name, last_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-		name, now.Add(-firstScanLookback)); err != nil {
-		return nil, err
-	}
-	c := &cursor{}
-	err := tx.QueryRow(ctx, `SELECT last_id, last_at FROM notify_cursors WHERE name = $1 FOR UPDATE`, name).Scan(&c.id, &c.at)
-	return c, err
 }
 
 func ptr[T any](v T) *T { return &v }
 
-func (s *Service) scanVaultEvents(ctx context.Context, tx pgx.Tx, c *cursor) error {
+func (s *Service) scanVaultEvent(ctx context.Context, tx pgx.Tx, id int64) error {
 	rows, err := tx.Query(ctx, `SELECT e.id, e.vault_id, e.kind, e.detail, e.at, v.member_id, v.name, v.quota_bytes, v.usage_bytes
 		FROM vault_events e JOIN vaults v ON v.id = e.vault_id
-		WHERE e.id > $1 AND e.at > $2 AND e.kind IN ('usage_80', 'usage_95', 'usage_normal') ORDER BY e.id LIMIT 1000`, c.id, c.at)
+		WHERE e.id = $1 AND e.kind IN ('usage_80', 'usage_95', 'usage_normal')`, id)
 	if err != nil {
 		return err
 	}
@@ -95,7 +135,6 @@ func (s *Service) scanVaultEvents(ctx context.Context, tx pgx.Tx, c *cursor) err
 		return err
 	}
 	for _, x := range list {
-		c.id = max(c.id, x.id)
 		subject := "vault/" + strconv.FormatInt(x.vault, 10)
 		if x.kind == "usage_normal" {
 			if err := Resolve(ctx, tx, subject); err != nil {
@@ -124,12 +163,12 @@ func (s *Service) scanVaultEvents(ctx context.Context, tx pgx.Tx, c *cursor) err
 
 // scanVaultFull announces a vault reaching its quota: a usage observation at or above the
 // quota whose previous observation was below it.
-func (s *Service) scanVaultFull(ctx context.Context, tx pgx.Tx, c *cursor) error {
+func (s *Service) scanVaultFull(ctx context.Context, tx pgx.Tx, vaultID int64, at time.Time) error {
 	rows, err := tx.Query(ctx, `SELECT u.vault_id, u.observed_at, u.bytes, u.quota_bytes, v.member_id, v.name,
 			coalesce((SELECT p.bytes >= p.quota_bytes FROM vault_usage p WHERE p.vault_id = u.vault_id AND p.observed_at < u.observed_at
 				ORDER BY p.observed_at DESC LIMIT 1), false)
 		FROM vault_usage u JOIN vaults v ON v.id = u.vault_id
-		WHERE u.observed_at > $1 ORDER BY u.observed_at LIMIT 1000`, c.at)
+		WHERE u.vault_id = $1 AND u.observed_at = $2`, vaultID, at)
 	if err != nil {
 		return err
 	}
@@ -150,9 +189,6 @@ func (s *Service) scanVaultFull(ctx context.Context, tx pgx.Tx, c *cursor) error
 		return err
 	}
 	for _, x := range list {
-		if x.at.After(c.at) {
-			c.at = x.at
-		}
 		if x.bytes < x.quota || x.wasFull {
 			continue
 		}
@@ -165,11 +201,11 @@ func (s *Service) scanVaultFull(ctx context.Context, tx pgx.Tx, c *cursor) error
 	return nil
 }
 
-func (s *Service) scanPledges(ctx context.Context, tx pgx.Tx, c *cursor) error {
+func (s *Service) scanPledge(ctx context.Context, tx pgx.Tx, id int64) error {
 	rows, err := tx.Query(ctx, `SELECT p.id, p.member_id, m.slug, p.island_id, i.name, p.node_id, p.status, p.status_detail,
 			p.status_changed_at, p.down_since
 		FROM pledges p JOIN islands i ON i.id = p.island_id JOIN members m ON m.id = p.member_id
-		WHERE p.status_changed_at > $1 ORDER BY p.status_changed_at, p.id LIMIT 1000`, c.at)
+		WHERE p.id = $1`, id)
 	if err != nil {
 		return err
 	}
@@ -191,9 +227,6 @@ func (s *Service) scanPledges(ctx context.Context, tx pgx.Tx, c *cursor) error {
 		return err
 	}
 	for _, x := range list {
-		if x.changed.After(c.at) {
-			c.at = x.changed
-		}
 		subject := "pledge/" + strconv.FormatInt(x.id, 10)
 		if x.status != "down" {
 			if err := Resolve(ctx, tx, subject); err != nil {
@@ -216,14 +249,13 @@ func (s *Service) scanPledges(ctx context.Context, tx pgx.Tx, c *cursor) error {
 // scanRestoreRuns turns finished restore tests into events: failed and error outcomes,
 // a stale snapshot (the freshness level not passing), and deletions seen. A passing run
 // resolves the repository, so its next problem is announced at once.
-func (s *Service) scanRestoreRuns(ctx context.Context, tx pgx.Tx, c *cursor) error {
+func (s *Service) scanRestoreRun(ctx context.Context, tx pgx.Tx, id int64) error {
 	rows, err := tx.Query(ctx, `SELECT r.id, r.repository_id, p.name, r.member_id, r.status, r.reason, r.finished_at,
 			r.snapshot_age_seconds, r.rpo_target_seconds, r.deleted_snapshots,
 			coalesce((SELECT l.outcome FROM restore_test_levels l WHERE l.run_id = r.id AND l.level = 'freshness'), ''),
 			coalesce((SELECT l.summary FROM restore_test_levels l WHERE l.run_id = r.id AND l.level = 'freshness'), '')
 		FROM restore_test_runs r JOIN restic_repositories p ON p.id = r.repository_id
-		WHERE r.finished_at IS NOT NULL AND r.status <> 'cancelled' AND (r.finished_at, r.id) > ($1, $2)
-		ORDER BY r.finished_at, r.id LIMIT 1000`, c.at, c.id)
+		WHERE r.id = $1 AND r.finished_at IS NOT NULL AND r.status <> 'cancelled'`, id)
 	if err != nil {
 		return err
 	}
@@ -248,7 +280,6 @@ func (s *Service) scanRestoreRuns(ctx context.Context, tx pgx.Tx, c *cursor) err
 		return err
 	}
 	for _, x := range list {
-		c.at, c.id = x.finished, x.id
 		subject := "repository/" + strconv.FormatInt(x.repo, 10)
 		base := map[string]any{"repository_id": x.repo, "repository": x.name, "run_id": x.id, "outcome": x.status}
 		if x.reason != "" {

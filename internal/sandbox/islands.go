@@ -107,7 +107,9 @@ func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *s
 					return nil, stop, err
 				}
 			}
-		} else if isl, err = a.Islands.IslandCreate(ctx, in); err != nil {
+		} else if isl, err = retrySeed(ctx, a.Log, "island "+d.Name, func(ctx context.Context) (islands.Island, error) {
+			return a.Islands.IslandCreate(ctx, in)
+		}); err != nil {
 			return nil, stop, fmt.Errorf("island %s: %w", d.Name, err)
 		}
 		nodeOf := map[string]string{}
@@ -127,12 +129,16 @@ func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *s
 			if _, err := a.Islands.OperatorAdd(ctx, isl.ID, m.ID); err != nil {
 				return nil, stop, err
 			}
-			if _, err := a.Islands.PledgeCreate(ctx, islands.PledgeInput{MemberID: m.ID, IslandID: isl.ID, NodeID: nodeOf[slug],
-				CapacityBytes: d.Pledge[slug] * demoGB}); err != nil && !errors.As(err, new(*islands.ConflictError)) {
+			if _, err := retrySeed(ctx, a.Log, "pledge of "+slug, func(ctx context.Context) (islands.Pledge, error) {
+				return a.Islands.PledgeCreate(ctx, islands.PledgeInput{MemberID: m.ID, IslandID: isl.ID, NodeID: nodeOf[slug],
+					CapacityBytes: d.Pledge[slug] * demoGB})
+			}); err != nil && !errors.As(err, new(*islands.ConflictError)) {
 				return nil, stop, fmt.Errorf("pledge of %s to %s: %w", slug, d.Name, err)
 			}
 		}
-		if _, err := a.Islands.PollIsland(ctx, isl.ID); err != nil {
+		if _, err := retrySeed(ctx, a.Log, "poll "+d.Name, func(ctx context.Context) (islands.Island, error) {
+			return a.Islands.PollIsland(ctx, isl.ID)
+		}); err != nil {
 			return nil, stop, err
 		}
 	}

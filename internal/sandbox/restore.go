@@ -145,15 +145,15 @@ func restoreDemoVault(ctx context.Context, a *app.App, m islands.Member) (vaults
 	if len(vs) > 0 {
 		return vs[0], nil
 	}
-	v, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: m.Slug + "-restic",
-		QuotaBytes: 50 * demoGB, IdempotencyKey: "sandbox-restore-demo"})
+	v, err := retrySeed(ctx, a.Log, "vault "+m.Slug+"-restic", func(ctx context.Context) (vaults.Vault, error) {
+		v, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: m.Slug + "-restic",
+			QuotaBytes: 50 * demoGB, IdempotencyKey: "sandbox-restore-demo"})
+		return v, err
+	})
 	if err != nil {
 		return v, err
 	}
-	if v.Status != vaults.StatusActive {
-		return v, fmt.Errorf("vault %s is %s (%s)", v.Name, v.Status, v.StatusDetail)
-	}
-	return v, nil
+	return activeVault(ctx, a, v)
 }
 
 // repoSeeder makes one demo repository.
@@ -168,7 +168,9 @@ type repoSeeder struct {
 
 func (s repoSeeder) seed(ctx context.Context, d demoRepository) (int64, error) {
 	// The member's own key (read+write) and password, as a member's backup job has them.
-	key, err := s.a.Vaults.KeyCreate(ctx, s.vault.ID, vaults.KeyInput{Name: "backup " + d.Host})
+	key, err := retrySeed(ctx, s.a.Log, "key of "+s.vault.Name, func(ctx context.Context) (vaults.NewKey, error) {
+		return s.a.Vaults.KeyCreate(ctx, s.vault.ID, vaults.KeyInput{Name: "backup " + d.Host})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("member key: %w", err)
 	}

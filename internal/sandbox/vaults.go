@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -71,8 +70,15 @@ func seedVaults(ctx context.Context, a *app.App, s3 *minioserver.Server) error {
 				return fmt.Errorf("grant to %s: %w", d.Member, err)
 			}
 		}
-		nv, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: d.Name, QuotaBytes: d.QuotaBytes,
-			IdempotencyKey: "sandbox-" + d.Name})
+		// The idempotency key makes a retry find the vault an earlier attempt created.
+		nv, err := retrySeed(ctx, a.Log, "vault "+d.Name, func(ctx context.Context) (vaults.Vault, error) {
+			v, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: d.Name, QuotaBytes: d.QuotaBytes,
+				IdempotencyKey: "sandbox-" + d.Name})
+			return v, err
+		})
+		if err == nil {
+			nv, err = activeVault(ctx, a, nv)
+		}
 		if err != nil {
 			return fmt.Errorf("vault %s: %w", d.Name, err)
 		}
@@ -89,7 +95,9 @@ func seedVaults(ctx context.Context, a *app.App, s3 *minioserver.Server) error {
 // history rising to today's level over two weeks (the chart's demo data; the usage
 // collector then keeps measuring the real bucket).
 func fillVault(ctx context.Context, a *app.App, v vaults.Vault, size int64) error {
-	k, err := a.Vaults.KeyCreate(ctx, v.ID, vaults.KeyInput{Name: "mail server"})
+	k, err := retrySeed(ctx, a.Log, "key of "+v.Name, func(ctx context.Context) (vaults.NewKey, error) {
+		return a.Vaults.KeyCreate(ctx, v.ID, vaults.KeyInput{Name: "mail server"})
+	})
 	if err != nil {
 		return err
 	}
@@ -119,14 +127,16 @@ func fillVault(ctx context.Context, a *app.App, v vaults.Vault, size int64) erro
 // reprovision brings a kept sandbox's vault back on its island's new simulator.
 func reprovision(ctx context.Context, a *app.App, s3 *minioserver.Server, v vaults.Vault) error {
 	if v.GarageBucketID == nil {
-		_, err := a.Vaults.ReconcileVault(ctx, v.ID)
+		_, err := activeVault(ctx, a, v)
 		return err
 	}
 	gc, err := a.Islands.GarageClient(ctx, v.IslandID)
 	if err != nil {
 		return err
 	}
-	if _, err := gc.GetBucketInfo(ctx, garage.BucketLookup{ID: *v.GarageBucketID}); err == nil {
+	if _, err := retrySeed(ctx, a.Log, "bucket of "+v.Name, func(ctx context.Context) (*garage.BucketInfo, error) {
+		return gc.GetBucketInfo(ctx, garage.BucketLookup{ID: *v.GarageBucketID})
+	}); err == nil {
 		return nil // the same simulator: nothing to do
 	}
 	root, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, ""), Region: s3.Region})
@@ -140,12 +150,6 @@ func reprovision(ctx context.Context, a *app.App, s3 *minioserver.Server, v vaul
 	if err := a.Vaults.ResetForNewIsland(ctx, v.ID); err != nil {
 		return err
 	}
-	rec, err := a.Vaults.ReconcileVault(ctx, v.ID)
-	if err != nil {
-		return err
-	}
-	if len(rec.Drift) > 0 {
-		return errors.New(rec.Drift[0])
-	}
-	return nil
+	_, err = activeVault(ctx, a, v)
+	return err
 }

@@ -220,7 +220,8 @@ func DBURL(t testing.TB) string {
 // must commit (or run concurrent transactions). It is closed and dropped after the test.
 func DB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	p, err := pgxpool.New(context.Background(), DBURL(t))
+	// Opened as production opens its pool: every acquire has a deadline.
+	p, err := database.Open(context.Background(), DBURL(t), time.Minute)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

@@ -40,7 +40,7 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) error {
 		refs[i] = vaultRef{ID: k.key, IslandID: k.island}
 		byID[k.key] = k
 	}
-	return s.byIsland(ctx, refs, func(ctx context.Context, keyID int64) error {
+	return s.byIsland(ctx, "expired_keys", refs, func(ctx context.Context, keyID int64) error {
 		r := byID[keyID]
 		v, err := VaultGetByID(ctx, s.pool, r.vault)
 		if err != nil {
@@ -69,7 +69,7 @@ func (s *Service) PurgeDeletedVaults(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("purge vaults: %w", err)
 	}
-	return s.byIsland(ctx, refs, s.purgeVault)
+	return s.byIsland(ctx, "purge", refs, s.purgeVault)
 }
 
 func (s *Service) purgeVault(ctx context.Context, id int64) error {
@@ -91,17 +91,41 @@ func (s *Service) purgeVault(ctx context.Context, id int64) error {
 		if err != nil {
 			return unreachable(v.IslandName, "connect", err)
 		}
-		if removed, err = s.emptyBucket(ctx, gc, v); err != nil {
+		// Write-ahead: the purge is recorded as started (a restore is refused from now
+		// on) and audited before the first destructive call; its outcome follows.
+		if err := s.tx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE vault_deletions SET purge_started_at = coalesce(purge_started_at, now())
+				WHERE vault_id = $1 AND status = 'scheduled'`, id); err != nil {
+				return err
+			}
+			_, err := audit.Record(ctx, tx, audit.Entry{Action: "vault.purge.begin", MemberID: &v.MemberID, TargetType: "vault",
+				TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"name": v.Name, "bucket_id": *v.GarageBucketID}})
+			return err
+		}); err != nil {
+			return fmt.Errorf("record the start of the purge of vault %d: %w", id, err)
+		}
+		fail := func(err error) error {
+			s.auditOutcome(ctx, v, "vault.purge", "vault", map[string]any{"name": v.Name, "objects_removed": removed}, err)
 			return err
 		}
+		if removed, err = s.emptyBucket(ctx, gc, v); err != nil {
+			return fail(err)
+		}
 		if err := gc.DeleteBucket(ctx, *v.GarageBucketID); err != nil && !errors.Is(err, garage.ErrNotFound) {
-			return unreachable(v.IslandName, "DeleteBucket", err)
+			return fail(unreachable(v.IslandName, "DeleteBucket", err))
 		}
 		s.deleteVaultKeys(ctx, gc, v)
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE vaults SET status = 'deleted', deleted_at = now(), updated_at = now() WHERE id = $1 AND status = 'deleting'`, id)
-		if err != nil || tag.RowsAffected() == 0 {
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			// Cannot happen under the vault lock (a restore takes it too); recorded anyway.
+			_, err = audit.Record(ctx, tx, audit.Entry{Action: "vault.purge", MemberID: &v.MemberID, TargetType: "vault",
+				TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"name": v.Name, "objects_removed": removed,
+					"note": "the vault was no longer being deleted when the purge ended"}})
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE vault_deletions SET status = 'done', closed_at = now(), closed_by = 'vaults.purge'

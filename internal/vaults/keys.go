@@ -341,8 +341,8 @@ func (s *Service) KeyRevoke(ctx context.Context, vaultID, keyID int64) (Key, err
 		if err != nil {
 			return k, unreachable(v.IslandName, "connect", err)
 		}
-		if err := gc.DeleteKey(gctx, k.AccessKeyID); err != nil && !errors.Is(err, garage.ErrNotFound) {
-			return k, unreachable(v.IslandName, "DeleteKey", err)
+		if err := s.garageDeleteKey(gctx, gc, v, k.AccessKeyID, fmt.Sprintf("revoke key %d (%s)", k.ID, k.Name)); err != nil {
+			return k, err
 		}
 	}
 	err = s.tx(ctx, func(tx pgx.Tx) error {

@@ -1,12 +1,14 @@
 package vaults
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,32 +36,96 @@ func withSystemActor(ctx context.Context, job string) context.Context {
 
 type vaultRef struct{ ID, IslandID int64 }
 
-// byIsland runs fn for each vault, island after island, each island within IslandTimeout.
+// islandParallelism is how many islands a background task works on at once.
+const islandParallelism = 4
+
+// byIsland runs fn for each vault (or key) of refs (ordered by island, then id): islands
+// in parallel (islandParallelism at a time), each within IslandTimeout. On each island it
+// resumes after the last vault the task handled there (its cursor in vault_task_cursors)
+// and wraps around, so a run that uses up an island's budget is continued by the next
+// and every vault is handled within a few periods, however many the island holds.
 // When fn reports an island unreachable, the island's other vaults wait for the next run.
-func (s *Service) byIsland(ctx context.Context, refs []vaultRef, fn func(ctx context.Context, id int64) error) error {
-	var errs []error
+func (s *Service) byIsland(ctx context.Context, task string, refs []vaultRef, fn func(ctx context.Context, id int64) error) error {
+	type group struct {
+		island int64
+		refs   []vaultRef
+	}
+	var groups []group
 	for i := 0; i < len(refs); {
 		j := i
 		for j < len(refs) && refs[j].IslandID == refs[i].IslandID {
 			j++
 		}
-		ictx, cancel := context.WithTimeout(ctx, s.cfg.IslandTimeout)
-		for _, r := range refs[i:j] {
-			if err := fn(ictx, r.ID); err != nil {
-				var ue *UnreachableError
-				if errors.As(err, &ue) {
-					s.log.WarnContext(ctx, "island skipped until the next run", "island", ue.Island, "err", err)
-					break
-				}
-				errs = append(errs, err)
-			}
-			if ctx.Err() != nil {
-				cancel()
-				return ctx.Err()
-			}
-		}
-		cancel()
+		groups = append(groups, group{refs[i].IslandID, refs[i:j]})
 		i = j
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, islandParallelism)
+	)
+	for _, g := range groups {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := s.islandRun(ctx, task, g.island, g.refs, fn); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.Join(errs...)
+}
+
+// islandRun is byIsland's work on one island.
+func (s *Service) islandRun(ctx context.Context, task string, island int64, refs []vaultRef, fn func(ctx context.Context, id int64) error) error {
+	var after int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT last_id FROM vault_task_cursors WHERE task = $1 AND island_id = $2), 0)`,
+		task, island).Scan(&after); err != nil {
+		return fmt.Errorf("%s: cursor of island %d: %w", task, island, err)
+	}
+	start, _ := slices.BinarySearchFunc(refs, after+1, func(r vaultRef, id int64) int { return cmp.Compare(r.ID, id) })
+	order := append(slices.Clone(refs[start:]), refs[:start]...)
+	ictx, cancel := context.WithTimeout(ctx, s.cfg.IslandTimeout)
+	defer cancel()
+	var errs []error
+	last, handled := after, 0
+	for _, r := range order {
+		if ictx.Err() != nil {
+			s.log.InfoContext(ctx, "island's time budget used up: the next run resumes after the last vault handled",
+				"task", task, "island", island, "handled", handled, "left", len(order)-handled)
+			break
+		}
+		err := fn(ictx, r.ID)
+		if err != nil && ictx.Err() != nil && ctx.Err() == nil {
+			break // the budget ran out during this vault: it is handled again next time
+		}
+		last, handled = r.ID, handled+1
+		if err != nil {
+			var ue *UnreachableError
+			if errors.As(err, &ue) {
+				s.log.WarnContext(ctx, "island skipped until the next run", "island", ue.Island, "err", err)
+				break
+			}
+			errs = append(errs, err)
+		}
+	}
+	if handled > 0 {
+		if _, err := s.pool.Exec(context.WithoutCancel(ctx), `INSERT INTO vault_task_cursors (task, island_id, last_id) VALUES ($1, $2, $3)
+			ON CONFLICT (task, island_id) DO UPDATE SET last_id = excluded.last_id, updated_at = now()`, task, island, last); err != nil {
+			errs = append(errs, fmt.Errorf("%s: save cursor of island %d: %w", task, island, err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -86,7 +152,7 @@ func (s *Service) ReconcileAll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconcile vaults: %w", err)
 	}
-	return s.byIsland(ctx, refs, func(ctx context.Context, id int64) error {
+	return s.byIsland(ctx, "reconcile", refs, func(ctx context.Context, id int64) error {
 		_, err := s.ReconcileVault(ctx, id)
 		return err
 	})
@@ -289,7 +355,7 @@ func expiryText(t *time.Time) string {
 // replaceVerifier creates a new verifier key and replaces the vault's record (the old
 // Garage key, if any, is deleted).
 func (s *Service) replaceVerifier(ctx context.Context, gc *garage.Client, v Vault) error {
-	k, err := gc.CreateKey(ctx, garage.CreateKeyParams{Name: verifierKeyName(v.ID)})
+	k, err := gc.CreateKey(ctx, garage.CreateKeyParams{Name: s.verifierKeyName(v)})
 	if err != nil {
 		return unreachable(v.IslandName, "CreateKey (verifier)", err)
 	}

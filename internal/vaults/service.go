@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/garage"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/seal"
@@ -103,6 +104,9 @@ type Service struct {
 	islands Islands
 	log     *slog.Logger
 	cfg     Config
+	// lockSlots bounds the connections tied up in vault locks (waiting or held) to half
+	// the pool, leaving the lock holders the connections their work needs.
+	lockSlots chan struct{}
 }
 
 // New returns a Service.
@@ -120,14 +124,21 @@ func New(pool *pgxpool.Pool, keys *seal.Keyring, isl Islands, log *slog.Logger, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, keys: keys, islands: isl, log: log, cfg: cfg}
+	slots := 1
+	if pool != nil {
+		slots = max(1, int(pool.Config().MaxConns)/2)
+	}
+	return &Service{pool: pool, keys: keys, islands: isl, log: log, cfg: cfg, lockSlots: make(chan struct{}, slots)}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
 
 // tx runs fn in a transaction, translating constraint violations into domain errors.
+// Waiting for a connection is bounded (database.AcquireTimeout when ctx has no deadline).
 func (s *Service) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return translate(pgx.BeginFunc(ctx, s.pool, fn))
+	actx, cancel := database.Bounded(ctx, database.AcquireTimeout)
+	defer cancel()
+	return translate(pgx.BeginFunc(actx, s.pool, fn))
 }
 
 var constraints = problem.Constraints{
@@ -156,20 +167,47 @@ func lockAllocations(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// lockVault waits (bounded by ctx) for a vault's lock: the work that changes a vault's
-// bucket or keys on Garage (create, key creation and rotation) holds it, so the reconciler,
-// which tries the same lock and skips a busy vault, never sees half-made state — a new key
-// granted on Garage but not yet recorded would look foreign to it and lose its access.
+// lockVault waits (bounded by ctx, given a deadline when it has none) for a vault's
+// lock: the work that changes a vault's bucket or keys on Garage (create, key creation
+// and rotation) holds it, so the reconciler, which tries the same lock and skips a busy
+// vault, never sees half-made state — a new key granted on Garage but not yet recorded
+// would look foreign to it and lose its access.
+//
+// Waiting and holding keep one pooled connection (PostgreSQL's lock queue is fair: a
+// waiter is not starved by a reconciler trying the lock in a loop), but at most lockSlots
+// connections are ever tied up in vault locks, waiting or held: the rest of the pool
+// stays free for the holders' own transactions. Before, DB_MAX_CONNS key creations could
+// take every connection, each waiting for a lock whose holder needed one more connection.
 func (s *Service) lockVault(ctx context.Context, id int64) (release func(), err error) {
+	wctx, cancel := database.Bounded(ctx, s.cfg.GarageTimeout)
+	defer cancel()
+	busy := func(err error) error {
+		if wctx.Err() != nil {
+			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %d is busy with another operation (%v); try again", id, context.Cause(wctx))}
+		}
+		return fmt.Errorf("lock vault %d: %w", id, err)
+	}
+	select {
+	case s.lockSlots <- struct{}{}:
+	case <-wctx.Done():
+		return nil, busy(wctx.Err())
+	}
 	key := lockVault<<32 | id
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := s.pool.Acquire(wctx)
 	if err != nil {
-		return nil, err
+		<-s.lockSlots
+		return nil, busy(err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+	if _, err := conn.Exec(wctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		conn.Release()
-		return nil, fmt.Errorf("lock vault %d: %w", id, err)
+		<-s.lockSlots
+		return nil, busy(err)
 	}
+	return s.unlocker(ctx, conn, key), nil
+}
+
+// unlocker releases a session-level advisory lock, its connection and its slot.
+func (s *Service) unlocker(ctx context.Context, conn *pgxpool.Conn, key int64) func() {
 	return func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -177,28 +215,32 @@ func (s *Service) lockVault(ctx context.Context, id int64) (release func(), err 
 			conn.Conn().Close(uctx) // closing the session releases the lock
 		}
 		conn.Release()
-	}, nil
+		<-s.lockSlots
+	}
 }
 
 // tryLock takes a session-level advisory lock on its own connection; release ends it.
-// ok is false (and release nil) when another process holds it.
+// ok is false (and release nil) when another process holds it. Waiting for a lock slot
+// and for a connection is bounded by ctx (given a deadline when it has none).
 func (s *Service) tryLock(ctx context.Context, key int64) (release func(), ok bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
+	actx, cancel := database.Bounded(ctx, s.cfg.GarageTimeout)
+	defer cancel()
+	select {
+	case s.lockSlots <- struct{}{}:
+	case <-actx.Done():
+		return nil, false, fmt.Errorf("wait for a lock slot: %w", context.Cause(actx))
+	}
+	conn, err := s.pool.Acquire(actx)
 	if err != nil {
+		<-s.lockSlots
 		return nil, false, err
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRow(actx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
 		conn.Release()
+		<-s.lockSlots
 		return nil, false, err
 	}
-	return func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
-			conn.Conn().Close(uctx) // closing the session releases the lock
-		}
-		conn.Release()
-	}, true, nil
+	return s.unlocker(ctx, conn, key), true, nil
 }
 
 func actorName(ctx context.Context) string {

@@ -95,7 +95,7 @@ func setupWith(t testing.TB, verbose bool) *bundle {
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	isl := islands.New(b.pool, kr, logger, islands.Config{})
 	b.svc = vaults.New(b.pool, kr, isl, logger, vaults.Config{PendingGrace: time.Nanosecond, Now: b.clock.Now,
-		GarageTimeout: 10 * time.Second})
+		GarageTimeout: vaults.DefaultGarageTimeout}) // never tighter than production
 	b.memberA = vaultstest.Member(t, b.pool, testenv.Unique("member-a-"))
 	b.memberB = vaultstest.Member(t, b.pool, testenv.Unique("member-b-"))
 	b.north = vaultstest.StartIsland(t, b.pool, kr, "north", 3, b.memberA)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/quota"
 )
 
@@ -85,18 +87,23 @@ func (s *Service) CollectUsage(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("collect usage: %w", err)
 	}
+	var mu sync.Mutex // islands run in parallel
 	clients := map[int64]*garage.Client{}
-	err = s.byIsland(ctx, refs, func(ctx context.Context, id int64) error {
+	err = s.byIsland(ctx, "usage", refs, func(ctx context.Context, id int64) error {
 		v, err := VaultGetByID(ctx, s.pool, id)
 		if err != nil || v.GarageBucketID == nil {
 			return err
 		}
+		mu.Lock()
 		gc := clients[v.IslandID]
+		mu.Unlock()
 		if gc == nil {
 			if gc, err = s.garage(ctx, v.IslandID); err != nil {
 				return unreachable(v.IslandName, "connect", err)
 			}
+			mu.Lock()
 			clients[v.IslandID] = gc
+			mu.Unlock()
 		}
 		b, err := gc.GetBucketInfo(ctx, garage.BucketLookup{ID: *v.GarageBucketID})
 		if errors.Is(err, garage.ErrNotFound) {
@@ -123,9 +130,15 @@ func (s *Service) RecordUsage(ctx context.Context, vaultID, bytes, objects int64
 			return err
 		}
 		level := UsageLevel(bytes, quotaBytes)
-		if _, err := tx.Exec(ctx, `INSERT INTO vault_usage (vault_id, observed_at, bytes, objects, quota_bytes) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT DO NOTHING`, vaultID, at, bytes, objects, quotaBytes); err != nil {
+		tag, err := tx.Exec(ctx, `INSERT INTO vault_usage (vault_id, observed_at, bytes, objects, quota_bytes) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT DO NOTHING`, vaultID, at, bytes, objects, quotaBytes)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() > 0 {
+			if err := notify.OutboxAdd(ctx, tx, notify.SourceVaultUsage, vaultID, &at); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE vaults SET usage_bytes = $2, usage_objects = $3, usage_at = $4, usage_level = $5
 			WHERE id = $1 AND (usage_at IS NULL OR usage_at <= $4)`, vaultID, bytes, objects, at, level); err != nil {
@@ -136,15 +149,23 @@ func (s *Service) RecordUsage(ctx context.Context, vaultID, bytes, objects int64
 		}
 		for _, t := range []int{ThresholdWarn, ThresholdCritical} {
 			if prev < t && level >= t {
-				if _, err := tx.Exec(ctx, `INSERT INTO vault_events (vault_id, at, kind, detail) VALUES ($1, $2, $3, $4)`,
-					vaultID, at, fmt.Sprintf("usage_%d", t), pct()); err != nil {
+				var id int64
+				if err := tx.QueryRow(ctx, `INSERT INTO vault_events (vault_id, at, kind, detail) VALUES ($1, $2, $3, $4) RETURNING id`,
+					vaultID, at, fmt.Sprintf("usage_%d", t), pct()).Scan(&id); err != nil {
+					return err
+				}
+				if err := notify.OutboxAdd(ctx, tx, notify.SourceVaultEvent, id, nil); err != nil {
 					return err
 				}
 			}
 		}
 		if prev > 0 && level == 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO vault_events (vault_id, at, kind, detail) VALUES ($1, $2, 'usage_normal', $3)`,
-				vaultID, at, pct()); err != nil {
+			var id int64
+			if err := tx.QueryRow(ctx, `INSERT INTO vault_events (vault_id, at, kind, detail) VALUES ($1, $2, 'usage_normal', $3) RETURNING id`,
+				vaultID, at, pct()).Scan(&id); err != nil {
+				return err
+			}
+			if err := notify.OutboxAdd(ctx, tx, notify.SourceVaultEvent, id, nil); err != nil {
 				return err
 			}
 		}

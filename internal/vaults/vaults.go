@@ -2,6 +2,9 @@ package vaults
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -402,7 +405,7 @@ func (s *Service) provision(ctx context.Context, v *Vault) (err error) {
 		return unreachable(v.IslandName, "UpdateBucket (quotas)", err)
 	}
 	if v.Verifier == nil {
-		k, err := gc.CreateKey(ctx, garage.CreateKeyParams{Name: verifierKeyName(v.ID)})
+		k, err := gc.CreateKey(ctx, garage.CreateKeyParams{Name: s.verifierKeyName(*v)})
 		if err != nil {
 			return unreachable(v.IslandName, "CreateKey (verifier)", err)
 		}
@@ -416,21 +419,113 @@ func (s *Service) provision(ctx context.Context, v *Vault) (err error) {
 }
 
 // adoptBucket returns the bucket holding the vault's name when it is one Archipelago
-// created for this vault and lost the answer of: created after the vault was recorded
-// (a minute of clock skew allowed) and without any key. Otherwise the name is taken.
+// created for this vault and lost the answer (or the commit) of: created after the vault
+// was recorded (a minute of clock skew allowed), and either without any key or with only
+// verifier keys bearing this Archipelago's marker for this vault (the database commit
+// that recorded them failed: their secrets are lost, so they are deleted — audited
+// first — and provision makes a new one). Otherwise the name is taken.
 func (s *Service) adoptBucket(ctx context.Context, gc *garage.Client, v Vault) (*garage.BucketInfo, error) {
 	b, err := gc.GetBucketInfo(ctx, garage.BucketLookup{GlobalAlias: v.BucketName})
 	if err != nil {
 		return nil, err
 	}
-	if b.Created.After(v.CreatedAt.Add(-time.Minute)) && len(b.Keys) == 0 {
-		return b, nil
+	taken := &ConflictError{Field: "name", Problem: fmt.Sprintf("bucket name %q is already taken on island %q by a bucket Archipelago did not create", v.BucketName, v.IslandName)}
+	if !b.Created.After(v.CreatedAt.Add(-time.Minute)) {
+		return nil, taken
 	}
-	return nil, &ConflictError{Field: "name", Problem: fmt.Sprintf("bucket name %q is already taken on island %q by a bucket Archipelago did not create", v.BucketName, v.IslandName)}
+	var orphans []string
+	for _, k := range b.Keys {
+		if k.Name != s.verifierKeyName(v) {
+			return nil, taken
+		}
+		if v.Verifier == nil || k.AccessKeyID != v.Verifier.AccessKeyID {
+			orphans = append(orphans, k.AccessKeyID)
+		}
+	}
+	for _, id := range orphans {
+		if err := s.garageDeleteKey(ctx, gc, v, id, "orphan verifier key of an adopted bucket (its commit was lost)"); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
-func verifierKeyName(vaultID int64) string {
-	return fmt.Sprintf("archipelago-verifier-vault-%d", vaultID)
+// garageDeleteKey deletes a key on Garage with a write-ahead audit entry: the intent is
+// recorded (and must be) before the call, its outcome after it.
+func (s *Service) garageDeleteKey(ctx context.Context, gc *garage.Client, v Vault, accessKeyID, why string) error {
+	details := map[string]any{"vault_id": v.ID, "access_key_id": accessKeyID, "reason": why}
+	if err := s.auditAhead(ctx, v, "garage.key_delete.begin", "vault", details); err != nil {
+		return err
+	}
+	err := gc.DeleteKey(ctx, accessKeyID)
+	if errors.Is(err, garage.ErrNotFound) {
+		err = nil
+	}
+	s.auditOutcome(ctx, v, "garage.key_delete", "vault", details, err)
+	if err != nil {
+		return unreachable(v.IslandName, "DeleteKey", err)
+	}
+	return nil
+}
+
+// auditAhead records, in its own transaction, the intent of a destructive call on Garage
+// before it is made (write-ahead): when it cannot be recorded the call is not made.
+func (s *Service) auditAhead(ctx context.Context, v Vault, action, targetType string, details map[string]any) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := audit.Record(ctx, tx, audit.Entry{Action: action, MemberID: &v.MemberID, TargetType: targetType,
+			TargetID: strconv.FormatInt(v.ID, 10), Details: details})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record %s before calling the island: %w", action, err)
+	}
+	return nil
+}
+
+// auditOutcome records the outcome of a destructive call announced by auditAhead:
+// action with "outcome" ok, or action+".failed" with the error. A failure to record it is
+// logged (the intent entry stays as the trace).
+func (s *Service) auditOutcome(ctx context.Context, v Vault, action, targetType string, details map[string]any, callErr error) {
+	d := map[string]any{}
+	for k, x := range details {
+		d[k] = x
+	}
+	d["outcome"] = "ok"
+	if callErr != nil {
+		action += ".failed"
+		d["outcome"], d["error"] = "error", truncate(callErr.Error(), 1000)
+	}
+	wctx := context.WithoutCancel(ctx)
+	err := s.tx(wctx, func(tx pgx.Tx) error {
+		_, err := audit.Record(wctx, tx, audit.Entry{Action: action, MemberID: &v.MemberID, TargetType: targetType,
+			TargetID: strconv.FormatInt(v.ID, 10), Details: d})
+		return err
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "record the outcome of a destructive island call", "action", action, "vault", v.ID, "err", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// verifierKeyName names a vault's verifier key on Garage. It carries the marker of this
+// Archipelago (bucketMarker), so that a bucket whose only keys bear it is recognised as
+// one this Archipelago created, even when the commit that recorded it was lost.
+func (s *Service) verifierKeyName(v Vault) string {
+	return fmt.Sprintf("archipelago-verifier-vault-%d-%s", v.ID, s.bucketMarker(v.BucketName))
+}
+
+// bucketMarker is this Archipelago's mark for a bucket name: an HMAC of the name under a
+// key derived from the master key, which no one without the master key can forge.
+func (s *Service) bucketMarker(bucket string) string {
+	mac := hmac.New(sha256.New, s.keys.Derive("vaults/bucket-marker"))
+	mac.Write([]byte(bucket))
+	return hex.EncodeToString(mac.Sum(nil))[:20]
 }
 
 func verifierPurpose(vaultID int64) string { return fmt.Sprintf("vault/%d/verifier_secret", vaultID) }
@@ -569,10 +664,17 @@ func (s *Service) Delete(ctx context.Context, id int64, reason string) (v Vault,
 		defer cancel()
 		gc, gerr := s.garage(gctx, v.IslandID)
 		if gerr == nil {
+			details := map[string]any{"name": v.Name, "bucket_id": *v.GarageBucketID}
+			if err := s.auditAhead(ctx, v, "garage.bucket_delete.begin", "vault", details); err != nil {
+				return v, false, err
+			}
 			gerr = gc.DeleteBucket(gctx, *v.GarageBucketID)
 			if gerr == nil || errors.Is(gerr, garage.ErrNotFound) {
 				gone = true
+				s.auditOutcome(ctx, v, "garage.bucket_delete", "vault", details, nil)
 				s.deleteVaultKeys(gctx, gc, v)
+			} else {
+				s.auditOutcome(ctx, v, "garage.bucket_delete", "vault", details, gerr)
 			}
 		}
 		if !gone && !errors.Is(gerr, garage.ErrBucketNotEmpty) {
@@ -651,9 +753,16 @@ func (s *Service) deleteVaultKeys(ctx context.Context, gc *garage.Client, v Vaul
 	}
 }
 
-// Restore undoes a scheduled deletion: the vault is active again.
+// Restore undoes a scheduled deletion: the vault is active again. It holds the vault's
+// lock (so it never interleaves with a running purge) and is refused once the purge has
+// started: part of the repository may already be deleted.
 func (s *Service) Restore(ctx context.Context, id int64) (Vault, error) {
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	release, err := s.lockVault(ctx, id)
+	if err != nil {
+		return Vault{}, fmt.Errorf("restore vault %d: %w", id, err)
+	}
+	defer release()
+	err = s.tx(ctx, func(tx pgx.Tx) error {
 		v, err := VaultGetByID(ctx, tx, id)
 		if err != nil {
 			return err
@@ -663,6 +772,15 @@ func (s *Service) Restore(ctx context.Context, id int64) (Vault, error) {
 		}
 		if v.Status != StatusDeleting {
 			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %q is %s, not scheduled for deletion", v.Name, v.Status)}
+		}
+		var started *time.Time
+		if err := tx.QueryRow(ctx, `SELECT max(purge_started_at) FROM vault_deletions WHERE vault_id = $1 AND status = 'scheduled'`,
+			id).Scan(&started); err != nil {
+			return err
+		}
+		if started != nil {
+			return &ConflictError{Field: "", Problem: fmt.Sprintf("the purge of vault %q started at %s: its data may be partly deleted, it cannot be restored",
+				v.Name, started.UTC().Format(time.RFC3339))}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE vault_deletions SET status = 'cancelled', closed_at = now(), closed_by = $2
 			WHERE vault_id = $1 AND status = 'scheduled'`, id, actorName(ctx)); err != nil {

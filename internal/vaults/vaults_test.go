@@ -484,7 +484,8 @@ func TestDeleteNeverDestroysDataAtOnce(t *testing.T) {
 		_ = rows.Scan(&s)
 		modes = append(modes, s)
 	}
-	if got := strings.Join(modes, ","); got != "vault.create:,vault.delete:scheduled,vault.restore:,vault.delete:scheduled,vault.purge:" {
+	if got := strings.Join(modes, ","); got != "vault.create:,garage.bucket_delete.begin:,garage.bucket_delete.failed:,vault.delete:scheduled,vault.restore:,"+
+		"garage.bucket_delete.begin:,garage.bucket_delete.failed:,vault.delete:scheduled,vault.purge.begin:,vault.purge:" {
 		t.Fatalf("audit trail %s", got)
 	}
 }

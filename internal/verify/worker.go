@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"github.com/chatons/archipelago/internal/notify"
 )
 
 // queueRestore is River's queue for restore tests (jobs.QueueRestore).
@@ -425,6 +427,10 @@ func (s *Service) record(ctx context.Context, run Run, repo Repository, res *res
 		}
 		if tag.RowsAffected() == 0 {
 			return nil // already recorded
+		}
+		// Commit-ordered notification of the outcome (internal/notify's outbox).
+		if err := notify.OutboxAdd(ctx, tx, notify.SourceRestoreRun, run.ID, nil); err != nil {
+			return err
 		}
 		for i, l := range res.levels {
 			if _, err := tx.Exec(ctx, `INSERT INTO restore_test_levels (run_id, level, position, outcome, summary, started_at,

@@ -1,0 +1,282 @@
+package garagesim_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/garagesim"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+// gate is a reverse proxy in front of MinIO that can hold MinIO's admin API
+// calls (IAM, quotas, data usage) until it is opened again: a MinIO that has
+// become very slow, without depending on how slow the machine is.
+type gate struct {
+	mu      sync.Mutex
+	closed  chan struct{} // nil when open
+	held    chan string   // admin paths being held
+	seen    []string      // admin calls made, "path" or "path algorithm=N" for add-user
+	addr    string
+	stopped chan struct{}
+}
+
+func startGate(t *testing.T, target string) *gate {
+	t.Helper()
+	g := &gate{held: make(chan string, 100), stopped: make(chan struct{})}
+	u, _ := url.Parse("http://" + target)
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		r.Out.Host = r.In.Host // keep the signed Host header
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.addr = ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/minio/admin/") {
+			call := r.URL.Path
+			if strings.HasSuffix(r.URL.Path, "/add-user") {
+				body, _ := io.ReadAll(r.Body)
+				if len(body) > 32 {
+					call = fmt.Sprintf("%s algorithm=%d", call, body[32])
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			g.mu.Lock()
+			c := g.closed
+			g.seen = append(g.seen, call)
+			g.mu.Unlock()
+			if c != nil {
+				g.held <- r.URL.Path + "?" + r.URL.RawQuery
+				select {
+				case <-c:
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln); close(g.stopped) }()
+	t.Cleanup(func() {
+		g.open()
+		_ = srv.Close()
+		<-g.stopped
+	})
+	return g
+}
+
+// close makes MinIO's admin calls wait until open.
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed == nil {
+		g.closed = make(chan struct{})
+	}
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != nil {
+		close(g.closed)
+		g.closed = nil
+	}
+}
+
+func setupGated(t *testing.T) (bundle, *gate) {
+	t.Helper()
+	srv := testenv.S3(t)
+	g := startGate(t, srv.Endpoint)
+	cfg := garagesim.Config{AdminToken: testenv.Unique("admin-"), S3Endpoint: g.addr, S3AccessKey: srv.AccessKey,
+		S3SecretKey: srv.SecretKey, S3Region: srv.Region, Logger: testenv.Logger(t), UsageTTL: time.Millisecond}
+	sim, err := garagesim.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		g.open()
+		if err := sim.Cleanup(context.Background()); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		sim.Close()
+	})
+	c := garage.New(garage.Config{Endpoint: sim.URL(), Token: cfg.AdminToken, MaxAttempts: 1, Timeout: time.Minute})
+	return bundle{sim: sim, client: c, srv: srv}, g
+}
+
+// TestSlowMinIOHoldsUpNoOtherCall: while one admin call waits for MinIO's IAM
+// (held indefinitely by the gate), the simulator keeps answering every other
+// call, and bucket info never waits for MinIO's data-usage answer. Before, one
+// global lock was held across MinIO calls, so a slow MinIO made every admin
+// call of the island slow.
+func TestSlowMinIOHoldsUpNoOtherCall(t *testing.T) {
+	t.Parallel()
+	b, g := setupGated(t)
+	ctx := context.Background()
+	bi := b.bucket(t)
+	k1 := b.key(t, garage.CreateKeyParams{Name: "one"})
+	k2 := b.key(t, garage.CreateKeyParams{Name: "two"})
+
+	g.close()
+	slow := make(chan error, 1)
+	go func() {
+		_, err := b.client.AllowBucketKey(ctx, bi.ID, k1.AccessKeyID, garage.PermRead|garage.PermWrite)
+		slow <- err
+	}()
+	for held := false; !held; { // until the grant is waiting for MinIO (spares may be made meanwhile)
+		select {
+		case p := <-g.held:
+			held = strings.Contains(p, "add-canned-policy") && strings.Contains(p, k1.AccessKeyID)
+		case <-time.After(time.Minute):
+			t.Fatal("the grant never reached MinIO's admin API")
+		}
+	}
+
+	// Every other call answers while MinIO still holds the grant.
+	others := map[string]func(context.Context) error{
+		"GetKeyInfo": func(ctx context.Context) error {
+			_, err := b.client.GetKeyInfo(ctx, garage.KeyLookup{ID: k2.AccessKeyID})
+			return err
+		},
+		"GetBucketInfo": func(ctx context.Context) error {
+			_, err := b.client.GetBucketInfo(ctx, garage.BucketLookup{ID: bi.ID})
+			return err
+		},
+		"GetClusterHealth": func(ctx context.Context) error { _, err := b.client.GetClusterHealth(ctx); return err },
+		"ListKeys":         func(ctx context.Context) error { _, err := b.client.ListKeys(ctx); return err },
+	}
+	for name, call := range others {
+		done := make(chan error, 1)
+		go func() { done <- call(ctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s while MinIO is slow: %v", name, err)
+			}
+		case err := <-slow:
+			t.Fatalf("%s waited for the held grant (which ended: %v)", name, err)
+		case <-time.After(30 * time.Second):
+			g.open()
+			t.Fatalf("%s waited for MinIO's held admin call", name)
+		}
+	}
+	g.open()
+	if err := <-slow; err != nil {
+		t.Fatalf("grant after MinIO answered: %v", err)
+	}
+	if err := put(ctx, b.s3As(t, k1), bi.GlobalAliases[0], "x", 1); err != nil {
+		t.Fatalf("the grant is not in MinIO: %v", err)
+	}
+}
+
+// TestKeyCreationAvoidsArgon2: madmin's AddUser and AttachPolicy encrypt their
+// request with Argon2id (64 MiB, behind one process-wide mutex), seconds per call on a
+// loaded machine or under the race detector: CreateKey and AllowBucketKey took 3-5 s and
+// hit clients' timeouts. The simulator creates users with the PBKDF2 format (algorithm
+// 2) and attaches policies with the unencrypted call.
+func TestKeyCreationAvoidsArgon2(t *testing.T) {
+	t.Parallel()
+	b, g := setupGated(t)
+	ctx := context.Background()
+	bi := b.bucket(t)
+	for i := range 2 * 3 { // more than the spares: some keys are made on the request path
+		k := b.key(t, garage.CreateKeyParams{Name: fmt.Sprint("k", i)})
+		if _, err := b.client.AllowBucketKey(ctx, bi.ID, k.AccessKeyID, garage.PermRead|garage.PermWrite); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := put(ctx, b.s3As(t, k), bi.GlobalAliases[0], "x", 1); err != nil {
+				t.Fatalf("the key does not work in MinIO: %v", err)
+			}
+		}
+	}
+	g.mu.Lock()
+	seen := slices.Clone(g.seen)
+	g.mu.Unlock()
+	users := 0
+	for _, c := range seen {
+		switch {
+		case strings.Contains(c, "/idp/builtin/policy/"):
+			t.Errorf("Argon2id-encrypted policy call: %s", c)
+		case strings.Contains(c, "/add-user"):
+			users++
+			if !strings.HasSuffix(c, "algorithm=2") {
+				t.Errorf("add-user not in the PBKDF2 format: %s", c)
+			}
+		}
+	}
+	if users < 6 {
+		t.Errorf("%d MinIO users created for 6 keys: %v", users, seen)
+	}
+}
+
+// BenchmarkAdminCalls measures the admin calls vaults make, several at once, and
+// reports their p50 and p99 (go test -run '^$' -bench AdminCalls ./internal/garagesim/).
+func BenchmarkAdminCalls(bm *testing.B) {
+	srv := testenv.S3(bm)
+	cfg := garagesim.Config{AdminToken: testenv.Unique("admin-"), S3Endpoint: srv.Endpoint, S3AccessKey: srv.AccessKey,
+		S3SecretKey: srv.SecretKey, S3Region: srv.Region}
+	sim, err := garagesim.Start(context.Background(), cfg)
+	if err != nil {
+		bm.Fatal(err)
+	}
+	defer func() { _ = sim.Cleanup(context.Background()); sim.Close() }()
+	client := garage.New(garage.Config{Endpoint: sim.URL(), Token: cfg.AdminToken, MaxAttempts: 1, Timeout: time.Minute})
+	ctx := context.Background()
+	var mu sync.Mutex
+	took := map[string][]time.Duration{}
+	timed := func(op string, fn func() error) {
+		start := time.Now()
+		if err := fn(); err != nil {
+			bm.Errorf("%s: %v", op, err)
+		}
+		mu.Lock()
+		took[op] = append(took[op], time.Since(start))
+		mu.Unlock()
+	}
+	bm.ResetTimer()
+	bm.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			var bi *garage.BucketInfo
+			var k *garage.KeyInfo
+			timed("CreateBucket", func() (err error) {
+				bi, err = client.CreateBucket(ctx, garage.CreateBucketParams{GlobalAlias: testenv.Unique("lat-")})
+				return err
+			})
+			timed("CreateKey", func() (err error) {
+				k, err = client.CreateKey(ctx, garage.CreateKeyParams{Name: "lat"})
+				return err
+			})
+			if bi == nil || k == nil {
+				return
+			}
+			timed("AllowBucketKey", func() error {
+				_, err := client.AllowBucketKey(ctx, bi.ID, k.AccessKeyID, garage.PermRead|garage.PermWrite)
+				return err
+			})
+			timed("GetBucketInfo", func() error { _, err := client.GetBucketInfo(ctx, garage.BucketLookup{ID: bi.ID}); return err })
+			timed("GetKeyInfo", func() error { _, err := client.GetKeyInfo(ctx, garage.KeyLookup{ID: k.AccessKeyID}); return err })
+		}
+	})
+	bm.StopTimer()
+	for op, ds := range took {
+		slices.Sort(ds)
+		p50, p99 := ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
+		bm.ReportMetric(float64(p50.Milliseconds()), op+"-p50-ms")
+		bm.ReportMetric(float64(p99.Milliseconds()), op+"-p99-ms")
+	}
+}
