@@ -11,7 +11,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-
 // appendSQL appends an entry with the tree's new stored hashes, in one statement. The
 // caller holds the append lock, taken by an earlier statement so that this one's snapshot
 // sees every append committed before.

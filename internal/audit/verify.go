@@ -42,10 +42,10 @@ type Report struct {
 	Latest      *Checkpoint // the latest validly signed checkpoint, if any
 	// WrongKey, when set, says that no checkpoint verifies with the key given but they are
 	// signed with another: a configuration problem, not evidence of tampering.
-	WrongKey string
-	Uncovered   int64       // entries after the latest checkpoint (not yet signed)
-	Problems    []Problem   // in order of position; the first names the first bad entry
-	Duration    time.Duration
+	WrongKey  string
+	Uncovered int64     // entries after the latest checkpoint (not yet signed)
+	Problems  []Problem // in order of position; the first names the first bad entry
+	Duration  time.Duration
 }
 
 // OK reports whether the log verified.
