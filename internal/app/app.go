@@ -92,7 +92,8 @@ func (a *App) build(ctx context.Context) error {
 	if len(jwtKey) == 0 {
 		jwtKey = a.Keyring.Derive("jwt-hs256")
 	}
-	a.Identity = identity.New(a.Pool, a.Log, identity.Config{JWTKey: jwtKey, Issuer: a.Cfg.PublicURL})
+	a.Identity = identity.New(a.Pool, a.Log, identity.Config{JWTKey: jwtKey, Issuer: a.Cfg.PublicURL,
+		MaxConcurrentHashes: a.Cfg.MaxPasswordHashes})
 	auditKeys, err := audit.LoadKeys(ctx, a.Pool, a.Cfg.AuditKey, a.Keyring.Derive)
 	if errors.Is(err, audit.ErrBadSigningKey) {
 		return &config.Error{Var: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Problem: err.Error()}
@@ -130,7 +131,8 @@ func (a *App) build(ctx context.Context) error {
 	registry := server.NewRegistry()
 	registry.MustRegister(metrics.New(a.Pool, a.Log)) // restore status, vault usage, pledges, job queue, outbox
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
-		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies})
+		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
+		MetricsToken: a.Cfg.MetricsToken})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	_ "embed"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -117,3 +119,40 @@ func GeneratePassword() string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// withHashSlot runs f holding one of the process's hashing slots, waiting at most HashWait
+// for one (ErrBusy after that).
+func (s *Service) withHashSlot(ctx context.Context, f func()) error {
+	t := time.NewTimer(s.cfg.HashWait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.hashSlots }()
+	f()
+	return nil
+}
+
+// verifyPassword is VerifyPassword within the bound on concurrent hashing.
+func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok bool, err error) {
+	if serr := s.withHashSlot(ctx, func() { s.hashes.Add(1); ok, err = VerifyPassword(hash, password) }); serr != nil {
+		return false, serr
+	}
+	return ok, err
+}
+
+// hashPassword is HashPassword within the bound on concurrent hashing.
+func (s *Service) hashPassword(ctx context.Context, password string) (hash string, err error) {
+	if serr := s.withHashSlot(ctx, func() { hash, err = HashPassword(password) }); serr != nil {
+		return "", serr
+	}
+	return hash, err
+}
+
+// PasswordVerifications is how many passwords this process has verified (argon2id
+// computations of logins and password changes).
+func (s *Service) PasswordVerifications() int64 { return s.hashes.Load() }
