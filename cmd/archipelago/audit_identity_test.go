@@ -178,3 +178,28 @@ func TestRemoteVerificationOfATruncatedLogGetsA409NamingIt(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A member checking with a key that is not the log's (a mix-up of keys) hears "wrong key"
+// (exit 3), not that the log was forged.
+func TestRemoteVerifyWithAnotherKeySaysWrongKey(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	recordN(t, env.App.Pool, 3, "island.update")
+	saved := env.Do(apptest.Req{Method: "GET", Path: "/v1/audit/checkpoint"})
+	file := filepath.Join(t.TempDir(), "checkpoint.txt")
+	if err := os.WriteFile(file, saved.Body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, err := audit.KeysFromSeed(env.App.Audit.Keys().Name(), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, nil, "audit", "verify", "--remote", env.URL, "--checkpoint", file, "--key", other.VerifierKey)
+	if code != 3 || !strings.Contains(out, "FAIL: wrong key") || strings.Contains(out, "forged") {
+		t.Fatalf("exit %d, want 3 and a wrong key\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, nil, "audit", "verify", "--remote", env.URL, "--checkpoint", file, "--key", env.App.Audit.Keys().VerifierKey)
+	if code != 0 {
+		t.Fatalf("with the right key: exit %d\n%s", code, out)
+	}
+}
