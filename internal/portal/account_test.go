@@ -3,6 +3,7 @@ package portal_test
 import (
 	"html"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,5 +36,32 @@ func TestPortalPasswordChangeSaysWhatItEnded(t *testing.T) {
 	text := html.UnescapeString(string(page.Body))
 	if page.Status != 200 || !strings.Contains(text, "1 other session was logged out and 2 API tokens were revoked") {
 		t.Fatalf("the account page does not say what ended: %d\n%s", page.Status, text)
+	}
+}
+
+// The portal's audit pages show a personal entry (a login) to the person, their member's
+// admins and federation admins only.
+func TestPortalShowsALoginOnlyToThePersonTheirAdminsAndFederationAdmins(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	f := env.Fixture()
+	s := &peoplePortal{env: env, f: f}
+	var seq int64
+	if err := env.App.Pool.QueryRow(t.Context(), `SELECT min(seq) FROM audit_entries WHERE action = 'auth.login' AND actor_name = $1`,
+		f.ViewerA.Email).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	path := "/audit/entries/" + strconv.FormatInt(seq, 10)
+	for _, c := range []struct {
+		a    *apptest.Actor
+		want int
+	}{{f.ViewerA, 200}, {f.AdminA, 200}, {f.AdminB, 404}, {f.FedAdmin, 200}} {
+		if r := s.get(c.a, path); r.Status != c.want {
+			t.Errorf("%s reads viewer A's login: %d, want %d", c.a.Name, r.Status, c.want)
+		}
+	}
+	list := s.get(f.AdminB, "/audit?action=auth.*")
+	if list.Status != 200 || strings.Contains(string(list.Body), f.ViewerA.Email) || strings.Contains(string(list.Body), f.AdminA.Email) {
+		t.Fatalf("member B's admin sees member A's logins in the list: %d", list.Status)
 	}
 }
