@@ -235,8 +235,7 @@ func Load(env Getenv) (*Config, error) {
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		errs = append(errs, &Error{"ARCHIPELAGO_METRICS_TOKEN", "is shorter than 16 characters; generate one with `openssl rand -hex 24`"})
 	}
-	c.MaxPasswordHashes = 2
-	if s := get("ARCHIPELAGO_MAX_PASSWORD_HASHES"); s != "" {
+	if s := get("ARCHIPELAGO_MAX_PASSWORD_HASHES"); s != "" { // (default from Vars)
 		if n, err := strconv.Atoi(s); err != nil || n < 1 || n > 64 {
 			errs = append(errs, &Error{"ARCHIPELAGO_MAX_PASSWORD_HASHES", fmt.Sprintf("%q is not a number from 1 to 64", s)})
 		} else {
