@@ -15,11 +15,13 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
 const auditUsage = `usage:
   archipelago audit verify                       recompute the tree from the database and check it against every signed checkpoint
+                                                 (exit 1: the log does not verify; 3: the checkpoints are signed with another key)
   archipelago audit verify --remote URL --checkpoint FILE [--key KEY] [--token TOKEN] [--save FILE]
                                                  check through the API that the log saved in FILE is a prefix of today's log
   archipelago audit checkpoint                   sign a checkpoint now and print it
@@ -35,7 +37,7 @@ func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 		return cmdAuditVerify(ctx, env, args[1:])
 	case "key":
 		if len(args) > 1 && args[1] == "--private" {
-			return cmdAuditPrivateKey(env)
+			return cmdAuditPrivateKey(ctx, env)
 		}
 		fallthrough
 	case "checkpoint":
@@ -60,19 +62,13 @@ func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 
 // cmdAuditPrivateKey prints the checkpoint signing key, so that an operator whose key is
 // derived from the master key can pin it before rotating the master key.
-func cmdAuditPrivateKey(env *cliEnv) error {
-	cfg, _, err := loadConfig(env)
+func cmdAuditPrivateKey(ctx context.Context, env *cliEnv) error {
+	cfg, kr, pool, err := auditConfig(ctx, env)
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireMasterKey(); err != nil {
-		return err
-	}
-	kr, err := seal.ParseKeyring(cfg.MasterKey)
-	if err != nil {
-		return &config.Error{Var: "ARCHIPELAGO_MASTER_KEY_FILE", Problem: err.Error()}
-	}
-	skey, err := audit.SignerKey(cfg.AuditKey, kr.Derive, cfg.PublicURL)
+	defer pool.Close()
+	skey, err := audit.SignerKey(ctx, pool, cfg.AuditKey, kr.Derive)
 	if err != nil {
 		return err
 	}
@@ -82,29 +78,43 @@ func cmdAuditPrivateKey(env *cliEnv) error {
 	return nil
 }
 
-// auditDB opens the database and the checkpoint keys from the configuration.
-func auditDB(ctx context.Context, env *cliEnv) (audit.Keys, *pgxpool.Pool, error) {
+// auditConfig reads the configuration and the master key and opens the database.
+func auditConfig(ctx context.Context, env *cliEnv) (*config.Config, *seal.Keyring, *pgxpool.Pool, error) {
 	cfg, _, err := loadConfig(env)
 	if err != nil {
-		return audit.Keys{}, nil, err
+		return nil, nil, nil, err
 	}
 	if err := errors.Join(cfg.RequireDatabase(), cfg.RequireMasterKey()); err != nil {
-		return audit.Keys{}, nil, err
+		return nil, nil, nil, err
 	}
 	kr, err := seal.ParseKeyring(cfg.MasterKey)
 	if err != nil {
-		return audit.Keys{}, nil, &config.Error{Var: "ARCHIPELAGO_MASTER_KEY_FILE", Problem: err.Error()}
-	}
-	keys, err := audit.LoadKeys(cfg.AuditKey, kr.Derive, cfg.PublicURL)
-	if err != nil {
-		return audit.Keys{}, nil, &config.Error{Var: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Problem: err.Error()}
+		return nil, nil, nil, &config.Error{Var: "ARCHIPELAGO_MASTER_KEY_FILE", Problem: err.Error()}
 	}
 	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
 	if err != nil {
-		return audit.Keys{}, nil, err
+		return nil, nil, nil, err
 	}
 	if err := database.CheckCurrent(ctx, pool); err != nil {
 		pool.Close()
+		return nil, nil, nil, err
+	}
+	return cfg, kr, pool, nil
+}
+
+// auditDB opens the database and the checkpoint keys: the master key and the log's name
+// stored in the database are all it takes (no public URL).
+func auditDB(ctx context.Context, env *cliEnv) (audit.Keys, *pgxpool.Pool, error) {
+	cfg, kr, pool, err := auditConfig(ctx, env)
+	if err != nil {
+		return audit.Keys{}, nil, err
+	}
+	keys, err := audit.LoadKeys(ctx, pool, cfg.AuditKey, kr.Derive)
+	if err != nil {
+		pool.Close()
+		if errors.Is(err, audit.ErrBadSigningKey) {
+			return audit.Keys{}, nil, &config.Error{Var: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Problem: err.Error()}
+		}
 		return audit.Keys{}, nil, err
 	}
 	return keys, pool, nil
@@ -150,9 +160,15 @@ func cmdAuditVerify(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "key:                 %s\n", rep.VerifierKey)
-	fmt.Fprintf(env.stdout, "saved checkpoint:    %d entries, root %s\n", rep.Saved.Size, rep.Saved.Root)
+	if rep.Saved.Note != nil {
+		fmt.Fprintf(env.stdout, "saved checkpoint:    %d entries, root %s\n", rep.Saved.Size, rep.Saved.Root)
+	}
 	if rep.Current.Note != nil {
 		fmt.Fprintf(env.stdout, "today's checkpoint:  %d entries, root %s\n", rep.Current.Size, rep.Current.Root)
+	}
+	if rep.WrongKey != "" {
+		failAudit(env.stdout, rep.Problems)
+		return exitError{3}
 	}
 	if !rep.OK() {
 		return failAudit(env.stdout, rep.Problems)
@@ -179,16 +195,20 @@ func auditVerifyLocal(ctx context.Context, env *cliEnv) error {
 		return err
 	}
 	defer pool.Close()
-	rep, err := audit.Verify(ctx, pool, keys.Verifier)
+	rep, err := audit.Verify(ctx, pool, keys, reports.RecordedCheckpoints)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "key:          %s\n", keys.VerifierKey)
 	fmt.Fprintf(env.stdout, "entries:      %d (recomputed in %s)\n", rep.Entries, rep.Duration.Round(1e6))
-	fmt.Fprintf(env.stdout, "checkpoints:  %d validly signed\n", rep.Checkpoints)
+	fmt.Fprintf(env.stdout, "checkpoints:  %d validly signed (%d of them recorded in reports)\n", rep.Checkpoints, rep.Recorded)
 	if rep.Latest != nil {
 		fmt.Fprintf(env.stdout, "latest:       %d entries, root %s, signed %s\n", rep.Latest.Size, rep.Latest.Root,
 			rep.Latest.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"))
+	}
+	if rep.WrongKey != "" {
+		failAudit(env.stdout, rep.Problems)
+		return exitError{3}
 	}
 	if !rep.OK() {
 		return failAudit(env.stdout, rep.Problems)

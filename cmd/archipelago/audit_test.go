@@ -39,11 +39,11 @@ func newAuditLog(t *testing.T) *auditLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := audit.LoadKeys(cfg.AuditKey, kr.Derive, cfg.PublicURL)
+	pool := mustPool(t, url)
+	keys, err := audit.LoadKeys(context.Background(), pool, cfg.AuditKey, kr.Derive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := mustPool(t, url)
 	return &auditLog{vars: vars, pool: pool, keys: keys, svc: audit.NewService(pool, keys, testenv.Logger(t))}
 }
 

@@ -179,7 +179,7 @@ func (a *API) AuditConsistency(w http.ResponseWriter, r *http.Request) error {
 func (a *API) AuditCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.audit.Checkpoint(r.Context())
 	if err != nil {
-		return err
+		return auditError(err, "")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -195,8 +195,18 @@ func (a *API) AuditKey(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(a.audit.Keys().VerifierKey + "\n"))
 }
 
+// CodeAuditInconsistent: the stored audit log does not hold what its signed checkpoints
+// say (409); the message names what does not hold.
+const CodeAuditInconsistent = "audit_log_inconsistent"
+
 func auditError(err error, field string) error {
 	switch {
+	case errors.Is(err, audit.ErrInconsistent):
+		msg := err.Error()
+		if i := strings.Index(msg, audit.ErrInconsistent.Error()); i >= 0 {
+			msg = msg[i:]
+		}
+		return &Error{Status: http.StatusConflict, Code: CodeAuditInconsistent, Message: msg}
 	case errors.Is(err, audit.ErrNotFound):
 		return NotFound("audit entry")
 	case errors.Is(err, audit.ErrBadRange):

@@ -114,6 +114,9 @@ func (a *API) Login(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, identity.ErrThrottled):
 		w.Header().Set("Retry-After", "300")
 		return err
+	case errors.Is(err, identity.ErrBusy):
+		w.Header().Set("Retry-After", "2")
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeRateLimited, Message: err.Error()}
 	case err != nil:
 		return err
 	}

@@ -193,8 +193,8 @@ func TestAPITokensAreScopedShownOnceAndRevocable(t *testing.T) {
 	if me.Status != 200 || !strings.Contains(string(me.Body), `"via":"api_token"`) || strings.Contains(string(me.Body), "member-b") {
 		t.Fatalf("me with token: %d %s", me.Status, me.Body)
 	}
-	// Member B's objects are not found for it (not forbidden: ids reveal nothing).
-	if r := create(&apptest.Actor{Access: created.Token}, map[string]any{"name": "x", "member": "member-b"}); r.Status != 404 {
+	// An API token creates no tokens, for its member or any other (refused before any lookup).
+	if r := create(&apptest.Actor{Access: created.Token}, map[string]any{"name": "x", "member": "member-b"}); r.Status != 403 {
 		t.Fatalf("token of A on member B: %d %s", r.Status, r.Body)
 	}
 	bTok := create(f.AdminB, map[string]any{"name": "b-token", "member": "member-b"})

@@ -47,10 +47,8 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := memberPage{Members: ms}
-	if out.Members == nil {
-		out.Members = []islands.Member{}
-	} else {
+	out := memberPage{Members: nonNil(ms)}
+	if len(ms) > 0 { // (an empty page — no match, or past an exact multiple of limit — has no last id)
 		out.NextAfter = nextAfter(len(ms), limit, ms[len(ms)-1].ID)
 	}
 	WriteJSON(w, http.StatusOK, out)

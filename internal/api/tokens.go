@@ -27,6 +27,9 @@ type tokenCreated struct {
 // TokenCreate answers POST /v1/tokens; the token is in this response only.
 func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
+	if p.Via == "api_token" {
+		return identity.ErrTokenCannotMint
+	}
 	var req tokenCreateRequest
 	if err := Decode(r, &req); err != nil {
 		return err

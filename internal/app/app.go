@@ -81,21 +81,25 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *App, er
 		return nil, err
 	}
 	a := &App{Cfg: cfg, Log: log, Pool: pool, Keyring: kr}
-	if err := a.build(); err != nil {
+	if err := a.build(ctx); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *App) build() error {
+func (a *App) build(ctx context.Context) error {
 	jwtKey := []byte(a.Cfg.JWTKey)
 	if len(jwtKey) == 0 {
 		jwtKey = a.Keyring.Derive("jwt-hs256")
 	}
-	a.Identity = identity.New(a.Pool, a.Log, identity.Config{JWTKey: jwtKey, Issuer: a.Cfg.PublicURL})
-	auditKeys, err := audit.LoadKeys(a.Cfg.AuditKey, a.Keyring.Derive, a.Cfg.PublicURL)
-	if err != nil {
+	a.Identity = identity.New(a.Pool, a.Log, identity.Config{JWTKey: jwtKey, Issuer: a.Cfg.PublicURL,
+		MaxConcurrentHashes: a.Cfg.MaxPasswordHashes})
+	auditKeys, err := audit.LoadKeys(ctx, a.Pool, a.Cfg.AuditKey, a.Keyring.Derive)
+	if errors.Is(err, audit.ErrBadSigningKey) {
 		return &config.Error{Var: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Problem: err.Error()}
+	}
+	if err != nil {
+		return err
 	}
 	a.Audit = audit.NewService(a.Pool, auditKeys, a.Log)
 	a.Islands = islands.New(a.Pool, a.Keyring, a.Log, islands.Config{PollTimeout: min(islands.DefaultPollTimeout, a.Cfg.IslandPollEvery)})
@@ -127,7 +131,8 @@ func (a *App) build() error {
 	registry := server.NewRegistry()
 	registry.MustRegister(metrics.New(a.Pool, a.Log)) // restore status, vault usage, pledges, job queue, outbox
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
-		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies})
+		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
+		MetricsToken: a.Cfg.MetricsToken})
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func TestConcurrentAppendsAreGapFree(t *testing.T) {
 	if _, err := audit.NewService(pool, keys, testenv.Logger(t)).Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Verify(ctx, pool, keys.Verifier)
+	rep, err := audit.Verify(ctx, pool, keys)
 	if err != nil || !rep.OK() || rep.Entries != n {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}

@@ -260,7 +260,7 @@ func BenchmarkVerifyDB1M(b *testing.B) {
 	}
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
-		rep, err := Verify(ctx, pool, keys.Verifier)
+		rep, err := Verify(ctx, pool, keys)
 		if err != nil || !rep.OK() {
 			b.Fatalf("%v %+v", err, rep)
 		}

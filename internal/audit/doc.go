@@ -16,6 +16,12 @@
 // lets a member check, through the API alone, that the log it saw earlier is a prefix of
 // today's.
 //
+// The checkpoint key's name (the log's origin) is stored in the database, chosen once by
+// migration 010, so every process signs and verifies with the same key whatever its
+// ARCHIPELAGO_PUBLIC_URL (LoadKeys). Entry times are the database's clock, read under the
+// append lock. Authentication and account entries (Personal) are visible only to the person
+// they concern, that person's member admins and federation admins (Visibility).
+//
 // The tables are append-only (a trigger refuses UPDATE, DELETE and TRUNCATE). This
 // package must never store or log a secret, and never rewrite an entry.
 package audit

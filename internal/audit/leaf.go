@@ -54,11 +54,18 @@ func (e *LogEntry) appendLeaf(b []byte) []byte {
 	return e.appendLeafTail(b)
 }
 
-// appendLeafTail appends the leaf's fields after seq: what Record knows before it takes the
-// append lock. The append statement (appendSQL) puts the seq it assigns before them.
+// appendLeafTail appends the leaf's fields after seq.
 func (e *LogEntry) appendLeafTail(b []byte) []byte {
 	var num [20]byte
 	b = appendField(b, strconv.AppendInt(num[:0], e.At.UnixMicro(), 10))
+	return e.appendLeafRest(b)
+}
+
+// appendLeafRest appends the leaf's fields after the time: what Record knows before it
+// takes the append lock. The append statement (appendSQL) puts the seq and the time it
+// assigns before them.
+func (e *LogEntry) appendLeafRest(b []byte) []byte {
+	var num [20]byte
 	b = appendField(b, e.Actor.Kind)
 	b = appendField(b, e.Actor.ID)
 	b = appendField(b, e.Actor.Name)

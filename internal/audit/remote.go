@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,6 +109,9 @@ type RemoteReport struct {
 	Saved, Current Checkpoint
 	EntriesChecked int
 	Problems       []Problem
+	// WrongKey, when set, says the saved checkpoint is signed with another key than the
+	// one given (or served): a mix-up of keys, not evidence of tampering.
+	WrongKey string
 }
 
 // OK reports whether the check passed.
@@ -135,9 +139,26 @@ func VerifyRemote(ctx context.Context, o RemoteOptions) (*RemoteReport, error) {
 		return nil, fmt.Errorf("verifier key: %w", err)
 	}
 	if rep.Saved, err = OpenCheckpoint(o.Saved, v); err != nil {
-		return nil, fmt.Errorf("the saved checkpoint: %w (is it from this log, and is the key the one you kept?)", err)
+		var se *SignatureError
+		if errors.As(err, &se) && se.WrongKey() {
+			from := "given"
+			if o.VerifierKey == "" {
+				from = "the server serves"
+			}
+			_, hash, _, _ := splitVerifierKey(rep.VerifierKey)
+			rep.WrongKey = fmt.Sprintf("wrong key: the saved checkpoint is signed with %s, but the key %s is %s+%s; pass the key you kept "+
+				"with the checkpoint (--key); this alone says nothing about whether the log was altered", strings.Join(se.OtherKeys, ", "), from, v.Name(), hash)
+			rep.Problems = append(rep.Problems, Problem{Seq: -1, Message: rep.WrongKey})
+			return rep, nil
+		}
+		rep.Problems = append(rep.Problems, Problem{Seq: -1, Message: "the saved checkpoint is " + err.Error()})
+		return rep, nil
 	}
 	cur, err := c.get(ctx, "/v1/audit/checkpoint", nil, false)
+	if refused := serverRefusal(err); refused != "" {
+		rep.Problems = append(rep.Problems, Problem{Seq: -1, Message: "the server refuses to sign a checkpoint: " + refused})
+		return rep, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +179,13 @@ func VerifyRemote(ctx context.Context, o RemoteOptions) (*RemoteReport, error) {
 		}
 	case old.Size > 0:
 		var cv ConsistencyView
-		if err := c.getJSON(ctx, "/v1/audit/consistency", url.Values{"from": {itoa(old.Size)}, "to": {itoa(now.Size)}}, false, &cv); err != nil {
+		err := c.getJSON(ctx, "/v1/audit/consistency", url.Values{"from": {itoa(old.Size)}, "to": {itoa(now.Size)}}, false, &cv)
+		if refused := serverRefusal(err); refused != "" {
+			rep.Problems = append(rep.Problems, Problem{Seq: 0, Until: old.Size,
+				Message: fmt.Sprintf("the server cannot prove that the log the saved checkpoint describes (%d entries) is a prefix of today's: %s", old.Size, refused)})
+			return rep, nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		if err := tlog.CheckTree(tlog.TreeProof(cv.Proof), now.Size, now.Root, old.Size, old.Root); err != nil {
@@ -194,7 +221,12 @@ func VerifyRemote(ctx context.Context, o RemoteOptions) (*RemoteReport, error) {
 				continue
 			}
 			var pv ProofView
-			if err := c.getJSON(ctx, "/v1/audit/entries/"+itoa(e.Seq)+"/proof", url.Values{"tree_size": {itoa(now.Size)}}, false, &pv); err != nil {
+			err = c.getJSON(ctx, "/v1/audit/entries/"+itoa(e.Seq)+"/proof", url.Values{"tree_size": {itoa(now.Size)}}, false, &pv)
+			if refused := serverRefusal(err); refused != "" {
+				rep.Problems = append(rep.Problems, Problem{Seq: e.Seq, Message: "the server cannot prove it is in today's tree: " + refused})
+				continue
+			}
+			if err != nil {
 				return nil, err
 			}
 			if err := tlog.CheckRecord(tlog.RecordProof(pv.Proof), now.Size, now.Root, e.Seq, h); err != nil {
@@ -244,9 +276,37 @@ func (c remoteClient) get(ctx context.Context, path string, q url.Values, auth b
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(body))
+		e := &httpError{path: path, status: resp.StatusCode, text: resp.Status, body: string(bytes.TrimSpace(body))}
+		var shape struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(body, &shape) == nil {
+			e.code, e.message = shape.Error.Code, shape.Error.Message
+		}
+		return nil, e
 	}
 	return body, nil
+}
+
+// httpError is an answer of the server other than 200.
+type httpError struct {
+	path          string
+	status        int
+	text, body    string
+	code, message string // the API's error shape, when it is one
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("GET %s: %s: %s", e.path, e.text, e.body) }
+
+// serverRefusal returns the server's reason when err is its refusal to vouch for a log
+// that does not extend its checkpoints (409 audit_log_inconsistent): a finding, not a
+// failure to check.
+func serverRefusal(err error) string {
+	var he *httpError
+	if errors.As(err, &he) && he.status == http.StatusConflict && he.code == "audit_log_inconsistent" {
+		return he.message
+	}
+	return ""
 }
 
 func (c remoteClient) getJSON(ctx context.Context, path string, q url.Values, auth bool, v any) error {

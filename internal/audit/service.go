@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,11 @@ var ErrNotFound = problem.NotFound("audit entry")
 // ErrBadRange means proof parameters outside the log.
 var ErrBadRange = errors.New("outside the log")
 
+// ErrInconsistent means the stored log does not hold what its signed checkpoints say (it
+// was truncated, rewritten or forked): the server refuses to sign a checkpoint over it or to
+// prove anything from it. The error's text names what does not hold.
+var ErrInconsistent = errors.New("the stored audit log does not extend its signed checkpoints")
+
 // Service reads the log, signs checkpoints and serves proofs.
 type Service struct {
 	pool *pgxpool.Pool
@@ -39,23 +45,38 @@ func NewService(pool *pgxpool.Pool, keys Keys, log *slog.Logger) *Service {
 func (s *Service) Keys() Keys { return s.keys }
 
 // Visibility says which entries a reader may see: federation-level entries (no member)
-// always; member-private entries of MemberIDs, or all of them with All (federation admins).
+// always; member-private entries of MemberIDs, or all of them with All (federation admins);
+// personal entries (Personal: authentication and account entries) only when they concern
+// UserID or a person belonging to one of AdminOf (the members the reader administers).
 type Visibility struct {
 	All       bool
 	MemberIDs []int64
+	UserID    int64
+	AdminOf   []int64
 }
 
-// Sees reports whether an entry of memberID (nil: federation-level) is visible.
+// Sees reports whether a non-personal entry of memberID (nil: federation-level) is visible.
 func (v Visibility) Sees(memberID *int64) bool {
-	if v.All || memberID == nil {
-		return true
+	return v.All || memberID == nil || slices.Contains(v.MemberIDs, *memberID)
+}
+
+// where appends the SQL condition (on audit_entries) selecting what v may see.
+func (v Visibility) where(arg func(any) string) string {
+	if v.All {
+		return "true"
 	}
-	for _, id := range v.MemberIDs {
-		if id == *memberID {
-			return true
-		}
+	return `(CASE WHEN NOT EXISTS (SELECT 1 FROM audit_entry_people pe WHERE pe.seq = audit_entries.seq)
+			THEN member_id IS NULL OR member_id = ANY (` + arg(nonNilIDs(v.MemberIDs)) + `::bigint[])
+		ELSE EXISTS (SELECT 1 FROM audit_entry_people pe WHERE pe.seq = audit_entries.seq AND (pe.person_id = ` + arg(v.UserID) + `
+			OR pe.person_id IN (SELECT ms.user_id FROM memberships ms WHERE ms.member_id = ANY (` + arg(nonNilIDs(v.AdminOf)) + `::bigint[]))))
+		END)`
+}
+
+func nonNilIDs(ids []int64) []int64 {
+	if ids == nil {
+		return []int64{}
 	}
-	return false
+	return ids
 }
 
 // Filter selects entries; zero fields do not filter.
@@ -92,7 +113,7 @@ func (s *Service) List(ctx context.Context, f Filter, v Visibility) (Page, error
 	)
 	arg := func(x any) string { args = append(args, x); return "$" + strconv.Itoa(len(args)) }
 	if !v.All {
-		where = append(where, "(member_id IS NULL OR member_id = ANY ("+arg(v.MemberIDs)+"::bigint[]))")
+		where = append(where, v.where(arg))
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "at >= "+arg(f.Since))
@@ -150,12 +171,14 @@ func (s *Service) List(ctx context.Context, f Filter, v Visibility) (Page, error
 
 // Get returns entry seq if v may see it (ErrNotFound otherwise).
 func (s *Service) Get(ctx context.Context, seq int64, v Visibility) (LogEntry, error) {
-	rows, err := s.pool.Query(ctx, selectEntriesSQL+` WHERE seq = $1`, seq)
+	args := []any{seq}
+	arg := func(x any) string { args = append(args, x); return "$" + strconv.Itoa(len(args)) }
+	rows, err := s.pool.Query(ctx, selectEntriesSQL+` WHERE seq = $1 AND `+v.where(arg), args...)
 	if err != nil {
 		return LogEntry{}, fmt.Errorf("get audit entry %d: %w", seq, err)
 	}
 	e, err := pgx.CollectExactlyOneRow(rows, scanEntry)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !v.Sees(e.MemberID)) {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return LogEntry{}, fmt.Errorf("audit entry %d: %w", seq, ErrNotFound)
 	}
 	if err != nil {
@@ -169,7 +192,7 @@ func (s *Service) LatestCheckpoint(ctx context.Context) (Checkpoint, error) {
 	return latestCheckpoint(ctx, s.pool, s.keys)
 }
 
-func latestCheckpoint(ctx context.Context, q querier, k Keys) (Checkpoint, error) {
+func latestCheckpoint(ctx context.Context, q Querier, k Keys) (Checkpoint, error) {
 	var (
 		msg string
 		at  time.Time
@@ -181,7 +204,7 @@ func latestCheckpoint(ctx context.Context, q querier, k Keys) (Checkpoint, error
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("read the latest audit checkpoint: %w", err)
 	}
-	c, err := OpenCheckpoint([]byte(msg), k.Verifier)
+	c, err := k.Open([]byte(msg))
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("the latest stored checkpoint: %w", err)
 	}
@@ -223,10 +246,13 @@ func (s *Service) checkpointOnce(ctx context.Context) (Checkpoint, error) {
 			return nil
 		}
 		if hasPrev && prev.Size > n {
-			return fmt.Errorf("the log has %d entries but checkpoint %d covers more: refusing to sign; run `archipelago audit verify`", n, prev.Size)
+			return fmt.Errorf("%w: the log has %d entries but checkpoint %d covers %d (truncated); refusing to sign", ErrInconsistent, n, prev.Size, prev.Size)
 		}
 		r := txReader{ctx, tx}
 		root, err := tlog.TreeHash(n, r)
+		if errors.Is(err, errMissingHash) {
+			return fmt.Errorf("%w: the tree of %d entries lacks stored hashes (%v): entries were deleted; refusing to sign", ErrInconsistent, n, err)
+		}
 		if err != nil {
 			return fmt.Errorf("tree hash of %d entries: %w", n, err)
 		}
@@ -237,12 +263,12 @@ func (s *Service) checkpointOnce(ctx context.Context) (Checkpoint, error) {
 				err = tlog.CheckTree(proof, n, root, prev.Size, prev.Root)
 			}
 			if err != nil {
-				return fmt.Errorf("the stored tree does not extend checkpoint %d (%v): refusing to sign; run `archipelago audit verify`", prev.Size, err)
+				return fmt.Errorf("%w: the stored tree of %d entries does not extend checkpoint %d (%v): rewritten or forked; refusing to sign", ErrInconsistent, n, prev.Size, err)
 			}
 			from = prev.Size
 		}
 		if err := checkLeaves(ctx, tx, from, n); err != nil {
-			return fmt.Errorf("%w: refusing to sign; run `archipelago audit verify`", err)
+			return err
 		}
 		msg, err := SignCheckpoint(s.keys, n, root)
 		if err != nil {
@@ -273,7 +299,7 @@ func (s *Service) checkpointOnce(ctx context.Context) (Checkpoint, error) {
 }
 
 // checkLeaves checks entries [from, to) against the leaf hashes stored with them.
-func checkLeaves(ctx context.Context, q querier, from, to int64) error {
+func checkLeaves(ctx context.Context, q Querier, from, to int64) error {
 	if from >= to {
 		return nil
 	}
@@ -289,23 +315,23 @@ func checkLeaves(ctx context.Context, q querier, from, to int64) error {
 			return err
 		}
 		if e.Seq != next {
-			return fmt.Errorf("entry %d is missing", next)
+			return fmt.Errorf("%w: entry %d is missing (deleted); refusing to sign", ErrInconsistent, next)
 		}
 		if len(hs) < tlog.HashSize || tlog.Hash(hs) != e.LeafHash() {
-			return fmt.Errorf("entry %d does not match its leaf hash", e.Seq)
+			return fmt.Errorf("%w: entry %d does not match its leaf hash (edited or forged); refusing to sign", ErrInconsistent, e.Seq)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	if next != to {
-		return fmt.Errorf("entry %d is missing", next)
+		return fmt.Errorf("%w: entry %d is missing (deleted); refusing to sign", ErrInconsistent, next)
 	}
 	return nil
 }
 
 // treeSize is the number of entries (the next sequence number).
-func treeSize(ctx context.Context, q querier) (int64, error) {
+func treeSize(ctx context.Context, q Querier) (int64, error) {
 	var n int64
 	err := q.QueryRow(ctx, `SELECT coalesce(max(seq) + 1, 0) FROM audit_entries`).Scan(&n)
 	return n, err
@@ -339,16 +365,16 @@ func (s *Service) ProveEntry(ctx context.Context, seq, treeSize int64) (RecordPr
 	r := txReader{ctx, s.pool}
 	proof, err := tlog.ProveRecord(treeSize, seq, r)
 	if err != nil {
-		return RecordProof{}, fmt.Errorf("prove entry %d in %d: %w", seq, treeSize, err)
+		return RecordProof{}, fmt.Errorf("prove entry %d in %d: %w", seq, treeSize, inconsistent(err))
 	}
 	leaf, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, seq)})
 	if err != nil {
-		return RecordProof{}, err
+		return RecordProof{}, fmt.Errorf("prove entry %d in %d: %w", seq, treeSize, inconsistent(err))
 	}
 	return RecordProof{Seq: seq, TreeSize: treeSize, LeafHash: leaf[0], Proof: proof}, nil
 }
 
-func treeSize0(ctx context.Context, q querier) (int64, error) {
+func treeSize0(ctx context.Context, q Querier) (int64, error) {
 	n, err := treeSize(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("audit tree size: %w", err)
@@ -368,7 +394,7 @@ func (s *Service) ProveConsistency(ctx context.Context, from, to int64) (tlog.Tr
 	}
 	p, err := tlog.ProveTree(to, from, txReader{ctx, s.pool})
 	if err != nil {
-		return nil, fmt.Errorf("prove %d is a prefix of %d: %w", from, to, err)
+		return nil, fmt.Errorf("prove %d is a prefix of %d: %w", from, to, inconsistent(err))
 	}
 	return p, nil
 }
@@ -392,4 +418,13 @@ func RunCheckpointer(ctx context.Context, s *Service, every time.Duration) error
 		case <-t.C:
 		}
 	}
+}
+
+// inconsistent marks a missing stored hash (entries deleted from the middle of the log) as
+// ErrInconsistent.
+func inconsistent(err error) error {
+	if errors.Is(err, errMissingHash) {
+		return fmt.Errorf("%w: %w", ErrInconsistent, err)
+	}
+	return err
 }

@@ -4,62 +4,71 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// querier is what reading the log needs: a pool, a connection or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // appendSQL appends an entry with the tree's new stored hashes, in one statement. The
 // caller holds the append lock, taken by an earlier statement so that this one's snapshot
 // sees every append committed before.
 //
-// The entry's seq is the head of the log; its leaf is $12 (0x00, the leaf's version line),
-// the seq field (a decimal of at most 19 digits: its length is its one-byte varint), then
-// $13 (the fields after seq, encoded by LogEntry.appendLeafTail); its leaf hash is SHA-256
-// of that. An even seq stores its leaf hash alone; an odd one also the interior nodes its
-// trailing 1 bits close, which audit_tree_hashes (migration 003) computes from the sibling
-// hashes stored in earlier rows. A missing sibling makes the hashes NULL, and the insert
-// fails on tree_hashes' NOT NULL rather than write a broken tree.
+// The entry's seq is the head of the log and its time is the database's clock read under
+// the lock (clock_timestamp()), so every entry's time comes from one clock and never goes
+// back from one entry to the next (whatever the clocks of the processes that write them).
+// Its leaf is $11 (0x00, the leaf's version line), the seq field and the time field (each a
+// decimal of at most 19 digits: its length is its one-byte varint), then $12 (the fields
+// after the time, encoded by LogEntry.appendLeafRest); its leaf hash is SHA-256 of that. An
+// even seq stores its leaf hash alone; an odd one also the interior nodes its trailing 1
+// bits close, which audit_tree_hashes (migration 003) computes from the sibling hashes
+// stored in earlier rows. A missing sibling makes the hashes NULL, and the insert fails on
+// tree_hashes' NOT NULL rather than write a broken tree. With $13 the entry is personal
+// (migration 010): its person ($14, may be NULL) is recorded in audit_entry_people.
 const appendSQL = `
-	INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type, target_id,
-	                           request_id, source_ip, details, tree_hashes)
-	SELECT n, $1::timestamptz, $2::text, $3::text, $4::text, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text, $11::json,
-	       CASE WHEN n & 1 = 0 THEN leaf ELSE audit_tree_hashes(n, leaf) END
-	FROM (SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_entries) head,
-	     LATERAL (SELECT sha256($12::bytea || set_byte('\x00'::bytea, 0, length(n::text)) || convert_to(n::text, 'UTF8') || $13::bytea) AS leaf) l
-	RETURNING seq, substring(tree_hashes FROM 1 FOR 32)`
+	WITH ins AS (
+		INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type, target_id,
+		                           request_id, source_ip, details, tree_hashes)
+		SELECT n, c.ts, $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, $8::text, $9::text, $10::json,
+		       CASE WHEN n & 1 = 0 THEN leaf ELSE audit_tree_hashes(n, leaf) END
+		FROM (SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_entries) head,
+		     (SELECT clock_timestamp() AS ts) c,
+		     LATERAL (SELECT (extract(epoch FROM c.ts) * 1000000)::bigint::text AS micros) t,
+		     LATERAL (SELECT sha256($11::bytea || set_byte('\x00'::bytea, 0, length(n::text)) || convert_to(n::text, 'UTF8')
+		                     || set_byte('\x00'::bytea, 0, length(t.micros)) || convert_to(t.micros, 'UTF8') || $12::bytea) AS leaf) l
+		RETURNING seq, at, substring(tree_hashes FROM 1 FOR 32) AS leaf
+	), person AS (
+		INSERT INTO audit_entry_people (seq, person_id) SELECT seq, $14::bigint FROM ins WHERE $13::boolean
+	)
+	SELECT seq, at, leaf FROM ins`
 
 // leafHead is what every leaf starts with, RFC 6962's leaf prefix included.
 var leafHead = append([]byte{0x00}, LeafVersion...)
 
-// appendEntry assigns le its sequence number and writes it, with the tree's new stored
-// hashes, in tx. rawDetails is the details object as JSON, stored byte for byte.
+// appendEntry assigns le its sequence number and time and writes it, with the tree's new
+// stored hashes, in tx. rawDetails is the details object as JSON, stored byte for byte.
+// personal records the entry as personal, concerning person (nil: nobody known).
 //
 // The lock statement and appendSQL go out together (a pipeline), so the lock is held for
 // one statement's execution and the commit, as for a plain insert: nothing of the entry is
-// computed under it but its seq, its leaf hash and the node hashes seq implies. The leaf
-// hash the database computed is checked against LogEntry.LeafHash, the encoding Verify uses:
-// were they ever to disagree the append, and so the change, fails rather than write a log
-// that does not verify.
-func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte) error {
+// computed under it but its seq, its time, its leaf hash and the node hashes seq implies.
+// The leaf hash the database computed is checked against LogEntry.LeafHash, the encoding
+// Verify uses: were they ever to disagree the append, and so the change, fails rather than
+// write a log that does not verify.
+func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte, personal bool, person *int64) error {
 	le.Details = rawDetails
-	tail := le.appendLeafTail(make([]byte, 0, 128+len(le.Actor.Name)+len(rawDetails)))
+	rest := le.appendLeafRest(make([]byte, 0, 128+len(le.Actor.Name)+len(rawDetails)))
 	var (
 		seq  int64
+		at   time.Time
 		leaf []byte
 	)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, appendLockID)
-	b.Queue(appendSQL, le.At, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
-		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails), leafHead, tail).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&seq, &leaf)
+	b.Queue(appendSQL, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
+		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails), leafHead, rest, personal, person).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&seq, &at, &leaf)
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		var pgErr *pgconn.PgError
@@ -68,7 +77,7 @@ func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte
 		}
 		return err
 	}
-	le.Seq = seq
+	le.Seq, le.At = seq, at.UTC()
 	if h := le.LeafHash(); len(leaf) != tlog.HashSize || tlog.Hash(leaf) != h {
 		return fmt.Errorf("the database encoded entry %d's leaf hash as %x, not %x: refusing to append", le.Seq, leaf, h)
 	}
@@ -130,7 +139,7 @@ func storedAt(index int64) (seq int64, level int) {
 // txReader reads stored hashes from the database.
 type txReader struct {
 	ctx context.Context
-	q   querier
+	q   Querier
 }
 
 func (r txReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -37,27 +38,47 @@ func (p Problem) String() string {
 type Report struct {
 	Entries     int64       // entries in the database
 	Checkpoints int         // signed checkpoints checked
+	Recorded    int         // checkpoints recorded elsewhere (reports) among them
 	Latest      *Checkpoint // the latest validly signed checkpoint, if any
-	Uncovered   int64       // entries after the latest checkpoint (not yet signed)
-	Problems    []Problem   // in order of position; the first names the first bad entry
-	Duration    time.Duration
+	// WrongKey, when set, says that no checkpoint verifies with the key given but they are
+	// signed with another: a configuration problem, not evidence of tampering.
+	WrongKey  string
+	Uncovered int64     // entries after the latest checkpoint (not yet signed)
+	Problems  []Problem // in order of position; the first names the first bad entry
+	Duration  time.Duration
 }
 
 // OK reports whether the log verified.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
+// RecordedCheckpoint is a checkpoint kept outside the log's own table (a report carries
+// the checkpoint taken when it was generated).
+type RecordedCheckpoint struct {
+	Where string // what holds it, e.g. "report 12"
+	Note  []byte
+	At    time.Time
+}
+
+// CheckpointSource reads checkpoints recorded elsewhere; Verify calls it in its own
+// read-only snapshot, so that they are compared with the entries of the same moment.
+type CheckpointSource func(ctx context.Context, q Querier) ([]RecordedCheckpoint, error)
+
 // maxProblems caps the report: the first problems matter, the rest follow from them.
 const maxProblems = 20
 
 // Verify recomputes the tree from every entry in the database and checks it against the
-// stored tree hashes and every stored checkpoint (each checked with v). Tampering shows as
+// stored tree hashes, every stored checkpoint and every checkpoint recorded elsewhere (each
+// source in recorded, read in the same snapshot: the checkpoints reports carry, say, which
+// reveal a truncation that also deleted the later checkpoints). Checkpoints are checked with
+// k (under the log's name or a former one); when none verifies but they are signed with
+// another key, the report says so (WrongKey) instead of calling each one forged. Tampering shows as
 // problems naming the first entry concerned: an edited, reordered or forged entry does not
 // match its leaf hash, a deleted one leaves a gap, a truncated tail is shorter than a
 // checkpoint, and a fork disagrees with an earlier checkpoint.
 //
 // It reads one consistent snapshot and holds the whole tree's hashes in memory (64 bytes
 // per entry).
-func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, error) {
+func Verify(ctx context.Context, pool *pgxpool.Pool, k Keys, recorded ...CheckpointSource) (*Report, error) {
 	start := time.Now()
 	rep := &Report{}
 	problem := func(p Problem) {
@@ -154,23 +175,86 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, 
 			Note string
 			At   time.Time
 		}
-		all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cpRow])
+		stored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cpRow])
 		if err != nil {
 			return fmt.Errorf("read checkpoints: %w", err)
 		}
+		type checked struct {
+			what    string // "checkpoint of size 30 (stored …)" or "the checkpoint in report 4"
+			where   string // "" or " in report 4"
+			c       Checkpoint
+			err     error
+			mismat  bool // its row's size or root differ from its note
+			foreign bool // signed only with other keys
+		}
+		var all []checked
+		for _, s := range stored {
+			x := checked{what: fmt.Sprintf("checkpoint of size %d (stored %s)", s.Size, s.At.UTC().Format(time.RFC3339))}
+			x.c, x.err = k.Open([]byte(s.Note))
+			if x.err == nil && (x.c.Size != s.Size || x.c.Root != tlog.Hash(s.Root)) {
+				x.mismat = true
+			}
+			x.c.CreatedAt = s.At
+			all = append(all, x)
+		}
+		for _, src := range recorded {
+			rs, err := src(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("read checkpoints recorded elsewhere: %w", err)
+			}
+			for _, r := range rs {
+				x := checked{what: "the checkpoint in " + r.Where, where: " in " + r.Where}
+				x.c, x.err = k.Open(r.Note)
+				x.c.CreatedAt = r.At
+				all = append(all, x)
+				rep.Recorded++
+			}
+		}
+		valid, foreign := 0, 0
+		var others []string
+		for i := range all {
+			var se *SignatureError
+			if errors.As(all[i].err, &se) && se.WrongKey() {
+				all[i].foreign = true
+				foreign++
+				for _, o := range se.OtherKeys {
+					if !slices.Contains(others, o) {
+						others = append(others, o)
+					}
+				}
+			} else if all[i].err == nil {
+				valid++
+			}
+		}
+		if valid == 0 && foreign > 0 {
+			// Not one checkpoint verifies, and they are signed with another key: this
+			// configuration has the wrong key, which says nothing about the log.
+			_, hash, _, _ := splitVerifierKey(k.VerifierKey)
+			rep.WrongKey = fmt.Sprintf("wrong key: the log's checkpoints are signed with %s, not with this configuration's key %s+%s; "+
+				"check ARCHIPELAGO_MASTER_KEY(_FILE) and ARCHIPELAGO_AUDIT_SIGNING_KEY (this says nothing about whether the log was altered)",
+				strings.Join(others, ", "), k.Name(), hash)
+			problem(Problem{Seq: -1, Message: rep.WrongKey})
+		}
 		goodSize := int64(0) // the largest checkpoint size the log agrees with
-		for _, s := range all {
-			c, err := OpenCheckpoint([]byte(s.Note), v)
-			if err != nil || c.Size != s.Size || c.Root != tlog.Hash(s.Root) {
-				problem(Problem{Seq: -1, Message: fmt.Sprintf("checkpoint of size %d (stored %s) is not validly signed by %s: forged or altered", s.Size, s.At.UTC().Format(time.RFC3339), v.Name())})
+		for _, x := range all {
+			switch {
+			case x.foreign && rep.WrongKey != "":
+				continue
+			case x.foreign:
+				problem(Problem{Seq: -1, Message: fmt.Sprintf("%s is %v, not by this log's key %s: forged", x.what, x.err, k.Name())})
+				continue
+			case x.err != nil || x.mismat:
+				problem(Problem{Seq: -1, Message: fmt.Sprintf("%s is not validly signed by %s: forged or altered", x.what, k.Name())})
 				continue
 			}
-			c.CreatedAt = s.At
+			c, at := x.c, x.c.CreatedAt.UTC().Format(time.RFC3339)
 			rep.Checkpoints++
-			rep.Latest = &c
+			if rep.Latest == nil || c.Size >= rep.Latest.Size {
+				rep.Latest = &c
+			}
 			if c.Size > tree.n {
-				problem(Problem{Seq: tree.n, Until: c.Size, Message: fmt.Sprintf("missing: checkpoint %d, signed %s, covers %d entries but the log holds %d (truncated)",
-					c.Size, s.At.UTC().Format(time.RFC3339), c.Size, tree.n)})
+				problem(Problem{Seq: tree.n, Until: c.Size, Message: fmt.Sprintf("missing: checkpoint %d%s, signed %s, covers %d entries but the log holds %d (truncated)",
+					c.Size, x.where, at, c.Size, tree.n)})
 				continue
 			}
 			root, err := tlog.TreeHash(c.Size, tree)
@@ -178,10 +262,10 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, v note.Verifier) (*Report, 
 				return err
 			}
 			if root != c.Root {
-				p := Problem{Seq: goodSize, Until: c.Size, Message: fmt.Sprintf("the log no longer matches checkpoint %d signed %s: rewritten or forked after entry %d",
-					c.Size, s.At.UTC().Format(time.RFC3339), goodSize-1)}
+				p := Problem{Seq: goodSize, Until: c.Size, Message: fmt.Sprintf("the log no longer matches checkpoint %d%s signed %s: rewritten or forked after entry %d",
+					c.Size, x.where, at, goodSize-1)}
 				if firstLeafProblem >= goodSize && firstLeafProblem < c.Size {
-					p = Problem{Seq: firstLeafProblem, Message: fmt.Sprintf("the log no longer matches checkpoint %d signed %s from this entry on", c.Size, s.At.UTC().Format(time.RFC3339))}
+					p = Problem{Seq: firstLeafProblem, Message: fmt.Sprintf("the log no longer matches checkpoint %d%s signed %s from this entry on", c.Size, x.where, at)}
 				}
 				problem(p)
 				continue

@@ -133,10 +133,22 @@ func ReadScope(p *identity.Principal) Scope {
 
 // AuditVisibility is what p may read in the audit log: federation-level entries (islands,
 // members, pledges, quota policy) are visible to everyone signed in, member-private entries
-// to that member's users, and everything to federation admins.
+// to that member's users, personal entries (logins, failed logins, account changes) to the
+// person they concern and the admins of that person's members, and everything to federation
+// admins. (A token's principal holds only its member, with the token's role.)
 func AuditVisibility(p *identity.Principal) audit.Visibility {
 	s := ReadScope(p)
-	return audit.Visibility{All: s.All, MemberIDs: s.MemberIDs}
+	v := audit.Visibility{All: s.All, MemberIDs: s.MemberIDs}
+	if p == nil {
+		return v
+	}
+	v.UserID = p.UserID
+	for _, m := range p.Members {
+		if m.Role == identity.RoleAdmin {
+			v.AdminOf = append(v.AdminOf, m.ID)
+		}
+	}
+	return v
 }
 
 // ChannelCheck decides on a notification channel: a member's channel is read by the

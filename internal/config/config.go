@@ -41,6 +41,12 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed
 	// (ARCHIPELAGO_TRUSTED_PROXIES: comma-separated addresses or CIDR prefixes).
 	TrustedProxies []netip.Prefix
+	// MetricsToken is the bearer token /metrics requires (ARCHIPELAGO_METRICS_TOKEN, secret);
+	// unset, /metrics is refused to everyone.
+	MetricsToken string
+	// MaxPasswordHashes bounds the argon2id computations (64 MiB each) run at once
+	// (ARCHIPELAGO_MAX_PASSWORD_HASHES).
+	MaxPasswordHashes int
 
 	// Restore verification.
 	ScratchDir         string        // ARCHIPELAGO_SCRATCH_DIR
@@ -103,6 +109,8 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
 	{Name: "ARCHIPELAGO_JOB_POLL_INTERVAL", Default: "1s", Help: "how often workers look for new jobs (besides notifications)"},
 	{Name: "ARCHIPELAGO_TRUSTED_PROXIES", Default: "", Help: "reverse proxies (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client; unset: the header is ignored"},
+	{Name: "ARCHIPELAGO_METRICS_TOKEN", Secret: true, Help: "bearer token Prometheus sends to scrape /metrics (at least 16 characters); unset: /metrics is refused"},
+	{Name: "ARCHIPELAGO_MAX_PASSWORD_HASHES", Default: "2", Help: "password checks (argon2id, 64 MiB each) run at once; more logins wait briefly, then get 503 with Retry-After"},
 	{Name: "ARCHIPELAGO_SCRATCH_DIR", Default: "$TMPDIR/archipelago-scratch", Help: "where restore tests restore samples (emptied at worker start)"},
 	{Name: "ARCHIPELAGO_RESTORE_TEST_TIMEOUT", Default: "2h", Help: "longest restore test; a dead worker's test is retried after it"},
 	{Name: "ARCHIPELAGO_RESTORE_WORKERS", Default: "2", Help: "restore tests run at once by this process"},
@@ -242,6 +250,17 @@ func Load(env Getenv) (*Config, error) {
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	c.MetricsToken = secret("ARCHIPELAGO_METRICS_TOKEN")
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, &Error{"ARCHIPELAGO_METRICS_TOKEN", "is shorter than 16 characters; generate one with `openssl rand -hex 24`"})
+	}
+	if s := get("ARCHIPELAGO_MAX_PASSWORD_HASHES"); s != "" { // (default from Vars)
+		if n, err := strconv.Atoi(s); err != nil || n < 1 || n > 64 {
+			errs = append(errs, &Error{"ARCHIPELAGO_MAX_PASSWORD_HASHES", fmt.Sprintf("%q is not a number from 1 to 64", s)})
+		} else {
+			c.MaxPasswordHashes = n
+		}
 	}
 	if s := get("ARCHIPELAGO_RESTORE_WORKERS"); s != "" {
 		if n, err := strconv.Atoi(s); err != nil || n < 1 || n > 64 {
@@ -386,6 +405,8 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),
 		"ARCHIPELAGO_JOB_POLL_INTERVAL":    c.JobPollInterval.String(),
 		"ARCHIPELAGO_TRUSTED_PROXIES":      prefixes(c.TrustedProxies),
+		"ARCHIPELAGO_METRICS_TOKEN":        setOrNot(c.MetricsToken),
+		"ARCHIPELAGO_MAX_PASSWORD_HASHES":  strconv.Itoa(c.MaxPasswordHashes),
 		"ARCHIPELAGO_SCRATCH_DIR":          c.ScratchDir,
 		"ARCHIPELAGO_RESTORE_TEST_TIMEOUT": c.RestoreTestTimeout.String(),
 		"ARCHIPELAGO_RESTORE_WORKERS":      strconv.Itoa(c.RestoreWorkers),

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
@@ -30,38 +31,70 @@ type LoginResult struct {
 	SessionExpire time.Time
 }
 
+// Bounds on login input: an email address has at most 254 characters (RFC 5321), and a
+// password longer than the policy allows cannot be right.
+const (
+	MaxEmailLength    = 254
+	MaxPasswordLength = 1024
+)
+
 // Login checks credentials and opens a session. Every failure answers
-// ErrInvalidCredentials (or ErrThrottled), whether or not the email exists, in about the
-// same time; failures are counted per account and per source address and audited.
+// ErrInvalidCredentials (or ErrThrottled, ErrBusy), whether or not the email exists, in
+// about the same time; failures are counted per account and per source address and audited.
+//
+// The throttle is decided before any password is verified, atomically: each attempt first
+// reserves its place among the failures of its account and its address (a login_failures
+// row, under locks on both), so parallel attempts cannot all pass before the first failure
+// is counted — at most MaxFailures verifications per account and MaxIPFailures per
+// address in FailureWindow, however many arrive at once. A successful login gives its
+// place back. Verifications themselves are bounded per process (MaxConcurrentHashes: each
+// argon2id verification allocates 64 MiB); an attempt that cannot get a slot within
+// HashWait answers ErrBusy, and gives its place back too.
 func (s *Service) Login(ctx context.Context, email, password, sourceIP, userAgent string) (LoginResult, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	now := s.cfg.Now()
-	var byEmail, byIP int
-	if err := s.pool.QueryRow(ctx, `SELECT
-			count(*) FILTER (WHERE email = $1), count(*) FILTER (WHERE source_ip = $2)
-		FROM login_failures WHERE at > $3 AND (email = $1 OR source_ip = $2)`,
-		email, sourceIP, now.Add(-s.cfg.FailureWindow)).Scan(&byEmail, &byIP); err != nil {
-		return LoginResult{}, fmt.Errorf("count login failures: %w", err)
+	if utf8.RuneCountInString(email) > MaxEmailLength {
+		return LoginResult{}, &FieldError{Field: "email", Problem: fmt.Sprintf("must be at most %d characters", MaxEmailLength)}
 	}
-	if byEmail >= s.cfg.MaxFailures || byIP >= s.cfg.MaxIPFailures {
-		return LoginResult{}, ErrThrottled
+	if utf8.RuneCountInString(password) > MaxPasswordLength {
+		return LoginResult{}, &FieldError{Field: "password", Problem: fmt.Sprintf("must be at most %d characters", MaxPasswordLength)}
+	}
+	now := s.cfg.Now()
+	attempt, err := s.reserveAttempt(ctx, email, sourceIP, now)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	giveBack := func() {
+		if _, err := s.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM login_failures WHERE id = $1`, attempt); err != nil {
+			s.log.WarnContext(ctx, "login: could not release a throttle reservation", "err", err)
+		}
 	}
 	var (
 		userID int64
 		hash   = dummyHash
 		status string
 	)
-	err := s.pool.QueryRow(ctx, `SELECT id, password_hash, status FROM users WHERE email = $1`, email).Scan(&userID, &hash, &status)
+	err = s.pool.QueryRow(ctx, `SELECT id, password_hash, status FROM users WHERE email = $1`, email).Scan(&userID, &hash, &status)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		giveBack()
 		return LoginResult{}, fmt.Errorf("look up user: %w", err)
 	}
-	ok, verr := VerifyPassword(hash, password)
-	if errors.Is(err, pgx.ErrNoRows) || verr != nil || !ok || status != "active" {
-		if ferr := s.recordFailure(ctx, email, sourceIP); ferr != nil {
+	known := err == nil
+	ok, verr := s.verifyPassword(ctx, hash, password)
+	if errors.Is(verr, ErrBusy) || errors.Is(verr, context.Canceled) {
+		giveBack()
+		return LoginResult{}, verr
+	}
+	if !known || verr != nil || !ok || status != "active" {
+		var person *int64
+		if known {
+			person = &userID
+		}
+		if ferr := s.recordFailure(ctx, email, person); ferr != nil {
 			return LoginResult{}, ferr
 		}
 		return LoginResult{}, ErrInvalidCredentials
 	}
+	giveBack()
 	p, err := s.principalFor(ctx, userID, "session")
 	if err != nil {
 		return LoginResult{}, err
@@ -87,13 +120,43 @@ func (s *Service) Login(ctx context.Context, email, password, sourceIP, userAgen
 	return res, err
 }
 
-func (s *Service) recordFailure(ctx context.Context, email, ip string) error {
+// loginLockClass is the first key of the advisory locks that serialise the throttle
+// decisions of one source address and of one account ("lgn").
+const loginLockClass int32 = 0x6c676e
+
+// reserveAttempt decides the throttle for one attempt and, when it passes, records the
+// attempt as a failure until it proves otherwise, all under transaction-scoped locks on
+// the address and on the account (always taken in that order), so that concurrent
+// attempts are counted one after the other. It returns the reservation's id.
+func (s *Service) reserveAttempt(ctx context.Context, email, ip string, now time.Time) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, loginLockClass, "ip:"+ip)
+		b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, loginLockClass, "email:"+email)
+		b.Queue(`INSERT INTO login_failures (email, source_ip, at) SELECT $1, $2, $3
+			WHERE (SELECT count(*) FROM login_failures WHERE email = $1 AND at > $4) < $5
+			  AND (SELECT count(*) FROM login_failures WHERE source_ip = $2 AND at > $4) < $6
+			RETURNING id`, email, ip, now, now.Add(-s.cfg.FailureWindow), s.cfg.MaxFailures, s.cfg.MaxIPFailures).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&id) })
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrThrottled
+	}
+	if err != nil {
+		return 0, fmt.Errorf("login throttle: %w", err)
+	}
+	return id, nil
+}
+
+// recordFailure audits a failed login (its login_failures row is the attempt's
+// reservation, kept). The entry is personal: visible to the account's person when the
+// email is one (person), else to federation admins only.
+func (s *Service) recordFailure(ctx context.Context, email string, person *int64) error {
 	actx := audit.WithActor(ctx, audit.Actor{Kind: audit.ActorAnonymous, Name: email})
 	return pgx.BeginFunc(actx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(actx, `INSERT INTO login_failures (email, source_ip) VALUES ($1, $2)`, email, ip); err != nil {
-			return err
-		}
-		_, err := audit.Record(actx, tx, audit.Entry{Action: "auth.login_failed", Details: map[string]any{"email": email}})
+		_, err := audit.Record(actx, tx, audit.Entry{Action: "auth.login_failed", Person: person, Details: map[string]any{"email": email}})
 		return err
 	})
 }
@@ -207,33 +270,78 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	})
 }
 
-// ChangePassword checks the current password and the policy, stores the new hash, revokes
-// every other session of the user, and audits the change (never the password).
-func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string) error {
+// PasswordChange says what a password change ended, so the person can be told.
+type PasswordChange struct {
+	SessionsEnded int64 // the user's other open sessions, revoked
+	TokensRevoked int   // the user's active API tokens, revoked
+}
+
+// ChangePassword checks the current password and the policy, stores the new hash, ends
+// every other session of the user and revokes every API token the user created (whoever
+// knew the old password may have made some), and audits it all (never the password).
+func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string) (PasswordChange, error) {
+	var out PasswordChange
+	if p.Via == "api_token" {
+		return out, errors.New("an API token cannot change a password")
+	}
 	var hash string
 	if err := s.pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, p.UserID).Scan(&hash); err != nil {
-		return err
+		return out, err
 	}
-	if ok, _ := VerifyPassword(hash, current); !ok {
-		return &FieldError{Field: "current_password", Problem: "is not your current password"}
+	ok, err := s.verifyPassword(ctx, hash, current)
+	if errors.Is(err, ErrBusy) || errors.Is(err, context.Canceled) {
+		return out, err
+	}
+	if !ok {
+		return out, &FieldError{Field: "current_password", Problem: "is not your current password"}
 	}
 	if err := CheckPasswordPolicy(next, p.Email); err != nil {
-		return &FieldError{Field: "new_password", Problem: err.Error()}
+		return out, &FieldError{Field: "new_password", Problem: err.Error()}
 	}
-	newHash, err := HashPassword(next)
+	newHash, err := s.hashPassword(ctx, next)
 	if err != nil {
-		return err
+		return out, err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		out = PasswordChange{}
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1`, p.UserID, newHash); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL`, p.UserID, p.SessionID); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL`, p.UserID, p.SessionID)
+		if err != nil {
 			return err
 		}
-		_, err := audit.Record(ctx, tx, audit.Entry{Action: "user.password_change", TargetType: "user", TargetID: strconv.FormatInt(p.UserID, 10)})
-		return err
+		out.SessionsEnded = tag.RowsAffected()
+		rows, err := tx.Query(ctx, `UPDATE api_tokens SET revoked_at = now()
+			WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+			RETURNING id, member_id, name, prefix`, p.UserID)
+		if err != nil {
+			return err
+		}
+		type revoked struct {
+			id, member   int64
+			name, prefix string
+		}
+		var toks []revoked
+		var t revoked
+		if _, err := pgx.ForEachRow(rows, []any{&t.id, &t.member, &t.name, &t.prefix}, func() error { toks = append(toks, t); return nil }); err != nil {
+			return err
+		}
+		out.TokensRevoked = len(toks)
+		if _, err := audit.Record(ctx, tx, audit.Entry{Action: "user.password_change", TargetType: "user", TargetID: strconv.FormatInt(p.UserID, 10),
+			Details: map[string]any{"sessions_ended": out.SessionsEnded, "tokens_revoked": out.TokensRevoked}}); err != nil {
+			return err
+		}
+		for _, t := range toks {
+			if _, err := audit.Record(ctx, tx, audit.Entry{Action: "token.revoke", MemberID: &t.member, TargetType: "token",
+				TargetID: strconv.FormatInt(t.id, 10),
+				Details:  map[string]any{"name": t.name, "prefix": t.prefix, "reason": "its creator changed their password"}}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	return out, err
 }
 
 // CheckCSRF compares a submitted CSRF token with the session's in constant time.

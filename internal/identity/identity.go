@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,6 +53,11 @@ var (
 	ErrEmailTaken         = problem.Conflict("email", "a user with this email already exists")
 	ErrThrottled          = &problem.ThrottledError{Problem: "too many failed attempts; wait a few minutes and try again"}
 	ErrSessionExpired     = errors.New("session expired or revoked")
+	// ErrBusy means too many passwords are being checked at once in this process: try
+	// again in a moment (the HTTP layer answers 503 with Retry-After).
+	ErrBusy = errors.New("too many logins are being checked right now; try again in a moment")
+	// ErrTokenCannotMint means an API token tried to create an API token.
+	ErrTokenCannotMint = &problem.ForbiddenError{Problem: "an API token cannot create API tokens: log in with your password (a session or an access token) to create one"}
 )
 
 // MemberRef is a membership as shown to people.
@@ -125,8 +131,17 @@ type Config struct {
 	MaxFailures   int           // per account in FailureWindow, default 5
 	MaxIPFailures int           // per source address in FailureWindow, default 30
 	FailureWindow time.Duration // default 15 minutes
-	Now           func() time.Time
+	// MaxConcurrentHashes bounds the argon2id computations (64 MiB each) this process runs
+	// at once; default DefaultMaxConcurrentHashes.
+	MaxConcurrentHashes int
+	// HashWait is how long a login waits for a hashing slot before ErrBusy; default 2 s.
+	HashWait time.Duration
+	Now      func() time.Time
 }
+
+// DefaultMaxConcurrentHashes is the default bound on concurrent password hashing: two
+// argon2id computations hold 128 MiB.
+const DefaultMaxConcurrentHashes = 2
 
 // Audience is the JWT audience of Archipelago's access tokens.
 const Audience = "archipelago-api"
@@ -136,6 +151,10 @@ type Service struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 	cfg  Config
+	// hashSlots holds one token per argon2id computation running (MaxConcurrentHashes).
+	hashSlots chan struct{}
+	// hashes counts password verifications, for metrics and tests.
+	hashes atomic.Int64
 }
 
 // New returns a Service. It panics on an unusable JWT key: configuration validation
@@ -162,7 +181,13 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{pool: pool, log: log, cfg: cfg}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = DefaultMaxConcurrentHashes
+	}
+	if cfg.HashWait <= 0 {
+		cfg.HashWait = 2 * time.Second
+	}
+	return &Service{pool: pool, log: log, cfg: cfg, hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes)}
 }
 
 // User is a person who can log in.
@@ -202,7 +227,7 @@ func (s *Service) UserCreate(ctx context.Context, tx pgx.Tx, u NewUser) (User, e
 	if err := CheckPasswordPolicy(u.Password, email); err != nil {
 		return User{}, &FieldError{Field: "password", Problem: err.Error()}
 	}
-	hash, err := HashPassword(u.Password)
+	hash, err := s.hashPassword(ctx, u.Password)
 	if err != nil {
 		return User{}, err
 	}

@@ -46,7 +46,13 @@ type NewToken struct {
 // TokenCreate creates an API token scoped to one member and one role, never more than the
 // creator holds in that member (federation admins may create any). It returns the token
 // with its secret, which is shown this once: only a hash is stored.
+//
+// An API token cannot create tokens (ErrTokenCannotMint): a leaked token must not be able
+// to mint itself successors, non-expiring ones included.
 func (s *Service) TokenCreate(ctx context.Context, creator *Principal, nt NewToken) (APIToken, string, error) {
+	if creator.Via == "api_token" {
+		return APIToken{}, "", ErrTokenCannotMint
+	}
 	nt.Name = strings.TrimSpace(nt.Name)
 	if nt.Name == "" || len(nt.Name) > 100 {
 		return APIToken{}, "", &FieldError{Field: "name", Problem: "must be 1 to 100 characters"}

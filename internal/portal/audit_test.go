@@ -48,7 +48,7 @@ func TestPortalAuditPagesShowVisibleEntriesAndCheckProofs(t *testing.T) {
 		t.Fatalf("B's entry shown to A: %d", r.Status)
 	}
 	cp := get(f.ViewerA, "/audit/checkpoint")
-	if cp.Status != 200 || !strings.Contains(string(cp.Body), "archipelago audit verify --remote") || !strings.Contains(string(cp.Body), "/archipelago-audit") {
+	if cp.Status != 200 || !strings.Contains(string(cp.Body), "archipelago audit verify --remote") || !strings.Contains(string(cp.Body), env.App.Audit.Keys().Name()) {
 		t.Fatalf("checkpoint: %d\n%s", cp.Status, cp.Body)
 	}
 	// An entry altered in the database is shown as not verified.

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,7 +26,10 @@ func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
 
 // Account shows the account page.
 func (p *Portal) Account(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusOK, "account", Page{Title: "Account", Nav: "account", Flash: accountFlashes.of(r)})
+	sessions, _ := strconv.Atoi(r.URL.Query().Get("sessions"))
+	tokens, _ := strconv.Atoi(r.URL.Query().Get("tokens"))
+	p.render(w, r, http.StatusOK, "account", Page{Title: "Account", Nav: "account", Flash: accountFlashes.of(r,
+		"{sessions}", plural(sessions, "other session was", "other sessions were"), "{tokens}", plural(tokens, "API token was", "API tokens were"))})
 }
 
 // ChangePassword handles the password form.
@@ -37,7 +41,13 @@ func (p *Portal) ChangePassword(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, "account", page)
 		return
 	}
-	err := p.identity.ChangePassword(r.Context(), user(r), current, next)
+	changed, err := p.identity.ChangePassword(r.Context(), user(r), current, next)
+	if errors.Is(err, identity.ErrBusy) {
+		w.Header().Set("Retry-After", "2")
+		page.Error = "Too many passwords are being checked right now. Try again in a moment."
+		p.render(w, r, http.StatusServiceUnavailable, "account", page)
+		return
+	}
 	if err != nil {
 		p.refuse(w, r, err, nil, func(status int, msg string) {
 			page.Error = msg
@@ -45,7 +55,8 @@ func (p *Portal) ChangePassword(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?done=password&sessions="+strconv.FormatInt(changed.SessionsEnded, 10)+
+		"&tokens="+strconv.Itoa(changed.TokensRevoked), http.StatusSeeOther)
 }
 
 type tokensData struct {
@@ -130,10 +141,22 @@ func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 
 // accountFlashes are the messages shown after a form, by the done= of the redirect.
 var accountFlashes = flashes{
-	"password": "Your password was changed. Your other sessions were logged out.",
-	"revoked":  "The token was revoked. It no longer works.",
+	"password": "Your password was changed. {sessions} logged out and {tokens} revoked: whoever knew the old password " +
+		"can use neither. Create new tokens on the Tokens page if you need them.",
+	"revoked": "The token was revoked. It no longer works.",
 }
 
 func fieldLabel(f string) string {
 	return capitalize(strings.ReplaceAll(f, "_", " "))
+}
+
+// plural writes "1 thing was" or "3 things were" (and "no things were").
+func plural(n int, one, many string) string {
+	switch {
+	case n <= 0:
+		return "no " + many
+	case n == 1:
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

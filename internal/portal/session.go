@@ -107,6 +107,15 @@ func (p *Portal) Login(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusTooManyRequests, "login", Page{Title: "Log in",
 			Error: "Too many failed attempts. Wait a few minutes and try again.", Data: data})
 		return
+	case errors.Is(err, identity.ErrBusy):
+		w.Header().Set("Retry-After", "2")
+		p.render(w, r, http.StatusServiceUnavailable, "login", Page{Title: "Log in",
+			Error: "Too many logins are being checked right now. Try again in a moment.", Data: data})
+		return
+	case errors.As(err, new(*identity.FieldError)):
+		data.Email = ""
+		p.render(w, r, http.StatusBadRequest, "login", Page{Title: "Log in", Error: "Invalid email or password.", Data: data})
+		return
 	case err != nil:
 		p.fail(w, r, err)
 		return

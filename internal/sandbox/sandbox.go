@@ -49,6 +49,8 @@ type Info struct {
 	Notifications NotifyInfo `json:"notifications"`
 	// Islands are the simulated Garage clusters (admin and control URLs, control tokens).
 	Islands []IslandInfo `json:"islands"`
+	// MetricsToken is the bearer token /metrics requires (ARCHIPELAGO_METRICS_TOKEN).
+	MetricsToken string `json:"metrics_token"`
 }
 
 // S3Info locates the sandbox's S3 server (MinIO, the data plane behind the simulated islands).
@@ -148,6 +150,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
+	metricsToken := "sandbox-metrics-" + seal.NewKey()[:24]
 	env := map[string]string{
 		"ARCHIPELAGO_DATABASE_URL":         dbURL,
 		"ARCHIPELAGO_LISTEN":               l.Addr().String(),
@@ -160,6 +163,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		"ARCHIPELAGO_SMTP_TLS":               "none",
 		"ARCHIPELAGO_WEBHOOK_ALLOW_PRIVATE":  "true",
 		"ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL": "5m",
+		// Prometheus scrapes /metrics with this token (sandbox.json: metrics_token).
+		"ARCHIPELAGO_METRICS_TOKEN": metricsToken,
 	}
 	cfg, err := config.Load(func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
@@ -198,6 +203,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		Islands:       seeded.Islands,
 		StateDir:      stateDir,
 		StartedAt:     time.Now().UTC(),
+		MetricsToken:  metricsToken,
 		PIDs:          PIDs{Archipelago: os.Getpid(), Postgres: pg.PID(), MinIO: s3.PID()},
 		Notifications: notifyInfo,
 	}

@@ -60,8 +60,19 @@ func TestSandboxServesAndLeavesNothingBehind(t *testing.T) {
 			t.Errorf("%s = %d %s", p, code, body)
 		}
 	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "# TYPE archipelago_http_requests_total counter") {
-		t.Errorf("/metrics = %d", code)
+	if code, _ := get("/metrics"); code != 401 {
+		t.Errorf("/metrics without the scrape token = %d, want 401", code)
+	}
+	req, _ := http.NewRequest("GET", info.BaseURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+info.MetricsToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/metrics with the scrape token: %v %v", err, resp)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "# TYPE archipelago_http_requests_total counter") {
+			t.Error("/metrics lacks archipelago_http_requests_total")
+		}
 	}
 	if info.S3.Endpoint == "" || info.DatabaseURL == "" || len(info.Users) == 0 {
 		t.Fatalf("sandbox.json is incomplete: %+v", info)

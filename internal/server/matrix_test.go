@@ -48,7 +48,9 @@ var matrix = []row{
 	// Operations and public API.
 	{method: "GET", route: "/healthz", want: everyone(200)},
 	{method: "GET", route: "/readyz", want: everyone(200)},
-	{method: "GET", route: "/metrics", want: everyone(200)},
+	// Metrics name every member's vaults and repositories: only Prometheus, with the scrape
+	// token (ARCHIPELAGO_METRICS_TOKEN), reads them; no person's credential does.
+	{method: "GET", route: "/metrics", want: everyone(401)},
 	{method: "GET", route: "/v1/openapi.json", want: everyone(200)},
 	{method: "GET", route: "/v1/version", want: everyone(200)},
 	{method: "GET", route: "/static/*", path: "/static/app.css", want: everyone(200)},
@@ -207,7 +209,8 @@ var matrix = []row{
 	{method: "POST", route: "/quota/grants/{id}/revoke", path: "/quota/grants/{grantA2}/revoke", body: url.Values{}, want: want{303, 403, 403, 404, 303}},
 	// Audit log.
 	{method: "GET", route: "/audit", want: want{303, 200, 200, 200, 200}},
-	{method: "GET", route: "/audit/entries/{seq}", path: "/audit/entries/{auditA}", want: want{303, 200, 200, 404, 200}},
+	// A personal entry (admin A's login): admin A, federation admins — not A's viewer, not B.
+	{method: "GET", route: "/audit/entries/{seq}", path: "/audit/entries/{loginAdminA}", want: want{303, 404, 200, 404, 200}},
 	{method: "GET", route: "/audit/checkpoint", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/v1/audit/entries", want: want{401, 200, 200, 200, 200}},
 	{method: "GET", route: "/v1/audit/entries/{seq}", path: "/v1/audit/entries/{auditA}", want: want{401, 200, 200, 404, 200}},
@@ -243,6 +246,13 @@ func matrixObjects(t *testing.T, env *apptest.Env, f *apptest.Fixture) map[strin
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A personal entry: admin A's login (the fixture logged everyone in).
+	var login int64
+	if err := env.App.Pool.QueryRow(actx, `SELECT min(seq) FROM audit_entries WHERE action = 'auth.login' AND actor_name = $1`,
+		f.AdminA.Email).Scan(&login); err != nil {
+		t.Fatal(err)
+	}
+	objs["loginAdminA"] = strconv.FormatInt(login, 10)
 	// Reports and notifications.
 	st, err := env.App.Reports.Generate(actx, reports.Request{Scope: reports.ScopeMember,
 		Member: &reports.MemberRef{ID: f.MemberA.ID, Slug: f.MemberA.Slug, Name: f.MemberA.Name},
@@ -362,7 +372,7 @@ func matrixVaults(t *testing.T, env *apptest.Env, f *apptest.Fixture, objs map[s
 // add a route that bypasses it.
 func TestTenantIsolationMatrix(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	env := apptest.New(t, apptest.WithEnv("ARCHIPELAGO_METRICS_TOKEN", "matrix-metrics-scrape-token"))
 	f := env.Fixture()
 	objs := matrixObjects(t, env, f)
 

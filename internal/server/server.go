@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +37,9 @@ type Deps struct {
 	SecureCookies bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// MetricsToken is the bearer token /metrics requires; empty, /metrics is refused
+	// (the metrics name every member's vaults and repositories).
+	MetricsToken string
 }
 
 // Server is the HTTP server.
@@ -73,8 +78,29 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Router exposes the router, for tests that walk every route.
 func (s *Server) Router() chi.Router { return s.router }
 
+// metricsHandler serves /metrics to Prometheus only: the request must carry
+// `Authorization: Bearer <ARCHIPELAGO_METRICS_TOKEN>`, compared in constant time. Without
+// a configured token nobody may scrape, since the metrics name every member's vaults,
+// repositories, usage and outcomes.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
+	h := promhttp.HandlerFor(s.d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
+	want := sha256.Sum256([]byte(s.d.MetricsToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.d.MetricsToken == "" {
+			api.WriteError(w, r, s.log, &api.Error{Status: http.StatusForbidden, Code: api.CodeForbidden,
+				Message: "metrics are disabled: set ARCHIPELAGO_METRICS_TOKEN and give Prometheus the token"})
+			return
+		}
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(tok))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="archipelago-metrics"`)
+			api.WriteError(w, r, s.log, &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthenticated,
+				Message: "scraping /metrics needs `Authorization: Bearer <ARCHIPELAGO_METRICS_TOKEN>`"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // notFound answers unknown routes: the portal's page for browsers, the JSON shape otherwise.

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestOperationsEndpoints(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	env := apptest.New(t, apptest.WithEnv("ARCHIPELAGO_METRICS_TOKEN", "operations-metrics-token"))
 	if r := env.Do(apptest.Req{Method: "GET", Path: "/healthz"}); r.Status != 200 {
 		t.Errorf("/healthz = %d", r.Status)
 	}
@@ -24,7 +24,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		t.Errorf("/readyz = %d %s", r.Status, r.Body)
 	}
 	env.Do(apptest.Req{Method: "GET", Path: "/v1/version"})
-	r := env.Do(apptest.Req{Method: "GET", Path: "/metrics"})
+	r := env.Do(apptest.Req{Method: "GET", Path: "/metrics", Token: "operations-metrics-token"})
 	for _, want := range []string{"archipelago_http_requests_total", "archipelago_http_request_duration_seconds_bucket",
 		"archipelago_db_pool_connections", `route="/readyz"`} {
 		if !strings.Contains(string(r.Body), want) {

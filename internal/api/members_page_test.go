@@ -1,0 +1,60 @@
+package api_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/chatons/archipelago/internal/apptest"
+)
+
+// TestMemberListPagesAtExactMultiplesAndEmptySearches: paging through members whose count
+// is an exact multiple of the page size ends with an empty page (not a 500), and a search
+// with no match answers an empty list.
+func TestMemberListPagesAtExactMultiplesAndEmptySearches(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	f := env.Fixture() // members A and B
+	for i := range 4 {
+		env.Member(fmt.Sprintf("page-%d", i), fmt.Sprintf("Paged %d", i))
+	}
+	type page struct {
+		Members []struct {
+			ID   int64  `json:"id"`
+			Slug string `json:"slug"`
+		} `json:"members"`
+		NextAfter *int64 `json:"next_after"`
+	}
+	for _, limit := range []int{1, 2, 3, 6} { // 6 members: exact multiples of 1, 2, 3 and 6
+		seen := 0
+		path := fmt.Sprintf("/v1/members?limit=%d", limit)
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatalf("limit %d: paging does not end", limit)
+			}
+			r := env.Do(apptest.Req{Method: "GET", Path: path, Token: f.ViewerA.Access})
+			if r.Status != 200 {
+				t.Fatalf("limit %d, %s: %d %s", limit, path, r.Status, r.Body)
+			}
+			var p page
+			r.Decode(t, &p)
+			seen += len(p.Members)
+			if p.NextAfter == nil {
+				break
+			}
+			path = fmt.Sprintf("/v1/members?limit=%d&after=%d", limit, *p.NextAfter)
+		}
+		if seen != 6 {
+			t.Fatalf("limit %d: saw %d members, want 6", limit, seen)
+		}
+	}
+	for _, q := range []string{"no-such-member", "page-&after=999999"} {
+		r := env.Do(apptest.Req{Method: "GET", Path: "/v1/members?q=" + q, Token: f.ViewerA.Access})
+		var p page
+		if r.Status != 200 {
+			t.Fatalf("q=%s: %d %s", q, r.Status, r.Body)
+		}
+		if r.Decode(t, &p); len(p.Members) != 0 || p.NextAfter != nil {
+			t.Fatalf("q=%s: %s", q, r.Body)
+		}
+	}
+}

@@ -1,0 +1,28 @@
+package server_test
+
+import (
+	"testing"
+
+	"github.com/chatons/archipelago/internal/apptest"
+)
+
+// /metrics names every member's vaults and repositories: it answers only the scrape token
+// (ARCHIPELAGO_METRICS_TOKEN), and nobody at all when none is configured.
+func TestMetricsNeedTheScrapeToken(t *testing.T) {
+	t.Parallel()
+	const token = "metrics-test-scrape-token-0123"
+	env := apptest.New(t, apptest.WithEnv("ARCHIPELAGO_METRICS_TOKEN", token))
+	f := env.Fixture()
+	for name, tok := range map[string]string{"no credential": "", "a wrong token": token + "x", "a federation admin's access token": f.FedAdmin.Access} {
+		if r := env.Do(apptest.Req{Method: "GET", Path: "/metrics", Token: tok}); r.Status != 401 {
+			t.Errorf("/metrics with %s: %d", name, r.Status)
+		}
+	}
+	if r := env.Do(apptest.Req{Method: "GET", Path: "/metrics", Token: token}); r.Status != 200 {
+		t.Errorf("/metrics with the scrape token: %d %s", r.Status, r.Body)
+	}
+	unset := apptest.New(t)
+	if r := unset.Do(apptest.Req{Method: "GET", Path: "/metrics"}); r.Status != 403 {
+		t.Errorf("/metrics without a configured token: %d %s", r.Status, r.Body)
+	}
+}
