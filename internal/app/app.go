@@ -26,6 +26,7 @@ import (
 	"github.com/chatons/archipelago/internal/metrics"
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/portal"
+	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/seal"
@@ -49,6 +50,8 @@ type App struct {
 	Audit    *audit.Service
 	Notify   *notify.Service
 	Reports  *reports.Service
+	// Protection: lifecycle tripwire, protected copies, freeze (docs/protection.md).
+	Protection *protection.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -104,6 +107,7 @@ func (a *App) build() error {
 		SMTP: notify.SMTPConfig{Addr: a.Cfg.SMTPAddr, Username: a.Cfg.SMTPUsername, Password: a.Cfg.SMTPPassword,
 			From: a.Cfg.SMTPFrom, TLS: a.Cfg.SMTPTLS}})
 	a.Vaults = vaults.New(a.Pool, a.Keyring, a.Islands, a.Log, vaults.Config{})
+	a.Protection = protection.New(a.Pool, a.Keyring, a.Islands, a.Vaults, a.Log, protection.Config{TempDir: a.Cfg.ScratchDir})
 	a.Reports = reports.New(a.Pool, a.Audit, a.Log, reports.Config{Periods: a.Cfg.ReportPeriods})
 	// Restore verification: restic may be missing on a machine that only serves HTTP;
 	// its tests then end in error, saying so.
@@ -164,6 +168,11 @@ func (a *App) tasks() []jobs.Task {
 		{Name: "vaults.usage", Every: 15 * time.Minute, Timeout: 15 * time.Minute, Run: a.Vaults.CollectUsage},
 		{Name: "vaults.expired_keys", Every: 10 * time.Minute, Run: a.Vaults.DeleteExpiredKeys},
 		{Name: "vaults.purge", Every: time.Hour, Timeout: 30 * time.Minute, Run: a.Vaults.PurgeDeletedVaults},
+		// Protected vaults: the lifecycle tripwire (and due unfreezes) on a short period, long
+		// before Garage's midnight lifecycle worker; copies checked every minute, each vault
+		// copied when its copy interval (a federation setting, default 1 h) has passed.
+		{Name: "protection.tripwire", Every: protection.DefaultTripwireEvery, Run: a.Protection.CheckLifecycle},
+		{Name: "protection.copy", Every: time.Minute, Timeout: time.Hour, Run: a.Protection.CopyAll},
 	}
 }
 
