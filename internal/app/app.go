@@ -119,7 +119,7 @@ func (a *App) build() error {
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
 		TestTimeout: a.Cfg.RestoreTestTimeout})
 	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
-		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify})
+		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}

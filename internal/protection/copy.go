@@ -47,7 +47,7 @@ const maxRunErrors = 50
 
 func (r *Run) fail(format string, args ...any) {
 	if len(r.Errors) < maxRunErrors {
-		r.Errors = append(r.Errors, fmt.Sprintf(format, args...))
+		r.Errors = append(r.Errors, truncate(fmt.Sprintf(format, args...), 1900))
 	}
 }
 
@@ -156,7 +156,7 @@ func (s *Service) CopyVault(ctx context.Context, vaultID int64) (Run, error) {
 		return Run{}, fmt.Errorf("lock copy of vault %d: %w", vaultID, err)
 	}
 	if !locked {
-		return Run{}, &ConflictError{"a copy run of this vault is already under way"}
+		return Run{}, &ConflictError{Problem: "a copy run of this vault is already under way"}
 	}
 	defer func() {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('protection.copy'), $1::int)`, vaultID)
@@ -167,7 +167,7 @@ func (s *Service) CopyVault(ctx context.Context, vaultID int64) (Run, error) {
 		return Run{}, err
 	}
 	if c.status != CopyActive {
-		return Run{}, &ConflictError{fmt.Sprintf("the vault's copy is %s", c.status)}
+		return Run{}, &ConflictError{Problem: fmt.Sprintf("the vault's copy is %s", c.status)}
 	}
 	st, err := loadSettings(ctx, s.pool)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 func (s *Service) Freeze(ctx context.Context, vaultID int64, reason string) (State, error) {
 	reason = strings.TrimSpace(reason)
 	if len(reason) > 1000 {
-		return State{}, &FieldError{"reason", "must be at most 1000 characters"}
+		return State{}, &FieldError{Field: "reason", Problem: "must be at most 1000 characters"}
 	}
 	v, err := s.usableVault(ctx, vaultID)
 	if err != nil {
@@ -53,7 +53,7 @@ func (s *Service) Freeze(ctx context.Context, vaultID int64, reason string) (Sta
 	}
 	if err := s.setMemberKeys(ctx, v, garage.PermRead); err != nil {
 		// Recorded as frozen: the reconciler finishes the job; say so.
-		return State{}, fmt.Errorf("vault %d is frozen, but its keys could not all be made read-only yet (the reconciler retries): %w", v.ID, err)
+		return State{}, &UnreachableError{Island: v.IslandName, Operation: "DenyBucketKey (freeze; the vault is frozen and the reconciler retries)", Err: err}
 	}
 	return s.State(ctx, v.ID)
 }
@@ -77,7 +77,7 @@ func (s *Service) RequestUnfreeze(ctx context.Context, vaultID int64) (State, er
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return &ConflictError{"the vault is not frozen, or its unfreeze is already scheduled"}
+			return &ConflictError{Problem: "the vault is not frozen, or its unfreeze is already scheduled"}
 		}
 		_, err = audit.Record(ctx, tx, audit.Entry{Action: "vault.unfreeze_request", MemberID: &v.MemberID, TargetType: "vault",
 			TargetID: strconv.FormatInt(v.ID, 10), Details: map[string]any{"unfreeze_after": at}})
@@ -156,7 +156,7 @@ func (s *Service) usableVault(ctx context.Context, vaultID int64) (vaults.Vault,
 		return v, err
 	}
 	if v.GarageBucketID == nil {
-		return v, &ConflictError{"the vault is not provisioned yet"}
+		return v, &ConflictError{Problem: "the vault is not provisioned yet"}
 	}
 	return v, nil
 }

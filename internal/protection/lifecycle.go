@@ -211,7 +211,7 @@ func (s *Service) checkBucket(ctx context.Context, gc *garage.Client, ref bucket
 		}
 		detail := fmt.Sprintf("%s bucket %s on island %q had %s; removed", chk.Bucket, ref.name, ref.island, strings.Join(chk.Foreign, "; "))
 		if _, err := tx.Exec(ctx, `UPDATE vault_protection SET lifecycle_tripped_at = $2, lifecycle_detail = $3, updated_at = now()
-			WHERE vault_id = $1`, ref.vaultID, now, detail); err != nil {
+			WHERE vault_id = $1`, ref.vaultID, now, truncate(detail, 3900)); err != nil {
 			return err
 		}
 		severity, title := notify.SeverityWarning, "A lifecycle rule Archipelago did not set was removed from "+ref.name

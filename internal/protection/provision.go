@@ -70,7 +70,7 @@ func (s *Service) loadCopyRow(ctx context.Context, q querier, vaultID int64) (co
 		&c.enabled, &c.islandID, &islandName, &endpoint, &region, &c.bucketName, &c.bucketID, &c.keyID, &c.secretSealed,
 		&c.readerKeyID, &c.status, &c.frozen, &c.through)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, ErrNotFound
+		return c, &ConflictError{Problem: "the vault has no protected copy yet"}
 	}
 	if err != nil {
 		return c, fmt.Errorf("protection of vault %d: %w", vaultID, err)
@@ -175,7 +175,7 @@ func (s *Service) EnsureCopy(ctx context.Context, vaultID int64) (string, error)
 
 func (s *Service) setCopyStatus(ctx context.Context, v vaults.Vault, status, detail string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE vault_protection SET copy_status = $2, copy_detail = $3, updated_at = now()
-		WHERE vault_id = $1 AND (copy_status, copy_detail) IS DISTINCT FROM ($2, $3)`, v.ID, status, detail)
+		WHERE vault_id = $1 AND (copy_status, copy_detail) IS DISTINCT FROM ($2, $3)`, v.ID, status, truncate(detail, 1900))
 	return err
 }
 
@@ -251,7 +251,7 @@ func s3Client(endpoint, region, keyID, secret string) (*minio.Client, error) {
 // copyClient returns the S3 client of Archipelago's copy key on the copy bucket.
 func (s *Service) copyClient(c copyRow) (*minio.Client, error) {
 	if c.keyID == nil || c.secretSealed == nil || c.bucketName == nil {
-		return nil, &ConflictError{"the vault's copy is not provisioned yet"}
+		return nil, &ConflictError{Problem: "the vault's copy is not provisioned yet"}
 	}
 	secret, err := s.keys.OpenString(copyPurpose(c.vault.ID), *c.secretSealed)
 	if err != nil {
@@ -277,21 +277,21 @@ func (s *Service) ReaderKeyCreate(ctx context.Context, vaultID int64) (ReaderKey
 		return ReaderKey{}, err
 	}
 	if c.status != CopyActive || c.bucketID == nil {
-		return ReaderKey{}, &ConflictError{"the vault has no active protected copy"}
+		return ReaderKey{}, &ConflictError{Problem: "the vault has no active protected copy"}
 	}
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.GarageTimeout)
 	defer cancel()
 	gc, err := s.garageFor(gctx, *c.islandID)
 	if err != nil {
-		return ReaderKey{}, err
+		return ReaderKey{}, &UnreachableError{Island: c.islandName, Operation: "connect", Err: err}
 	}
 	k, err := gc.CreateKey(gctx, garage.CreateKeyParams{Name: *c.bucketName + "/member-read-only"})
 	if err != nil {
-		return ReaderKey{}, fmt.Errorf("island %q: CreateKey (reader): %w", c.islandName, err)
+		return ReaderKey{}, &UnreachableError{Island: c.islandName, Operation: "CreateKey (reader)", Err: err}
 	}
 	if _, err := gc.AllowBucketKey(gctx, *c.bucketID, k.AccessKeyID, garage.PermRead); err != nil {
 		_ = gc.DeleteKey(context.WithoutCancel(gctx), k.AccessKeyID)
-		return ReaderKey{}, fmt.Errorf("island %q: AllowBucketKey (reader): %w", c.islandName, err)
+		return ReaderKey{}, &UnreachableError{Island: c.islandName, Operation: "AllowBucketKey (reader)", Err: err}
 	}
 	v := c.vault
 	err = s.tx(ctx, func(tx pgx.Tx) error {

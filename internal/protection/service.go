@@ -3,7 +3,6 @@ package protection
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,28 +12,26 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/vaults"
 )
 
-// Errors of this package.
+// Errors of this package, in the shared vocabulary (internal/problem).
 var (
-	// ErrNotFound: no such vault (or it is deleted), or no copy to speak of.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: no such vault (or it is deleted).
+	ErrNotFound = problem.NotFound("vault")
 )
 
 // FieldError is bad input, naming the field at fault.
-type FieldError struct {
-	Field   string
-	Problem string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+type FieldError = problem.FieldError
 
 // ConflictError is a request the vault's current state refuses (no copy yet, not frozen).
-type ConflictError struct{ Problem string }
+type ConflictError = problem.ConflictError
 
-func (e *ConflictError) Error() string { return e.Problem }
+// UnreachableError means an island's Garage failed during a request; what was recorded
+// stays recorded and the background jobs finish the work.
+type UnreachableError = problem.UnreachableError
 
 // Islands gives Garage admin clients for islands (internal/islands implements it).
 type Islands interface {
@@ -172,11 +169,11 @@ type SettingsInput struct {
 func (s *Service) SettingsUpdate(ctx context.Context, in SettingsInput) (Settings, error) {
 	switch {
 	case in.CopyEvery != nil && (*in.CopyEvery < MinCopyEvery || *in.CopyEvery > MaxCopyEvery):
-		return Settings{}, &FieldError{"copy_every_seconds", "must be between 60 seconds and 7 days"}
+		return Settings{}, &FieldError{Field: "copy_every_seconds", Problem: "must be between 60 seconds and 7 days"}
 	case in.DeletionGrace != nil && *in.DeletionGrace < MinDeletionGrace:
-		return Settings{}, &FieldError{"deletion_grace_seconds", "must be at least 3 days (259200 seconds)"}
+		return Settings{}, &FieldError{Field: "deletion_grace_seconds", Problem: "must be at least 3 days (259200 seconds)"}
 	case in.UnfreezeDelay != nil && (*in.UnfreezeDelay < 0 || *in.UnfreezeDelay > MaxUnfreezeDelay):
-		return Settings{}, &FieldError{"unfreeze_delay_seconds", "must be between 0 and 30 days"}
+		return Settings{}, &FieldError{Field: "unfreeze_delay_seconds", Problem: "must be between 0 and 30 days"}
 	}
 	var out Settings
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -226,4 +223,15 @@ func (s *Service) garageFor(ctx context.Context, islandID int64) (*garage.Client
 		return nil, fmt.Errorf("island %d: admin client: %w", islandID, err)
 	}
 	return gc, nil
+}
+
+// truncate caps a text stored or shown (details, errors) at n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && (s[n]&0xC0) == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
 }
