@@ -130,6 +130,7 @@ func (a *App) build() error {
 	}
 	registry := server.NewRegistry()
 	registry.MustRegister(metrics.New(a.Pool, a.Log)) // restore status, vault usage, pledges, job queue, outbox
+	registry.MustRegister(protection.NewCollector(a.Pool, a.Log)) // copy lag, pending deletions, freeze, tripwire
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies})
 	if err != nil {
