@@ -124,12 +124,13 @@ func (a *App) build() error {
 		return fmt.Errorf("build API: %w", err)
 	}
 	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
-		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify})
+		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify,
+		Protection: a.Protection})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
 	registry := server.NewRegistry()
-	registry.MustRegister(metrics.New(a.Pool, a.Log)) // restore status, vault usage, pledges, job queue, outbox
+	registry.MustRegister(metrics.New(a.Pool, a.Log))             // restore status, vault usage, pledges, job queue, outbox
 	registry.MustRegister(protection.NewCollector(a.Pool, a.Log)) // copy lag, pending deletions, freeze, tripwire
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies})

@@ -209,6 +209,8 @@ var matrix = []row{
 	{method: "POST", route: "/vaults/{id}/quota", path: "/vaults/{vaultA}/quota", body: url.Values{"quota_gb": {"2"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/vaults/{id}/delete", path: "/vaults/{vaultA4}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
 	{method: "POST", route: "/vaults/{id}/restore", path: "/vaults/{vaultA5}/restore", body: url.Values{}, want: want{303, 403, 303, 404, 409}},
+	{method: "POST", route: "/vaults/{id}/freeze", path: "/vaults/{vaultA}/freeze", body: url.Values{"confirm": {"yes"}, "reason": {"m"}}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/vaults/{id}/unfreeze", path: "/vaults/{vaultA}/unfreeze", body: url.Values{"confirm": {"yes"}}, want: want{303, 403, 303, 404, 409}},
 	{method: "GET", route: "/quota", want: want{303, 200, 200, 200, 200}},
 	{method: "POST", route: "/quota/settings", body: url.Values{"quota_ratio": {"1.0"}}, want: want{303, 403, 403, 403, 303}},
 	{method: "POST", route: "/quota/grants", body: url.Values{"member": {"member-a"}, "amount": {"1"}, "unit": {"GB"}, "reason": {"matrix"}}, want: want{303, 403, 403, 403, 303}},

@@ -160,6 +160,8 @@ func (s *Server) routes() chi.Router {
 			r.Post("/vaults/{id}/quota", p.VaultQuota)
 			r.Post("/vaults/{id}/delete", p.VaultDelete)
 			r.Post("/vaults/{id}/restore", p.VaultRestore)
+			r.Post("/vaults/{id}/freeze", p.VaultFreeze)
+			r.Post("/vaults/{id}/unfreeze", p.VaultUnfreeze)
 			r.Get("/quota", p.Quota)
 			r.Post("/quota/settings", p.QuotaSettingsUpdate)
 			r.Post("/quota/grants", p.QuotaGrantCreate)
