@@ -36,10 +36,11 @@ func TestProtectionAPI(t *testing.T) {
 	res.Decode(t, &v)
 	// On a loaded machine Garage (MinIO user creation) may outlast the 5 s call timeout:
 	// the vault is then pending, and the reconciler finishes it.
-	for deadline := time.Now().Add(3 * time.Minute); v.Status != "active"; {
+	for deadline := time.Now().Add(6 * time.Minute); v.Status != "active"; {
 		if time.Now().After(deadline) {
 			t.Fatalf("vault still %s: %s", v.Status, v.StatusDetail)
 		}
+		time.Sleep(time.Second) // polling, not an assertion
 		_, _ = ve.env.App.Vaults.ReconcileVault(context.Background(), v.ID)
 		ve.env.Do(apptest.Req{Method: "GET", Path: "/v1/vaults/" + itoa(v.ID), Token: f.AdminA.Access}).Decode(t, &v)
 	}
@@ -59,7 +60,7 @@ func TestProtectionAPI(t *testing.T) {
 		t.Fatalf("reader key without copy: %d %s", res.Status, res.Body)
 	}
 	// The copy job provisions it on the third island; then a reader key is given once.
-	for deadline := time.Now().Add(3 * time.Minute); ; {
+	for deadline := time.Now().Add(6 * time.Minute); ; {
 		status, err := ve.env.App.Protection.EnsureCopy(context.Background(), v.ID)
 		if status == "active" {
 			break
@@ -67,6 +68,7 @@ func TestProtectionAPI(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("copy: %s, %v", status, err)
 		}
+		time.Sleep(time.Second)
 	}
 	res = ve.env.Do(apptest.Req{Method: "GET", Path: path, Token: f.AdminA.Access})
 	res.Decode(t, &st)
@@ -74,13 +76,14 @@ func TestProtectionAPI(t *testing.T) {
 		t.Fatalf("copy state = %+v, want active on east %d", st, east.ID)
 	}
 	// 502 when the island's admin API is slower than the call timeout (a loaded machine): retried.
-	for deadline := time.Now().Add(3 * time.Minute); ; {
+	for deadline := time.Now().Add(6 * time.Minute); ; {
 		if res = ve.post(f.AdminA, path+"/reader-key", nil); res.Status == 201 {
 			break
 		}
 		if res.Status != 502 || time.Now().After(deadline) {
 			t.Fatalf("reader key: %d %s", res.Status, res.Body)
 		}
+		time.Sleep(time.Second)
 	}
 	if res = ve.env.Do(apptest.Req{Method: "GET", Path: path + "/runs", Token: f.ViewerA.Access}); res.Status != 200 {
 		t.Fatalf("runs: %d %s", res.Status, res.Body)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/apptest"
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults"
@@ -26,12 +27,12 @@ func TestPortalVaultProtection(t *testing.T) {
 	vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "south", 1, f.MemberB.ID)
 	east := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "east", 1)
 	vaultstest.Pledge(t, env.App.Pool, north, f.MemberA.ID, 100_000_000_000)
-	ctx := context.Background()
+	ctx := audit.WithActor(context.Background(), audit.System("portal-test"))
 	v, _, err := env.App.Vaults.Create(ctx, vaults.CreateInput{MemberID: f.MemberA.ID, Name: testenv.Unique("prot-"), QuotaBytes: 1_000_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(3 * time.Minute); ; { // Garage may be slow on a loaded machine
+	for deadline := time.Now().Add(6 * time.Minute); ; { // Garage may be slow on a loaded machine
 		if v, err = env.App.Vaults.VaultGetByID(ctx, v.ID); err == nil && v.Status == vaults.StatusActive {
 			if status, _ := env.App.Protection.EnsureCopy(ctx, v.ID); status == "active" {
 				break
@@ -42,6 +43,7 @@ func TestPortalVaultProtection(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("vault %s / copy not provisioned in time", v.Status)
 		}
+		time.Sleep(time.Second) // polling, not an assertion
 	}
 	if _, err := env.App.Protection.CopyVault(ctx, v.ID); err != nil {
 		t.Fatal(err)
