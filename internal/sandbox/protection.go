@@ -117,7 +117,7 @@ func seedProtection(ctx context.Context, a *app.App) error {
 
 // demoVault returns a member's vault by name, creating it (quota bytes) when missing.
 func demoVault(ctx context.Context, a *app.App, member, name string, quota int64) (vaults.Vault, error) {
-	m, err := islands.MemberBySlug(ctx, a.Pool, member)
+	m, err := islands.MemberGetBySlug(ctx, a.Pool, member)
 	if err != nil {
 		return vaults.Vault{}, err
 	}
