@@ -18,7 +18,7 @@ import (
 )
 
 // exported lists the metric names internal/metrics and the HTTP middleware export.
-var exported = regexp.MustCompile(`^archipelago_(restore_(last_success_timestamp_seconds|snapshot_age_seconds|rpo_seconds|rto_seconds|projected_full_restore_seconds|last_outcome|last_test_timestamp_seconds)|vault_(usage_ratio|usage_bytes|quota_bytes)|pledge_status|job_queue_depth|notify_(deliveries|oldest_pending_seconds)|metrics_collect_success)$`)
+var exported = regexp.MustCompile(`^archipelago_(restore_(last_success_timestamp_seconds|snapshot_age_seconds|rpo_seconds|rto_seconds|projected_full_restore_seconds|last_outcome|last_test_timestamp_seconds)|vault_(usage_ratio|usage_bytes|quota_bytes)|pledge_status|job_queue_depth|notify_(deliveries|oldest_pending_seconds)|metrics_collect_success|vault_(copy_lag_seconds|copy_behind|copy_pending_deletions|frozen|lifecycle_tripped_timestamp_seconds|multipart_bytes)|protection_collect_success)$`)
 
 func checkExpr(t *testing.T, where, expr string) {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/verify"
@@ -34,7 +35,9 @@ type API struct {
 	reports  *reports.Service
 	vaults   *vaults.Service
 	verify   *verify.Service
-	secure   bool // cookies carry Secure
+	// protection: protected vaults (internal/api/protection.go)
+	protection *protection.Service
+	secure     bool // cookies carry Secure
 }
 
 // Deps are the collaborators of the API.
@@ -48,6 +51,7 @@ type Deps struct {
 	Reports       *reports.Service
 	Vaults        *vaults.Service
 	Verify        *verify.Service
+	Protection    *protection.Service
 	SecureCookies bool
 }
 
@@ -62,7 +66,8 @@ func New(d Deps) (*API, error) {
 		return nil, err
 	}
 	return &API{log: d.Logger, pool: d.Pool, openapi: doc, bodies: bodies, identity: d.Identity, secure: d.SecureCookies,
-		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports, vaults: d.Vaults, verify: d.Verify}, nil
+		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports, vaults: d.Vaults, verify: d.Verify,
+		protection: d.Protection}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).

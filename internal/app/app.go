@@ -26,6 +26,7 @@ import (
 	"github.com/chatons/archipelago/internal/metrics"
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/portal"
+	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/seal"
@@ -49,6 +50,8 @@ type App struct {
 	Audit    *audit.Service
 	Notify   *notify.Service
 	Reports  *reports.Service
+	// Protection: lifecycle tripwire, protected copies, freeze (docs/protection.md).
+	Protection *protection.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -108,6 +111,7 @@ func (a *App) build(ctx context.Context) error {
 		SMTP: notify.SMTPConfig{Addr: a.Cfg.SMTPAddr, Username: a.Cfg.SMTPUsername, Password: a.Cfg.SMTPPassword,
 			From: a.Cfg.SMTPFrom, TLS: a.Cfg.SMTPTLS}})
 	a.Vaults = vaults.New(a.Pool, a.Keyring, a.Islands, a.Log, vaults.Config{})
+	a.Protection = protection.New(a.Pool, a.Keyring, a.Islands, a.Vaults, a.Log, protection.Config{TempDir: a.Cfg.ScratchDir})
 	a.Reports = reports.New(a.Pool, a.Audit, a.Log, reports.Config{Periods: a.Cfg.ReportPeriods})
 	// Restore verification: restic may be missing on a machine that only serves HTTP;
 	// its tests then end in error, saying so.
@@ -119,17 +123,19 @@ func (a *App) build(ctx context.Context) error {
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
 		TestTimeout: a.Cfg.RestoreTestTimeout})
 	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
-		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify})
+		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
 	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
-		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify})
+		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify,
+		Protection: a.Protection})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
 	registry := server.NewRegistry()
-	registry.MustRegister(metrics.New(a.Pool, a.Log)) // restore status, vault usage, pledges, job queue, outbox
+	registry.MustRegister(metrics.New(a.Pool, a.Log))             // restore status, vault usage, pledges, job queue, outbox
+	registry.MustRegister(protection.NewCollector(a.Pool, a.Log)) // copy lag, pending deletions, freeze, tripwire
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
 		MetricsToken: a.Cfg.MetricsToken})
@@ -174,6 +180,11 @@ func (a *App) tasks() []jobs.Task {
 		jobs.RetentionTask(a.Pool, jobs.Retention{RunLogs: a.Cfg.RetainRunLogs, LoginFailures: a.Cfg.RetainLoginFailures,
 			ExpiredSessions: a.Cfg.RetainExpiredSessions, DeliveredEvents: a.Cfg.RetainDeliveredEvents,
 			SnapshotObservations: a.Cfg.RetainSnapshotObservations}, a.Log),
+		// Protected vaults: the lifecycle tripwire (and due unfreezes) on a short period, long
+		// before Garage's midnight lifecycle worker; copies checked every minute, each vault
+		// copied when its copy interval (a federation setting, default 1 h) has passed.
+		{Name: "protection.tripwire", Every: protection.DefaultTripwireEvery, Run: a.Protection.CheckLifecycle},
+		{Name: "protection.copy", Every: time.Minute, Timeout: time.Hour, Run: a.Protection.CopyAll},
 	}
 }
 

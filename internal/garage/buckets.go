@@ -2,6 +2,7 @@ package garage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -72,6 +73,8 @@ type BucketInfo struct {
 	UnfinishedMultipartUploadParts int64          `json:"unfinishedMultipartUploadParts"`
 	UnfinishedMultipartUploadBytes int64          `json:"unfinishedMultipartUploadBytes"`
 	Quotas                         Quotas         `json:"quotas"`
+	// LifecycleRules are the bucket's lifecycle rules (Garage v2.3+; nil when none).
+	LifecycleRules []LifecycleRule `json:"lifecycleRules,omitempty"`
 }
 
 // Key returns the entry of accessKeyID in b.Keys, if any.
@@ -124,6 +127,8 @@ type UpdateBucketParams struct {
 	Quotas *Quotas
 	// WebsiteAccess changes the website configuration.
 	WebsiteAccess *WebsiteAccess
+	// LifecycleRules replaces the lifecycle rules; an empty slice clears them.
+	LifecycleRules *[]LifecycleRule
 }
 
 type createBucketWire struct {
@@ -140,8 +145,9 @@ type createBucketLocalAlias struct {
 type updateBucketWire struct {
 	// Quotas has no omitempty inside: both maxSize and maxObjects are always
 	// sent, null when unlimited, as Garage replaces both.
-	Quotas        *Quotas            `json:"quotas,omitempty"`
-	WebsiteAccess *websiteAccessWire `json:"websiteAccess,omitempty"`
+	Quotas         *Quotas            `json:"quotas,omitempty"`
+	WebsiteAccess  *websiteAccessWire `json:"websiteAccess,omitempty"`
+	LifecycleRules *[]LifecycleRule   `json:"lifecycleRules,omitempty"`
 }
 
 type websiteAccessWire struct {
@@ -205,7 +211,7 @@ func (c *Client) UpdateBucket(ctx context.Context, id string, p UpdateBucketPara
 	if id == "" {
 		return nil, fmt.Errorf("garage UpdateBucket: %w: empty bucket ID", ErrInvalidRequest)
 	}
-	body := updateBucketWire{Quotas: p.Quotas}
+	body := updateBucketWire{Quotas: p.Quotas, LifecycleRules: p.LifecycleRules}
 	if q := p.Quotas; q != nil && ((q.MaxSize != nil && *q.MaxSize < 0) || (q.MaxObjects != nil && *q.MaxObjects < 0)) {
 		return nil, fmt.Errorf("garage UpdateBucket %s: %w: negative quota", id, ErrInvalidRequest)
 	}
@@ -308,4 +314,66 @@ func (c *Client) alias(ctx context.Context, op, bucketID string, alias BucketAli
 		return nil, err
 	}
 	return &out, nil
+}
+
+// LifecycleRule is one of a bucket's lifecycle rules (Garage v2.3+, S3 XML PascalCase
+// names). Garage knows two actions: Expiration deletes matching objects older than Days
+// (or all of them after Date) when its lifecycle worker runs, once a day at midnight;
+// AbortIncompleteMultipartUpload aborts uploads left unfinished. On S3, any key with
+// write permission may replace a bucket's rules.
+type LifecycleRule struct {
+	ID                             LooseString          `json:"ID,omitempty"`
+	Status                         LooseString          `json:"Status"`
+	Filter                         *LifecycleFilter     `json:"Filter,omitempty"`
+	Expiration                     *LifecycleExpiration `json:"Expiration,omitempty"`
+	AbortIncompleteMultipartUpload *LifecycleAbortMPU   `json:"AbortIncompleteMultipartUpload,omitempty"`
+}
+
+// Enabled reports whether the rule is active.
+func (r LifecycleRule) Enabled() bool { return r.Status == "Enabled" }
+
+// LifecycleFilter restricts a rule to objects by prefix and size.
+type LifecycleFilter struct {
+	And                   *LifecycleFilter `json:"And,omitempty"`
+	Prefix                LooseString      `json:"Prefix,omitempty"`
+	ObjectSizeGreaterThan *int64           `json:"ObjectSizeGreaterThan,omitempty"`
+	ObjectSizeLessThan    *int64           `json:"ObjectSizeLessThan,omitempty"`
+}
+
+// LifecycleExpiration deletes objects Days after their creation, or all of them on Date.
+type LifecycleExpiration struct {
+	Days *int64      `json:"Days,omitempty"`
+	Date LooseString `json:"Date,omitempty"`
+}
+
+// LifecycleAbortMPU aborts multipart uploads DaysAfterInitiation days after they started.
+type LifecycleAbortMPU struct {
+	DaysAfterInitiation int64 `json:"DaysAfterInitiation"`
+}
+
+// LooseString is a string field the specification leaves untyped (ID, Status, Date,
+// Prefix): a JSON string decodes as is, anything else as its JSON text.
+type LooseString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *LooseString) UnmarshalJSON(b []byte) error {
+	var v string
+	if err := json.Unmarshal(b, &v); err == nil {
+		*s = LooseString(v)
+		return nil
+	}
+	if string(b) == "null" {
+		*s = ""
+		return nil
+	}
+	*s = LooseString(b)
+	return nil
+}
+
+// SetBucketLifecycle replaces a bucket's lifecycle rules (none: clears them).
+func (c *Client) SetBucketLifecycle(ctx context.Context, id string, rules []LifecycleRule) (*BucketInfo, error) {
+	if rules == nil {
+		rules = []LifecycleRule{}
+	}
+	return c.UpdateBucket(ctx, id, UpdateBucketParams{LifecycleRules: &rules})
 }

@@ -1,6 +1,7 @@
 package garagesim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,8 @@ type bucketInfoWire struct {
 	UnfinishedMultipartUploadParts int64           `json:"unfinishedMultipartUploadParts"`
 	UnfinishedMultipartUploadBytes int64           `json:"unfinishedMultipartUploadBytes"`
 	Quotas                         quotasWire      `json:"quotas"`
+	// LifecycleRules is null when the bucket has no lifecycle configuration.
+	LifecycleRules []lifecycleRuleWire `json:"lifecycleRules"`
 }
 
 func (s *Sim) bucketInfo(r *http.Request, b *simBucket) bucketInfoWire {
@@ -105,6 +108,17 @@ func (s *Sim) bucketInfo(r *http.Request, b *simBucket) bucketInfoWire {
 	}
 	if u, ok := s.bucketUsage(r.Context(), b.minioName); ok {
 		out.Objects, out.Bytes = u.objects, u.bytes
+	}
+	if mpu, err := s.multipartUsage(r.Context(), b.minioName); err != nil {
+		s.log.Warn("garagesim: multipart usage", slog.String("bucket", b.id), slog.String("error", err.Error()))
+	} else {
+		out.UnfinishedUploads, out.UnfinishedMultipartUploads = mpu.uploads, mpu.uploads
+		out.UnfinishedMultipartUploadParts, out.UnfinishedMultipartUploadBytes = mpu.parts, mpu.bytes
+	}
+	if rules, err := s.minioLifecycle(r.Context(), b.minioName); err != nil {
+		s.log.Warn("garagesim: lifecycle rules", slog.String("bucket", b.id), slog.String("error", err.Error()))
+	} else {
+		out.LifecycleRules = rules
 	}
 	return out
 }
@@ -323,8 +337,21 @@ func (s *Sim) updateBucket(r *http.Request) (any, *apiError) {
 	if aerr := decodeBody(r, &req); aerr != nil {
 		return nil, aerr
 	}
-	if !isNull(req.CorsRules) || !isNull(req.LifecycleRules) {
-		return nil, &apiError{http.StatusNotImplemented, "NotImplemented", "garagesim does not simulate CORS or lifecycle rules"}
+	if !isNull(req.CorsRules) {
+		return nil, &apiError{http.StatusNotImplemented, "NotImplemented", "garagesim does not simulate CORS rules"}
+	}
+	var rules []lifecycleRuleWire
+	if !isNull(req.LifecycleRules) {
+		dec := json.NewDecoder(bytes.NewReader(req.LifecycleRules))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rules); err != nil {
+			return nil, badRequest("Invalid lifecycleRules: %v", err)
+		}
+		for _, rule := range rules {
+			if aerr := rule.validate(); aerr != nil {
+				return nil, aerr
+			}
+		}
 	}
 	if w := req.WebsiteAccess; w != nil {
 		if !isNull(w.RoutingRules) {
@@ -361,6 +388,13 @@ func (s *Sim) updateBucket(r *http.Request) (any, *apiError) {
 			return nil, internalError(err)
 		}
 		b.maxSize, b.maxObjects = q.MaxSize, q.MaxObjects
+	}
+	if !isNull(req.LifecycleRules) {
+		// An empty array clears the configuration, as on Garage.
+		if err := s.minioSetLifecycle(r.Context(), b.minioName, rules); err != nil {
+			return nil, internalError(err)
+		}
+		s.log.Info("garagesim: lifecycle rules replaced", slog.String("bucket", b.id), slog.Int("rules", len(rules)))
 	}
 	if w := req.WebsiteAccess; w != nil {
 		if w.Enabled {

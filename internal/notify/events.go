@@ -26,11 +26,17 @@ const (
 	KindPledgeDown      = "pledge.down"      // a pledged node is unreachable
 	KindReportPublished = "report.published" // a report was generated
 	KindTest            = "test"             // a test message asked for by a person
+	// Protected vaults (internal/protection).
+	KindLifecycleRule = "vault.lifecycle" // a lifecycle rule Archipelago did not set was found (and removed)
+	KindCopyDeletions = "copy.deletions"  // objects disappeared from a vault; the copy keeps them for the grace period
+	KindCopyOverwrite = "copy.overwrite"  // a vault object no longer matches its name; the copy keeps the good one
+	KindCopyFailed    = "copy.failed"     // a copy run failed
 )
 
 // Kinds lists the event kinds a channel may subscribe to, in display order.
 var Kinds = []string{KindRestoreFailed, KindRestoreError, KindSnapshotStale, KindDeletionsSeen,
-	KindQuota80, KindQuota95, KindQuota100, KindPledgeDown, KindReportPublished}
+	KindQuota80, KindQuota95, KindQuota100, KindPledgeDown, KindReportPublished,
+	KindLifecycleRule, KindCopyDeletions, KindCopyOverwrite, KindCopyFailed}
 
 // Severities, in increasing order.
 const (
@@ -44,7 +50,8 @@ var DefaultSeverity = map[string]string{
 	KindRestoreFailed: SeverityCritical, KindRestoreError: SeverityCritical, KindSnapshotStale: SeverityWarning,
 	KindDeletionsSeen: SeverityWarning, KindQuota80: SeverityWarning, KindQuota95: SeverityCritical,
 	KindQuota100: SeverityCritical, KindPledgeDown: SeverityCritical, KindReportPublished: SeverityInfo,
-	KindTest: SeverityInfo,
+	KindTest: SeverityInfo, KindLifecycleRule: SeverityCritical, KindCopyDeletions: SeverityWarning,
+	KindCopyOverwrite: SeverityCritical, KindCopyFailed: SeverityWarning,
 }
 
 // DedupWindow is how long a subject stays quiet on a channel after a message about it:

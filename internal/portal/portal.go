@@ -25,6 +25,7 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/verify"
@@ -33,20 +34,22 @@ import (
 
 // Portal renders the portal's pages.
 type Portal struct {
-	log       *slog.Logger
-	pool      *pgxpool.Pool
-	identity  *identity.Service
-	islands   *islands.Service
-	notify    *notify.Service
-	reports   *reports.Service
-	audit     *audit.Service
-	vaults    *vaults.Service
-	verify    *verify.Service
-	secure    bool
-	pages     map[string]*template.Template
-	static    fs.FS
-	staticSum map[string]string // file → short content hash, for cache-busting URLs
-	version   string
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	identity *identity.Service
+	islands  *islands.Service
+	notify   *notify.Service
+	reports  *reports.Service
+	audit    *audit.Service
+	vaults   *vaults.Service
+	verify   *verify.Service
+	// protection: protected vaults (internal/portal/protection.go)
+	protection *protection.Service
+	secure     bool
+	pages      map[string]*template.Template
+	static     fs.FS
+	staticSum  map[string]string // file → short content hash, for cache-busting URLs
+	version    string
 }
 
 // Deps are the portal's collaborators.
@@ -61,12 +64,13 @@ type Deps struct {
 	Audit         *audit.Service
 	Vaults        *vaults.Service
 	Verify        *verify.Service
+	Protection    *protection.Service
 	SecureCookies bool
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err
@@ -96,6 +100,9 @@ func New(d Deps) (*Portal, error) {
 		"minutes": func(sec int64) string { return strconv.FormatFloat(float64(sec)/60, 'f', -1, 64) },
 		// Islands and pledges.
 		"stateClass": stateClass,
+		// Protected vaults (protection.go).
+		"protectionView": protectionView,
+		"duration":       humanSeconds,
 		"sub": func(a int, b ...int) int {
 			for _, x := range b {
 				a -= x

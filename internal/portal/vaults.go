@@ -14,6 +14,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/vaults"
 )
@@ -164,6 +165,9 @@ var vaultFlashes = flashes{
 	"restored":   "The deletion was cancelled: the vault is active again.",
 	"quota":      "The vault's quota was changed.",
 	"reconciled": "The vault was compared with its island.",
+	// Protected vaults (protection.go).
+	"frozen":   "The vault is frozen: its keys can read but no longer write or delete, and deletions stop reaching the protected copy.",
+	"unfreeze": "Unfreezing is scheduled: the keys get their write permission back at the date shown, unless the vault is frozen again.",
 }
 
 type vaultData struct {
@@ -175,6 +179,8 @@ type vaultData struct {
 	CanWrite  bool
 	NewKey    *vaults.NewKey
 	QuotaForm string
+	// Protection is the vault's protection state (nil when it cannot be read).
+	Protection *protection.State
 }
 
 // vaultFor loads the path's vault for act: another member's vault is not found (404),
@@ -235,7 +241,7 @@ func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int,
 	page.Title, page.Nav = "Vault "+v.Name, "vaults"
 	page.Data = vaultData{Vault: v, Bar: usageBar(v), Chart: NewUsageChart(hist, v.QuotaBytes, now), Keys: keys, Events: evs,
 		CanWrite: authz.Check(user(r), authz.MemberWrite, authz.Member(v.MemberID)) == nil, NewKey: nk,
-		QuotaForm: strconv.FormatFloat(float64(v.QuotaBytes)/1e9, 'f', -1, 64)}
+		QuotaForm: strconv.FormatFloat(float64(v.QuotaBytes)/1e9, 'f', -1, 64), Protection: p.protectionState(r, v)}
 	p.render(w, r, status, "vault", page)
 }
 

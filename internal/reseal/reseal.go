@@ -15,6 +15,7 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/verify"
@@ -22,7 +23,7 @@ import (
 
 // Columns are every sealed column of the schema (a test checks none is missing).
 func Columns() []seal.Column {
-	return slices.Concat(islands.SealedColumns(), vaults.SealedColumns(), verify.SealedColumns(), notify.SealedColumns())
+	return slices.Concat(islands.SealedColumns(), vaults.SealedColumns(), verify.SealedColumns(), notify.SealedColumns(), protection.SealedColumns())
 }
 
 // Count is what Run found in one column.

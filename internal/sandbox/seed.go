@@ -81,6 +81,10 @@ func Seed(ctx context.Context, a *app.App, env SeedEnv) (Seeded, error) {
 			out.StopIslands()
 			return out, fmt.Errorf("vaults: %w", err)
 		}
+		// Protected vaults: an up-to-date copy, a lagging copy, a tripped lifecycle tripwire.
+		if err := seedProtection(ctx, a); err != nil {
+			a.Log.WarnContext(ctx, "sandbox: protection demo incomplete", "err", err)
+		}
 		// Restic repositories in every state of a restore test, in the vaults above.
 		if out.Round, err = seedRestoreTests(ctx, a, env.S3, a.Log); err != nil {
 			out.StopIslands()

@@ -142,7 +142,12 @@ func (s *Service) createGarageKey(ctx context.Context, gc *garage.Client, v Vaul
 	if err != nil {
 		return nil, unreachable(v.IslandName, "CreateKey", err)
 	}
-	if _, err := gc.AllowBucketKey(ctx, *v.GarageBucketID, k.AccessKeyID, MemberKeyPermissions); err != nil {
+	perm, err := s.memberKeyPermissions(ctx, v.ID) // read-only while frozen
+	if err != nil {
+		s.dropGarageKey(ctx, gc, k.AccessKeyID)
+		return nil, err
+	}
+	if _, err := gc.AllowBucketKey(ctx, *v.GarageBucketID, k.AccessKeyID, perm); err != nil {
 		s.dropGarageKey(ctx, gc, k.AccessKeyID)
 		return nil, unreachable(v.IslandName, "AllowBucketKey", err)
 	}

@@ -43,7 +43,10 @@ type islandCandidate struct {
 // whether memberID operates it; except leaves a vault's own quota out.
 func islandNumbers(ctx context.Context, q querier, memberID, only, except int64) ([]islandCandidate, error) {
 	rows, err := q.Query(ctx, `SELECT i.id, i.name, i.status, i.replication_factor, i.layout_capacity_bytes,
-		  coalesce((SELECT sum(v.quota_bytes) FROM vaults v WHERE v.island_id = i.id AND v.status <> 'deleted' AND v.id <> $3), 0)::bigint,
+		  (coalesce((SELECT sum(v.quota_bytes) FROM vaults v WHERE v.island_id = i.id AND v.status <> 'deleted' AND v.id <> $3), 0)
+		  -- protected copies held by the island count with their bucket's size (internal/protection)
+		  + coalesce((SELECT sum(2 * v.quota_bytes) FROM vault_protection p JOIN vaults v ON v.id = p.vault_id
+		      WHERE p.copy_island_id = i.id AND v.status <> 'deleted'), 0))::bigint,
 		  EXISTS (SELECT 1 FROM island_operators o WHERE o.island_id = i.id AND o.member_id = $1)
 		FROM islands i WHERE $2 = 0 OR i.id = $2 ORDER BY i.id`, memberID, only, except)
 	if err != nil {

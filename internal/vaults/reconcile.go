@@ -244,6 +244,10 @@ func (s *Service) reconcileGarage(ctx context.Context, gc *garage.Client, v Vaul
 	if err != nil {
 		return err
 	}
+	memberPerm, err := s.memberKeyPermissions(ctx, v.ID) // read-only while frozen
+	if err != nil {
+		return err
+	}
 	want := map[string]garage.Permission{}
 	memberKey := map[string]Key{}
 	for _, k := range keys {
@@ -256,7 +260,7 @@ func (s *Service) reconcileGarage(ctx context.Context, gc *garage.Client, v Vaul
 			}
 			continue
 		}
-		want[k.AccessKeyID], memberKey[k.AccessKeyID] = MemberKeyPermissions, k
+		want[k.AccessKeyID], memberKey[k.AccessKeyID] = memberPerm, k
 	}
 	verifierID := ""
 	if v.Verifier != nil {

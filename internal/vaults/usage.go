@@ -112,7 +112,8 @@ func (s *Service) CollectUsage(ctx context.Context) error {
 		if err != nil {
 			return unreachable(v.IslandName, "GetBucketInfo", err)
 		}
-		return s.RecordUsage(ctx, v.ID, b.Bytes, b.Objects, s.now())
+		// Unfinished multipart uploads take disk but escape Garage's quota: counted here.
+		return s.RecordUsage(ctx, v.ID, b.Bytes+b.UnfinishedMultipartUploadBytes, b.Objects, s.now())
 	})
 	if _, derr := s.pool.Exec(ctx, `DELETE FROM vault_usage WHERE observed_at < $1`, s.now().Add(-s.cfg.UsageHistory)); derr != nil {
 		err = errors.Join(err, derr)

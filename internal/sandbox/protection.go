@@ -1,0 +1,165 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/lifecycle"
+
+	"github.com/chatons/archipelago/internal/app"
+	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/vaults"
+)
+
+// Protected vaults in the sandbox (docs/protection.md):
+//   - garrigue-net-backups is protected: its copy is on the one island garrigue-net does
+//     not operate besides the vault's, and up to date;
+//   - alsace-numerique-backups has a copy that lags: the demo took write permission away
+//     from Archipelago's copy key on the copy island, so new objects cannot be copied
+//     (each run is "partial", its errors shown; the vault page turns red);
+//   - libre-nuage-backups tripped the lifecycle tripwire: a member key set an Expiration
+//     rule, which the tripwire removed with a critical notification.
+//
+// The other demo members operate every island but their vault's, so their vaults have no
+// copy (copy status "none", saying why).
+
+const (
+	protectedVault = "garrigue-net-backups"
+	laggingVault   = "alsace-numerique-backups"
+	trippedVault   = "libre-nuage-backups"
+)
+
+func seedProtection(ctx context.Context, a *app.App) error {
+	protected, err := demoVault(ctx, a, "garrigue-net", protectedVault, 0)
+	if err != nil {
+		return err
+	}
+	lagging, err := demoVault(ctx, a, "alsace-numerique", laggingVault, 20*demoGB)
+	if err != nil {
+		return err
+	}
+	for _, v := range []vaults.Vault{protected, lagging} {
+		status, err := a.Protection.EnsureCopy(ctx, v.ID)
+		if err != nil {
+			return fmt.Errorf("copy of %s: %w", v.Name, err)
+		}
+		if status != "active" {
+			return fmt.Errorf("copy of %s is %s, want active", v.Name, status)
+		}
+		mc, err := memberClient(ctx, a, v, "protection demo")
+		if err != nil {
+			return err
+		}
+		for i := range 3 {
+			if err := putNamed(ctx, mc, v.BucketName, fmt.Sprintf("demo content %s %d", v.Name, i)); err != nil {
+				return err
+			}
+		}
+		if _, err := a.Protection.CopyVault(ctx, v.ID); err != nil {
+			return fmt.Errorf("copy %s: %w", v.Name, err)
+		}
+		if v.Name != laggingVault {
+			continue
+		}
+		// The lagging copy: the copy key loses write permission on the copy island, and a
+		// new backup arrives; each following run reports it cannot write.
+		var islandID int64
+		var bucketID, keyID string
+		if err := a.Pool.QueryRow(ctx, `SELECT copy_island_id, copy_garage_bucket_id, copy_key_id FROM vault_protection WHERE vault_id = $1`,
+			v.ID).Scan(&islandID, &bucketID, &keyID); err != nil {
+			return err
+		}
+		gc, err := a.Islands.GarageClient(ctx, islandID)
+		if err != nil {
+			return err
+		}
+		if _, err := gc.DenyBucketKey(ctx, bucketID, keyID, garage.PermWrite); err != nil {
+			return fmt.Errorf("demo lag: %w", err)
+		}
+		if err := putNamed(ctx, mc, v.BucketName, "a backup made after the copy island stopped accepting writes"); err != nil {
+			return err
+		}
+		if _, err := a.Pool.Exec(ctx, `UPDATE vault_protection SET copied_through = copied_through - interval '3 hours' WHERE vault_id = $1`,
+			v.ID); err != nil {
+			return err
+		}
+		if _, err := a.Protection.CopyVault(ctx, v.ID); err != nil {
+			return fmt.Errorf("copy %s: %w", v.Name, err)
+		}
+	}
+	// The tripwire: a member key sets an Expiration rule; the tripwire removes it.
+	tripped, err := demoVault(ctx, a, "libre-nuage", trippedVault, 0)
+	if err != nil {
+		return err
+	}
+	mc, err := memberClient(ctx, a, tripped, "compromised laptop")
+	if err != nil {
+		return err
+	}
+	bomb := lifecycle.NewConfiguration()
+	bomb.Rules = []lifecycle.Rule{{ID: "cleanup", Status: "Enabled", Expiration: lifecycle.Expiration{Days: 1}}}
+	if err := mc.SetBucketLifecycle(ctx, tripped.BucketName, bomb); err != nil {
+		return fmt.Errorf("demo lifecycle rule: %w", err)
+	}
+	if _, err := a.Protection.CheckVaultLifecycle(ctx, tripped.ID); err != nil {
+		return fmt.Errorf("tripwire on %s: %w", tripped.Name, err)
+	}
+	return nil
+}
+
+// demoVault returns a member's vault by name, creating it (quota bytes) when missing.
+func demoVault(ctx context.Context, a *app.App, member, name string, quota int64) (vaults.Vault, error) {
+	m, err := islands.MemberGetBySlug(ctx, a.Pool, member)
+	if err != nil {
+		return vaults.Vault{}, err
+	}
+	vs, err := a.Vaults.VaultList(ctx, vaults.VaultFilter{MemberIDs: []int64{m.ID}})
+	if err != nil {
+		return vaults.Vault{}, err
+	}
+	for _, v := range vs {
+		if v.Name == name {
+			return v, nil
+		}
+	}
+	if quota == 0 {
+		return vaults.Vault{}, fmt.Errorf("no vault %s of %s", name, member)
+	}
+	v, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: name, QuotaBytes: quota, IdempotencyKey: "sandbox-" + name})
+	if err == nil && v.Status != vaults.StatusActive {
+		err = errors.New(v.StatusDetail)
+	}
+	if err != nil {
+		return v, fmt.Errorf("vault %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func memberClient(ctx context.Context, a *app.App, v vaults.Vault, keyName string) (*minio.Client, error) {
+	k, err := a.Vaults.KeyCreate(ctx, v.ID, vaults.KeyInput{Name: keyName})
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(v.S3Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(k.AccessKeyID, k.SecretAccessKey, ""), Region: v.S3Region})
+}
+
+// putNamed stores content under a restic-like name: its SHA-256.
+func putNamed(ctx context.Context, mc *minio.Client, bucket, content string) error {
+	sum := sha256.Sum256([]byte(content))
+	name := hex.EncodeToString(sum[:])
+	_, err := mc.PutObject(ctx, bucket, "restic/data/"+name[:2]+"/"+name, bytes.NewReader([]byte(content)), int64(len(content)),
+		minio.PutObjectOptions{})
+	return err
+}
