@@ -1,0 +1,40 @@
+package reports
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/page"
+)
+
+// Page lists one page of stored reports, newest first (internal/page's style; the cursor is
+// the last report's generation time and id). f.Limit is not used here.
+func Page(ctx context.Context, q Querier, f Filter, r page.Request) (page.Page[Stored], error) {
+	size, err := r.Size()
+	if err != nil {
+		return page.Page[Stored]{}, err
+	}
+	var (
+		at time.Time
+		id int64
+	)
+	after, err := r.Keys(&at, &id)
+	if err != nil {
+		return page.Page[Stored]{}, err
+	}
+	rows, err := q.Query(ctx, `SELECT `+storedColumns+` FROM reports r LEFT JOIN members m ON m.id = r.member_id
+		WHERE ($1 OR r.member_id = ANY ($2) OR ($3 AND r.scope = 'federation')) AND ($4 = '' OR r.scope = $4)
+		  AND (NOT $5 OR (r.generated_at, r.id) < ($6, $7))
+		ORDER BY r.generated_at DESC, r.id DESC LIMIT $8`, f.All, f.MemberIDs, f.Federation, f.Scope, after, at, id, size+1)
+	if err != nil {
+		return page.Page[Stored]{}, fmt.Errorf("list reports: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanStored)
+	if err != nil {
+		return page.Page[Stored]{}, fmt.Errorf("list reports: %w", err)
+	}
+	return page.Cut(out, size, func(s Stored) []any { return []any{s.GeneratedAt, s.ID} }), nil
+}
