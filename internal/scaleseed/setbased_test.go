@@ -1,0 +1,118 @@
+package scaleseed_test
+
+import (
+	"context"
+	"reflect"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/scaleseed"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// seeded is a pool (statements counted) on a database seeded with size.
+func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *counter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.DBURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{}
+	cfg.ConnConfig.Tracer = c
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := scaleseed.Seed(t.Context(), pool, size); err != nil {
+		t.Fatal(err)
+	}
+	return pool, c
+}
+
+func TestSeedMakesTheFederationAsked(t *testing.T) {
+	t.Parallel()
+	size := scaleseed.Size{Members: 9, VaultsPerMember: 3, Days: 4, ChannelsPerMember: 1, ReportsPerMember: 2}
+	pool, _ := seeded(t, size)
+	got, err := scaleseed.Counts(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"members": 9, "islands": int64(size.Islands()), "pledges": 9, "vaults": 27,
+		"restic_repositories": 27, "restore_test_runs": 108, "notify_channels": 9, "reports": 18}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("counts %v, want %v", got, want)
+	}
+	if err := scaleseed.Seed(t.Context(), pool, size); err == nil {
+		t.Fatal("seeded a database that already has members")
+	}
+}
+
+// TestIslandDetailsAreSetBased: the detail of every island of a list page costs the same
+// few statements whatever the number of islands, and says what Detail says of each.
+func TestIslandDetailsAreSetBased(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 24, VaultsPerMember: 1})
+	// A good observation per island, an older one and a failed newer one.
+	if _, err := pool.Exec(t.Context(), `INSERT INTO island_observations (island_id, observed_at, ok, nodes)
+		SELECT id, now() - interval '1 hour', true, '[]'::jsonb FROM islands
+		UNION ALL SELECT id, now() - interval '1 minute', true, '[{"id": "n1", "zone": "z"}]'::jsonb FROM islands
+		UNION ALL SELECT id, now(), false, '[]'::jsonb FROM islands`); err != nil {
+		t.Fatal(err)
+	}
+	isls, err := page.All(t.Context(), 1000, func(ctx context.Context, r page.Request) (page.Page[islands.Island], error) {
+		return islands.IslandPage(ctx, pool, islands.IslandFilter{}, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.n.Load()
+	all, err := islands.Details(t.Context(), pool, isls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.n.Load() - before; n != 3 {
+		t.Fatalf("details of %d islands cost %d statements, want 3", len(isls), n)
+	}
+	for _, isl := range isls {
+		one, err := islands.Detail(t.Context(), pool, isl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(one, all[isl.ID]) {
+			t.Fatalf("island %d: Details %+v, Detail %+v", isl.ID, all[isl.ID], one)
+		}
+		if len(one.Operators) != 4 || len(one.Pledges) != 4 || one.ObservedAt == nil || len(one.Nodes) != 1 {
+			t.Fatalf("island %d detail %+v", isl.ID, one)
+		}
+	}
+}
+
+func TestMembersByIDIsOneStatement(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 30})
+	var ids []int64
+	if err := pool.QueryRow(t.Context(), `SELECT array_agg(id) FROM members`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	before := c.n.Load()
+	ms, err := islands.MembersByID(t.Context(), pool, append(ids, -1))
+	if err != nil || len(ms) != 30 || c.n.Load()-before != 1 {
+		t.Fatalf("%d members, %v, %d statements", len(ms), err, c.n.Load()-before)
+	}
+}
