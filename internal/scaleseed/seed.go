@@ -78,18 +78,20 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, s Size) error {
 				'archipelago-canary-' || substr(translate(encode(sha256(('canary-' || v.id)::bytea), 'hex'), '0189', 'wxyz'), 1, 26),
 				now() + interval '1 day'
 			FROM vaults v`, nil},
-		// One run a day per repository; one in twenty failed, the newest of each repository
-		// recorded as its last run.
+		// One run a day per repository; one in twenty failed; the newest of each repository is
+		// recorded as its last run (as the verifier does).
 		{"runs", `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status, reason,
 				queued_at, started_at, finished_at, duration_ms, snapshot_id, snapshot_time, snapshot_age_seconds,
 				snapshot_count, rpo_target_seconds, rto_target_seconds, repo_size_bytes, rto_estimate_seconds)
 			SELECT r.id, r.member_id, v.island_id, 'schedule', 'blind',
 				CASE WHEN (r.id + d) % 20 = 0 THEN 'failed' ELSE 'passed' END,
 				CASE WHEN (r.id + d) % 20 = 0 THEN 'seeded failure' ELSE '' END,
-				now() - d * interval '1 day', now() - d * interval '1 day', now() - d * interval '1 day' + interval '40 seconds',
-				40000, encode(sha256(('snap-' || r.id || '-' || d)::bytea), 'hex'), now() - d * interval '1 day' - interval '3 hours',
+				now() - d * interval '1 day' - interval '1 hour', now() - d * interval '1 day' - interval '1 hour',
+				now() - d * interval '1 day' - interval '1 hour' + interval '40 seconds',
+				40000, encode(sha256(('snap-' || r.id || '-' || d)::bytea), 'hex'), now() - d * interval '1 day' - interval '4 hours',
 				10800, 30, 93600, 86400, v.usage_bytes, 600
-			FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id, generate_series(0, $1 - 1) d`, []any{s.Days}},
+			FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id, generate_series(0, $1 - 1) d
+			ORDER BY d DESC, r.id`, []any{s.Days}}, // ids grow with time, as real runs'
 		{"last runs", `UPDATE restic_repositories r SET last_run_id = l.id
 			FROM (SELECT repository_id, max(id) id FROM restore_test_runs GROUP BY repository_id) l WHERE l.repository_id = r.id`, nil},
 		{"channels", `INSERT INTO notify_channels (member_id, kind, name, target)

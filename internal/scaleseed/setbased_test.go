@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/scaleseed"
 	"github.com/chatons/archipelago/internal/testenv"
 )
@@ -114,5 +115,57 @@ func TestMembersByIDIsOneStatement(t *testing.T) {
 	ms, err := islands.MembersByID(t.Context(), pool, append(ids, -1))
 	if err != nil || len(ms) != 30 || c.n.Load()-before != 1 {
 		t.Fatalf("%d members, %v, %d statements", len(ms), err, c.n.Load()-before)
+	}
+}
+
+// TestDashboardGlanceIsCachedUntilATestFinishes: the federation card is built once, then
+// costs one statement per view until a test finishes (or GlanceMaxAge passes); it lists at
+// most GlanceAttention members needing attention, worst first, and counts the others.
+func TestDashboardGlanceIsCachedUntilATestFinishes(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 30, VaultsPerMember: 2, Days: 3})
+	ctx := t.Context()
+	// The latest test of every repository of the first 25 members failed.
+	if _, err := pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'failed', reason = 'seeded' WHERE id IN (
+		SELECT last_run_id FROM restic_repositories WHERE member_id IN (SELECT id FROM members ORDER BY id LIMIT 25))`); err != nil {
+		t.Fatal(err)
+	}
+	rs := reports.New(pool, nil, testenv.Logger(t), reports.Config{})
+	g, err := rs.FederationGlance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Summary.Repositories != 60 || g.Members != 30 || len(g.Attention) != reports.GlanceAttention || g.More != 5 {
+		t.Fatalf("glance: %d repositories, %d members, %d listed, %d more", g.Summary.Repositories, g.Members, len(g.Attention), g.More)
+	}
+	if g.Attention[0].Red != 2 {
+		t.Fatalf("worst first: %+v", g.Attention[0])
+	}
+	before := c.n.Load()
+	again, err := rs.FederationGlance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.n.Load() - before; n != 1 || !again.Built.Equal(g.Built) {
+		t.Fatalf("a second view cost %d statements (rebuilt: %v)", n, !again.Built.Equal(g.Built))
+	}
+	// A test finishes (as the verifier records it): the next view sees it.
+	if _, err := pool.Exec(ctx, `WITH r AS (SELECT id, member_id, vault_id FROM restic_repositories
+			WHERE member_id = (SELECT max(id) FROM members) ORDER BY id LIMIT 1),
+		n AS (INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status, reason, queued_at,
+				started_at, finished_at, rpo_target_seconds, rto_target_seconds)
+			SELECT r.id, r.member_id, v.island_id, 'manual', 'blind', 'failed', 'now', now(), now(), now(), 93600, 86400
+			FROM r JOIN vaults v ON v.id = r.vault_id RETURNING id, repository_id)
+		UPDATE restic_repositories SET last_run_id = n.id FROM n WHERE restic_repositories.id = n.repository_id`); err != nil {
+		t.Fatal(err)
+	}
+	before = c.n.Load()
+	after, err := rs.FederationGlance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.n.Load()-before < 2 || after.Summary.Red != g.Summary.Red+1 || after.More != 6 {
+		t.Fatalf("after a finished test: %d statements, red %d (was %d), more %d", c.n.Load()-before, after.Summary.Red,
+			g.Summary.Red, after.More)
 	}
 }
