@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"testing"
 )
@@ -32,5 +33,19 @@ func TestNoPackageInitAllocatesMuch(t *testing.T) {
 		if n > limit {
 			t.Errorf("init of %s allocates %d bytes (limit %d)", m[1], n, limit)
 		}
+	}
+}
+
+func TestMemoryLimitDefaultsUnlessGOMEMLIMITIsSet(t *testing.T) {
+	// Not parallel: it changes the process's memory limit (and restores it).
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	if got := applyMemoryLimit(func(string) (string, bool) { return "", false }); got != defaultMemoryLimit ||
+		debug.SetMemoryLimit(-1) != defaultMemoryLimit {
+		t.Fatalf("unset GOMEMLIMIT: limit %d", got)
+	}
+	debug.SetMemoryLimit(1 << 40) // as the runtime would have from GOMEMLIMIT=1TiB
+	if got := applyMemoryLimit(func(k string) (string, bool) { return "1TiB", k == "GOMEMLIMIT" }); got != 1<<40 {
+		t.Fatalf("GOMEMLIMIT set: limit %d", got)
 	}
 }
