@@ -73,11 +73,13 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, s Size) error {
 				'vault-' || v, 'b-' || o.member_id || '-' || v, encode(sha256(('bucket-' || o.member_id || '-' || v)::bytea), 'hex'),
 				107374182400, 'active', 'automatic', (o.member_id * 7919 + v * 104729) % 107374182400, 1000 + v, now(), now()
 			FROM island_operators o, generate_series(1, $1) v`, []any{s.VaultsPerMember, islands}},
-		{"repositories", `INSERT INTO restic_repositories (member_id, vault_id, name, path, mode, canary_token, next_run_at)
+		// Registered a day before their first test.
+		{"repositories", `INSERT INTO restic_repositories (member_id, vault_id, name, path, mode, canary_token, next_run_at,
+				created_at)
 			SELECT v.member_id, v.id, 'repo-' || v.name, 'restic', 'blind',
 				'archipelago-canary-' || substr(translate(encode(sha256(('canary-' || v.id)::bytea), 'hex'), '0189', 'wxyz'), 1, 26),
-				now() + interval '1 day'
-			FROM vaults v`, nil},
+				now() + interval '1 day', now() - ($1 + 1) * interval '1 day'
+			FROM vaults v`, []any{s.Days}},
 		// One run a day per repository; one in twenty failed; the newest of each repository is
 		// recorded as its last run (as the verifier does).
 		{"runs", `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status, reason,

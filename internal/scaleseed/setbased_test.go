@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -167,5 +168,52 @@ func TestDashboardGlanceIsCachedUntilATestFinishes(t *testing.T) {
 	if c.n.Load()-before < 2 || after.Summary.Red != g.Summary.Red+1 || after.More != 6 {
 		t.Fatalf("after a finished test: %d statements, red %d (was %d), more %d", c.n.Load()-before, after.Summary.Red,
 			g.Summary.Red, after.More)
+	}
+}
+
+// TestReportGatherMatchesTheRunsOfThePeriod: the federation report's reads (which walk each
+// repository's newest runs instead of its whole history) find exactly the runs of the
+// period, the latest finished run before its end and the last success before its end.
+func TestReportGatherMatchesTheRunsOfThePeriod(t *testing.T) {
+	t.Parallel()
+	pool, _ := seeded(t, scaleseed.Size{Members: 6, VaultsPerMember: 2, Days: 20})
+	ctx := t.Context()
+	// Some failures, and a test still running, to make the walks skip rows.
+	if _, err := pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'failed' WHERE id % 7 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status,
+			queued_at, rpo_target_seconds, rto_target_seconds)
+		SELECT r.id, r.member_id, v.island_id, 'manual', 'blind', 'running', now(), 1, 1
+		FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id`); err != nil {
+		t.Fatal(err)
+	}
+	var now time.Time
+	if err := pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	p := reports.Period{Kind: reports.PeriodCustom, Start: now.AddDate(0, 0, -10), End: now.AddDate(0, 0, -3)}
+	in, err := reports.Gather(ctx, pool, reports.ScopeFederation, nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Repositories) != 12 {
+		t.Fatalf("%d repositories", len(in.Repositories))
+	}
+	for _, r := range in.Repositories {
+		var n int
+		var latest int64
+		var success time.Time
+		if err := pool.QueryRow(ctx, `SELECT
+				(SELECT count(*) FROM restore_test_runs WHERE repository_id = $1 AND finished_at >= $2 AND finished_at < $3),
+				(SELECT id FROM restore_test_runs WHERE repository_id = $1 AND finished_at < $3 ORDER BY finished_at DESC LIMIT 1),
+				(SELECT max(finished_at) FROM restore_test_runs WHERE repository_id = $1 AND finished_at < $3 AND status = 'passed')`,
+			r.ID, p.Start, p.End).Scan(&n, &latest, &success); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Runs) != n || n != 7 || r.Latest == nil || r.Latest.ID != latest || r.LastSuccessAt == nil || !r.LastSuccessAt.Equal(success) {
+			t.Fatalf("repository %d: %d runs (want %d), latest %+v (want %d), last success %v (want %v)",
+				r.ID, len(r.Runs), n, r.Latest, latest, r.LastSuccessAt, success)
+		}
 	}
 }
