@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/page"
 )
 
@@ -26,10 +27,16 @@ func (s *Service) TokenPage(ctx context.Context, p *Principal, r page.Request) (
 			adminOf = append(adminOf, m.ID)
 		}
 	}
+	var w database.Where
+	if !p.FederationAdmin {
+		w.And("(t.user_id = ? OR t.member_id = ANY(?))", p.UserID, adminOf)
+	}
+	if before != 0 {
+		w.And("t.id < ?", before)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens t
-		JOIN members m ON m.id = t.member_id JOIN users u ON u.id = t.user_id
-		WHERE ($1 OR t.user_id = $2 OR t.member_id = ANY($3)) AND ($4 = 0 OR t.id < $4)
-		ORDER BY t.id DESC LIMIT $5`, p.FederationAdmin, p.UserID, adminOf, before, size+1)
+		JOIN members m ON m.id = t.member_id JOIN users u ON u.id = t.user_id`+w.String()+`
+		ORDER BY t.id DESC LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[APIToken]{}, fmt.Errorf("list tokens: %w", err)
 	}
@@ -56,9 +63,13 @@ func (s *Service) PersonPage(ctx context.Context, memberID int64, r page.Request
 	if err != nil {
 		return page.Page[Person]{}, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+personColumns+` FROM memberships ms JOIN users u ON u.id = ms.user_id
-		WHERE ms.member_id = $1 AND (NOT $2 OR (ms.role <> 'admin', u.email, u.id) > ($3, $4, $5))
-		ORDER BY ms.role <> 'admin', u.email, u.id LIMIT $6`, memberID, after, notAdmin, email, id, size+1)
+	var w database.Where
+	w.And("ms.member_id = ?", memberID)
+	if after {
+		w.And("(ms.role <> 'admin', u.email, u.id) > (?, ?, ?)", notAdmin, email, id)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+personColumns+` FROM memberships ms JOIN users u ON u.id = ms.user_id`+w.String()+`
+		ORDER BY ms.role <> 'admin', u.email, u.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Person]{}, fmt.Errorf("list people of member %d: %w", memberID, err)
 	}

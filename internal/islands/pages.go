@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/page"
 )
 
@@ -22,9 +23,14 @@ func MemberPage(ctx context.Context, q Querier, f MemberFilter, r page.Request) 
 	if _, err := r.Keys(&after); err != nil {
 		return page.Page[Member]{}, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+memberColumns+` FROM members
-		WHERE id > $1 AND ($2 = '' OR slug ILIKE '%' || $2 || '%' OR name ILIKE '%' || $2 || '%')
-		ORDER BY id LIMIT $3`, after, f.Query, size+1)
+	var w database.Where
+	if after != 0 {
+		w.And("id > ?", after)
+	}
+	if f.Query != "" {
+		w.And("(slug ILIKE '%' || ? || '%' OR name ILIKE '%' || ? || '%')", f.Query, f.Query)
+	}
+	rows, err := q.Query(ctx, `SELECT `+memberColumns+` FROM members`+w.String()+` ORDER BY id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Member]{}, fmt.Errorf("list members: %w", err)
 	}
@@ -45,10 +51,17 @@ func IslandPage(ctx context.Context, q Querier, f IslandFilter, r page.Request) 
 	if _, err := r.Keys(&after); err != nil {
 		return page.Page[Island]{}, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+islandColumns+` FROM islands i
-		WHERE i.id > $1 AND ($2 = '' OR i.status = $2)
-		  AND ($3 = 0 OR EXISTS (SELECT 1 FROM island_operators o WHERE o.island_id = i.id AND o.member_id = $3))
-		ORDER BY i.id LIMIT $4`, after, f.Status, f.Operator, size+1)
+	var w database.Where
+	if after != 0 {
+		w.And("i.id > ?", after)
+	}
+	if f.Status != "" {
+		w.And("i.status = ?", f.Status)
+	}
+	if f.Operator != 0 {
+		w.And("EXISTS (SELECT 1 FROM island_operators o WHERE o.island_id = i.id AND o.member_id = ?)", f.Operator)
+	}
+	rows, err := q.Query(ctx, `SELECT `+islandColumns+` FROM islands i`+w.String()+` ORDER BY i.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Island]{}, fmt.Errorf("list islands: %w", err)
 	}
@@ -70,10 +83,23 @@ func PledgePage(ctx context.Context, q Querier, f PledgeFilter, r page.Request) 
 	if _, err := r.Keys(&after); err != nil {
 		return page.Page[Pledge]{}, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+pledgeColumns+pledgeFrom+`
-		WHERE p.id > $1 AND ($2 = 0 OR p.member_id = $2) AND ($3 = 0 OR p.island_id = $3) AND ($4 = '' OR p.status = $4)
-		  AND (NOT $5 OR p.withdrawn_at IS NULL)
-		ORDER BY p.id LIMIT $6`, after, f.MemberID, f.IslandID, f.Status, f.Live, size+1)
+	var w database.Where
+	if after != 0 {
+		w.And("p.id > ?", after)
+	}
+	if f.MemberID != 0 {
+		w.And("p.member_id = ?", f.MemberID)
+	}
+	if f.IslandID != 0 {
+		w.And("p.island_id = ?", f.IslandID)
+	}
+	if f.Status != "" {
+		w.And("p.status = ?", f.Status)
+	}
+	if f.Live {
+		w.And("p.withdrawn_at IS NULL")
+	}
+	rows, err := q.Query(ctx, `SELECT `+pledgeColumns+pledgeFrom+w.String()+` ORDER BY p.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Pledge]{}, fmt.Errorf("list pledges: %w", err)
 	}

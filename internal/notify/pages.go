@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/page"
 )
 
@@ -24,10 +25,15 @@ func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r page.Request
 	if err != nil {
 		return page.Page[Channel]{}, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+channelColumns+channelFrom+`
-		WHERE ($1 OR c.member_id = ANY ($2) OR ($3 AND c.member_id IS NULL))
-		  AND (NOT $4 OR (coalesce(m.slug, ''), c.name, c.id) > ($5, $6, $7))
-		ORDER BY coalesce(m.slug, ''), c.name, c.id LIMIT $8`, f.All, f.MemberIDs, f.Federation, after, slug, name, id, size+1)
+	var w database.Where
+	if !f.All {
+		w.And("(c.member_id = ANY(?) OR (? AND c.member_id IS NULL))", f.MemberIDs, f.Federation)
+	}
+	if after {
+		w.And("coalesce(m.slug, '') >= ? AND (coalesce(m.slug, ''), c.name, c.id) > (?, ?, ?)", slug, slug, name, id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+channelColumns+channelFrom+w.String()+`
+		ORDER BY coalesce(m.slug, ''), c.name, c.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/page"
 )
 
@@ -25,10 +26,18 @@ func Page(ctx context.Context, q Querier, f Filter, r page.Request) (page.Page[S
 	if err != nil {
 		return page.Page[Stored]{}, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+storedColumns+` FROM reports r LEFT JOIN members m ON m.id = r.member_id
-		WHERE ($1 OR r.member_id = ANY ($2) OR ($3 AND r.scope = 'federation')) AND ($4 = '' OR r.scope = $4)
-		  AND (NOT $5 OR (r.generated_at, r.id) < ($6, $7))
-		ORDER BY r.generated_at DESC, r.id DESC LIMIT $8`, f.All, f.MemberIDs, f.Federation, f.Scope, after, at, id, size+1)
+	var w database.Where
+	if !f.All {
+		w.And("(r.member_id = ANY(?) OR (? AND r.scope = 'federation'))", f.MemberIDs, f.Federation)
+	}
+	if f.Scope != "" {
+		w.And("r.scope = ?", f.Scope)
+	}
+	if after {
+		w.And("r.generated_at <= ? AND (r.generated_at, r.id) < (?, ?)", at, at, id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+storedColumns+` FROM reports r LEFT JOIN members m ON m.id = r.member_id`+w.String()+`
+		ORDER BY r.generated_at DESC, r.id DESC LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Stored]{}, fmt.Errorf("list reports: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/page"
 )
 
@@ -32,12 +33,24 @@ func VaultPage(ctx context.Context, q querier, f VaultFilter, r page.Request) (p
 	if !f.All && len(f.MemberIDs) == 0 {
 		return page.Page[Vault]{Items: []Vault{}}, nil
 	}
-	rows, err := q.Query(ctx, `SELECT `+vaultColumns+vaultFrom+`
-		WHERE ($5 OR v.member_id = ANY($1)) AND ($2 = 0 OR v.island_id = $2)
-		  AND ($3 = '' OR v.status = $3) AND ($4 OR v.status <> 'deleted')
-		  AND (NOT $6 OR (m.slug, v.name, v.id) > ($7, $8, $9))
-		ORDER BY m.slug, v.name, v.id LIMIT $10`, f.MemberIDs, f.IslandID, f.Status, f.WithDeleted, f.All,
-		after, slug, name, id, size+1)
+	var w database.Where
+	if !f.All {
+		w.And("v.member_id = ANY(?)", f.MemberIDs)
+	}
+	if f.IslandID != 0 {
+		w.And("v.island_id = ?", f.IslandID)
+	}
+	if f.Status != "" {
+		w.And("v.status = ?", f.Status)
+	}
+	if !f.WithDeleted {
+		w.And("v.status <> 'deleted'")
+	}
+	if after {
+		w.And("m.slug >= ? AND (m.slug, v.name, v.id) > (?, ?, ?)", slug, slug, name, id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+vaultColumns+vaultFrom+w.String()+`
+		ORDER BY m.slug, v.name, v.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Vault]{}, fmt.Errorf("list vaults: %w", err)
 	}

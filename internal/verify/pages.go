@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/page"
 )
 
@@ -25,10 +26,19 @@ func RepositoryPage(ctx context.Context, q querier, f RepositoryFilter, r page.R
 	if err != nil {
 		return page.Page[Repository]{}, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+repoColumns+repoFrom+` WHERE r.deleted_at IS NULL
-		AND ($1::bigint[] IS NULL OR r.member_id = ANY($1)) AND ($2 = 0 OR r.vault_id = $2)
-		AND (NOT $3 OR (r.member_id, r.name, r.id) > ($4, $5, $6))
-		ORDER BY r.member_id, r.name, r.id LIMIT $7`, f.MemberIDs, f.VaultID, after, member, name, id, size+1)
+	var w database.Where
+	w.And("r.deleted_at IS NULL")
+	if f.MemberIDs != nil {
+		w.And("r.member_id = ANY(?)", f.MemberIDs)
+	}
+	if f.VaultID != 0 {
+		w.And("r.vault_id = ?", f.VaultID)
+	}
+	if after {
+		w.And("r.member_id >= ? AND (r.member_id, r.name, r.id) > (?, ?, ?)", member, member, name, id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+repoColumns+repoFrom+w.String()+`
+		ORDER BY r.member_id, r.name, r.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
 	}
@@ -58,11 +68,25 @@ func RunPage(ctx context.Context, q querier, f RunFilter, r page.Request) (page.
 	if _, err := r.Keys(&before); err != nil {
 		return page.Page[Run]{}, err
 	}
+	var w database.Where
+	if f.MemberIDs != nil {
+		w.And("t.member_id = ANY(?)", f.MemberIDs)
+	}
+	if f.RepositoryID != 0 {
+		w.And("t.repository_id = ?", f.RepositoryID)
+	}
+	if f.Status != "" {
+		w.And("t.status = ?", f.Status)
+	}
+	if f.Since != nil {
+		w.And("t.queued_at >= ?", *f.Since)
+	}
+	if before != 0 {
+		w.And("t.id < ?", before)
+	}
 	rows, err := q.Query(ctx, `SELECT `+runColumns+` FROM restore_test_runs t
-		JOIN restic_repositories r ON r.id = t.repository_id
-		WHERE ($1::bigint[] IS NULL OR t.member_id = ANY($1)) AND ($2 = 0 OR t.repository_id = $2)
-		AND ($3 = '' OR t.status = $3) AND ($4::timestamptz IS NULL OR t.queued_at >= $4) AND ($5 = 0 OR t.id < $5)
-		ORDER BY t.id DESC LIMIT $6`, f.MemberIDs, f.RepositoryID, f.Status, f.Since, before, size+1)
+		JOIN restic_repositories r ON r.id = t.repository_id`+w.String()+`
+		ORDER BY t.id DESC LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
 		return page.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
 	}
