@@ -43,3 +43,26 @@ func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r page.Request
 	}
 	return page.Cut(out, size, func(c Channel) []any { return []any{c.MemberSlug, c.Name, c.ID} }), nil
 }
+
+// LatestDeliveries returns the newest n deliveries of each channel (newest first), in one
+// statement whatever the number of channels (a walk of the (channel_id, id) index each).
+func LatestDeliveries(ctx context.Context, q Querier, channelIDs []int64, n int) (map[int64][]Delivery, error) {
+	out := make(map[int64][]Delivery, len(channelIDs))
+	if len(channelIDs) == 0 || n <= 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT d.* FROM unnest($1::bigint[]) AS c(id)
+		CROSS JOIN LATERAL (SELECT `+deliveryColumns+` FROM notify_deliveries
+			WHERE channel_id = c.id ORDER BY id DESC LIMIT $2) d ORDER BY d.channel_id, d.id DESC`, channelIDs, n)
+	if err != nil {
+		return nil, fmt.Errorf("latest deliveries: %w", err)
+	}
+	ds, err := pgx.CollectRows(rows, scanDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("latest deliveries: %w", err)
+	}
+	for _, d := range ds {
+		out[d.ChannelID] = append(out[d.ChannelID], d)
+	}
+	return out, nil
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/page"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/scaleseed"
@@ -214,6 +215,40 @@ func TestReportGatherMatchesTheRunsOfThePeriod(t *testing.T) {
 		if len(r.Runs) != n || n != 7 || r.Latest == nil || r.Latest.ID != latest || r.LastSuccessAt == nil || !r.LastSuccessAt.Equal(success) {
 			t.Fatalf("repository %d: %d runs (want %d), latest %+v (want %d), last success %v (want %v)",
 				r.ID, len(r.Runs), n, r.Latest, latest, r.LastSuccessAt, success)
+		}
+	}
+}
+
+// TestLatestDeliveriesOfManyChannelsIsOneStatement: the notifications page shows each
+// channel's last deliveries; reading them costs one statement, and says what DeliveryList
+// says of each channel.
+func TestLatestDeliveriesOfManyChannelsIsOneStatement(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 10, ChannelsPerMember: 2})
+	if _, err := pool.Exec(t.Context(), `INSERT INTO notify_deliveries (channel_id, kind, status)
+		SELECT c.id, 'test', CASE WHEN k % 3 = 0 THEN 'failed' ELSE 'sent' END FROM notify_channels c, generate_series(1, 8) k
+		WHERE c.id % 4 <> 0`); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	if err := pool.QueryRow(t.Context(), `SELECT array_agg(id) FROM notify_channels`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	before := c.n.Load()
+	got, err := notify.LatestDeliveries(t.Context(), pool, ids, 5)
+	if err != nil || c.n.Load()-before != 1 {
+		t.Fatalf("%v, %d statements", err, c.n.Load()-before)
+	}
+	for _, id := range ids {
+		want, err := notify.DeliveryList(t.Context(), pool, []int64{id}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 && len(got[id]) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got[id], want) {
+			t.Fatalf("channel %d: %+v, want %+v", id, got[id], want)
 		}
 	}
 }
