@@ -139,12 +139,13 @@ func (p *Portal) renderIslands(w http.ResponseWriter, r *http.Request, status in
 	if form != nil {
 		data.Form, data.FormOpen = *form, true
 	}
+	details, err := islands.Details(r.Context(), p.pool, list)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	for _, isl := range list {
-		d, err := islands.Detail(r.Context(), p.pool, isl)
-		if err != nil {
-			p.fail(w, r, err)
-			return
-		}
+		d := details[isl.ID]
 		row := islandRow{Island: isl, State: stateClass(isl.Status), Operators: d.Operators, Pledged: d.PledgedBytes,
 			Zones: zonesOf(d.Nodes), Warnings: d.Warnings}
 		if isl.LayoutCapacityBytes != nil {

@@ -210,11 +210,15 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 
 // memberNames reads the slug and name of members (for a federation admin's matrix).
 func (p *Portal) memberNames(r *http.Request, ids []int64) (map[int64][2]string, error) {
+	ms, err := islands.MembersByID(r.Context(), p.pool, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := map[int64][2]string{}
 	for _, id := range ids {
-		m, err := islands.MemberGetByID(r.Context(), p.pool, id)
-		if err != nil {
-			return nil, fmt.Errorf("read member %d: %w", id, err)
+		m, ok := ms[id]
+		if !ok {
+			return nil, fmt.Errorf("read member %d: %w", id, islands.ErrNotFound)
 		}
 		out[id] = [2]string{m.Slug, m.Name}
 	}
