@@ -7,19 +7,19 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/database"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 // TokenPage lists one page of the tokens p may see (as TokenList), newest first
-// (internal/page's style; the cursor is the last id).
-func (s *Service) TokenPage(ctx context.Context, p *Principal, r page.Request) (page.Page[APIToken], error) {
+// (internal/paging's style; the cursor is the last id).
+func (s *Service) TokenPage(ctx context.Context, p *Principal, r paging.Request) (paging.Page[APIToken], error) {
 	size, err := r.Size()
 	if err != nil {
-		return page.Page[APIToken]{}, err
+		return paging.Page[APIToken]{}, err
 	}
 	var before int64
 	if _, err := r.Keys(&before); err != nil {
-		return page.Page[APIToken]{}, err
+		return paging.Page[APIToken]{}, err
 	}
 	var adminOf []int64
 	for _, m := range p.Members {
@@ -38,21 +38,21 @@ func (s *Service) TokenPage(ctx context.Context, p *Principal, r page.Request) (
 		JOIN members m ON m.id = t.member_id JOIN users u ON u.id = t.user_id`+w.String()+`
 		ORDER BY t.id DESC LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
-		return page.Page[APIToken]{}, fmt.Errorf("list tokens: %w", err)
+		return paging.Page[APIToken]{}, fmt.Errorf("list tokens: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIToken, error) { return scanToken(r) })
 	if err != nil {
-		return page.Page[APIToken]{}, fmt.Errorf("list tokens: %w", err)
+		return paging.Page[APIToken]{}, fmt.Errorf("list tokens: %w", err)
 	}
-	return page.Cut(out, size, func(t APIToken) []any { return []any{t.ID} }), nil
+	return paging.Cut(out, size, func(t APIToken) []any { return []any{t.ID} }), nil
 }
 
 // PersonPage lists one page of a member's people, admins first, then by email and id
-// (internal/page's style; the cursor is that triple).
-func (s *Service) PersonPage(ctx context.Context, memberID int64, r page.Request) (page.Page[Person], error) {
+// (internal/paging's style; the cursor is that triple).
+func (s *Service) PersonPage(ctx context.Context, memberID int64, r paging.Request) (paging.Page[Person], error) {
 	size, err := r.Size()
 	if err != nil {
-		return page.Page[Person]{}, err
+		return paging.Page[Person]{}, err
 	}
 	var (
 		notAdmin bool
@@ -61,7 +61,7 @@ func (s *Service) PersonPage(ctx context.Context, memberID int64, r page.Request
 	)
 	after, err := r.Keys(&notAdmin, &email, &id)
 	if err != nil {
-		return page.Page[Person]{}, err
+		return paging.Page[Person]{}, err
 	}
 	var w database.Where
 	w.And("ms.member_id = ?", memberID)
@@ -71,11 +71,11 @@ func (s *Service) PersonPage(ctx context.Context, memberID int64, r page.Request
 	rows, err := s.pool.Query(ctx, `SELECT `+personColumns+` FROM memberships ms JOIN users u ON u.id = ms.user_id`+w.String()+`
 		ORDER BY ms.role <> 'admin', u.email, u.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
-		return page.Page[Person]{}, fmt.Errorf("list people of member %d: %w", memberID, err)
+		return paging.Page[Person]{}, fmt.Errorf("list people of member %d: %w", memberID, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Person, error) { return scanPerson(r) })
 	if err != nil {
-		return page.Page[Person]{}, fmt.Errorf("list people of member %d: %w", memberID, err)
+		return paging.Page[Person]{}, fmt.Errorf("list people of member %d: %w", memberID, err)
 	}
-	return page.Cut(out, size, func(p Person) []any { return []any{p.Role != RoleAdmin, p.Email, p.UserID} }), nil
+	return paging.Cut(out, size, func(p Person) []any { return []any{p.Role != RoleAdmin, p.Email, p.UserID} }), nil
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
 	"github.com/chatons/archipelago/internal/notify"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 // PollerActor is the audit actor of the health poller.
@@ -108,7 +108,7 @@ func (s *Service) PollAll(ctx context.Context) error {
 }
 
 func (s *Service) allIslands(ctx context.Context) ([]Island, error) {
-	return page.All(ctx, maxWholeList, func(ctx context.Context, r page.Request) (page.Page[Island], error) {
+	return paging.All(ctx, maxWholeList, func(ctx context.Context, r paging.Request) (paging.Page[Island], error) {
 		return IslandPage(ctx, s.pool, IslandFilter{}, r)
 	})
 }
@@ -192,7 +192,7 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, isl Island, snap snapsh
 			return err
 		}
 	}
-	pledges, err := page.All(ctx, maxWholeList, func(ctx context.Context, r page.Request) (page.Page[Pledge], error) {
+	pledges, err := paging.All(ctx, maxWholeList, func(ctx context.Context, r paging.Request) (paging.Page[Pledge], error) {
 		return PledgePage(ctx, tx, PledgeFilter{IslandID: isl.ID, Live: true}, r)
 	})
 	if err != nil {

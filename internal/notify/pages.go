@@ -7,15 +7,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/database"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 // ChannelPage lists one page of channels: federation-wide first, then by member slug, name
-// and id (internal/page's style; the cursor is that triple, "" standing for federation-wide).
-func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r page.Request) (page.Page[Channel], error) {
+// and id (internal/paging's style; the cursor is that triple, "" standing for federation-wide).
+func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r paging.Request) (paging.Page[Channel], error) {
 	size, err := r.Size()
 	if err != nil {
-		return page.Page[Channel]{}, err
+		return paging.Page[Channel]{}, err
 	}
 	var (
 		slug, name string
@@ -23,7 +23,7 @@ func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r page.Request
 	)
 	after, err := r.Keys(&slug, &name, &id)
 	if err != nil {
-		return page.Page[Channel]{}, err
+		return paging.Page[Channel]{}, err
 	}
 	var w database.Where
 	if !f.All {
@@ -35,13 +35,13 @@ func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r page.Request
 	rows, err := q.Query(ctx, `SELECT `+channelColumns+channelFrom+w.String()+`
 		ORDER BY coalesce(m.slug, ''), c.name, c.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
-		return page.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
+		return paging.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, scanChannel)
 	if err != nil {
-		return page.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
+		return paging.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
 	}
-	return page.Cut(out, size, func(c Channel) []any { return []any{c.MemberSlug, c.Name, c.ID} }), nil
+	return paging.Cut(out, size, func(c Channel) []any { return []any{c.MemberSlug, c.Name, c.ID} }), nil
 }
 
 // LatestDeliveries returns the newest n deliveries of each channel (newest first), in one

@@ -8,15 +8,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/database"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
-// Page lists one page of stored reports, newest first (internal/page's style; the cursor is
+// Page lists one page of stored reports, newest first (internal/paging's style; the cursor is
 // the last report's generation time and id). f.Limit is not used here.
-func Page(ctx context.Context, q Querier, f Filter, r page.Request) (page.Page[Stored], error) {
+func Page(ctx context.Context, q Querier, f Filter, r paging.Request) (paging.Page[Stored], error) {
 	size, err := r.Size()
 	if err != nil {
-		return page.Page[Stored]{}, err
+		return paging.Page[Stored]{}, err
 	}
 	var (
 		at time.Time
@@ -24,7 +24,7 @@ func Page(ctx context.Context, q Querier, f Filter, r page.Request) (page.Page[S
 	)
 	after, err := r.Keys(&at, &id)
 	if err != nil {
-		return page.Page[Stored]{}, err
+		return paging.Page[Stored]{}, err
 	}
 	var w database.Where
 	if !f.All {
@@ -39,11 +39,11 @@ func Page(ctx context.Context, q Querier, f Filter, r page.Request) (page.Page[S
 	rows, err := q.Query(ctx, `SELECT `+storedColumns+` FROM reports r LEFT JOIN members m ON m.id = r.member_id`+w.String()+`
 		ORDER BY r.generated_at DESC, r.id DESC LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
-		return page.Page[Stored]{}, fmt.Errorf("list reports: %w", err)
+		return paging.Page[Stored]{}, fmt.Errorf("list reports: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, scanStored)
 	if err != nil {
-		return page.Page[Stored]{}, fmt.Errorf("list reports: %w", err)
+		return paging.Page[Stored]{}, fmt.Errorf("list reports: %w", err)
 	}
-	return page.Cut(out, size, func(s Stored) []any { return []any{s.GeneratedAt, s.ID} }), nil
+	return paging.Cut(out, size, func(s Stored) []any { return []any{s.GeneratedAt, s.ID} }), nil
 }

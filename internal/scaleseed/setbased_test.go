@@ -12,7 +12,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/scaleseed"
 	"github.com/chatons/archipelago/internal/testenv"
@@ -78,7 +78,7 @@ func TestIslandDetailsAreSetBased(t *testing.T) {
 		UNION ALL SELECT id, now(), false, '[]'::jsonb FROM islands`); err != nil {
 		t.Fatal(err)
 	}
-	isls, err := page.All(t.Context(), 1000, func(ctx context.Context, r page.Request) (page.Page[islands.Island], error) {
+	isls, err := paging.All(t.Context(), 1000, func(ctx context.Context, r paging.Request) (paging.Page[islands.Island], error) {
 		return islands.IslandPage(ctx, pool, islands.IslandFilter{}, r)
 	})
 	if err != nil {

@@ -7,20 +7,20 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/database"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
-// VaultPage lists one page of vaults by member slug, name and id (internal/page's style;
+// VaultPage lists one page of vaults by member slug, name and id (internal/paging's style;
 // the cursor is that triple).
-func (s *Service) VaultPage(ctx context.Context, f VaultFilter, r page.Request) (page.Page[Vault], error) {
+func (s *Service) VaultPage(ctx context.Context, f VaultFilter, r paging.Request) (paging.Page[Vault], error) {
 	return VaultPage(ctx, s.pool, f, r)
 }
 
 // VaultPage lists one page of vaults by member slug, name and id, on q.
-func VaultPage(ctx context.Context, q querier, f VaultFilter, r page.Request) (page.Page[Vault], error) {
+func VaultPage(ctx context.Context, q querier, f VaultFilter, r paging.Request) (paging.Page[Vault], error) {
 	size, err := r.Size()
 	if err != nil {
-		return page.Page[Vault]{}, err
+		return paging.Page[Vault]{}, err
 	}
 	var (
 		slug, name string
@@ -28,10 +28,10 @@ func VaultPage(ctx context.Context, q querier, f VaultFilter, r page.Request) (p
 	)
 	after, err := r.Keys(&slug, &name, &id)
 	if err != nil {
-		return page.Page[Vault]{}, err
+		return paging.Page[Vault]{}, err
 	}
 	if !f.All && len(f.MemberIDs) == 0 {
-		return page.Page[Vault]{Items: []Vault{}}, nil
+		return paging.Page[Vault]{Items: []Vault{}}, nil
 	}
 	var w database.Where
 	if !f.All {
@@ -52,11 +52,11 @@ func VaultPage(ctx context.Context, q querier, f VaultFilter, r page.Request) (p
 	rows, err := q.Query(ctx, `SELECT `+vaultColumns+vaultFrom+w.String()+`
 		ORDER BY m.slug, v.name, v.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
-		return page.Page[Vault]{}, fmt.Errorf("list vaults: %w", err)
+		return paging.Page[Vault]{}, fmt.Errorf("list vaults: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Vault, error) { return scanVault(r) })
 	if err != nil {
-		return page.Page[Vault]{}, fmt.Errorf("list vaults: %w", err)
+		return paging.Page[Vault]{}, fmt.Errorf("list vaults: %w", err)
 	}
-	return page.Cut(out, size, func(v Vault) []any { return []any{v.MemberSlug, v.Name, v.ID} }), nil
+	return paging.Cut(out, size, func(v Vault) []any { return []any{v.MemberSlug, v.Name, v.ID} }), nil
 }

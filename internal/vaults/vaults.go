@@ -15,7 +15,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
@@ -149,7 +149,7 @@ type VaultFilter struct {
 // VaultList lists every vault f selects, by member and name (all the pages of VaultPage;
 // an error, never a partial list, beyond maxWholeList).
 func (s *Service) VaultList(ctx context.Context, f VaultFilter) ([]Vault, error) {
-	return page.All(ctx, maxWholeList, func(ctx context.Context, r page.Request) (page.Page[Vault], error) {
+	return paging.All(ctx, maxWholeList, func(ctx context.Context, r paging.Request) (paging.Page[Vault], error) {
 		return s.VaultPage(ctx, f, r)
 	})
 }

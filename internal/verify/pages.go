@@ -5,14 +5,14 @@ import (
 	"fmt"
 
 	"github.com/chatons/archipelago/internal/database"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
-// RepositoryPage lists one page of live repositories by member, name and id (internal/page's style; the cursor is that triple).
-func RepositoryPage(ctx context.Context, q querier, f RepositoryFilter, r page.Request) (page.Page[Repository], error) {
+// RepositoryPage lists one page of live repositories by member, name and id (internal/paging's style; the cursor is that triple).
+func RepositoryPage(ctx context.Context, q querier, f RepositoryFilter, r paging.Request) (paging.Page[Repository], error) {
 	size, err := r.Size()
 	if err != nil {
-		return page.Page[Repository]{}, err
+		return paging.Page[Repository]{}, err
 	}
 	var (
 		member, id int64
@@ -20,11 +20,11 @@ func RepositoryPage(ctx context.Context, q querier, f RepositoryFilter, r page.R
 	)
 	after, err := r.Keys(&member, &name, &id)
 	if err != nil {
-		return page.Page[Repository]{}, err
+		return paging.Page[Repository]{}, err
 	}
 	s, err := SettingsGet(ctx, q)
 	if err != nil {
-		return page.Page[Repository]{}, err
+		return paging.Page[Repository]{}, err
 	}
 	var w database.Where
 	w.And("r.deleted_at IS NULL")
@@ -40,33 +40,33 @@ func RepositoryPage(ctx context.Context, q querier, f RepositoryFilter, r page.R
 	rows, err := q.Query(ctx, `SELECT `+repoColumns+repoFrom+w.String()+`
 		ORDER BY r.member_id, r.name, r.id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
-		return page.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
+		return paging.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
 	}
 	defer rows.Close()
 	out := []Repository{}
 	for rows.Next() {
 		r, err := scanRepo(rows, s)
 		if err != nil {
-			return page.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
+			return paging.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return page.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
+		return paging.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
 	}
-	return page.Cut(out, size, func(r Repository) []any { return []any{r.MemberID, r.Name, r.ID} }), nil
+	return paging.Cut(out, size, func(r Repository) []any { return []any{r.MemberID, r.Name, r.ID} }), nil
 }
 
 // RunPage lists one page of restore test runs, newest first (the cursor is the last id).
 // f.Before and f.Limit are not used here.
-func RunPage(ctx context.Context, q querier, f RunFilter, r page.Request) (page.Page[Run], error) {
+func RunPage(ctx context.Context, q querier, f RunFilter, r paging.Request) (paging.Page[Run], error) {
 	size, err := r.Size()
 	if err != nil {
-		return page.Page[Run]{}, err
+		return paging.Page[Run]{}, err
 	}
 	var before int64
 	if _, err := r.Keys(&before); err != nil {
-		return page.Page[Run]{}, err
+		return paging.Page[Run]{}, err
 	}
 	var w database.Where
 	if f.MemberIDs != nil {
@@ -88,19 +88,19 @@ func RunPage(ctx context.Context, q querier, f RunFilter, r page.Request) (page.
 		JOIN restic_repositories r ON r.id = t.repository_id`+w.String()+`
 		ORDER BY t.id DESC LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {
-		return page.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
+		return paging.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
 	}
 	defer rows.Close()
 	out := []Run{}
 	for rows.Next() {
 		t, err := scanRun(rows)
 		if err != nil {
-			return page.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
+			return paging.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
 		}
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return page.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
+		return paging.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
 	}
-	return page.Cut(out, size, func(t Run) []any { return []any{t.ID} }), nil
+	return paging.Cut(out, size, func(t Run) []any { return []any{t.ID} }), nil
 }

@@ -1,4 +1,4 @@
-// Package page is the one pagination style of every list in Archipelago: a Request carries
+// Package paging is the one pagination style of every list in Archipelago: a Request carries
 // an opaque cursor and a limit (DefaultLimit when zero, at most MaxLimit; more is refused,
 // never silently cut), and a list answers a Page: its items and the cursor of the next page,
 // empty on the last one.
@@ -9,7 +9,7 @@
 // inserted or deleted between two pages never make another row repeat or disappear.
 //
 // This package knows nothing of SQL: each domain package writes its own keyset condition.
-package page
+package paging
 
 import (
 	"bytes"

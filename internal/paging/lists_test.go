@@ -1,4 +1,4 @@
-package page_test
+package paging_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
-	"github.com/chatons/archipelago/internal/page"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/scaleseed"
 	"github.com/chatons/archipelago/internal/testenv"
@@ -21,11 +21,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // walk reads every page of a list with the given limit and checks the pages: each full but
 // the last, none empty (unless the list is), no item twice, the expected total.
 func walk[T any](t *testing.T, name string, limit, want int, key func(T) string,
-	list func(context.Context, page.Request) (page.Page[T], error)) []T {
+	list func(context.Context, paging.Request) (paging.Page[T], error)) []T {
 	t.Helper()
 	var all []T
 	seen := map[string]bool{}
-	req := page.Request{Limit: limit}
+	req := paging.Request{Limit: limit}
 	for pages := 1; ; pages++ {
 		p, err := list(t.Context(), req)
 		if err != nil {
@@ -84,43 +84,43 @@ func TestEveryDomainListPagesCompletely(t *testing.T) {
 
 	for _, limit := range []int{1, 4, 5, 12, 24, 500} {
 		walk(t, "members", limit, 12, func(m islands.Member) string { return id(m.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[islands.Member], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[islands.Member], error) {
 				return islands.MemberPage(ctx, pool, islands.MemberFilter{}, r)
 			})
 		walk(t, "islands", limit, size.Islands(), func(i islands.Island) string { return id(i.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[islands.Island], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[islands.Island], error) {
 				return islands.IslandPage(ctx, pool, islands.IslandFilter{}, r)
 			})
 		walk(t, "pledges", limit, 12, func(p islands.Pledge) string { return id(p.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[islands.Pledge], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[islands.Pledge], error) {
 				return islands.PledgePage(ctx, pool, islands.PledgeFilter{Live: true}, r)
 			})
 		walk(t, "vaults", limit, 24, func(v vaults.Vault) string { return id(v.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[vaults.Vault], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[vaults.Vault], error) {
 				return vs.VaultPage(ctx, vaults.VaultFilter{All: true}, r)
 			})
 		walk(t, "repositories", limit, 24, func(r verify.Repository) string { return id(r.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[verify.Repository], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[verify.Repository], error) {
 				return verify.RepositoryPage(ctx, pool, verify.RepositoryFilter{}, r)
 			})
 		walk(t, "runs", limit, 48, func(r verify.Run) string { return id(r.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[verify.Run], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[verify.Run], error) {
 				return verify.RunPage(ctx, pool, verify.RunFilter{}, r)
 			})
 		walk(t, "channels", limit, 24, func(c notify.Channel) string { return id(c.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[notify.Channel], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[notify.Channel], error) {
 				return notify.ChannelPage(ctx, pool, notify.ChannelFilter{All: true}, r)
 			})
 		walk(t, "reports", limit, 24, func(s reports.Stored) string { return id(s.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[reports.Stored], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[reports.Stored], error) {
 				return reports.Page(ctx, pool, reports.Filter{All: true}, r)
 			})
 		walk(t, "tokens", limit, 7, func(k identity.APIToken) string { return id(k.ID) },
-			func(ctx context.Context, r page.Request) (page.Page[identity.APIToken], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[identity.APIToken], error) {
 				return ids.TokenPage(ctx, fed, r)
 			})
 		people := walk(t, "people", limit, 7, func(p identity.Person) string { return id(p.UserID) },
-			func(ctx context.Context, r page.Request) (page.Page[identity.Person], error) {
+			func(ctx context.Context, r paging.Request) (paging.Page[identity.Person], error) {
 				return ids.PersonPage(ctx, first, r)
 			})
 		if people[0].Email != "p3@people.example" || people[1].Email != "p6@people.example" || people[2].Email != "p1@people.example" {
@@ -129,21 +129,21 @@ func TestEveryDomainListPagesCompletely(t *testing.T) {
 	}
 	// A member's own view is filtered before paging.
 	own := walk(t, "member vaults", 1, 2, func(v vaults.Vault) string { return id(v.ID) },
-		func(ctx context.Context, r page.Request) (page.Page[vaults.Vault], error) {
+		func(ctx context.Context, r paging.Request) (paging.Page[vaults.Vault], error) {
 			return vs.VaultPage(ctx, vaults.VaultFilter{MemberIDs: []int64{first}}, r)
 		})
 	if own[0].MemberID != first {
 		t.Fatalf("member filter: %+v", own[0])
 	}
 	// A cursor of another list, and a limit above the maximum, are refused.
-	p, err := verify.RunPage(ctx, pool, verify.RunFilter{}, page.Request{Limit: 1})
+	p, err := verify.RunPage(ctx, pool, verify.RunFilter{}, paging.Request{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := vs.VaultPage(ctx, vaults.VaultFilter{All: true}, page.Request{Cursor: p.Next}); err == nil {
+	if _, err := vs.VaultPage(ctx, vaults.VaultFilter{All: true}, paging.Request{Cursor: p.Next}); err == nil {
 		t.Fatal("a runs cursor was accepted by the vault list")
 	}
-	if _, err := islands.MemberPage(ctx, pool, islands.MemberFilter{}, page.Request{Limit: page.MaxLimit + 1}); err == nil {
+	if _, err := islands.MemberPage(ctx, pool, islands.MemberFilter{}, paging.Request{Limit: paging.MaxLimit + 1}); err == nil {
 		t.Fatal("a limit above the maximum was accepted")
 	}
 }
