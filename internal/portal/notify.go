@@ -64,11 +64,13 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 			data.AdminOf = append(data.AdminOf, m)
 		}
 	}
-	cs, err := notify.ChannelList(r.Context(), p.pool, f)
+	cp, err := notify.ChannelPage(r.Context(), p.pool, f, pageRequest(r))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	cs := cp.Items
+	page.Next = nextHref(r, cp.Next)
 	ids := make([]int64, len(cs))
 	for i, c := range cs {
 		ids[i] = c.ID

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/paging"
 )
@@ -103,4 +105,29 @@ func RunPage(ctx context.Context, q querier, f RunFilter, r paging.Request) (pag
 		return paging.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
 	}
 	return paging.Cut(out, size, func(t Run) []any { return []any{t.ID} }), nil
+}
+
+// OutcomeCounts counts the live repositories of the members (nil: every member) by the
+// outcome of their latest finished test ("untested" when none), in one statement.
+func OutcomeCounts(ctx context.Context, q querier, memberIDs []int64) (map[string]int, error) {
+	var w database.Where
+	w.And("r.deleted_at IS NULL")
+	if memberIDs != nil {
+		w.And("r.member_id = ANY(?)", memberIDs)
+	}
+	rows, err := q.Query(ctx, `SELECT CASE WHEN lr.id IS NULL THEN 'untested' ELSE lr.status END, count(*)
+		FROM restic_repositories r LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id`+w.String()+` GROUP BY 1`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("count repositories by outcome: %w", err)
+	}
+	out := map[string]int{}
+	var (
+		k string
+		n int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&k, &n}, func() error { out[k] = n; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("count repositories by outcome: %w", err)
+	}
+	return out, nil
 }
