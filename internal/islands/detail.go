@@ -37,7 +37,7 @@ type IslandDetail struct {
 
 // Detail gathers an island's operators, last observed nodes, pledges and warnings.
 func Detail(ctx context.Context, q Querier, isl Island) (IslandDetail, error) {
-	if _, err := IslandByID(ctx, q, isl.ID); err != nil {
+	if _, err := IslandGetByID(ctx, q, isl.ID); err != nil {
 		return IslandDetail{}, err
 	}
 	ds, err := Details(ctx, q, []Island{isl})
