@@ -89,17 +89,9 @@ func HashPassword(password string) (string, error) {
 // at package init cost every process, even `archipelago version`, 4-5 s and 64 MiB of RSS.
 const dummyHash = "$argon2id$v=19$m=65536,t=3,p=2$UBHzVa3j9/w4fY75p7TYbA$scFMRmlRFJzkb67Ta3rTViIK6yCwO5b7NdgCZH17N5U"
 
-// argonSlots bounds how many argon2id computations run at once in this process. Each one
-// holds argonMemory (64 MiB) for its duration, so unbounded concurrent logins would make the
-// resident memory grow by 64 MiB per login in flight; with one slot the peak stays at one
-// block and the logins queue (argon2 already uses both threads of a small server). It is the
-// package's only mutable state: it guards a process-wide resource, memory.
-var argonSlots = make(chan struct{}, 1)
-
-// argonKey is argon2.IDKey taken under argonSlots.
+// argonKey is argon2.IDKey. How many run at once is bounded by the Service's hashing slots
+// (Config.MaxConcurrentHashes, ARCHIPELAGO_MAX_PASSWORD_HASHES): each holds 64 MiB.
 func argonKey(password, salt []byte, t, mem uint32, threads uint8, keyLen uint32) []byte {
-	argonSlots <- struct{}{}
-	defer func() { <-argonSlots }()
 	return argon2.IDKey(password, salt, t, mem, threads, keyLen)
 }
 
