@@ -10,7 +10,7 @@ export GOTOOLCHAIN := local
 export ARCHIPELAGO_MINIO  ?= $(TOOLS_BIN)/minio
 export ARCHIPELAGO_RESTIC ?= $(TOOLS_BIN)/restic
 
-.PHONY: all build tools os-deps demo test vet bench clean
+.PHONY: all build tools os-deps demo test vet bench bench-scale clean
 
 all: build
 
@@ -55,3 +55,9 @@ bench: os-deps tools build
 
 clean:
 	rm -rf bin .tools artifacts
+
+## bench-scale: seed 10 / 100 / 1,000 members (× 10 vaults, 7 days of tests) and print list, page, /metrics and report latencies, SQL per page, RSS and the P3 ratio (SIZES=…, DAYS=… to change; docs/scale.md)
+SIZES ?= 10,100,1000
+DAYS  ?= 7
+bench-scale: os-deps build
+	$(GO) run ./bench/scale -sizes $(SIZES) -days $(DAYS) $(BENCH_ARGS)

@@ -18,7 +18,11 @@ import (
 )
 
 // exported lists the metric names internal/metrics and the HTTP middleware export.
-var exported = regexp.MustCompile(`^archipelago_(restore_(last_success_timestamp_seconds|snapshot_age_seconds|rpo_seconds|rto_seconds|projected_full_restore_seconds|last_outcome|last_test_timestamp_seconds)|vault_(usage_ratio|usage_bytes|quota_bytes)|pledge_status|job_queue_depth|notify_(deliveries|oldest_pending_seconds)|metrics_collect_success|vault_(copy_lag_seconds|copy_behind|copy_pending_deletions|frozen|lifecycle_tripped_timestamp_seconds|multipart_bytes)|protection_collect_success)$`)
+var exported = regexp.MustCompile(`^archipelago_(restore_(last_success_timestamp_seconds|snapshot_age_seconds|rpo_seconds|rto_seconds|projected_full_restore_seconds|last_outcome|last_test_timestamp_seconds|repositories)|member_(repositories|repositories_stale|restore_oldest_success_age_seconds|vault_usage_bytes|vault_quota_bytes|vaults_over_ratio)|island_(repositories|vault_usage_bytes|vault_quota_bytes|vaults|pledges)|vault_(usage_ratio|usage_bytes|quota_bytes)|pledge_status|job_queue_depth|notify_(deliveries|oldest_pending_seconds)|metrics_collect_success|member_(copy_lag_max_seconds|vaults_copy_behind|copy_pending_deletions|vaults_frozen|lifecycle_tripped_timestamp_seconds|vault_multipart_bytes)|vault_(copy_lag_seconds|copy_behind|copy_pending_deletions|frozen|lifecycle_tripped_timestamp_seconds|multipart_bytes)|protection_collect_success)$`)
+
+// perObject lists the names exported only with ARCHIPELAGO_METRICS_PER_OBJECT: the shipped
+// rules and dashboard must not depend on them.
+var perObject = regexp.MustCompile(`^archipelago_(restore_(last_success_timestamp_seconds|snapshot_age_seconds|rpo_seconds|rto_seconds|projected_full_restore_seconds|last_outcome|last_test_timestamp_seconds)|vault_(usage_ratio|usage_bytes|quota_bytes|copy_lag_seconds|copy_behind|copy_pending_deletions|frozen|lifecycle_tripped_timestamp_seconds|multipart_bytes)|pledge_status)$`)
 
 func checkExpr(t *testing.T, where, expr string) {
 	t.Helper()
@@ -31,6 +35,9 @@ func checkExpr(t *testing.T, where, expr string) {
 		for _, m := range sel {
 			if m.Name == "__name__" && !exported.MatchString(m.Value) {
 				t.Errorf("%s: %q uses %s, which Archipelago does not export", where, expr, m.Value)
+			}
+			if m.Name == "__name__" && perObject.MatchString(m.Value) {
+				t.Errorf("%s: %q uses %s, exported only with ARCHIPELAGO_METRICS_PER_OBJECT=true", where, expr, m.Value)
 			}
 		}
 	}

@@ -26,8 +26,8 @@ type islandDetail struct {
 }
 
 type islandPage struct {
-	Islands   []islandView `json:"islands"`
-	NextAfter *int64       `json:"next_after"`
+	Islands    []islandView `json:"islands"`
+	NextCursor *string      `json:"next_cursor"`
 }
 
 // IslandList answers GET /v1/islands: every island with its operators and pledged capacity.
@@ -35,12 +35,12 @@ func (a *API) IslandList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
 		return err
 	}
-	after, limit, err := page(r)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	f := islands.IslandFilter{After: after, Limit: limit, Status: q.Get("status")}
+	f := islands.IslandFilter{Status: q.Get("status")}
 	switch f.Status {
 	case "", islands.StatusUnknown, islands.StatusHealthy, islands.StatusDegraded, islands.StatusUnavailable, islands.StatusUnreachable:
 	default:
@@ -49,10 +49,11 @@ func (a *API) IslandList(w http.ResponseWriter, r *http.Request) error {
 	if f.Operator, err = queryInt(q.Get("operator"), "operator", 1, 1<<62); err != nil {
 		return err
 	}
-	list, err := islands.IslandList(r.Context(), a.pool, f)
+	pg, err := islands.IslandPage(r.Context(), a.pool, f, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
+	list := pg.Items
 	ops, err := islands.OperatorsByIsland(r.Context(), a.pool)
 	if err != nil {
 		return err
@@ -65,9 +66,7 @@ func (a *API) IslandList(w http.ResponseWriter, r *http.Request) error {
 	for _, i := range list {
 		out.Islands = append(out.Islands, islandView{Island: i, Operators: nonNil(ops[i.ID]), PledgedCapacityBytes: pledged[i.ID]})
 	}
-	if len(list) > 0 {
-		out.NextAfter = nextAfter(len(list), limit, list[len(list)-1].ID)
-	}
+	out.NextCursor = nextCursor(pg.Next)
 	WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -8,30 +8,9 @@ import (
 	"github.com/chatons/archipelago/internal/islands"
 )
 
-// page reads the after/limit pagination parameters.
-func page(r *http.Request) (after int64, limit int, err error) {
-	q := r.URL.Query()
-	if after, err = queryInt(q.Get("after"), "after", 0, 1<<62); err != nil {
-		return 0, 0, err
-	}
-	l, err := queryInt(q.Get("limit"), "limit", 1, 500)
-	if l == 0 {
-		l = 50
-	}
-	return after, int(l), err
-}
-
-// nextAfter is the cursor of the next page: the last id when the page is full.
-func nextAfter(n, limit int, lastID int64) *int64 {
-	if n < limit || n == 0 {
-		return nil
-	}
-	return &lastID
-}
-
 type memberPage struct {
-	Members   []islands.Member `json:"members"`
-	NextAfter *int64           `json:"next_after"`
+	Members    []islands.Member `json:"members"`
+	NextCursor *string          `json:"next_cursor"`
 }
 
 // MemberList answers GET /v1/members: every member (federation transparency).
@@ -39,19 +18,15 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
 		return err
 	}
-	after, limit, err := page(r)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	ms, err := islands.MemberList(r.Context(), a.pool, islands.MemberFilter{Query: r.URL.Query().Get("q"), After: after, Limit: limit})
+	pg, err := islands.MemberPage(r.Context(), a.pool, islands.MemberFilter{Query: r.URL.Query().Get("q")}, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
-	out := memberPage{Members: nonNil(ms)}
-	if len(ms) > 0 { // (an empty page — no match, or past an exact multiple of limit — has no last id)
-		out.NextAfter = nextAfter(len(ms), limit, ms[len(ms)-1].ID)
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, memberPage{Members: pg.Items, NextCursor: nextCursor(pg.Next)})
 	return nil
 }
 

@@ -14,11 +14,15 @@ func (a *API) ChannelList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	scope := authz.ReadScope(p)
 	f := notify.ChannelFilter{All: scope.All, MemberIDs: scope.MemberIDs}
-	cs, err := notify.ChannelList(r.Context(), a.pool, f)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"channels": nonNil(cs), "event_kinds": notify.Kinds})
+	pg, err := notify.ChannelPage(r.Context(), a.pool, f, req)
+	if err != nil {
+		return pagingError(err)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"channels": pg.Items, "event_kinds": notify.Kinds, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
 

@@ -57,11 +57,15 @@ func (a *API) PersonList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ps, err := a.identity.PersonList(r.Context(), m.ID)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"people": nonNil(ps)})
+	pg, err := a.identity.PersonPage(r.Context(), m.ID, req)
+	if err != nil {
+		return pagingError(err)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"people": pg.Items, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
 

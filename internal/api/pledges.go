@@ -10,8 +10,8 @@ import (
 )
 
 type pledgePage struct {
-	Pledges   []islands.Pledge `json:"pledges"`
-	NextAfter *int64           `json:"next_after"`
+	Pledges    []islands.Pledge `json:"pledges"`
+	NextCursor *string          `json:"next_cursor"`
 }
 
 // PledgeList answers GET /v1/pledges: every pledge with its status (federation transparency).
@@ -19,12 +19,12 @@ func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
 		return err
 	}
-	after, limit, err := page(r)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	f := islands.PledgeFilter{After: after, Limit: limit, Status: q.Get("status")}
+	f := islands.PledgeFilter{Status: q.Get("status")}
 	switch f.Status {
 	case "", islands.PledgePending, islands.PledgeActive, islands.PledgeShort, islands.PledgeDown, islands.PledgeWithdrawn:
 	default:
@@ -36,15 +36,11 @@ func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
 	if f.IslandID, err = queryInt(q.Get("island"), "island", 1, 1<<62); err != nil {
 		return err
 	}
-	ps, err := islands.PledgeList(r.Context(), a.pool, f)
+	pg, err := islands.PledgePage(r.Context(), a.pool, f, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
-	out := pledgePage{Pledges: nonNil(ps)}
-	if len(ps) > 0 {
-		out.NextAfter = nextAfter(len(ps), limit, ps[len(ps)-1].ID)
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, pledgePage{Pledges: pg.Items, NextCursor: nextCursor(pg.Next)})
 	return nil
 }
 

@@ -71,20 +71,19 @@ func (a *API) ReportList(w http.ResponseWriter, r *http.Request) error {
 		}
 		f = reports.Filter{MemberIDs: []int64{m.ID}, Scope: reports.ScopeMember}
 	}
-	limit, err := queryInt(q.Get("limit"), "limit", 1, 500)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	f.Limit = int(limit)
-	list, err := reports.List(r.Context(), a.pool, f)
+	pg, err := reports.Page(r.Context(), a.pool, f, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
-	out := make([]reportOut, 0, len(list))
-	for _, st := range list {
+	out := make([]reportOut, 0, len(pg.Items))
+	for _, st := range pg.Items {
 		out = append(out, reportView(st))
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"reports": out})
+	WriteJSON(w, http.StatusOK, map[string]any{"reports": out, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
 

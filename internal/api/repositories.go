@@ -55,11 +55,15 @@ func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, err := verify.RepositoryList(r.Context(), a.pool, verify.RepositoryFilter{MemberIDs: ids, VaultID: vaultID})
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"repositories": nonNil(list)})
+	pg, err := verify.RepositoryPage(r.Context(), a.pool, verify.RepositoryFilter{MemberIDs: ids, VaultID: vaultID}, req)
+	if err != nil {
+		return pagingError(err)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"repositories": pg.Items, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
 

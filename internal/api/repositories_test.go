@@ -220,7 +220,7 @@ func TestRepositoryLifecycle(t *testing.T) {
 	}
 	var runs struct {
 		Runs       []runOut
-		NextBefore *int64 `json:"next_before"`
+		NextCursor *string `json:"next_cursor"`
 	}
 	env.Do(apptest.Req{Method: "GET", Path: "/v1/restore-tests?repository_id=" + id + "&status=queued", Token: f.ViewerA.Access}).Decode(t, &runs)
 	if len(runs.Runs) != 1 || runs.Runs[0].ID != run.ID {
@@ -230,7 +230,7 @@ func TestRepositoryLifecycle(t *testing.T) {
 	if len(runs.Runs) != 0 {
 		t.Fatalf("B lists A's runs: %+v", runs)
 	}
-	for _, q := range []string{"status=nope", "since=yesterday", "limit=0", "repository_id=x", "before=-1"} {
+	for _, q := range []string{"status=nope", "since=yesterday", "limit=0", "repository_id=x", "cursor=nope", "limit=501"} {
 		if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/restore-tests?" + q, Token: f.ViewerA.Access, NoValidate: true}); r.Status != 400 || r.ErrorField() != strings.SplitN(q, "=", 2)[0] {
 			t.Errorf("list ?%s: %d %s", q, r.Status, r.Body)
 		}

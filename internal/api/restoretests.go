@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,7 +23,7 @@ var runStatuses = map[string]bool{
 
 type runPage struct {
 	Runs       []verify.Run `json:"runs"`
-	NextBefore *int64       `json:"next_before"`
+	NextCursor *string      `json:"next_cursor"`
 }
 
 // RestoreTestList answers GET /v1/restore-tests (?member, ?repository_id, ?status, ?since,
@@ -41,14 +40,10 @@ func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) error {
 	if f.RepositoryID, err = queryInt(trimmedQuery(r, "repository_id"), "repository_id", 1, 1<<62); err != nil {
 		return err
 	}
-	if f.Before, err = queryInt(trimmedQuery(r, "before"), "before", 1, 1<<62); err != nil {
-		return err
-	}
-	limit, err := queryInt(trimmedQuery(r, "limit"), "limit", 1, 500)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	f.Limit = int(cmp.Or(limit, 50))
 	if s := trimmedQuery(r, "since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -56,16 +51,11 @@ func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Since = &t
 	}
-	runs, err := verify.RunList(r.Context(), a.pool, f)
+	pg, err := verify.RunPage(r.Context(), a.pool, f, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
-	out := runPage{Runs: nonNil(runs)}
-	if len(runs) == f.Limit {
-		last := runs[len(runs)-1].ID
-		out.NextBefore = &last
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, runPage{Runs: pg.Items, NextCursor: nextCursor(pg.Next)})
 	return nil
 }
 

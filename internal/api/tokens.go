@@ -55,14 +55,15 @@ func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 
 // TokenList answers GET /v1/tokens.
 func (a *API) TokenList(w http.ResponseWriter, r *http.Request) error {
-	ts, err := a.identity.TokenList(r.Context(), principal(r))
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	if ts == nil {
-		ts = []identity.APIToken{}
+	pg, err := a.identity.TokenPage(r.Context(), principal(r), req)
+	if err != nil {
+		return pagingError(err)
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	WriteJSON(w, http.StatusOK, map[string]any{"tokens": pg.Items, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
 

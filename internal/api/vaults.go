@@ -37,6 +37,10 @@ func visibleVaults(p *identity.Principal) vaults.VaultFilter {
 // VaultList answers GET /v1/vaults (?member=<slug>, ?island_id, ?status).
 func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
+	req, err := pageParams(r)
+	if err != nil {
+		return err
+	}
 	f := visibleVaults(p)
 	f.Status = r.URL.Query().Get("status")
 	if slug := r.URL.Query().Get("member"); slug != "" {
@@ -56,11 +60,11 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.IslandID = id
 	}
-	vs, err := a.vaults.VaultList(r.Context(), f)
+	pg, err := a.vaults.VaultPage(r.Context(), f, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"vaults": vs})
+	WriteJSON(w, http.StatusOK, map[string]any{"vaults": pg.Items, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
 

@@ -134,8 +134,9 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("build portal: %w", err)
 	}
 	registry := server.NewRegistry()
-	registry.MustRegister(metrics.New(a.Pool, a.Log))             // restore status, vault usage, pledges, job queue, outbox
-	registry.MustRegister(protection.NewCollector(a.Pool, a.Log)) // copy lag, pending deletions, freeze, tripwire
+	// Restore status, vault usage, pledges (aggregated per member and island), job queue, outbox.
+	registry.MustRegister(metrics.New(a.Pool, a.Log, metrics.Config{PerObject: a.Cfg.MetricsPerObject}))
+	registry.MustRegister(protection.NewCollector(a.Pool, a.Log, a.Cfg.MetricsPerObject)) // copy lag, pending deletions, freeze, tripwire
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
 		MetricsToken: a.Cfg.MetricsToken})

@@ -69,6 +69,9 @@ type Config struct {
 	RetainDeliveredEvents      time.Duration // ARCHIPELAGO_RETAIN_DELIVERED_EVENTS
 	RetainSnapshotObservations time.Duration // ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS
 	ReportPeriods              []string      // ARCHIPELAGO_REPORT_PERIODS
+
+	// Observability.
+	MetricsPerObject bool // ARCHIPELAGO_METRICS_PER_OBJECT
 }
 
 // Defaults used when a variable is unset.
@@ -128,6 +131,7 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS", Default: "168h", Help: "how long sessions are kept after they expired or were revoked"},
 	{Name: "ARCHIPELAGO_RETAIN_DELIVERED_EVENTS", Default: "4320h", Help: "how long notification events, finished deliveries and consumed outbox rows are kept"},
 	{Name: "ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS", Default: "4320h", Help: "how long snapshots seen disappearing are remembered"},
+	{Name: "ARCHIPELAGO_METRICS_PER_OBJECT", Default: "false", Help: "also export /metrics series per repository, vault and pledge (their number grows with the federation; the aggregates per member and island are always exported)"},
 }
 
 // defaultOf is the Default of the variable named in Vars ("" when it has none).
@@ -235,6 +239,7 @@ func Load(env Getenv) (*Config, error) {
 		RetainExpiredSessions:      duration("ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS"),
 		RetainDeliveredEvents:      duration("ARCHIPELAGO_RETAIN_DELIVERED_EVENTS"),
 		RetainSnapshotObservations: duration("ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS"),
+		MetricsPerObject:           boolean("ARCHIPELAGO_METRICS_PER_OBJECT"),
 	}
 	for _, s := range strings.Split(get("ARCHIPELAGO_TRUSTED_PROXIES"), ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -427,6 +432,7 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS":      c.RetainExpiredSessions.String(),
 		"ARCHIPELAGO_RETAIN_DELIVERED_EVENTS":      c.RetainDeliveredEvents.String(),
 		"ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS": c.RetainSnapshotObservations.String(),
+		"ARCHIPELAGO_METRICS_PER_OBJECT":           strconv.FormatBool(c.MetricsPerObject),
 	}
 	out := make([][2]string, 0, len(Vars))
 	for _, v := range Vars {

@@ -201,48 +201,76 @@ func (s *Service) AccessPrincipal(ctx context.Context, token string) (*Principal
 	if err != nil {
 		return nil, errors.New("access token: bad subject")
 	}
-	var open bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2
-		AND revoked_at IS NULL AND expires_at > $3)`, c.SessionID, uid, s.cfg.Now()).Scan(&open); err != nil {
-		return nil, err
+	now := s.cfg.Now()
+	key := credentialKey("access_token", token)
+	if p, ok := s.cache.get(key, now); ok {
+		return p, nil
 	}
-	if !open {
-		return nil, ErrSessionExpired
-	}
-	p, err := s.principalFor(ctx, uid, "access_token")
-	if err != nil {
-		return nil, err
-	}
-	p.SessionID = c.SessionID
-	return p, nil
-}
-
-// SessionPrincipal returns the principal of an open session (portal cookie or refresh token).
-func (s *Service) SessionPrincipal(ctx context.Context, secret string) (*Principal, error) {
-	if !strings.HasPrefix(secret, SessionPrefix) {
-		return nil, ErrSessionExpired
-	}
+	gen := s.cache.generation()
 	var (
-		id, uid  int64
-		csrf     string
-		lastSeen time.Time
+		r       principalRow
+		expires time.Time
 	)
-	err := s.pool.QueryRow(ctx, `SELECT id, user_id, csrf_token, last_seen_at FROM sessions
-		WHERE secret_hash = $1 AND revoked_at IS NULL AND expires_at > $2`, sha(secret), s.cfg.Now()).Scan(&id, &uid, &csrf, &lastSeen)
+	err = s.pool.QueryRow(ctx, `SELECT s.expires_at, `+principalColumns+` FROM sessions s
+		JOIN users u ON u.id = s.user_id`+principalJoin+`
+		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3`, c.SessionID, uid, now).
+		Scan(append([]any{&expires}, r.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrSessionExpired
 	}
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.principalFor(ctx, uid, "session")
+	p, err := r.principal("access_token")
+	if err != nil {
+		return nil, err
+	}
+	p.SessionID = c.SessionID
+	if c.ExpiresAt != nil && c.ExpiresAt.Before(expires) {
+		expires = c.ExpiresAt.Time
+	}
+	s.cache.put(key, gen, p, now, expires)
+	return p, nil
+}
+
+// SessionPrincipal returns the principal of an open session (portal cookie or refresh
+// token). One SQL statement, or none when the session was resolved less than
+// PrincipalCacheTTL ago (see resolve.go).
+func (s *Service) SessionPrincipal(ctx context.Context, secret string) (*Principal, error) {
+	if !strings.HasPrefix(secret, SessionPrefix) {
+		return nil, ErrSessionExpired
+	}
+	now := s.cfg.Now()
+	key := credentialKey("session", secret)
+	if p, ok := s.cache.get(key, now); ok {
+		return p, nil
+	}
+	gen := s.cache.generation()
+	var (
+		r                 principalRow
+		id                int64
+		csrf              string
+		lastSeen, expires time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT s.id, s.csrf_token, s.last_seen_at, s.expires_at, `+principalColumns+`
+		FROM sessions s JOIN users u ON u.id = s.user_id`+principalJoin+`
+		WHERE s.secret_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2`, sha(secret), now).
+		Scan(append([]any{&id, &csrf, &lastSeen, &expires}, r.dest()...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrSessionExpired
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.principal("session")
 	if err != nil {
 		return nil, err
 	}
 	p.SessionID, p.CSRF = id, csrf
-	if s.cfg.Now().Sub(lastSeen) > time.Minute {
-		_, _ = s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`, id, s.cfg.Now())
+	if now.Sub(lastSeen) > time.Minute {
+		_, _ = s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`, id, now)
 	}
+	s.cache.put(key, gen, p, now, expires)
 	return p, nil
 }
 
@@ -261,13 +289,15 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	if p.SessionID == 0 {
 		return errors.New("this credential has no session to log out of")
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, p.SessionID, s.cfg.Now()); err != nil {
 			return err
 		}
 		_, err := audit.Record(ctx, tx, audit.Entry{Action: "auth.logout", TargetType: "session", TargetID: strconv.FormatInt(p.SessionID, 10)})
 		return err
 	})
+	s.cache.invalidate()
+	return err
 }
 
 // PasswordChange says what a password change ended, so the person can be told.
@@ -302,6 +332,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return out, err
 	}
+	defer s.cache.invalidate()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = PasswordChange{}
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1`, p.UserID, newHash); err != nil {

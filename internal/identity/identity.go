@@ -136,7 +136,11 @@ type Config struct {
 	MaxConcurrentHashes int
 	// HashWait is how long a login waits for a hashing slot before ErrBusy; default 2 s.
 	HashWait time.Duration
-	Now      func() time.Time
+	// PrincipalCacheTTL is how long a resolved credential is reused without asking the
+	// database (default 2 s; negative disables the cache). Revocations through this Service
+	// take effect at once; revocations by another process within this time.
+	PrincipalCacheTTL time.Duration
+	Now               func() time.Time
 }
 
 // DefaultMaxConcurrentHashes is the default bound on concurrent password hashing: two
@@ -155,6 +159,7 @@ type Service struct {
 	hashSlots chan struct{}
 	// hashes counts password verifications, for metrics and tests.
 	hashes atomic.Int64
+	cache  *principalCache
 }
 
 // New returns a Service. It panics on an unusable JWT key: configuration validation
@@ -187,7 +192,11 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Service {
 	if cfg.HashWait <= 0 {
 		cfg.HashWait = 2 * time.Second
 	}
-	return &Service{pool: pool, log: log, cfg: cfg, hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	if cfg.PrincipalCacheTTL == 0 {
+		cfg.PrincipalCacheTTL = 2 * time.Second
+	}
+	return &Service{pool: pool, log: log, cfg: cfg, hashSlots: make(chan struct{}, cfg.MaxConcurrentHashes),
+		cache: newPrincipalCache(cfg.PrincipalCacheTTL)}
 }
 
 // User is a person who can log in.
@@ -259,6 +268,7 @@ func (s *Service) MembershipSet(ctx context.Context, tx pgx.Tx, userID, memberID
 	}
 	_, err = audit.Record(ctx, tx, audit.Entry{Action: "membership.set", MemberID: &memberID, TargetType: "user",
 		TargetID: strconv.FormatInt(userID, 10), Details: map[string]any{"role": role}})
+	s.cache.invalidate()
 	return err
 }
 
@@ -273,35 +283,17 @@ func (s *Service) UserByID(ctx context.Context, id int64) (User, error) {
 	return u, err
 }
 
-// memberships loads a user's memberships.
-func (s *Service) memberships(ctx context.Context, userID int64) ([]MemberRef, error) {
-	rows, err := s.pool.Query(ctx, `SELECT m.id, m.slug, m.name, ms.role FROM memberships ms
-		JOIN members m ON m.id = ms.member_id WHERE ms.user_id = $1 ORDER BY m.name`, userID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (MemberRef, error) {
-		var m MemberRef
-		err := r.Scan(&m.ID, &m.Slug, &m.Name, &m.Role)
-		return m, err
-	})
-}
-
-// principalFor builds the principal of an active user.
+// principalFor builds the principal of an active user (one statement).
 func (s *Service) principalFor(ctx context.Context, userID int64, via string) (*Principal, error) {
-	u, err := s.UserByID(ctx, userID)
+	var r principalRow
+	err := s.pool.QueryRow(ctx, `SELECT `+principalColumns+` FROM users u`+principalJoin+` WHERE u.id = $1`, userID).Scan(r.dest()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
-	if u.Status != "active" {
-		return nil, ErrSessionExpired
-	}
-	ms, err := s.memberships(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	return &Principal{UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName, FederationAdmin: u.FederationAdmin,
-		Members: ms, Via: via}, nil
+	return r.principal(via)
 }
 
 // FieldError is a validation problem with a named input field.

@@ -78,14 +78,22 @@ func HashPassword(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
 // dummyHash is verified against when an account does not exist, so a login takes the same
-// time whether or not the email is known.
-var dummyHash, _ = HashPassword("archipelago-timing-equaliser")
+// time whether or not the email is known. It is a constant (HashPassword of
+// "archipelago-timing-equaliser" with the parameters above, computed once offline): hashing it
+// at package init cost every process, even `archipelago version`, 4-5 s and 64 MiB of RSS.
+const dummyHash = "$argon2id$v=19$m=65536,t=3,p=2$UBHzVa3j9/w4fY75p7TYbA$scFMRmlRFJzkb67Ta3rTViIK6yCwO5b7NdgCZH17N5U"
+
+// argonKey is argon2.IDKey. How many run at once is bounded by the Service's hashing slots
+// (Config.MaxConcurrentHashes, ARCHIPELAGO_MAX_PASSWORD_HASHES): each holds 64 MiB.
+func argonKey(password, salt []byte, t, mem uint32, threads uint8, keyLen uint32) []byte {
+	return argon2.IDKey(password, salt, t, mem, threads, keyLen)
+}
 
 // VerifyPassword reports whether password matches the PHC-encoded argon2id hash.
 func VerifyPassword(hash, password string) (bool, error) {
@@ -110,7 +118,10 @@ func VerifyPassword(hash, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, t, mem, p, uint32(len(want)))
+	if mem > argonMemory || t > 10*argonTime || len(want) > 64 {
+		return false, errors.New("argon2 parameters above this server's limits")
+	}
+	got := argonKey([]byte(password), salt, t, mem, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

@@ -150,6 +150,7 @@ func (s *Service) PersonAdd(ctx context.Context, memberID int64, np NewPerson) (
 		out.Person, err = personGet(ctx, tx, memberID, userID)
 		return err
 	}
+	defer s.cache.invalidate() // PersonAdd can demote an existing member
 	err = pgx.BeginFunc(ctx, s.pool, add)
 	if errors.Is(err, ErrEmailTaken) {
 		// Someone created this user between our look-up and insert: add the user they created.
@@ -169,6 +170,7 @@ func (s *Service) PersonRoleSet(ctx context.Context, memberID, userID int64, rol
 		return Person{}, &FieldError{Field: "role", Problem: "must be admin or viewer"}
 	}
 	var out Person
+	defer s.cache.invalidate()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockMember(ctx, tx, memberID); err != nil {
 			return err
@@ -205,6 +207,7 @@ func (s *Service) PersonRoleSet(ctx context.Context, memberID, userID int64, rol
 // member are revoked (each audited as token.revoke), and when they no longer belong to any
 // member and are not a federation admin, their sessions are revoked too.
 func (s *Service) PersonRemove(ctx context.Context, memberID, userID int64) error {
+	defer s.cache.invalidate()
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockMember(ctx, tx, memberID); err != nil {
 			return err

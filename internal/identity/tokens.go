@@ -144,7 +144,7 @@ func CanManageToken(p *Principal, t APIToken) bool {
 
 // TokenRevoke revokes a token at once, audited. Revoking a revoked token is a no-op.
 func (s *Service) TokenRevoke(ctx context.Context, t APIToken) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, t.ID, s.cfg.Now())
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
@@ -153,25 +153,41 @@ func (s *Service) TokenRevoke(ctx context.Context, t APIToken) error {
 			TargetID: strconv.FormatInt(t.ID, 10), Details: map[string]any{"name": t.Name, "prefix": t.Prefix}})
 		return err
 	})
+	s.cache.invalidate()
+	return err
 }
 
 // TokenPrincipal authenticates an API token. Its principal holds only the token's member,
 // with the lesser of the token's role and the user's current role there, so a token stops
-// working when its creator loses the membership.
+// working when its creator loses the membership. One SQL statement, or none when the token
+// was resolved less than PrincipalCacheTTL ago (see resolve.go).
 func (s *Service) TokenPrincipal(ctx context.Context, token string) (*Principal, error) {
 	rest, ok := strings.CutPrefix(token, APITokenPrefix)
 	prefix, _, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || len(prefix) != 8 {
 		return nil, ErrInvalidCredentials
 	}
+	now := s.cfg.Now()
+	key := credentialKey("api_token", token)
+	if p, ok := s.cache.get(key, now); ok {
+		return p, nil
+	}
+	gen := s.cache.generation()
 	var (
-		hash []byte
-		t    APIToken
+		hash               []byte
+		t                  APIToken
+		memberName, status string
+		email, display     string
+		federationAdmin    bool
+		have               *string
 	)
-	err := s.pool.QueryRow(ctx, `SELECT t.secret_hash, `+tokenColumns+` FROM api_tokens t
-		JOIN members m ON m.id = t.member_id JOIN users u ON u.id = t.user_id WHERE t.prefix = $1`, prefix).
-		Scan(&hash, &t.ID, &t.Name, &t.Prefix, &t.MemberID, &t.MemberSlug, &t.Role, &t.CreatedBy, &t.CreatedAt,
-			&t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.userID)
+	err := s.pool.QueryRow(ctx, `SELECT t.secret_hash, `+tokenColumns+`, m.name, u.status, u.display_name,
+			u.federation_admin, x.role
+		FROM api_tokens t JOIN members m ON m.id = t.member_id JOIN users u ON u.id = t.user_id
+		LEFT JOIN memberships x ON x.user_id = t.user_id AND x.member_id = t.member_id
+		WHERE t.prefix = $1`, prefix).
+		Scan(&hash, &t.ID, &t.Name, &t.Prefix, &t.MemberID, &t.MemberSlug, &t.Role, &email, &t.CreatedAt,
+			&t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.userID, &memberName, &status, &display, &federationAdmin, &have)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = subtle.ConstantTimeCompare(sha(token), sha("x"))
 		return nil, ErrInvalidCredentials
@@ -179,31 +195,26 @@ func (s *Service) TokenPrincipal(ctx context.Context, token string) (*Principal,
 	if err != nil {
 		return nil, err
 	}
-	now := s.cfg.Now()
-	if subtle.ConstantTimeCompare(hash, sha(token)) != 1 || !t.Active(now) {
-		return nil, ErrInvalidCredentials
-	}
-	p, err := s.principalFor(ctx, t.userID, "api_token")
-	if err != nil {
+	if subtle.ConstantTimeCompare(hash, sha(token)) != 1 || !t.Active(now) || status != "active" {
 		return nil, ErrInvalidCredentials
 	}
 	role := t.Role
-	have, member := p.RoleIn(t.MemberID)
 	switch {
-	case !member && !p.FederationAdmin:
+	case have == nil && !federationAdmin:
 		return nil, ErrInvalidCredentials
-	case member && !have.AtLeast(role):
-		role = have
+	case have != nil && !Role(*have).AtLeast(role):
+		role = Role(*have)
 	}
-	var ref MemberRef
-	if err := s.pool.QueryRow(ctx, `SELECT id, slug, name FROM members WHERE id = $1`, t.MemberID).Scan(&ref.ID, &ref.Slug, &ref.Name); err != nil {
-		return nil, err
-	}
-	ref.Role = role
-	p.Members, p.FederationAdmin = []MemberRef{ref}, false
-	p.TokenID, p.TokenName = t.ID, t.Name
+	p := &Principal{UserID: t.userID, Email: email, DisplayName: display, Via: "api_token",
+		Members: []MemberRef{{ID: t.MemberID, Slug: t.MemberSlug, Name: memberName, Role: role}},
+		TokenID: t.ID, TokenName: t.Name}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
 		_, _ = s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2 WHERE id = $1`, t.ID, now)
 	}
+	var expires time.Time
+	if t.ExpiresAt != nil {
+		expires = *t.ExpiresAt
+	}
+	s.cache.put(key, gen, p, now, expires)
 	return p, nil
 }

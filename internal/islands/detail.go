@@ -2,8 +2,9 @@ package islands
 
 import (
 	"context"
-	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PledgedByIsland returns the capacity of the live pledges of every island.
@@ -36,36 +37,78 @@ type IslandDetail struct {
 
 // Detail gathers an island's operators, last observed nodes, pledges and warnings.
 func Detail(ctx context.Context, q Querier, isl Island) (IslandDetail, error) {
-	var d IslandDetail
-	var err error
-	if d.Operators, err = OperatorList(ctx, q, isl.ID); err != nil {
-		return d, err
+	if _, err := IslandGetByID(ctx, q, isl.ID); err != nil {
+		return IslandDetail{}, err
 	}
-	obs, err := LatestGoodObservation(ctx, q, isl.ID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
-		return d, err
-	default:
-		d.Nodes, d.ObservedAt = obs.Nodes, &obs
-	}
-	live, err := PledgeList(ctx, q, PledgeFilter{IslandID: isl.ID, Live: true, Limit: 500})
+	ds, err := Details(ctx, q, []Island{isl})
 	if err != nil {
-		return d, err
+		return IslandDetail{}, err
 	}
-	all, err := PledgeList(ctx, q, PledgeFilter{IslandID: isl.ID, Limit: 500})
+	return ds[isl.ID], nil
+}
+
+// Details gathers the detail of several islands in three statements whatever their number
+// (operators, each island's latest good observation, pledges), for list pages.
+func Details(ctx context.Context, q Querier, isls []Island) (map[int64]IslandDetail, error) {
+	out := make(map[int64]IslandDetail, len(isls))
+	if len(isls) == 0 {
+		return out, nil
+	}
+	ids := make([]int64, len(isls))
+	for i, isl := range isls {
+		ids[i] = isl.ID
+	}
+	ops, err := operatorQuery(ctx, q, `o.island_id = ANY($1)`, ids)
 	if err != nil {
-		return d, err
+		return nil, err
 	}
-	d.Pledges = live
-	for _, p := range all {
+	rows, err := q.Query(ctx, `SELECT o.* FROM unnest($1::bigint[]) AS x(id)
+		CROSS JOIN LATERAL (SELECT `+observationColumns+` FROM island_observations
+			WHERE island_id = x.id AND ok ORDER BY observed_at DESC LIMIT 1) o`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("latest observations: %w", err)
+	}
+	obs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Observation, error) { return scanObservation(r) })
+	if err != nil {
+		return nil, fmt.Errorf("latest observations: %w", err)
+	}
+	rows, err = q.Query(ctx, `SELECT `+pledgeColumns+pledgeFrom+` WHERE p.island_id = ANY($1) ORDER BY p.id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("pledges of islands: %w", err)
+	}
+	pledges, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Pledge, error) { return scanPledge(r) })
+	if err != nil {
+		return nil, fmt.Errorf("pledges of islands: %w", err)
+	}
+	byIsland := map[int64]*IslandDetail{}
+	for _, isl := range isls {
+		byIsland[isl.ID] = &IslandDetail{}
+	}
+	for _, o := range ops {
+		d := byIsland[o.IslandID]
+		d.Operators = append(d.Operators, o)
+	}
+	for i := range obs {
+		o := obs[i]
+		d := byIsland[o.IslandID]
+		d.Nodes, d.ObservedAt = o.Nodes, &o
+	}
+	withdrawn := map[int64][]Pledge{}
+	for _, p := range pledges { // live pledges first, then withdrawn ones, each by id
+		d := byIsland[p.IslandID]
 		if p.WithdrawnAt != nil {
-			d.Pledges = append(d.Pledges, p)
+			withdrawn[p.IslandID] = append(withdrawn[p.IslandID], p)
+			continue
 		}
-	}
-	for _, p := range live {
+		d.Pledges = append(d.Pledges, p)
 		d.PledgedBytes += p.CapacityBytes
 	}
-	d.Warnings = IslandWarnings(isl.ReplicationFactor, d.Nodes, live)
-	return d, nil
+	for _, isl := range isls {
+		d := byIsland[isl.ID]
+		live := d.Pledges
+		d.Pledges = append(d.Pledges, withdrawn[isl.ID]...)
+		d.Warnings = IslandWarnings(isl.ReplicationFactor, d.Nodes, live)
+		out[isl.ID] = *d
+	}
+	return out, nil
 }

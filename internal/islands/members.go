@@ -241,3 +241,24 @@ func (s *Service) MemberDelete(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// MembersByID returns the members with these ids, in one statement (unknown ids are
+// absent from the map).
+func MembersByID(ctx context.Context, q Querier, ids []int64) (map[int64]Member, error) {
+	out := make(map[int64]Member, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT `+memberColumns+` FROM members WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read members: %w", err)
+	}
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) { return scanMember(r) })
+	if err != nil {
+		return nil, fmt.Errorf("read members: %w", err)
+	}
+	for _, m := range ms {
+		out[m.ID] = m
+	}
+	return out, nil
+}

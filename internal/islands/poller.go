@@ -14,6 +14,7 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 // PollerActor is the audit actor of the health poller.
@@ -107,19 +108,13 @@ func (s *Service) PollAll(ctx context.Context) error {
 }
 
 func (s *Service) allIslands(ctx context.Context) ([]Island, error) {
-	var all []Island
-	for after := int64(0); ; {
-		page, err := IslandList(ctx, s.pool, IslandFilter{After: after, Limit: 500})
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if len(page) < 500 {
-			return all, nil
-		}
-		after = page[len(page)-1].ID
-	}
+	return paging.All(ctx, maxWholeList, func(ctx context.Context, r paging.Request) (paging.Page[Island], error) {
+		return IslandPage(ctx, s.pool, IslandFilter{}, r)
+	})
 }
+
+// maxWholeList bounds the lists read whole inside this package (far above any federation).
+const maxWholeList = 1 << 20
 
 // PollIsland polls one island now and returns it as updated.
 func (s *Service) PollIsland(ctx context.Context, id int64) (Island, error) {
@@ -197,7 +192,9 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, isl Island, snap snapsh
 			return err
 		}
 	}
-	pledges, err := PledgeList(ctx, tx, PledgeFilter{IslandID: isl.ID, Live: true, Limit: 500})
+	pledges, err := paging.All(ctx, maxWholeList, func(ctx context.Context, r paging.Request) (paging.Page[Pledge], error) {
+		return PledgePage(ctx, tx, PledgeFilter{IslandID: isl.ID, Live: true}, r)
+	})
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,16 @@
-// Package metrics owns Archipelago's domain metrics for Prometheus: restore status per
-// repository (last success, snapshot age, last outcome), vault usage against quota,
-// pledge status, the job queue and the notification outbox. They are read from
-// PostgreSQL when /metrics is scraped (a collector, not counters kept in memory), so
-// every instance reports the same numbers and a restart loses nothing. deploy/ holds the
+// Package metrics owns Archipelago's domain metrics for Prometheus: restore status, vault
+// usage against quota, pledge status, the job queue and the notification outbox. They are
+// read from PostgreSQL when /metrics is scraped (a collector, not counters kept in memory),
+// so every instance reports the same numbers and a restart loses nothing. deploy/ holds the
 // alert rules and the Grafana dashboard built on these names.
+//
+// A scrape costs a constant number of statements (one per part) over maintained summaries
+// (each repository's last finished run, each vault's last counted usage), never over the
+// history of runs, and its cardinality is bounded: series are aggregated per member and per
+// island (docs/alerts.md lists them and their count). Series per repository, vault and
+// pledge are optional (Config.PerObject), for small federations. A part is exported whole
+// or not at all: when one cannot be read, archipelago_metrics_collect_success{part} is 0
+// and none of its series is exported, so a scrape is never silently partial.
 //
 // This package only reads; it must never write or hold a secret.
 package metrics
@@ -14,37 +21,74 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Outcomes and pledge statuses exported as one series each (value 1 for the current one).
+// Outcomes and pledge statuses exported as one series each.
 var (
 	outcomes       = []string{"passed", "warning", "failed", "error", "none"}
 	pledgeStatuses = []string{"pending", "active", "short", "down"}
 )
 
+// Config configures the collector.
+type Config struct {
+	// PerObject adds the series per repository, per vault and per pledge (their number
+	// grows with the federation: about 12 per repository, 3 per vault, 4 per pledge).
+	PerObject bool
+	// Timeout bounds one collection (default 5 s).
+	Timeout time.Duration
+}
+
 // Collector reads the metrics from the database at each scrape.
 type Collector struct {
-	pool    *pgxpool.Pool
-	log     *slog.Logger
-	timeout time.Duration
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	cfg  Config
 
+	// Aggregates.
+	memberRepos, memberStale, memberOldestSuccess, memberVaultUsage, memberVaultQuota, memberVaultsFull *prometheus.Desc
+	islandRepos, islandVaultUsage, islandVaultQuota, islandVaults, islandPledges                        *prometheus.Desc
+	repos                                                                                               *prometheus.Desc
+	// Per object (optional).
 	lastSuccess, snapshotAge, rpo, rto, lastOutcome, lastRun, projected *prometheus.Desc
 	vaultRatio, vaultUsage, vaultQuota                                  *prometheus.Desc
 	pledgeStatus                                                        *prometheus.Desc
-	queueDepth                                                          *prometheus.Desc
-	notifyDeliveries, notifyOldest                                      *prometheus.Desc
-	up                                                                  *prometheus.Desc
+	// Operations.
+	queueDepth                     *prometheus.Desc
+	notifyDeliveries, notifyOldest *prometheus.Desc
+	up                             *prometheus.Desc
 }
 
 // New returns the collector.
-func New(pool *pgxpool.Pool, log *slog.Logger) *Collector {
+func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Collector {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
 	repo := []string{"member", "repository", "repository_id", "mode"}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("archipelago_"+name, help, labels, nil)
 	}
-	return &Collector{pool: pool, log: log, timeout: 5 * time.Second,
+	return &Collector{pool: pool, log: log, cfg: cfg,
+		memberRepos: d("member_repositories", "The member's repositories by the outcome of their latest finished restore test "+
+			"(none: never tested); only outcomes with at least one repository are exported.", "member", "outcome"),
+		memberStale: d("member_repositories_stale", "The member's repositories whose newest snapshot seen by a test is older than "+
+			"their RPO.", "member"),
+		memberOldestSuccess: d("member_restore_oldest_success_age_seconds", "Over the member's repositories tested successfully "+
+			"at least once, the longest time since one's latest success.", "member"),
+		memberVaultUsage: d("member_vault_usage_bytes", "Usage of the member's vaults as Garage last counted it.", "member"),
+		memberVaultQuota: d("member_vault_quota_bytes", "Quota of the member's vaults.", "member"),
+		memberVaultsFull: d("member_vaults_over_ratio", "The member's vaults whose usage is at least ratio of their quota "+
+			"(ratio 0.95 and 1); zero counts are not exported.", "member", "ratio"),
+		islandRepos: d("island_repositories", "Repositories in vaults on the island by their latest outcome; only non-zero "+
+			"counts are exported.", "island", "outcome"),
+		islandVaultUsage: d("island_vault_usage_bytes", "Usage of the vaults on the island.", "island"),
+		islandVaultQuota: d("island_vault_quota_bytes", "Quota of the vaults on the island.", "island"),
+		islandVaults:     d("island_vaults", "Vaults on the island (pending or active).", "island"),
+		islandPledges:    d("island_pledges", "Live pledges on the island by status; only non-zero counts are exported.", "island", "status"),
+		repos:            d("restore_repositories", "Repositories of the federation by the outcome of their latest test.", "outcome"),
+
 		lastSuccess: d("restore_last_success_timestamp_seconds", "Unix time of the repository's latest passed (or warning) restore test.", repo...),
 		snapshotAge: d("restore_snapshot_age_seconds", "Age now of the newest snapshot the latest restore test saw.", repo...),
 		rpo:         d("restore_rpo_seconds", "The repository's recovery point objective.", repo...),
@@ -57,87 +101,258 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Collector {
 		vaultUsage:   d("vault_usage_bytes", "Vault usage as Garage last counted it.", "member", "vault", "vault_id", "island"),
 		vaultQuota:   d("vault_quota_bytes", "Vault quota.", "member", "vault", "vault_id", "island"),
 		pledgeStatus: d("pledge_status", "1 for the pledge's current status.", "member", "island", "pledge_id", "node", "status"),
-		queueDepth:   d("job_queue_depth", "Background jobs by queue and state (River).", "queue", "state"),
+
+		queueDepth: d("job_queue_depth", "Background jobs by queue and state (River).", "queue", "state"),
 		notifyDeliveries: d("notify_deliveries", "Notification deliveries not sent: pending (to send or retry) and failed (gave up).",
 			"status"),
 		notifyOldest: d("notify_oldest_pending_seconds", "Age of the oldest pending notification delivery (0 when none)."),
-		up:           d("metrics_collect_success", "1 when the last collection of domain metrics from the database succeeded.", "part"),
+		up: d("metrics_collect_success", "1 when the last collection of this part of the domain metrics succeeded; "+
+			"0: none of the part's series is exported.", "part"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.lastSuccess, c.snapshotAge, c.rpo, c.rto, c.projected, c.lastOutcome, c.lastRun,
+	for _, d := range []*prometheus.Desc{c.memberRepos, c.memberStale, c.memberOldestSuccess, c.memberVaultUsage,
+		c.memberVaultQuota, c.memberVaultsFull, c.islandRepos, c.islandVaultUsage, c.islandVaultQuota, c.islandVaults,
+		c.islandPledges, c.repos, c.lastSuccess, c.snapshotAge, c.rpo, c.rto, c.projected, c.lastOutcome, c.lastRun,
 		c.vaultRatio, c.vaultUsage, c.vaultQuota, c.pledgeStatus, c.queueDepth, c.notifyDeliveries, c.notifyOldest, c.up} {
 		ch <- d
 	}
 }
 
+// Parts of a collection, each exported whole or not at all.
+type part struct {
+	name string
+	fn   func(context.Context, *batch) error
+}
+
+func (c *Collector) parts() []part {
+	ps := []part{{"restore", c.restore}, {"vaults", c.vaults}, {"pledges", c.pledges}, {"jobs", c.jobs}, {"notify", c.notify}}
+	if c.cfg.PerObject {
+		ps = append(ps, part{"repositories", c.restorePerRepository}, part{"vault_detail", c.vaultsPerVault},
+			part{"pledge_detail", c.pledgesPerPledge})
+	}
+	return ps
+}
+
+// batch gathers one part's series before any is sent.
+type batch struct{ ms []prometheus.Metric }
+
+func (b *batch) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	b.ms = append(b.ms, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+}
+
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
-	for _, part := range []struct {
-		name string
-		fn   func(context.Context, chan<- prometheus.Metric) error
-	}{{"restore", c.restore}, {"vaults", c.vaults}, {"pledges", c.pledges}, {"jobs", c.jobs}, {"notify", c.notify}} {
+	for _, p := range c.parts() {
+		var b batch
 		ok := 1.0
-		if err := part.fn(ctx, ch); err != nil {
+		if err := p.fn(ctx, &b); err != nil {
 			ok = 0
-			c.log.WarnContext(ctx, "collect metrics", "part", part.name, "err", err)
+			c.log.WarnContext(ctx, "collect metrics: part not exported", "part", p.name, "err", err)
+		} else {
+			for _, m := range b.ms {
+				ch <- m
+			}
 		}
-		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, ok, part.name)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, ok, p.name)
 	}
 }
 
-func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+// restore aggregates each repository's latest finished run (restic_repositories.last_run_id,
+// maintained by the verifier) and latest success per member, per island and for the
+// federation: one statement reading one row per repository (the latest success is found by
+// walking the repository's runs index backwards from the newest, not by scanning history).
+func (c *Collector) restore(ctx context.Context, b *batch) error {
+	rows, err := c.pool.Query(ctx, `SELECT m.slug, i.name, coalesce(lr.status, 'none'), count(*),
+			count(*) FILTER (WHERE lr.snapshot_time < now() - make_interval(secs => coalesce(r.rpo_seconds, s.rpo_seconds)::float8)),
+			extract(epoch FROM now() - min(ls.finished_at))::float8
+		FROM restic_repositories r JOIN members m ON m.id = r.member_id
+		JOIN vaults v ON v.id = r.vault_id JOIN islands i ON i.id = v.island_id
+		CROSS JOIN restore_settings s
+		LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id
+		LEFT JOIN LATERAL (SELECT x.finished_at FROM restore_test_runs x
+			WHERE x.repository_id = r.id AND x.status IN ('passed', 'warning') ORDER BY x.id DESC LIMIT 1) ls ON true
+		WHERE r.deleted_at IS NULL
+		GROUP BY m.slug, i.name, 3`)
+	if err != nil {
+		return err
+	}
+	type agg struct {
+		byOutcome map[string]int64
+		stale     int64
+		oldest    *float64
+	}
+	members, islands := map[string]*agg{}, map[string]*agg{}
+	get := func(m map[string]*agg, k string) *agg {
+		a := m[k]
+		if a == nil {
+			a = &agg{byOutcome: map[string]int64{}}
+			m[k] = a
+		}
+		return a
+	}
+	fed := map[string]int64{}
+	var (
+		member, island, outcome string
+		n, stale                int64
+		oldest                  *float64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&member, &island, &outcome, &n, &stale, &oldest}, func() error {
+		if outcome == "cancelled" || outcome == "" {
+			outcome = "none"
+		}
+		ma := get(members, member)
+		ma.byOutcome[outcome] += n
+		ma.stale += stale
+		if oldest != nil && (ma.oldest == nil || *oldest > *ma.oldest) {
+			v := *oldest
+			ma.oldest = &v
+		}
+		get(islands, island).byOutcome[outcome] += n
+		fed[outcome] += n
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for m, a := range members {
+		for o, n := range a.byOutcome {
+			b.gauge(c.memberRepos, float64(n), m, o)
+		}
+		b.gauge(c.memberStale, float64(a.stale), m)
+		if a.oldest != nil {
+			b.gauge(c.memberOldestSuccess, *a.oldest, m)
+		}
+	}
+	for i, a := range islands {
+		for o, n := range a.byOutcome {
+			b.gauge(c.islandRepos, float64(n), i, o)
+		}
+	}
+	for _, o := range outcomes { // every outcome, zeros included: a handful of series
+		b.gauge(c.repos, float64(fed[o]), o)
+	}
+	return nil
 }
 
-func (c *Collector) restore(ctx context.Context, ch chan<- prometheus.Metric) error {
+// vaults aggregates the vaults' last counted usage and quota per member and per island.
+func (c *Collector) vaults(ctx context.Context, b *batch) error {
+	rows, err := c.pool.Query(ctx, `SELECT m.slug, i.name, count(*), sum(v.quota_bytes)::float8,
+			coalesce(sum(v.usage_bytes), 0)::float8,
+			count(*) FILTER (WHERE v.usage_bytes >= 0.95 * v.quota_bytes), count(*) FILTER (WHERE v.usage_bytes >= v.quota_bytes)
+		FROM vaults v JOIN members m ON m.id = v.member_id JOIN islands i ON i.id = v.island_id
+		WHERE v.status IN ('pending', 'active') GROUP BY m.slug, i.name`)
+	if err != nil {
+		return err
+	}
+	type sums struct{ n, quota, usage, over95, over100 float64 }
+	members, islands := map[string]*sums{}, map[string]*sums{}
+	var (
+		member, island     string
+		n, over95, over100 int64
+		quota, usage       float64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&member, &island, &n, &quota, &usage, &over95, &over100}, func() error {
+		for _, x := range []struct {
+			m map[string]*sums
+			k string
+		}{{members, member}, {islands, island}} {
+			s := x.m[x.k]
+			if s == nil {
+				s = &sums{}
+				x.m[x.k] = s
+			}
+			s.n += float64(n)
+			s.quota += quota
+			s.usage += usage
+			s.over95 += float64(over95)
+			s.over100 += float64(over100)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for m, s := range members {
+		b.gauge(c.memberVaultUsage, s.usage, m)
+		b.gauge(c.memberVaultQuota, s.quota, m)
+		if s.over95 > 0 {
+			b.gauge(c.memberVaultsFull, s.over95, m, "0.95")
+		}
+		if s.over100 > 0 {
+			b.gauge(c.memberVaultsFull, s.over100, m, "1")
+		}
+	}
+	for i, s := range islands {
+		b.gauge(c.islandVaultUsage, s.usage, i)
+		b.gauge(c.islandVaultQuota, s.quota, i)
+		b.gauge(c.islandVaults, s.n, i)
+	}
+	return nil
+}
+
+// pledges counts live pledges per island and status.
+func (c *Collector) pledges(ctx context.Context, b *batch) error {
+	rows, err := c.pool.Query(ctx, `SELECT i.name, p.status, count(*) FROM pledges p JOIN islands i ON i.id = p.island_id
+		WHERE p.withdrawn_at IS NULL GROUP BY i.name, p.status`)
+	if err != nil {
+		return err
+	}
+	var (
+		island, status string
+		n              int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&island, &status, &n}, func() error {
+		b.gauge(c.islandPledges, float64(n), island, status)
+		return nil
+	})
+	return err
+}
+
+// restorePerRepository exports the optional series per repository.
+func (c *Collector) restorePerRepository(ctx context.Context, b *batch) error {
 	rows, err := c.pool.Query(ctx, `SELECT m.slug, r.name, r.id, r.mode,
 			coalesce(r.rpo_seconds, s.rpo_seconds), coalesce(r.rto_seconds, s.rto_seconds),
-			(SELECT max(x.finished_at) FROM restore_test_runs x WHERE x.repository_id = r.id AND x.status IN ('passed', 'warning')),
-			l.status, l.finished_at, l.snapshot_time, l.rto_estimate_seconds
+			ls.finished_at, lr.status, lr.finished_at, lr.snapshot_time, lr.rto_estimate_seconds
 		FROM restic_repositories r JOIN members m ON m.id = r.member_id CROSS JOIN restore_settings s
-		LEFT JOIN LATERAL (SELECT status, finished_at, snapshot_time, rto_estimate_seconds FROM restore_test_runs x
-			WHERE x.repository_id = r.id AND x.status IN ('passed', 'warning', 'failed', 'error')
-			ORDER BY x.finished_at DESC, x.id DESC LIMIT 1) l ON true
+		LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id
+		LEFT JOIN LATERAL (SELECT x.finished_at FROM restore_test_runs x
+			WHERE x.repository_id = r.id AND x.status IN ('passed', 'warning') ORDER BY x.id DESC LIMIT 1) ls ON true
 		WHERE r.deleted_at IS NULL`)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	now := time.Now()
-	for rows.Next() {
-		var (
-			member, name, mode string
-			id, rpo, rto       int64
-			lastOK, lastAt     *time.Time
-			snapAt             *time.Time
-			status             *string
-			projected          *int64
-		)
-		if err := rows.Scan(&member, &name, &id, &mode, &rpo, &rto, &lastOK, &status, &lastAt, &snapAt, &projected); err != nil {
-			return err
-		}
+	var (
+		member, name, mode string
+		id, rpo, rto       int64
+		lastOK, lastAt     *time.Time
+		snapAt             *time.Time
+		status             *string
+		projected          *int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&member, &name, &id, &mode, &rpo, &rto, &lastOK, &status, &lastAt, &snapAt, &projected}, func() error {
 		l := []string{member, name, strconv.FormatInt(id, 10), mode}
-		gauge(ch, c.rpo, float64(rpo), l...)
-		gauge(ch, c.rto, float64(rto), l...)
+		b.gauge(c.rpo, float64(rpo), l...)
+		b.gauge(c.rto, float64(rto), l...)
 		if lastOK != nil {
-			gauge(ch, c.lastSuccess, float64(lastOK.Unix()), l...)
+			b.gauge(c.lastSuccess, float64(lastOK.Unix()), l...)
 		}
 		if lastAt != nil {
-			gauge(ch, c.lastRun, float64(lastAt.Unix()), l...)
+			b.gauge(c.lastRun, float64(lastAt.Unix()), l...)
 		}
 		if snapAt != nil {
-			gauge(ch, c.snapshotAge, now.Sub(*snapAt).Seconds(), l...)
+			b.gauge(c.snapshotAge, now.Sub(*snapAt).Seconds(), l...)
 		}
 		if projected != nil {
-			gauge(ch, c.projected, float64(*projected), l...)
+			b.gauge(c.projected, float64(*projected), l...)
 		}
 		cur := "none"
-		if status != nil {
+		if status != nil && *status != "cancelled" {
 			cur = *status
 		}
 		for _, o := range outcomes {
@@ -145,91 +360,94 @@ func (c *Collector) restore(ctx context.Context, ch chan<- prometheus.Metric) er
 			if o == cur {
 				v = 1
 			}
-			gauge(ch, c.lastOutcome, v, append(l, o)...)
+			b.gauge(c.lastOutcome, v, append(l, o)...)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
+	return err
 }
 
-func (c *Collector) vaults(ctx context.Context, ch chan<- prometheus.Metric) error {
+// vaultsPerVault exports the optional series per vault.
+func (c *Collector) vaultsPerVault(ctx context.Context, b *batch) error {
 	rows, err := c.pool.Query(ctx, `SELECT m.slug, v.name, v.id, i.name, v.quota_bytes, v.usage_bytes
 		FROM vaults v JOIN members m ON m.id = v.member_id JOIN islands i ON i.id = v.island_id WHERE v.status IN ('pending', 'active')`)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var member, name, island string
-		var id, quota int64
-		var usage *int64
-		if err := rows.Scan(&member, &name, &id, &island, &quota, &usage); err != nil {
-			return err
-		}
+	var (
+		member, name, island string
+		id, quota            int64
+		usage                *int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&member, &name, &id, &island, &quota, &usage}, func() error {
 		l := []string{member, name, strconv.FormatInt(id, 10), island}
-		gauge(ch, c.vaultQuota, float64(quota), l...)
+		b.gauge(c.vaultQuota, float64(quota), l...)
 		if usage != nil {
-			gauge(ch, c.vaultUsage, float64(*usage), l...)
+			b.gauge(c.vaultUsage, float64(*usage), l...)
 			if quota > 0 {
-				gauge(ch, c.vaultRatio, float64(*usage)/float64(quota), l...)
+				b.gauge(c.vaultRatio, float64(*usage)/float64(quota), l...)
 			}
 		}
-	}
-	return rows.Err()
+		return nil
+	})
+	return err
 }
 
-func (c *Collector) pledges(ctx context.Context, ch chan<- prometheus.Metric) error {
+// pledgesPerPledge exports the optional series per pledge.
+func (c *Collector) pledgesPerPledge(ctx context.Context, b *batch) error {
 	rows, err := c.pool.Query(ctx, `SELECT m.slug, i.name, p.id, left(p.node_id, 16), p.status
 		FROM pledges p JOIN members m ON m.id = p.member_id JOIN islands i ON i.id = p.island_id WHERE p.withdrawn_at IS NULL`)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var member, island, node, status string
-		var id int64
-		if err := rows.Scan(&member, &island, &id, &node, &status); err != nil {
-			return err
-		}
+	var (
+		member, island, node, status string
+		id                           int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&member, &island, &id, &node, &status}, func() error {
 		for _, s := range pledgeStatuses {
 			v := 0.0
 			if s == status {
 				v = 1
 			}
-			gauge(ch, c.pledgeStatus, v, member, island, strconv.FormatInt(id, 10), node, s)
+			b.gauge(c.pledgeStatus, v, member, island, strconv.FormatInt(id, 10), node, s)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
+	return err
 }
 
-func (c *Collector) jobs(ctx context.Context, ch chan<- prometheus.Metric) error {
+func (c *Collector) jobs(ctx context.Context, b *batch) error {
 	rows, err := c.pool.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job
 		WHERE state IN ('available', 'scheduled', 'retryable', 'running', 'pending') GROUP BY queue, state`)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	seen := map[[2]string]bool{}
-	for rows.Next() {
-		var q, s string
-		var n int64
-		if err := rows.Scan(&q, &s, &n); err != nil {
-			return err
-		}
+	var (
+		q, s string
+		n    int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&q, &s, &n}, func() error {
 		seen[[2]string{q, s}] = true
-		gauge(ch, c.queueDepth, float64(n), q, s)
+		b.gauge(c.queueDepth, float64(n), q, s)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// Always export the main series, so alerts see 0 rather than nothing.
 	for _, q := range []string{"default", "restore"} {
 		for _, s := range []string{"available", "running", "retryable"} {
 			if !seen[[2]string{q, s}] {
-				gauge(ch, c.queueDepth, 0, q, s)
+				b.gauge(c.queueDepth, 0, q, s)
 			}
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
-func (c *Collector) notify(ctx context.Context, ch chan<- prometheus.Metric) error {
+func (c *Collector) notify(ctx context.Context, b *batch) error {
 	var pending, failed int64
 	var oldest float64
 	err := c.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'failed'),
@@ -238,8 +456,8 @@ func (c *Collector) notify(ctx context.Context, ch chan<- prometheus.Metric) err
 	if err != nil {
 		return err
 	}
-	gauge(ch, c.notifyDeliveries, float64(pending), "pending")
-	gauge(ch, c.notifyDeliveries, float64(failed), "failed")
-	gauge(ch, c.notifyOldest, oldest)
+	b.gauge(c.notifyDeliveries, float64(pending), "pending")
+	b.gauge(c.notifyDeliveries, float64(failed), "failed")
+	b.gauge(c.notifyOldest, oldest)
 	return nil
 }

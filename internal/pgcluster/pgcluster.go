@@ -39,6 +39,9 @@ type Options struct {
 	Dir    string // parent directory; a temporary one when empty (and removed on Stop)
 	Keep   bool   // keep the directory on Stop
 	Logger *slog.Logger
+	// Settings are extra server settings, "name=value" each (passed as -c), for example
+	// "shared_preload_libraries=pg_stat_statements" for the scale benchmark.
+	Settings []string
 }
 
 // FindBin locates the directory holding initdb and postgres: $ARCHIPELAGO_PG_BIN, then
@@ -128,11 +131,14 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if c.Port, err = proc.FreePort(); err != nil {
 		return nil, err
 	}
+	args := []string{"-D", data, "-p", strconv.Itoa(c.Port), "-k", c.Dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=128MB"}
+	for _, s := range o.Settings {
+		args = append(args, "-c", s)
+	}
 	c.proc, err = proc.Start(proc.Options{Name: "postgres", Path: filepath.Join(bin, "postgres"),
-		Args: []string{"-D", data, "-p", strconv.Itoa(c.Port), "-k", c.Dir,
-			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=128MB"},
-		LogFile: logFile, As: as, Dir: c.Dir})
+		Args: args, LogFile: logFile, As: as, Dir: c.Dir})
 	if err != nil {
 		return nil, err
 	}

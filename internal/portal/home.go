@@ -19,7 +19,7 @@ type homeMember struct {
 
 type homeData struct {
 	Members    []homeMember
-	Federation *reports.Report // federation admins: the matrix
+	Federation *reports.Glance // federation admins: the federation at a glance (cached, bounded)
 	Latest     []reports.Stored
 	Events     []notify.EventView
 }
@@ -42,13 +42,12 @@ func (p *Portal) renderHome(w http.ResponseWriter, r *http.Request) {
 		data.Members = append(data.Members, homeMember{Member: m, Report: reports.Build(in)})
 	}
 	if u.FederationAdmin {
-		in, err := reports.Gather(r.Context(), p.pool, reports.ScopeFederation, nil, period)
+		g, err := p.reports.FederationGlance(r.Context())
 		if err != nil {
 			p.fail(w, r, err)
 			return
 		}
-		rep := reports.Build(in)
-		data.Federation = &rep
+		data.Federation = &g
 	}
 	var err error
 	if data.Latest, err = p.visibleReports(r, u, 3); err != nil {

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/quota"
 )
 
@@ -129,22 +131,25 @@ func islandsFlash(r *http.Request) string {
 }
 
 func (p *Portal) renderIslands(w http.ResponseWriter, r *http.Request, status int, page Page, form *islandForm) {
-	list, err := islands.IslandList(r.Context(), p.pool, islands.IslandFilter{Limit: 500})
+	ip, err := islands.IslandPage(r.Context(), p.pool, islands.IslandFilter{}, pageRequest(r))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	list := ip.Items
+	page.Next = nextHref(r, ip.Next)
 	data := islandsData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil,
 		Form: islandForm{S3Region: "garage", ReplicationFactor: "3"}}
 	if form != nil {
 		data.Form, data.FormOpen = *form, true
 	}
+	details, err := islands.Details(r.Context(), p.pool, list)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	for _, isl := range list {
-		d, err := islands.Detail(r.Context(), p.pool, isl)
-		if err != nil {
-			p.fail(w, r, err)
-			return
-		}
+		d := details[isl.ID]
 		row := islandRow{Island: isl, State: stateClass(isl.Status), Operators: d.Operators, Pledged: d.PledgedBytes,
 			Zones: zonesOf(d.Nodes), Warnings: d.Warnings}
 		if isl.LayoutCapacityBytes != nil {
@@ -255,7 +260,9 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 		data.Form, data.EditOpen = *form, true
 	}
 	if data.CanManage {
-		ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
+		ms, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
+			return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
+		})
 		if err != nil {
 			p.fail(w, r, err)
 			return

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 var slugLike = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -83,12 +85,16 @@ var memberFlashes = flashes{
 }
 
 func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {
-	ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
+	mp, err := islands.MemberPage(r.Context(), p.pool, islands.MemberFilter{}, pageRequest(r))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	isls, err := islands.IslandList(r.Context(), p.pool, islands.IslandFilter{Limit: 500})
+	ms := mp.Items
+	page.Next = nextHref(r, mp.Next)
+	isls, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
+		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
+	})
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -102,7 +108,9 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 		p.fail(w, r, err)
 		return
 	}
-	pledges, err := islands.PledgeList(r.Context(), p.pool, islands.PledgeFilter{Live: true, Limit: 500})
+	pledges, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Pledge], error) {
+		return islands.PledgePage(ctx, p.pool, islands.PledgeFilter{Live: true}, req)
+	})
 	if err != nil {
 		p.fail(w, r, err)
 		return

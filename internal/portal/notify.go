@@ -64,16 +64,26 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 			data.AdminOf = append(data.AdminOf, m)
 		}
 	}
-	cs, err := notify.ChannelList(r.Context(), p.pool, f)
+	cp, err := notify.ChannelPage(r.Context(), p.pool, f, pageRequest(r))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	cs := cp.Items
+	page.Next = nextHref(r, cp.Next)
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	latest, err := notify.LatestDeliveries(r.Context(), p.pool, ids, 5)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	for _, c := range cs {
-		ds, err := notify.DeliveryList(r.Context(), p.pool, []int64{c.ID}, 5)
-		if err != nil {
-			p.fail(w, r, err)
-			return
+		ds := latest[c.ID]
+		if ds == nil {
+			ds = []notify.Delivery{}
 		}
 		data.Channels = append(data.Channels, channelRow{Channel: c, CanChange: canChangeChannel(u, c), Deliveries: ds})
 	}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 type peopleData struct {
@@ -37,7 +39,9 @@ func (p *Portal) peopleMembers(r *http.Request, u *identity.Principal) ([]identi
 	if !u.FederationAdmin {
 		return u.Members, nil
 	}
-	ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
+	ms, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
+		return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +99,12 @@ func (p *Portal) renderPeople(w http.ResponseWriter, r *http.Request, status int
 			p.NotFound(w, r)
 			return
 		}
-		if d.People, err = p.identity.PersonList(r.Context(), m.ID); err != nil {
+		pp, err := p.identity.PersonPage(r.Context(), m.ID, pageRequest(r))
+		if err != nil {
 			p.fail(w, r, err)
 			return
 		}
+		d.People, page.Next = pp.Items, nextHref(r, pp.Next)
 		d.Member, d.CanManage = m, authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil
 	}
 	page.Title, page.Nav, page.Data = "People", "people", d

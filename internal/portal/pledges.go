@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 type pledgeRow struct {
@@ -54,10 +56,28 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 			data.AdminOf = append(data.AdminOf, m)
 		}
 	}
-	all, err := islands.PledgeList(r.Context(), p.pool, islands.PledgeFilter{Limit: 500})
-	if err != nil {
-		p.fail(w, r, err)
-		return
+	// A federation admin pages through every pledge; a member sees all of its own.
+	var all []islands.Pledge
+	if u.FederationAdmin {
+		pp, err := islands.PledgePage(r.Context(), p.pool, islands.PledgeFilter{}, pageRequest(r))
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		all, page.Next = pp.Items, nextHref(r, pp.Next)
+	}
+	for _, m := range u.Members {
+		if u.FederationAdmin {
+			break
+		}
+		own, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Pledge], error) {
+			return islands.PledgePage(ctx, p.pool, islands.PledgeFilter{MemberID: m.ID}, req)
+		})
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		all = append(all, own...)
 	}
 	for _, pl := range all {
 		if !mine[pl.MemberID] && !u.FederationAdmin {
@@ -66,7 +86,10 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 		data.Pledges = append(data.Pledges, pledgeRow{Pledge: pl, State: stateClass(pl.Status),
 			CanChange: pl.WithdrawnAt == nil && authz.Check(u, authz.PledgeManage, authz.Member(pl.MemberID)) == nil})
 	}
-	if data.Islands, err = islands.IslandList(r.Context(), p.pool, islands.IslandFilter{Limit: 500}); err != nil {
+	var err error
+	if data.Islands, err = wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
+		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
+	}); err != nil {
 		p.fail(w, r, err)
 		return
 	}

@@ -158,6 +158,9 @@ type Page struct {
 	CSRF     string
 	NavItems []NavItem
 	Data     any
+	// Next links to the next page of a paged list (internal/paging), "" on the last page;
+	// the layout shows the link.
+	Next string
 }
 
 // NavItem is an entry of the navigation.

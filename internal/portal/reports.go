@@ -44,11 +44,14 @@ func reportFlash(r *http.Request) string {
 
 func (p *Portal) renderReports(w http.ResponseWriter, r *http.Request, status int, page Page) {
 	u := user(r)
-	list, err := p.visibleReports(r, u, 100)
+	f := reports.Filter{All: u.FederationAdmin, Federation: true, MemberIDs: u.MemberIDs()}
+	rp, err := reports.Page(r.Context(), p.pool, f, pageRequest(r))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	list := rp.Items
+	page.Next = nextHref(r, rp.Next)
 	data := reportsData{Reports: list, Federation: authz.Check(u, authz.FederationManage, authz.Federation) == nil}
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {

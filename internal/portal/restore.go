@@ -147,12 +147,19 @@ var restoreFlashes = flashes{
 func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, status int, page Page, form registerForm) {
 	u := user(r)
 	ids := visibleMemberIDs(u)
-	repos, err := verify.RepositoryList(r.Context(), p.pool, verify.RepositoryFilter{MemberIDs: ids})
+	rp, err := verify.RepositoryPage(r.Context(), p.pool, verify.RepositoryFilter{MemberIDs: ids}, pageRequest(r))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	data := restoreTestsData{Counts: map[string]int{}, Form: form}
+	repos := rp.Items
+	page.Next = nextHref(r, rp.Next)
+	counts, err := verify.OutcomeCounts(r.Context(), p.pool, ids) // over every page
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	data := restoreTestsData{Counts: counts, Form: form}
 	byID := map[int64]*matrixMember{}
 	var order []int64
 	for _, m := range u.Members {
@@ -166,13 +173,7 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 			byID[repo.MemberID] = mm
 			order = append(order, repo.MemberID)
 		}
-		c := cellOf(repo)
-		mm.Cells = append(mm.Cells, c)
-		key := c.Outcome
-		if repo.Last == nil {
-			key = "untested"
-		}
-		data.Counts[key]++
+		mm.Cells = append(mm.Cells, cellOf(repo))
 	}
 	var unnamed []int64
 	for _, id := range order {
@@ -210,11 +211,15 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 
 // memberNames reads the slug and name of members (for a federation admin's matrix).
 func (p *Portal) memberNames(r *http.Request, ids []int64) (map[int64][2]string, error) {
+	ms, err := islands.MembersByID(r.Context(), p.pool, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := map[int64][2]string{}
 	for _, id := range ids {
-		m, err := islands.MemberGetByID(r.Context(), p.pool, id)
-		if err != nil {
-			return nil, fmt.Errorf("read member %d: %w", id, err)
+		m, ok := ms[id]
+		if !ok {
+			return nil, fmt.Errorf("read member %d: %w", id, islands.ErrNotFound)
 		}
 		out[id] = [2]string{m.Slug, m.Name}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 // SessionCookie is the portal's session cookie (the same name the API accepts).
@@ -152,6 +153,12 @@ func clientIP(r *http.Request) string {
 
 // fail logs an unexpected error and shows a generic error page.
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var le *paging.LimitError
+	if errors.Is(err, paging.ErrBadCursor) || errors.As(err, &le) {
+		p.render(w, r, http.StatusBadRequest, "error", Page{Title: "No such page",
+			Error: "This page link is not valid (any more): start again from the first page of the list."})
+		return
+	}
 	p.log.ErrorContext(r.Context(), "portal request failed", "err", err, "path", r.URL.Path)
 	p.render(w, r, http.StatusInternalServerError, "error", Page{Title: "Something went wrong",
 		Error: "Something went wrong on our side. The error was logged; try again in a moment."})

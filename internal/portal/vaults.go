@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/vaults"
@@ -65,7 +67,9 @@ type vaultForm struct {
 // adminMembers are the members whose vaults u may change.
 func (p *Portal) adminMembers(r *http.Request, u *identity.Principal) []identity.MemberRef {
 	if u.FederationAdmin {
-		ms, err := islands.MemberList(r.Context(), p.pool, islands.MemberFilter{Limit: 500})
+		ms, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
+			return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
+		})
 		if err == nil {
 			out := make([]identity.MemberRef, 0, len(ms))
 			for _, m := range ms {
@@ -92,12 +96,16 @@ func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int
 	u := user(r)
 	scope := authz.ReadScope(u)
 	f := vaults.VaultFilter{All: scope.All, MemberIDs: scope.MemberIDs}
-	vs, err := p.vaults.VaultList(r.Context(), f)
+	vp, err := p.vaults.VaultPage(r.Context(), f, pageRequest(r))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	isl, err := islands.IslandList(r.Context(), p.pool, islands.IslandFilter{Limit: 500})
+	vs := vp.Items
+	page.Next = nextHref(r, vp.Next)
+	isl, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
+		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
+	})
 	if err != nil {
 		p.fail(w, r, err)
 		return

@@ -3,6 +3,7 @@ package reports
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,9 +91,16 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 		x.run.FinishedAt = x.run.FinishedAt.UTC()
 		return x, err
 	}
-	rows, err = q.Query(ctx, `SELECT `+runCols+` FROM restore_test_runs
-		WHERE repository_id = ANY ($1) AND status IN ('passed', 'warning', 'failed', 'error') AND finished_at >= $2 AND finished_at < $3
-		ORDER BY finished_at, id`, ids, p.Start, p.End)
+	// The runs of a repository finish in the order of their ids (it has one test at a time),
+	// so every read below walks the (repository_id, id) index from the newest run backwards
+	// and stops early: its cost follows the period and the number of repositories, not the
+	// months of history before the period.
+	rows, err = q.Query(ctx, `SELECT `+prefixed("x.", runCols)+` FROM unnest($1::bigint[]) AS r(id)
+		CROSS JOIN LATERAL (SELECT coalesce((SELECT y.id FROM restore_test_runs y
+			WHERE y.repository_id = r.id AND y.finished_at < $2 ORDER BY y.id DESC LIMIT 1), 0) AS floor) f
+		JOIN restore_test_runs x ON x.repository_id = r.id AND x.id > f.floor
+		WHERE x.status IN ('passed', 'warning', 'failed', 'error') AND x.finished_at >= $2 AND x.finished_at < $3
+		ORDER BY x.finished_at, x.id`, ids, p.Start, p.End)
 	if err != nil {
 		return nil, fmt.Errorf("report: runs: %w", err)
 	}
@@ -103,9 +111,9 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 	for _, x := range runs {
 		byID[x.repo].Runs = append(byID[x.repo].Runs, x.run)
 	}
-	rows, err = q.Query(ctx, `SELECT DISTINCT ON (repository_id) `+runCols+` FROM restore_test_runs
-		WHERE repository_id = ANY ($1) AND status IN ('passed', 'warning', 'failed', 'error') AND finished_at < $2
-		ORDER BY repository_id, finished_at DESC, id DESC`, ids, p.End)
+	rows, err = q.Query(ctx, `SELECT `+prefixed("x.", runCols)+` FROM unnest($1::bigint[]) AS r(id)
+		CROSS JOIN LATERAL (SELECT * FROM restore_test_runs y WHERE y.repository_id = r.id
+			AND y.status IN ('passed', 'warning', 'failed', 'error') AND y.finished_at < $2 ORDER BY y.id DESC LIMIT 1) x`, ids, p.End)
 	if err != nil {
 		return nil, fmt.Errorf("report: latest runs: %w", err)
 	}
@@ -117,8 +125,9 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 		run := x.run
 		byID[x.repo].Latest = &run
 	}
-	rows, err = q.Query(ctx, `SELECT repository_id, max(finished_at) FROM restore_test_runs
-		WHERE repository_id = ANY ($1) AND status IN ('passed', 'warning') AND finished_at < $2 GROUP BY repository_id`, ids, p.End)
+	rows, err = q.Query(ctx, `SELECT r.id, x.finished_at FROM unnest($1::bigint[]) AS r(id)
+		CROSS JOIN LATERAL (SELECT y.finished_at FROM restore_test_runs y WHERE y.repository_id = r.id
+			AND y.status IN ('passed', 'warning') AND y.finished_at < $2 ORDER BY y.id DESC LIMIT 1) x`, ids, p.End)
 	if err != nil {
 		return nil, fmt.Errorf("report: last successes: %w", err)
 	}
@@ -253,4 +262,13 @@ func gatherIncidents(ctx context.Context, q Querier, p Period) ([]Incident, erro
 		x.At = x.At.UTC()
 		return x, err
 	})
+}
+
+// prefixed qualifies a comma-separated column list with a table alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -37,6 +37,7 @@ type Service struct {
 	log     *slog.Logger
 	periods []string
 	now     func() time.Time
+	glance  *glanceCache
 }
 
 // Config configures reports.
@@ -57,7 +58,7 @@ func New(pool *pgxpool.Pool, cp Checkpointer, log *slog.Logger, cfg Config) *Ser
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, audit: cp, log: log, periods: cfg.Periods, now: cfg.Now}
+	return &Service{pool: pool, audit: cp, log: log, periods: cfg.Periods, now: cfg.Now, glance: &glanceCache{}}
 }
 
 // Stored is a stored report's metadata.

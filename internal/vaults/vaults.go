@@ -15,6 +15,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
@@ -145,24 +146,16 @@ type VaultFilter struct {
 	WithDeleted bool
 }
 
-// VaultList lists vaults by member and name.
+// VaultList lists every vault f selects, by member and name (all the pages of VaultPage;
+// an error, never a partial list, beyond maxWholeList).
 func (s *Service) VaultList(ctx context.Context, f VaultFilter) ([]Vault, error) {
-	if !f.All && len(f.MemberIDs) == 0 {
-		return []Vault{}, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+vaultColumns+vaultFrom+`
-		WHERE ($5 OR v.member_id = ANY($1)) AND ($2 = 0 OR v.island_id = $2)
-		  AND ($3 = '' OR v.status = $3) AND ($4 OR v.status <> 'deleted')
-		ORDER BY m.slug, v.name, v.id LIMIT 1000`, f.MemberIDs, f.IslandID, f.Status, f.WithDeleted, f.All)
-	if err != nil {
-		return nil, fmt.Errorf("list vaults: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Vault, error) { return scanVault(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list vaults: %w", err)
-	}
-	return out, nil
+	return paging.All(ctx, maxWholeList, func(ctx context.Context, r paging.Request) (paging.Page[Vault], error) {
+		return s.VaultPage(ctx, f, r)
+	})
 }
+
+// maxWholeList bounds the lists read whole inside the domain (a federation has far fewer).
+const maxWholeList = 1 << 20
 
 // CreateInput is a new vault.
 type CreateInput struct {

@@ -1,0 +1,47 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/chatons/archipelago/internal/paging"
+)
+
+// pageParams reads the one pagination style of every list: ?cursor= (the next_cursor of the
+// previous page) and ?limit= (1 to 500, default 50).
+func pageParams(r *http.Request) (paging.Request, error) {
+	q := r.URL.Query()
+	req := paging.Request{Cursor: q.Get("cursor")}
+	if len(req.Cursor) > 1000 {
+		return req, Invalid("cursor", "is not a cursor of this list")
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > paging.MaxLimit {
+			return req, Invalid("limit", "must be an integer from 1 to %d", paging.MaxLimit)
+		}
+		req.Limit = n
+	}
+	return req, nil
+}
+
+// pagingError names the parameter a list refused.
+func pagingError(err error) error {
+	var le *paging.LimitError
+	switch {
+	case errors.Is(err, paging.ErrBadCursor):
+		return Invalid("cursor", "is not a cursor of this list (pass the next_cursor of the previous page)")
+	case errors.As(err, &le):
+		return Invalid("limit", "%s", le.Error())
+	}
+	return err
+}
+
+// nextCursor is a page's next_cursor: null on the last page.
+func nextCursor(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
+}

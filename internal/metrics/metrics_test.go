@@ -1,0 +1,160 @@
+package metrics_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/chatons/archipelago/internal/metrics"
+	"github.com/chatons/archipelago/internal/scaleseed"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// seeded returns a pool (statements counted) on a database seeded with size.
+func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *counter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.DBURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{}
+	cfg.ConnConfig.Tracer = c
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := scaleseed.Seed(t.Context(), pool, size); err != nil {
+		t.Fatal(err)
+	}
+	return pool, c
+}
+
+// scrape gathers the collector and returns the families by name, and the statements the
+// scrape cost.
+func scrape(t *testing.T, pool *pgxpool.Pool, c *counter, cfg metrics.Config) (map[string]*dto.MetricFamily, int64) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(metrics.New(pool, testenv.Logger(t), cfg))
+	before := c.n.Load()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		out[f.GetName()] = f
+	}
+	return out, c.n.Load() - before
+}
+
+func series(fams map[string]*dto.MetricFamily) int {
+	n := 0
+	for _, f := range fams {
+		n += len(f.GetMetric())
+	}
+	return n
+}
+
+func sum(f *dto.MetricFamily, label, value string) float64 {
+	var s float64
+	for _, m := range f.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && (value == "" || l.GetValue() == value) {
+				s += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return s
+}
+
+// TestScrapeCostAndCardinalityDoNotGrowWithHistoryOrObjects: the default scrape exports
+// aggregates per member and island only, in a number of statements independent of the
+// federation's size, and its numbers add up to the seeded federation.
+func TestScrapeCostAndCardinalityDoNotGrowWithHistoryOrObjects(t *testing.T) {
+	t.Parallel()
+	small := scaleseed.Size{Members: 4, VaultsPerMember: 2, Days: 3}
+	large := scaleseed.Size{Members: 40, VaultsPerMember: 3, Days: 20}
+	var statements []int64
+	for _, size := range []scaleseed.Size{small, large} {
+		pool, c := seeded(t, size)
+		fams, n := scrape(t, pool, c, metrics.Config{})
+		statements = append(statements, n)
+		repos := float64(size.Members * size.VaultsPerMember)
+		if got := sum(fams["archipelago_member_repositories"], "member", ""); got != repos {
+			t.Errorf("%d members: member_repositories add up to %v, want %v", size.Members, got, repos)
+		}
+		if got := sum(fams["archipelago_island_repositories"], "island", ""); got != repos {
+			t.Errorf("%d members: island_repositories add up to %v, want %v", size.Members, got, repos)
+		}
+		if got := sum(fams["archipelago_restore_repositories"], "outcome", ""); got != repos {
+			t.Errorf("%d members: restore_repositories add up to %v, want %v", size.Members, got, repos)
+		}
+		if got := sum(fams["archipelago_island_vaults"], "island", ""); got != repos {
+			t.Errorf("%d members: island_vaults add up to %v, want %v", size.Members, got, repos)
+		}
+		if got := sum(fams["archipelago_island_pledges"], "status", "active"); got != float64(size.Members) {
+			t.Errorf("%d members: %v active pledges, want %d", size.Members, got, size.Members)
+		}
+		if len(fams["archipelago_member_restore_oldest_success_age_seconds"].GetMetric()) != size.Members {
+			t.Errorf("%d members: oldest success age not exported per member", size.Members)
+		}
+		for name := range fams {
+			if strings.HasPrefix(name, "archipelago_restore_last_") || name == "archipelago_vault_usage_bytes" || name == "archipelago_pledge_status" {
+				t.Errorf("per-object series %s exported without Config.PerObject", name)
+			}
+		}
+		// The documented bound: at most 11 series per member, 12 per island, 30 others.
+		if n, bound := series(fams), 11*size.Members+12*size.Islands()+30; n > bound {
+			t.Errorf("%d members: %d series, more than the documented bound %d", size.Members, n, bound)
+		}
+		// Per-object series on request.
+		detail, _ := scrape(t, pool, c, metrics.Config{PerObject: true})
+		if got := len(detail["archipelago_restore_rpo_seconds"].GetMetric()); got != int(repos) {
+			t.Errorf("per-object: %d rpo series, want %v", got, repos)
+		}
+	}
+	if statements[0] != statements[1] {
+		t.Fatalf("a scrape costs %d statements at %d members and %d at %d", statements[0], small.Members, statements[1], large.Members)
+	}
+}
+
+// TestAFailedPartIsExportedAsFailedNotPartially: when one part cannot be read, its success
+// gauge is 0 and none of its series is exported; the other parts are whole.
+func TestAFailedPartIsExportedAsFailedNotPartially(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 4, VaultsPerMember: 1, Days: 1})
+	if _, err := pool.Exec(t.Context(), `ALTER TABLE pledges RENAME TO pledges_elsewhere`); err != nil {
+		t.Fatal(err)
+	}
+	fams, _ := scrape(t, pool, c, metrics.Config{})
+	if _, ok := fams["archipelago_island_pledges"]; ok {
+		t.Fatal("pledge series exported although the part failed")
+	}
+	up := map[string]float64{}
+	for _, m := range fams["archipelago_metrics_collect_success"].GetMetric() {
+		up[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+	}
+	if up["pledges"] != 0 || up["restore"] != 1 || up["vaults"] != 1 {
+		t.Fatalf("collect success %v", up)
+	}
+	if sum(fams["archipelago_member_repositories"], "member", "") != 4 {
+		t.Fatal("the restore part is not whole")
+	}
+}

@@ -1,0 +1,68 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/paging"
+)
+
+// ChannelPage lists one page of channels: federation-wide first, then by member slug, name
+// and id (internal/paging's style; the cursor is that triple, "" standing for federation-wide).
+func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r paging.Request) (paging.Page[Channel], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Channel]{}, err
+	}
+	var (
+		slug, name string
+		id         int64
+	)
+	after, err := r.Keys(&slug, &name, &id)
+	if err != nil {
+		return paging.Page[Channel]{}, err
+	}
+	var w database.Where
+	if !f.All {
+		w.And("(c.member_id = ANY(?) OR (? AND c.member_id IS NULL))", f.MemberIDs, f.Federation)
+	}
+	if after {
+		w.And("coalesce(m.slug, '') >= ? AND (coalesce(m.slug, ''), c.name, c.id) > (?, ?, ?)", slug, slug, name, id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+channelColumns+channelFrom+w.String()+`
+		ORDER BY coalesce(m.slug, ''), c.name, c.id LIMIT `+w.Arg(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanChannel)
+	if err != nil {
+		return paging.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
+	}
+	return paging.Cut(out, size, func(c Channel) []any { return []any{c.MemberSlug, c.Name, c.ID} }), nil
+}
+
+// LatestDeliveries returns the newest n deliveries of each channel (newest first), in one
+// statement whatever the number of channels (a walk of the (channel_id, id) index each).
+func LatestDeliveries(ctx context.Context, q Querier, channelIDs []int64, n int) (map[int64][]Delivery, error) {
+	out := make(map[int64][]Delivery, len(channelIDs))
+	if len(channelIDs) == 0 || n <= 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT d.* FROM unnest($1::bigint[]) AS c(id)
+		CROSS JOIN LATERAL (SELECT `+deliveryColumns+` FROM notify_deliveries
+			WHERE channel_id = c.id ORDER BY id DESC LIMIT $2) d ORDER BY d.channel_id, d.id DESC`, channelIDs, n)
+	if err != nil {
+		return nil, fmt.Errorf("latest deliveries: %w", err)
+	}
+	ds, err := pgx.CollectRows(rows, scanDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("latest deliveries: %w", err)
+	}
+	for _, d := range ds {
+		out[d.ChannelID] = append(out[d.ChannelID], d)
+	}
+	return out, nil
+}

@@ -1,0 +1,36 @@
+package portal
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/chatons/archipelago/internal/paging"
+)
+
+// listLimit is how many rows a portal list shows per page.
+const listLimit = 100
+
+// pageRequest reads the page a list page asks for (?cursor=). A cursor that does not belong
+// to the list is answered by the list with paging.ErrBadCursor.
+func pageRequest(r *http.Request) paging.Request {
+	return paging.Request{Cursor: r.URL.Query().Get("cursor"), Limit: listLimit}
+}
+
+// wholeList reads every page of a list for a form's choices (members, islands): complete,
+// never cut; an error when it is absurdly long.
+func wholeList[T any](ctx context.Context, list func(context.Context, paging.Request) (paging.Page[T], error)) ([]T, error) {
+	return paging.All(ctx, 1<<20, list)
+}
+
+// nextHref is the link to the next page of the list on r's page: the same query with the
+// next cursor ("" when there is no next page).
+func nextHref(r *http.Request, cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	q := r.URL.Query()
+	q.Del("done") // a flash belongs to the page that followed a form
+	q.Set("cursor", cursor)
+	return (&url.URL{Path: r.URL.Path, RawQuery: q.Encode()}).String()
+}

@@ -1,0 +1,116 @@
+package reports
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// The dashboard shows federation admins the federation at a glance. Building it means
+// gathering and judging every repository's last seven days (a federation report), so it is
+// built once and kept: a view costs one small statement (the freshness stamp) as long as
+// nothing it depends on changed, and at most GlanceMaxAge passes (the seven-day window slides,
+// so a repository can turn grey without any write). What is shown is bounded too: the
+// summary counts and the members needing attention, worst first, at most GlanceAttention.
+
+// Glance limits.
+const (
+	GlanceMaxAge    = 5 * time.Minute
+	GlanceAttention = 20
+)
+
+// Glance is the federation card of the dashboard.
+type Glance struct {
+	Summary   Summary        // over every repository (Attention left empty)
+	Attention []GlanceMember // members with a red or amber repository, worst first
+	More      int            // members needing attention beyond those listed
+	Members   int            // members with at least one repository
+	Built     time.Time
+}
+
+// GlanceMember is one member's repositories by status.
+type GlanceMember struct {
+	Member                  MemberRef
+	Red, Amber, Green, Grey int
+}
+
+// glanceCache holds the last Glance and the stamp of the data it was built from.
+type glanceCache struct {
+	mu    sync.Mutex // held while building, so concurrent views wait for one build
+	stamp string
+	g     Glance
+	ok    bool
+}
+
+// glanceStamp changes whenever a finished test, a repository, a member or the restore
+// settings change: one statement over one row per repository and per member.
+const glanceStamp = `SELECT concat_ws('/',
+	(SELECT count(*) || ':' || coalesce(sum(last_run_id), 0) || ':' || coalesce(max(updated_at)::text, '')
+		|| ':' || coalesce(max(deleted_at)::text, '') FROM restic_repositories),
+	(SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM members),
+	(SELECT coalesce(max(updated_at)::text, '') FROM islands),
+	(SELECT coalesce(max(updated_at)::text, '') FROM vaults),
+	(SELECT updated_at::text FROM restore_settings))`
+
+// FederationGlance returns the federation card of the dashboard, rebuilt only when its data
+// changed or it is older than GlanceMaxAge.
+func (s *Service) FederationGlance(ctx context.Context) (Glance, error) {
+	var stamp string
+	if err := s.pool.QueryRow(ctx, glanceStamp).Scan(&stamp); err != nil {
+		return Glance{}, fmt.Errorf("dashboard: freshness: %w", err)
+	}
+	c := s.glance
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now().UTC()
+	if c.ok && c.stamp == stamp && now.Sub(c.g.Built) < GlanceMaxAge {
+		return c.g, nil
+	}
+	period := Period{Kind: PeriodCustom, Start: now.AddDate(0, 0, -7), End: now.Add(time.Second)}
+	in, err := Gather(ctx, s.pool, ScopeFederation, nil, period)
+	if err != nil {
+		return Glance{}, err
+	}
+	c.g, c.stamp, c.ok = glanceOf(Build(in), now), stamp, true
+	return c.g, nil
+}
+
+// glanceOf reduces a federation report to its glance.
+func glanceOf(r Report, now time.Time) Glance {
+	g := Glance{Summary: r.Summary, Built: now}
+	g.Summary.Attention = nil
+	var need []GlanceMember
+	for _, row := range r.Matrix {
+		m := GlanceMember{Member: row.Member}
+		for _, cell := range row.Repositories {
+			switch cell.Status {
+			case StatusRed:
+				m.Red++
+			case StatusAmber:
+				m.Amber++
+			case StatusGreen:
+				m.Green++
+			default:
+				m.Grey++
+			}
+		}
+		if len(row.Repositories) > 0 {
+			g.Members++
+		}
+		if m.Red+m.Amber > 0 {
+			need = append(need, m)
+		}
+	}
+	slices.SortStableFunc(need, func(a, b GlanceMember) int {
+		return cmp.Or(cmp.Compare(b.Red, a.Red), cmp.Compare(b.Amber, a.Amber), cmp.Compare(a.Member.Slug, b.Member.Slug))
+	})
+	if len(need) > GlanceAttention {
+		g.More = len(need) - GlanceAttention
+		need = need[:GlanceAttention]
+	}
+	g.Attention = need
+	return g
+}

@@ -1,0 +1,254 @@
+package scaleseed_test
+
+import (
+	"context"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/paging"
+	"github.com/chatons/archipelago/internal/reports"
+	"github.com/chatons/archipelago/internal/scaleseed"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// seeded is a pool (statements counted) on a database seeded with size.
+func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *counter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.DBURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{}
+	cfg.ConnConfig.Tracer = c
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := scaleseed.Seed(t.Context(), pool, size); err != nil {
+		t.Fatal(err)
+	}
+	return pool, c
+}
+
+func TestSeedMakesTheFederationAsked(t *testing.T) {
+	t.Parallel()
+	size := scaleseed.Size{Members: 9, VaultsPerMember: 3, Days: 4, ChannelsPerMember: 1, ReportsPerMember: 2}
+	pool, _ := seeded(t, size)
+	got, err := scaleseed.Counts(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"members": 9, "islands": int64(size.Islands()), "pledges": 9, "vaults": 27,
+		"restic_repositories": 27, "restore_test_runs": 108, "notify_channels": 9, "reports": 18}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("counts %v, want %v", got, want)
+	}
+	if err := scaleseed.Seed(t.Context(), pool, size); err == nil {
+		t.Fatal("seeded a database that already has members")
+	}
+}
+
+// TestIslandDetailsAreSetBased: the detail of every island of a list page costs the same
+// few statements whatever the number of islands, and says what Detail says of each.
+func TestIslandDetailsAreSetBased(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 24, VaultsPerMember: 1})
+	// A good observation per island, an older one and a failed newer one.
+	if _, err := pool.Exec(t.Context(), `INSERT INTO island_observations (island_id, observed_at, ok, nodes)
+		SELECT id, now() - interval '1 hour', true, '[]'::jsonb FROM islands
+		UNION ALL SELECT id, now() - interval '1 minute', true, '[{"id": "n1", "zone": "z"}]'::jsonb FROM islands
+		UNION ALL SELECT id, now(), false, '[]'::jsonb FROM islands`); err != nil {
+		t.Fatal(err)
+	}
+	isls, err := paging.All(t.Context(), 1000, func(ctx context.Context, r paging.Request) (paging.Page[islands.Island], error) {
+		return islands.IslandPage(ctx, pool, islands.IslandFilter{}, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.n.Load()
+	all, err := islands.Details(t.Context(), pool, isls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.n.Load() - before; n != 3 {
+		t.Fatalf("details of %d islands cost %d statements, want 3", len(isls), n)
+	}
+	for _, isl := range isls {
+		one, err := islands.Detail(t.Context(), pool, isl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(one, all[isl.ID]) {
+			t.Fatalf("island %d: Details %+v, Detail %+v", isl.ID, all[isl.ID], one)
+		}
+		if len(one.Operators) != 4 || len(one.Pledges) != 4 || one.ObservedAt == nil || len(one.Nodes) != 1 {
+			t.Fatalf("island %d detail %+v", isl.ID, one)
+		}
+	}
+}
+
+func TestMembersByIDIsOneStatement(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 30})
+	var ids []int64
+	if err := pool.QueryRow(t.Context(), `SELECT array_agg(id) FROM members`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	before := c.n.Load()
+	ms, err := islands.MembersByID(t.Context(), pool, append(ids, -1))
+	if err != nil || len(ms) != 30 || c.n.Load()-before != 1 {
+		t.Fatalf("%d members, %v, %d statements", len(ms), err, c.n.Load()-before)
+	}
+}
+
+// TestDashboardGlanceIsCachedUntilATestFinishes: the federation card is built once, then
+// costs one statement per view until a test finishes (or GlanceMaxAge passes); it lists at
+// most GlanceAttention members needing attention, worst first, and counts the others.
+func TestDashboardGlanceIsCachedUntilATestFinishes(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 30, VaultsPerMember: 2, Days: 3})
+	ctx := t.Context()
+	// The latest test of every repository of the first 25 members failed.
+	if _, err := pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'failed', reason = 'seeded' WHERE id IN (
+		SELECT last_run_id FROM restic_repositories WHERE member_id IN (SELECT id FROM members ORDER BY id LIMIT 25))`); err != nil {
+		t.Fatal(err)
+	}
+	rs := reports.New(pool, nil, testenv.Logger(t), reports.Config{})
+	g, err := rs.FederationGlance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Summary.Repositories != 60 || g.Members != 30 || len(g.Attention) != reports.GlanceAttention || g.More != 5 {
+		t.Fatalf("glance: %d repositories, %d members, %d listed, %d more", g.Summary.Repositories, g.Members, len(g.Attention), g.More)
+	}
+	if g.Attention[0].Red != 2 {
+		t.Fatalf("worst first: %+v", g.Attention[0])
+	}
+	before := c.n.Load()
+	again, err := rs.FederationGlance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.n.Load() - before; n != 1 || !again.Built.Equal(g.Built) {
+		t.Fatalf("a second view cost %d statements (rebuilt: %v)", n, !again.Built.Equal(g.Built))
+	}
+	// A test finishes (as the verifier records it): the next view sees it.
+	if _, err := pool.Exec(ctx, `WITH r AS (SELECT id, member_id, vault_id FROM restic_repositories
+			WHERE member_id = (SELECT max(id) FROM members) ORDER BY id LIMIT 1),
+		n AS (INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status, reason, queued_at,
+				started_at, finished_at, rpo_target_seconds, rto_target_seconds)
+			SELECT r.id, r.member_id, v.island_id, 'manual', 'blind', 'failed', 'now', now(), now(), now(), 93600, 86400
+			FROM r JOIN vaults v ON v.id = r.vault_id RETURNING id, repository_id)
+		UPDATE restic_repositories SET last_run_id = n.id FROM n WHERE restic_repositories.id = n.repository_id`); err != nil {
+		t.Fatal(err)
+	}
+	before = c.n.Load()
+	after, err := rs.FederationGlance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.n.Load()-before < 2 || after.Summary.Red != g.Summary.Red+1 || after.More != 6 {
+		t.Fatalf("after a finished test: %d statements, red %d (was %d), more %d", c.n.Load()-before, after.Summary.Red,
+			g.Summary.Red, after.More)
+	}
+}
+
+// TestReportGatherMatchesTheRunsOfThePeriod: the federation report's reads (which walk each
+// repository's newest runs instead of its whole history) find exactly the runs of the
+// period, the latest finished run before its end and the last success before its end.
+func TestReportGatherMatchesTheRunsOfThePeriod(t *testing.T) {
+	t.Parallel()
+	pool, _ := seeded(t, scaleseed.Size{Members: 6, VaultsPerMember: 2, Days: 20})
+	ctx := t.Context()
+	// Some failures, and a test still running, to make the walks skip rows.
+	if _, err := pool.Exec(ctx, `UPDATE restore_test_runs SET status = 'failed' WHERE id % 7 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status,
+			queued_at, rpo_target_seconds, rto_target_seconds)
+		SELECT r.id, r.member_id, v.island_id, 'manual', 'blind', 'running', now(), 1, 1
+		FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id`); err != nil {
+		t.Fatal(err)
+	}
+	var now time.Time
+	if err := pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	p := reports.Period{Kind: reports.PeriodCustom, Start: now.AddDate(0, 0, -10), End: now.AddDate(0, 0, -3)}
+	in, err := reports.Gather(ctx, pool, reports.ScopeFederation, nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Repositories) != 12 {
+		t.Fatalf("%d repositories", len(in.Repositories))
+	}
+	for _, r := range in.Repositories {
+		var n int
+		var latest int64
+		var success time.Time
+		if err := pool.QueryRow(ctx, `SELECT
+				(SELECT count(*) FROM restore_test_runs WHERE repository_id = $1 AND finished_at >= $2 AND finished_at < $3),
+				(SELECT id FROM restore_test_runs WHERE repository_id = $1 AND finished_at < $3 ORDER BY finished_at DESC LIMIT 1),
+				(SELECT max(finished_at) FROM restore_test_runs WHERE repository_id = $1 AND finished_at < $3 AND status = 'passed')`,
+			r.ID, p.Start, p.End).Scan(&n, &latest, &success); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Runs) != n || n != 7 || r.Latest == nil || r.Latest.ID != latest || r.LastSuccessAt == nil || !r.LastSuccessAt.Equal(success) {
+			t.Fatalf("repository %d: %d runs (want %d), latest %+v (want %d), last success %v (want %v)",
+				r.ID, len(r.Runs), n, r.Latest, latest, r.LastSuccessAt, success)
+		}
+	}
+}
+
+// TestLatestDeliveriesOfManyChannelsIsOneStatement: the notifications page shows each
+// channel's last deliveries; reading them costs one statement, and says what DeliveryList
+// says of each channel.
+func TestLatestDeliveriesOfManyChannelsIsOneStatement(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 10, ChannelsPerMember: 2})
+	if _, err := pool.Exec(t.Context(), `INSERT INTO notify_deliveries (channel_id, kind, status)
+		SELECT c.id, 'test', CASE WHEN k % 3 = 0 THEN 'failed' ELSE 'sent' END FROM notify_channels c, generate_series(1, 8) k
+		WHERE c.id % 4 <> 0`); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	if err := pool.QueryRow(t.Context(), `SELECT array_agg(id) FROM notify_channels`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	before := c.n.Load()
+	got, err := notify.LatestDeliveries(t.Context(), pool, ids, 5)
+	if err != nil || c.n.Load()-before != 1 {
+		t.Fatalf("%v, %d statements", err, c.n.Load()-before)
+	}
+	for _, id := range ids {
+		want, err := notify.DeliveryList(t.Context(), pool, []int64{id}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 && len(got[id]) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got[id], want) {
+			t.Fatalf("channel %d: %+v, want %+v", id, got[id], want)
+		}
+	}
+}

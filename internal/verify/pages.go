@@ -1,0 +1,133 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/paging"
+)
+
+// RepositoryPage lists one page of live repositories by member, name and id (internal/paging's style; the cursor is that triple).
+func RepositoryPage(ctx context.Context, q querier, f RepositoryFilter, r paging.Request) (paging.Page[Repository], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Repository]{}, err
+	}
+	var (
+		member, id int64
+		name       string
+	)
+	after, err := r.Keys(&member, &name, &id)
+	if err != nil {
+		return paging.Page[Repository]{}, err
+	}
+	s, err := SettingsGet(ctx, q)
+	if err != nil {
+		return paging.Page[Repository]{}, err
+	}
+	var w database.Where
+	w.And("r.deleted_at IS NULL")
+	if f.MemberIDs != nil {
+		w.And("r.member_id = ANY(?)", f.MemberIDs)
+	}
+	if f.VaultID != 0 {
+		w.And("r.vault_id = ?", f.VaultID)
+	}
+	if after {
+		w.And("r.member_id >= ? AND (r.member_id, r.name, r.id) > (?, ?, ?)", member, member, name, id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+repoColumns+repoFrom+w.String()+`
+		ORDER BY r.member_id, r.name, r.id LIMIT `+w.Arg(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
+	}
+	defer rows.Close()
+	out := []Repository{}
+	for rows.Next() {
+		r, err := scanRepo(rows, s)
+		if err != nil {
+			return paging.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return paging.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
+	}
+	return paging.Cut(out, size, func(r Repository) []any { return []any{r.MemberID, r.Name, r.ID} }), nil
+}
+
+// RunPage lists one page of restore test runs, newest first (the cursor is the last id).
+// f.Before and f.Limit are not used here.
+func RunPage(ctx context.Context, q querier, f RunFilter, r paging.Request) (paging.Page[Run], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Run]{}, err
+	}
+	var before int64
+	if _, err := r.Keys(&before); err != nil {
+		return paging.Page[Run]{}, err
+	}
+	var w database.Where
+	if f.MemberIDs != nil {
+		w.And("t.member_id = ANY(?)", f.MemberIDs)
+	}
+	if f.RepositoryID != 0 {
+		w.And("t.repository_id = ?", f.RepositoryID)
+	}
+	if f.Status != "" {
+		w.And("t.status = ?", f.Status)
+	}
+	if f.Since != nil {
+		w.And("t.queued_at >= ?", *f.Since)
+	}
+	if before != 0 {
+		w.And("t.id < ?", before)
+	}
+	rows, err := q.Query(ctx, `SELECT `+runColumns+` FROM restore_test_runs t
+		JOIN restic_repositories r ON r.id = t.repository_id`+w.String()+`
+		ORDER BY t.id DESC LIMIT `+w.Arg(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
+	}
+	defer rows.Close()
+	out := []Run{}
+	for rows.Next() {
+		t, err := scanRun(rows)
+		if err != nil {
+			return paging.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return paging.Page[Run]{}, fmt.Errorf("list restore tests: %w", err)
+	}
+	return paging.Cut(out, size, func(t Run) []any { return []any{t.ID} }), nil
+}
+
+// OutcomeCounts counts the live repositories of the members (nil: every member) by the
+// outcome of their latest finished test ("untested" when none), in one statement.
+func OutcomeCounts(ctx context.Context, q querier, memberIDs []int64) (map[string]int, error) {
+	var w database.Where
+	w.And("r.deleted_at IS NULL")
+	if memberIDs != nil {
+		w.And("r.member_id = ANY(?)", memberIDs)
+	}
+	rows, err := q.Query(ctx, `SELECT CASE WHEN lr.id IS NULL THEN 'untested' ELSE lr.status END, count(*)
+		FROM restic_repositories r LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id`+w.String()+` GROUP BY 1`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("count repositories by outcome: %w", err)
+	}
+	out := map[string]int{}
+	var (
+		k string
+		n int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&k, &n}, func() error { out[k] = n; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("count repositories by outcome: %w", err)
+	}
+	return out, nil
+}
