@@ -207,11 +207,7 @@ func (a *API) IslandObservations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	obs, err := islands.ObservationList(r.Context(), a.pool, isl.ID, since, int(limit))
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"observations": nonNil(obs)})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"observations": nonNil(obs)}, err)
 }
 
 // OperatorList answers GET /v1/islands/{id}/operators.
@@ -221,11 +217,7 @@ func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ops, err := islands.OperatorList(r.Context(), a.pool, isl.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"operators": nonNil(ops)})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"operators": nonNil(ops)}, err)
 }
 
 func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {

@@ -58,11 +58,7 @@ func (a *API) PersonList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ps, err := a.identity.PersonList(r.Context(), m.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"people": nonNil(ps)})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"people": nonNil(ps)}, err)
 }
 
 type personAddRequest struct {

@@ -155,11 +155,7 @@ func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) error {
 		return Invalid("period", "must be weekly, monthly or custom")
 	}
 	st, err := a.reports.Generate(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusCreated, reportView(st))
-	return nil
+	return reply(w, http.StatusCreated, reportView(st), err)
 }
 
 // reportFromPath loads a report the caller may read; others' answer 404.
@@ -181,11 +177,7 @@ func (a *API) reportFromPath(r *http.Request) (reports.Stored, []byte, error) {
 // ReportGet answers GET /v1/reports/{id}: the report's metadata and links.
 func (a *API) ReportGet(w http.ResponseWriter, r *http.Request) error {
 	st, _, err := a.reportFromPath(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, reportView(st))
-	return nil
+	return reply(w, http.StatusOK, reportView(st), err)
 }
 
 func reportFilename(st reports.Stored, ext string) string {
