@@ -663,27 +663,9 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = p.verify.PolicyUpdate(r.Context(), repo.ID, nil, policy, &form.Paused)
 	}
-	var (
-		fe  *verify.FieldError
-		bad formError
-	)
-	switch {
-	case errors.As(err, &bad):
-		p.renderRepositoryForm(w, r, http.StatusBadRequest, Page{Error: string(bad) + "."}, repo, form)
-		return
-	case errors.As(err, &fe):
-		label, ok := policyFields[fe.Field]
-		if !ok {
-			label = fieldLabel(strings.TrimPrefix(fe.Field, "policy."))
-		}
-		problem := fe.Problem
-		if fe.Field == "policy.rpo_seconds" || fe.Field == "policy.rto_seconds" {
-			problem = "must be between 1 minute and 365 days" // (the API speaks seconds, the form hours and minutes)
-		}
-		p.renderRepositoryForm(w, r, http.StatusBadRequest, Page{Error: label + " " + problem + "."}, repo, form)
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		err = inFormUnits(err, "must be between 1 minute and 365 days", "policy.rpo_seconds", "policy.rto_seconds")
+		p.refuse(w, r, err, policyFields, func(status int, msg string) { p.renderRepositoryForm(w, r, status, Page{Error: msg}, repo, form) })
 		return
 	}
 	http.Redirect(w, r, repoURL(repo.ID, "policy"), http.StatusSeeOther)
@@ -695,13 +677,10 @@ func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
-	switch {
-	case errors.Is(err, verify.ErrNoPassword):
-		p.renderRepository(w, r, http.StatusConflict, Page{Error: "This repository has no password (blind mode)."}, repo)
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if _, err := p.verify.PasswordRemove(r.Context(), repo.ID); err != nil {
+		p.refuse(w, r, err, map[string]string{"password": "Not removed:"}, func(status int, msg string) {
+			p.renderRepository(w, r, status, Page{Error: msg}, repo)
+		})
 		return
 	}
 	http.Redirect(w, r, repoURL(repo.ID, "password-removed"), http.StatusSeeOther)
