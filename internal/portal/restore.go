@@ -1,14 +1,12 @@
 package portal
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
@@ -482,17 +480,9 @@ func (f policyForm) policy(base verify.Policy) (verify.Policy, error) {
 
 // repositoryFor loads the path's repository if u may read it.
 func (p *Portal) repositoryFor(w http.ResponseWriter, r *http.Request) (verify.Repository, bool) {
-	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	repo, err := verify.RepositoryGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(user(r), authz.MemberRead, authz.Member(repo.MemberID)) != nil) {
-		p.NotFound(w, r)
-		return repo, false
-	}
-	if err != nil {
-		p.fail(w, r, err)
-		return repo, false
-	}
-	return repo, true
+	return loadByID(p, w, r, "id", func(ctx context.Context, id int64) (verify.Repository, error) {
+		return verify.RepositoryGetByID(ctx, p.pool, id)
+	}, mayRead(r, func(repo verify.Repository) int64 { return repo.MemberID }))
 }
 
 // Repository shows one repository: state, canary, live test, charts, history and changes.
@@ -715,17 +705,14 @@ type levelRow struct {
 
 // RestoreRun shows one run: outcome, per-level results, live progress and restic's log.
 func (p *Portal) RestoreRun(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	u := user(r)
-	run, err := verify.RunGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(u, authz.MemberRead, authz.Member(run.MemberID)) != nil) {
-		p.NotFound(w, r)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	run, ok := loadByID(p, w, r, "id", func(ctx context.Context, id int64) (verify.Run, error) {
+		return verify.RunGetByID(ctx, p.pool, id)
+	}, mayRead(r, func(run verify.Run) int64 { return run.MemberID }))
+	if !ok {
 		return
 	}
-	log, err := verify.RunLog(r.Context(), p.pool, id)
+	log, err := verify.RunLog(r.Context(), p.pool, run.ID)
 	if err != nil {
 		p.fail(w, r, err)
 		return
