@@ -632,11 +632,7 @@ func (p *Portal) RepositoryPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err := p.verify.PasswordSet(r.Context(), repo.ID, r.PostFormValue("password"))
-	if err != nil {
-		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderRepository(w, r, status, Page{Error: msg}, repo) })
-		return
-	}
-	http.Redirect(w, r, repoURL(repo.ID, "password"), http.StatusSeeOther)
+	p.repositoryOutcome(w, r, err, repo, nil, repoURL(repo.ID, "password"))
 }
 
 // RepositoryPolicy handles the policy form: schedule, targets, sample size, full restores,
@@ -667,13 +663,8 @@ func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	if _, err := p.verify.PasswordRemove(r.Context(), repo.ID); err != nil {
-		p.refuse(w, r, err, map[string]string{"password": "Not removed:"}, func(status int, msg string) {
-			p.renderRepository(w, r, status, Page{Error: msg}, repo)
-		})
-		return
-	}
-	http.Redirect(w, r, repoURL(repo.ID, "password-removed"), http.StatusSeeOther)
+	_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
+	p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
 }
 
 // RepositoryDelete handles the delete button.
@@ -682,11 +673,18 @@ func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := p.verify.RepositoryDelete(r.Context(), repo.ID); err != nil {
-		p.fail(w, r, err)
+	err := p.verify.RepositoryDelete(r.Context(), repo.ID)
+	p.repositoryOutcome(w, r, err, repo, nil, "/restore-tests?done=deleted")
+}
+
+// repositoryOutcome answers a form of the repository page: its refusal shown on the page
+// (see refuse; labels name the fields), or the redirect to done.
+func (p *Portal) repositoryOutcome(w http.ResponseWriter, r *http.Request, err error, repo verify.Repository, labels map[string]string, done string) {
+	if err != nil {
+		p.refuse(w, r, err, labels, func(status int, msg string) { p.renderRepository(w, r, status, Page{Error: msg}, repo) })
 		return
 	}
-	http.Redirect(w, r, "/restore-tests?done=deleted", http.StatusSeeOther)
+	http.Redirect(w, r, done, http.StatusSeeOther)
 }
 
 type runData struct {

@@ -302,15 +302,23 @@ func (p *Portal) VaultKeyRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := p.vaults.KeyRevoke(r.Context(), v.ID, k.ID); err != nil {
+	_, err := p.vaults.KeyRevoke(r.Context(), v.ID, k.ID)
+	p.vaultOutcome(w, r, v, err, "revoked")
+}
+
+// vaultError shows a refusal on the vault's page (see refuse).
+func (p *Portal) vaultError(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error) {
+	p.refuse(w, r, err, nil, func(status int, msg string) { p.renderVault(w, r, status, Page{Error: msg}, v, nil) })
+}
+
+// vaultOutcome answers a form of the vault page: its refusal (vaultError), or the
+// redirect to the page with done.
+func (p *Portal) vaultOutcome(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error, done string) {
+	if err != nil {
 		p.vaultError(w, r, v, err)
 		return
 	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=revoked", v.ID), http.StatusSeeOther)
-}
-
-func (p *Portal) vaultError(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error) {
-	p.refuse(w, r, err, nil, func(status int, msg string) { p.renderVault(w, r, status, Page{Error: msg}, v, nil) })
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=%s", v.ID, done), http.StatusSeeOther)
 }
 
 // VaultQuota handles the quota form.
@@ -325,11 +333,8 @@ func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := int64(gbs * 1e9)
-	if _, err := p.vaults.Update(r.Context(), v.ID, vaults.UpdateInput{QuotaBytes: &q}); err != nil {
-		p.vaultError(w, r, v, err)
-		return
-	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=quota", v.ID), http.StatusSeeOther)
+	_, err = p.vaults.Update(r.Context(), v.ID, vaults.UpdateInput{QuotaBytes: &q})
+	p.vaultOutcome(w, r, v, err, "quota")
 }
 
 // VaultDelete handles the delete button: immediate for an empty vault, scheduled otherwise.
@@ -356,11 +361,8 @@ func (p *Portal) VaultRestore(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := p.vaults.Restore(r.Context(), v.ID); err != nil {
-		p.vaultError(w, r, v, err)
-		return
-	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=restored", v.ID), http.StatusSeeOther)
+	_, err := p.vaults.Restore(r.Context(), v.ID)
+	p.vaultOutcome(w, r, v, err, "restored")
 }
 
 // UsageChart is a server-rendered SVG chart of a vault's usage against its quota.
