@@ -152,11 +152,8 @@ func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
 // IslandUpdate answers PATCH /v1/islands/{id} (federation admins).
 func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
 	cur, err := a.islandFor(r, authz.FederationManage)
+	req, err := withBody[islandRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req islandRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	i, err := a.islands.IslandUpdate(r.Context(), cur.ID, req.input())

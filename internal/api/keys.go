@@ -40,11 +40,8 @@ func (a *API) KeyList(w http.ResponseWriter, r *http.Request) error {
 // this answer only.
 func (a *API) KeyCreate(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberWrite)
+	req, err := withBody[keyRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req keyRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	k, err := a.vaults.KeyCreate(r.Context(), v.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})

@@ -96,11 +96,8 @@ func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) error {
 // MemberUpdate answers PATCH /v1/members/{id} (federation admins).
 func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) error {
 	cur, err := a.memberFor(r, authz.FederationManage)
+	req, err := withBody[memberRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req memberRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	m, err := a.islands.MemberUpdate(r.Context(), cur.ID, req.input())

@@ -81,11 +81,8 @@ type personAdded struct {
 // and their role was replaced.
 func (a *API) PersonAdd(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.peopleMember(r, authz.MemberWrite)
+	req, err := withBody[personAddRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req personAddRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	if req.Email == "" {
