@@ -196,6 +196,16 @@ func download(w http.ResponseWriter, contentType, filename string, body []byte) 
 	_, _ = w.Write(body)
 }
 
+// decodedReport is reportFromPath with the document decoded.
+func (a *API) decodedReport(r *http.Request) (reports.Stored, reports.Report, error) {
+	st, doc, err := a.reportFromPath(r)
+	if err != nil {
+		return st, reports.Report{}, err
+	}
+	rep, err := reports.Decode(doc)
+	return st, rep, err
+}
+
 // ReportJSON answers GET /v1/reports/{id}/report.json: the document exactly as hashed.
 func (a *API) ReportJSON(w http.ResponseWriter, r *http.Request) error {
 	st, doc, err := a.reportFromPath(r)
@@ -229,11 +239,7 @@ func (a *API) ReportHTML(w http.ResponseWriter, r *http.Request) error {
 
 // ReportCSV answers GET /v1/reports/{id}/report.csv?table=…: one table of the report.
 func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) error {
-	st, doc, err := a.reportFromPath(r)
-	if err != nil {
-		return err
-	}
-	rep, err := reports.Decode(doc)
+	st, rep, err := a.decodedReport(r)
 	if err != nil {
 		return err
 	}
@@ -257,11 +263,7 @@ func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) error {
 // ReportCheckpoint answers GET /v1/reports/{id}/checkpoint: the signed audit checkpoint
 // the report carries, ready for `archipelago audit verify --checkpoint`.
 func (a *API) ReportCheckpoint(w http.ResponseWriter, r *http.Request) error {
-	st, doc, err := a.reportFromPath(r)
-	if err != nil {
-		return err
-	}
-	rep, err := reports.Decode(doc)
+	st, rep, err := a.decodedReport(r)
 	if err != nil {
 		return err
 	}
