@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -268,23 +269,21 @@ func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vaul
 	p.renderVault(w, r, http.StatusCreated, Page{}, v, &nk)
 }
 
-func (p *Portal) keyOf(w http.ResponseWriter, r *http.Request, v vaults.Vault) (vaults.Key, bool) {
-	kid, _ := strconv.ParseInt(chi.URLParam(r, "key_id"), 10, 64)
-	k, err := p.vaults.KeyGetByID(r.Context(), v.ID, kid)
-	if err != nil {
-		p.NotFound(w, r)
-		return k, false
+// keyToChange loads the path's vault for a change (vaultFor) and its {key_id}.
+func (p *Portal) keyToChange(w http.ResponseWriter, r *http.Request) (vaults.Vault, vaults.Key, bool) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return v, vaults.Key{}, false
 	}
-	return k, true
+	k, ok := loadByID(p, w, r, "key_id", func(ctx context.Context, id int64) (vaults.Key, error) {
+		return p.vaults.KeyGetByID(ctx, v.ID, id)
+	}, nil)
+	return v, k, ok
 }
 
 // VaultKeyRotate handles the rotate button: a new key is shown once; the old one retires.
 func (p *Portal) VaultKeyRotate(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.vaultFor(w, r, authz.MemberWrite)
-	if !ok {
-		return
-	}
-	k, ok := p.keyOf(w, r, v)
+	v, k, ok := p.keyToChange(w, r)
 	if !ok {
 		return
 	}
@@ -294,11 +293,7 @@ func (p *Portal) VaultKeyRotate(w http.ResponseWriter, r *http.Request) {
 
 // VaultKeyRevoke handles the revoke button.
 func (p *Portal) VaultKeyRevoke(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.vaultFor(w, r, authz.MemberWrite)
-	if !ok {
-		return
-	}
-	k, ok := p.keyOf(w, r, v)
+	v, k, ok := p.keyToChange(w, r)
 	if !ok {
 		return
 	}
