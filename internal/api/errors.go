@@ -248,6 +248,16 @@ func jsonKind(kind string) string {
 	}
 }
 
+// withBody decodes the request body into a new R once the object of the path was loaded:
+// err (a missing or refused object) is answered first, so a body never learns more.
+func withBody[R any](r *http.Request, err error) (R, error) {
+	var req R
+	if err != nil {
+		return req, err
+	}
+	return req, Decode(r, &req)
+}
+
 // reply ends a handler: err when there is one, else v written as JSON with status.
 func reply(w http.ResponseWriter, status int, v any, err error) error {
 	if err != nil {

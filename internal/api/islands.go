@@ -80,12 +80,9 @@ func nonNil[T any](s []T) []T {
 
 // islandFor checks act on the federation, then loads the island of the path's {id}.
 func (a *API) islandFor(r *http.Request, act authz.Action) (islands.Island, error) {
-	if err := check(principal(r), act, authz.Federation); err != nil {
-		return islands.Island{}, err
-	}
-	return loadByID(r, "id", "island", func(ctx context.Context, id int64) (islands.Island, error) {
+	return federationObject(r, act, "island", func(ctx context.Context, id int64) (islands.Island, error) {
 		return islands.IslandGetByID(ctx, a.pool, id)
-	}, nil)
+	})
 }
 
 // IslandGet answers GET /v1/islands/{id}: the island, its operators, nodes as last seen,
@@ -128,6 +125,15 @@ func (a *API) islandView(r *http.Request, i islands.Island) (islandView, error) 
 	return islandView{Island: i, Operators: nonNil(ops), PledgedCapacityBytes: pledged[i.ID]}, err
 }
 
+// islandReply answers with the island i as the API shows it (islandView), or err.
+func (a *API) islandReply(w http.ResponseWriter, r *http.Request, status int, i islands.Island, err error) error {
+	if err != nil {
+		return err
+	}
+	v, err := a.islandView(r, i)
+	return reply(w, status, v, err)
+}
+
 // IslandCreate answers POST /v1/islands (federation admins). The admin API is checked
 // with the token first; the token is sealed and never shown again.
 func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
@@ -139,29 +145,18 @@ func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	i, err := a.islands.IslandCreate(r.Context(), req.input())
-	if err != nil {
-		return err
-	}
-	v, err := a.islandView(r, i)
-	return reply(w, http.StatusCreated, v, err)
+	return a.islandReply(w, r, http.StatusCreated, i, err)
 }
 
 // IslandUpdate answers PATCH /v1/islands/{id} (federation admins).
 func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
 	cur, err := a.islandFor(r, authz.FederationManage)
+	req, err := withBody[islandRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req islandRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	i, err := a.islands.IslandUpdate(r.Context(), cur.ID, req.input())
-	if err != nil {
-		return err
-	}
-	v, err := a.islandView(r, i)
-	return reply(w, http.StatusOK, v, err)
+	return a.islandReply(w, r, http.StatusOK, i, err)
 }
 
 // IslandDelete answers DELETE /v1/islands/{id} (federation admins): refused while it has
@@ -181,11 +176,7 @@ func (a *API) IslandPoll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	i, err := a.islands.PollIsland(r.Context(), cur.ID)
-	if err != nil {
-		return err
-	}
-	v, err := a.islandView(r, i)
-	return reply(w, http.StatusOK, v, err)
+	return a.islandReply(w, r, http.StatusOK, i, err)
 }
 
 // IslandObservations answers GET /v1/islands/{id}/observations: the poll history.
@@ -206,11 +197,7 @@ func (a *API) IslandObservations(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	obs, err := islands.ObservationList(r.Context(), a.pool, isl.ID, since, int(limit))
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"observations": nonNil(obs)})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"observations": nonNil(obs)}, err)
 }
 
 // OperatorList answers GET /v1/islands/{id}/operators.
@@ -220,11 +207,7 @@ func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ops, err := islands.OperatorList(r.Context(), a.pool, isl.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"operators": nonNil(ops)})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"operators": nonNil(ops)}, err)
 }
 
 func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {

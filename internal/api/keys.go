@@ -33,22 +33,15 @@ func (a *API) KeyList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ks, err := a.vaults.KeyList(r.Context(), v.ID)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"keys": ks})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"keys": ks}, err)
 }
 
 // KeyCreate answers POST /v1/vaults/{id}/keys: the secret and the restic snippet are in
 // this answer only.
 func (a *API) KeyCreate(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberWrite)
+	req, err := withBody[keyRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req keyRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	k, err := a.vaults.KeyCreate(r.Context(), v.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
@@ -63,11 +56,7 @@ func (a *API) KeyCreate(w http.ResponseWriter, r *http.Request) error {
 // KeyGet answers GET /v1/vaults/{id}/keys/{key_id}.
 func (a *API) KeyGet(w http.ResponseWriter, r *http.Request) error {
 	_, k, err := a.keyFor(r, authz.MemberRead)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, k)
-	return nil
+	return reply(w, http.StatusOK, k, err)
 }
 
 // KeyRotate answers POST /v1/vaults/{id}/keys/{key_id}/rotate: a new key (with its
@@ -93,9 +82,6 @@ func (a *API) KeyRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.vaults.KeyRevoke(r.Context(), v.ID, k.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	_, err = a.vaults.KeyRevoke(r.Context(), v.ID, k.ID)
+	return noContent(w, err)
 }

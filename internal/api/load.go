@@ -36,3 +36,13 @@ func loadByID[T any](r *http.Request, param, what string, get func(context.Conte
 func onMember[T any](r *http.Request, act authz.Action, member func(T) int64) func(T) error {
 	return func(v T) error { return authz.Check(principal(r), act, authz.Member(member(v))) }
 }
+
+// federationObject checks act on the federation first (a refused change is 403 even for
+// an id that does not exist), then loads the object of the path's {id} (loadByID).
+func federationObject[T any](r *http.Request, act authz.Action, what string, get func(context.Context, int64) (T, error)) (T, error) {
+	if err := check(principal(r), act, authz.Federation); err != nil {
+		var zero T
+		return zero, err
+	}
+	return loadByID(r, "id", what, get, nil)
+}

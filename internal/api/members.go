@@ -32,12 +32,9 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 
 // memberFor checks act on the federation, then loads the member of the path's {id}.
 func (a *API) memberFor(r *http.Request, act authz.Action) (islands.Member, error) {
-	if err := check(principal(r), act, authz.Federation); err != nil {
-		return islands.Member{}, err
-	}
-	return loadByID(r, "id", "member", func(ctx context.Context, id int64) (islands.Member, error) {
+	return federationObject(r, act, "member", func(ctx context.Context, id int64) (islands.Member, error) {
 		return islands.MemberGetByID(ctx, a.pool, id)
-	}, nil)
+	})
 }
 
 // MemberGet answers GET /v1/members/{id}.
@@ -74,11 +71,8 @@ func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) error {
 // MemberUpdate answers PATCH /v1/members/{id} (federation admins).
 func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) error {
 	cur, err := a.memberFor(r, authz.FederationManage)
+	req, err := withBody[memberRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req memberRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	m, err := a.islands.MemberUpdate(r.Context(), cur.ID, req.input())

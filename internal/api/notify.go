@@ -62,11 +62,7 @@ func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, secret, err := a.notify.ChannelCreate(r.Context(), ci)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusCreated, channelCreated{Channel: c, Secret: secret})
-	return nil
+	return reply(w, http.StatusCreated, channelCreated{Channel: c, Secret: secret}, err)
 }
 
 func (a *API) channelFromPath(r *http.Request, write bool) (notify.Channel, error) {
@@ -142,11 +138,7 @@ func (a *API) ChannelDeliveries(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ds, err := notify.DeliveryList(r.Context(), a.pool, []int64{c.ID}, int(limit))
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"deliveries": nonNil(ds)})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"deliveries": nonNil(ds)}, err)
 }
 
 // NotifyEvents answers GET /v1/notify/events: events of the caller's members (every

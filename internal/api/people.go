@@ -12,13 +12,17 @@ import (
 	"github.com/chatons/archipelago/internal/islands"
 )
 
-// peopleError turns the people domain's errors into API errors.
+// errNoPerson is the 404 of a {user_id} that is not a person of the member (or no number).
+var errNoPerson = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: "person", Message: "no such person in this member"}
+
+// peopleError adds to the shared vocabulary (ErrorOf) what only the request knows: the
+// field a last-admin refusal falls on, and that a missing object here is the person.
 func peopleError(err error, field string) error {
 	switch {
 	case errors.Is(err, identity.ErrLastAdmin):
 		return Conflict(field, "%s", err.Error())
 	case errors.Is(err, identity.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: "person", Message: "no such person in this member"}
+		return errNoPerson
 	}
 	return err
 }
@@ -45,8 +49,7 @@ func (a *API) personTarget(r *http.Request, act authz.Action) (islands.Member, i
 func personFromPath(r *http.Request) (int64, error) {
 	id, err := pathID(r, chi.URLParam(r, "user_id"))
 	if err != nil {
-		return 0, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: "person",
-			Message: "person " + chi.URLParam(r, "user_id") + " not found"}
+		return 0, errNoPerson
 	}
 	return id, nil
 }
@@ -86,11 +89,8 @@ type personAdded struct {
 // and their role was replaced.
 func (a *API) PersonAdd(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.peopleMember(r, authz.MemberWrite)
+	req, err := withBody[personAddRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req personAddRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	if req.Email == "" {

@@ -33,6 +33,15 @@ func newPeopleSetup(t *testing.T) *peopleSetup {
 		b: fmt.Sprintf("/v1/members/%d/people", f.MemberB.ID)}
 }
 
+// add posts a person to path (a member's people) as token and decodes the answer.
+func (s *peopleSetup) add(t *testing.T, token, path string, body map[string]any) (*apptest.Response, personOut) {
+	t.Helper()
+	r := s.do(token, "POST", path, body)
+	var p personOut
+	r.Decode(t, &p)
+	return r, p
+}
+
 func (s *peopleSetup) do(token, method, path string, body any) *apptest.Response {
 	return s.env.Do(apptest.Req{Method: method, Path: path, Token: token, Body: body})
 }
@@ -56,9 +65,7 @@ func TestPeopleAddANewColleague(t *testing.T) {
 	t.Parallel()
 	s := newPeopleSetup(t)
 	admin := s.f.AdminA.Access
-	r := s.do(admin, "POST", s.a, map[string]any{"email": " Alice@A.example ", "display_name": "Alice", "role": "admin"})
-	var added personOut
-	r.Decode(t, &added)
+	r, added := s.add(t, admin, s.a, map[string]any{"email": " Alice@A.example ", "display_name": "Alice", "role": "admin"})
 	require(t, fmt.Sprintf("add: %d %s", r.Status, r.Body),
 		check{r.Status == 201, "answers 201"},
 		check{added.InitialPassword != nil && len(*added.InitialPassword) >= 12, "shows a generated password of 12 characters or more"},
@@ -103,9 +110,7 @@ func TestPeopleAddANewColleague(t *testing.T) {
 	}
 
 	// Adding the same email again creates nothing: no new password.
-	r = s.do(admin, "POST", s.a, map[string]any{"email": "alice@a.example", "role": "viewer"})
-	var again personOut
-	r.Decode(t, &again)
+	r, again := s.add(t, admin, s.a, map[string]any{"email": "alice@a.example", "role": "viewer"})
 	require(t, fmt.Sprintf("add again: %d %s", r.Status, r.Body),
 		check{r.Status == 200, "answers 200"},
 		check{again.InitialPassword == nil, "shows no new password"},
@@ -117,9 +122,7 @@ func TestPeopleExistingUserJoinsASecondMember(t *testing.T) {
 	t.Parallel()
 	s := newPeopleSetup(t)
 	// A federation admin onboards member B's second admin: the viewer of A, who keeps their password.
-	r := s.do(s.f.FedAdmin.Access, "POST", s.b, map[string]any{"email": s.f.ViewerA.Email, "display_name": "ignored", "role": "admin"})
-	var p personOut
-	r.Decode(t, &p)
+	r, p := s.add(t, s.f.FedAdmin.Access, s.b, map[string]any{"email": s.f.ViewerA.Email, "display_name": "ignored", "role": "admin"})
 	require(t, fmt.Sprintf("add existing user: %d %s", r.Status, r.Body),
 		check{r.Status == 201, "answers 201"},
 		check{p.InitialPassword == nil, "shows no password"},
@@ -263,9 +266,7 @@ func TestPeopleRemovedPersonLosesAccess(t *testing.T) {
 	t.Parallel()
 	s := newPeopleSetup(t)
 	admin := s.f.AdminA.Access
-	r := s.do(admin, "POST", s.a, map[string]any{"email": "bob@a.example", "role": "admin"})
-	var bob personOut
-	r.Decode(t, &bob)
+	r, bob := s.add(t, admin, s.a, map[string]any{"email": "bob@a.example", "role": "admin"})
 	if r.Status != 201 || bob.InitialPassword == nil {
 		t.Fatalf("add bob: %d %s", r.Status, r.Body)
 	}

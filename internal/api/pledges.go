@@ -117,11 +117,8 @@ func (a *API) pledgeToChange(r *http.Request) (islands.Pledge, error) {
 // PledgeUpdate answers PATCH /v1/pledges/{id}: change the pledged capacity or zone.
 func (a *API) PledgeUpdate(w http.ResponseWriter, r *http.Request) error {
 	pl, err := a.pledgeToChange(r)
+	req, err := withBody[pledgeUpdateRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req pledgeUpdateRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	out, err := a.islands.PledgeUpdate(r.Context(), pl.ID, req.CapacityBytes, req.Zone)

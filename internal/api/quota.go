@@ -53,11 +53,7 @@ func (a *API) QuotaSettings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	st, err := a.vaults.SettingsGet(r.Context())
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, settingsOut(st))
-	return nil
+	return reply(w, http.StatusOK, settingsOut(st), err)
 }
 
 // QuotaSettingsUpdate answers PATCH /v1/quota/settings (federation admins).
@@ -82,11 +78,7 @@ func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) error 
 		in.VaultDeleteGrace = &d
 	}
 	st, err := a.vaults.SettingsUpdate(r.Context(), in)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, settingsOut(st))
-	return nil
+	return reply(w, http.StatusOK, settingsOut(st), err)
 }
 
 // GrantList answers GET /v1/quota/grants (?member=<slug>): a member's grants are visible
@@ -156,9 +148,6 @@ func (a *API) GrantRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := check(p, authz.FederationManage, authz.Federation); err != nil {
 		return err
 	}
-	if _, err := a.vaults.GrantRevoke(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	_, err = a.vaults.GrantRevoke(r.Context(), id)
+	return noContent(w, err)
 }

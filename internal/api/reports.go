@@ -154,11 +154,7 @@ func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) error {
 		return Invalid("period", "must be weekly, monthly or custom")
 	}
 	st, err := a.reports.Generate(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusCreated, reportView(st))
-	return nil
+	return reply(w, http.StatusCreated, reportView(st), err)
 }
 
 // reportFromPath loads a report the caller may read; others' answer 404.
@@ -180,11 +176,7 @@ func (a *API) reportFromPath(r *http.Request) (reports.Stored, []byte, error) {
 // ReportGet answers GET /v1/reports/{id}: the report's metadata and links.
 func (a *API) ReportGet(w http.ResponseWriter, r *http.Request) error {
 	st, _, err := a.reportFromPath(r)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, reportView(st))
-	return nil
+	return reply(w, http.StatusOK, reportView(st), err)
 }
 
 func reportFilename(st reports.Stored, ext string) string {
@@ -201,6 +193,16 @@ func download(w http.ResponseWriter, contentType, filename string, body []byte) 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// decodedReport is reportFromPath with the document decoded.
+func (a *API) decodedReport(r *http.Request) (reports.Stored, reports.Report, error) {
+	st, doc, err := a.reportFromPath(r)
+	if err != nil {
+		return st, reports.Report{}, err
+	}
+	rep, err := reports.Decode(doc)
+	return st, rep, err
 }
 
 // ReportJSON answers GET /v1/reports/{id}/report.json: the document exactly as hashed.
@@ -236,11 +238,7 @@ func (a *API) ReportHTML(w http.ResponseWriter, r *http.Request) error {
 
 // ReportCSV answers GET /v1/reports/{id}/report.csv?table=…: one table of the report.
 func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) error {
-	st, doc, err := a.reportFromPath(r)
-	if err != nil {
-		return err
-	}
-	rep, err := reports.Decode(doc)
+	st, rep, err := a.decodedReport(r)
 	if err != nil {
 		return err
 	}
@@ -264,11 +262,7 @@ func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) error {
 // ReportCheckpoint answers GET /v1/reports/{id}/checkpoint: the signed audit checkpoint
 // the report carries, ready for `archipelago audit verify --checkpoint`.
 func (a *API) ReportCheckpoint(w http.ResponseWriter, r *http.Request) error {
-	st, doc, err := a.reportFromPath(r)
-	if err != nil {
-		return err
-	}
-	rep, err := reports.Decode(doc)
+	st, rep, err := a.decodedReport(r)
 	if err != nil {
 		return err
 	}

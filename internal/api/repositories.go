@@ -132,11 +132,8 @@ type repositoryUpdateRequest struct {
 // policy (a null value in it takes the federation default; an absent policy is kept).
 func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
+	req, err := withBody[repositoryUpdateRequest](r, err)
 	if err != nil {
-		return err
-	}
-	var req repositoryUpdateRequest
-	if err := Decode(r, &req); err != nil {
 		return err
 	}
 	policy := repo.Policy

@@ -225,9 +225,5 @@ func (a *API) VaultUsage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	evs, err := a.vaults.Events(r.Context(), v.ID, 100)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"vault_id": v.ID, "quota_bytes": v.QuotaBytes, "samples": hist, "events": evs})
-	return nil
+	return reply(w, http.StatusOK, map[string]any{"vault_id": v.ID, "quota_bytes": v.QuotaBytes, "samples": hist, "events": evs}, err)
 }

@@ -222,16 +222,18 @@ var islandFlashes = flashes{
 // islandFromPath returns the island of the {id} path parameter, answering 404 when there
 // is none.
 func (p *Portal) islandFromPath(w http.ResponseWriter, r *http.Request) (islands.Island, bool) {
-	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	isl, err := islands.IslandGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, islands.ErrNotFound) {
-		p.NotFound(w, r)
-		return isl, false
-	} else if err != nil {
-		p.fail(w, r, err)
-		return isl, false
+	return loadByID(p, w, r, "id", func(ctx context.Context, id int64) (islands.Island, error) {
+		return islands.IslandGetByID(ctx, p.pool, id)
+	}, nil)
+}
+
+// islandToChange is islandFromPath for a federation admin's form; what says what others
+// may not do.
+func (p *Portal) islandToChange(w http.ResponseWriter, r *http.Request, what string) (islands.Island, bool) {
+	if !p.federationAdmin(w, r, what) {
+		return islands.Island{}, false
 	}
-	return isl, true
+	return p.islandFromPath(w, r)
 }
 
 // renderIsland shows the island page; form is what a refused edit posted (nil: the island).
@@ -326,10 +328,7 @@ func (p *Portal) IslandCreate(w http.ResponseWriter, r *http.Request) {
 // does not need it; a new admin URL or token is checked against the admin API first. An
 // empty token keeps the current one.
 func (p *Portal) IslandUpdate(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "change islands") {
-		return
-	}
-	cur, ok := p.islandFromPath(w, r)
+	cur, ok := p.islandToChange(w, r, "change islands")
 	if !ok {
 		return
 	}
@@ -365,10 +364,7 @@ func (p *Portal) IslandUpdate(w http.ResponseWriter, r *http.Request) {
 // IslandPoll handles "Poll now" (federation admins). An island whose admin API fails is
 // recorded unreachable, as the poller would, and the page says so with 502.
 func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "poll islands") {
-		return
-	}
-	cur, ok := p.islandFromPath(w, r)
+	cur, ok := p.islandToChange(w, r, "poll islands")
 	if !ok {
 		return
 	}
@@ -391,10 +387,7 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 // IslandDelete handles an island's delete button (federation admins); the domain refuses
 // an island with live pledges or vaults, and its reason is shown.
 func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "delete islands") {
-		return
-	}
-	cur, ok := p.islandFromPath(w, r)
+	cur, ok := p.islandToChange(w, r, "delete islands")
 	if !ok {
 		return
 	}
@@ -404,10 +397,7 @@ func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
 
 // OperatorAdd handles the add-an-operator form of an island (federation admins).
 func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "change an island's operators") {
-		return
-	}
-	cur, ok := p.islandFromPath(w, r)
+	cur, ok := p.islandToChange(w, r, "change an island's operators")
 	if !ok {
 		return
 	}
@@ -426,10 +416,7 @@ func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
 // OperatorRemove handles an operator's remove button (federation admins); the domain
 // refuses while the member has live pledges on the island.
 func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "change an island's operators") {
-		return
-	}
-	cur, ok := p.islandFromPath(w, r)
+	cur, ok := p.islandToChange(w, r, "change an island's operators")
 	if !ok {
 		return
 	}

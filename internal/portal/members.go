@@ -2,13 +2,9 @@ package portal
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
@@ -175,28 +171,21 @@ func (p *Portal) MemberCreate(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/members?done=added&member="+m.Slug, http.StatusSeeOther)
 }
 
-// memberFromPath returns the member of the {id} path parameter, answering 404 when there
-// is none.
-func (p *Portal) memberFromPath(w http.ResponseWriter, r *http.Request) (islands.Member, bool) {
-	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	m, err := islands.MemberGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, islands.ErrNotFound) {
-		p.NotFound(w, r)
-		return m, false
-	} else if err != nil {
-		p.fail(w, r, err)
-		return m, false
+// memberFromPath returns the member of the {id} path parameter for a federation admin's
+// form (what says what others may not do), answering 403 or 404 (see loadByID).
+func (p *Portal) memberFromPath(w http.ResponseWriter, r *http.Request, what string) (islands.Member, bool) {
+	if !p.federationAdmin(w, r, what) {
+		return islands.Member{}, false
 	}
-	return m, true
+	return loadByID(p, w, r, "id", func(ctx context.Context, id int64) (islands.Member, error) {
+		return islands.MemberGetByID(ctx, p.pool, id)
+	}, nil)
 }
 
 // MemberUpdate handles a member's edit form (federation admins). The slug is not
 // editable here: it names the member in zones, URLs and scripts.
 func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "change members") {
-		return
-	}
-	cur, ok := p.memberFromPath(w, r)
+	cur, ok := p.memberFromPath(w, r, "change members")
 	if !ok {
 		return
 	}
@@ -223,10 +212,7 @@ func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 // a member with history (pledges, operated islands, vaults, audit entries…): its reason
 // is shown.
 func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "delete members") {
-		return
-	}
-	cur, ok := p.memberFromPath(w, r)
+	cur, ok := p.memberFromPath(w, r, "delete members")
 	if !ok {
 		return
 	}

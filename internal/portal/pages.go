@@ -148,7 +148,12 @@ var accountFlashes = flashes{
 	"revoked": "The token was revoked. It no longer works.",
 }
 
+// fieldLabel names a domain field for people: its last segment ("policy.sample_files" is
+// "Sample files").
 func fieldLabel(f string) string {
+	if i := strings.LastIndexByte(f, '.'); i >= 0 {
+		f = f[i+1:]
+	}
 	return capitalize(strings.ReplaceAll(f, "_", " "))
 }
 

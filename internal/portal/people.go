@@ -155,20 +155,30 @@ func (p *Portal) PersonAdd(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, peopleURL(slug, done), http.StatusSeeOther)
 }
 
-// PersonRole handles a person's change-role form.
-func (p *Portal) PersonRole(w http.ResponseWriter, r *http.Request) {
+// personTarget is the member a change-person form names (see peopleMember), its slug and
+// the {user_id} of the path; ok is false when an answer (403 or 404) was written.
+func (p *Portal) personTarget(w http.ResponseWriter, r *http.Request) (islands.Member, string, int64, bool) {
 	slug := r.PostFormValue("member")
 	m, code := p.peopleMember(r, slug, authz.MemberWrite)
 	if code != http.StatusOK {
 		p.peopleRefused(w, r, code, slug)
-		return
+		return m, slug, 0, false
 	}
 	uid, err := strconv.ParseInt(chi.URLParam(r, "user_id"), 10, 64)
 	if err != nil {
 		p.NotFound(w, r)
+		return m, slug, 0, false
+	}
+	return m, slug, uid, true
+}
+
+// PersonRole handles a person's change-role form.
+func (p *Portal) PersonRole(w http.ResponseWriter, r *http.Request) {
+	m, slug, uid, ok := p.personTarget(w, r)
+	if !ok {
 		return
 	}
-	_, err = p.identity.PersonRoleSet(r.Context(), m.ID, uid, identity.Role(r.PostFormValue("role")))
+	_, err := p.identity.PersonRoleSet(r.Context(), m.ID, uid, identity.Role(r.PostFormValue("role")))
 	if err != nil {
 		p.personChangeFailed(w, r, err, slug)
 		return
@@ -178,15 +188,8 @@ func (p *Portal) PersonRole(w http.ResponseWriter, r *http.Request) {
 
 // PersonRemove handles a person's remove button.
 func (p *Portal) PersonRemove(w http.ResponseWriter, r *http.Request) {
-	slug := r.PostFormValue("member")
-	m, code := p.peopleMember(r, slug, authz.MemberWrite)
-	if code != http.StatusOK {
-		p.peopleRefused(w, r, code, slug)
-		return
-	}
-	uid, err := strconv.ParseInt(chi.URLParam(r, "user_id"), 10, 64)
-	if err != nil {
-		p.NotFound(w, r)
+	m, slug, uid, ok := p.personTarget(w, r)
+	if !ok {
 		return
 	}
 	if err := p.identity.PersonRemove(r.Context(), m.ID, uid); err != nil {

@@ -2,13 +2,10 @@ package portal
 
 import (
 	"context"
-	"errors"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
@@ -130,13 +127,10 @@ func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 
 // PledgeWithdraw handles the withdraw button.
 func (p *Portal) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	pl, err := islands.PledgeGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, islands.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	pl, ok := loadByID(p, w, r, "id", func(ctx context.Context, id int64) (islands.Pledge, error) {
+		return islands.PledgeGetByID(ctx, p.pool, id)
+	}, nil)
+	if !ok {
 		return
 	}
 	if authz.Check(user(r), authz.PledgeManage, authz.Member(pl.MemberID)) != nil {

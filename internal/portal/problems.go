@@ -3,6 +3,7 @@ package portal
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/chatons/archipelago/internal/authz"
@@ -75,6 +76,16 @@ func problemOf(err error, labels map[string]string) (string, int) {
 		return "Refused: " + err.Error() + ".", http.StatusForbidden
 	}
 	return "", 0
+}
+
+// inFormUnits rewrites the problem of bad input on one of fields: the domain speaks bytes
+// and seconds, a form GB or hours, so the domain's own numbers would not match what the
+// person typed.
+func inFormUnits(err error, problemText string, fields ...string) error {
+	if fe := (*problem.FieldError)(nil); errors.As(err, &fe) && slices.Contains(fields, fe.Field) {
+		return &problem.FieldError{Field: fe.Field, Problem: problemText}
+	}
+	return err
 }
 
 // refuse answers err after a form: a problem is shown by show (the form again, with the

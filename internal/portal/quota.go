@@ -207,32 +207,11 @@ func (p *Portal) forbidQuota(w http.ResponseWriter, r *http.Request) {
 		Error: "Only federation admins may change the quota policy and grants."})
 }
 
-// quotaRefusal re-renders the page with 400 for a refused form, naming the field; an
-// unexpected error is answered as such.
+// quotaRefusal re-renders the page for a refused form (see refuse), naming the field in the
+// form's terms; an unexpected error is answered as such.
 func (p *Portal) quotaRefusal(w http.ResponseWriter, r *http.Request, err error, slug string, sf *settingsForm, gf grantForm) {
-	var (
-		bad formError
-		fe  *vaults.FieldError
-		msg string
-	)
-	switch {
-	case errors.As(err, &bad):
-		msg = string(bad) + "."
-	case errors.As(err, &fe):
-		label, ok := quotaFields[fe.Field]
-		if !ok {
-			label = fieldLabel(fe.Field)
-		}
-		problem := fe.Problem
-		if fe.Field == "bytes" {
-			problem = "must be a positive number of GB or TB" // (the domain speaks bytes, the form GB and TB)
-		}
-		msg = label + " " + problem + "."
-	default:
-		p.fail(w, r, err)
-		return
-	}
-	p.renderQuota(w, r, http.StatusBadRequest, Page{Error: msg}, slug, sf, gf)
+	err = inFormUnits(err, "must be a positive number of GB or TB", "bytes")
+	p.refuse(w, r, err, quotaFields, func(status int, msg string) { p.renderQuota(w, r, status, Page{Error: msg}, slug, sf, gf) })
 }
 
 // QuotaSettingsUpdate handles the settings form (federation admins). Only the settings

@@ -1,14 +1,12 @@
 package portal
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
@@ -487,17 +485,9 @@ func (f policyForm) policy(base verify.Policy) (verify.Policy, error) {
 
 // repositoryFor loads the path's repository if u may read it.
 func (p *Portal) repositoryFor(w http.ResponseWriter, r *http.Request) (verify.Repository, bool) {
-	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
-	repo, err := verify.RepositoryGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(user(r), authz.MemberRead, authz.Member(repo.MemberID)) != nil) {
-		p.NotFound(w, r)
-		return repo, false
-	}
-	if err != nil {
-		p.fail(w, r, err)
-		return repo, false
-	}
-	return repo, true
+	return loadByID(p, w, r, "id", func(ctx context.Context, id int64) (verify.Repository, error) {
+		return verify.RepositoryGetByID(ctx, p.pool, id)
+	}, mayRead(r, func(repo verify.Repository) int64 { return repo.MemberID }))
 }
 
 // Repository shows one repository: state, canary, live test, charts, history and changes.
@@ -647,11 +637,7 @@ func (p *Portal) RepositoryPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err := p.verify.PasswordSet(r.Context(), repo.ID, r.PostFormValue("password"))
-	if err != nil {
-		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderRepository(w, r, status, Page{Error: msg}, repo) })
-		return
-	}
-	http.Redirect(w, r, repoURL(repo.ID, "password"), http.StatusSeeOther)
+	p.repositoryOutcome(w, r, err, repo, nil, repoURL(repo.ID, "password"))
 }
 
 // RepositoryPolicy handles the policy form: schedule, targets, sample size, full restores,
@@ -668,27 +654,9 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = p.verify.PolicyUpdate(r.Context(), repo.ID, nil, policy, &form.Paused)
 	}
-	var (
-		fe  *verify.FieldError
-		bad formError
-	)
-	switch {
-	case errors.As(err, &bad):
-		p.renderRepositoryForm(w, r, http.StatusBadRequest, Page{Error: string(bad) + "."}, repo, form)
-		return
-	case errors.As(err, &fe):
-		label, ok := policyFields[fe.Field]
-		if !ok {
-			label = fieldLabel(strings.TrimPrefix(fe.Field, "policy."))
-		}
-		problem := fe.Problem
-		if fe.Field == "policy.rpo_seconds" || fe.Field == "policy.rto_seconds" {
-			problem = "must be between 1 minute and 365 days" // (the API speaks seconds, the form hours and minutes)
-		}
-		p.renderRepositoryForm(w, r, http.StatusBadRequest, Page{Error: label + " " + problem + "."}, repo, form)
-		return
-	case err != nil:
-		p.fail(w, r, err)
+	if err != nil {
+		err = inFormUnits(err, "must be between 1 minute and 365 days", "policy.rpo_seconds", "policy.rto_seconds")
+		p.refuse(w, r, err, policyFields, func(status int, msg string) { p.renderRepositoryForm(w, r, status, Page{Error: msg}, repo, form) })
 		return
 	}
 	http.Redirect(w, r, repoURL(repo.ID, "policy"), http.StatusSeeOther)
@@ -701,15 +669,7 @@ func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request
 		return
 	}
 	_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
-	switch {
-	case errors.Is(err, verify.ErrNoPassword):
-		p.renderRepository(w, r, http.StatusConflict, Page{Error: "This repository has no password (blind mode)."}, repo)
-		return
-	case err != nil:
-		p.fail(w, r, err)
-		return
-	}
-	http.Redirect(w, r, repoURL(repo.ID, "password-removed"), http.StatusSeeOther)
+	p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
 }
 
 // RepositoryDelete handles the delete button.
@@ -718,11 +678,18 @@ func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := p.verify.RepositoryDelete(r.Context(), repo.ID); err != nil {
-		p.fail(w, r, err)
+	err := p.verify.RepositoryDelete(r.Context(), repo.ID)
+	p.repositoryOutcome(w, r, err, repo, nil, "/restore-tests?done=deleted")
+}
+
+// repositoryOutcome answers a form of the repository page: its refusal shown on the page
+// (see refuse; labels name the fields), or the redirect to done.
+func (p *Portal) repositoryOutcome(w http.ResponseWriter, r *http.Request, err error, repo verify.Repository, labels map[string]string, done string) {
+	if err != nil {
+		p.refuse(w, r, err, labels, func(status int, msg string) { p.renderRepository(w, r, status, Page{Error: msg}, repo) })
 		return
 	}
-	http.Redirect(w, r, "/restore-tests?done=deleted", http.StatusSeeOther)
+	http.Redirect(w, r, done, http.StatusSeeOther)
 }
 
 type runData struct {
@@ -741,17 +708,14 @@ type levelRow struct {
 
 // RestoreRun shows one run: outcome, per-level results, live progress and restic's log.
 func (p *Portal) RestoreRun(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	u := user(r)
-	run, err := verify.RunGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, verify.ErrNotFound) || (err == nil && authz.Check(u, authz.MemberRead, authz.Member(run.MemberID)) != nil) {
-		p.NotFound(w, r)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	run, ok := loadByID(p, w, r, "id", func(ctx context.Context, id int64) (verify.Run, error) {
+		return verify.RunGetByID(ctx, p.pool, id)
+	}, mayRead(r, func(run verify.Run) int64 { return run.MemberID }))
+	if !ok {
 		return
 	}
-	log, err := verify.RunLog(r.Context(), p.pool, id)
+	log, err := verify.RunLog(r.Context(), p.pool, run.ID)
 	if err != nil {
 		p.fail(w, r, err)
 		return

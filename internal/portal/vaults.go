@@ -282,23 +282,21 @@ func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vaul
 	p.renderVault(w, r, http.StatusCreated, Page{}, v, &nk)
 }
 
-func (p *Portal) keyOf(w http.ResponseWriter, r *http.Request, v vaults.Vault) (vaults.Key, bool) {
-	kid, _ := strconv.ParseInt(chi.URLParam(r, "key_id"), 10, 64)
-	k, err := p.vaults.KeyGetByID(r.Context(), v.ID, kid)
-	if err != nil {
-		p.NotFound(w, r)
-		return k, false
+// keyToChange loads the path's vault for a change (vaultFor) and its {key_id}.
+func (p *Portal) keyToChange(w http.ResponseWriter, r *http.Request) (vaults.Vault, vaults.Key, bool) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return v, vaults.Key{}, false
 	}
-	return k, true
+	k, ok := loadByID(p, w, r, "key_id", func(ctx context.Context, id int64) (vaults.Key, error) {
+		return p.vaults.KeyGetByID(ctx, v.ID, id)
+	}, nil)
+	return v, k, ok
 }
 
 // VaultKeyRotate handles the rotate button: a new key is shown once; the old one retires.
 func (p *Portal) VaultKeyRotate(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.vaultFor(w, r, authz.MemberWrite)
-	if !ok {
-		return
-	}
-	k, ok := p.keyOf(w, r, v)
+	v, k, ok := p.keyToChange(w, r)
 	if !ok {
 		return
 	}
@@ -308,23 +306,27 @@ func (p *Portal) VaultKeyRotate(w http.ResponseWriter, r *http.Request) {
 
 // VaultKeyRevoke handles the revoke button.
 func (p *Portal) VaultKeyRevoke(w http.ResponseWriter, r *http.Request) {
-	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	v, k, ok := p.keyToChange(w, r)
 	if !ok {
 		return
 	}
-	k, ok := p.keyOf(w, r, v)
-	if !ok {
-		return
-	}
-	if _, err := p.vaults.KeyRevoke(r.Context(), v.ID, k.ID); err != nil {
+	_, err := p.vaults.KeyRevoke(r.Context(), v.ID, k.ID)
+	p.vaultOutcome(w, r, v, err, "revoked")
+}
+
+// vaultError shows a refusal on the vault's page (see refuse).
+func (p *Portal) vaultError(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error) {
+	p.refuse(w, r, err, nil, func(status int, msg string) { p.renderVault(w, r, status, Page{Error: msg}, v, nil) })
+}
+
+// vaultOutcome answers a form of the vault page: its refusal (vaultError), or the
+// redirect to the page with done.
+func (p *Portal) vaultOutcome(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error, done string) {
+	if err != nil {
 		p.vaultError(w, r, v, err)
 		return
 	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=revoked", v.ID), http.StatusSeeOther)
-}
-
-func (p *Portal) vaultError(w http.ResponseWriter, r *http.Request, v vaults.Vault, err error) {
-	p.refuse(w, r, err, nil, func(status int, msg string) { p.renderVault(w, r, status, Page{Error: msg}, v, nil) })
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=%s", v.ID, done), http.StatusSeeOther)
 }
 
 // VaultQuota handles the quota form.
@@ -339,11 +341,8 @@ func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := int64(gbs * 1e9)
-	if _, err := p.vaults.Update(r.Context(), v.ID, vaults.UpdateInput{QuotaBytes: &q}); err != nil {
-		p.vaultError(w, r, v, err)
-		return
-	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=quota", v.ID), http.StatusSeeOther)
+	_, err = p.vaults.Update(r.Context(), v.ID, vaults.UpdateInput{QuotaBytes: &q})
+	p.vaultOutcome(w, r, v, err, "quota")
 }
 
 // VaultDelete handles the delete button: immediate for an empty vault, scheduled otherwise.
@@ -370,11 +369,8 @@ func (p *Portal) VaultRestore(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := p.vaults.Restore(r.Context(), v.ID); err != nil {
-		p.vaultError(w, r, v, err)
-		return
-	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=restored", v.ID), http.StatusSeeOther)
+	_, err := p.vaults.Restore(r.Context(), v.ID)
+	p.vaultOutcome(w, r, v, err, "restored")
 }
 
 // UsageChart is a server-rendered SVG chart of a vault's usage against its quota.

@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/quota"
+	"github.com/chatons/archipelago/web"
 )
 
 //go:embed templates
 var templatesFS embed.FS
 
-// CSS is the report stylesheet (inlined into standalone files; the portal carries the
-// same rules in web/static/app.css).
+// CSS is the report stylesheet, web/static/report.css: the portal links it and standalone
+// files inline it, so both show a report with the same rules.
 var CSS = func() string {
-	b, err := templatesFS.ReadFile("templates/report.css")
+	b, err := web.Static.ReadFile("static/report.css")
 	if err != nil {
 		panic(err)
 	}
