@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"testing"
 
 	"github.com/chatons/archipelago/internal/apptest"
@@ -22,7 +23,7 @@ func TestMemberListPagesAtExactMultiplesAndEmptySearches(t *testing.T) {
 			ID   int64  `json:"id"`
 			Slug string `json:"slug"`
 		} `json:"members"`
-		NextAfter *int64 `json:"next_after"`
+		NextCursor *string `json:"next_cursor"`
 	}
 	for _, limit := range []int{1, 2, 3, 6} { // 6 members: exact multiples of 1, 2, 3 and 6
 		seen := 0
@@ -38,22 +39,22 @@ func TestMemberListPagesAtExactMultiplesAndEmptySearches(t *testing.T) {
 			var p page
 			r.Decode(t, &p)
 			seen += len(p.Members)
-			if p.NextAfter == nil {
+			if p.NextCursor == nil {
 				break
 			}
-			path = fmt.Sprintf("/v1/members?limit=%d&after=%d", limit, *p.NextAfter)
+			path = fmt.Sprintf("/v1/members?limit=%d&cursor=%s", limit, url.QueryEscape(*p.NextCursor))
 		}
 		if seen != 6 {
 			t.Fatalf("limit %d: saw %d members, want 6", limit, seen)
 		}
 	}
-	for _, q := range []string{"no-such-member", "page-&after=999999"} {
+	for _, q := range []string{"no-such-member", "no-such-member&limit=1"} {
 		r := env.Do(apptest.Req{Method: "GET", Path: "/v1/members?q=" + q, Token: f.ViewerA.Access})
 		var p page
 		if r.Status != 200 {
 			t.Fatalf("q=%s: %d %s", q, r.Status, r.Body)
 		}
-		if r.Decode(t, &p); len(p.Members) != 0 || p.NextAfter != nil {
+		if r.Decode(t, &p); len(p.Members) != 0 || p.NextCursor != nil {
 			t.Fatalf("q=%s: %s", q, r.Body)
 		}
 	}
