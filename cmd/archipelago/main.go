@@ -19,15 +19,18 @@ import (
 
 	"github.com/chatons/archipelago/internal/api"
 	"github.com/chatons/archipelago/internal/app"
+	"github.com/chatons/archipelago/internal/client"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/sandbox"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
-// command is one subcommand.
+// command is one subcommand: a one-line summary for the command list, the text that
+// `archipelago <command> --help` prints (and nothing else happens), and what it runs.
 type command struct {
 	summary string
+	usage   string
 	run     func(ctx context.Context, env *cliEnv, args []string) error
 }
 
@@ -39,18 +42,45 @@ type cliEnv struct {
 }
 
 func commands() map[string]command {
-	return map[string]command{
-		"serve":   {"serve the portal and the REST API (and, by default, the background workers)", cmdServe},
-		"worker":  {"run only the background workers", cmdWorker},
-		"migrate": {"apply (up) or list (status) database migrations", cmdMigrate},
-		"dev":     {"run the sandbox federation: throwaway PostgreSQL, MinIO, demo data", cmdDev},
-		"config":  {"print the effective configuration, secrets redacted", cmdConfig},
-		"version": {"print the version", cmdVersion},
-		"keygen":  {"print a new random master key (for ARCHIPELAGO_MASTER_KEY_FILE)", cmdKeygen},
-		"testenv": {"run a command with throwaway PostgreSQL and MinIO (used by make test)", cmdTestenv},
-		"audit":   {"verify the audit log (locally or against a saved checkpoint), sign a checkpoint, print its key", cmdAudit},
-		"admin":   {"administration: create-user, reseal", cmdAdmin},
+	cmds := map[string]command{
+		"serve": {"serve the portal and the REST API (and, by default, the background workers)", `Usage: archipelago serve
+
+Serves the portal and the REST API on ARCHIPELAGO_LISTEN and, unless ARCHIPELAGO_RUN_WORKERS=false, runs the
+background workers in the same process. Configuration comes from ARCHIPELAGO_* variables (archipelago config).`, cmdServe},
+		"worker": {"run only the background workers", `Usage: archipelago worker
+
+Runs the background workers (restore tests, island polling, reconciliation, reports, notifications) without
+serving HTTP. Several workers may share one database.`, cmdWorker},
+		"migrate": {"apply (up) or list (status) database migrations", `Usage: archipelago migrate up|status
+
+  up      apply the pending migrations of ARCHIPELAGO_DATABASE_URL
+  status  list the migrations and whether each is applied`, cmdMigrate},
+		"dev": {"run the sandbox federation: throwaway PostgreSQL, MinIO, demo data", `Usage: archipelago dev [--listen ADDR] [--state-dir DIR] [--keep]
+
+Runs the sandbox: a throwaway PostgreSQL and MinIO, simulated Garage islands, demo members, vaults and restic
+repositories, and serves the portal and API. Ctrl-C stops everything and removes the state directory.
+
+  --listen ADDR     address to serve the portal and API on (default 127.0.0.1:8080)
+  --state-dir DIR   directory for the sandbox's data and sandbox.json (default: a new temporary directory)
+  --keep            keep the state directory on exit`, cmdDev},
+		"config": {"print the effective configuration, secrets redacted", `Usage: archipelago config
+
+Prints every ARCHIPELAGO_* setting in effect (secrets redacted) and names the invalid ones.`, cmdConfig},
+		"version": {"print the version", "Usage: archipelago version   (or archipelago --version)", cmdVersion},
+		"keygen": {"print a new random master key (for ARCHIPELAGO_MASTER_KEY_FILE)", `Usage: archipelago keygen
+
+Prints a new random 32-byte master key in hex, for ARCHIPELAGO_MASTER_KEY_FILE. Keep it secret.`, cmdKeygen},
+		"testenv": {"run a command with throwaway PostgreSQL and MinIO (used by make test)", `Usage: archipelago testenv [--] COMMAND [ARGS…]
+
+Starts a throwaway PostgreSQL cluster and MinIO server, runs COMMAND with ARCHIPELAGO_TEST_* variables pointing at
+them, stops both and exits with COMMAND's status. make test runs the Go tests this way.`, cmdTestenv},
+		"audit": {"verify the audit log (locally or against a saved checkpoint), sign a checkpoint, print its key", auditUsage, cmdAudit},
+		"admin": {"administration: create-user, reseal", adminUsage, cmdAdmin},
 	}
+	for _, r := range client.Resources() {
+		cmds[r.Name] = resourceCommand(r)
+	}
+	return cmds
 }
 
 // defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is not set: the
@@ -86,14 +116,27 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 func run(ctx context.Context, env *cliEnv, args []string) int {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) == 2 {
+			if c, ok := cmds[args[1]]; ok {
+				fmt.Fprintln(env.stdout, c.usage)
+				return 0
+			}
+		}
 		usage(env.stdout, cmds)
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(env.stderr, "archipelago: unknown command %q\n\n", args[0])
 		usage(env.stderr, cmds)
 		return 2
+	}
+	if wantsHelp(args[0], args[1:]) {
+		fmt.Fprintln(env.stdout, c.usage)
+		return 0
 	}
 	if err := c.run(ctx, env, args[1:]); err != nil {
 		var ee exitError
@@ -109,6 +152,31 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	return 0
 }
 
+// wantsHelp reports whether a command's arguments ask for its help: -h, -help or --help
+// before any "--" (testenv: only as its first argument, since what follows is another
+// program's command line), or "help" as the first argument.
+func wantsHelp(name string, args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	isHelp := func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+	if args[0] == "help" || isHelp(args[0]) {
+		return true
+	}
+	if name == "testenv" {
+		return false
+	}
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelp(a) {
+			return true
+		}
+	}
+	return false
+}
+
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Usage: archipelago <command> [flags]\n\nCommands:")
 	names := make([]string, 0, len(cmds))
@@ -117,9 +185,12 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-13s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nConfiguration comes from ARCHIPELAGO_* environment variables: see `archipelago config`.")
+	fmt.Fprintln(w, "\n`archipelago <command> --help` explains a command; `archipelago --version` prints the version.")
+	fmt.Fprintln(w, "Server configuration comes from ARCHIPELAGO_* environment variables: see `archipelago config`.")
+	fmt.Fprintln(w, "Client commands (vaults, keys, repositories, tests, reports, members, islands) talk to a server's API:")
+	fmt.Fprintln(w, "ARCHIPELAGO_API_URL (default http://127.0.0.1:8080) and an API token in ARCHIPELAGO_API_TOKEN(_FILE).")
 }
 
 func loadConfig(env *cliEnv) (*config.Config, *slog.Logger, error) {

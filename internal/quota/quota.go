@@ -193,3 +193,33 @@ func Bytes(n int64) string {
 	}
 	return s + " " + units[u]
 }
+
+// ParseBytes reads a size as people write it: a number of bytes, or a number with an SI unit
+// (kB, MB, GB, TB, PB — as Bytes prints them) or a binary one (KiB, MiB, GiB, TiB, PiB); units
+// are case-insensitive except that "b" alone means bytes. 1.5TB is 1,500,000,000,000.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	v, err := strconv.ParseFloat(t[:i], 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a size (e.g. 500GB, 1.5TB, 10GiB)", s)
+	}
+	mult, ok := byteUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q (B, kB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB)", s, strings.TrimSpace(t[i:]))
+	}
+	f := v * mult
+	if f > math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(math.Round(f)), nil
+}
+
+var byteUnits = map[string]float64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "pb": 1e15,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "pib": 1 << 50,
+}
