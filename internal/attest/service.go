@@ -345,20 +345,14 @@ func refused(code, field, format string, args ...any) error {
 	return &problem.RefusedError{Code: code, Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
-// Accept checks a DSSE envelope (the request body) pushed for repository repoID of
+// Accept checks a DSSE envelope pushed for repository repoID of
 // memberID and stores it: the signature must verify against one of the repository's
 // non-revoked agent keys; the statement must be an in-toto Statement v1 of our predicate
 // type naming this repository, finished within the clock skew of now and not longer ago
 // than MaxAge, not older than the newest accepted one, never seen before, and about a
 // snapshot the federation has not seen in another repository or seen deleted. Its hash
 // is appended to the audit log in the same transaction; a raised stale alert is cleared.
-func (s *Service) Accept(ctx context.Context, repoID, memberID int64, body []byte) (Attestation, error) {
-	var env Envelope
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return Attestation{}, problem.Invalid("", "the body must be a DSSE envelope (payloadType, payload, signatures): %s", problem.Truncate(err.Error(), 200))
-	}
+func (s *Service) Accept(ctx context.Context, repoID, memberID int64, env Envelope) (Attestation, error) {
 	if env.PayloadType != PayloadType {
 		return Attestation{}, problem.Invalid("payloadType", "must be %s", PayloadType)
 	}
