@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"testenv": {"run a command with throwaway PostgreSQL and MinIO (used by make test)", cmdTestenv},
 		"audit":   {"verify the audit log (locally or against a saved checkpoint), sign a checkpoint, print its key", cmdAudit},
 		"admin":   {"administration: create-user, reseal", cmdAdmin},
+		"agent":   {"member-side agent: run the password levels and push a signed attestation; keygen", cmdAgent},
 	}
 }
 

@@ -617,3 +617,11 @@ func (s *Service) CheckStale(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// ShortSnapshot is the snapshot's short id (8 characters), "" when none.
+func (a Attestation) ShortSnapshot() string {
+	if a.SnapshotID == nil || len(*a.SnapshotID) < 8 {
+		return ""
+	}
+	return (*a.SnapshotID)[:8]
+}
