@@ -95,7 +95,7 @@ func TestAgentEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(src, ".archipelago-canary"), []byte(repo.CanaryToken+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "archipelago-canary.txt"), []byte(repo.CanaryToken+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	backup, err := rr.Backup(ctx, member, restic.BackupOptions{Paths: []string{src}, Host: "backup-host"})
@@ -119,7 +119,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("private key file: %v %v", st.Mode(), err)
 	}
-	if code, out, _ := cli("agent", "--help"); code != 0 || !strings.Contains(out, "--password-file") {
+	if code, out, _ := cli("agent", "--help"); code != 0 || !strings.Contains(out, "password-file") {
 		t.Errorf("agent --help without settings: %d %s", code, out)
 	}
 	res = admin("POST", fmt.Sprintf("/v1/repositories/%d/agent/keys", repo.ID), map[string]any{"name": "backup-host", "public_key": pub})

@@ -130,7 +130,7 @@ func TestAttestationRefusals(t *testing.T) {
 		t.Fatalf("the audit entry of the attestation: %d %s", entry.Status, entry.Body)
 	}
 
-	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	tamper := func(e attest.Envelope) attest.Envelope {
 		raw, _ := base64.StdEncoding.DecodeString(e.Payload)
 		var st map[string]any

@@ -548,8 +548,9 @@ func matrixAgent(t *testing.T, env *apptest.Env, objs map[string]string) {
 		objs[name] = strconv.FormatInt(id, 10)
 		if i == 0 {
 			if err := env.App.Pool.QueryRow(ctx, `INSERT INTO agent_attestations (repository_id, agent_key_id, statement_sha256, envelope,
-				status, started_at, finished_at, audit_seq) VALUES ($1, $2, $3, '{}', 'passed', now(), now(), 0) RETURNING id`,
-				objs["repoA"], id, fmt.Sprintf("%064x", 99)).Scan(&att); err != nil {
+				status, started_at, finished_at, audit_seq) VALUES ($1, $2, $3, $4, 'passed', now(), now(), 0) RETURNING id`,
+				objs["repoA"], id, fmt.Sprintf("%064x", 99),
+				`{"payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": [{"keyid": "x", "sig": "x"}]}`).Scan(&att); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -59,7 +59,7 @@ func MemberRun(ctx context.Context, r *restic.Runner, c MemberCheck, now func() 
 	t := target{mode: ModeFull, prefix: c.Prefix, creds: c.Creds, password: c.Password, canaryToken: c.CanaryToken,
 		policy: EffectivePolicy{RPOSeconds: cmp.Or(c.RPOSeconds, 36*3600), RTOSeconds: cmp.Or(c.RTOSeconds, 24*3600),
 			SampleFiles: c.SampleFiles, SampleBytes: c.SampleBytes, CheckEveryRuns: 1, CheckSubsets: subsets,
-			CanaryPath: cmp.Or(c.CanaryPath, ".archipelago-canary")},
+			CanaryPath: cmp.Or(c.CanaryPath, "archipelago-canary.txt")},
 		checkCount: int64(n - 1), scratch: c.Scratch, cacheDir: c.CacheDir, clockTolerance: 5 * time.Minute, seed: c.Seed}
 	res := execute(ctx, r, t, now, nil, nil)
 	out := MemberResult{Status: res.status, Reason: res.reason, Postponed: res.postpone, SnapshotID: res.snapshotID,
