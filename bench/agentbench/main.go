@@ -112,7 +112,9 @@ func bench(ctx context.Context, sizeMiB, rounds, subsets int) error {
 	if err := root.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: s3.Region}); err != nil {
 		return err
 	}
-	defer func() { _ = root.RemoveBucketWithOptions(context.Background(), bucket, minio.RemoveBucketOptions{ForceDelete: true}) }()
+	defer func() {
+		_ = root.RemoveBucketWithOptions(context.Background(), bucket, minio.RemoveBucketOptions{ForceDelete: true})
+	}()
 	actx := audit.WithActor(ctx, audit.System("agentbench"))
 	var member, vaultID int64
 	email, password := "bench@agent.example", "bench-"+rand.Text()

@@ -248,6 +248,6 @@ func TestStaleAgentAlert(t *testing.T) {
 	if sum, _ := svc.SummaryGet(ctx, s.repoID); sum.State != "current" || sum.Schedule.AlertedAt != nil {
 		t.Errorf("summary after the report: %+v", sum)
 	}
-	check(150*time.Minute, 0, 1)           // 60 min after the report: within interval + grace
+	check(150*time.Minute, 0, 1)               // 60 min after the report: within interval + grace
 	check(90*time.Minute+71*time.Minute, 1, 2) // silent again
 }

@@ -485,9 +485,6 @@ func verifySignatures(env Envelope, payload []byte, keys []Key) (Key, error) {
 			active++
 		}
 	}
-	if active == 0 {
-		return Key{}, refused("no_agent_key", "signatures", "this repository has no agent key: register the agent's public key first")
-	}
 	pae := PAE(env.PayloadType, payload)
 	var first error
 	for i, sg := range env.Signatures {
@@ -520,6 +517,10 @@ func verifySignatures(env Envelope, payload []byte, keys []Key) (Key, error) {
 		} else {
 			first = cmp.Or[error](first, refused("bad_signature", field+".sig", "the signature does not verify: the statement was altered or signed with another key"))
 		}
+	}
+	var re *problem.RefusedError
+	if active == 0 && (errors.As(first, &re) && re.Code == "unknown_key" || len(keys) == 0) {
+		return Key{}, refused("no_agent_key", "signatures", "this repository has no agent key: register the agent's public key first")
 	}
 	return Key{}, first
 }
