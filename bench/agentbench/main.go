@@ -117,7 +117,7 @@ func bench(ctx context.Context, sizeMiB, rounds, subsets int) error {
 	}()
 	actx := audit.WithActor(ctx, audit.System("agentbench"))
 	var member, vaultID int64
-	email, password := "bench@agent.example", "bench-"+rand.Text()
+	email, password := "runner@agent.example", "correct-horse-"+rand.Text()
 	err = pgx.BeginFunc(actx, a.Pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO members (slug, name) VALUES ('bench', 'Bench') RETURNING id`).Scan(&member); err != nil {
 			return err

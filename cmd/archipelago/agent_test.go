@@ -194,6 +194,25 @@ func TestAgentEndToEnd(t *testing.T) {
 		t.Errorf("portal repository page: %d", page.Status)
 	}
 
+	// A federation test of the same snapshot shows the member's attestation beside it.
+	var runID int64
+	if err := env.App.Pool.QueryRow(ctx, `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status,
+		reason, started_at, finished_at, duration_ms, rpo_target_seconds, rto_target_seconds, snapshot_id)
+		SELECT id, member_id, (SELECT island_id FROM vaults WHERE id = vault_id), 'schedule', 'blind', 'passed', 'every level passed',
+		now(), now(), 1000, 93600, 86400, $2 FROM restic_repositories WHERE id = $1 RETURNING id`, repo.ID, backup.SnapshotID).Scan(&runID); err != nil {
+		t.Fatal(err)
+	}
+	var runView struct {
+		AttestedByMember *struct {
+			ID int64 `json:"id"`
+		} `json:"attested_by_member"`
+	}
+	res = env.Do(apptest.Req{Method: "GET", Path: fmt.Sprintf("/v1/restore-tests/%d", runID), Token: f.ViewerA.Access})
+	res.Decode(t, &runView)
+	if res.Status != 200 || runView.AttestedByMember == nil || runView.AttestedByMember.ID != a.ID {
+		t.Errorf("the run page's attestation: %d %s", res.Status, res.Body)
+	}
+
 	// The stored envelope verifies with openssl (docs/agent.md).
 	res = env.Do(apptest.Req{Method: "GET", Path: fmt.Sprintf("/v1/repositories/%d/attestations/%d", repo.ID, a.ID), Token: f.ViewerA.Access})
 	var full struct {
