@@ -76,6 +76,8 @@ Starts a throwaway PostgreSQL cluster and MinIO server, runs COMMAND with ARCHIP
 them, stops both and exits with COMMAND's status. make test runs the Go tests this way.`, cmdTestenv},
 		"audit": {"verify the audit log (locally or against a saved checkpoint), sign a checkpoint, print its key", auditUsage, cmdAudit},
 		"admin": {"administration: create-user, reseal", adminUsage, cmdAdmin},
+		// The agent prints its own help (with its flags and their environment variables).
+		"agent": {"member-side agent: run the password levels and push a signed attestation; keygen", "", cmdAgent},
 	}
 	for _, r := range client.Resources() {
 		cmds[r.Name] = resourceCommand(r)
@@ -115,13 +117,12 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func run(ctx context.Context, env *cliEnv, args []string) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) == 2 {
-			if c, ok := cmds[args[1]]; ok {
-				fmt.Fprintln(env.stdout, c.usage)
-				return 0
-			}
+	if len(args) == 2 && args[0] == "help" {
+		if _, ok := cmds[args[1]]; ok {
+			args = []string{args[1], "--help"} // archipelago help X = archipelago X --help
 		}
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(env.stdout, cmds)
 		return 0
 	}
@@ -134,7 +135,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		usage(env.stderr, cmds)
 		return 2
 	}
-	if wantsHelp(args[0], args[1:]) {
+	if wantsHelp(args[0], args[1:]) && c.usage != "" {
 		fmt.Fprintln(env.stdout, c.usage)
 		return 0
 	}

@@ -119,7 +119,11 @@ func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) error {
 // RepositoryGet answers GET /v1/repositories/{id}.
 func (a *API) RepositoryGet(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberRead)
-	return reply(w, http.StatusOK, repo, err)
+	if err != nil {
+		return err
+	}
+	view, err := a.repositoryWithAttestation(r, repo)
+	return reply(w, http.StatusOK, view, err)
 }
 
 type repositoryUpdateRequest struct {

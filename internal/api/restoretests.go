@@ -74,8 +74,8 @@ func (a *API) RestoreTestGet(w http.ResponseWriter, r *http.Request) error {
 	if run.Levels == nil {
 		run.Levels = []verify.LevelResult{}
 	}
-	WriteJSON(w, http.StatusOK, run)
-	return nil
+	view, err := a.runWithAttestation(r, run)
+	return reply(w, http.StatusOK, view, err)
 }
 
 // RestoreTestLog answers GET /v1/restore-tests/{id}/log: restic's output for the run

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
@@ -52,6 +53,8 @@ type App struct {
 	Reports  *reports.Service
 	// Protection: lifecycle tripwire, protected copies, freeze (docs/protection.md).
 	Protection *protection.Service
+	// Attest: member-side agents' keys, attestations and schedules (docs/agent.md).
+	Attest *attest.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -122,12 +125,13 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
 		TestTimeout: a.Cfg.RestoreTestTimeout})
-	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
+	a.Attest = attest.New(a.Pool, a.Log, attest.Config{})
+	apiH, err := api.New(api.Deps{Attest: a.Attest, Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
 		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
-	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
+	p, err := portal.New(portal.Deps{Attest: a.Attest, Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
 		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify,
 		Protection: a.Protection})
 	if err != nil {
@@ -186,6 +190,11 @@ func (a *App) tasks() []jobs.Task {
 		// copied when its copy interval (a federation setting, default 1 h) has passed.
 		{Name: "protection.tripwire", Every: protection.DefaultTripwireEvery, Run: a.Protection.CheckLifecycle},
 		{Name: "protection.copy", Every: time.Minute, Timeout: time.Hour, Run: a.Protection.CopyAll},
+		// Member-side agents: an agent silent past its schedule + grace raises agent.stale.
+		{Name: "attest.stale", Every: attest.StaleEvery, Run: func(ctx context.Context) error {
+			_, err := a.Attest.CheckStale(ctx)
+			return err
+		}},
 	}
 }
 

@@ -31,12 +31,14 @@ const (
 	KindCopyDeletions = "copy.deletions"  // objects disappeared from a vault; the copy keeps them for the grace period
 	KindCopyOverwrite = "copy.overwrite"  // a vault object no longer matches its name; the copy keeps the good one
 	KindCopyFailed    = "copy.failed"     // a copy run failed
+	// Member-side agents (internal/attest).
+	KindAgentStale = "agent.stale" // a repository's agent stopped reporting past its schedule + grace
 )
 
 // Kinds lists the event kinds a channel may subscribe to, in display order.
 var Kinds = []string{KindRestoreFailed, KindRestoreError, KindSnapshotStale, KindDeletionsSeen,
 	KindQuota80, KindQuota95, KindQuota100, KindPledgeDown, KindReportPublished,
-	KindLifecycleRule, KindCopyDeletions, KindCopyOverwrite, KindCopyFailed}
+	KindLifecycleRule, KindCopyDeletions, KindCopyOverwrite, KindCopyFailed, KindAgentStale}
 
 // Severities, in increasing order.
 const (
@@ -51,7 +53,7 @@ var DefaultSeverity = map[string]string{
 	KindDeletionsSeen: SeverityWarning, KindQuota80: SeverityWarning, KindQuota95: SeverityCritical,
 	KindQuota100: SeverityCritical, KindPledgeDown: SeverityCritical, KindReportPublished: SeverityInfo,
 	KindTest: SeverityInfo, KindLifecycleRule: SeverityCritical, KindCopyDeletions: SeverityWarning,
-	KindCopyOverwrite: SeverityCritical, KindCopyFailed: SeverityWarning,
+	KindCopyOverwrite: SeverityCritical, KindCopyFailed: SeverityWarning, KindAgentStale: SeverityWarning,
 }
 
 // DedupWindow is how long a subject stays quiet on a channel after a message about it:

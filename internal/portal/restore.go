@@ -133,13 +133,16 @@ func (p *Portal) RestoreTests(w http.ResponseWriter, r *http.Request) {
 
 // restoreFlashes are the messages shown after a form, by the done= of the redirect.
 var restoreFlashes = flashes{
-	"registered":       "The repository is registered. Put the canary file in your backups; the first test runs at the time shown.",
-	"deleted":          "The repository was removed from restore testing. Its history is kept; its password was erased.",
-	"password":         "The password was replaced. The next test uses it.",
-	"password-removed": "The password was erased: the repository is now tested in blind mode.",
-	"policy":           "The policy was saved; the next test is planned with it.",
-	"queued":           "A test was queued; its progress shows below.",
-	"already":          "A test of this repository is already waiting or running.",
+	"registered":        "The repository is registered. Put the canary file in your backups; the first test runs at the time shown.",
+	"deleted":           "The repository was removed from restore testing. Its history is kept; its password was erased.",
+	"password":          "The password was replaced. The next test uses it.",
+	"password-removed":  "The password was erased: the repository is now tested in blind mode.",
+	"policy":            "The policy was saved; the next test is planned with it.",
+	"agent-key":         "The agent key is registered: statements it signs are accepted for this repository.",
+	"agent-key-revoked": "The agent key was revoked: statements it signs are refused from now on.",
+	"agent-schedule":    "The agent schedule was saved.",
+	"queued":            "A test was queued; its progress shows below.",
+	"already":           "A test of this repository is already waiting or running.",
 }
 
 func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, status int, page Page, form registerForm) {
@@ -391,6 +394,7 @@ type repositoryData struct {
 	Charts     []RunChart
 	CanaryFile string
 	Form       policyForm // the policy form: the member's own values, blank where the default applies
+	Agent      agentData  // what the member's agent attested (internal/portal/agent.go)
 }
 
 type policyLine struct{ Name, Value string }
@@ -517,6 +521,10 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		NextRun: "—", CanaryFile: e.CanaryPath, Form: form}
 	if !strings.HasPrefix(data.CanaryFile, "/") {
 		data.CanaryFile = "/srv/" + data.CanaryFile
+	}
+	if data.Agent, err = p.agentDataOf(r, repo); err != nil {
+		p.fail(w, r, err)
+		return
 	}
 	if vs, err := verify.VaultChoices(r.Context(), p.pool, []int64{repo.MemberID}); err == nil {
 		for _, v := range vs {

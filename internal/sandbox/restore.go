@@ -50,6 +50,7 @@ var demoRepositories = []demoRepository{
 	{Name: "files01 (corrupted pack)", Host: "files01.libre-nuage.example", State: stateCorrupted},
 	{Name: "cloud01 (no canary)", Host: "cloud01.libre-nuage.example", State: stateMissingCanary},
 	{Name: "db01 (blind)", Host: "db01.libre-nuage.example", State: stateBlind},
+	{Name: "web02 (attested by the member)", Host: "web02.libre-nuage.example", State: stateAttested},
 }
 
 // staleAge is how old the stale repository's only snapshot is: past the default 26 h RPO.
@@ -185,7 +186,7 @@ func (s repoSeeder) seed(ctx context.Context, d demoRepository) (int64, error) {
 	in := verify.RepositoryInput{MemberID: s.memberID, VaultID: s.vault.ID, Name: d.Name, Path: path,
 		// Small repositories: every check reads every pack, so the damaged one is found at once.
 		Policy: verify.Policy{CheckSubsets: ptr(1), CheckEveryRuns: ptr(1)}}
-	if d.State != stateBlind {
+	if d.State != stateBlind && d.State != stateAttested {
 		// Full mode: a restic key of Archipelago's own, revocable without touching the member's.
 		in.Password = rand.Text() + rand.Text()
 		if _, err := s.r.KeyAdd(ctx, repo, in.Password, restic.KeyAddOptions{User: "archipelago", Host: "verifier"}); err != nil {
@@ -210,6 +211,11 @@ func (s repoSeeder) seed(ctx context.Context, d demoRepository) (int64, error) {
 	if d.State == stateCorrupted {
 		if err := corruptLargestPack(ctx, s.mc, s.vault.BucketName, path); err != nil {
 			return 0, fmt.Errorf("corrupt a pack: %w", err)
+		}
+	}
+	if d.State == stateAttested {
+		if err := s.attestDemo(ctx, reg, repo, key); err != nil {
+			return 0, err
 		}
 	}
 	run, _, err := s.a.Verify.RunNow(ctx, reg.ID)

@@ -23,6 +23,8 @@ var demoOutcomes = map[string]struct {
 	"files01 (corrupted pack)": {"full", []string{"failed"}, "integrity"},
 	"cloud01 (no canary)":      {"full", []string{"failed"}, "canary"},
 	"db01 (blind)":             {"blind", []string{"passed", "warning"}, ""},
+	// Blind for the federation, plus one signed attestation by the member's agent (checked below).
+	"web02 (attested by the member)": {"blind", []string{"passed", "warning"}, ""},
 }
 
 // checkDemoRestoreTests waits (up to a few minutes) for the round of restore tests the
@@ -87,6 +89,11 @@ func checkDemoRestoreTests(t *testing.T, dbURL string) {
 			t.Errorf("demo repository %q: mode %s, %d runs, last %s (failed levels %v: %s); want mode %s, a run, %v (failed level %q)",
 				name, r.Mode, r.Runs, r.Status, r.Failed, r.Reason, want.Mode, want.Statuses, want.Level)
 		}
+	}
+	var attested string
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(a.status), '') FROM agent_attestations a
+		JOIN restic_repositories r ON r.id = a.repository_id WHERE r.name = 'web02 (attested by the member)'`).Scan(&attested); err != nil || attested != "passed" {
+		t.Errorf("the attested demo repository's agent attestation: %q %v", attested, err)
 	}
 	if t.Failed() {
 		t.Logf("all repositories: %s", describe(got))

@@ -158,6 +158,16 @@ var matrix = []row{
 	{method: "GET", route: "/v1/repositories/{id}", path: "/v1/repositories/{repoA}", want: want{401, 200, 200, 404, 200}},
 	{method: "PATCH", route: "/v1/repositories/{id}", path: "/v1/repositories/{repoA}", body: map[string]any{"paused": true}, want: want{401, 403, 200, 404, 200}},
 	{method: "DELETE", route: "/v1/repositories/{id}", path: "/v1/repositories/{repoA2}", want: want{401, 403, 204, 404, 404}},
+	// Member-side agents: keys and schedules changed by A's admins; attestations pushed with
+	// read access (the signature is what counts), so A's viewer reaches the envelope check.
+	{method: "GET", route: "/v1/repositories/{id}/agent", path: "/v1/repositories/{repoA}/agent", want: want{401, 200, 200, 404, 200}},
+	{method: "PUT", route: "/v1/repositories/{id}/agent/schedule", path: "/v1/repositories/{repoA}/agent/schedule", body: map[string]any{"interval_seconds": 86400, "grace_seconds": 3600}, want: want{401, 403, 200, 404, 200}},
+	{method: "GET", route: "/v1/repositories/{id}/agent/keys", path: "/v1/repositories/{repoA}/agent/keys", want: want{401, 200, 200, 404, 200}},
+	{method: "POST", route: "/v1/repositories/{id}/agent/keys", path: "/v1/repositories/{repoA}/agent/keys", body: map[string]any{"name": "m", "public_key": "not a key"}, want: want{401, 403, 400, 404, 400}},
+	{method: "DELETE", route: "/v1/repositories/{id}/agent/keys/{key_id}", path: "/v1/repositories/{repoA}/agent/keys/{agentKeyA}", want: want{401, 403, 200, 404, 200}},
+	{method: "GET", route: "/v1/repositories/{id}/attestations", path: "/v1/repositories/{repoA}/attestations", want: want{401, 200, 200, 404, 200}},
+	{method: "POST", route: "/v1/repositories/{id}/attestations", path: "/v1/repositories/{repoA}/attestations", body: map[string]any{"payloadType": "application/vnd.in-toto+json", "payload": "!!", "signatures": []any{map[string]any{"keyid": "x", "sig": "x"}}}, want: want{401, 400, 400, 404, 400}},
+	{method: "GET", route: "/v1/repositories/{id}/attestations/{att_id}", path: "/v1/repositories/{repoA}/attestations/{attestationA}", want: want{401, 200, 200, 404, 200}},
 	{method: "PUT", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA}/password", body: map[string]any{"password": "matrix password 123"}, want: want{401, 403, 200, 404, 200}},
 	{method: "DELETE", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA3}/password", want: want{401, 403, 200, 404, 409}},
 	{method: "POST", route: "/v1/repositories/{id}/tests", path: "/v1/repositories/{repoA}/tests", want: want{401, 403, 202, 404, 200}},
@@ -173,6 +183,9 @@ var matrix = []row{
 	{method: "POST", route: "/restore-tests/repositories/{id}/password", path: "/restore-tests/repositories/{repoP}/password", body: url.Values{"password": {"matrix password 123"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/password/remove", path: "/restore-tests/repositories/{repoP2}/password/remove", body: url.Values{}, want: want{303, 403, 303, 404, 409}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/delete", path: "/restore-tests/repositories/{repoP3}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/agent/keys", path: "/restore-tests/repositories/{repoP}/agent/keys", body: url.Values{"name": {"p"}, "public_key": {"not a key"}}, want: want{303, 403, 400, 404, 400}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/agent/keys/{key_id}/revoke", path: "/restore-tests/repositories/{repoA}/agent/keys/{agentKeyA2}/revoke", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/agent/schedule", path: "/restore-tests/repositories/{repoP}/agent/schedule", body: url.Values{"interval_hours": {"24"}, "grace_hours": {"2"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "GET", route: "/restore-tests/runs/{id}", path: "/restore-tests/runs/{runA}", want: want{303, 200, 200, 404, 200}},
 	// Vaults, keys and quotas: member A's vaults ({vaultA…}, on an island operated by B) are
 	// read by A's users and changed by A's admins (the viewer gets 403); B sees nothing of them.
@@ -281,6 +294,7 @@ func matrixObjects(t *testing.T, env *apptest.Env, f *apptest.Fixture) map[strin
 	}
 	matrixVaults(t, env, f, objs)
 	matrixRestore(t, env, f, objs)
+	matrixAgent(t, env, objs)
 	// People: member A, its viewer's user id, and two people of A to remove.
 	objs["memberA"] = strconv.FormatInt(f.MemberA.ID, 10)
 	var viewerA int64
@@ -517,4 +531,29 @@ func trim(b []byte) string {
 		s = s[:200] + "…"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// matrixAgent registers two agent keys on member A's repoA and records one attestation
+// signed by the first (rows inserted directly; internal/attest's tests cover acceptance).
+func matrixAgent(t *testing.T, env *apptest.Env, objs map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	var att int64
+	for i, name := range []string{"agentKeyA", "agentKeyA2"} {
+		var id int64
+		if err := env.App.Pool.QueryRow(ctx, `INSERT INTO agent_keys (repository_id, name, public_key, key_id)
+			VALUES ($1, $2, $3, $4) RETURNING id`, objs["repoA"], name, make([]byte, 32), fmt.Sprintf("%064x", i+1)).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(id, 10)
+		if i == 0 {
+			if err := env.App.Pool.QueryRow(ctx, `INSERT INTO agent_attestations (repository_id, agent_key_id, statement_sha256, envelope,
+				status, started_at, finished_at, audit_seq) VALUES ($1, $2, $3, $4, 'passed', now(), now(), 0) RETURNING id`,
+				objs["repoA"], id, fmt.Sprintf("%064x", 99),
+				`{"payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": [{"keyid": "x", "sig": "x"}]}`).Scan(&att); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	objs["attestationA"] = strconv.FormatInt(att, 10)
 }
