@@ -16,9 +16,9 @@ import (
 
 // The copy of a purged vault (docs/protection.md, "When a vault is purged"):
 //
-//   - at the vault's purge, the member's read-only key on the copy is revoked (deleted
-//     on Garage) and the copy is scheduled for deletion at purge + the deletion grace
-//     period: a purge ordered with a stolen admin account still leaves the grace period
+//   - at the first copy run after the vault's purge (within a minute), the member's
+//     read-only key on the copy is revoked (deleted on Garage) and the copy is scheduled
+//     for deletion the deletion grace period later: a purge ordered with a stolen admin account still leaves the grace period
 //     to notice and ask a federation admin to keep the copy;
 //   - until then the copy is kept as it was (no more copy runs, nothing deleted);
 //   - past that date its objects, its bucket, the copy key and the copy verifier key are
@@ -29,7 +29,6 @@ import (
 type purgeRow struct {
 	vaultID, memberID int64
 	vaultName         string
-	deletedAt         time.Time
 	frozen            bool
 	purgeAfter        *time.Time
 	readerKeyID       *string
@@ -45,7 +44,7 @@ func (s *Service) PurgeCopies(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT v.id, v.member_id, v.name, coalesce(v.deleted_at, v.updated_at), p.frozen_at IS NOT NULL,
+	rows, err := s.pool.Query(ctx, `SELECT v.id, v.member_id, v.name, p.frozen_at IS NOT NULL,
 		p.copy_purge_after, p.reader_key_id, p.copy_verifier_key_id
 		FROM vault_protection p JOIN vaults v ON v.id = p.vault_id
 		WHERE v.status = 'deleted' AND p.copy_purged_at IS NULL AND p.copy_island_id IS NOT NULL ORDER BY v.id`)
@@ -54,7 +53,7 @@ func (s *Service) PurgeCopies(ctx context.Context) error {
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (purgeRow, error) {
 		var p purgeRow
-		return p, r.Scan(&p.vaultID, &p.memberID, &p.vaultName, &p.deletedAt, &p.frozen, &p.purgeAfter, &p.readerKeyID, &p.verifierKeyID)
+		return p, r.Scan(&p.vaultID, &p.memberID, &p.vaultName, &p.frozen, &p.purgeAfter, &p.readerKeyID, &p.verifierKeyID)
 	})
 	if err != nil {
 		return fmt.Errorf("copies of purged vaults: %w", err)
@@ -62,7 +61,7 @@ func (s *Service) PurgeCopies(ctx context.Context) error {
 	var errs []error
 	for _, p := range list {
 		if p.purgeAfter == nil {
-			if err := s.scheduleCopyPurge(ctx, p, p.deletedAt.Add(st.DeletionGrace)); err != nil {
+			if err := s.scheduleCopyPurge(ctx, p, s.now().Add(st.DeletionGrace)); err != nil {
 				errs = append(errs, fmt.Errorf("vault %d: %w", p.vaultID, err))
 			}
 			continue

@@ -3,6 +3,7 @@ package protection_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"testing"
 	"time"
 
@@ -119,7 +120,7 @@ func TestPurgedVaultCopy(t *testing.T) {
 	}
 	var beginSeq, endSeq int64
 	if err := b.pool.QueryRow(ctx, `SELECT max(seq) FILTER (WHERE action = 'vault_copy.purge.begin'), max(seq) FILTER (WHERE action = 'vault_copy.purge')
-		FROM audit_entries WHERE target_id = $1::text`, v.ID).Scan(&beginSeq, &endSeq); err != nil {
+		FROM audit_entries WHERE target_id = $1`, strconv.FormatInt(v.ID, 10)).Scan(&beginSeq, &endSeq); err != nil {
 		t.Fatal(err)
 	}
 	if beginSeq >= endSeq {
