@@ -57,7 +57,8 @@ api() {
 }
 
 # s3 KEY SECRET REGION METHOD URL [curl args…]: one signed S3 request; prints the body
-# and, on the last line, the HTTP status.
+# and, on the last line, the HTTP status. A query parameter without a value must be
+# written "?lifecycle=" for curl's SigV4 canonical request to match the server's.
 s3() {
 	local key=$1 secret=$2 region=$3 method=$4 url=$5
 	shift 5
@@ -142,7 +143,7 @@ grep -q '<Key>' <<<"$left" && fail "the vault is not empty after the attack"
 ok "the vault is empty"
 rule='<LifecycleConfiguration><Rule><ID>cleanup</ID><Status>Enabled</Status><Filter><Prefix></Prefix></Filter><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>'
 md5=$(printf '%s' "$rule" | openssl dgst -md5 -binary | base64)
-code=$(s3 "$AK" "$SK" "$REGION" PUT "$S3URL/$BUCKET?lifecycle" -H "Content-MD5: $md5" -H 'Content-Type: application/xml' --data "$rule" | tail -n1)
+code=$(s3 "$AK" "$SK" "$REGION" PUT "$S3URL/$BUCKET?lifecycle=" -H "Content-MD5: $md5" -H 'Content-Type: application/xml' --data "$rule" | tail -n1)
 [[ $code == 200 ]] || fail "the member key could not set a lifecycle rule ($code): Garage lets it, so must the sandbox"
 attacked=$(date -u +%s)
 ok "Expiration rule set"
@@ -160,7 +161,7 @@ alert() {
 		'[.events[] | select(.kind == "vault.lifecycle" and .severity == "critical" and ((.detail.vault_id // 0) | tonumber) == $v)] | length > 0' >/dev/null
 }
 wait_for "a critical vault.lifecycle alert fired" 60 alert
-rules=$(s3 "$AK" "$SK" "$REGION" GET "$S3URL/$BUCKET?lifecycle")
+rules=$(s3 "$AK" "$SK" "$REGION" GET "$S3URL/$BUCKET?lifecycle=")
 grep -q '<Expiration>' <<<"$rules" && fail "the Expiration rule is still on the vault: $rules"
 ok "no Expiration rule left on the vault"
 deletions_reported() {
