@@ -129,7 +129,8 @@ func TestRestoreTestTargetsTheCopy(t *testing.T) {
 		t.Fatalf("copy verifier credentials: %v", err)
 	}
 	st, _ := b.prot.State(ctx, v.ID)
-	if creds.Bucket != st.CopyBucket || creds.Bucket == v.BucketName || creds.AccessKeyID == key.AccessKeyID {
+	if creds.Bucket != st.CopyBucket || creds.Bucket == v.BucketName || creds.AccessKeyID == key.AccessKeyID ||
+		st.CopyVerifierKeyID == nil || *st.CopyVerifierKeyID != creds.AccessKeyID {
 		t.Fatalf("copy verifier credentials = %v, copy %s", creds, st.CopyBucket)
 	}
 	cv := s3(t, creds.Endpoint, creds.Region, creds.AccessKeyID, creds.SecretAccessKey)
