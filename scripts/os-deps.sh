@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the OS packages Archipelago's sandbox and tests need, when they are missing:
-# PostgreSQL server binaries and Debian's Chromium (for the portal's browser tests).
+# PostgreSQL server binaries, Debian's Chromium (for the portal's browser tests), curl and jq
+# (for scripts/blackbox-protection.sh).
 # Only acts as root on Debian/Ubuntu; elsewhere it says what is missing.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ fi
 if [ "${ARCHIPELAGO_SKIP_BROWSER:-}" != "1" ] && [ ! -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null 2>&1; then
   need+=(chromium)
 fi
+# scripts/blackbox-protection.sh (run by the sandbox's tests) drives the API with curl and jq.
+command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -188,7 +189,7 @@ func (a *App) tasks() []jobs.Task {
 		// Protected vaults: the lifecycle tripwire (and due unfreezes) on a short period, long
 		// before Garage's midnight lifecycle worker; copies checked every minute, each vault
 		// copied when its copy interval (a federation setting, default 1 h) has passed.
-		{Name: "protection.tripwire", Every: protection.DefaultTripwireEvery, Run: a.Protection.CheckLifecycle},
+		{Name: "protection.tripwire", Every: cmp.Or(a.Cfg.TripwireEvery, protection.DefaultTripwireEvery), Run: a.Protection.CheckLifecycle},
 		{Name: "protection.copy", Every: time.Minute, Timeout: time.Hour, Run: a.Protection.CopyAll},
 		// Member-side agents: an agent silent past its schedule + grace raises agent.stale.
 		{Name: "attest.stale", Every: attest.StaleEvery, Run: func(ctx context.Context) error {

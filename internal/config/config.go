@@ -38,6 +38,7 @@ type Config struct {
 	RunWorkers      bool          // ARCHIPELAGO_RUN_WORKERS
 	IslandPollEvery time.Duration // ARCHIPELAGO_ISLAND_POLL_INTERVAL
 	JobPollInterval time.Duration // ARCHIPELAGO_JOB_POLL_INTERVAL
+	TripwireEvery   time.Duration // ARCHIPELAGO_TRIPWIRE_INTERVAL (protected vaults' lifecycle tripwire)
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed
 	// (ARCHIPELAGO_TRUSTED_PROXIES: comma-separated addresses or CIDR prefixes).
 	TrustedProxies []netip.Prefix
@@ -111,6 +112,7 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_RUN_WORKERS", Default: "true", Help: "serve also runs the background workers"},
 	{Name: "ARCHIPELAGO_ISLAND_POLL_INTERVAL", Default: DefaultIslandPoll.String(), Help: "how often island health is polled"},
 	{Name: "ARCHIPELAGO_JOB_POLL_INTERVAL", Default: "1s", Help: "how often workers look for new jobs (besides notifications)"},
+	{Name: "ARCHIPELAGO_TRIPWIRE_INTERVAL", Default: "5m", Help: "how often every vault's lifecycle rules are checked (docs/protection.md)"},
 	{Name: "ARCHIPELAGO_TRUSTED_PROXIES", Default: "", Help: "reverse proxies (addresses or CIDR prefixes, comma-separated) whose X-Forwarded-For names the client; unset: the header is ignored"},
 	{Name: "ARCHIPELAGO_METRICS_TOKEN", Secret: true, Help: "bearer token Prometheus sends to scrape /metrics (at least 16 characters); unset: /metrics is refused"},
 	{Name: "ARCHIPELAGO_MAX_PASSWORD_HASHES", Default: "2", Help: "password checks (argon2id, 64 MiB each) run at once; more logins wait briefly, then get 503 with Retry-After"},
@@ -221,6 +223,7 @@ func Load(env Getenv) (*Config, error) {
 		RunWorkers:         boolean("ARCHIPELAGO_RUN_WORKERS"),
 		IslandPollEvery:    duration("ARCHIPELAGO_ISLAND_POLL_INTERVAL"),
 		JobPollInterval:    duration("ARCHIPELAGO_JOB_POLL_INTERVAL"),
+		TripwireEvery:      duration("ARCHIPELAGO_TRIPWIRE_INTERVAL"),
 		ScratchDir:         strings.Replace(get("ARCHIPELAGO_SCRATCH_DIR"), "$TMPDIR", os.TempDir(), 1),
 		RestoreTestTimeout: duration("ARCHIPELAGO_RESTORE_TEST_TIMEOUT"),
 
@@ -409,6 +412,7 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_RUN_WORKERS":          strconv.FormatBool(c.RunWorkers),
 		"ARCHIPELAGO_ISLAND_POLL_INTERVAL": c.IslandPollEvery.String(),
 		"ARCHIPELAGO_JOB_POLL_INTERVAL":    c.JobPollInterval.String(),
+		"ARCHIPELAGO_TRIPWIRE_INTERVAL":    c.TripwireEvery.String(),
 		"ARCHIPELAGO_TRUSTED_PROXIES":      prefixes(c.TrustedProxies),
 		"ARCHIPELAGO_METRICS_TOKEN":        setOrNot(c.MetricsToken),
 		"ARCHIPELAGO_MAX_PASSWORD_HASHES":  strconv.Itoa(c.MaxPasswordHashes),

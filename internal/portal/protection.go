@@ -8,6 +8,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/vaults"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // Protected vaults on the vault page (docs/protection.md): the protection state is shown
@@ -98,4 +99,12 @@ func humanSeconds(v any) string {
 		return fmt.Sprintf("%d h %d min", s/3600, s%3600/60)
 	}
 	return fmt.Sprintf("%d days", s/86400)
+}
+
+// testedSide says in words which side of a vault a repository's restore tests read.
+func testedSide(target string) string {
+	if target == verify.TargetCopy {
+		return "the vault's protected copy on its second island (copy verifier key)"
+	}
+	return "the vault itself (source)"
 }

@@ -404,6 +404,7 @@ type policyLine struct{ Name, Value string }
 type policyForm struct {
 	Schedule, RPOHours, RTOMinutes, SampleFiles, FullRestoreDays, CanaryPath string
 	Paused                                                                   bool
+	Target                                                                   string // "", source or copy
 }
 
 // policyFormOf fills the form from the repository's own policy.
@@ -428,6 +429,9 @@ func policyFormOf(repo verify.Repository) policyForm {
 	if p.CanaryPath != nil {
 		f.CanaryPath = *p.CanaryPath
 	}
+	if p.Target != nil {
+		f.Target = *p.Target
+	}
 	return f
 }
 
@@ -440,6 +444,7 @@ func (e formError) Error() string { return string(e) }
 var policyFields = map[string]string{
 	"policy.schedule": "Schedule", "policy.rpo_seconds": "RPO target", "policy.rto_seconds": "RTO target",
 	"policy.sample_files": "Sample files", "policy.full_restore_days": "Full restore every", "policy.canary_path": "Canary file",
+	"policy.target": "Tested side",
 }
 
 // policy reads the form into the repository's policy: the fields the form shows replace
@@ -471,7 +476,7 @@ func (f policyForm) policy(base verify.Policy) (verify.Policy, error) {
 		i := int(*n)
 		return &i
 	}
-	p.Schedule, p.CanaryPath = text(f.Schedule), text(f.CanaryPath)
+	p.Schedule, p.CanaryPath, p.Target = text(f.Schedule), text(f.CanaryPath), text(f.Target)
 	var errs [4]error
 	p.RPOSeconds, errs[0] = number(f.RPOHours, "RPO target (hours)", 3600)
 	p.RTOSeconds, errs[1] = number(f.RTOMinutes, "RTO target (minutes)", 60)
@@ -550,7 +555,7 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		{"RPO target", humanDuration(e.RPOSeconds)}, {"RTO target", humanDuration(e.RTOSeconds)},
 		{"Sample restore", fmt.Sprintf("%d files, at most %s", e.SampleFiles, quota.Bytes(e.SampleBytes))},
 		{"Integrity check", fmt.Sprintf("every %d test(s), 1/%d of the data each time", e.CheckEveryRuns, e.CheckSubsets)},
-		{"Full restore", full}, {"Canary file", e.CanaryPath}}
+		{"Full restore", full}, {"Canary file", e.CanaryPath}, {"Tested side", testedSide(e.Target)}}
 	var dur, rate, age []chartPoint
 	for i := len(runs) - 1; i >= 0; i-- {
 		t := runs[i]
@@ -657,7 +662,7 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	form := policyForm{Schedule: r.PostFormValue("schedule"), RPOHours: r.PostFormValue("rpo_hours"), RTOMinutes: r.PostFormValue("rto_minutes"),
 		SampleFiles: r.PostFormValue("sample_files"), FullRestoreDays: r.PostFormValue("full_restore_days"),
-		CanaryPath: r.PostFormValue("canary_path"), Paused: r.PostFormValue("paused") != ""}
+		CanaryPath: r.PostFormValue("canary_path"), Paused: r.PostFormValue("paused") != "", Target: r.PostFormValue("target")}
 	policy, err := form.policy(repo.Policy)
 	if err == nil {
 		_, err = p.verify.PolicyUpdate(r.Context(), repo.ID, nil, policy, &form.Paused)

@@ -179,6 +179,7 @@ func TestRestorePortalForms(t *testing.T) {
 		{url.Values{"rpo_hours": {"0"}}, "RPO target must be between 1 minute and 365 days"},
 		{url.Values{"sample_files": {"2.5"}}, "Sample files must be a number"},
 		{url.Values{"schedule": {"@every 1m"}}, "Schedule"},
+		{url.Values{"target": {"both"}}, "Tested side"},
 	} {
 		r := post(f.AdminA, repoPath+"/policy", c.form)
 		if b := string(r.Body); r.Status != 400 || !strings.Contains(b, c.want) {
@@ -189,7 +190,7 @@ func TestRestorePortalForms(t *testing.T) {
 		t.Error("the policy form does not keep what was posted")
 	}
 	r = post(f.AdminA, repoPath+"/policy", url.Values{"schedule": {"0 4 * * *"}, "rpo_hours": {"36"}, "rto_minutes": {"90"}, "sample_files": {"7"},
-		"full_restore_days": {"0"}, "canary_path": {"canary.txt"}})
+		"full_restore_days": {"0"}, "canary_path": {"canary.txt"}, "target": {"copy"}})
 	if r.Status != 303 || !strings.Contains(r.Header.Get("Location"), "done=policy") {
 		t.Fatalf("save the policy: %d %s", r.Status, r.Header.Get("Location"))
 	}
@@ -198,10 +199,11 @@ func TestRestorePortalForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	if e := saved.Effective; e.Schedule != "0 4 * * *" || e.RPOSeconds != 36*3600 || e.RTOSeconds != 90*60 || e.SampleFiles != 7 ||
-		e.FullRestoreDays != nil || saved.Policy.FullRestoreDays == nil || *saved.Policy.FullRestoreDays != 0 || e.CanaryPath != "canary.txt" || saved.Paused {
+		e.FullRestoreDays != nil || saved.Policy.FullRestoreDays == nil || *saved.Policy.FullRestoreDays != 0 || e.CanaryPath != "canary.txt" || saved.Paused || e.Target != verify.TargetCopy {
 		t.Errorf("saved policy: %+v paused %v", e, saved.Paused)
 	}
-	if b := string(get(f.AdminA, repoPath+"?done=policy").Body); !strings.Contains(b, "The policy was saved") || !strings.Contains(b, `value="36"`) {
+	if b := string(get(f.AdminA, repoPath+"?done=policy").Body); !strings.Contains(b, "The policy was saved") || !strings.Contains(b, `value="36"`) ||
+		!strings.Contains(b, `<option value="copy" selected>`) || !strings.Contains(b, "protected copy on its second island") {
 		t.Error("the page does not show the saved policy")
 	}
 	// Blank fields go back to the federation's defaults; pausing stops the schedule.

@@ -93,6 +93,7 @@ func (s *Service) CopyAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	purgeErr := s.PurgeCopies(ctx)
 	rows, err := s.pool.Query(ctx, `SELECT v.id, (SELECT max(r.started_at) FROM vault_copy_runs r WHERE r.vault_id = v.id)
 		FROM vaults v WHERE v.status IN ('active', 'deleting') AND v.garage_bucket_id IS NOT NULL ORDER BY v.id`)
 	if err != nil {
@@ -127,7 +128,7 @@ func (s *Service) CopyAll(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("vault %d: %w", d.id, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, purgeErr)...)
 }
 
 // CopyVault brings one vault's copy up to date now and records the run:

@@ -91,7 +91,7 @@ func (s *Service) CheckLifecycle(ctx context.Context) error {
 		UNION ALL
 		SELECT v.id, v.member_id, p.copy_island_id, p.copy_garage_bucket_id, p.copy_bucket_name, i.name, true
 		FROM vault_protection p JOIN vaults v ON v.id = p.vault_id JOIN islands i ON i.id = p.copy_island_id
-		WHERE v.status <> 'deleted' AND p.copy_garage_bucket_id IS NOT NULL
+		WHERE p.copy_garage_bucket_id IS NOT NULL -- also a purged vault's copy, kept through the grace period
 		ORDER BY 3, 1`)
 	if err != nil {
 		return fmt.Errorf("lifecycle tripwire: list buckets: %w", err)

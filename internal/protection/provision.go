@@ -45,12 +45,20 @@ type copyRow struct {
 	keyID        *string
 	secretSealed *string
 	readerKeyID  *string
-	status       string
-	frozen       bool
-	through      *time.Time
+	// verifierKeyID is the copy's read-only verifier key (restore tests of the copy).
+	verifierKeyID *string
+	status        string
+	frozen        bool
+	through       *time.Time
 }
 
 func copyPurpose(vaultID int64) string { return fmt.Sprintf("vault/%d/copy_secret", vaultID) }
+
+// copyVerifierPurpose seals the copy's read-only verifier key (internal/verify opens it
+// under the same purpose).
+func copyVerifierPurpose(vaultID int64) string {
+	return fmt.Sprintf("vault/%d/copy_verifier_secret", vaultID)
+}
 
 func (s *Service) loadCopyRow(ctx context.Context, q querier, vaultID int64) (copyRow, error) {
 	var c copyRow
@@ -65,10 +73,10 @@ func (s *Service) loadCopyRow(ctx context.Context, q querier, vaultID int64) (co
 	var islandName, endpoint, region *string
 	err = q.QueryRow(ctx, `SELECT p.copy_enabled, p.copy_island_id, i.name, i.s3_endpoint, i.s3_region, p.copy_bucket_name,
 		p.copy_garage_bucket_id, p.copy_key_id, p.copy_secret_sealed, p.reader_key_id, p.copy_status, p.frozen_at IS NOT NULL,
-		p.copied_through
+		p.copied_through, p.copy_verifier_key_id
 		FROM vault_protection p LEFT JOIN islands i ON i.id = p.copy_island_id WHERE p.vault_id = $1`, vaultID).Scan(
 		&c.enabled, &c.islandID, &islandName, &endpoint, &region, &c.bucketName, &c.bucketID, &c.keyID, &c.secretSealed,
-		&c.readerKeyID, &c.status, &c.frozen, &c.through)
+		&c.readerKeyID, &c.status, &c.frozen, &c.through, &c.verifierKeyID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, &ConflictError{Problem: "the vault has no protected copy yet"}
 	}
@@ -163,7 +171,7 @@ func (s *Service) EnsureCopy(ctx context.Context, vaultID int64) (string, error)
 			return "", err
 		}
 	}
-	if c.status == CopyActive && c.bucketID != nil && c.keyID != nil {
+	if c.status == CopyActive && c.bucketID != nil && c.keyID != nil && c.verifierKeyID != nil {
 		return CopyActive, nil
 	}
 	if err := s.provisionCopy(ctx, c); err != nil {
@@ -226,6 +234,21 @@ func (s *Service) provisionCopy(ctx context.Context, c copyRow) error {
 	if _, err := gc.AllowBucketKey(ctx, *c.bucketID, *c.keyID, garage.PermRead|garage.PermWrite); err != nil {
 		return fmt.Errorf("island %q: AllowBucketKey (copy key): %w", c.islandName, err)
 	}
+	if c.verifierKeyID == nil {
+		k, err := gc.CreateKey(ctx, garage.CreateKeyParams{Name: fmt.Sprintf("archipelago-copy-verifier-vault-%d", v.ID)})
+		if err != nil {
+			return fmt.Errorf("island %q: CreateKey (copy verifier): %w", c.islandName, err)
+		}
+		sealed := s.keys.SealString(copyVerifierPurpose(v.ID), k.SecretAccessKey)
+		if _, err := s.pool.Exec(ctx, `UPDATE vault_protection SET copy_verifier_key_id = $2, copy_verifier_secret_sealed = $3
+			WHERE vault_id = $1`, v.ID, k.AccessKeyID, sealed); err != nil {
+			return err
+		}
+		c.verifierKeyID = &k.AccessKeyID
+	}
+	if _, err := gc.AllowBucketKey(ctx, *c.bucketID, *c.verifierKeyID, garage.PermRead); err != nil {
+		return fmt.Errorf("island %q: AllowBucketKey (copy verifier key): %w", c.islandName, err)
+	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE vault_protection SET copy_status = 'active', copy_detail = '', updated_at = now()
 			WHERE vault_id = $1`, v.ID); err != nil {
@@ -233,7 +256,7 @@ func (s *Service) provisionCopy(ctx context.Context, c copyRow) error {
 		}
 		_, err := audit.Record(ctx, tx, audit.Entry{Action: "vault_copy.provision", MemberID: &v.MemberID, TargetType: "vault",
 			TargetID: strconv.FormatInt(v.ID, 10), Details: map[string]any{"copy_island": c.islandName, "copy_bucket": *c.bucketName,
-				"copy_key_id": *c.keyID, "max_size": size}})
+				"copy_key_id": *c.keyID, "copy_verifier_key_id": *c.verifierKeyID, "max_size": size}})
 		return err
 	})
 }
@@ -321,5 +344,30 @@ func (s *Service) ReaderKeyCreate(ctx context.Context, vaultID int64) (ReaderKey
 
 // SealedColumns are the sealed values this package keeps (for re-sealing).
 func SealedColumns() []seal.Column {
-	return []seal.Column{{Table: "vault_protection", IDColumn: "vault_id", Column: "copy_secret_sealed", Purpose: copyPurpose}}
+	return []seal.Column{{Table: "vault_protection", IDColumn: "vault_id", Column: "copy_secret_sealed", Purpose: copyPurpose},
+		{Table: "vault_protection", IDColumn: "vault_id", Column: "copy_verifier_secret_sealed", Purpose: copyVerifierPurpose}}
+}
+
+// CopyVerifierCredentials returns the read-only verifier credentials of a vault's copy
+// (the copy island's endpoint, the copy bucket, the copy verifier key with its secret
+// unsealed), for restore tests that target the copy. A ConflictError while the copy is
+// not active or its verifier key not provisioned yet.
+func (s *Service) CopyVerifierCredentials(ctx context.Context, vaultID int64) (vaults.S3Credentials, error) {
+	c, err := s.loadCopyRow(ctx, s.pool, vaultID)
+	if err != nil {
+		return vaults.S3Credentials{}, err
+	}
+	var sealed *string
+	if err := s.pool.QueryRow(ctx, `SELECT copy_verifier_secret_sealed FROM vault_protection WHERE vault_id = $1`, vaultID).Scan(&sealed); err != nil {
+		return vaults.S3Credentials{}, fmt.Errorf("copy verifier key of vault %d: %w", vaultID, err)
+	}
+	if c.status != CopyActive || c.bucketName == nil || c.verifierKeyID == nil || sealed == nil {
+		return vaults.S3Credentials{}, &ConflictError{Problem: "the vault's copy has no verifier key yet (copy status " + c.status + ")"}
+	}
+	secret, err := s.keys.OpenString(copyVerifierPurpose(vaultID), *sealed)
+	if err != nil {
+		return vaults.S3Credentials{}, fmt.Errorf("copy verifier key of vault %d: open secret: %w", vaultID, err)
+	}
+	return vaults.S3Credentials{Endpoint: c.s3Endpoint, Region: c.s3Region, Bucket: *c.bucketName,
+		AccessKeyID: *c.verifierKeyID, SecretAccessKey: secret}, nil
 }

@@ -36,13 +36,16 @@ type State struct {
 	PendingDeletions     []PendingDeletion `json:"pending_deletions"`
 	PendingDeletionCount int64             `json:"pending_deletion_count"`
 	// Overwrites lists objects whose vault content no longer matches; the copy keeps the good one.
-	Overwrites    []Overwrite `json:"overwrites"`
-	ReaderKeyID   *string     `json:"reader_key_id"`
-	Frozen        bool        `json:"frozen"`
-	FrozenAt      *time.Time  `json:"frozen_at"`
-	FrozenBy      string      `json:"frozen_by"`
-	FreezeReason  string      `json:"freeze_reason"`
-	UnfreezeAfter *time.Time  `json:"unfreeze_after"`
+	Overwrites  []Overwrite `json:"overwrites"`
+	ReaderKeyID *string     `json:"reader_key_id"`
+	// CopyVerifierKeyID is Archipelago's read-only key on the copy for restore tests of
+	// the copy (its secret is never shown).
+	CopyVerifierKeyID *string    `json:"copy_verifier_key_id"`
+	Frozen            bool       `json:"frozen"`
+	FrozenAt          *time.Time `json:"frozen_at"`
+	FrozenBy          string     `json:"frozen_by"`
+	FreezeReason      string     `json:"freeze_reason"`
+	UnfreezeAfter     *time.Time `json:"unfreeze_after"`
 	// Lifecycle tripwire.
 	LifecycleCheckedAt *time.Time `json:"lifecycle_checked_at"`
 	LifecycleTrippedAt *time.Time `json:"lifecycle_tripped_at"`
@@ -97,11 +100,11 @@ func (s *Service) State(ctx context.Context, vaultID int64) (State, error) {
 	var bucket, island *string
 	err = s.pool.QueryRow(ctx, `SELECT p.copy_enabled, p.copy_status, p.copy_detail, p.copy_island_id, i.name, p.copy_bucket_name,
 		p.copied_through, p.reader_key_id, p.frozen_at, p.frozen_by, p.freeze_reason, p.unfreeze_after, p.lifecycle_checked_at,
-		p.lifecycle_tripped_at, p.lifecycle_detail, p.multipart_bytes
+		p.lifecycle_tripped_at, p.lifecycle_detail, p.multipart_bytes, p.copy_verifier_key_id
 		FROM vault_protection p LEFT JOIN islands i ON i.id = p.copy_island_id WHERE p.vault_id = $1`, v.ID).Scan(
 		&out.CopyEnabled, &out.CopyStatus, &out.CopyDetail, &out.CopyIslandID, &island, &bucket, &out.CopiedThrough, &out.ReaderKeyID,
 		&out.FrozenAt, &out.FrozenBy, &out.FreezeReason, &out.UnfreezeAfter, &out.LifecycleCheckedAt, &out.LifecycleTrippedAt,
-		&out.LifecycleDetail, &out.MultipartBytes)
+		&out.LifecycleDetail, &out.MultipartBytes, &out.CopyVerifierKeyID)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return State{}, fmt.Errorf("protection of vault %d: %w", v.ID, err)
 	}

@@ -3,11 +3,14 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -16,7 +19,10 @@ import (
 	"github.com/chatons/archipelago/internal/app"
 	"github.com/chatons/archipelago/internal/garage"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/protection"
+	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/vaults"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // Protected vaults in the sandbox (docs/protection.md):
@@ -37,7 +43,23 @@ const (
 	trippedVault   = "libre-nuage-backups"
 )
 
+// The sandbox's shortened protection periods (printed in its banner; docs/protection.md).
+const (
+	// SandboxTripwireEvery is the sandbox's lifecycle tripwire period (default 5 min).
+	SandboxTripwireEvery = 30 * time.Second
+	// SandboxCopyEvery is the sandbox's copy interval (default 1 h; the minimum).
+	SandboxCopyEvery = protection.MinCopyEvery
+)
+
+// copyTestedRepository is the demo repository whose restore tests read the protected
+// copy of garrigue-net-backups, not the vault.
+const copyTestedRepository = "backup01 (tested on the protected copy)"
+
 func seedProtection(ctx context.Context, a *app.App) error {
+	every := SandboxCopyEvery
+	if _, err := a.Protection.SettingsUpdate(ctx, protection.SettingsInput{CopyEvery: &every}); err != nil {
+		return fmt.Errorf("sandbox copy interval: %w", err)
+	}
 	protected, err := demoVault(ctx, a, "garrigue-net", protectedVault, 0)
 	if err != nil {
 		return err
@@ -61,6 +83,12 @@ func seedProtection(ctx context.Context, a *app.App) error {
 		for i := range 3 {
 			if err := putNamed(ctx, mc, v.BucketName, fmt.Sprintf("demo content %s %d", v.Name, i)); err != nil {
 				return err
+			}
+		}
+		if v.Name == protectedVault {
+			// One demo repository's restore tests target the copy.
+			if err := seedCopyTestedRepository(ctx, a, v); err != nil {
+				return fmt.Errorf("demo repository tested on the copy: %w", err)
 			}
 		}
 		if _, err := a.Protection.CopyVault(ctx, v.ID); err != nil {
@@ -161,5 +189,61 @@ func putNamed(ctx context.Context, mc *minio.Client, bucket, content string) err
 	name := hex.EncodeToString(sum[:])
 	_, err := mc.PutObject(ctx, bucket, "restic/data/"+name[:2]+"/"+name, bytes.NewReader([]byte(content)), int64(len(content)),
 		minio.PutObjectOptions{})
+	return err
+}
+
+// seedCopyTestedRepository makes a restic repository in the protected vault whose
+// restore-test policy targets the copy, and enqueues its first test (it runs once the
+// copy run that follows has copied the backup). A kept sandbox that has it already is left
+// alone.
+func seedCopyTestedRepository(ctx context.Context, a *app.App, v vaults.Vault) error {
+	existing, err := verify.RepositoryList(ctx, a.Pool, verify.RepositoryFilter{MemberIDs: []int64{v.MemberID}})
+	if err != nil {
+		return err
+	}
+	for _, r := range existing {
+		if r.Name == copyTestedRepository {
+			return nil
+		}
+	}
+	rr, err := restic.New(ctx, restic.Config{Logger: a.Log})
+	if err != nil {
+		return err
+	}
+	key, err := a.Vaults.KeyCreate(ctx, v.ID, vaults.KeyInput{Name: "backup backup01"})
+	if err != nil {
+		return err
+	}
+	path := "restic/backup01-" + rand.Text()[:6]
+	repo := restic.Repo{URL: vaults.Snippet(v, path, key.AccessKeyID, key.SecretAccessKey)["RESTIC_REPOSITORY"],
+		Password: rand.Text() + rand.Text(), S3AccessKey: key.AccessKeyID, S3SecretKey: key.SecretAccessKey, S3Region: v.S3Region}
+	if _, err := rr.Init(ctx, repo); err != nil {
+		return err
+	}
+	password := rand.Text() + rand.Text()
+	if _, err := rr.KeyAdd(ctx, repo, password, restic.KeyAddOptions{User: "archipelago", Host: "verifier"}); err != nil {
+		return err
+	}
+	target := verify.TargetCopy
+	reg, err := a.Verify.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: v.MemberID, VaultID: v.ID, Name: copyTestedRepository,
+		Path: path, Password: password, Policy: verify.Policy{Target: &target, CheckSubsets: ptr(1), CheckEveryRuns: ptr(1)}})
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "archipelago-demo-copy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := writeSampleData(dir, "backup01.garrigue-net.example", reg.CanaryToken, true); err != nil {
+		return err
+	}
+	if _, err := rr.Backup(ctx, repo, restic.BackupOptions{Paths: []string{dir}, Host: "backup01.garrigue-net.example", Tags: []string{"demo"}}); err != nil {
+		return err
+	}
+	if _, err := a.Protection.CopyVault(ctx, v.ID); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	_, _, err = a.Verify.RunNow(ctx, reg.ID)
 	return err
 }

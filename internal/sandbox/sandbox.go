@@ -165,6 +165,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		"ARCHIPELAGO_NOTIFY_DIGEST_INTERVAL": "5m",
 		// Prometheus scrapes /metrics with this token (sandbox.json: metrics_token).
 		"ARCHIPELAGO_METRICS_TOKEN": metricsToken,
+		// Protected vaults: the lifecycle tripwire runs every SandboxTripwireEvery instead of
+		// 5 minutes (and the copy interval is SandboxCopyEvery, see seedProtection), so that
+		// scripts/blackbox-protection.sh sees an attack answered within minutes. Said in the banner.
+		"ARCHIPELAGO_TRIPWIRE_INTERVAL": SandboxTripwireEvery.String(),
 	}
 	cfg, err := config.Load(func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
@@ -236,6 +240,8 @@ func printBanner(out io.Writer, info Info) {
 			fmt.Fprintf(out, "    %-34s %-22s (%s)\n", u.Email, u.Password, who)
 		}
 	}
+	fmt.Fprintf(out, "\n  Protected vaults: lifecycle tripwire every %s and copies every %s in this sandbox\n  (shortened for the demo; the defaults are 5m and 1h).\n",
+		SandboxTripwireEvery, SandboxCopyEvery)
 	if info.Notifications.Page != "" {
 		fmt.Fprintf(out, "\n  Notifications received (webhooks and mail): %s\n", info.Notifications.Page)
 	}

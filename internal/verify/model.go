@@ -75,6 +75,9 @@ type Policy struct {
 	// federation default says (nil takes the default, which may itself be never).
 	FullRestoreDays *int    `json:"full_restore_days"`
 	CanaryPath      *string `json:"canary_path"`
+	// Target is the side tested: TargetSource (the vault; nil means it) or TargetCopy (the
+	// vault's protected copy on its second island, read with the copy's verifier key).
+	Target *string `json:"target"`
 }
 
 // Settings are the federation-wide defaults and limits.
@@ -108,6 +111,7 @@ type EffectivePolicy struct {
 	CheckSubsets      int    `json:"check_subsets"`
 	FullRestoreDays   *int   `json:"full_restore_days"`
 	CanaryPath        string `json:"canary_path"`
+	Target            string `json:"target"`
 }
 
 func or[T any](p *T, def T) T {
@@ -126,6 +130,7 @@ func (p Policy) Effective(s Settings) EffectivePolicy {
 		SampleFiles: or(p.SampleFiles, s.SampleFiles), SampleBytes: or(p.SampleBytes, s.SampleBytes),
 		CheckEveryRuns: or(p.CheckEveryRuns, s.CheckEveryRuns), CheckSubsets: or(p.CheckSubsets, s.CheckSubsets),
 		FullRestoreDays: s.FullRestoreDays, CanaryPath: or(p.CanaryPath, s.CanaryPath),
+		Target: or(p.Target, TargetSource),
 	}
 	if p.FullRestoreDays != nil {
 		e.FullRestoreDays = p.FullRestoreDays
@@ -239,6 +244,8 @@ type Run struct {
 	ProgressAt         *time.Time    `json:"progress_at"`
 	RepositoryName     string        `json:"repository_name"`
 	Levels             []LevelResult `json:"levels,omitempty"`
+	// Target is the side tested: TargetSource or TargetCopy.
+	Target string `json:"target"`
 }
 
 // Final reports whether the run has its outcome.

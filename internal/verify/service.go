@@ -234,7 +234,7 @@ func validatePolicy(p Policy) error {
 	if p.CanaryPath != nil && (len(*p.CanaryPath) == 0 || len(*p.CanaryPath) > 1000 || strings.ContainsRune(*p.CanaryPath, 0)) {
 		return &FieldError{Field: "policy.canary_path", Problem: "must be a file name or an absolute path in the snapshot (1-1000 bytes)"}
 	}
-	return nil
+	return validateTarget(p.Target)
 }
 
 // checkPassword proves the password opens the repository (restic cat config with the
@@ -315,6 +315,9 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 		if err != nil {
 			return uniqueViolation(err)
 		}
+		if err := setTestTarget(ctx, tx, id, p.Target); err != nil {
+			return err
+		}
 		if mode == ModeFull {
 			if _, err := tx.Exec(ctx, `UPDATE restic_repositories SET password_sealed = $2 WHERE id = $1`,
 				id, s.keyring.SealString(passwordPurpose(id), in.Password)); err != nil {
@@ -390,6 +393,9 @@ func policyDetails(p Policy) map[string]any {
 	if p.JitterSeconds != nil {
 		add("jitter_seconds", true, *p.JitterSeconds)
 	}
+	if p.Target != nil {
+		add("target", true, *p.Target)
+	}
 	return out
 }
 
@@ -432,6 +438,9 @@ func (s *Service) PolicyUpdate(ctx context.Context, id int64, name *string, p Po
 			p.SampleFiles, p.SampleBytes, p.CheckEveryRuns, p.CheckSubsets, p.FullRestoreDays, p.CanaryPath, paused)
 		if err != nil {
 			return uniqueViolation(err)
+		}
+		if err := setTestTarget(ctx, tx, id, p.Target); err != nil {
+			return err
 		}
 		if err := s.scheduleNext(ctx, tx, id); err != nil {
 			return err

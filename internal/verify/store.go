@@ -34,7 +34,7 @@ const repoColumns = `r.id, r.member_id, r.vault_id, v.island_id, r.name, r.path,
 	r.rto_seconds, r.sample_files, r.sample_bytes, r.check_every_runs, r.check_subsets, r.full_restore_days, r.canary_path,
 	r.paused, r.next_run_at, r.check_count, r.runs_since_check, r.last_full_restore_at, r.last_run_id, r.created_by,
 	r.created_at, r.updated_at, v.name, v.bucket_name, i.name,
-	lr.id, lr.status, lr.reason, lr.finished_at, lr.snapshot_age_seconds, lr.rto_estimate_seconds`
+	lr.id, lr.status, lr.reason, lr.finished_at, lr.snapshot_age_seconds, lr.rto_estimate_seconds, r.test_target`
 
 const repoFrom = ` FROM restic_repositories r
 	JOIN vaults v ON v.id = r.vault_id
@@ -52,7 +52,7 @@ func scanRepo(row pgx.Row, s Settings) (Repository, error) {
 		&r.CanaryToken, &p.Schedule, &p.WindowStartMinute, &p.WindowMinutes, &p.JitterSeconds, &p.RPOSeconds, &p.RTOSeconds,
 		&p.SampleFiles, &p.SampleBytes, &p.CheckEveryRuns, &p.CheckSubsets, &p.FullRestoreDays, &p.CanaryPath, &r.Paused,
 		&r.NextRunAt, &r.CheckCount, &r.RunsSinceCheck, &r.LastFullRestoreAt, &r.LastRunID, &r.CreatedBy, &r.CreatedAt,
-		&r.UpdatedAt, &r.VaultName, &r.BucketName, &r.IslandName, &lid, &lstatus, &lreason, &lfin, &lage, &lrto)
+		&r.UpdatedAt, &r.VaultName, &r.BucketName, &r.IslandName, &lid, &lstatus, &lreason, &lfin, &lage, &lrto, &p.Target)
 	if err != nil {
 		return r, err
 	}
@@ -114,7 +114,7 @@ const runColumns = `t.id, t.repository_id, t.member_id, t.island_id, t.river_job
 	t.status, t.reason, t.attempt, t.postponements, t.worker, t.queued_at, t.started_at, t.finished_at, t.duration_ms,
 	t.snapshot_id, t.snapshot_time, t.snapshot_age_seconds, t.snapshot_count, t.deleted_snapshots, t.check_subset,
 	t.full_restore, t.sample_files, t.sample_bytes, t.restore_seconds, t.throughput_bps, t.repo_size_bytes,
-	t.rto_estimate_seconds, t.rpo_target_seconds, t.rto_target_seconds, t.progress, t.progress_at, r.name`
+	t.rto_estimate_seconds, t.rpo_target_seconds, t.rto_target_seconds, t.progress, t.progress_at, r.name, t.target`
 
 func scanRun(row pgx.Row) (Run, error) {
 	var t Run
@@ -123,7 +123,7 @@ func scanRun(row pgx.Row) (Run, error) {
 		&t.DurationMS, &t.SnapshotID, &t.SnapshotTime, &t.SnapshotAgeSeconds, &t.SnapshotCount, &t.DeletedSnapshots,
 		&t.CheckSubset, &t.FullRestore, &t.SampleFiles, &t.SampleBytes, &t.RestoreSeconds, &t.ThroughputBps,
 		&t.RepoSizeBytes, &t.RTOEstimateSeconds, &t.RPOTargetSeconds, &t.RTOTargetSeconds, &t.Progress, &t.ProgressAt,
-		&t.RepositoryName)
+		&t.RepositoryName, &t.Target)
 	return t, err
 }
 

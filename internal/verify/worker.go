@@ -262,6 +262,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 	}
 	log.InfoContext(ctx, "restore test started", "island_id", repo.IslandID, "mode", repo.Mode)
 
+	recordTarget(ctx, s.pool, run.ID, repo)
 	t, err := s.targetFor(ctx, repo, scratch, job.ID)
 	if err != nil {
 		return s.finishError(ctx, job, run, err.Error(), "")
@@ -343,9 +344,9 @@ func (s *Service) targetFor(ctx context.Context, r Repository, scratch string, j
 		seed: uint64(jobID), clockTolerance: s.cfg.ClockTolerance,
 		cacheDir: filepath.Join(s.cfg.CacheDir, "repository-"+strconv.FormatInt(r.ID, 10))}
 	var err error
-	t.creds, err = s.cfg.Credentials(ctx, r.VaultID)
+	t.creds, err = s.credentialsFor(ctx, r)
 	if err != nil {
-		return t, fmt.Errorf("the vault's verifier key is not available (this says nothing about the backup): %w", err)
+		return t, err
 	}
 	if r.Mode == ModeFull {
 		var sealed string
