@@ -74,12 +74,17 @@ func (h *holdingProxy) open() {
 	}
 }
 
+// riverCompleterRetries is about how long River keeps retrying to record a job's end
+// (jobcompleter: 3 attempts, 1 s, 2 s and 4 s apart).
+const riverCompleterRetries = 7 * time.Second
+
 // TestPostgresRestartWhileWorkersRun: PostgreSQL goes down while a worker is in the middle
 // of a restore test and stays down until that attempt has ended (its result could not be
-// recorded, River could not record the attempt either, and the worker's heartbeat
-// stopped with it). Once PostgreSQL is back, the same worker process (never restarted)
-// gives the run exactly one result within the liveness bound: the sweeper sees the
-// heartbeat gone and retries the test. It is never left `running`. The island slot's
+// recorded, River gave up recording the attempt's end, and the worker's heartbeat
+// stopped with it: River's job stays `running` and River alone would rescue it only after
+// the test timeout, hours later). Once PostgreSQL is back, the same worker process (never
+// restarted) gives the run exactly one result within the liveness bound: the sweeper sees
+// the heartbeat gone and retries the test. It is never left `running`. The island slot's
 // session advisory lock died with the connection; the retry takes a slot again.
 func TestPostgresRestartWhileWorkersRun(t *testing.T) {
 	t.Parallel()
@@ -135,11 +140,15 @@ func TestPostgresRestartWhileWorkersRun(t *testing.T) {
 			t.Fatalf("the attempt did not end while PostgreSQL was down: %v", jobDirs(t, b.scratch))
 		}
 	}
+	// The outage lasts beyond River's own retries of the attempt's completion (3 tries,
+	// about 7 s): River cannot record that the attempt ended, and its job stays `running`
+	// with no worker on it. This is the fault's duration, not a wait for an outcome.
+	time.Sleep(riverCompleterRetries + 5*time.Second)
 	if err := pg.Resume(ctx); err != nil {
 		t.Fatalf("resume PostgreSQL: %v", err)
 	}
 
-	done := b.wait(run.ID, 5*time.Minute)
+	done := b.wait(run.ID, 3*time.Minute) // the bound is HeartbeatTimeout + SweepEvery (3 s here) plus a test
 	if done.Status != StatusPassed && done.Status != StatusError {
 		t.Fatalf("after the restart: %s", describe(done))
 	}
