@@ -80,11 +80,10 @@ const riverCompleterRetries = 7 * time.Second
 
 // TestPostgresRestartWhileWorkersRun: PostgreSQL goes down while a worker is in the middle
 // of a restore test and stays down until that attempt has ended (its result could not be
-// recorded, River gave up recording the attempt's end, and the worker's heartbeat
-// stopped with it: River's job stays `running` and River alone would rescue it only after
-// the test timeout, hours later). Once PostgreSQL is back, the same worker process (never
-// restarted) gives the run exactly one result within the liveness bound: the sweeper sees
-// the heartbeat gone and retries the test. It is never left `running`. The island slot's
+// recorded and River's completer could not record the attempt's end during the outage).
+// Once PostgreSQL is back, the same worker process (never restarted) gives the run exactly
+// one result: River records the attempt and retries it (the sweeper would, were the worker
+// dead). The run is never left `running`. It is never left `running`. The island slot's
 // session advisory lock died with the connection; the retry takes a slot again.
 func TestPostgresRestartWhileWorkersRun(t *testing.T) {
 	t.Parallel()
@@ -140,10 +139,10 @@ func TestPostgresRestartWhileWorkersRun(t *testing.T) {
 			t.Fatalf("the attempt did not end while PostgreSQL was down: %v", jobDirs(t, b.scratch))
 		}
 	}
-	// The outage lasts beyond River's own retries of the attempt's completion (3 tries,
+	// The outage lasts well beyond River's own retries of the attempt's completion (3 tries,
 	// about 7 s): River cannot record that the attempt ended, and its job stays `running`
 	// with no worker on it. This is the fault's duration, not a wait for an outcome.
-	time.Sleep(riverCompleterRetries + 5*time.Second)
+	time.Sleep(3 * riverCompleterRetries)
 	if err := pg.Resume(ctx); err != nil {
 		t.Fatalf("resume PostgreSQL: %v", err)
 	}
