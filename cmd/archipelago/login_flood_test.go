@@ -43,7 +43,7 @@ func TestServeSurvivesAFloodOfLogins(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	var logs bytes.Buffer
+	var logs lockedBuffer // written by exec's copying goroutine while the test reads it
 	srv := exec.Command(bin, "serve")
 	srv.Env = []string{"PATH=" + os.Getenv("PATH"), "ARCHIPELAGO_DATABASE_URL=" + dbURL, "ARCHIPELAGO_MASTER_KEY=" + seal.NewKey(),
 		"ARCHIPELAGO_LISTEN=" + addr, "ARCHIPELAGO_RUN_WORKERS=false", "ARCHIPELAGO_LOG_LEVEL=warn"}
@@ -83,6 +83,7 @@ func TestServeSurvivesAFloodOfLogins(t *testing.T) {
 
 	stop := make(chan struct{})
 	var checks, failures atomic.Int64
+	var firstFailure atomic.Value
 	var probes sync.WaitGroup
 	probes.Go(func() {
 		for {
@@ -95,6 +96,11 @@ func TestServeSurvivesAFloodOfLogins(t *testing.T) {
 			checks.Add(1)
 			if err != nil || resp.StatusCode != 200 {
 				failures.Add(1)
+				if err == nil {
+					resp.Body.Close()
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				firstFailure.CompareAndSwap(nil, err.Error())
 				continue
 			}
 			resp.Body.Close()
@@ -131,7 +137,7 @@ func TestServeSurvivesAFloodOfLogins(t *testing.T) {
 		t.Fatalf("%d logins got no answer, first: %v\n%s", len(errs), errs[0], logs.String())
 	}
 	if failures.Load() > 0 {
-		t.Errorf("/healthz failed %d of %d times during the flood", failures.Load(), checks.Load())
+		t.Errorf("/healthz failed %d of %d times during the flood, first: %v", failures.Load(), checks.Load(), firstFailure.Load())
 	}
 	if peak >= 300<<20 {
 		t.Errorf("peak RSS %d MiB, want under 300 MiB", peak>>20)
@@ -147,6 +153,24 @@ func TestServeSurvivesAFloodOfLogins(t *testing.T) {
 	if status[401]+status[429]+status[503] != n {
 		t.Errorf("statuses %v: want only 401, 429 and 503", status)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // peakRSS reads a process's peak resident set size (VmHWM) from /proc.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
 )
 
@@ -39,6 +40,10 @@ func (a *API) Authenticate(next http.Handler) http.Handler {
 			} else {
 				p, err = a.identity.AccessPrincipal(r.Context(), tok)
 			}
+			if database.Unavailable(err) {
+				a.Fail(w, r, err) // 503: the token may well be good
+				return
+			}
 			if err != nil {
 				a.log.DebugContext(r.Context(), "bearer credential refused", "err", err)
 				a.Fail(w, r, Unauthenticated("invalid, expired or revoked token"))
@@ -46,6 +51,10 @@ func (a *API) Authenticate(next http.Handler) http.Handler {
 			}
 		} else if c, cerr := r.Cookie(SessionCookie); cerr == nil && c.Value != "" {
 			p, err = a.identity.SessionPrincipal(r.Context(), c.Value)
+			if database.Unavailable(err) {
+				a.Fail(w, r, err) // 503, not a logged-out page
+				return
+			}
 			if err != nil {
 				p = nil // an expired cookie is simply anonymous
 			} else if r.Method != http.MethodGet && r.Method != http.MethodHead && !identity.CheckCSRF(p, r.Header.Get(CSRFHeader)) {

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/problem"
 )
 
@@ -55,6 +56,7 @@ const (
 	CodeConflict         = "conflict"
 	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "upstream_unavailable"
+	CodeDatabaseDown     = "database_unavailable"
 	CodeInternal         = "internal"
 )
 
@@ -132,9 +134,16 @@ func ErrorOf(err error) *Error {
 		return Forbidden("%s", err.Error())
 	case errors.As(err, &mbe):
 		return decodeError(err)
+	case database.Unavailable(err):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeDatabaseDown,
+			Message: "the database is unavailable (restarting?); try again shortly"}
 	}
 	return nil
 }
+
+// retryAfterSeconds is the Retry-After of a 503 for an unavailable database: about the
+// time a PostgreSQL restart takes.
+const retryAfterSeconds = "5"
 
 // WriteError writes err in the API's error shape (mapped by ErrorOf). Errors it does not
 // know are logged and answered as a 500 without their text (which may hold internals).
@@ -152,6 +161,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	out.RequestID = middleware.GetReqID(r.Context())
 	if out.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="archipelago"`)
+	}
+	if out.Code == CodeDatabaseDown {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		log.WarnContext(r.Context(), "database unavailable", "err", err, "method", r.Method, "path", r.URL.Path,
+			"request_id", middleware.GetReqID(r.Context()))
 	}
 	WriteJSON(w, out.Status, struct {
 		Error Error `json:"error"`

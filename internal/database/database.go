@@ -8,9 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -302,3 +304,31 @@ func riverPending(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 // ExtraSchemaVersion names schema that MigrateUp installs besides migrations/ (River's);
 // it keys test templates so they are rebuilt when it changes.
 const ExtraSchemaVersion = "river-v0.51.0"
+
+// Unavailable reports whether err means that the database could not be reached or went
+// away (restarting, shutting down, connection refused, reset or cut mid-query) rather
+// than refusing the statement: the request may succeed once PostgreSQL is back, so the
+// API answers 503 with Retry-After instead of a 500.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P01 admin_shutdown, 57P02 crash_shutdown,
+		// 57P03 cannot_connect_now (starting up or in recovery).
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true
+	}
+	var netErr *net.OpError
+	switch {
+	case errors.As(err, &netErr), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	// pgx reports a connection it closed after a failure as "conn closed".
+	return strings.Contains(err.Error(), "conn closed")
+}

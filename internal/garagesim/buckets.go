@@ -2,6 +2,7 @@ package garagesim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -88,7 +90,12 @@ type bucketInfoWire struct {
 	LifecycleRules []lifecycleRuleWire `json:"lifecycleRules"`
 }
 
-func (s *Sim) bucketInfo(r *http.Request, b *simBucket) bucketInfoWire {
+// bucketInfo builds a bucket's info from the simulator's model; the caller holds
+// s.mu. What only MinIO knows and may change behind the simulator's back
+// (unfinished multipart uploads, lifecycle rules a key set through S3) is read by
+// complete, which serveAdmin calls after releasing s.mu: a slow MinIO must not
+// hold up every other admin call.
+func (s *Sim) bucketInfo(r *http.Request, b *simBucket) *pendingBucketInfo {
 	out := bucketInfoWire{
 		ID: b.id, Created: b.created, GlobalAliases: nonNil(slices.Clone(b.globalAliases)),
 		WebsiteAccess: b.website != nil, WebsiteConfig: b.website, Keys: []bucketKeyWire{},
@@ -109,14 +116,41 @@ func (s *Sim) bucketInfo(r *http.Request, b *simBucket) bucketInfoWire {
 	if u, ok := s.bucketUsage(r.Context(), b.minioName); ok {
 		out.Objects, out.Bytes = u.objects, u.bytes
 	}
-	if mpu, err := s.multipartUsage(r.Context(), b.minioName); err != nil {
-		s.log.Warn("garagesim: multipart usage", slog.String("bucket", b.id), slog.String("error", err.Error()))
+	return &pendingBucketInfo{s: s, wire: out, minioName: b.minioName}
+}
+
+// pendingBucketInfo is a bucket's info still missing what is read from MinIO.
+type pendingBucketInfo struct {
+	s         *Sim
+	wire      bucketInfoWire
+	minioName string
+}
+
+// completer is an answer that needs MinIO reads made without s.mu.
+type completer interface{ complete(ctx context.Context) any }
+
+// complete reads the bucket's unfinished uploads and lifecycle rules from MinIO,
+// both at once, without s.mu.
+func (p *pendingBucketInfo) complete(ctx context.Context) any {
+	s, out := p.s, p.wire
+	var (
+		wg       sync.WaitGroup
+		mpu      mpuUsage
+		mpuErr   error
+		rules    []lifecycleRuleWire
+		rulesErr error
+	)
+	wg.Go(func() { mpu, mpuErr = s.multipartUsage(ctx, p.minioName) })
+	rules, rulesErr = s.minioLifecycle(ctx, p.minioName)
+	wg.Wait()
+	if mpuErr != nil {
+		s.log.Warn("garagesim: multipart usage", slog.String("bucket", out.ID), slog.String("error", mpuErr.Error()))
 	} else {
 		out.UnfinishedUploads, out.UnfinishedMultipartUploads = mpu.uploads, mpu.uploads
 		out.UnfinishedMultipartUploadParts, out.UnfinishedMultipartUploadBytes = mpu.parts, mpu.bytes
 	}
-	if rules, err := s.minioLifecycle(r.Context(), b.minioName); err != nil {
-		s.log.Warn("garagesim: lifecycle rules", slog.String("bucket", b.id), slog.String("error", err.Error()))
+	if rulesErr != nil {
+		s.log.Warn("garagesim: lifecycle rules", slog.String("bucket", out.ID), slog.String("error", rulesErr.Error()))
 	} else {
 		out.LifecycleRules = rules
 	}
@@ -310,7 +344,13 @@ func (s *Sim) createBucket(r *http.Request) (any, *apiError) {
 		}
 	}
 	s.log.Info("garagesim: bucket created", "bucket", b.id, "alias", name)
-	return s.bucketInfo(r, b), nil
+	info := s.bucketInfo(r, b)
+	if !grant.any() {
+		// No key could reach the new bucket yet: it has no unfinished uploads
+		// and no lifecycle rules, nothing to ask MinIO.
+		return info.wire, nil
+	}
+	return info, nil
 }
 
 type updateBucketWire struct {

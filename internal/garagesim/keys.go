@@ -21,6 +21,10 @@ type simKey struct {
 	minioDisabled bool
 	// policy records that a canned policy is attached to the MinIO user.
 	policy bool
+	// written is the canned policy last written to MinIO for this key (nil:
+	// unknown, written again by the next sync). Only the simulator writes a
+	// key's policy, so a sync computing the same document makes no MinIO call.
+	written []byte
 	// sync orders the MinIO writes of this key (made without Sim.mu).
 	sync sync.Mutex
 }
@@ -198,11 +202,11 @@ func (s *Sim) createKey(r *http.Request) (any, *apiError) {
 	applyKeyPerm(k, req.Allow, req.Deny)
 	if sp, ok := s.takeSpare(); ok {
 		// A MinIO user made ahead, with its (empty) policy attached.
-		k.id, k.secret, k.policy = sp.id, sp.secret, true
+		k.id, k.secret, k.policy, k.written = sp.id, sp.secret, true, noAccessPolicy
 		if err := s.minioSyncExpiry(r.Context(), k); err != nil {
 			return nil, internalError(err)
 		}
-	} else if err := s.minioCreateUser(r.Context(), k); err != nil {
+	} else if err := s.minioCreateUser(r.Context(), k, false); err != nil {
 		return nil, internalError(err)
 	}
 	s.keys[k.id] = k

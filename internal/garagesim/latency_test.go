@@ -27,7 +27,7 @@ type gate struct {
 	mu      sync.Mutex
 	closed  chan struct{} // nil when open
 	held    chan string   // admin paths being held
-	seen    []string      // admin calls made, "path" or "path algorithm=N" for add-user
+	seen    []string      // admin calls made: "path", "path algorithm=N" for add-user, "path name" for add-canned-policy
 	addr    string
 	stopped chan struct{}
 }
@@ -48,6 +48,9 @@ func startGate(t *testing.T, target string) *gate {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/minio/admin/") {
 			call := r.URL.Path
+			if strings.HasSuffix(r.URL.Path, "/add-canned-policy") {
+				call += " " + r.URL.Query().Get("name")
+			}
 			if strings.HasSuffix(r.URL.Path, "/add-user") {
 				body, _ := io.ReadAll(r.Body)
 				if len(body) > 32 {
@@ -278,5 +281,68 @@ func BenchmarkAdminCalls(bm *testing.B) {
 		p50, p99 := ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
 		bm.ReportMetric(float64(p50.Milliseconds()), op+"-p50-ms")
 		bm.ReportMetric(float64(p99.Milliseconds()), op+"-p99-ms")
+	}
+}
+
+// TestGrantsWriteMinIOOnlyWhenThePolicyChanges: the simulator remembers the
+// canned policy it last wrote for a key, so a grant or denial that changes
+// nothing (the reconciler re-granting the verifier key) makes no IAM write, and
+// every change made through the simulator still reaches MinIO: read-only, then
+// read-write, then nothing, then read-write again.
+func TestGrantsWriteMinIOOnlyWhenThePolicyChanges(t *testing.T) {
+	t.Parallel()
+	b, g := setupGated(t)
+	ctx := context.Background()
+	bi := b.bucket(t)
+	bucket := bi.GlobalAliases[0]
+	k := b.key(t, garage.CreateKeyParams{Name: "cached"})
+	s3 := b.s3As(t, k)
+	policyWrites := func() int {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		n := 0
+		for _, c := range g.seen {
+			if strings.HasSuffix(c, "add-canned-policy "+k.AccessKeyID) {
+				n++
+			}
+		}
+		return n
+	}
+	canWrite := func(want bool, when string) {
+		t.Helper()
+		err := put(ctx, s3, bucket, "x", 1)
+		if (err == nil) != want {
+			t.Fatalf("%s: write allowed = %v (err %v), want %v", when, err == nil, err, want)
+		}
+	}
+	allow := func(p garage.Permission) {
+		t.Helper()
+		if _, err := b.client.AllowBucketKey(ctx, bi.ID, k.AccessKeyID, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deny := func(p garage.Permission) {
+		t.Helper()
+		if _, err := b.client.DenyBucketKey(ctx, bi.ID, k.AccessKeyID, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	allow(garage.PermRead)
+	canWrite(false, "read only")
+	before := policyWrites()
+	allow(garage.PermRead)
+	deny(garage.PermOwner) // not held: nothing changes
+	if n := policyWrites() - before; n != 0 {
+		t.Errorf("%d MinIO policy writes for grants that change nothing", n)
+	}
+	allow(garage.PermWrite)
+	canWrite(true, "read-write")
+	deny(garage.PermRead | garage.PermWrite)
+	canWrite(false, "everything denied")
+	allow(garage.PermRead | garage.PermWrite)
+	canWrite(true, "granted again")
+	if n := policyWrites() - before; n != 3 {
+		t.Errorf("%d MinIO policy writes for 3 changes", n)
 	}
 }

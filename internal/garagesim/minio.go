@@ -98,24 +98,30 @@ func (s *Sim) minioSyncPolicy(ctx context.Context, k *simKey) error {
 		k.sync.Lock()
 		defer k.sync.Unlock()
 		s.mu.Lock()
-		doc, attached := s.keyPolicy(k), k.policy
+		doc, attached, written := s.keyPolicy(k), k.policy, k.written
 		s.mu.Unlock()
+		if doc == nil {
+			doc = noAccessPolicy
+		}
+		if attached && written != nil && bytes.Equal(doc, written) {
+			return // MinIO already holds it: no IAM write
+		}
+		defer s.requestIAMWrite()()
 		attached, err = s.minioWritePolicy(ctx, k.id, doc, attached)
 		s.mu.Lock()
 		k.policy = attached
+		if k.written = doc; err != nil {
+			k.written = nil // unknown: written again next time
+		}
 		s.mu.Unlock()
 	})
 	return err
 }
 
-// minioWritePolicy writes the canned policy of a key (the placeholder that grants
-// nothing when doc is nil) and returns whether it is attached to the key's MinIO user.
-// The policy is attached once, when the user is created, so a change of permissions is
-// one unencrypted MinIO call.
+// minioWritePolicy writes the canned policy of a key and returns whether it is
+// attached to the key's MinIO user. The policy is attached once, when the user is
+// created, so a change of permissions is one unencrypted MinIO call.
 func (s *Sim) minioWritePolicy(ctx context.Context, id string, doc []byte, attached bool) (bool, error) {
-	if doc == nil {
-		doc = noAccessPolicy
-	}
 	if err := s.admin.AddCannedPolicy(ctx, id, doc); err != nil {
 		return attached, fmt.Errorf("write MinIO policy of %s: %w", id, err)
 	}
@@ -128,30 +134,66 @@ func (s *Sim) minioWritePolicy(ctx context.Context, id string, doc []byte, attac
 	return true, nil
 }
 
+// requestIAMWrite marks an IAM write made for an admin call until the returned
+// function is called. MinIO makes IAM writes one at a time; the spare-key filler
+// waits while admin calls have writes in flight, so that a call queues behind at
+// most one of the filler's writes instead of a whole spare user.
+func (s *Sim) requestIAMWrite() func() {
+	s.iamRequests.Add(1)
+	return func() { s.iamRequests.Add(-1) }
+}
+
+// waitIAMIdle waits until no admin call has an IAM write in flight (or ctx ends).
+func (s *Sim) waitIAMIdle(ctx context.Context) {
+	for s.iamRequests.Load() > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // noAccessPolicy is the canned policy of a key without permissions: MinIO needs a
 // statement, and this one names a bucket that cannot exist.
 var noAccessPolicy = []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetBucketLocation"],` +
 	`"Resource":["arn:aws:s3:::garagesim-no-access-"]}]}`)
 
-// minioCreateUser creates the MinIO user of a new key (not yet visible to other calls)
-// with its canned policy attached (granting nothing yet), disabled if the key is already
-// expired. The caller holds s.mu; the MinIO calls are made without it.
+// minioCreateUser creates the MinIO user of a new key (not yet visible to other
+// calls), disabled if the key is already expired. The caller holds s.mu; the MinIO
+// calls are made without it.
+//
+// A spare (made ahead, off any admin call) also gets its canned policy attached,
+// granting nothing yet, so that the key's first grant is one IAM write; a user made
+// for a CreateKey that found no spare gets none (a MinIO user without a policy is
+// refused everything), so that CreateKey waits for one IAM write instead of three,
+// and its first grant writes and attaches the policy.
 //
 // madmin's AddUser and AttachPolicy encrypt their request with Argon2id (64 MiB, behind
 // one process-wide mutex): seconds per call on a loaded machine or under the race
 // detector, which made CreateKey hit clients' timeouts. The user is created with the
 // PBKDF2 form MinIO also accepts, and the policy set with the unencrypted call.
-func (s *Sim) minioCreateUser(ctx context.Context, k *simKey) error {
+func (s *Sim) minioCreateUser(ctx context.Context, k *simKey, spare bool) error {
 	var err error
 	s.unlocked(func() {
+		if !spare {
+			defer s.requestIAMWrite()()
+			if err = s.minioAddUser(ctx, k.id, k.secret); err != nil {
+				err = fmt.Errorf("create MinIO user %s: %w", k.id, err)
+			}
+			return
+		}
+		// A spare gives way to the admin calls' IAM writes.
+		s.waitIAMIdle(ctx)
 		if err = s.admin.AddCannedPolicy(ctx, k.id, noAccessPolicy); err != nil {
 			err = fmt.Errorf("write MinIO policy of %s: %w", k.id, err)
 			return
 		}
+		s.waitIAMIdle(ctx)
 		if err = s.minioAddUser(ctx, k.id, k.secret); err != nil {
 			err = fmt.Errorf("create MinIO user %s: %w", k.id, err)
 			return
 		}
+		s.waitIAMIdle(ctx)
 		if err = s.admin.SetPolicy(ctx, k.id, k.id, false); err != nil {
 			err = fmt.Errorf("attach MinIO policy to %s: %w", k.id, err)
 		}
@@ -159,7 +201,9 @@ func (s *Sim) minioCreateUser(ctx context.Context, k *simKey) error {
 	if err != nil {
 		return err
 	}
-	k.policy = true
+	if spare {
+		k.policy, k.written = true, noAccessPolicy
+	}
 	return s.minioSyncExpiry(ctx, k)
 }
 
@@ -266,6 +310,7 @@ func (s *Sim) minioDeleteUser(ctx context.Context, k *simKey) error {
 		}
 		s.mu.Lock()
 		attached := k.policy
+		k.written = nil
 		s.mu.Unlock()
 		if !attached {
 			return

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/madmin-go/v3"
@@ -96,6 +97,8 @@ type Sim struct {
 	layout      layoutState
 	faults      map[string][]Fault
 	usage       usageCache
+	// iamRequests counts the IAM writes admin calls have in flight.
+	iamRequests atomic.Int32
 
 	spares        chan spare
 	sparesWanted  chan struct{}
@@ -307,6 +310,9 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		out, aerr = o.handle(s, r)
 	}
 	s.mu.Unlock()
+	if c, ok := out.(completer); ok {
+		out = c.complete(r.Context())
+	}
 	if aerr != nil {
 		s.log.Debug("garagesim: admin call refused", slog.String("operation", op),
 			slog.Int("status", aerr.status), slog.String("code", aerr.code), slog.String("message", aerr.msg))

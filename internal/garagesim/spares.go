@@ -42,7 +42,7 @@ func (s *Sim) fillSpares(ctx context.Context) {
 		for len(s.spares) < cap(s.spares) {
 			k := &simKey{id: "GK" + randomHex(12), secret: randomHex(32)}
 			s.mu.Lock()
-			err := s.minioCreateUser(ctx, k)
+			err := s.minioCreateUser(ctx, k, true)
 			s.mu.Unlock()
 			if err != nil {
 				if ctx.Err() != nil {

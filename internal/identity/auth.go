@@ -59,9 +59,19 @@ func (s *Service) Login(ctx context.Context, email, password, sourceIP, userAgen
 		return LoginResult{}, &FieldError{Field: "password", Problem: fmt.Sprintf("must be at most %d characters", MaxPasswordLength)}
 	}
 	now := s.cfg.Now()
-	attempt, err := s.reserveAttempt(ctx, email, sourceIP, now)
+	// The throttle and the account lookup wait at most ThrottleWait for the database:
+	// past it the server is overloaded (ErrBusy, 503), not broken.
+	wctx, cancelWait := context.WithTimeout(ctx, s.cfg.ThrottleWait)
+	defer cancelWait()
+	busy := func(err error) error {
+		if errors.Is(err, context.DeadlineExceeded) && wctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w (%w)", ErrBusy, err)
+		}
+		return err
+	}
+	attempt, err := s.reserveAttempt(wctx, email, sourceIP, now)
 	if err != nil {
-		return LoginResult{}, err
+		return LoginResult{}, busy(err)
 	}
 	giveBack := func() {
 		if _, err := s.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM login_failures WHERE id = $1`, attempt); err != nil {
@@ -73,10 +83,10 @@ func (s *Service) Login(ctx context.Context, email, password, sourceIP, userAgen
 		hash   = dummyHash
 		status string
 	)
-	err = s.pool.QueryRow(ctx, `SELECT id, password_hash, status FROM users WHERE email = $1`, email).Scan(&userID, &hash, &status)
+	err = s.pool.QueryRow(wctx, `SELECT id, password_hash, status FROM users WHERE email = $1`, email).Scan(&userID, &hash, &status)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		giveBack()
-		return LoginResult{}, fmt.Errorf("look up user: %w", err)
+		return LoginResult{}, busy(fmt.Errorf("look up user: %w", err))
 	}
 	known := err == nil
 	ok, verr := s.verifyPassword(ctx, hash, password)

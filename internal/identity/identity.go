@@ -136,6 +136,11 @@ type Config struct {
 	MaxConcurrentHashes int
 	// HashWait is how long a login waits for a hashing slot before ErrBusy; default 2 s.
 	HashWait time.Duration
+	// ThrottleWait is how long a login waits for the database to decide its throttle and
+	// find its account before ErrBusy (a flood of logins from one address queues on that
+	// address's lock); default 20 s, well below the pool's own acquire deadline, so an
+	// overloaded server answers 503 with Retry-After rather than a 500 or nothing.
+	ThrottleWait time.Duration
 	// PrincipalCacheTTL is how long a resolved credential is reused without asking the
 	// database (default 2 s; negative disables the cache). Revocations through this Service
 	// take effect at once; revocations by another process within this time.
@@ -188,6 +193,9 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Service {
 	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = DefaultMaxConcurrentHashes
+	}
+	if cfg.ThrottleWait <= 0 {
+		cfg.ThrottleWait = 20 * time.Second
 	}
 	if cfg.HashWait <= 0 {
 		cfg.HashWait = 2 * time.Second

@@ -32,6 +32,11 @@ type Cluster struct {
 	log  *slog.Logger
 	own  bool // we created Dir and remove it on Stop
 	keep bool
+
+	// What Resume needs to start the server again.
+	bin, logFile string
+	args         []string
+	as           *proc.Credential
 }
 
 // Options configure Start.
@@ -137,12 +142,23 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	for _, s := range o.Settings {
 		args = append(args, "-c", s)
 	}
-	c.proc, err = proc.Start(proc.Options{Name: "postgres", Path: filepath.Join(bin, "postgres"),
-		Args: args, LogFile: logFile, As: as, Dir: c.Dir})
-	if err != nil {
+	c.bin, c.logFile, c.args, c.as = bin, logFile, args, as
+	if err := c.launch(ctx); err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	log.InfoContext(ctx, "postgres started", "port", c.Port, "pid", c.proc.PID(), "dir", c.Dir)
+	return c, nil
+}
+
+// launch starts postgres and waits until it accepts connections.
+func (c *Cluster) launch(ctx context.Context) error {
+	var err error
+	c.proc, err = proc.Start(proc.Options{Name: "postgres", Path: filepath.Join(c.bin, "postgres"),
+		Args: c.args, LogFile: c.logFile, As: c.as, Dir: c.Dir})
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := c.proc.WaitFor(wctx, "connections", func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, c.URL("postgres"))
@@ -151,10 +167,40 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		}
 		return conn.Close(ctx)
 	}); err != nil {
-		return nil, fmt.Errorf("%w; see %s", err, logFile)
+		return fmt.Errorf("%w; see %s", err, c.logFile)
 	}
-	log.InfoContext(ctx, "postgres started", "port", c.Port, "pid", c.proc.PID(), "dir", c.Dir)
-	return c, nil
+	return nil
+}
+
+// Halt stops the server as a PostgreSQL restart does, keeping its data and its port for
+// Resume: immediate (SIGQUIT, as a crash: every session ends at once, nothing is
+// checkpointed) or fast (SIGINT: sessions are terminated, then a clean shutdown).
+// Clients see their connections end and new ones refused until Resume.
+func (c *Cluster) Halt(immediate bool) error {
+	if c.proc == nil {
+		return errors.New("pgcluster: not running")
+	}
+	sig := syscall.SIGINT
+	if immediate {
+		sig = syscall.SIGQUIT
+	}
+	err := c.proc.Stop(sig, 60*time.Second)
+	c.proc = nil
+	c.log.Info("postgres halted", "port", c.Port, "immediate", immediate)
+	return err
+}
+
+// Resume starts a halted server again on the same port and data; it is ready to accept
+// connections on return.
+func (c *Cluster) Resume(ctx context.Context) error {
+	if c.proc != nil {
+		return errors.New("pgcluster: already running")
+	}
+	if err := c.launch(ctx); err != nil {
+		return err
+	}
+	c.log.InfoContext(ctx, "postgres resumed", "port", c.Port, "pid", c.proc.PID())
+	return nil
 }
 
 // URL is a connection URL for database name as the postgres superuser.

@@ -55,8 +55,14 @@ type bundle struct {
 
 func setup(t *testing.T, cfg Config) *bundle {
 	t.Helper()
+	return setupOn(t, cfg, testenv.DBURL(t))
+}
+
+// setupOn is setup on a migrated database of the caller's (one it can restart).
+func setupOn(t *testing.T, cfg Config, dbURL string) *bundle {
+	t.Helper()
 	b := &bundle{t: t, ctx: audit.WithActor(t.Context(), audit.System("verify-test"))}
-	b.dbURL = testenv.DBURL(t)
+	b.dbURL = dbURL
 	var err error
 	b.pool, err = pgxpool.New(context.Background(), b.dbURL)
 	if err != nil {
