@@ -98,6 +98,9 @@ func main() {
 	}
 }
 
+// metricsToken is the bench server's /metrics bearer token.
+const metricsToken = "bench-scale-metrics-token"
+
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "bench-scale:", err)
 	os.Exit(1)
@@ -180,6 +183,7 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 	fmt.Printf("server RSS after start: %.1f MiB\n", mib(rss(srv.pid, "VmRSS")))
 	if wrk != nil {
 		fmt.Printf("worker RSS after start: %.1f MiB\n", mib(rss(wrk.pid, "VmRSS")))
+		fmt.Println("(the worker runs: the SQL counts below include its statements)")
 	}
 
 	fmt.Printf("%-34s %6s %8s %10s %10s %10s %10s\n", "API list (every page, limit 500)", "pages", "items", "total", "per page", "max page", "SQL/page")
@@ -206,7 +210,7 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 		b.timed(ctx, h, stats, path, "GET", nil, map[string]string{"Cookie": "archipelago_session=" + c.memberSession})
 	}
 	fmt.Printf("%-34s %10s %10s %8s %8s\n", "other", "median", "max", "SQL", "KiB")
-	body, _ := b.timed(ctx, h, stats, "/metrics", "GET", nil, nil)
+	body, _ := b.timed(ctx, h, stats, "/metrics", "GET", nil, map[string]string{"Authorization": "Bearer " + metricsToken})
 	series := 0
 	for _, l := range strings.Split(string(body), "\n") {
 		if l != "" && !strings.HasPrefix(l, "#") {
@@ -227,7 +231,7 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 			for _, path := range []string{"/", "/restore-tests", "/islands", "/vaults"} {
 				_, _, _, _ = h.do(ctx, "GET", path, nil, map[string]string{"Cookie": "archipelago_session=" + c.fedSession})
 			}
-			_, _, _, _ = h.do(ctx, "GET", "/metrics", nil, nil)
+			_, _, _, _ = h.do(ctx, "GET", "/metrics", nil, map[string]string{"Authorization": "Bearer " + metricsToken})
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -357,7 +361,7 @@ func (b *bench) serve(ctx context.Context, url, jwtKey, masterKey string, port i
 	cmd.Env = append(os.Environ(), "ARCHIPELAGO_DATABASE_URL="+url, "ARCHIPELAGO_MASTER_KEY="+masterKey,
 		"ARCHIPELAGO_JWT_KEY="+jwtKey, "ARCHIPELAGO_LISTEN=127.0.0.1:"+strconv.Itoa(port),
 		"ARCHIPELAGO_PUBLIC_URL=http://127.0.0.1:"+strconv.Itoa(port), "ARCHIPELAGO_RUN_WORKERS=false",
-		"ARCHIPELAGO_LOG_LEVEL=warn", "ARCHIPELAGO_REPORT_PERIODS=none")
+		"ARCHIPELAGO_LOG_LEVEL=warn", "ARCHIPELAGO_REPORT_PERIODS=none", "ARCHIPELAGO_METRICS_TOKEN="+metricsToken)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -80,6 +80,13 @@ func TestAPIListsPageCompletelyAtExactMultiples(t *testing.T) {
 		SELECT id, 1, 'seeded', 'test' FROM members, generate_series(1, 5)`); err != nil {
 		t.Fatal(err)
 	}
+	// 600 events at 300 distinct times (pairs share one: the cursor breaks ties by id); the
+	// list used to answer the newest 500 at most, with no way to the rest.
+	if _, err := env.App.Pool.Exec(t.Context(), `INSERT INTO notify_events (member_id, kind, severity, subject, title, at)
+		SELECT id, 'quota.80', 'warning', 'vault/' || g, 'event ' || g, now() - ((id * 5 + g) / 2) * interval '1 second'
+		FROM members, generate_series(1, 5) g`); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		path, items string
 		limit, want int
@@ -96,6 +103,8 @@ func TestAPIListsPageCompletelyAtExactMultiples(t *testing.T) {
 		{"/v1/reports", "reports", 118, 118},
 		{"/v1/quota/grants", "grants", 500, 600},
 		{"/v1/quota/grants", "grants", 120, 600},
+		{"/v1/notify/events", "events", 500, 600},
+		{"/v1/notify/events", "events", 7, 600},
 	} {
 		seen, pages := walkAPI(t, env, fed, c.path, c.items, c.limit)
 		if len(seen) != c.want || pages != (c.want+c.limit-1)/c.limit {
@@ -108,6 +117,9 @@ func TestAPIListsPageCompletelyAtExactMultiples(t *testing.T) {
 	}
 	if seen, _ := walkAPI(t, env, f.AdminA.Access, "/v1/quota/grants", "grants", 2); len(seen) != 5 {
 		t.Errorf("member A sees %d grants, want its 5", len(seen))
+	}
+	if seen, _ := walkAPI(t, env, f.AdminA.Access, "/v1/notify/events", "events", 2); len(seen) != 5 {
+		t.Errorf("member A sees %d events, want its 5", len(seen))
 	}
 	// Bad parameters are refused naming them.
 	for _, q := range []string{"limit=0", "limit=501", "limit=x", "cursor=bm9wZQ"} {
