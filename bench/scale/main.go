@@ -58,6 +58,9 @@ func main() {
 		p3Duration = flag.Duration("p3-duration", 3*time.Second, "P3: load duration of each side of a round")
 		p3Clients  = flag.Int("p3-clients", 8, "P3: concurrent clients")
 		repeat     = flag.Int("repeat", 3, "timed repetitions of each page (the median is printed)")
+		maxPages   = flag.Int("max-pages", 0, "read at most this many pages of each API list (0: every page); the output says when a list was not read to its end")
+		workers    = flag.Bool("workers", false, "also run `archipelago worker` (River and every periodic job) beside serve, and print both processes' RSS (after start, after the pages, and after -settle of workers running)")
+		settle     = flag.Duration("settle", 60*time.Second, "with -workers: how long the workers run before the last RSS reading")
 		bareDB     = flag.String("bare-serve", "", "internal: serve the bare chi+pgx handler on this database URL")
 		bareListen = flag.String("bare-listen", "", "internal: the bare handler's listen address")
 	)
@@ -85,7 +88,7 @@ func main() {
 		fatal(err)
 	}
 	defer cluster.Stop()
-	b := &bench{bin: *bin, cluster: cluster, repeat: *repeat, log: log}
+	b := &bench{bin: *bin, cluster: cluster, repeat: *repeat, log: log, maxPages: *maxPages, workers: *workers, settle: *settle}
 	for i, n := range ns {
 		size := scaleseed.Size{Members: n, VaultsPerMember: *perMember, Days: *days, ChannelsPerMember: 1, ReportsPerMember: 2}
 		p3 := i == len(ns)-1
@@ -95,16 +98,22 @@ func main() {
 	}
 }
 
+// metricsToken is the bench server's /metrics bearer token.
+const metricsToken = "bench-scale-metrics-token"
+
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "bench-scale:", err)
 	os.Exit(1)
 }
 
 type bench struct {
-	bin     string
-	cluster *pgcluster.Cluster
-	repeat  int
-	log     *slog.Logger
+	bin      string
+	cluster  *pgcluster.Cluster
+	repeat   int
+	log      *slog.Logger
+	maxPages int
+	workers  bool
+	settle   time.Duration
 }
 
 // creds are the seeded federation's callers.
@@ -152,11 +161,19 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 	if err != nil {
 		return err
 	}
-	srv, err := b.serve(ctx, url, jwtKey, port)
+	masterKey := seal.NewKey()
+	srv, err := b.serve(ctx, url, jwtKey, masterKey, port)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
+	var wrk *server
+	if b.workers {
+		if wrk, err = b.worker(url, jwtKey, masterKey); err != nil {
+			return err
+		}
+		defer wrk.stop()
+	}
 	stats, err := newStatements(ctx, b.cluster, name)
 	if err != nil {
 		return err
@@ -164,19 +181,23 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 	defer stats.close()
 	h := &client{base: base, http: &http.Client{Timeout: 5 * time.Minute}}
 	fmt.Printf("server RSS after start: %.1f MiB\n", mib(rss(srv.pid, "VmRSS")))
+	if wrk != nil {
+		fmt.Printf("worker RSS after start: %.1f MiB\n", mib(rss(wrk.pid, "VmRSS")))
+		fmt.Println("(the worker runs: the SQL counts below include its statements)")
+	}
 
-	fmt.Printf("%-34s %6s %8s %10s %10s %10s\n", "API list (every page, limit 500)", "pages", "items", "total", "per page", "SQL/page")
+	fmt.Printf("%-34s %6s %8s %10s %10s %10s %10s\n", "API list (every page, limit 500)", "pages", "items", "total", "per page", "max page", "SQL/page")
 	for _, path := range []string{"/v1/members", "/v1/islands", "/v1/pledges", "/v1/vaults", "/v1/repositories",
-		"/v1/restore-tests", "/v1/notify/channels", "/v1/reports", "/v1/tokens"} {
+		"/v1/restore-tests", "/v1/notify/channels", "/v1/reports", "/v1/tokens", "/v1/quota/grants", "/v1/audit/entries"} {
 		before := stats.count(ctx)
-		pages, items, total, err := h.walk(ctx, path, c.fedAccess)
+		pages, items, total, slowest, more, err := h.walk(ctx, path, c.fedAccess, b.maxPages)
 		after := stats.count(ctx)
 		if err != nil {
 			fmt.Printf("%-34s error: %v\n", path, err)
 			continue
 		}
-		fmt.Printf("%-34s %6d %8d %10s %10s %10.1f\n", path, pages, items, ms(total), ms(total/time.Duration(max(1, pages))),
-			float64(after-before)/float64(max(1, pages)))
+		fmt.Printf("%-34s %6d %8d %10s %10s %10s %10.1f%s\n", path, pages, items, ms(total), ms(total/time.Duration(max(1, pages))),
+			ms(slowest), float64(after-before)/float64(max(1, pages)), map[bool]string{true: "  (stopped at -max-pages: more pages follow)"}[more])
 	}
 
 	fmt.Printf("%-34s %10s %10s %8s %8s\n", "portal page (federation admin)", "median", "max", "SQL", "KiB")
@@ -189,7 +210,7 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 		b.timed(ctx, h, stats, path, "GET", nil, map[string]string{"Cookie": "archipelago_session=" + c.memberSession})
 	}
 	fmt.Printf("%-34s %10s %10s %8s %8s\n", "other", "median", "max", "SQL", "KiB")
-	body, _ := b.timed(ctx, h, stats, "/metrics", "GET", nil, nil)
+	body, _ := b.timed(ctx, h, stats, "/metrics", "GET", nil, map[string]string{"Authorization": "Bearer " + metricsToken})
 	series := 0
 	for _, l := range strings.Split(string(body), "\n") {
 		if l != "" && !strings.HasPrefix(l, "#") {
@@ -201,6 +222,28 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 		[]byte(`{"scope": "federation", "period": "custom"}`), map[string]string{"Authorization": "Bearer " + c.fedAccess})
 
 	fmt.Printf("server RSS: steady %.1f MiB, peak %.1f MiB\n", mib(rss(srv.pid, "VmRSS")), mib(rss(srv.pid, "VmHWM")))
+	if wrk != nil {
+		fmt.Printf("worker RSS after the pages: %.1f MiB, peak %.1f MiB\n", mib(rss(wrk.pid, "VmRSS")), mib(rss(wrk.pid, "VmHWM")))
+		// The workers keep running (polls, reconciliation, usage, notifications, River's
+		// own maintenance); serve answers a round of pages meanwhile.
+		deadline := time.Now().Add(b.settle)
+		for time.Now().Before(deadline) {
+			for _, path := range []string{"/", "/restore-tests", "/islands", "/vaults"} {
+				_, _, _, _ = h.do(ctx, "GET", path, nil, map[string]string{"Cookie": "archipelago_session=" + c.fedSession})
+			}
+			_, _, _, _ = h.do(ctx, "GET", "/metrics", nil, map[string]string{"Authorization": "Bearer " + metricsToken})
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-wrk.done:
+				return errors.New("archipelago worker exited")
+			case <-time.After(5 * time.Second):
+			}
+		}
+		fmt.Printf("after %s of workers running, with pages and /metrics every 5 s:\n", b.settle)
+		fmt.Printf("  server RSS: steady %.1f MiB, peak %.1f MiB\n", mib(rss(srv.pid, "VmRSS")), mib(rss(srv.pid, "VmHWM")))
+		fmt.Printf("  worker RSS: steady %.1f MiB, peak %.1f MiB\n", mib(rss(wrk.pid, "VmRSS")), mib(rss(wrk.pid, "VmHWM")))
+	}
 	if p3 {
 		return b.p3(ctx, pool, h, c, rounds, dur, clients)
 	}
@@ -292,12 +335,33 @@ type server struct {
 	done chan struct{}
 }
 
-func (b *bench) serve(ctx context.Context, url, jwtKey string, port int) (*server, error) {
+// worker starts `archipelago worker` on the seeded database: River and the periodic jobs.
+// The seeded islands are placeholders (nothing answers at their addresses): polls and
+// reconciliation fail fast and are retried, as with islands that are down.
+func (b *bench) worker(url, jwtKey, masterKey string) (*server, error) {
+	cmd := exec.Command(b.bin, "worker")
+	cmd.Env = append(os.Environ(), "ARCHIPELAGO_DATABASE_URL="+url, "ARCHIPELAGO_MASTER_KEY="+masterKey,
+		"ARCHIPELAGO_JWT_KEY="+jwtKey, "ARCHIPELAGO_LOG_LEVEL=error", "ARCHIPELAGO_REPORT_PERIODS=none")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{pid: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	select {
+	case <-s.done:
+		return nil, errors.New("archipelago worker exited at start")
+	case <-time.After(3 * time.Second):
+	}
+	return s, nil
+}
+
+func (b *bench) serve(ctx context.Context, url, jwtKey, masterKey string, port int) (*server, error) {
 	cmd := exec.Command(b.bin, "serve")
-	cmd.Env = append(os.Environ(), "ARCHIPELAGO_DATABASE_URL="+url, "ARCHIPELAGO_MASTER_KEY="+seal.NewKey(),
+	cmd.Env = append(os.Environ(), "ARCHIPELAGO_DATABASE_URL="+url, "ARCHIPELAGO_MASTER_KEY="+masterKey,
 		"ARCHIPELAGO_JWT_KEY="+jwtKey, "ARCHIPELAGO_LISTEN=127.0.0.1:"+strconv.Itoa(port),
 		"ARCHIPELAGO_PUBLIC_URL=http://127.0.0.1:"+strconv.Itoa(port), "ARCHIPELAGO_RUN_WORKERS=false",
-		"ARCHIPELAGO_LOG_LEVEL=warn", "ARCHIPELAGO_REPORT_PERIODS=none")
+		"ARCHIPELAGO_LOG_LEVEL=warn", "ARCHIPELAGO_REPORT_PERIODS=none", "ARCHIPELAGO_METRICS_TOKEN="+metricsToken)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -395,27 +459,33 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, hdr m
 	return out, resp.StatusCode, time.Since(start), err
 }
 
-// walk reads every page of an API list (?limit=500, following next_cursor) and counts the
-// items of its one array property.
-func (c *client) walk(ctx context.Context, path, token string) (pages, items int, total time.Duration, err error) {
+// walk reads every page of an API list (?limit=500, following next_cursor; at most
+// maxPages when > 0, more then says that pages remain) and counts the items of its one
+// array property.
+func (c *client) walk(ctx context.Context, path, token string, maxPages int) (pages, items int, total, slowest time.Duration,
+	more bool, err error) {
 	cursor := ""
 	for {
+		if maxPages > 0 && pages == maxPages {
+			return pages, items, total, slowest, true, nil
+		}
 		u := path + "?limit=500"
 		if cursor != "" {
 			u += "&cursor=" + cursor
 		}
 		body, status, d, err := c.do(ctx, "GET", u, nil, map[string]string{"Authorization": "Bearer " + token})
 		if err != nil {
-			return pages, items, total, err
+			return pages, items, total, slowest, false, err
 		}
 		if status != 200 {
-			return pages, items, total, fmt.Errorf("%s: status %d: %.200s", u, status, body)
+			return pages, items, total, slowest, false, fmt.Errorf("%s: status %d: %.200s", u, status, body)
 		}
 		pages++
 		total += d
+		slowest = max(slowest, d)
 		var doc map[string]json.RawMessage
 		if err := json.Unmarshal(body, &doc); err != nil {
-			return pages, items, total, err
+			return pages, items, total, slowest, false, err
 		}
 		for k, v := range doc {
 			var arr []json.RawMessage
@@ -428,7 +498,7 @@ func (c *client) walk(ctx context.Context, path, token string) (pages, items int
 			_ = json.Unmarshal(raw, &cursor)
 		}
 		if cursor == "" {
-			return pages, items, total, nil
+			return pages, items, total, slowest, false, nil
 		}
 	}
 }

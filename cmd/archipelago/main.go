@@ -22,6 +22,7 @@ import (
 	"github.com/chatons/archipelago/internal/client"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/logbuf"
 	"github.com/chatons/archipelago/internal/sandbox"
 	"github.com/chatons/archipelago/internal/seal"
 )
@@ -39,6 +40,8 @@ type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         config.Getenv
+	// atExit runs when the command returns (the process log's buffer is flushed there).
+	atExit []func()
 }
 
 func commands() map[string]command {
@@ -139,6 +142,11 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintln(env.stdout, c.usage)
 		return 0
 	}
+	defer func() {
+		for _, f := range env.atExit {
+			f()
+		}
+	}()
 	if err := c.run(ctx, env, args[1:]); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
@@ -199,7 +207,11 @@ func loadConfig(env *cliEnv) (*config.Config, *slog.Logger, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	return cfg, cfg.NewLogger(os.Stderr), nil
+	// Log lines reach stderr together, at most logbuf.Interval late (WARN and above at
+	// once): one write per line made the request log cost more than a handler.
+	out := logbuf.New(os.Stderr)
+	env.atExit = append(env.atExit, out.Flush)
+	return cfg, slog.New(logbuf.Handler(cfg.NewLogger(out).Handler(), out)), nil
 }
 
 func cmdServe(ctx context.Context, env *cliEnv, args []string) error {

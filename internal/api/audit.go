@@ -12,14 +12,16 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 type auditPage struct {
 	Entries    []audit.EntryView `json:"entries"`
-	NextBefore *int64            `json:"next_before"`
+	NextCursor *string           `json:"next_cursor"`
 }
 
-// AuditList answers GET /v1/audit/entries: the entries the caller may see, newest first.
+// AuditList answers GET /v1/audit/entries: the entries the caller may see, newest first,
+// paged in the one style of every list (?cursor=, ?limit=, next_cursor).
 func (a *API) AuditList(w http.ResponseWriter, r *http.Request) error {
 	f, err := auditFilter(r)
 	if err != nil {
@@ -34,7 +36,7 @@ func (a *API) AuditList(w http.ResponseWriter, r *http.Request) error {
 		out.Entries = append(out.Entries, page.Entries[i].View())
 	}
 	if page.NextBefore > 0 {
-		out.NextBefore = &page.NextBefore
+		out.NextCursor = nextCursor(paging.Encode(page.NextBefore))
 	}
 	WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -74,13 +76,21 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 		}
 		f.MemberID = &id
 	}
-	var err error
-	if f.Before, err = queryInt(q.Get("before"), "before", 1, 1<<62); err != nil {
+	if q.Has("before") {
+		// The audit list's own sequence cursor, before the one style: refused clearly
+		// rather than ignored (an ignored cursor would repeat the first page forever).
+		return f, Invalid("before", "is no longer accepted: pass the next_cursor of the previous page as cursor")
+	}
+	req, err := pageParams(r)
+	if err != nil {
 		return f, err
 	}
-	limit, err := queryInt(q.Get("limit"), "limit", 1, 500)
-	f.Limit = int(limit)
-	return f, err
+	var before int64
+	if _, err := req.Keys(&before); err != nil || (req.Cursor != "" && before < 1) {
+		return f, Invalid("cursor", "is not a cursor of this list (pass the next_cursor of the previous page)")
+	}
+	f.Before, f.Limit = before, req.Limit
+	return f, nil
 }
 
 // queryInt parses an optional integer query parameter within [lo, hi] (0 when absent).

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 // recordFor appends an entry of member m (0: federation-level) directly, as a domain
@@ -30,7 +32,7 @@ func recordFor(t *testing.T, env *apptest.Env, m int64, action string) {
 
 type entriesPage struct {
 	Entries    []audit.EntryView `json:"entries"`
-	NextBefore *int64            `json:"next_before"`
+	NextCursor *string           `json:"next_cursor"`
 }
 
 func TestAuditEntriesAreVisibleByScope(t *testing.T) {
@@ -96,7 +98,9 @@ func TestAuditEntriesAreVisibleByScope(t *testing.T) {
 	if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/audit/entries"}); r.Status != 401 {
 		t.Errorf("anonymous list: %d", r.Status)
 	}
-	for q, field := range map[string]string{"since=yesterday": "since", "limit=0": "limit", "member=x": "member", "actor_kind=robot": "actor_kind"} {
+	for q, field := range map[string]string{"since=yesterday": "since", "limit=0": "limit", "limit=501": "limit",
+		"member=x": "member", "actor_kind=robot": "actor_kind", "before=5": "before", "cursor=nonsense": "cursor",
+		"cursor=" + paging.Encode("a", "b"): "cursor"} {
 		r := env.Do(apptest.Req{Method: "GET", Path: "/v1/audit/entries?" + q, Token: f.FedAdmin.Access})
 		if r.Status != 400 || r.ErrorField() != field {
 			t.Errorf("%s: %d %q", q, r.Status, r.ErrorField())
@@ -113,10 +117,10 @@ func TestAuditEntriesAreVisibleByScope(t *testing.T) {
 			}
 			seen[e.Seq] = true
 		}
-		if p.NextBefore == nil {
+		if p.NextCursor == nil {
 			break
 		}
-		q = fmt.Sprintf("limit=2&before=%d", *p.NextBefore)
+		q = "limit=2&cursor=" + url.QueryEscape(*p.NextCursor)
 	}
 	var total int
 	env.App.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_entries`).Scan(&total)

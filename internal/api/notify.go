@@ -141,21 +141,19 @@ func (a *API) ChannelDeliveries(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, map[string]any{"deliveries": nonNil(ds)}, err)
 }
 
-// NotifyEvents answers GET /v1/notify/events: events of the caller's members (every
-// event for federation admins), newest first.
+// NotifyEvents answers GET /v1/notify/events (?cursor=, ?limit=): events of the caller's
+// members (every event for federation admins), newest first, paged.
 func (a *API) NotifyEvents(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
+	req, err := pageParams(r)
+	if err != nil {
+		return err
+	}
 	scope := authz.ReadScope(p)
-	f := notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs}
-	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 500)
+	pg, err := notify.EventPage(r.Context(), a.pool, notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs}, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
-	f.Limit = int(limit)
-	evs, err := notify.EventList(r.Context(), a.pool, f)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs)})
+	WriteJSON(w, http.StatusOK, map[string]any{"events": pg.Items, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }

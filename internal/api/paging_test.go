@@ -75,6 +75,18 @@ func TestAPIListsPageCompletelyAtExactMultiples(t *testing.T) {
 	}
 	f := env.Fixture() // 2 more members: 120
 	fed := f.FedAdmin.Access
+	// 600 quota grants: the list used to stop silently at 500.
+	if _, err := env.App.Pool.Exec(t.Context(), `INSERT INTO quota_grants (member_id, bytes, reason, granted_by)
+		SELECT id, 1, 'seeded', 'test' FROM members, generate_series(1, 5)`); err != nil {
+		t.Fatal(err)
+	}
+	// 600 events at 300 distinct times (pairs share one: the cursor breaks ties by id); the
+	// list used to answer the newest 500 at most, with no way to the rest.
+	if _, err := env.App.Pool.Exec(t.Context(), `INSERT INTO notify_events (member_id, kind, severity, subject, title, at)
+		SELECT id, 'quota.80', 'warning', 'vault/' || g, 'event ' || g, now() - ((id * 5 + g) / 2) * interval '1 second'
+		FROM members, generate_series(1, 5) g`); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		path, items string
 		limit, want int
@@ -89,6 +101,10 @@ func TestAPIListsPageCompletelyAtExactMultiples(t *testing.T) {
 		{"/v1/restore-tests", "runs", 354, 1062},
 		{"/v1/notify/channels", "channels", 59, 118},
 		{"/v1/reports", "reports", 118, 118},
+		{"/v1/quota/grants", "grants", 500, 600},
+		{"/v1/quota/grants", "grants", 120, 600},
+		{"/v1/notify/events", "events", 500, 600},
+		{"/v1/notify/events", "events", 7, 600},
 	} {
 		seen, pages := walkAPI(t, env, fed, c.path, c.items, c.limit)
 		if len(seen) != c.want || pages != (c.want+c.limit-1)/c.limit {
@@ -98,6 +114,12 @@ func TestAPIListsPageCompletelyAtExactMultiples(t *testing.T) {
 	// A member admin pages through its own vaults only.
 	if seen, _ := walkAPI(t, env, f.AdminA.Access, "/v1/vaults", "vaults", 1); len(seen) != 0 {
 		t.Errorf("member A sees %d vaults", len(seen))
+	}
+	if seen, _ := walkAPI(t, env, f.AdminA.Access, "/v1/quota/grants", "grants", 2); len(seen) != 5 {
+		t.Errorf("member A sees %d grants, want its 5", len(seen))
+	}
+	if seen, _ := walkAPI(t, env, f.AdminA.Access, "/v1/notify/events", "events", 2); len(seen) != 5 {
+		t.Errorf("member A sees %d events, want its 5", len(seen))
 	}
 	// Bad parameters are refused naming them.
 	for _, q := range []string{"limit=0", "limit=501", "limit=x", "cursor=bm9wZQ"} {

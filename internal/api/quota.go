@@ -81,11 +81,16 @@ func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) error 
 	return reply(w, http.StatusOK, settingsOut(st), err)
 }
 
-// GrantList answers GET /v1/quota/grants (?member=<slug>): a member's grants are visible
-// to its members, all of them to federation admins.
+// GrantList answers GET /v1/quota/grants (?member=<slug>, ?cursor=, ?limit=): a member's
+// grants are visible to its members, all of them to federation admins; newest first, paged.
 func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	var member int64
+	req, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	scope := authz.ReadScope(p)
+	f := vaults.GrantFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	if slug := r.URL.Query().Get("member"); slug != "" {
 		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
 		if err == nil {
@@ -94,19 +99,13 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return notFoundAs(err, "member", slug)
 		}
-		member = m.ID
+		f.All, f.MemberIDs = false, []int64{m.ID}
 	}
-	gs, err := a.vaults.GrantList(r.Context(), member)
+	pg, err := a.vaults.GrantPage(r.Context(), f, req)
 	if err != nil {
-		return err
+		return pagingError(err)
 	}
-	out := []vaults.Grant{}
-	for _, g := range gs {
-		if authz.CanSee(p, g.MemberID) {
-			out = append(out, g)
-		}
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"grants": out})
+	WriteJSON(w, http.StatusOK, map[string]any{"grants": pg.Items, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
 

@@ -198,14 +198,12 @@ func VerifyRemote(ctx context.Context, o RemoteOptions) (*RemoteReport, error) {
 		return rep, nil
 	}
 	// Every entry the member can see must be in today's tree as shown.
-	before := int64(0)
+	// Pages follow next_cursor (an older server answered next_before, taken as before=).
+	q := url.Values{"limit": {"500"}}
 	for {
-		q := url.Values{"limit": {"500"}}
-		if before > 0 {
-			q.Set("before", itoa(before))
-		}
 		var page struct {
 			Entries    []EntryView `json:"entries"`
+			NextCursor *string     `json:"next_cursor"`
 			NextBefore *int64      `json:"next_before"`
 		}
 		if err := c.getJSON(ctx, "/v1/audit/entries", q, true, &page); err != nil {
@@ -235,10 +233,15 @@ func VerifyRemote(ctx context.Context, o RemoteOptions) (*RemoteReport, error) {
 			}
 			rep.EntriesChecked++
 		}
-		if page.NextBefore == nil || *page.NextBefore == 0 {
-			break
+		switch {
+		case page.NextCursor != nil && *page.NextCursor != "":
+			q = url.Values{"limit": {"500"}, "cursor": {*page.NextCursor}}
+			continue
+		case page.NextBefore != nil && *page.NextBefore > 0:
+			q = url.Values{"limit": {"500"}, "before": {itoa(*page.NextBefore)}}
+			continue
 		}
-		before = *page.NextBefore
+		break
 	}
 	// Report the oldest problem first.
 	for i, j := 0, len(rep.Problems)-1; i < j; i, j = i+1, j-1 {

@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -473,7 +474,7 @@ func redactURL(s string) string {
 }
 
 // NewLogger builds the process logger from the configured level and format.
-func (c *Config) NewLogger(w *os.File) *slog.Logger {
+func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -11,6 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/paging"
+
 	"github.com/chatons/archipelago/internal/problem"
 )
 
@@ -236,4 +239,44 @@ func EventList(ctx context.Context, q Querier, f EventFilter) ([]EventView, erro
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return pgx.CollectRows(rows, scanEvent)
+}
+
+// EventPage lists one page of the events f selects (f.Limit is ignored: r has the limit),
+// newest first, in internal/paging's style (the cursor is the last event's time and id).
+func EventPage(ctx context.Context, q Querier, f EventFilter, r paging.Request) (paging.Page[EventView], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[EventView]{}, err
+	}
+	var (
+		at time.Time
+		id int64
+	)
+	after, err := r.Keys(&at, &id)
+	if err != nil {
+		return paging.Page[EventView]{}, err
+	}
+	if !f.All && len(f.MemberIDs) == 0 {
+		return paging.Page[EventView]{Items: []EventView{}}, nil
+	}
+	var w database.Where
+	if !f.All {
+		w.And("e.member_id = ANY(?)", f.MemberIDs)
+	}
+	if !f.Since.IsZero() {
+		w.And("e.at >= ?", f.Since)
+	}
+	if after {
+		w.And("e.at <= ? AND (e.at, e.id) < (?, ?)", at, at, id)
+	}
+	rows, err := q.Query(ctx, `SELECT `+eventColumns+` FROM notify_events e LEFT JOIN members m ON m.id = e.member_id`+
+		w.String()+` ORDER BY e.at DESC, e.id DESC LIMIT `+w.Arg(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[EventView]{}, fmt.Errorf("list events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return paging.Page[EventView]{}, fmt.Errorf("list events: %w", err)
+	}
+	return paging.Cut(out, size, func(e EventView) []any { return []any{e.At, e.ID} }), nil
 }

@@ -80,20 +80,6 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, s Size) error {
 				'archipelago-canary-' || substr(translate(encode(sha256(('canary-' || v.id)::bytea), 'hex'), '0189', 'wxyz'), 1, 26),
 				now() + interval '1 day', now() - ($1 + 1) * interval '1 day'
 			FROM vaults v`, []any{s.Days}},
-		// One run a day per repository; one in twenty failed; the newest of each repository is
-		// recorded as its last run (as the verifier does).
-		{"runs", `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status, reason,
-				queued_at, started_at, finished_at, duration_ms, snapshot_id, snapshot_time, snapshot_age_seconds,
-				snapshot_count, rpo_target_seconds, rto_target_seconds, repo_size_bytes, rto_estimate_seconds)
-			SELECT r.id, r.member_id, v.island_id, 'schedule', 'blind',
-				CASE WHEN (r.id + d) % 20 = 0 THEN 'failed' ELSE 'passed' END,
-				CASE WHEN (r.id + d) % 20 = 0 THEN 'seeded failure' ELSE '' END,
-				now() - d * interval '1 day' - interval '1 hour', now() - d * interval '1 day' - interval '1 hour',
-				now() - d * interval '1 day' - interval '1 hour' + interval '40 seconds',
-				40000, encode(sha256(('snap-' || r.id || '-' || d)::bytea), 'hex'), now() - d * interval '1 day' - interval '4 hours',
-				10800, 30, 93600, 86400, v.usage_bytes, 600
-			FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id, generate_series(0, $1 - 1) d
-			ORDER BY d DESC, r.id`, []any{s.Days}}, // ids grow with time, as real runs'
 		{"last runs", `UPDATE restic_repositories r SET last_run_id = l.id
 			FROM (SELECT repository_id, max(id) id FROM restore_test_runs GROUP BY repository_id) l WHERE l.repository_id = r.id`, nil},
 		{"channels", `INSERT INTO notify_channels (member_id, kind, name, target)
@@ -106,6 +92,11 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, s Size) error {
 			FROM members m, generate_series(1, $1) k`, []any{s.ReportsPerMember}},
 	}
 	for _, st := range steps {
+		if st.what == "last runs" {
+			if err := seedRuns(ctx, pool, s.Days); err != nil {
+				return fmt.Errorf("scaleseed: runs: %w", err)
+			}
+		}
 		if _, err := pool.Exec(ctx, st.sql, st.args...); err != nil {
 			return fmt.Errorf("scaleseed: %s: %w", st.what, err)
 		}
@@ -128,4 +119,66 @@ func Counts(ctx context.Context, q interface {
 		out[t] = n
 	}
 	return out, nil
+}
+
+// seedRuns writes one run a day per repository (one in twenty failed), oldest day first
+// and by repository within a day, so ids grow with time as real runs' do. It is the big
+// table (a year at 10,000 members is 3.65 M rows), so in one transaction: its secondary
+// indexes are dropped and rebuilt after the rows are in (a sorted build instead of millions
+// of index insertions), its foreign keys are not checked row by row when the role may
+// skip them (the rows reference what the steps before made), and each day is one
+// INSERT … SELECT in repository order (no sort of the whole year).
+func seedRuns(ctx context.Context, pool *pgxpool.Pool, days int) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var super bool
+		if err := tx.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+			return err
+		}
+		if super {
+			if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, `SELECT indexname, indexdef FROM pg_indexes
+			WHERE schemaname = current_schema() AND tablename = 'restore_test_runs'
+			  AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'restore_test_runs'::regclass)`)
+		if err != nil {
+			return err
+		}
+		type index struct{ name, def string }
+		idx, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
+			var i index
+			return i, r.Scan(&i.name, &i.def)
+		})
+		if err != nil {
+			return err
+		}
+		for _, i := range idx {
+			if _, err := tx.Exec(ctx, `DROP INDEX `+pgx.Identifier{i.name}.Sanitize()); err != nil {
+				return err
+			}
+		}
+		for d := days - 1; d >= 0; d-- {
+			if _, err := tx.Exec(ctx, `INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status,
+					reason, queued_at, started_at, finished_at, duration_ms, snapshot_id, snapshot_time, snapshot_age_seconds,
+					snapshot_count, rpo_target_seconds, rto_target_seconds, repo_size_bytes, rto_estimate_seconds)
+				SELECT r.id, r.member_id, v.island_id, 'schedule', 'blind',
+					CASE WHEN (r.id + $1::int) % 20 = 0 THEN 'failed' ELSE 'passed' END,
+					CASE WHEN (r.id + $1::int) % 20 = 0 THEN 'seeded failure' ELSE '' END,
+					now() - $1::int * interval '1 day' - interval '1 hour', now() - $1::int * interval '1 day' - interval '1 hour',
+					now() - $1::int * interval '1 day' - interval '1 hour' + interval '40 seconds',
+					40000, encode(sha256(('snap-' || r.id || '-' || $1::int)::bytea), 'hex'), now() - $1::int * interval '1 day' - interval '4 hours',
+					10800, 30, 93600, 86400, v.usage_bytes, 600
+				FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id
+				ORDER BY r.id`, d); err != nil {
+				return fmt.Errorf("day %d: %w", d, err)
+			}
+		}
+		for _, i := range idx {
+			if _, err := tx.Exec(ctx, i.def); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/quota"
 )
 
@@ -142,18 +144,56 @@ func (s *Service) GrantGetByID(ctx context.Context, id int64) (Grant, error) {
 		WHERE g.id = $1`, id))
 }
 
-// GrantList lists a member's grants (every member's when memberID is 0), newest first.
-func (s *Service) GrantList(ctx context.Context, memberID int64) ([]Grant, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+grantColumns+` FROM quota_grants g JOIN members m ON m.id = g.member_id
-		WHERE $1 = 0 OR g.member_id = $1 ORDER BY g.id DESC LIMIT 500`, memberID)
+// GrantFilter selects grants: every member's (All, federation admins) or MemberIDs'.
+type GrantFilter struct {
+	All       bool
+	MemberIDs []int64
+}
+
+// GrantPage lists one page of grants, newest first (internal/paging's style; the cursor is
+// the grant id). Nothing is cut: a long history is read page by page.
+func (s *Service) GrantPage(ctx context.Context, f GrantFilter, r paging.Request) (paging.Page[Grant], error) {
+	size, err := r.Size()
 	if err != nil {
-		return nil, fmt.Errorf("list grants: %w", err)
+		return paging.Page[Grant]{}, err
+	}
+	var before int64
+	after, err := r.Keys(&before)
+	if err != nil {
+		return paging.Page[Grant]{}, err
+	}
+	if !f.All && len(f.MemberIDs) == 0 {
+		return paging.Page[Grant]{Items: []Grant{}}, nil
+	}
+	var w database.Where
+	if !f.All {
+		w.And("g.member_id = ANY(?)", f.MemberIDs)
+	}
+	if after {
+		w.And("g.id < ?", before)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+grantColumns+` FROM quota_grants g JOIN members m ON m.id = g.member_id`+
+		w.String()+` ORDER BY g.id DESC LIMIT `+w.Arg(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[Grant]{}, fmt.Errorf("list grants: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Grant, error) { return scanGrant(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list grants: %w", err)
+		return paging.Page[Grant]{}, fmt.Errorf("list grants: %w", err)
 	}
-	return out, nil
+	return paging.Cut(out, size, func(g Grant) []any { return []any{g.ID} }), nil
+}
+
+// GrantList lists every grant of a member (every member's when memberID is 0), newest
+// first: all the pages of GrantPage, an error rather than a partial list.
+func (s *Service) GrantList(ctx context.Context, memberID int64) ([]Grant, error) {
+	f := GrantFilter{All: memberID == 0}
+	if memberID != 0 {
+		f.MemberIDs = []int64{memberID}
+	}
+	return paging.All(ctx, maxWholeList, func(ctx context.Context, r paging.Request) (paging.Page[Grant], error) {
+		return s.GrantPage(ctx, f, r)
+	})
 }
 
 // GrantInput is a new grant.
