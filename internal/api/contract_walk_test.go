@@ -172,9 +172,7 @@ func TestEveryStringPropertyHasAMaxLength(t *testing.T) {
 // and an unknown property: each must be answered 4xx in the error shape naming the field,
 // with a message that does not echo more than 100 characters of the input.
 func TestEveryBodyPropertyIsCheckedAgainstTheDocument(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	d := loadSchemaDoc(t)
 	ops := bodyOperations(d)
 	if len(ops) < 20 {
