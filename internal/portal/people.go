@@ -204,10 +204,6 @@ func (p *Portal) PersonRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) personChangeFailed(w http.ResponseWriter, r *http.Request, err error, slug string) {
-	if errors.Is(err, identity.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	}
 	p.refuse(w, r, err, nil, func(status int, msg string) {
 		p.renderPeople(w, r, status, Page{Error: msg}, slug, nil, personForm{Role: string(identity.RoleViewer)})
 	})
