@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
 )
 
@@ -61,6 +62,23 @@ func queryOneOf(q url.Values, name string, allowed ...string) (string, error) {
 	}
 	last := len(allowed) - 1
 	return "", Invalid(name, "must be %s or %s", strings.Join(allowed[:last], ", "), allowed[last])
+}
+
+// memberQuery reads a list's optional ?member=<slug> filter: 0 when absent; a member that
+// does not exist or that the caller may not read answers 404 naming the slug.
+func (a *API) memberQuery(r *http.Request) (int64, error) {
+	slug := r.URL.Query().Get("member")
+	if slug == "" {
+		return 0, nil
+	}
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
+	if err == nil {
+		err = check(principal(r), authz.MemberRead, authz.Member(m.ID))
+	}
+	if err != nil {
+		return 0, notFoundAs(err, "member", slug)
+	}
+	return m.ID, nil
 }
 
 // nextCursor is a page's next_cursor: null on the last page.

@@ -85,16 +85,9 @@ func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) error 
 // to its members, all of them to federation admins.
 func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	var member int64
-	if slug := r.URL.Query().Get("member"); slug != "" {
-		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-		if err == nil {
-			err = check(p, authz.MemberRead, authz.Member(m.ID))
-		}
-		if err != nil {
-			return notFoundAs(err, "member", slug)
-		}
-		member = m.ID
+	member, err := a.memberQuery(r)
+	if err != nil {
+		return err
 	}
 	gs, err := a.vaults.GrantList(r.Context(), member)
 	if err != nil {
