@@ -36,9 +36,7 @@ type entriesPage struct {
 }
 
 func TestAuditEntriesAreVisibleByScope(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	recordFor(t, env, f.MemberA.ID, "vault.create")
 	recordFor(t, env, f.MemberB.ID, "vault.create")
 	recordFor(t, env, 0, "island.update")
@@ -130,9 +128,7 @@ func TestAuditEntriesAreVisibleByScope(t *testing.T) {
 }
 
 func TestAuditCheckpointAndProofsAreVerifiableByAnyone(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	recordFor(t, env, f.MemberA.ID, "vault.create")
 
 	key := env.Do(apptest.Req{Method: "GET", Path: "/v1/audit/key"})
@@ -190,9 +186,7 @@ func TestAuditCheckpointAndProofsAreVerifiableByAnyone(t *testing.T) {
 }
 
 func TestAMutationWhoseAuditEntryCannotBeWrittenIsRefused(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	var before int
 	env.App.Pool.QueryRow(t.Context(), `SELECT count(*) FROM api_tokens`).Scan(&before)
 	// The audit table becomes unwritable (as if its tablespace were full).

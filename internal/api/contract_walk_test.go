@@ -13,66 +13,13 @@ import (
 	"github.com/chatons/archipelago/internal/apptest"
 )
 
-// schemaDoc is the OpenAPI document as plain JSON, with $ref and allOf resolved on demand.
-type schemaDoc map[string]any
-
-func loadSchemaDoc(t *testing.T) schemaDoc {
+func loadSchemaDoc(t *testing.T) api.SchemaDoc {
 	t.Helper()
-	raw, err := api.OpenAPI()
+	d, err := api.LoadSchemaDoc()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d schemaDoc
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatal(err)
-	}
 	return d
-}
-
-func (d schemaDoc) get(m map[string]any, keys ...string) map[string]any {
-	for _, k := range keys {
-		m, _ = m[k].(map[string]any)
-	}
-	return m
-}
-
-// flat resolves $ref and merges allOf.
-func (d schemaDoc) flat(s map[string]any) map[string]any {
-	for ref, ok := s["$ref"].(string); ok; ref, ok = s["$ref"].(string) {
-		s = d.get(d, strings.Split(strings.TrimPrefix(ref, "#/"), "/")...)
-	}
-	parts, ok := s["allOf"].([]any)
-	if !ok {
-		return s
-	}
-	out := map[string]any{"type": "object"}
-	props := map[string]any{}
-	own := map[string]any{"properties": s["properties"], "additionalProperties": s["additionalProperties"]}
-	for _, p := range append([]any{own}, parts...) {
-		pm := d.flat(p.(map[string]any))
-		for k, v := range d.get(pm, "properties") {
-			props[k] = v
-		}
-		if pm["additionalProperties"] == false {
-			out["additionalProperties"] = false
-		}
-	}
-	out["properties"] = props
-	return out
-}
-
-func schemaTypes(s map[string]any) []string {
-	switch t := s["type"].(type) {
-	case string:
-		return []string{t}
-	case []any:
-		var out []string
-		for _, x := range t {
-			out = append(out, x.(string))
-		}
-		return out
-	}
-	return nil
 }
 
 // bodyOperation is one POST, PUT or PATCH operation with a JSON body.
@@ -81,11 +28,11 @@ type bodyOperation struct {
 	schema       map[string]any
 }
 
-func bodyOperations(d schemaDoc) []bodyOperation {
+func bodyOperations(d api.SchemaDoc) []bodyOperation {
 	var ops []bodyOperation
-	for path, item := range d.get(d, "paths") {
+	for path, item := range d.Get(d.Root(), "paths") {
 		for _, m := range []string{"post", "put", "patch"} {
-			s := d.get(item.(map[string]any), m, "requestBody", "content", "application/json", "schema")
+			s := d.Get(item.(map[string]any), m, "requestBody", "content", "application/json", "schema")
 			if s != nil {
 				ops = append(ops, bodyOperation{strings.ToUpper(m), path, s})
 			}
@@ -101,14 +48,14 @@ type property struct {
 	schema map[string]any
 }
 
-func (d schemaDoc) properties(prefix []string, s map[string]any) []property {
+func properties(d api.SchemaDoc, prefix []string, s map[string]any) []property {
 	var out []property
-	s = d.flat(s)
-	for name, ps := range d.get(s, "properties") {
-		p := property{append(slices.Clone(prefix), name), d.flat(ps.(map[string]any))}
+	s = d.Flat(s)
+	for name, ps := range d.Get(s, "properties") {
+		p := property{append(slices.Clone(prefix), name), d.Flat(ps.(map[string]any))}
 		out = append(out, p)
-		if slices.Contains(schemaTypes(p.schema), "object") {
-			out = append(out, d.properties(p.path, p.schema)...)
+		if slices.Contains(api.SchemaTypes(p.schema), "object") {
+			out = append(out, properties(d, p.path, p.schema)...)
 		}
 	}
 	slices.SortFunc(out, func(a, b property) int { return strings.Compare(strings.Join(a.path, "."), strings.Join(b.path, ".")) })
@@ -151,7 +98,7 @@ func TestEveryStringPropertyHasAMaxLength(t *testing.T) {
 	walk = func(where string, v any) {
 		switch x := v.(type) {
 		case map[string]any:
-			if slices.Contains(schemaTypes(x), "string") && x["maxLength"] == nil {
+			if slices.Contains(api.SchemaTypes(x), "string") && x["maxLength"] == nil {
 				t.Errorf("%s: a string without maxLength", where)
 			}
 			for k, c := range x {
@@ -163,7 +110,7 @@ func TestEveryStringPropertyHasAMaxLength(t *testing.T) {
 			}
 		}
 	}
-	walk("#", map[string]any(d))
+	walk("#", d.Root())
 }
 
 // TestEveryBodyPropertyIsCheckedAgainstTheDocument walks every POST, PUT and PATCH
@@ -172,9 +119,7 @@ func TestEveryStringPropertyHasAMaxLength(t *testing.T) {
 // and an unknown property: each must be answered 4xx in the error shape naming the field,
 // with a message that does not echo more than 100 characters of the input.
 func TestEveryBodyPropertyIsCheckedAgainstTheDocument(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	d := loadSchemaDoc(t)
 	ops := bodyOperations(d)
 	if len(ops) < 20 {
@@ -198,13 +143,13 @@ func TestEveryBodyPropertyIsCheckedAgainstTheDocument(t *testing.T) {
 				t.Errorf("%s %s, %s: a %d-character message echoes the input", op.method, op.path, what, len(e.Error.Message))
 			}
 		}
-		if d.flat(op.schema)["additionalProperties"] != false {
+		if d.Flat(op.schema)["additionalProperties"] != false {
 			t.Errorf("%s %s: the body schema does not say additionalProperties: false", op.method, op.path)
 		}
 		send("an unknown property", "no_such_property", map[string]any{"no_such_property": 1})
-		for _, p := range d.properties(nil, op.schema) {
+		for _, p := range properties(d, nil, op.schema) {
 			field := strings.Join(p.path, ".")
-			types := schemaTypes(p.schema)
+			types := api.SchemaTypes(p.schema)
 			if v := wrongValue(types); v != nil {
 				send(fmt.Sprintf("%s as %T", field, v), field, nest(p.path, v))
 			}

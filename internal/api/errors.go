@@ -91,6 +91,17 @@ func Unavailable(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadGateway, Code: CodeUnavailable, Message: fmt.Sprintf(format, args...)}
 }
 
+// conflictOn names the request field a domain conflict without one falls on, when only
+// the request knows it (a last-admin refusal is about the role asked for); any other error
+// is returned unchanged. ErrorOf maps the result like any other.
+func conflictOn(field string, err error) error {
+	var ce *problem.ConflictError
+	if errors.As(err, &ce) && ce.Field == "" {
+		return problem.Conflict(field, "%s", ce.Problem)
+	}
+	return err
+}
+
 // ErrorOf maps any error to the API's error shape: this is the one place where the shared
 // error vocabulary (internal/problem) and the authorizer's answers become statuses and
 // codes, so a domain that returns problem errors needs no mapper of its own. It returns nil
@@ -125,6 +136,9 @@ func ErrorOf(err error) *Error {
 	case errors.As(err, &fb):
 		return Forbidden("%s", fb.Problem)
 	case errors.As(err, &nf):
+		if nf.Problem != "" {
+			return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: nf.Field, Message: nf.Problem}
+		}
 		return NotFound(nf.What)
 	case errors.Is(err, authz.ErrUnauthenticated):
 		return Unauthenticated("authentication required")

@@ -21,9 +21,7 @@ func login(env *apptest.Env, email, password string) *apptest.Response {
 }
 
 func TestLoginMeAndLogout(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	r := login(env, f.AdminA.Email, f.AdminA.Password)
 	if r.Status != 200 {
 		t.Fatalf("login: %d %s", r.Status, r.Body)
@@ -57,9 +55,7 @@ func TestLoginMeAndLogout(t *testing.T) {
 }
 
 func TestBadCredentialsNeverRevealWhetherTheAccountExists(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	wrong := login(env, f.AdminA.Email, "not-the-password-at-all")
 	unknown := login(env, "nobody@nowhere.example", "not-the-password-at-all")
 	if wrong.Status != 401 || unknown.Status != 401 {
@@ -75,9 +71,7 @@ func TestBadCredentialsNeverRevealWhetherTheAccountExists(t *testing.T) {
 }
 
 func TestRepeatedBadLoginsAreRefused(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	for i := 0; i < 5; i++ {
 		if r := login(env, f.ViewerA.Email, fmt.Sprintf("wrong-password-%02d", i)); r.Status != 401 {
 			t.Fatalf("attempt %d: %d", i, r.Status)
@@ -104,9 +98,7 @@ func TestRepeatedBadLoginsAreRefused(t *testing.T) {
 }
 
 func TestForgedAndBrokenJWTsAreRefused(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	key := env.App.Keyring.Derive("jwt-hs256")
 	now := time.Now()
 	claims := func(mod func(*jwt.RegisteredClaims)) jwt.MapClaims {
@@ -155,9 +147,7 @@ func TestForgedAndBrokenJWTsAreRefused(t *testing.T) {
 }
 
 func TestAPITokensAreScopedShownOnceAndRevocable(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	create := func(a *apptest.Actor, body map[string]any) *apptest.Response {
 		return env.Do(apptest.Req{Method: "POST", Path: "/v1/tokens", Token: a.Access, Body: body})
 	}
@@ -233,9 +223,7 @@ func TestAPITokensAreScopedShownOnceAndRevocable(t *testing.T) {
 }
 
 func TestExpiredAPITokenIsRefused(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	r := env.Do(apptest.Req{Method: "POST", Path: "/v1/tokens", Token: f.AdminA.Access,
 		Body: map[string]any{"name": "short", "member": "member-a", "expires_at": time.Now().Add(time.Hour)}})
 	var c struct {
@@ -252,9 +240,7 @@ func TestExpiredAPITokenIsRefused(t *testing.T) {
 }
 
 func TestCookieAuthenticatedChangesNeedTheCSRFHeader(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	cookie := map[string]string{"Cookie": "archipelago_session=" + f.AdminA.Session}
 	if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/me", Header: cookie}); r.Status != 200 {
 		t.Fatalf("cookie read: %d", r.Status)

@@ -32,19 +32,14 @@ type islandPage struct {
 
 // IslandList answers GET /v1/islands: every island with its operators and pledged capacity.
 func (a *API) IslandList(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		return err
-	}
-	req, err := pageParams(r)
+	req, q, err := listQuery(r, authz.FederationRead, authz.Federation)
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	f := islands.IslandFilter{Status: q.Get("status")}
-	switch f.Status {
-	case "", islands.StatusUnknown, islands.StatusHealthy, islands.StatusDegraded, islands.StatusUnavailable, islands.StatusUnreachable:
-	default:
-		return Invalid("status", "must be unknown, healthy, degraded, unavailable or unreachable")
+	var f islands.IslandFilter
+	if f.Status, err = queryOneOf(q, "status", islands.StatusUnknown, islands.StatusHealthy, islands.StatusDegraded,
+		islands.StatusUnavailable, islands.StatusUnreachable); err != nil {
+		return err
 	}
 	if f.Operator, err = queryInt(q.Get("operator"), "operator", 1, 1<<62); err != nil {
 		return err

@@ -71,9 +71,7 @@ func expect(t *testing.T, res *apptest.Response, status int, field string) {
 // simulator, add operators and pledges, take a node down → its pledge is down after one
 // poll; the admin token never appears in a response or the audit log.
 func TestIslandLifecycleOnTheSimulator(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	token := "garage-admin-" + testenv.Unique("secret-")
 	sim := startSim(t, token, "member-a", "member-b", "member-c")
 	rec := &recorder{env: env}
@@ -220,9 +218,7 @@ func TestIslandLifecycleOnTheSimulator(t *testing.T) {
 // admin API hangs or is closed answers 502 within the call timeout; a poll marks an
 // island unreachable with the error.
 func TestUnreachableIslandFailsFastAndNamesIslandAndOperation(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	token := testenv.Unique("tok-")
 	sim := startSim(t, token, "z1", "z2", "z3")
 

@@ -3,8 +3,13 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
 )
 
@@ -36,6 +41,44 @@ func pagingError(err error) error {
 		return Invalid("limit", "%s", le.Error())
 	}
 	return err
+}
+
+// listQuery opens a list handler: the caller may do act on o, and the page asked for; it
+// returns the page request and the query for the list's filters.
+func listQuery(r *http.Request, act authz.Action, o authz.Object) (paging.Request, url.Values, error) {
+	if err := check(principal(r), act, o); err != nil {
+		return paging.Request{}, nil, err
+	}
+	req, err := pageParams(r)
+	return req, r.URL.Query(), err
+}
+
+// queryOneOf reads an optional query parameter that must be one of allowed ("" when
+// absent), refusing anything else with the list of values.
+func queryOneOf(q url.Values, name string, allowed ...string) (string, error) {
+	v := q.Get(name)
+	if v == "" || slices.Contains(allowed, v) {
+		return v, nil
+	}
+	last := len(allowed) - 1
+	return "", Invalid(name, "must be %s or %s", strings.Join(allowed[:last], ", "), allowed[last])
+}
+
+// memberQuery reads a list's optional ?member=<slug> filter: 0 when absent; a member that
+// does not exist or that the caller may not read answers 404 naming the slug.
+func (a *API) memberQuery(r *http.Request) (int64, error) {
+	slug := r.URL.Query().Get("member")
+	if slug == "" {
+		return 0, nil
+	}
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
+	if err == nil {
+		err = check(principal(r), authz.MemberRead, authz.Member(m.ID))
+	}
+	if err != nil {
+		return 0, notFoundAs(err, "member", slug)
+	}
+	return m.ID, nil
 }
 
 // nextCursor is a page's next_cursor: null on the last page.

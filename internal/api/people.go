@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -11,21 +10,6 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 )
-
-// errNoPerson is the 404 of a {user_id} that is not a person of the member (or no number).
-var errNoPerson = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: "person", Message: "no such person in this member"}
-
-// peopleError adds to the shared vocabulary (ErrorOf) what only the request knows: the
-// field a last-admin refusal falls on, and that a missing object here is the person.
-func peopleError(err error, field string) error {
-	switch {
-	case errors.Is(err, identity.ErrLastAdmin):
-		return Conflict(field, "%s", err.Error())
-	case errors.Is(err, identity.ErrNotFound):
-		return errNoPerson
-	}
-	return err
-}
 
 // peopleMember loads the member of the path and asks the authorizer: another member's
 // people answer 404, a viewer trying a change 403.
@@ -49,7 +33,7 @@ func (a *API) personTarget(r *http.Request, act authz.Action) (islands.Member, i
 func personFromPath(r *http.Request) (int64, error) {
 	id, err := pathID(r, chi.URLParam(r, "user_id"))
 	if err != nil {
-		return 0, errNoPerson
+		return 0, identity.ErrNoPerson
 	}
 	return id, nil
 }
@@ -99,7 +83,7 @@ func (a *API) PersonAdd(w http.ResponseWriter, r *http.Request) error {
 	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
 	res, err := a.identity.PersonAdd(r.Context(), m.ID, identity.NewPerson{Email: req.Email, DisplayName: req.DisplayName, Role: role})
 	if err != nil {
-		return peopleError(err, "role")
+		return conflictOn("role", err)
 	}
 	status := http.StatusCreated
 	if res.WasMember {
@@ -116,7 +100,7 @@ func (a *API) PersonGet(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pr, err := a.identity.PersonByID(r.Context(), m.ID, uid)
-	return reply(w, http.StatusOK, pr, peopleError(err, ""))
+	return reply(w, http.StatusOK, pr, err)
 }
 
 // PersonUpdate answers PATCH /v1/members/{id}/people/{user_id}: change the person's role.
@@ -135,7 +119,7 @@ func (a *API) PersonUpdate(w http.ResponseWriter, r *http.Request) error {
 		return Invalid("role", "is required (admin or viewer)")
 	}
 	pr, err := a.identity.PersonRoleSet(r.Context(), m.ID, uid, identity.Role(req.Role))
-	return reply(w, http.StatusOK, pr, peopleError(err, "role"))
+	return reply(w, http.StatusOK, pr, conflictOn("role", err))
 }
 
 // PersonRemove answers DELETE /v1/members/{id}/people/{user_id}: the person leaves the
@@ -145,5 +129,5 @@ func (a *API) PersonRemove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return noContent(w, peopleError(a.identity.PersonRemove(r.Context(), m.ID, uid), ""))
+	return noContent(w, a.identity.PersonRemove(r.Context(), m.ID, uid))
 }

@@ -16,19 +16,14 @@ type pledgePage struct {
 
 // PledgeList answers GET /v1/pledges: every pledge with its status (federation transparency).
 func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-		return err
-	}
-	req, err := pageParams(r)
+	req, q, err := listQuery(r, authz.FederationRead, authz.Federation)
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	f := islands.PledgeFilter{Status: q.Get("status")}
-	switch f.Status {
-	case "", islands.PledgePending, islands.PledgeActive, islands.PledgeShort, islands.PledgeDown, islands.PledgeWithdrawn:
-	default:
-		return Invalid("status", "must be pending, active, short, down or withdrawn")
+	var f islands.PledgeFilter
+	if f.Status, err = queryOneOf(q, "status", islands.PledgePending, islands.PledgeActive, islands.PledgeShort,
+		islands.PledgeDown, islands.PledgeWithdrawn); err != nil {
+		return err
 	}
 	if f.MemberID, err = queryInt(q.Get("member"), "member", 1, 1<<62); err != nil {
 		return err

@@ -89,17 +89,14 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	member, err := a.memberQuery(r)
+	if err != nil {
+		return err
+	}
 	scope := authz.ReadScope(p)
 	f := vaults.GrantFilter{All: scope.All, MemberIDs: scope.MemberIDs}
-	if slug := r.URL.Query().Get("member"); slug != "" {
-		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-		if err == nil {
-			err = check(p, authz.MemberRead, authz.Member(m.ID))
-		}
-		if err != nil {
-			return notFoundAs(err, "member", slug)
-		}
-		f.All, f.MemberIDs = false, []int64{m.ID}
+	if member != 0 {
+		f.All, f.MemberIDs = false, []int64{member}
 	}
 	pg, err := a.vaults.GrantPage(r.Context(), f, req)
 	if err != nil {

@@ -15,9 +15,7 @@ import (
 // the document whose hash the audit log records, and the checkpoint it carries verifies
 // against the live log with the same check as `archipelago audit verify --remote`.
 func TestReportCarriesAVerifiableCheckpoint(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	res := env.Do(apptest.Req{Method: "POST", Path: "/v1/reports", Token: f.AdminA.Access, Body: map[string]any{"member": "member-a"}})
 	if res.Status != 201 {
 		t.Fatalf("generate: %d %s", res.Status, res.Body)

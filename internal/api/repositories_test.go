@@ -61,9 +61,7 @@ type runOut struct {
 // lists, updates its policy, replaces and removes its password, runs a test and deletes
 // it; the password never appears in an answer or the audit log; bad input names the field.
 func TestRepositoryLifecycle(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	vaultA := restoreVault(t, env, f.MemberA.ID)
 	const secret = "correct horse battery staple 42"
 	const secret2 = "another long restic key password"

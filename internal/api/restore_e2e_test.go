@@ -251,9 +251,7 @@ func TestRestoreTestEndToEnd(t *testing.T) {
 // accepted and means "never", even when the federation default has a cadence; null takes
 // the default; a negative value names the field.
 func TestRepositoryFullRestoreDaysZeroMeansNever(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	vaultA := restoreVault(t, env, f.MemberA.ID)
 	if _, err := env.App.Pool.Exec(context.Background(), `UPDATE restore_settings SET full_restore_days = 7`); err != nil {
 		t.Fatal(err)

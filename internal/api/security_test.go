@@ -148,9 +148,7 @@ func TestAuditDetailsAreBounded(t *testing.T) {
 // An API token cannot create API tokens: a leaked token must not mint itself successors.
 // A person logged in with a password still can.
 func TestAnAPITokenCannotCreateTokens(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	r := env.Do(apptest.Req{Method: "POST", Path: "/v1/tokens", Token: f.AdminA.Access, Body: map[string]any{"name": "ci", "member": "member-a", "role": "admin"}})
 	if r.Status != 201 {
 		t.Fatalf("create with an access token: %d %s", r.Status, r.Body)
@@ -172,9 +170,7 @@ func TestAnAPITokenCannotCreateTokens(t *testing.T) {
 // A password change ends the user's other sessions and revokes their API tokens, says
 // how many, and audits each revocation.
 func TestPasswordChangeEndsOtherSessionsAndRevokesTokens(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	other := login(env, f.AdminA.Email, f.AdminA.Password) // a second session (another device)
 	var o struct {
 		AccessToken string `json:"access_token"`
@@ -214,9 +210,7 @@ func TestPasswordChangeEndsOtherSessionsAndRevokesTokens(t *testing.T) {
 // Authentication and account entries are personal: visible to the person, the admins of
 // that person's members and federation admins — member B sees none of member A's logins.
 func TestPersonalAuditEntriesAreVisibleOnlyToThePersonTheirAdminsAndFederationAdmins(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	login(env, f.ViewerA.Email, "not-the-password")         // a failed login of viewer A
 	login(env, "nobody-at-all@x.example", "not-a-password") // a failed login for no account
 	type seen struct{ Action, Email string }

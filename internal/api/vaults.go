@@ -43,15 +43,10 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 	}
 	f := visibleVaults(p)
 	f.Status = r.URL.Query().Get("status")
-	if slug := r.URL.Query().Get("member"); slug != "" {
-		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-		if err == nil {
-			err = check(p, authz.MemberRead, authz.Member(m.ID))
-		}
-		if err != nil {
-			return notFoundAs(err, "member", slug)
-		}
-		f.All, f.MemberIDs = false, []int64{m.ID}
+	if member, err := a.memberQuery(r); err != nil {
+		return err
+	} else if member != 0 {
+		f.All, f.MemberIDs = false, []int64{member}
 	}
 	if s := r.URL.Query().Get("island_id"); s != "" {
 		id, err := queryInt(s, "island_id", 1, 1<<62)

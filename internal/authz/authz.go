@@ -113,6 +113,13 @@ func CanSee(p *identity.Principal, memberID int64) bool {
 	return Check(p, MemberRead, Member(memberID)) == nil
 }
 
+// ManagesFederation reports whether p may manage the federation (members, islands, quota
+// grants, overrides, federation-wide channels and reports): front ends show the
+// federation-wide lists and forms by it, never by reading the principal's fields.
+func ManagesFederation(p *identity.Principal) bool {
+	return Check(p, FederationManage, Federation) == nil
+}
+
 // Scope is what a principal may read among member-private objects: everything (All), or
 // the objects of the listed members. Domains' list filters take it apart as All and
 // MemberIDs.

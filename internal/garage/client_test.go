@@ -1,7 +1,6 @@
 package garage_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/testenv"
 )
 
 const secretToken = "s3cr3t-admin-token-never-shown"
@@ -259,8 +259,8 @@ func TestTimeoutAndUnreachable(t *testing.T) {
 
 func TestTokenNeverLoggedNorInErrors(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs testenv.Logs
+	log := testenv.LoggerTo(&logs, slog.LevelDebug)
 	f := newFake(t, healthBody, 503, 404)
 	c := fastClient(f.srv.URL, log)
 	_, err1 := c.GetClusterHealth(context.Background())
@@ -270,13 +270,13 @@ func TestTokenNeverLoggedNorInErrors(t *testing.T) {
 	if !errors.Is(err3, garage.ErrAccessDenied) {
 		t.Errorf("wrong token: %v", err3)
 	}
-	for _, s := range []string{buf.String(), errString(err1), errString(err2), errString(err3)} {
+	for _, s := range []string{logs.String(), errString(err1), errString(err2), errString(err3)} {
 		if strings.Contains(s, secretToken) {
 			t.Fatalf("token leaked: %s", s)
 		}
 	}
-	if !strings.Contains(buf.String(), "GetClusterHealth") {
-		t.Errorf("nothing logged: %s", buf.String())
+	if !strings.Contains(logs.String(), "GetClusterHealth") {
+		t.Errorf("nothing logged: %s", logs.String())
 	}
 }
 

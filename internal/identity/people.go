@@ -18,6 +18,10 @@ import (
 // ErrLastAdmin refuses a change that would leave a member without an admin.
 var ErrLastAdmin = problem.Conflict("", "this person is the member's last admin; make someone else admin first")
 
+// ErrNoPerson is a user who is not a person of the member (or a path that names no user):
+// the front ends answer it as a missing "person".
+var ErrNoPerson = &problem.NotFoundError{What: "person", Field: "person", Problem: "no such person in this member"}
+
 // Person is a user as one member sees them: their role there, and when they last logged in.
 type Person struct {
 	UserID      int64      `json:"user_id"`
@@ -69,7 +73,7 @@ func (s *Service) PersonList(ctx context.Context, memberID int64) ([]Person, err
 	return ps, nil
 }
 
-// PersonByID returns one person of a member; a user who does not belong to it is ErrNotFound.
+// PersonByID returns one person of a member; a user who does not belong to it is ErrNoPerson.
 func (s *Service) PersonByID(ctx context.Context, memberID, userID int64) (Person, error) {
 	return personGet(ctx, s.pool, memberID, userID)
 }
@@ -80,7 +84,7 @@ func personGet(ctx context.Context, q interface {
 	p, err := scanPerson(q.QueryRow(ctx, `SELECT `+personColumns+` FROM memberships ms JOIN users u ON u.id = ms.user_id
 		WHERE ms.member_id = $1 AND ms.user_id = $2`, memberID, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Person{}, ErrNotFound
+		return Person{}, ErrNoPerson
 	}
 	if err != nil {
 		return Person{}, fmt.Errorf("person %d of member %d: %w", userID, memberID, err)

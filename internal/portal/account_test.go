@@ -13,9 +13,7 @@ import (
 // Changing one's password in the portal ends one's other sessions and revokes one's API
 // tokens, and the page says how many.
 func TestPortalPasswordChangeSaysWhatItEnded(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	s := &peoplePortal{env: env, f: f}
 	other := env.Do(apptest.Req{Method: "POST", Path: "/v1/auth/login", Body: map[string]string{"email": f.AdminA.Email, "password": f.AdminA.Password}})
 	if other.Status != 200 {
@@ -42,9 +40,7 @@ func TestPortalPasswordChangeSaysWhatItEnded(t *testing.T) {
 // The portal's audit pages show a personal entry (a login) to the person, their member's
 // admins and federation admins only.
 func TestPortalShowsALoginOnlyToThePersonTheirAdminsAndFederationAdmins(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	s := &peoplePortal{env: env, f: f}
 	var seq int64
 	if err := env.App.Pool.QueryRow(t.Context(), `SELECT min(seq) FROM audit_entries WHERE action = 'auth.login' AND actor_name = $1`,

@@ -14,9 +14,7 @@ import (
 )
 
 func TestPortalAuditPagesShowVisibleEntriesAndCheckProofs(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	ctx := audit.WithActor(context.Background(), audit.System("test"))
 	var seqA, seqB int64
 	for _, m := range []struct {

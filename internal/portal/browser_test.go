@@ -19,9 +19,7 @@ type css = chromedp.CSS
 // password, logging in, looking around, creating an API token (shown once) that works,
 // revoking it, logging out.
 func TestPortalLoginTokensAndLogout(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	ctx := browsertest.New(t)
 
 	browsertest.Step(t, ctx, "open the portal", chromedp.Navigate(env.URL+"/tokens"), chromedp.WaitVisible(css("#email")))

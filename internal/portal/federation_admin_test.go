@@ -63,9 +63,7 @@ func fedRedirect(t *testing.T, what string, r *apptest.Response, prefix string) 
 // the Members page; bad input is refused naming the field; member admins and viewers see
 // no form and get 403 when they post.
 func TestMemberAdministrationForms(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	c := fedClient{t, env}
 
 	fedExpect(t, "fed members page", c.get(f.FedAdmin, "/members"), 200, `id="member-add"`, `action="/members/`+fmt.Sprint(f.MemberA.ID)+`/edit"`)
@@ -181,9 +179,7 @@ func registerSimIsland(t *testing.T, env *apptest.Env, c fedClient, fed *apptest
 // its admin token never appears in a page or the audit log; a wrong token and an
 // unreachable admin API are reported as such; member admins see no form and get 403.
 func TestIslandAdministrationForms(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	c := fedClient{t, env}
 
 	fedExpect(t, "fed islands page", c.get(f.FedAdmin, "/islands"), 200, `id="island-register"`, `name="admin_token" type="password"`)

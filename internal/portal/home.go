@@ -41,7 +41,7 @@ func (p *Portal) renderHome(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Members = append(data.Members, homeMember{Member: m, Report: reports.Build(in)})
 	}
-	if u.FederationAdmin {
+	if authz.ManagesFederation(u) {
 		g, err := p.reports.FederationGlance(r.Context())
 		if err != nil {
 			p.fail(w, r, err)

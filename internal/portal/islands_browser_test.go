@@ -18,9 +18,7 @@ import (
 // (an active pledge, a short one, and one whose node goes down) and checks that a member
 // admin sees those states on the Islands, Island and Pledges pages.
 func TestPortalShowsIslandsAndPledgeStates(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	s3 := testenv.S3(t)
 	const gb = int64(1_000_000_000)
 	token := testenv.Unique("garage-token-")

@@ -58,7 +58,7 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 	f := notify.ChannelFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	ef := notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs, Limit: 30}
 	data := notifyData{Kinds: notify.Kinds, Form: form, NewSecret: secret, NewSecretFor: secretFor,
-		Federation: authz.Check(u, authz.FederationManage, authz.Federation) == nil}
+		Federation: authz.ManagesFederation(u)}
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
 			data.AdminOf = append(data.AdminOf, m)
@@ -107,7 +107,7 @@ func (p *Portal) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 	bad := func(msg string) { p.renderNotify(w, r, http.StatusBadRequest, Page{Error: msg}, form, "", "") }
 	in := notify.ChannelInput{Kind: &form.Kind, Name: &form.Name, Target: &form.Target, Events: &form.Events}
 	if form.Member == "" || form.Member == "federation" {
-		if authz.Check(u, authz.FederationManage, authz.Federation) != nil {
+		if !authz.ManagesFederation(u) {
 			bad("Choose one of the members you administer.")
 			return
 		}
@@ -144,7 +144,7 @@ func (p *Portal) channelForChange(w http.ResponseWriter, r *http.Request) (notif
 
 func canSeeChannel(u *identity.Principal, c notify.Channel) bool {
 	if c.MemberID == nil {
-		return authz.Check(u, authz.FederationManage, authz.Federation) == nil
+		return authz.ManagesFederation(u)
 	}
 	return authz.Check(u, authz.MemberRead, authz.Member(*c.MemberID)) == nil
 }

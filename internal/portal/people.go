@@ -36,10 +36,16 @@ type personForm struct {
 // peopleMembers are the members whose people u may look at: all of them for a federation
 // admin (who onboards a member's first admin), else u's own.
 func (p *Portal) peopleMembers(r *http.Request, u *identity.Principal) ([]identity.MemberRef, error) {
-	if !u.FederationAdmin {
+	if !authz.ManagesFederation(u) {
 		return u.Members, nil
 	}
-	ms, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
+	return p.everyMemberAsAdmin(r.Context())
+}
+
+// everyMemberAsAdmin is every member, each with the admin role a federation admin acts
+// with there (the member choosers of federation admins).
+func (p *Portal) everyMemberAsAdmin(ctx context.Context) ([]identity.MemberRef, error) {
+	ms, err := wholeList(ctx, func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
 		return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
 	})
 	if err != nil {
@@ -196,7 +202,7 @@ func (p *Portal) PersonRemove(w http.ResponseWriter, r *http.Request) {
 		p.personChangeFailed(w, r, err, slug)
 		return
 	}
-	if u := user(r); uid == u.UserID && !u.FederationAdmin {
+	if u := user(r); uid == u.UserID && !authz.ManagesFederation(u) {
 		http.Redirect(w, r, "/people?done=left", http.StatusSeeOther) // they no longer see this member
 		return
 	}
@@ -204,10 +210,6 @@ func (p *Portal) PersonRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) personChangeFailed(w http.ResponseWriter, r *http.Request, err error, slug string) {
-	if errors.Is(err, identity.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	}
 	p.refuse(w, r, err, nil, func(status int, msg string) {
 		p.renderPeople(w, r, status, Page{Error: msg}, slug, nil, personForm{Role: string(identity.RoleViewer)})
 	})

@@ -44,18 +44,19 @@ var pledgeFlashes = flashes{
 
 func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status int, page Page, form pledgeForm) {
 	u := user(r)
+	fed := authz.ManagesFederation(u) // pages through every pledge; a member sees its own
 	var data pledgesData
 	data.Form = form
 	mine := map[int64]bool{}
 	for _, m := range u.Members {
 		mine[m.ID] = true
-		if m.Role == identity.RoleAdmin || u.FederationAdmin {
+		if authz.Check(u, authz.PledgeManage, authz.Member(m.ID)) == nil {
 			data.AdminOf = append(data.AdminOf, m)
 		}
 	}
 	// A federation admin pages through every pledge; a member sees all of its own.
 	var all []islands.Pledge
-	if u.FederationAdmin {
+	if fed {
 		pp, err := islands.PledgePage(r.Context(), p.pool, islands.PledgeFilter{}, pageRequest(r))
 		if err != nil {
 			p.fail(w, r, err)
@@ -64,7 +65,7 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 		all, page.Next = pp.Items, nextHref(r, pp.Next)
 	}
 	for _, m := range u.Members {
-		if u.FederationAdmin {
+		if fed {
 			break
 		}
 		own, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Pledge], error) {
@@ -77,7 +78,7 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 		all = append(all, own...)
 	}
 	for _, pl := range all {
-		if !mine[pl.MemberID] && !u.FederationAdmin {
+		if !mine[pl.MemberID] && !fed {
 			continue
 		}
 		data.Pledges = append(data.Pledges, pledgeRow{Pledge: pl, State: stateClass(pl.Status),
@@ -91,7 +92,7 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	title := "My pledges"
-	if u.FederationAdmin {
+	if fed {
 		title = "Pledges"
 	}
 	page.Title, page.Nav, page.Data = title, "pledges", data

@@ -20,9 +20,7 @@ import (
 // copy, freeze, lifecycle), turns red when the copy is behind schedule, and member admins
 // freeze (only with the confirmation ticked) and ask to unfreeze; viewers see no forms.
 func TestPortalVaultProtection(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	north := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "north", 1, f.MemberA.ID)
 	vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "south", 1, f.MemberB.ID)
 	east := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "east", 1)

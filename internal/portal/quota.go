@@ -92,7 +92,7 @@ func settingsView(st vaults.Settings) quotaSettingsView {
 
 // canManageQuota is the one decision for every quota form: federation admins only.
 func canManageQuota(u *identity.Principal) bool {
-	return authz.Check(u, authz.FederationManage, authz.Federation) == nil
+	return authz.ManagesFederation(u)
 }
 
 // Quota is the "why is my quota X" page: the policy's arithmetic for one member, the
@@ -115,7 +115,7 @@ func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int,
 	ctx := r.Context()
 	u := user(r)
 	members := u.Members
-	if u.FederationAdmin {
+	if authz.ManagesFederation(u) {
 		members = p.adminMembers(r, u)
 	}
 	if slug == "" && len(members) > 0 {

@@ -44,7 +44,8 @@ func reportFlash(r *http.Request) string {
 
 func (p *Portal) renderReports(w http.ResponseWriter, r *http.Request, status int, page Page) {
 	u := user(r)
-	f := reports.Filter{All: u.FederationAdmin, Federation: true, MemberIDs: u.MemberIDs()}
+	scope := authz.ReadScope(u)
+	f := reports.Filter{All: scope.All, Federation: true, MemberIDs: scope.MemberIDs}
 	rp, err := reports.Page(r.Context(), p.pool, f, pageRequest(r))
 	if err != nil {
 		p.fail(w, r, err)
@@ -52,7 +53,7 @@ func (p *Portal) renderReports(w http.ResponseWriter, r *http.Request, status in
 	}
 	list := rp.Items
 	page.Next = nextHref(r, rp.Next)
-	data := reportsData{Reports: list, Federation: authz.Check(u, authz.FederationManage, authz.Federation) == nil}
+	data := reportsData{Reports: list, Federation: authz.ManagesFederation(u)}
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
 			data.CanGenerate = append(data.CanGenerate, m)
@@ -75,7 +76,7 @@ func (p *Portal) ReportGenerate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.Scope, req.Member = reports.ScopeMember, &reports.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name}
-	} else if authz.Check(u, authz.FederationManage, authz.Federation) != nil {
+	} else if !authz.ManagesFederation(u) {
 		p.renderReports(w, r, http.StatusBadRequest, Page{Error: "Only federation admins generate federation reports."})
 		return
 	}

@@ -18,9 +18,7 @@ import (
 // TestReportRendersInTheBrowser: a member admin opens a report in the portal; the page
 // shows its summary and its SVG charts under the portal's CSP, and the dashboard links it.
 func TestReportRendersInTheBrowser(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	ctx := audit.WithActor(context.Background(), audit.System("browser-test"))
 	st, err := env.App.Reports.Generate(ctx, reports.Request{Scope: reports.ScopeMember,
 		Member: &reports.MemberRef{ID: f.MemberA.ID, Slug: f.MemberA.Slug, Name: f.MemberA.Name},

@@ -119,10 +119,10 @@ func cellOf(r verify.Repository) matrixCell {
 
 // visibleMemberIDs is what u may read (nil: every member; empty: none).
 func visibleMemberIDs(u *identity.Principal) []int64 {
-	if u.FederationAdmin {
-		return nil
+	if s := authz.ReadScope(u); !s.All {
+		return s.MemberIDs
 	}
-	return append([]int64{}, u.MemberIDs()...)
+	return nil
 }
 
 // RestoreTests shows the matrix of the repositories the user may see and the form to

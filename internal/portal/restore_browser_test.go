@@ -101,9 +101,7 @@ func (w *restoreWorld) run(t *testing.T, r verify.Repository, status, reason str
 // and erases its password, runs a test now and removes it; its viewer reads but cannot
 // change; member B sees nothing of it.
 func TestRestorePortalForms(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	w := newRestoreWorld(t, env, f.MemberA.ID)
 	get := func(a *apptest.Actor, path string) *apptest.Response {
 		return env.Do(apptest.Req{Method: "GET", Path: path, Header: map[string]string{"Cookie": portal.SessionCookie + "=" + a.Session}})
@@ -259,9 +257,7 @@ func TestRestorePortalForms(t *testing.T) {
 // snapshot age and RTO estimate; a repository's page draws its history charts (inline SVG)
 // and shows a running test's progress bar, which restore.js keeps up to date under the CSP.
 func TestRestorePagesInTheBrowser(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	w := newRestoreWorld(t, env, f.MemberA.ID)
 	now := time.Now()
 	web := w.repo(t, f.MemberA.ID, "web01", "a long password for archipelago")

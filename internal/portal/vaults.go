@@ -66,15 +66,8 @@ type vaultForm struct {
 
 // adminMembers are the members whose vaults u may change.
 func (p *Portal) adminMembers(r *http.Request, u *identity.Principal) []identity.MemberRef {
-	if u.FederationAdmin {
-		ms, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
-			return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
-		})
-		if err == nil {
-			out := make([]identity.MemberRef, 0, len(ms))
-			for _, m := range ms {
-				out = append(out, identity.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name, Role: identity.RoleAdmin})
-			}
+	if authz.ManagesFederation(u) {
+		if out, err := p.everyMemberAsAdmin(r.Context()); err == nil {
 			return out
 		}
 	}
@@ -110,7 +103,7 @@ func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int
 		p.fail(w, r, err)
 		return
 	}
-	d := vaultsData{Members: p.adminMembers(r, u), Islands: isl, FedAdmin: u.FederationAdmin, Form: form}
+	d := vaultsData{Members: p.adminMembers(r, u), Islands: isl, FedAdmin: authz.ManagesFederation(u), Form: form}
 	for _, v := range vs {
 		d.Vaults = append(d.Vaults, vaultRow{Vault: v, Bar: usageBar(v)})
 	}
@@ -150,7 +143,7 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if form.OverrideReason != "" {
-		if authz.Check(u, authz.FederationManage, authz.Federation) != nil {
+		if !authz.ManagesFederation(u) {
 			bad(http.StatusForbidden, "Only a federation admin may override the placement rule.")
 			return
 		}

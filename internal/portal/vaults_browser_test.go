@@ -20,9 +20,7 @@ import (
 // secret and restic snippet are shown once with copy buttons, rotating and revoking it,
 // and the usage chart.
 func TestPortalVaultsKeysAndQuota(t *testing.T) {
-	t.Parallel()
-	env := apptest.New(t)
-	f := env.Fixture()
+	env, f := apptest.Parallel(t)
 	north := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "north", 3, f.MemberA.ID)
 	south := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "south", 3, f.MemberB.ID)
 	vaultstest.Pledge(t, env.App.Pool, north, f.MemberA.ID, 300_000_000_000)

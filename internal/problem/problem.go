@@ -60,8 +60,10 @@ func Conflict(field, format string, args ...any) *ConflictError {
 }
 
 // NotFoundError is a missing object; What names it for people ("vault", "report").
-// errors.Is(err, ErrNotFound) holds for every NotFoundError.
-type NotFoundError struct{ What string }
+// errors.Is(err, ErrNotFound) holds for every NotFoundError. When the domain knows the
+// input that named the object and a better sentence than "<What> not found", Field and
+// Problem carry them (both optional).
+type NotFoundError struct{ What, Field, Problem string }
 
 func (e *NotFoundError) Error() string { return "not found" }
 

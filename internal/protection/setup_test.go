@@ -71,7 +71,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.keys = kr
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := testenv.LoggerTo(testenv.LogWriter(t), slog.LevelInfo)
 	isl := islands.New(b.pool, kr, logger, islands.Config{CallTimeout: time.Minute})
 	b.vaults = vaults.New(b.pool, kr, isl, logger, vaults.Config{Now: b.clock.Now, GarageTimeout: time.Minute})
 	b.prot = protection.New(b.pool, kr, isl, b.vaults, logger, protection.Config{Now: b.clock.Now, TempDir: t.TempDir(), GarageTimeout: time.Minute})
@@ -83,13 +83,6 @@ func setup(t *testing.T) *bundle {
 	b.east = vaultstest.StartIsland(t, b.pool, kr, "east", 1, b.memberC)
 	vaultstest.Pledge(t, b.pool, b.north, b.memberA, 100*gb)
 	return b
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // vault creates a vault of member A with a member key.

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chatons/archipelago/internal/testenv"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -213,7 +215,7 @@ func TestKeyAdd(t *testing.T) {
 	b := setup(t, 1024)
 	ctx := testContext(t)
 	newPassword := "second key " + b.repo.Password[len(b.repo.Password)-8:]
-	id, err := b.r.WithOutput(&lockedBuffer{}).KeyAdd(ctx, b.repo, newPassword, KeyAddOptions{User: "verifier", Host: "archipelago"})
+	id, err := b.r.WithOutput(&testenv.Logs{}).KeyAdd(ctx, b.repo, newPassword, KeyAddOptions{User: "verifier", Host: "archipelago"})
 	if err != nil {
 		t.Fatalf("key add: %v", err)
 	}
@@ -254,7 +256,7 @@ func TestSecretsStayOutOfArgvAndLogs(t *testing.T) {
 	repo := b.repo
 	repo.S3AccessKey = "AKIAEXAMPLEACCESS"
 	repo.S3SecretKey = "example-secret-key-value"
-	var out lockedBuffer
+	var out testenv.Logs
 	r := b.r.WithOutput(&out)
 	if _, err := r.Backup(ctx, repo, BackupOptions{Paths: []string{b.src}}); err != nil {
 		t.Fatal(err)
@@ -346,7 +348,7 @@ func TestCancelInterruptsRestic(t *testing.T) {
 	repo := Repo{URL: "s3:http://127.0.0.1:1/bucket/prefix", Password: "pw", S3AccessKey: "a", S3SecretKey: "b"}
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 	defer cancel()
-	var out lockedBuffer
+	var out testenv.Logs
 	start := time.Now()
 	_, err := r.WithOutput(&out).Check(ctx, repo, CheckOptions{})
 	if took := time.Since(start); took > 8*time.Second {

@@ -1,7 +1,6 @@
 package restic
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chatons/archipelago/internal/testenv"
 )
 
 // newTestRunner returns a Runner on the real restic binary. A missing or
@@ -39,24 +40,6 @@ func (l *execLog) hook(args, env []string) {
 	l.envs = append(l.envs, append([]string(nil), env...))
 }
 
-// lockedBuffer is a bytes.Buffer safe for the runner's and the test's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // bundle is what most tests need: a runner, an initialised repository in a
 // temporary directory and a source tree to back up.
 type bundle struct {
@@ -64,7 +47,7 @@ type bundle struct {
 	repo    Repo
 	src     string // directory with the files below
 	execs   *execLog
-	logs    *lockedBuffer // the runner's slog output
+	logs    *testenv.Logs // the runner's slog output
 	content map[string][]byte
 }
 
@@ -75,11 +58,11 @@ func setup(t *testing.T, randomBytes int) *bundle {
 	dir := t.TempDir()
 	b := &bundle{
 		execs:   &execLog{},
-		logs:    &lockedBuffer{},
+		logs:    &testenv.Logs{},
 		content: map[string][]byte{},
 	}
 	b.r = newTestRunner(t, Config{
-		Logger:           slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:           testenv.LoggerTo(b.logs, slog.LevelDebug),
 		KillGrace:        5 * time.Second,
 		ProgressInterval: 50 * time.Millisecond,
 	})

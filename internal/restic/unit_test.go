@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chatons/archipelago/internal/testenv"
 )
 
 func TestProgressThrottle(t *testing.T) {
@@ -413,7 +415,7 @@ exit 42
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out testenv.Logs
 	_, err = r.WithOutput(&out).Snapshots(t.Context(), Repo{URL: "/x", Password: "pw-secret-value"})
 	var e *Error
 	if !errors.As(err, &e) || e.ExitCode != 42 || !errors.Is(err, ErrFailed) || Classify(err) != FaultOperational {

@@ -27,24 +27,6 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const gb = 1_000_000_000
 
-// lockedBuffer collects the service's log, to check that no secret reaches it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // bundle is the federation of most tests: member A operates island north (where it
 // pledges 300 GB, so it may hold 100 GB), member B operates island south.
 type bundle struct {
@@ -52,7 +34,7 @@ type bundle struct {
 	pool         *pgxpool.Pool
 	keys         *seal.Keyring
 	svc          *vaults.Service
-	log          *lockedBuffer
+	log          *testenv.Logs
 	clock        *clock
 	memberA      int64
 	memberB      int64
@@ -82,7 +64,7 @@ func setup(t *testing.T) *bundle { return setupWith(t, true) }
 func setupWith(t testing.TB, verbose bool) *bundle {
 	t.Helper()
 	b := &bundle{ctx: audit.WithActor(context.Background(), audit.Actor{Kind: audit.ActorUser, ID: "1", Name: "tester@example.org"}),
-		pool: testenv.DB(t), log: &lockedBuffer{}, clock: &clock{}}
+		pool: testenv.DB(t), log: &testenv.Logs{}, clock: &clock{}}
 	kr, err := seal.ParseKeyring(seal.NewKey())
 	if err != nil {
 		t.Fatal(err)
@@ -90,9 +72,9 @@ func setupWith(t testing.TB, verbose bool) *bundle {
 	b.keys = kr
 	var out io.Writer = b.log
 	if verbose {
-		out = io.MultiWriter(b.log, testWriter{t})
+		out = io.MultiWriter(b.log, testenv.LogWriter(t))
 	}
-	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := testenv.LoggerTo(out, slog.LevelDebug)
 	isl := islands.New(b.pool, kr, logger, islands.Config{})
 	b.svc = vaults.New(b.pool, kr, isl, logger, vaults.Config{PendingGrace: time.Nanosecond, Now: b.clock.Now,
 		GarageTimeout: vaults.DefaultGarageTimeout}) // never tighter than production
@@ -103,13 +85,6 @@ func setupWith(t testing.TB, verbose bool) *bundle {
 	vaultstest.Pledge(t, b.pool, b.north, b.memberA, 300*gb)
 	vaultstest.Pledge(t, b.pool, b.south, b.memberB, 300*gb)
 	return b
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // create makes a vault of member with a unique name, failing the test on error.
