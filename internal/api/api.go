@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
@@ -37,7 +38,9 @@ type API struct {
 	verify   *verify.Service
 	// protection: protected vaults (internal/api/protection.go)
 	protection *protection.Service
-	secure     bool // cookies carry Secure
+	// approvals: multi-party approval of protected actions (internal/api/approvals.go)
+	approvals *approvals.Service
+	secure    bool // cookies carry Secure
 }
 
 // Deps are the collaborators of the API.
@@ -52,6 +55,7 @@ type Deps struct {
 	Vaults        *vaults.Service
 	Verify        *verify.Service
 	Protection    *protection.Service
+	Approvals     *approvals.Service
 	SecureCookies bool
 }
 
@@ -67,7 +71,7 @@ func New(d Deps) (*API, error) {
 	}
 	return &API{log: d.Logger, pool: d.Pool, openapi: doc, bodies: bodies, identity: d.Identity, secure: d.SecureCookies,
 		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports, vaults: d.Vaults, verify: d.Verify,
-		protection: d.Protection}, nil
+		protection: d.Protection, approvals: d.Approvals}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
@@ -52,6 +53,8 @@ type App struct {
 	Reports  *reports.Service
 	// Protection: lifecycle tripwire, protected copies, freeze (docs/protection.md).
 	Protection *protection.Service
+	// Approvals: multi-party approval of protected actions (docs/governance.md).
+	Approvals *approvals.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -122,14 +125,16 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
 		TestTimeout: a.Cfg.RestoreTestTimeout})
+	a.buildApprovals()
 	apiH, err := api.New(api.Deps{Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
-		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection})
+		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection,
+		Approvals: a.Approvals})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
 	p, err := portal.New(portal.Deps{Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
 		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify,
-		Protection: a.Protection})
+		Protection: a.Protection, Approvals: a.Approvals})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
@@ -137,6 +142,7 @@ func (a *App) build(ctx context.Context) error {
 	// Restore status, vault usage, pledges (aggregated per member and island), job queue, outbox.
 	registry.MustRegister(metrics.New(a.Pool, a.Log, metrics.Config{PerObject: a.Cfg.MetricsPerObject}))
 	registry.MustRegister(protection.NewCollector(a.Pool, a.Log, a.Cfg.MetricsPerObject)) // copy lag, pending deletions, freeze, tripwire
+	registry.MustRegister(approvals.NewCollector(a.Pool, a.Log))                           // open approval requests, reachable approvers
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
 		MetricsToken: a.Cfg.MetricsToken})
@@ -186,6 +192,10 @@ func (a *App) tasks() []jobs.Task {
 		// copied when its copy interval (a federation setting, default 1 h) has passed.
 		{Name: "protection.tripwire", Every: protection.DefaultTripwireEvery, Run: a.Protection.CheckLifecycle},
 		{Name: "protection.copy", Every: time.Minute, Timeout: time.Hour, Run: a.Protection.CopyAll},
+		// Multi-party approval: expire requests, execute approved ones after their
+		// cooling-off; check that enough approvers can be reached.
+		{Name: "approvals.tick", Every: approvals.TickEvery, Timeout: 30 * time.Minute, Run: a.Approvals.Tick},
+		{Name: "approvals.liveness", Every: approvals.LivenessEvery, Run: a.Approvals.CheckLiveness},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/quota"
 
@@ -45,11 +46,13 @@ type Portal struct {
 	verify   *verify.Service
 	// protection: protected vaults (internal/portal/protection.go)
 	protection *protection.Service
-	secure     bool
-	pages      map[string]*template.Template
-	static     fs.FS
-	staticSum  map[string]string // file → short content hash, for cache-busting URLs
-	version    string
+	// approvals: multi-party approval (internal/portal/approvals.go)
+	approvals *approvals.Service
+	secure    bool
+	pages     map[string]*template.Template
+	static    fs.FS
+	staticSum map[string]string // file → short content hash, for cache-busting URLs
+	version   string
 }
 
 // Deps are the portal's collaborators.
@@ -65,12 +68,13 @@ type Deps struct {
 	Vaults        *vaults.Service
 	Verify        *verify.Service
 	Protection    *protection.Service
+	Approvals     *approvals.Service
 	SecureCookies bool
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, approvals: d.Approvals, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err
