@@ -109,3 +109,11 @@ func wrap(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// WithClock returns a Service sharing s's pool, executors and lookups that reads the
+// time from now (tests fix the clock with it).
+func (s *Service) WithClock(now func() time.Time) *Service {
+	c := *s
+	c.cfg.Now = now
+	return &c
+}

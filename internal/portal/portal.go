@@ -183,6 +183,7 @@ var navigation = []NavItem{
 	{"reports", "Reports", "/reports"},
 	{"notifications", "Notifications", "/notifications"},
 	{"audit", "Audit", "/audit"},
+	{"approvals", "Approvals", "/approvals"},
 	{"people", "People", "/people"},
 	{"tokens", "Tokens", "/tokens"},
 	{"account", "Account", "/account"},
