@@ -67,7 +67,7 @@ func setup(t *testing.T) *bundle {
 	b.adminC2 = person(t, env, "admin2@c.example", mc.ID)
 	b.adminD = person(t, env, "admin@d.example", md.ID)
 	north := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "north", 1, f.MemberB.ID)
-	vaultstest.Pledge(t, env.App.Pool, north, f.MemberB.ID, 300_000_000_000)
+	vaultstest.Pledge(t, env.App.Pool, north, f.MemberA.ID, 300_000_000_000)
 	actx := audit.WithActor(ctx, b.adminA.Actor())
 	v, _, err := env.App.Vaults.Create(actx, vaults.CreateInput{MemberID: f.MemberA.ID, Name: testenv.Unique("appr-"), QuotaBytes: 1_000_000_000})
 	if err != nil {

@@ -581,6 +581,9 @@ func (s *Service) release(ctx context.Context, r Request) {
 
 // domainErr keeps the shared vocabulary's errors as they are and wraps the others.
 func (s *Service) domainErr(what string, id int64, err error) error {
+	if err == nil {
+		return nil
+	}
 	var fe *problem.FieldError
 	var ce *problem.ConflictError
 	var fb *problem.ForbiddenError
