@@ -394,12 +394,6 @@ func (s *Service) RequestVote(ctx context.Context, p *identity.Principal, id int
 		if r.RequestedBy == p.UserID {
 			return &problem.ForbiddenError{Problem: "the requester's own vote does not count: admins of other organisations must approve"}
 		}
-		if r.Status != StatusPending {
-			return problem.Conflict("", "the request is %s: it takes no more votes", r.Status)
-		}
-		if !now.Before(r.ApprovalExpiresAt) {
-			return problem.Conflict("", "the request's approval window ended at %s", r.ApprovalExpiresAt.Format(time.RFC3339))
-		}
 		st, err := loadSettings(ctx, tx)
 		if err != nil {
 			return err
@@ -407,13 +401,6 @@ func (s *Service) RequestVote(ctx context.Context, p *identity.Principal, id int
 		eligible, err := approverMembers(ctx, tx, st, r)
 		if err != nil {
 			return err
-		}
-		voted := map[int64]Vote{}
-		for _, v := range r.Votes {
-			voted[v.MemberID] = v
-			if v.UserID == p.UserID {
-				return problem.Conflict("", "you already voted on this request (for %s)", v.MemberSlug)
-			}
 		}
 		var mine []int64
 		for _, m := range p.Members {
@@ -426,6 +413,19 @@ func (s *Service) RequestVote(ctx context.Context, p *identity.Principal, id int
 				return problem.Invalid("member_id", "you are not an admin of an organisation that may vote on this request")
 			}
 			return &problem.ForbiddenError{Problem: "only admins of member organisations other than the requester's and the affected member's may vote"}
+		}
+		if r.Status != StatusPending {
+			return problem.Conflict("", "the request is %s: it takes no more votes", r.Status)
+		}
+		if !now.Before(r.ApprovalExpiresAt) {
+			return problem.Conflict("", "the request's approval window ended at %s", r.ApprovalExpiresAt.Format(time.RFC3339))
+		}
+		voted := map[int64]Vote{}
+		for _, v := range r.Votes {
+			voted[v.MemberID] = v
+			if v.UserID == p.UserID {
+				return problem.Conflict("", "you already voted on this request (for %s)", v.MemberSlug)
+			}
 		}
 		member := int64(0)
 		for _, m := range mine {
