@@ -37,10 +37,10 @@ const (
 
 // Notification event kinds (internal/notify).
 const (
-	KindRequested = "approval.requested" // an approval request waits for votes
-	KindDecided   = "approval.decided"   // a request was approved, rejected, cancelled, expired or executed
-	KindLiveness  = "approval.liveness"  // fewer approvers can be reached than M
-	KindPing      = "approval.ping"      // an approver is asked to acknowledge that they can be reached
+	KindRequested = notify.KindApprovalRequested // an approval request waits for votes
+	KindDecided   = notify.KindApprovalDecided   // a request was approved, rejected, cancelled, expired or executed
+	KindLiveness  = notify.KindApprovalLiveness  // fewer approvers can be reached than M
+	KindPing      = notify.KindApprovalPing      // an approver is asked to acknowledge that they can be reached
 )
 
 // Vote is one organisation's vote on a request.
