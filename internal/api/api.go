@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/database"
@@ -40,6 +41,8 @@ type API struct {
 	protection *protection.Service
 	attest     *attest.Service // member-side agents (internal/api/attestations.go)
 	secure     bool            // cookies carry Secure
+	// approvals: multi-party approval of protected actions (internal/api/approvals.go)
+	approvals *approvals.Service
 }
 
 // Deps are the collaborators of the API.
@@ -55,6 +58,7 @@ type Deps struct {
 	Verify        *verify.Service
 	Protection    *protection.Service
 	Attest        *attest.Service
+	Approvals     *approvals.Service
 	SecureCookies bool
 }
 
@@ -70,7 +74,7 @@ func New(d Deps) (*API, error) {
 	}
 	return &API{log: d.Logger, pool: d.Pool, openapi: doc, bodies: bodies, identity: d.Identity, secure: d.SecureCookies,
 		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports, vaults: d.Vaults, verify: d.Verify,
-		protection: d.Protection, attest: d.Attest}, nil
+		protection: d.Protection, attest: d.Attest, approvals: d.Approvals}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).

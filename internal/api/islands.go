@@ -157,6 +157,9 @@ func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
 // IslandDelete answers DELETE /v1/islands/{id} (federation admins): refused while it has
 // live pledges.
 func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planIslandDelete); done { // protected action: 202 with an approval request
+		return err
+	}
 	cur, err := a.islandFor(r, authz.FederationManage)
 	if err != nil {
 		return err
@@ -229,6 +232,9 @@ func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) error {
 
 // OperatorRemove answers DELETE /v1/islands/{id}/operators/{member_id} (federation admins).
 func (a *API) OperatorRemove(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planOperatorRemove); done { // protected action: 202 with an approval request
+		return err
+	}
 	isl, mid, err := a.operatorTarget(r)
 	if err != nil {
 		return err

@@ -82,6 +82,9 @@ func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) error {
 // MemberDelete answers DELETE /v1/members/{id} (federation admins): only a member with no
 // history (no pledges, islands, tokens or audit entries) can be deleted.
 func (a *API) MemberDelete(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planMemberDelete); done { // protected action: 202 with an approval request
+		return err
+	}
 	cur, err := a.memberFor(r, authz.FederationManage)
 	if err != nil {
 		return err

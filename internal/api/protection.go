@@ -143,6 +143,9 @@ func seconds(p *int64) *time.Duration {
 
 // ProtectionSettingsUpdate answers PATCH /v1/protection/settings (federation admins).
 func (a *API) ProtectionSettingsUpdate(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planProtectionSettings); done { // protected action: 202 with an approval request
+		return err
+	}
 	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
 		if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
 			return 0, nil, err

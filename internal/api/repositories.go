@@ -151,6 +151,9 @@ func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) error {
 // RepositoryDelete answers DELETE /v1/repositories/{id}: the repository is no longer
 // tested, its password is erased; its history stays.
 func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planRepositoryDelete); done { // protected action: 202 with an approval request
+		return err
+	}
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
 		return err
@@ -181,6 +184,9 @@ func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) erro
 // RepositoryPasswordRemove answers DELETE /v1/repositories/{id}/password: the password is
 // erased and the repository becomes blind.
 func (a *API) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planRepositoryPasswordRemove); done { // protected action: 202 with an approval request
+		return err
+	}
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
 		return err

@@ -167,6 +167,9 @@ func (a *API) VaultUpdate(w http.ResponseWriter, r *http.Request) error {
 // deleted at once, 202 with the vault when its deletion is scheduled (data kept until
 // purge_after; POST …/restore undoes it).
 func (a *API) VaultDelete(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planVaultDelete); done { // protected action: 202 with an approval request
+		return err
+	}
 	v, err := a.vaultFor(r, authz.MemberWrite)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
@@ -56,6 +57,8 @@ type App struct {
 	Protection *protection.Service
 	// Attest: member-side agents' keys, attestations and schedules (docs/agent.md).
 	Attest *attest.Service
+	// Approvals: multi-party approval of protected actions (docs/governance.md).
+	Approvals *approvals.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -127,14 +130,16 @@ func (a *App) build(ctx context.Context) error {
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
 		TestTimeout: a.Cfg.RestoreTestTimeout})
 	a.Attest = attest.New(a.Pool, a.Log, attest.Config{})
+	a.buildApprovals()
 	apiH, err := api.New(api.Deps{Attest: a.Attest, Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
-		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection})
+		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection,
+		Approvals: a.Approvals})
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
 	p, err := portal.New(portal.Deps{Attest: a.Attest, Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
 		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify,
-		Protection: a.Protection})
+		Protection: a.Protection, Approvals: a.Approvals})
 	if err != nil {
 		return fmt.Errorf("build portal: %w", err)
 	}
@@ -142,6 +147,7 @@ func (a *App) build(ctx context.Context) error {
 	// Restore status, vault usage, pledges (aggregated per member and island), job queue, outbox.
 	registry.MustRegister(metrics.New(a.Pool, a.Log, metrics.Config{PerObject: a.Cfg.MetricsPerObject}))
 	registry.MustRegister(protection.NewCollector(a.Pool, a.Log, a.Cfg.MetricsPerObject)) // copy lag, pending deletions, freeze, tripwire
+	registry.MustRegister(approvals.NewCollector(a.Pool, a.Log))                          // open approval requests, reachable approvers
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
 		MetricsToken: a.Cfg.MetricsToken})
@@ -196,6 +202,10 @@ func (a *App) tasks() []jobs.Task {
 			_, err := a.Attest.CheckStale(ctx)
 			return err
 		}},
+		// Multi-party approval: expire requests, execute approved ones after their
+		// cooling-off; check that enough approvers can be reached.
+		{Name: "approvals.tick", Every: approvals.TickEvery, Timeout: 30 * time.Minute, Run: a.Approvals.Tick},
+		{Name: "approvals.liveness", Every: approvals.LivenessEvery, Run: a.Approvals.CheckLiveness},
 	}
 }
 

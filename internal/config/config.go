@@ -74,6 +74,8 @@ type Config struct {
 
 	// Observability.
 	MetricsPerObject bool // ARCHIPELAGO_METRICS_PER_OBJECT
+	// DevShortCoolingOff lets the approval cooling-off go below 72 h (sandbox, development).
+	DevShortCoolingOff bool // ARCHIPELAGO_DEV_SHORT_COOLING_OFF
 }
 
 // Defaults used when a variable is unset.
@@ -134,6 +136,7 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_RETAIN_EXPIRED_SESSIONS", Default: "168h", Help: "how long sessions are kept after they expired or were revoked"},
 	{Name: "ARCHIPELAGO_RETAIN_DELIVERED_EVENTS", Default: "4320h", Help: "how long notification events, finished deliveries and consumed outbox rows are kept"},
 	{Name: "ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS", Default: "4320h", Help: "how long snapshots seen disappearing are remembered"},
+	{Name: "ARCHIPELAGO_DEV_SHORT_COOLING_OFF", Default: "false", Help: "sandbox and development only: let the multi-party approval cooling-off be set below 72 h (the API and portal say so on every request)"},
 	{Name: "ARCHIPELAGO_METRICS_PER_OBJECT", Default: "false", Help: "also export /metrics series per repository, vault and pledge (their number grows with the federation; the aggregates per member and island are always exported)"},
 }
 
@@ -244,6 +247,7 @@ func Load(env Getenv) (*Config, error) {
 		RetainDeliveredEvents:      duration("ARCHIPELAGO_RETAIN_DELIVERED_EVENTS"),
 		RetainSnapshotObservations: duration("ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS"),
 		MetricsPerObject:           boolean("ARCHIPELAGO_METRICS_PER_OBJECT"),
+		DevShortCoolingOff:         boolean("ARCHIPELAGO_DEV_SHORT_COOLING_OFF"),
 	}
 	for _, s := range strings.Split(get("ARCHIPELAGO_TRUSTED_PROXIES"), ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -438,6 +442,7 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_RETAIN_DELIVERED_EVENTS":      c.RetainDeliveredEvents.String(),
 		"ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS": c.RetainSnapshotObservations.String(),
 		"ARCHIPELAGO_METRICS_PER_OBJECT":           strconv.FormatBool(c.MetricsPerObject),
+		"ARCHIPELAGO_DEV_SHORT_COOLING_OFF":        strconv.FormatBool(c.DevShortCoolingOff),
 	}
 	out := make([][2]string, 0, len(Vars))
 	for _, v := range Vars {

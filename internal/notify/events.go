@@ -36,12 +36,18 @@ const (
 	KindCopyFailed    = "copy.failed"     // a copy run failed
 	// Member-side agents (internal/attest).
 	KindAgentStale = "agent.stale" // a repository's agent stopped reporting past its schedule + grace
+	// Multi-party approval (internal/approvals).
+	KindApprovalRequested = "approval.requested" // an approval request waits for the votes of other organisations
+	KindApprovalDecided   = "approval.decided"   // a request was approved, rejected, cancelled, expired or executed
+	KindApprovalLiveness  = "approval.liveness"  // fewer approver organisations can be reached than the approvals required
+	KindApprovalPing      = "approval.ping"      // an approver is asked to acknowledge that they can be reached
 )
 
 // Kinds lists the event kinds a channel may subscribe to, in display order.
 var Kinds = []string{KindRestoreFailed, KindRestoreError, KindSnapshotStale, KindDeletionsSeen,
 	KindQuota80, KindQuota95, KindQuota100, KindPledgeDown, KindReportPublished,
-	KindLifecycleRule, KindCopyDeletions, KindCopyOverwrite, KindCopyFailed, KindAgentStale}
+	KindLifecycleRule, KindCopyDeletions, KindCopyOverwrite, KindCopyFailed, KindAgentStale,
+	KindApprovalRequested, KindApprovalDecided, KindApprovalLiveness, KindApprovalPing}
 
 // Severities, in increasing order.
 const (
@@ -57,6 +63,8 @@ var DefaultSeverity = map[string]string{
 	KindQuota100: SeverityCritical, KindPledgeDown: SeverityCritical, KindReportPublished: SeverityInfo,
 	KindTest: SeverityInfo, KindLifecycleRule: SeverityCritical, KindCopyDeletions: SeverityWarning,
 	KindCopyOverwrite: SeverityCritical, KindCopyFailed: SeverityWarning, KindAgentStale: SeverityWarning,
+	KindApprovalRequested: SeverityWarning, KindApprovalDecided: SeverityInfo, KindApprovalLiveness: SeverityCritical,
+	KindApprovalPing: SeverityInfo,
 }
 
 // DedupWindow is how long a subject stays quiet on a channel after a message about it:

@@ -387,6 +387,9 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 // IslandDelete handles an island's delete button (federation admins); the domain refuses
 // an island with live pledges or vaults, and its reason is shown.
 func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
+	if p.gate(w, r, p.planIslandDelete) { // protected action: an approval request instead
+		return
+	}
 	cur, ok := p.islandToChange(w, r, "delete islands")
 	if !ok {
 		return
@@ -416,6 +419,9 @@ func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
 // OperatorRemove handles an operator's remove button (federation admins); the domain
 // refuses while the member has live pledges on the island.
 func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
+	if p.gate(w, r, p.planOperatorRemove) { // protected action: an approval request instead
+		return
+	}
 	cur, ok := p.islandToChange(w, r, "change an island's operators")
 	if !ok {
 		return

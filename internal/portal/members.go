@@ -212,6 +212,9 @@ func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 // a member with history (pledges, operated islands, vaults, audit entries…): its reason
 // is shown.
 func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
+	if p.gate(w, r, p.planMemberDelete) { // protected action: an approval request instead
+		return
+	}
 	cur, ok := p.memberFromPath(w, r, "delete members")
 	if !ok {
 		return

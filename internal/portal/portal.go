@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/quota"
@@ -52,6 +53,8 @@ type Portal struct {
 	static     fs.FS
 	staticSum  map[string]string // file → short content hash, for cache-busting URLs
 	version    string
+	// approvals: multi-party approval (internal/portal/approvals.go)
+	approvals *approvals.Service
 }
 
 // Deps are the portal's collaborators.
@@ -68,12 +71,13 @@ type Deps struct {
 	Verify        *verify.Service
 	Protection    *protection.Service
 	Attest        *attest.Service
+	Approvals     *approvals.Service
 	SecureCookies bool
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, approvals: d.Approvals, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err
@@ -182,6 +186,7 @@ var navigation = []NavItem{
 	{"reports", "Reports", "/reports"},
 	{"notifications", "Notifications", "/notifications"},
 	{"audit", "Audit", "/audit"},
+	{"approvals", "Approvals", "/approvals"},
 	{"people", "People", "/people"},
 	{"tokens", "Tokens", "/tokens"},
 	{"account", "Account", "/account"},

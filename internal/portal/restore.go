@@ -677,6 +677,9 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 
 // RepositoryPasswordRemove handles the remove-password button.
 func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
+	if p.gate(w, r, p.planRepositoryPasswordRemove) { // protected action: an approval request instead
+		return
+	}
 	repo, ok := p.repositoryChange(w, r)
 	if !ok {
 		return
@@ -687,6 +690,9 @@ func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request
 
 // RepositoryDelete handles the delete button.
 func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
+	if p.gate(w, r, p.planRepositoryDelete) { // protected action: an approval request instead
+		return
+	}
 	repo, ok := p.repositoryChange(w, r)
 	if !ok {
 		return

@@ -340,6 +340,9 @@ func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
 
 // VaultDelete handles the delete button: immediate for an empty vault, scheduled otherwise.
 func (p *Portal) VaultDelete(w http.ResponseWriter, r *http.Request) {
+	if p.gate(w, r, p.planVaultDelete) { // protected action: an approval request instead
+		return
+	}
 	v, ok := p.vaultFor(w, r, authz.MemberWrite)
 	if !ok {
 		return

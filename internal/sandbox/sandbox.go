@@ -169,6 +169,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		// 5 minutes (and the copy interval is SandboxCopyEvery, see seedProtection), so that
 		// scripts/blackbox-protection.sh sees an attack answered within minutes. Said in the banner.
 		"ARCHIPELAGO_TRIPWIRE_INTERVAL": SandboxTripwireEvery.String(),
+		// Multi-party approval: the cooling-off may be shortened (seedApprovals); said everywhere.
+		"ARCHIPELAGO_DEV_SHORT_COOLING_OFF": "true",
 	}
 	cfg, err := config.Load(func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
@@ -192,6 +194,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer seeded.StopIslands()
 	if err := seedNotifications(ctx, a, sk); err != nil {
 		return fmt.Errorf("seed notification channels: %w", err)
+	}
+	if err := seedApprovals(ctx, a); err != nil {
+		return fmt.Errorf("seed approval rules: %w", err)
 	}
 	// The demo reports wait for the round of restore tests, so that they show its outcomes.
 	stopReports, err := reportsAfterRound(ctx, a, seeded.Round, log)
@@ -245,6 +250,8 @@ func printBanner(out io.Writer, info Info) {
 	if info.Notifications.Page != "" {
 		fmt.Fprintf(out, "\n  Notifications received (webhooks and mail): %s\n", info.Notifications.Page)
 	}
+	fmt.Fprintf(out, "\n  Multi-party approval: cooling-off SHORTENED to %s (sandbox only; production never goes under 72 h): %s/approvals\n",
+		SandboxCoolingOff, info.BaseURL)
 	fmt.Fprintf(out, "\n  Everything else (database, S3 credentials): %s\n\nPress Ctrl-C to stop; everything started here is stopped and removed.\n\n",
 		filepath.Join(info.StateDir, "sandbox.json"))
 }

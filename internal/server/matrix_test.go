@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garagesim"
@@ -169,9 +170,26 @@ var matrix = []row{
 	{method: "POST", route: "/v1/repositories/{id}/attestations", path: "/v1/repositories/{repoA}/attestations", body: map[string]any{"payloadType": "application/vnd.in-toto+json", "payload": "!!", "signatures": []any{map[string]any{"keyid": "x", "sig": "x"}}}, want: want{401, 400, 400, 404, 400}},
 	{method: "GET", route: "/v1/repositories/{id}/attestations/{att_id}", path: "/v1/repositories/{repoA}/attestations/{attestationA}", want: want{401, 200, 200, 404, 200}},
 	{method: "PUT", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA}/password", body: map[string]any{"password": "matrix password 123"}, want: want{401, 403, 200, 404, 200}},
-	{method: "DELETE", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA3}/password", want: want{401, 403, 200, 404, 409}},
+	{method: "DELETE", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA3}/password", want: want{401, 403, 200, 404, 202}}, // fed: approval request (another member's tests)
 	{method: "POST", route: "/v1/repositories/{id}/tests", path: "/v1/repositories/{repoA}/tests", want: want{401, 403, 202, 404, 200}},
 	{method: "GET", route: "/v1/restore-tests", want: want{401, 200, 200, 200, 200}},
+	// Multi-party approval: requests about member A ({approvalA…}, asked by the federation
+	// admin) are read by A's people, by the requester and by admins of other members (the
+	// approvers); B's admin votes, A's people and the requester do not; A's admin cancels.
+	{method: "GET", route: "/v1/approvals", want: want{401, 200, 200, 200, 200}},
+	{method: "GET", route: "/v1/approvals/settings", want: want{401, 200, 200, 200, 200}},
+	{method: "PATCH", route: "/v1/approvals/settings", body: map[string]any{"required_approvals": 3}, want: want{401, 403, 403, 403, 202}},
+	{method: "POST", route: "/v1/approvals/ping", want: want{401, 204, 204, 204, 204}},
+	{method: "GET", route: "/v1/approvals/{id}", path: "/v1/approvals/{approvalA}", want: want{401, 200, 200, 200, 200}},
+	{method: "POST", route: "/v1/approvals/{id}/approve", path: "/v1/approvals/{approvalA}/approve", want: want{401, 403, 403, 200, 403}},
+	{method: "POST", route: "/v1/approvals/{id}/reject", path: "/v1/approvals/{approvalA2}/reject", want: want{401, 403, 403, 200, 403}},
+	{method: "POST", route: "/v1/approvals/{id}/cancel", path: "/v1/approvals/{approvalA3}/cancel", want: want{401, 403, 200, 403, 409}},
+	{method: "GET", route: "/approvals", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/approvals/ping", body: url.Values{}, want: want{303, 303, 303, 303, 303}},
+	{method: "GET", route: "/approvals/{id}", path: "/approvals/{approvalA}", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/approvals/{id}/approve", path: "/approvals/{approvalP}/approve", body: url.Values{"confirm": {"yes"}}, want: want{303, 403, 403, 303, 403}},
+	{method: "POST", route: "/approvals/{id}/reject", path: "/approvals/{approvalP2}/reject", body: url.Values{"confirm": {"yes"}}, want: want{303, 403, 403, 303, 403}},
+	{method: "POST", route: "/approvals/{id}/cancel", path: "/approvals/{approvalP3}/cancel", body: url.Values{"confirm": {"yes"}}, want: want{303, 403, 303, 403, 409}},
 	{method: "GET", route: "/v1/restore-tests/{id}", path: "/v1/restore-tests/{runA}", want: want{401, 200, 200, 404, 200}},
 	{method: "GET", route: "/v1/restore-tests/{id}/log", path: "/v1/restore-tests/{runA}/log", want: want{401, 200, 200, 404, 200}},
 	{method: "GET", route: "/v1/restore-tests/{id}/progress", path: "/v1/restore-tests/{runA}/progress", want: want{401, 200, 200, 404, 200}},
@@ -181,7 +199,7 @@ var matrix = []row{
 	{method: "POST", route: "/restore-tests/repositories/{id}/run", path: "/restore-tests/repositories/{repoP}/run", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/policy", path: "/restore-tests/repositories/{repoP}/policy", body: url.Values{"rpo_hours": {"36"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/password", path: "/restore-tests/repositories/{repoP}/password", body: url.Values{"password": {"matrix password 123"}}, want: want{303, 403, 303, 404, 303}},
-	{method: "POST", route: "/restore-tests/repositories/{id}/password/remove", path: "/restore-tests/repositories/{repoP2}/password/remove", body: url.Values{}, want: want{303, 403, 303, 404, 409}},
+	{method: "POST", route: "/restore-tests/repositories/{id}/password/remove", path: "/restore-tests/repositories/{repoP2}/password/remove", body: url.Values{}, want: want{303, 403, 303, 404, 303}}, // fed: approval request
 	{method: "POST", route: "/restore-tests/repositories/{id}/delete", path: "/restore-tests/repositories/{repoP3}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/agent/keys", path: "/restore-tests/repositories/{repoP}/agent/keys", body: url.Values{"name": {"p"}, "public_key": {"not a key"}}, want: want{303, 403, 400, 404, 400}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/agent/keys/{key_id}/revoke", path: "/restore-tests/repositories/{repoA}/agent/keys/{agentKeyA2}/revoke", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
@@ -295,6 +313,7 @@ func matrixObjects(t *testing.T, env *apptest.Env, f *apptest.Fixture) map[strin
 	matrixVaults(t, env, f, objs)
 	matrixRestore(t, env, f, objs)
 	matrixAgent(t, env, objs)
+	matrixApprovals(t, env, f, objs)
 	// People: member A, its viewer's user id, and two people of A to remove.
 	objs["memberA"] = strconv.FormatInt(f.MemberA.ID, 10)
 	var viewerA int64
@@ -556,4 +575,22 @@ func matrixAgent(t *testing.T, env *apptest.Env, objs map[string]string) {
 		}
 	}
 	objs["attestationA"] = strconv.FormatInt(att, 10)
+}
+
+// matrixApprovals records approval requests about member A, asked by the federation admin.
+func matrixApprovals(t *testing.T, env *apptest.Env, f *apptest.Fixture, objs map[string]string) {
+	t.Helper()
+	ctx := audit.WithActor(context.Background(), audit.System("matrix"))
+	fed, err := env.App.Identity.AccessPrincipal(ctx, f.FedAdmin.Access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"approvalA", "approvalA2", "approvalA3", "approvalP", "approvalP2", "approvalP3"} {
+		r, err := env.App.Approvals.RequestCreate(audit.WithActor(ctx, fed.Actor()), fed, approvals.Ask{Action: approvals.ActionVaultDelete,
+			TargetType: "vault", TargetID: "matrix-" + name, AffectedMemberID: &f.MemberA.ID, Effect: "matrix: " + name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs[name] = strconv.FormatInt(r.ID, 10)
+	}
 }

@@ -141,6 +141,15 @@ func (s *Server) routes() chi.Router {
 			r.Get("/v1/restore-tests/{id}/log", a.H(a.RestoreTestLog))
 			r.Get("/v1/restore-tests/{id}/progress", a.H(a.RestoreTestProgress))
 			r.Get("/v1/restore-tests/{id}/events", a.H(a.RestoreTestEvents))
+			// Multi-party approval (internal/api/approvals.go).
+			r.Get("/v1/approvals", a.H(a.ApprovalList))
+			r.Get("/v1/approvals/settings", a.H(a.ApprovalSettingsGet))
+			r.Patch("/v1/approvals/settings", a.H(a.ApprovalSettingsUpdate))
+			r.Post("/v1/approvals/ping", a.H(a.ApprovalPingAck))
+			r.Get("/v1/approvals/{id}", a.H(a.ApprovalGet))
+			r.Post("/v1/approvals/{id}/approve", a.H(a.ApprovalApprove))
+			r.Post("/v1/approvals/{id}/reject", a.H(a.ApprovalReject))
+			r.Post("/v1/approvals/{id}/cancel", a.H(a.ApprovalCancel))
 		})
 	})
 
@@ -219,6 +228,13 @@ func (s *Server) routes() chi.Router {
 			r.Get("/audit", p.Audit)
 			r.Get("/audit/entries/{seq}", p.AuditEntry)
 			r.Get("/audit/checkpoint", p.AuditCheckpoint)
+			// Multi-party approval (internal/portal/approvals.go).
+			r.Get("/approvals", p.Approvals)
+			r.Post("/approvals/ping", p.ApprovalPing)
+			r.Get("/approvals/{id}", p.Approval)
+			r.Post("/approvals/{id}/approve", p.ApprovalApprove)
+			r.Post("/approvals/{id}/reject", p.ApprovalReject)
+			r.Post("/approvals/{id}/cancel", p.ApprovalCancel)
 		})
 	})
 	return r

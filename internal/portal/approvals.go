@@ -1,0 +1,271 @@
+package portal
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/chatons/archipelago/internal/approvals"
+	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
+)
+
+// Multi-party approval (internal/approvals, docs/governance.md): the Approvals page lists
+// the open requests, those the user may still vote on and the history; a request's page
+// spells out its effect and takes votes and cancellations, each behind a ticked
+// confirmation box. A gated form elsewhere creates a request and lands here.
+
+type approvalRow struct {
+	approvals.Request
+	MayVote   bool
+	MayCancel bool
+}
+
+type approvalsPage struct {
+	Open, ToApprove, History []approvalRow
+	Settings                 approvals.SettingsView
+	Liveness                 approvals.Liveness
+}
+
+type approvalPage struct {
+	R        approvalRow
+	Settings approvals.SettingsView
+}
+
+var approvalFlashes = flashes{
+	"requested": "This is a protected action: nothing was changed yet. An approval request was created; admins of other member organisations must approve it.",
+	"approved":  "Your approval was recorded.",
+	"rejected":  "The request was rejected.",
+	"cancelled": "The request was cancelled: nothing was changed.",
+	"pinged":    "Thank you: you are counted as a reachable approver.",
+}
+
+func mayCancel(p *identity.Principal, r approvals.Request) bool {
+	if !r.Open() || p == nil {
+		return false
+	}
+	if p.FederationAdmin || p.UserID == r.RequestedBy {
+		return true
+	}
+	if r.AffectedMemberID != nil {
+		role, ok := p.RoleIn(*r.AffectedMemberID)
+		return ok && role == identity.RoleAdmin
+	}
+	return false
+}
+
+func (p *Portal) approvalRow(r *http.Request, req approvals.Request) (approvalRow, error) {
+	u := user(r)
+	may, err := p.approvals.MayVote(r.Context(), u, req)
+	return approvalRow{Request: req, MayVote: may, MayCancel: mayCancel(u, req)}, err
+}
+
+// Approvals shows the Approvals page.
+func (p *Portal) Approvals(w http.ResponseWriter, r *http.Request) {
+	u := user(r)
+	all, err := p.approvals.RequestList(r.Context(), approvals.RequestFilter{})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	var data approvalsPage
+	for _, req := range all {
+		if !approvals.CanSee(u, req) {
+			continue
+		}
+		row, err := p.approvalRow(r, req)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		switch {
+		case row.MayVote:
+			data.ToApprove = append(data.ToApprove, row)
+		case req.Open():
+			data.Open = append(data.Open, row)
+		default:
+			data.History = append(data.History, row)
+		}
+	}
+	st, err := p.approvals.SettingsGet(r.Context())
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	data.Settings = approvals.View(st)
+	if data.Liveness, err = p.approvals.LivenessGet(r.Context()); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "approvals", Page{Title: "Approvals", Nav: "approvals", Flash: approvalFlashes.of(r), Data: data})
+}
+
+func (p *Portal) approvalFor(w http.ResponseWriter, r *http.Request) (approvals.Request, bool) {
+	return loadByID(p, w, r, "id", p.approvals.RequestGetByID, func(req approvals.Request) bool { return approvals.CanSee(user(r), req) })
+}
+
+// Approval shows one request: its effect, its votes, and the forms the user may use.
+func (p *Portal) Approval(w http.ResponseWriter, r *http.Request) {
+	req, ok := p.approvalFor(w, r)
+	if !ok {
+		return
+	}
+	p.renderApproval(w, r, http.StatusOK, Page{Flash: approvalFlashes.of(r)}, req)
+}
+
+func (p *Portal) renderApproval(w http.ResponseWriter, r *http.Request, status int, page Page, req approvals.Request) {
+	row, err := p.approvalRow(r, req)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	st, err := p.approvals.SettingsGet(r.Context())
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	page.Title, page.Nav = fmt.Sprintf("Approval request #%d", req.ID), "approvals"
+	page.Data = approvalPage{R: row, Settings: approvals.View(st)}
+	p.render(w, r, status, "approval", page)
+}
+
+func (p *Portal) approvalForm(w http.ResponseWriter, r *http.Request, done string, do func(req approvals.Request) error) {
+	req, ok := p.approvalFor(w, r)
+	if !ok {
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		p.renderApproval(w, r, http.StatusBadRequest, Page{Error: "Tick the confirmation box first."}, req)
+		return
+	}
+	if err := do(req); err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) { p.renderApproval(w, r, status, Page{Error: msg}, req) })
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/approvals/%d?done=%s", req.ID, done), http.StatusSeeOther)
+}
+
+// ApprovalApprove handles the approve form.
+func (p *Portal) ApprovalApprove(w http.ResponseWriter, r *http.Request) {
+	p.approvalForm(w, r, "approved", func(req approvals.Request) error {
+		_, err := p.approvals.RequestVote(r.Context(), user(r), req.ID, approvals.VoteInput{Approve: true, Comment: r.PostFormValue("comment")})
+		return err
+	})
+}
+
+// ApprovalReject handles the reject form.
+func (p *Portal) ApprovalReject(w http.ResponseWriter, r *http.Request) {
+	p.approvalForm(w, r, "rejected", func(req approvals.Request) error {
+		_, err := p.approvals.RequestVote(r.Context(), user(r), req.ID, approvals.VoteInput{Approve: false, Comment: r.PostFormValue("comment")})
+		return err
+	})
+}
+
+// ApprovalCancel handles the cancel form.
+func (p *Portal) ApprovalCancel(w http.ResponseWriter, r *http.Request) {
+	p.approvalForm(w, r, "cancelled", func(req approvals.Request) error {
+		_, err := p.approvals.RequestCancel(r.Context(), user(r), req.ID)
+		return err
+	})
+}
+
+// ApprovalPing records that the user can be reached as an approver.
+func (p *Portal) ApprovalPing(w http.ResponseWriter, r *http.Request) {
+	if err := p.approvals.PingAck(r.Context(), user(r)); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/approvals?done=pinged", http.StatusSeeOther)
+}
+
+// gate is the one call at the top of a protected form handler (the portal's twin of the
+// API's): plan loads and authorizes the object as the handler would (writing the answer
+// itself when it cannot, ok false) and says whether the action is protected. When it is,
+// the request is created and the user lands on its page; done tells the handler to stop.
+func (p *Portal) gate(w http.ResponseWriter, r *http.Request, plan func(w http.ResponseWriter, r *http.Request, u *identity.Principal) (ask approvals.Ask, protected, ok bool)) (done bool) {
+	u := user(r)
+	ask, protected, ok := plan(w, r, u)
+	if !ok {
+		return true
+	}
+	if !protected {
+		return false
+	}
+	req, err := p.approvals.RequestCreate(r.Context(), u, ask)
+	if err != nil {
+		p.refuse(w, r, err, nil, func(status int, msg string) {
+			p.render(w, r, status, "error", Page{Title: "Protected action", Error: msg})
+		})
+		return true
+	}
+	http.Redirect(w, r, fmt.Sprintf("/approvals/%d?done=requested", req.ID), http.StatusSeeOther)
+	return true
+}
+
+// planned adapts a domain plan's answer for gate, writing the error page on failure.
+func (p *Portal) planned(w http.ResponseWriter, r *http.Request, ask approvals.Ask, protected bool, err error) (approvals.Ask, bool, bool) {
+	if err != nil {
+		p.fail(w, r, err)
+		return ask, false, false
+	}
+	return ask, protected, true
+}
+
+// Plans of the gated portal forms.
+
+func (p *Portal) planVaultDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+	v, ok := p.vaultFor(w, r, authz.MemberWrite)
+	if !ok {
+		return approvals.Ask{}, false, false
+	}
+	ask, protected, err := p.approvals.PlanVaultDelete(r.Context(), u, v, r.PostFormValue("reason"))
+	return p.planned(w, r, ask, protected, err)
+}
+
+func (p *Portal) planMemberDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+	m, ok := p.memberFromPath(w, r, "delete members")
+	if !ok {
+		return approvals.Ask{}, false, false
+	}
+	ask, protected, err := p.approvals.PlanMemberDelete(r.Context(), u, m)
+	return p.planned(w, r, ask, protected, err)
+}
+
+func (p *Portal) planIslandDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+	i, ok := p.islandToChange(w, r, "delete islands")
+	if !ok {
+		return approvals.Ask{}, false, false
+	}
+	ask, protected, err := p.approvals.PlanIslandDelete(r.Context(), u, i)
+	return p.planned(w, r, ask, protected, err)
+}
+
+func (p *Portal) planOperatorRemove(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+	i, ok := p.islandToChange(w, r, "change an island's operators")
+	if !ok {
+		return approvals.Ask{}, false, false
+	}
+	mid, _ := strconv.ParseInt(chi.URLParam(r, "member_id"), 10, 64)
+	ask, protected, err := p.approvals.PlanOperatorRemove(r.Context(), u, i, mid, "#"+strconv.FormatInt(mid, 10))
+	return p.planned(w, r, ask, protected, err)
+}
+
+func (p *Portal) planRepositoryDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return approvals.Ask{}, false, false
+	}
+	ask, protected, err := p.approvals.PlanRepositoryDelete(r.Context(), u, repo)
+	return p.planned(w, r, ask, protected, err)
+}
+
+func (p *Portal) planRepositoryPasswordRemove(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return approvals.Ask{}, false, false
+	}
+	ask, protected, err := p.approvals.PlanRepositoryPasswordRemove(r.Context(), u, repo)
+	return p.planned(w, r, ask, protected, err)
+}
