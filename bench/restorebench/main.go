@@ -300,7 +300,7 @@ func (r *rig) sample(ctx context.Context, sizeMiB, rounds int) error {
 		return err
 	}
 	reg, err := r.svc.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: r.member, VaultID: r.vaultID, Name: "sample",
-		Path: "restic/sample", Password: pw, Policy: verify.Policy{SampleFiles: ptr(100000), SampleBytes: ptr(int64(1) << 40),
+		Path: "restic/sample", Password: pw, FullModeConsent: verify.FullModeStatementVersion, Policy: verify.Policy{SampleFiles: ptr(100000), SampleBytes: ptr(int64(1) << 40),
 			// The comparison is the restore: restic check (level 3) is not due in this test.
 			CheckEveryRuns: ptr(1000)}})
 	if err != nil {
@@ -439,7 +439,7 @@ func (r *rig) parallel(ctx context.Context, n, repoMiB, width, rounds int) error
 	var ids []int64
 	for i, p := range paths {
 		reg, err := r.svc.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: r.member, VaultID: r.vaultID,
-			Name: fmt.Sprintf("r%02d", i), Path: p, Password: pw})
+			Name: fmt.Sprintf("r%02d", i), Path: p, Password: pw, FullModeConsent: verify.FullModeStatementVersion})
 		if err != nil {
 			return err
 		}

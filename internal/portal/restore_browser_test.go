@@ -48,7 +48,7 @@ func (w *restoreWorld) repo(t *testing.T, memberID int64, name, password string)
 	t.Helper()
 	ctx := audit.WithActor(context.Background(), audit.System("portal-test"))
 	r, err := w.env.App.Verify.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: memberID, VaultID: w.vaultID, Name: name,
-		Path: "restic/" + name, Password: password})
+		Path: "restic/" + name, Password: password, FullModeConsent: verify.FullModeStatementVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

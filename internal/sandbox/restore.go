@@ -188,7 +188,7 @@ func (s repoSeeder) seed(ctx context.Context, d demoRepository) (int64, error) {
 		Policy: verify.Policy{CheckSubsets: ptr(1), CheckEveryRuns: ptr(1)}}
 	if d.State != stateBlind && d.State != stateAttested {
 		// Full mode: a restic key of Archipelago's own, revocable without touching the member's.
-		in.Password = rand.Text() + rand.Text()
+		in.Password, in.FullModeConsent = rand.Text()+rand.Text(), verify.FullModeStatementVersion
 		if _, err := s.r.KeyAdd(ctx, repo, in.Password, restic.KeyAddOptions{User: "archipelago", Host: "verifier"}); err != nil {
 			return 0, err
 		}
