@@ -68,11 +68,11 @@ func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) error {
 }
 
 type repositoryCreateRequest struct {
-	VaultID  int64         `json:"vault_id"`
-	Name     string        `json:"name"`
-	Path     string        `json:"path"`
-	Mode     string        `json:"mode"`
-	Password string        `json:"password"`
+	VaultID  int64  `json:"vault_id"`
+	Name     string `json:"name"`
+	Path     string `json:"path"`
+	Mode     string `json:"mode"`
+	Password string `json:"password"`
 	// FullModeConsent quotes verify.FullModeStatementVersion: required in full mode.
 	FullModeConsent string        `json:"full_mode_consent"`
 	Policy          verify.Policy `json:"policy"`
