@@ -193,10 +193,10 @@ func TestRestoreTestEndToEnd(t *testing.T) {
 		}
 	}
 	run := test()
-	if run.Status != "passed" || len(run.Levels) != 6 {
+	if run.Status != "passed" || len(run.Levels) != 7 {
 		t.Fatalf("healthy repository: %s", run)
 	}
-	for _, name := range []string{"freshness", "deletions", "integrity", "sample", "canary"} {
+	for _, name := range []string{"freshness", "deletions", "contenthash", "integrity", "sample", "canary"} {
 		if l := run.level(name); l.Outcome != "passed" || l.Summary == "" {
 			t.Errorf("level %s: %s (%s), want passed", name, l.Outcome, l.Summary)
 		}

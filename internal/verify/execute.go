@@ -377,7 +377,6 @@ func (e *executor) full(ctx context.Context) bool {
 		})
 	})
 	e.level(LevelDeletions, func(l *LevelResult) { e.deletions(l, e.res.snapshots) })
-	e.level(LevelContentHash, func(l *LevelResult) { e.contentHash(ctx, l) })
 	e.level(LevelIntegrity, func(l *LevelResult) { e.integrity(ctx, l) })
 
 	// The sample and the canary come from the newest snapshot, in one restore.
@@ -507,6 +506,9 @@ func (e *executor) full(ctx context.Context) bool {
 		_ = os.RemoveAll(sampleDir)
 	}
 	e.level(LevelFull, func(l *LevelResult) { e.fullRestore(ctx, l) })
+	// Content-hash integrity runs in every mode; here after restic's levels, which judge the
+	// same objects first (an island fault is then attributed where restic met it).
+	e.level(LevelContentHash, func(l *LevelResult) { e.contentHash(ctx, l) })
 	return true
 }
 

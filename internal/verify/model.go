@@ -66,7 +66,8 @@ const (
 )
 
 // Levels lists the levels in the order they run.
-var Levels = []string{LevelFreshness, LevelDeletions, LevelContentHash, LevelIntegrity, LevelSample, LevelCanary, LevelFull}
+// In blind and attested mode content-hash runs third (the restic levels are skipped).
+var Levels = []string{LevelFreshness, LevelDeletions, LevelIntegrity, LevelSample, LevelCanary, LevelFull, LevelContentHash}
 
 // Policy is a repository's test policy. In a Repository, nil fields take the federation
 // default (Settings); Effective fills them.
