@@ -129,7 +129,8 @@ func chSelect(objs []chObject, known map[string]chKnown, now time.Time, last *ti
 	slices.SortStableFunc(rest, func(a, b chObject) int { return known[a.key].hashedAt.Compare(known[b.key].hashedAt) })
 	out := must
 	for _, o := range rest {
-		if budget <= 0 {
+		// The share is rounded to whole objects: one is read when at least half of it fits.
+		if budget < (o.size+1)/2 {
 			break
 		}
 		out = append(out, o)
