@@ -131,6 +131,8 @@ func TestRestorePortalForms(t *testing.T) {
 		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"../x"}, "mode": {"blind"}}, "Path"},
 		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"}, "mode": {"full"}}, "Full mode needs the password"},
 		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"}, "mode": {"full"}, "password": {"short"}}, "Password must be 8"},
+		// Full mode without the consent box: refused, saying why.
+		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"}, "mode": {"full"}, "password": {secret}}, "needs the member&#39;s consent"},
 	} {
 		r := post(f.AdminA, "/restore-tests/repositories", c.form)
 		if r.Status != 400 || !strings.Contains(string(r.Body), c.want) {
@@ -141,7 +143,7 @@ func TestRestorePortalForms(t *testing.T) {
 		t.Errorf("B registers in A's vault: %d", r.Status)
 	}
 	r := post(f.AdminA, "/restore-tests/repositories", url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"},
-		"mode": {"full"}, "password": {secret}})
+		"mode": {"full"}, "password": {secret}, "full_mode_consent": {verify.FullModeStatementVersion}})
 	loc := r.Header.Get("Location")
 	if r.Status != 303 || !strings.HasPrefix(loc, "/restore-tests/repositories/") {
 		t.Fatalf("register: %d %s", r.Status, loc)
@@ -150,7 +152,8 @@ func TestRestorePortalForms(t *testing.T) {
 	detail := get(f.AdminA, loc)
 	body := string(detail.Body)
 	if detail.Status != 200 || !strings.Contains(body, "archipelago-canary-") || !strings.Contains(body, "s3:https://s3.north.example/") ||
-		!strings.Contains(body, `id="run-now"`) || strings.Contains(body, secret) {
+		!strings.Contains(body, `id="run-now"`) || strings.Contains(body, secret) || !strings.Contains(body, `id="full-consent"`) ||
+		!strings.Contains(body, `id="evidence"`) || !strings.Contains(body, `id="mode-meaning"`) {
 		t.Fatalf("detail: %d\n%s", detail.Status, body)
 	}
 	if v := get(f.ViewerA, repoPath); v.Status != 200 || strings.Contains(string(v.Body), `id="run-now"`) {
