@@ -99,14 +99,14 @@ type TestStats struct {
 
 // Repository is one restic repository's record in the period.
 type Repository struct {
-	ID                      int64        `json:"id"`
-	Name                    string       `json:"name"`
-	Member                  string       `json:"member"` // slug
-	Vault                   string       `json:"vault"`
-	Island                  string       `json:"island"`
-	Mode                    string       `json:"mode"` // blind, attested or full
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Member string `json:"member"` // slug
+	Vault  string `json:"vault"`
+	Island string `json:"island"`
+	Mode   string `json:"mode"` // blind, attested or full
 	// Evidence is what the latest test up to the period's end established, and who did.
-	Evidence []Evidence `json:"evidence"`
+	Evidence                []Evidence   `json:"evidence"`
 	Status                  string       `json:"status"`
 	LastOutcome             string       `json:"last_outcome"` // of the latest test up to the period's end; "" if none
 	LastTestAt              *time.Time   `json:"last_test_at"`
