@@ -355,7 +355,7 @@ func TestRepositoryLifecycle(t *testing.T) {
 		actions = append(actions, a)
 	}
 	rows.Close()
-	want := "repository.create repository.update repository.update repository.password_replace repository.password_remove repository.password_set restore_test.run restore_test.run repository.delete"
+	want := "repository.create repository.update repository.update repository.password_replace repository.password_remove repository.password_set repository.mode_change repository.create restore_test.run restore_test.run repository.delete"
 	if got := strings.Join(actions, " "); got != want {
 		t.Errorf("audit actions:\n got %s\nwant %s", got, want)
 	}
