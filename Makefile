@@ -52,6 +52,7 @@ bench: os-deps tools build
 	./bin/archipelago testenv -- $(GO) test -run '^$$' -bench . -benchtime 1x ./...
 	./bin/archipelago testenv -- ./bench/restore-sample.sh
 	./bin/archipelago testenv -- ./bench/restore-parallel.sh
+	./bin/archipelago testenv -- ./bench/contenthash.sh
 
 clean:
 	rm -rf bin .tools artifacts

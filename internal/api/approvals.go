@@ -106,6 +106,28 @@ func (a *API) planRepositoryPasswordRemove(r *http.Request, p *identity.Principa
 	return a.approvals.PlanRepositoryPasswordRemove(r.Context(), p, repo)
 }
 
+// planRepositoryModeChange: leaving full mode erases the password, so it is planned as the
+// password removal it implies; other mode changes are not protected.
+func (a *API) planRepositoryModeChange(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
+	repo, err := a.repositoryFor(r, authz.MemberWrite)
+	if err != nil || repo.Mode != "full" {
+		return approvals.Ask{}, false, err
+	}
+	raw, err := bodyCopy(r)
+	if err != nil {
+		return approvals.Ask{}, false, err
+	}
+	var req struct {
+		Mode string `json:"mode"`
+	}
+	probe := r.Clone(r.Context())
+	probe.Body = io.NopCloser(bytes.NewReader(raw))
+	if err := Decode(probe, &req); err != nil || req.Mode == "full" {
+		return approvals.Ask{}, false, err
+	}
+	return a.approvals.PlanRepositoryPasswordRemove(r.Context(), p, repo)
+}
+
 func (a *API) planProtectionSettings(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
 	if err := check(p, authz.FederationManage, authz.Federation); err != nil {
 		return approvals.Ask{}, false, err

@@ -68,16 +68,19 @@ func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) error {
 }
 
 type repositoryCreateRequest struct {
-	VaultID  int64         `json:"vault_id"`
-	Name     string        `json:"name"`
-	Path     string        `json:"path"`
-	Mode     string        `json:"mode"`
-	Password string        `json:"password"`
-	Policy   verify.Policy `json:"policy"`
+	VaultID  int64  `json:"vault_id"`
+	Name     string `json:"name"`
+	Path     string `json:"path"`
+	Mode     string `json:"mode"`
+	Password string `json:"password"`
+	// FullModeConsent quotes verify.FullModeStatementVersion: required in full mode.
+	FullModeConsent string        `json:"full_mode_consent"`
+	Policy          verify.Policy `json:"policy"`
 }
 
 // RepositoryCreate answers POST /v1/repositories: register a repository in one of the
-// member's vaults (full mode with a password, blind without).
+// member's vaults: blind (the default without a password), attested, or full (a password
+// and the member's consent to what holding it means, full_mode_consent).
 func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) error {
 	var req repositoryCreateRequest
 	if err := Decode(r, &req); err != nil {
@@ -92,12 +95,12 @@ func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) error {
 		if req.Password == "" {
 			return Invalid("password", "is required in full mode: the password of the key you added with `restic key add`")
 		}
-	case verify.ModeBlind:
+	case verify.ModeBlind, verify.ModeAttested:
 		if req.Password != "" {
-			return Invalid("password", "must be empty in blind mode")
+			return Invalid("password", "must be empty in blind and attested mode: the federation holds no password")
 		}
 	default:
-		return Invalid("mode", "must be full or blind")
+		return Invalid("mode", "must be blind, attested or full")
 	}
 	member, err := verify.VaultOwner(r.Context(), a.pool, req.VaultID)
 	if err == nil {
@@ -107,7 +110,8 @@ func (a *API) RepositoryCreate(w http.ResponseWriter, r *http.Request) error {
 		return notFoundAs(err, "vault_id", strconv.FormatInt(req.VaultID, 10))
 	}
 	repo, err := a.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: req.VaultID,
-		Name: req.Name, Path: req.Path, Password: req.Password, Policy: req.Policy})
+		Name: req.Name, Path: req.Path, Mode: req.Mode, Password: req.Password, FullModeConsent: req.FullModeConsent,
+		Policy: req.Policy})
 	if err != nil {
 		return err
 	}
@@ -163,13 +167,15 @@ func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) error {
 
 // RepositoryPasswordSet answers PUT /v1/repositories/{id}/password: set or replace the
 // password (the repository becomes full). It is checked against the repository first.
+// Entering full mode needs full_mode_consent (verify.FullModeStatementVersion).
 func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberWrite)
 	if err != nil {
 		return err
 	}
 	var req struct {
-		Password string `json:"password"`
+		Password        string `json:"password"`
+		FullModeConsent string `json:"full_mode_consent"`
 	}
 	if err := Decode(r, &req); err != nil {
 		return err
@@ -177,7 +183,7 @@ func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) erro
 	if req.Password == "" {
 		return Invalid("password", "is required; to forget the password use DELETE")
 	}
-	out, err := a.verify.PasswordSet(r.Context(), repo.ID, req.Password)
+	out, err := a.verify.PasswordSet(r.Context(), repo.ID, req.Password, req.FullModeConsent)
 	return reply(w, http.StatusOK, out, err)
 }
 

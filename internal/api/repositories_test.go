@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/testenv"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // restoreVault inserts an island and an active vault of the member, the way
@@ -82,6 +83,10 @@ func TestRepositoryLifecycle(t *testing.T) {
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "mode": "full"}, "password"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "mode": "blind", "password": secret}, "password"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "mode": "sideways"}, "mode"},
+		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "mode": "attested", "password": secret}, "password"},
+		// Full mode needs the consent to what a restic key implies, quoting the statement.
+		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "password": secret}, "full_mode_consent"},
+		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "mode": "full", "password": secret, "full_mode_consent": "yes"}, "full_mode_consent"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"schedule": "every day"}}, "policy.schedule"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"schedule": "@every 1x"}}, "policy.schedule"},
 		{map[string]any{"vault_id": vaultA, "name": "web01", "path": "restic/web01", "policy": map[string]any{"window_start_minute": 1440}}, "policy.window_start_minute"},
@@ -97,7 +102,7 @@ func TestRepositoryLifecycle(t *testing.T) {
 
 	// Create (full mode: a password means full).
 	res := admin("POST", "/v1/repositories", map[string]any{"vault_id": vaultA, "name": "web01", "path": "/restic/web01/",
-		"password": secret, "policy": map[string]any{"schedule": "0 3 * * *", "rpo_seconds": 7200}})
+		"password": secret, "full_mode_consent": verify.FullModeStatementVersion, "policy": map[string]any{"schedule": "0 3 * * *", "rpo_seconds": 7200}})
 	if res.Status != 201 {
 		t.Fatalf("create: %d %s", res.Status, res.Body)
 	}
@@ -109,6 +114,24 @@ func TestRepositoryLifecycle(t *testing.T) {
 	id := fmt.Sprint(repo.ID)
 	if strings.Contains(string(res.Body), secret) {
 		t.Fatal("the password is in the answer")
+	}
+	// The consent is recorded (who, when, which statement) and audited with the creation.
+	var consent struct {
+		FullConsent *struct {
+			By string `json:"by"`
+		} `json:"full_consent"`
+	}
+	res.Decode(t, &consent)
+	var consentBy, consentVersion string
+	if err := env.App.Pool.QueryRow(t.Context(), `SELECT full_consent_by, full_consent_version FROM restic_repositories
+		WHERE id = $1 AND full_consent_at IS NOT NULL`, repo.ID).Scan(&consentBy, &consentVersion); err != nil ||
+		consentVersion != verify.FullModeStatementVersion || consentBy == "" || consent.FullConsent == nil {
+		t.Fatalf("consent not recorded: %q %q %v %s", consentBy, consentVersion, err, res.Body)
+	}
+	var audited int
+	if err := env.App.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_entries WHERE action = 'repository.create'
+		AND target_id = $1 AND details->>'full_mode_consent' = $2`, id, verify.FullModeStatementVersion).Scan(&audited); err != nil || audited != 1 {
+		t.Fatalf("consent not audited: %d %v", audited, err)
 	}
 	// Same name again: 400 naming name; same path: 400 naming path.
 	if r := admin("POST", "/v1/repositories", map[string]any{"vault_id": vaultA, "name": "WEB01", "path": "restic/other"}); r.Status != 400 || r.ErrorField() != "name" {
@@ -189,8 +212,49 @@ func TestRepositoryLifecycle(t *testing.T) {
 	if r := admin("DELETE", "/v1/repositories/"+id+"/password", nil); r.Status != 409 {
 		t.Errorf("remove twice: %d %s", r.Status, r.Body)
 	}
-	if r := admin("PUT", "/v1/repositories/"+id+"/password", map[string]any{"password": secret}); r.Status != 200 {
+	// Back to full mode: the consent is asked again.
+	if r := admin("PUT", "/v1/repositories/"+id+"/password", map[string]any{"password": secret}); r.Status != 400 || r.ErrorField() != "full_mode_consent" {
+		t.Fatalf("set without consent: %d %s", r.Status, r.Body)
+	}
+	if r := admin("PUT", "/v1/repositories/"+id+"/password", map[string]any{"password": secret, "full_mode_consent": verify.FullModeStatementVersion}); r.Status != 200 {
 		t.Fatalf("set: %d %s", r.Status, r.Body)
+	}
+
+	// Modes: full → attested erases the password (audited); full is not entered this way.
+	if r := admin("PUT", "/v1/repositories/"+id+"/mode", map[string]any{"mode": "full"}); r.Status != 400 || r.ErrorField() != "mode" {
+		t.Errorf("mode full without password: %d %s", r.Status, r.Body)
+	}
+	r = admin("PUT", "/v1/repositories/"+id+"/mode", map[string]any{"mode": "attested"})
+	r.Decode(t, &upd)
+	if r.Status != 200 || upd.Mode != "attested" || upd.HasPassword {
+		t.Fatalf("mode attested: %d %s", r.Status, r.Body)
+	}
+	var sealed *string
+	if err := env.App.Pool.QueryRow(t.Context(), `SELECT password_sealed FROM restic_repositories WHERE id = $1`, repo.ID).Scan(&sealed); err != nil || sealed != nil {
+		t.Fatalf("password kept after leaving full mode: %v", err)
+	}
+	if err := env.App.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_entries WHERE action = 'repository.mode_change'
+		AND target_id = $1 AND details->>'password_erased' = 'true' AND details->>'to' = 'attested'`, id).Scan(&audited); err != nil || audited != 1 {
+		t.Fatalf("mode change not audited: %d %v", audited, err)
+	}
+	// Evidence: the mode, what it means, and (no test yet) no evidence.
+	var ev struct {
+		Mode     string `json:"mode"`
+		Evidence []any  `json:"evidence"`
+	}
+	if r := admin("GET", "/v1/repositories/"+id+"/evidence", nil); r.Status != 200 {
+		t.Fatalf("evidence: %d %s", r.Status, r.Body)
+	} else if r.Decode(t, &ev); ev.Mode != "attested" || ev.Evidence == nil {
+		t.Fatalf("evidence: %s", r.Body)
+	}
+	if r := admin("GET", "/v1/full-mode-statement", nil); r.Status != 200 || !strings.Contains(string(r.Body), "cat masterkey") {
+		t.Fatalf("statement: %d %s", r.Status, r.Body)
+	}
+	// A repository registered without mode or password is blind.
+	r = admin("POST", "/v1/repositories", map[string]any{"vault_id": vaultA, "name": "dflt", "path": "restic/dflt"})
+	r.Decode(t, &upd)
+	if r.Status != 201 || upd.Mode != "blind" || upd.HasPassword {
+		t.Fatalf("default mode: %d %s", r.Status, r.Body)
 	}
 
 	// Run now: 202 queues a test; asking again returns it (200). No worker runs here.
@@ -289,7 +353,7 @@ func TestRepositoryLifecycle(t *testing.T) {
 		actions = append(actions, a)
 	}
 	rows.Close()
-	want := "repository.create repository.update repository.update repository.password_replace repository.password_remove repository.password_set restore_test.run restore_test.run repository.delete"
+	want := "repository.create repository.update repository.update repository.password_replace repository.password_remove repository.password_set repository.mode_change repository.create restore_test.run restore_test.run repository.delete"
 	if got := strings.Join(actions, " "); got != want {
 		t.Errorf("audit actions:\n got %s\nwant %s", got, want)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults/vaultstest"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 type e2eLevel struct {
@@ -130,7 +131,7 @@ func TestRestoreTestEndToEnd(t *testing.T) {
 
 	// Registered with the dedicated key's password; every pack read at each check.
 	res = admin("POST", "/v1/repositories", map[string]any{"vault_id": v.ID, "name": "web01", "path": path,
-		"password": verifierPassword, "policy": map[string]any{"check_subsets": 1}})
+		"password": verifierPassword, "full_mode_consent": verify.FullModeStatementVersion, "policy": map[string]any{"check_subsets": 1}})
 	var repo struct {
 		ID          int64  `json:"id"`
 		Mode        string `json:"mode"`
@@ -193,10 +194,10 @@ func TestRestoreTestEndToEnd(t *testing.T) {
 		}
 	}
 	run := test()
-	if run.Status != "passed" || len(run.Levels) != 6 {
+	if run.Status != "passed" || len(run.Levels) != 7 {
 		t.Fatalf("healthy repository: %s", run)
 	}
-	for _, name := range []string{"freshness", "deletions", "integrity", "sample", "canary"} {
+	for _, name := range []string{"freshness", "deletions", "contenthash", "integrity", "sample", "canary"} {
 		if l := run.level(name); l.Outcome != "passed" || l.Summary == "" {
 			t.Errorf("level %s: %s (%s), want passed", name, l.Outcome, l.Summary)
 		}

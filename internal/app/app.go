@@ -128,7 +128,7 @@ func (a *App) build(ctx context.Context) error {
 		rr = nil
 	}
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
-		TestTimeout: a.Cfg.RestoreTestTimeout})
+		TestTimeout: a.Cfg.RestoreTestTimeout, ContentHashCycle: a.Cfg.ContentHashCycle})
 	a.Attest = attest.New(a.Pool, a.Log, attest.Config{})
 	a.buildApprovals()
 	apiH, err := api.New(api.Deps{Attest: a.Attest, Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),

@@ -112,8 +112,9 @@ func Resources() []Resource {
 				{"vault-id", "vault_id", Int, true, "the vault holding the repository"},
 				{"name", "name", String, true, "a name for the repository"},
 				{"path", "path", String, true, "prefix in the bucket, such as restic/web01"},
-				{"mode", "mode", String, false, "verification mode (see docs/restore-tests.md)"},
+				{"mode", "mode", String, false, "blind (default), attested or full (see docs/restore-tests.md)"},
 				{"password-file", "password", File, false, "file holding the repository password (full mode only)"},
+				{"full-mode-consent", "full_mode_consent", String, false, "full mode only: the version of the statement you accept (GET /v1/full-mode-statement)"},
 			}},
 		},
 		{

@@ -53,6 +53,7 @@ type Config struct {
 	// Restore verification.
 	ScratchDir         string        // ARCHIPELAGO_SCRATCH_DIR
 	RestoreTestTimeout time.Duration // ARCHIPELAGO_RESTORE_TEST_TIMEOUT
+	ContentHashCycle   time.Duration // ARCHIPELAGO_CONTENTHASH_CYCLE
 	RestoreWorkers     int           // ARCHIPELAGO_RESTORE_WORKERS
 
 	// Notifications and reports.
@@ -121,6 +122,7 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_MAX_PASSWORD_HASHES", Default: "2", Help: "password checks (argon2id, 64 MiB each) run at once; more logins wait briefly, then get 503 with Retry-After"},
 	{Name: "ARCHIPELAGO_SCRATCH_DIR", Default: "$TMPDIR/archipelago-scratch", Help: "where restore tests restore samples (emptied at worker start)"},
 	{Name: "ARCHIPELAGO_RESTORE_TEST_TIMEOUT", Default: "2h", Help: "longest restore test; a dead worker's test is retried after it"},
+	{Name: "ARCHIPELAGO_CONTENTHASH_CYCLE", Default: "720h", Help: "the content-hash level reads every object of a repository at least once per cycle (30 days)"},
 	{Name: "ARCHIPELAGO_RESTORE_WORKERS", Default: "2", Help: "restore tests run at once by this process"},
 	{Name: "ARCHIPELAGO_SMTP_ADDR", Help: "SMTP relay (host:port) for email notifications; unset: email channels fail visibly"},
 	{Name: "ARCHIPELAGO_SMTP_USERNAME", Help: "SMTP user name (PLAIN authentication); unset: no authentication"},
@@ -230,6 +232,7 @@ func Load(env Getenv) (*Config, error) {
 		TripwireEvery:      duration("ARCHIPELAGO_TRIPWIRE_INTERVAL"),
 		ScratchDir:         strings.Replace(get("ARCHIPELAGO_SCRATCH_DIR"), "$TMPDIR", os.TempDir(), 1),
 		RestoreTestTimeout: duration("ARCHIPELAGO_RESTORE_TEST_TIMEOUT"),
+		ContentHashCycle:   duration("ARCHIPELAGO_CONTENTHASH_CYCLE"),
 
 		// Notifications and reports.
 		SMTPAddr:             get("ARCHIPELAGO_SMTP_ADDR"),
@@ -423,6 +426,7 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_MAX_PASSWORD_HASHES":  strconv.Itoa(c.MaxPasswordHashes),
 		"ARCHIPELAGO_SCRATCH_DIR":          c.ScratchDir,
 		"ARCHIPELAGO_RESTORE_TEST_TIMEOUT": c.RestoreTestTimeout.String(),
+		"ARCHIPELAGO_CONTENTHASH_CYCLE":    c.ContentHashCycle.String(),
 		"ARCHIPELAGO_RESTORE_WORKERS":      strconv.Itoa(c.RestoreWorkers),
 
 		// Notifications and reports.

@@ -261,6 +261,20 @@ func (p *Portal) planRepositoryDelete(w http.ResponseWriter, r *http.Request, u 
 	return p.planned(w, r, ask, protected, err)
 }
 
+// planRepositoryModeChange: leaving full mode erases the password, so it is planned as the
+// password removal it implies; other mode changes are not protected.
+func (p *Portal) planRepositoryModeChange(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return approvals.Ask{}, false, false
+	}
+	if repo.Mode != "full" || r.PostFormValue("mode") == "full" {
+		return approvals.Ask{}, false, true
+	}
+	ask, protected, err := p.approvals.PlanRepositoryPasswordRemove(r.Context(), u, repo)
+	return p.planned(w, r, ask, protected, err)
+}
+
 func (p *Portal) planRepositoryPasswordRemove(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
 	repo, ok := p.repositoryChange(w, r)
 	if !ok {

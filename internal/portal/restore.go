@@ -88,6 +88,8 @@ type restoreTestsData struct {
 	// Vaults the user may register repositories in (admin of their member).
 	Vaults []verify.VaultChoice
 	Form   registerForm
+	// What full mode implies, shown beside the consent box.
+	Statement, StatementVersion string
 }
 
 func cellOf(r verify.Repository) matrixCell {
@@ -128,7 +130,7 @@ func visibleMemberIDs(u *identity.Principal) []int64 {
 // RestoreTests shows the matrix of the repositories the user may see and the form to
 // register one.
 func (p *Portal) RestoreTests(w http.ResponseWriter, r *http.Request) {
-	p.renderRestoreTests(w, r, http.StatusOK, Page{Flash: restoreFlashes.of(r)}, registerForm{Mode: verify.ModeFull})
+	p.renderRestoreTests(w, r, http.StatusOK, Page{Flash: restoreFlashes.of(r)}, registerForm{Mode: verify.ModeBlind})
 }
 
 // restoreFlashes are the messages shown after a form, by the done= of the redirect.
@@ -137,6 +139,7 @@ var restoreFlashes = flashes{
 	"deleted":           "The repository was removed from restore testing. Its history is kept; its password was erased.",
 	"password":          "The password was replaced. The next test uses it.",
 	"password-removed":  "The password was erased: the repository is now tested in blind mode.",
+	"mode":              "The mode was changed; the next test runs in it (a password Archipelago held is erased).",
 	"policy":            "The policy was saved; the next test is planned with it.",
 	"agent-key":         "The agent key is registered: statements it signs are accepted for this repository.",
 	"agent-key-revoked": "The agent key was revoked: statements it signs are refused from now on.",
@@ -160,7 +163,7 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 		p.fail(w, r, err)
 		return
 	}
-	data := restoreTestsData{Counts: counts, Form: form}
+	data := restoreTestsData{Counts: counts, Form: form, Statement: verify.FullModeStatement, StatementVersion: verify.FullModeStatementVersion}
 	byID := map[int64]*matrixMember{}
 	var order []int64
 	for _, m := range u.Members {
@@ -248,14 +251,14 @@ func (p *Portal) RepositoryRegister(w http.ResponseWriter, r *http.Request) {
 			bad("Full mode needs the password of the key you added for Archipelago (or choose blind mode).")
 			return
 		}
-	case verify.ModeBlind:
+	case verify.ModeBlind, verify.ModeAttested:
 		password = ""
 	default:
-		bad("Choose full or blind mode.")
+		bad("Choose blind, attested or full mode.")
 		return
 	}
 	repo, err := p.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: vaultID,
-		Name: form.Name, Path: form.Path, Password: password})
+		Name: form.Name, Path: form.Path, Mode: form.Mode, Password: password, FullModeConsent: r.PostFormValue("full_mode_consent")})
 	if err != nil {
 		p.refuse(w, r, err, nil, func(_ int, msg string) { bad(msg) })
 		return
@@ -395,6 +398,11 @@ type repositoryData struct {
 	CanaryFile string
 	Form       policyForm // the policy form: the member's own values, blank where the default applies
 	Agent      agentData  // what the member's agent attested (internal/portal/agent.go)
+	// Mode: what the federation can and cannot see; the evidence and who produced it; the
+	// full-mode statement for the consent box.
+	ModeMeaning                 string
+	Evidence                    []verify.Evidence
+	Statement, StatementVersion string
 }
 
 type policyLine struct{ Name, Value string }
@@ -524,6 +532,11 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 	e := repo.Effective
 	data := repositoryData{Repo: repo, Cell: cellOf(repo), CanChange: authz.Check(u, authz.MemberWrite, authz.Member(repo.MemberID)) == nil,
 		NextRun: "—", CanaryFile: e.CanaryPath, Form: form}
+	data.ModeMeaning, data.Statement, data.StatementVersion = verify.ModeMeaning(repo.Mode), verify.FullModeStatement, verify.FullModeStatementVersion
+	if data.Evidence, err = p.verify.EvidenceList(r.Context(), repo); err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	if !strings.HasPrefix(data.CanaryFile, "/") {
 		data.CanaryFile = "/srv/" + data.CanaryFile
 	}
@@ -649,8 +662,22 @@ func (p *Portal) RepositoryPassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, err := p.verify.PasswordSet(r.Context(), repo.ID, r.PostFormValue("password"))
+	_, err := p.verify.PasswordSet(r.Context(), repo.ID, r.PostFormValue("password"), r.PostFormValue("full_mode_consent"))
 	p.repositoryOutcome(w, r, err, repo, nil, repoURL(repo.ID, "password"))
+}
+
+// RepositoryMode handles the switch between blind and attested mode (leaving full mode
+// erases the password).
+func (p *Portal) RepositoryMode(w http.ResponseWriter, r *http.Request) {
+	if p.gate(w, r, p.planRepositoryModeChange) { // leaving full mode erases the password: protected like its removal
+		return
+	}
+	repo, ok := p.repositoryChange(w, r)
+	if !ok {
+		return
+	}
+	_, err := p.verify.ModeSet(r.Context(), repo.ID, r.PostFormValue("mode"))
+	p.repositoryOutcome(w, r, err, repo, map[string]string{"mode": "Mode not changed:"}, repoURL(repo.ID, "mode"))
 }
 
 // RepositoryPolicy handles the policy form: schedule, targets, sample size, full restores,

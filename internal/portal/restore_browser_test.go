@@ -48,7 +48,7 @@ func (w *restoreWorld) repo(t *testing.T, memberID int64, name, password string)
 	t.Helper()
 	ctx := audit.WithActor(context.Background(), audit.System("portal-test"))
 	r, err := w.env.App.Verify.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: memberID, VaultID: w.vaultID, Name: name,
-		Path: "restic/" + name, Password: password})
+		Path: "restic/" + name, Password: password, FullModeConsent: verify.FullModeStatementVersion})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,8 @@ func TestRestorePortalForms(t *testing.T) {
 		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"../x"}, "mode": {"blind"}}, "Path"},
 		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"}, "mode": {"full"}}, "Full mode needs the password"},
 		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"}, "mode": {"full"}, "password": {"short"}}, "Password must be 8"},
+		// Full mode without the consent box: refused, saying why.
+		{url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"}, "mode": {"full"}, "password": {secret}}, "needs the member&#39;s consent"},
 	} {
 		r := post(f.AdminA, "/restore-tests/repositories", c.form)
 		if r.Status != 400 || !strings.Contains(string(r.Body), c.want) {
@@ -139,7 +141,7 @@ func TestRestorePortalForms(t *testing.T) {
 		t.Errorf("B registers in A's vault: %d", r.Status)
 	}
 	r := post(f.AdminA, "/restore-tests/repositories", url.Values{"vault": {vault}, "name": {"web01"}, "path": {"restic/web01"},
-		"mode": {"full"}, "password": {secret}})
+		"mode": {"full"}, "password": {secret}, "full_mode_consent": {verify.FullModeStatementVersion}})
 	loc := r.Header.Get("Location")
 	if r.Status != 303 || !strings.HasPrefix(loc, "/restore-tests/repositories/") {
 		t.Fatalf("register: %d %s", r.Status, loc)
@@ -148,7 +150,8 @@ func TestRestorePortalForms(t *testing.T) {
 	detail := get(f.AdminA, loc)
 	body := string(detail.Body)
 	if detail.Status != 200 || !strings.Contains(body, "archipelago-canary-") || !strings.Contains(body, "s3:https://s3.north.example/") ||
-		!strings.Contains(body, `id="run-now"`) || strings.Contains(body, secret) {
+		!strings.Contains(body, `id="run-now"`) || strings.Contains(body, secret) || !strings.Contains(body, `id="full-consent"`) ||
+		!strings.Contains(body, `id="evidence"`) || !strings.Contains(body, `id="mode-meaning"`) {
 		t.Fatalf("detail: %d\n%s", detail.Status, body)
 	}
 	if v := get(f.ViewerA, repoPath); v.Status != 200 || strings.Contains(string(v.Body), `id="run-now"`) {

@@ -41,7 +41,8 @@ func repoFixtures() []RepoInput {
 	week := Period{Kind: PeriodWeekly, Start: t0, End: t0.AddDate(0, 0, 7)}
 	_ = week
 	healthy := RepoInput{ID: 10, Name: "nextcloud", Vault: "nc-backups", Island: "armorique", Member: libre, Mode: "full",
-		RPOSeconds: 93600, RTOSeconds: 86400}
+		RPOSeconds: 93600, RTOSeconds: 86400, Evidence: []Evidence{{Kind: "freshness", Producer: "federation", Outcome: "passed"},
+			{Kind: "contenthash", Producer: "federation", Outcome: "passed"}}}
 	for d := range 7 {
 		healthy.Runs = append(healthy.Runs, run(int64(100+d), 24*d+3, "passed", "", 3, 0, float64(40_000_000+d*1_000_000)))
 	}

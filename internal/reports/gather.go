@@ -121,9 +121,28 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 	if err != nil {
 		return nil, fmt.Errorf("report: latest runs: %w", err)
 	}
+	latestIDs := make([]int64, 0, len(latest))
+	runRepo := map[int64]int64{}
 	for _, x := range latest {
 		run := x.run
 		byID[x.repo].Latest = &run
+		latestIDs = append(latestIDs, run.ID)
+		runRepo[run.ID] = x.repo
+	}
+	// The evidence of each latest run: its levels that ran, produced by the federation.
+	rows, err = q.Query(ctx, `SELECT run_id, level, outcome FROM restore_test_levels
+		WHERE run_id = ANY($1) AND outcome <> 'skipped' ORDER BY run_id, position`, latestIDs)
+	if err != nil {
+		return nil, fmt.Errorf("report: evidence: %w", err)
+	}
+	var evRun int64
+	var ev Evidence
+	if _, err := pgx.ForEachRow(rows, []any{&evRun, &ev.Kind, &ev.Outcome}, func() error {
+		r := byID[runRepo[evRun]]
+		r.Evidence = append(r.Evidence, Evidence{Kind: ev.Kind, Producer: "federation", Outcome: ev.Outcome})
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("report: evidence: %w", err)
 	}
 	rows, err = q.Query(ctx, `SELECT r.id, x.finished_at FROM unnest($1::bigint[]) AS r(id)
 		CROSS JOIN LATERAL (SELECT y.finished_at FROM restore_test_runs y WHERE y.repository_id = r.id

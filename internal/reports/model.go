@@ -99,12 +99,14 @@ type TestStats struct {
 
 // Repository is one restic repository's record in the period.
 type Repository struct {
-	ID                      int64        `json:"id"`
-	Name                    string       `json:"name"`
-	Member                  string       `json:"member"` // slug
-	Vault                   string       `json:"vault"`
-	Island                  string       `json:"island"`
-	Mode                    string       `json:"mode"` // full or blind
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Member string `json:"member"` // slug
+	Vault  string `json:"vault"`
+	Island string `json:"island"`
+	Mode   string `json:"mode"` // blind, attested or full
+	// Evidence is what the latest test up to the period's end established, and who did.
+	Evidence                []Evidence   `json:"evidence"`
 	Status                  string       `json:"status"`
 	LastOutcome             string       `json:"last_outcome"` // of the latest test up to the period's end; "" if none
 	LastTestAt              *time.Time   `json:"last_test_at"`
@@ -120,6 +122,15 @@ type Repository struct {
 	DeletionsSeen           int          `json:"deletions_seen"`
 	Failures                []Failure    `json:"failures"`
 	Trend                   []TrendPoint `json:"trend"`
+}
+
+// Evidence is one level of the latest test (skipped ones left out) and who produced it:
+// "federation" for the verifier's own levels (internal/verify.Evidence; the member agent's
+// attestations are "member").
+type Evidence struct {
+	Kind     string `json:"kind"`
+	Producer string `json:"producer"`
+	Outcome  string `json:"outcome"`
 }
 
 // Failure is a test that failed or could not run, with its reason.
@@ -243,6 +254,8 @@ type RepoInput struct {
 	Member                 MemberRef
 	Mode                   string
 	RPOSeconds, RTOSeconds int64
+	// Evidence of the latest run (see Repository.Evidence).
+	Evidence []Evidence
 	// Runs: finished runs (not cancelled) in the period, oldest first.
 	Runs []RunInput
 	// Latest is the newest finished run up to the period's end (in the period or before).
@@ -308,7 +321,7 @@ func ptr[T any](v T) *T { return &v }
 func buildRepository(in RepoInput) Repository {
 	r := Repository{ID: in.ID, Name: in.Name, Member: in.Member.Slug, Vault: in.Vault, Island: in.Island, Mode: in.Mode,
 		RPOSeconds: in.RPOSeconds, RTOSeconds: in.RTOSeconds, LastSuccessAt: utcPtr(in.LastSuccessAt),
-		Failures: []Failure{}, Trend: []TrendPoint{}}
+		Failures: []Failure{}, Trend: []TrendPoint{}, Evidence: append([]Evidence{}, in.Evidence...)}
 	if in.Latest != nil {
 		r.LastOutcome, r.LastTestAt = in.Latest.Status, ptr(in.Latest.FinishedAt.UTC())
 	}

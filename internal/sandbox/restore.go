@@ -27,11 +27,12 @@ import (
 
 // Demo repository states: one repository of the demo member shows each outcome.
 const (
-	stateHealthy       = "healthy"        // passes every level
-	stateStale         = "stale"          // newest snapshot older than the RPO target: failed
-	stateCorrupted     = "corrupted"      // a data pack overwritten in the bucket: failed
-	stateMissingCanary = "missing-canary" // no canary file in the snapshot: failed
-	stateBlind         = "blind"          // registered without a password: passed (freshness only)
+	stateHealthy       = "healthy"         // passes every level
+	stateStale         = "stale"           // newest snapshot older than the RPO target: failed
+	stateCorrupted     = "corrupted"       // a data pack overwritten in the bucket: failed
+	stateMissingCanary = "missing-canary"  // no canary file in the snapshot: failed
+	stateBlind         = "blind"           // registered without a password: passed (freshness, deletions, content hashes)
+	stateBlindCorrupt  = "blind-corrupted" // blind, a data pack overwritten: failed, the content-hash level names it
 )
 
 // demoRepository is one restic repository the sandbox makes for the demo member.
@@ -51,6 +52,7 @@ var demoRepositories = []demoRepository{
 	{Name: "cloud01 (no canary)", Host: "cloud01.libre-nuage.example", State: stateMissingCanary},
 	{Name: "db01 (blind)", Host: "db01.libre-nuage.example", State: stateBlind},
 	{Name: "web02 (attested by the member)", Host: "web02.libre-nuage.example", State: stateAttested},
+	{Name: "photos01 (blind, corrupted pack)", Host: "photos01.libre-nuage.example", State: stateBlindCorrupt},
 }
 
 // staleAge is how old the stale repository's only snapshot is: past the default 26 h RPO.
@@ -186,9 +188,14 @@ func (s repoSeeder) seed(ctx context.Context, d demoRepository) (int64, error) {
 	in := verify.RepositoryInput{MemberID: s.memberID, VaultID: s.vault.ID, Name: d.Name, Path: path,
 		// Small repositories: every check reads every pack, so the damaged one is found at once.
 		Policy: verify.Policy{CheckSubsets: ptr(1), CheckEveryRuns: ptr(1)}}
-	if d.State != stateBlind && d.State != stateAttested {
+	switch d.State {
+	case stateBlind, stateBlindCorrupt:
+		in.Mode = verify.ModeBlind
+	case stateAttested:
+		in.Mode = verify.ModeAttested
+	default:
 		// Full mode: a restic key of Archipelago's own, revocable without touching the member's.
-		in.Password = rand.Text() + rand.Text()
+		in.Password, in.FullModeConsent = rand.Text()+rand.Text(), verify.FullModeStatementVersion
 		if _, err := s.r.KeyAdd(ctx, repo, in.Password, restic.KeyAddOptions{User: "archipelago", Host: "verifier"}); err != nil {
 			return 0, err
 		}
@@ -208,7 +215,7 @@ func (s repoSeeder) seed(ctx context.Context, d demoRepository) (int64, error) {
 	if _, err := s.r.Backup(ctx, repo, opts); err != nil {
 		return 0, err
 	}
-	if d.State == stateCorrupted {
+	if d.State == stateCorrupted || d.State == stateBlindCorrupt {
 		if err := corruptLargestPack(ctx, s.mc, s.vault.BucketName, path); err != nil {
 			return 0, fmt.Errorf("corrupt a pack: %w", err)
 		}

@@ -23,8 +23,9 @@ var demoOutcomes = map[string]struct {
 	"files01 (corrupted pack)": {"full", []string{"failed"}, "integrity"},
 	"cloud01 (no canary)":      {"full", []string{"failed"}, "canary"},
 	"db01 (blind)":             {"blind", []string{"passed", "warning"}, ""},
-	// Blind for the federation, plus one signed attestation by the member's agent (checked below).
-	"web02 (attested by the member)": {"blind", []string{"passed", "warning"}, ""},
+	// Attested: blind for the federation, plus one signed attestation by the member's agent (checked below).
+	"web02 (attested by the member)":   {"attested", []string{"passed", "warning"}, ""},
+	"photos01 (blind, corrupted pack)": {"blind", []string{"failed"}, "contenthash"},
 }
 
 // checkDemoRestoreTests waits (up to a few minutes) for the round of restore tests the

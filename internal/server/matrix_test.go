@@ -171,6 +171,9 @@ var matrix = []row{
 	{method: "GET", route: "/v1/repositories/{id}/attestations/{att_id}", path: "/v1/repositories/{repoA}/attestations/{attestationA}", want: want{401, 200, 200, 404, 200}},
 	{method: "PUT", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA}/password", body: map[string]any{"password": "matrix password 123"}, want: want{401, 403, 200, 404, 200}},
 	{method: "DELETE", route: "/v1/repositories/{id}/password", path: "/v1/repositories/{repoA3}/password", want: want{401, 403, 200, 404, 202}}, // fed: approval request (another member's tests)
+	{method: "PUT", route: "/v1/repositories/{id}/mode", path: "/v1/repositories/{repoM}/mode", body: map[string]any{"mode": "attested"}, want: want{401, 403, 200, 404, 200}},
+	{method: "GET", route: "/v1/repositories/{id}/evidence", path: "/v1/repositories/{repoA}/evidence", want: want{401, 200, 200, 404, 200}},
+	{method: "GET", route: "/v1/full-mode-statement", want: want{401, 200, 200, 200, 200}},
 	{method: "POST", route: "/v1/repositories/{id}/tests", path: "/v1/repositories/{repoA}/tests", want: want{401, 403, 202, 404, 200}},
 	{method: "GET", route: "/v1/restore-tests", want: want{401, 200, 200, 200, 200}},
 	// Multi-party approval: requests about member A ({approvalA…}, asked by the federation
@@ -200,6 +203,7 @@ var matrix = []row{
 	{method: "POST", route: "/restore-tests/repositories/{id}/policy", path: "/restore-tests/repositories/{repoP}/policy", body: url.Values{"rpo_hours": {"36"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/password", path: "/restore-tests/repositories/{repoP}/password", body: url.Values{"password": {"matrix password 123"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/password/remove", path: "/restore-tests/repositories/{repoP2}/password/remove", body: url.Values{}, want: want{303, 403, 303, 404, 303}}, // fed: approval request
+	{method: "POST", route: "/restore-tests/repositories/{id}/mode", path: "/restore-tests/repositories/{repoPM}/mode", body: url.Values{"mode": {"blind"}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/delete", path: "/restore-tests/repositories/{repoP3}/delete", body: url.Values{}, want: want{303, 403, 303, 404, 404}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/agent/keys", path: "/restore-tests/repositories/{repoP}/agent/keys", body: url.Values{"name": {"p"}, "public_key": {"not a key"}}, want: want{303, 403, 400, 404, 400}},
 	{method: "POST", route: "/restore-tests/repositories/{id}/agent/keys/{key_id}/revoke", path: "/restore-tests/repositories/{repoA}/agent/keys/{agentKeyA2}/revoke", body: url.Values{}, want: want{303, 403, 303, 404, 303}},
@@ -348,9 +352,9 @@ func matrixRestore(t *testing.T, env *apptest.Env, f *apptest.Fixture, objs map[
 		f.MemberA.ID, islandID, testenv.Unique("mx-restore-"), strings.Repeat("cd", 32)).Scan(&vaultID); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"repoA", "repoA2", "repoA3", "repoP", "repoP2", "repoP3"} {
+	for _, name := range []string{"repoA", "repoA2", "repoA3", "repoP", "repoP2", "repoP3", "repoM", "repoPM"} {
 		repo, err := env.App.Verify.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: f.MemberA.ID, VaultID: vaultID,
-			Name: name, Path: "restic/" + name, Password: "matrix repository password"})
+			Name: name, Path: "restic/" + name, Password: "matrix repository password", FullModeConsent: verify.FullModeStatementVersion})
 		if err != nil {
 			t.Fatal(err)
 		}

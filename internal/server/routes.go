@@ -126,6 +126,9 @@ func (s *Server) routes() chi.Router {
 			r.Delete("/v1/repositories/{id}", a.H(a.RepositoryDelete))
 			r.Put("/v1/repositories/{id}/password", a.H(a.RepositoryPasswordSet))
 			r.Delete("/v1/repositories/{id}/password", a.H(a.RepositoryPasswordRemove))
+			r.Put("/v1/repositories/{id}/mode", a.H(a.RepositoryModeSet))
+			r.Get("/v1/repositories/{id}/evidence", a.H(a.RepositoryEvidence))
+			r.Get("/v1/full-mode-statement", a.H(a.FullModeStatement))
 			r.Post("/v1/repositories/{id}/tests", a.H(a.RepositoryTestNow))
 			// Member-side agents and their attestations (internal/api/attestations.go).
 			r.Get("/v1/repositories/{id}/agent", a.H(a.AgentGet))
@@ -211,6 +214,7 @@ func (s *Server) routes() chi.Router {
 			r.Post("/restore-tests/repositories/{id}/policy", p.RepositoryPolicy)
 			r.Post("/restore-tests/repositories/{id}/password", p.RepositoryPassword)
 			r.Post("/restore-tests/repositories/{id}/password/remove", p.RepositoryPasswordRemove)
+			r.Post("/restore-tests/repositories/{id}/mode", p.RepositoryMode)
 			r.Post("/restore-tests/repositories/{id}/delete", p.RepositoryDelete)
 			r.Post("/restore-tests/repositories/{id}/agent/keys", p.AgentKeyAdd)
 			r.Post("/restore-tests/repositories/{id}/agent/keys/{key_id}/revoke", p.AgentKeyRevoke)

@@ -35,6 +35,10 @@ type target struct {
 	clockTolerance time.Duration // a snapshot dated further in the future is implausible
 	cacheDir       string        // restic's cache of this repository, kept warm between tests ("": in scratch)
 	seed           uint64        // for the random sample
+	// content-hash rotation: what earlier tests hashed, when the last one did, the cycle
+	chKnown map[string]chKnown
+	chLast  *time.Time
+	chCycle time.Duration
 }
 
 // result is what one test found.
@@ -52,6 +56,7 @@ type result struct {
 	checkSubset   string
 	checkDone     bool
 	fullDone      bool
+	contentHash   *contentHashResult
 
 	sampleFiles, sampleBytes int64
 	restoreSeconds           float64
@@ -95,7 +100,7 @@ func execute(ctx context.Context, r *restic.Runner, t target, now func() time.Ti
 	if progress == nil {
 		e.progress = func(Progress) {}
 	}
-	if t.mode == ModeBlind {
+	if t.mode != ModeFull {
 		e.blind(ctx)
 	} else {
 		if !e.full(ctx) {
@@ -123,7 +128,7 @@ func (e *executor) level(name string, fn func(l *LevelResult)) {
 }
 
 var levelPhase = map[string]string{
-	LevelFreshness: "listing snapshots", LevelDeletions: "comparing with the last test",
+	LevelFreshness: "listing snapshots", LevelDeletions: "comparing with the last test", LevelContentHash: "hashing objects",
 	LevelIntegrity: "restic check", LevelSample: "restoring a sample", LevelCanary: "reading the canary",
 	LevelFull: "full restore",
 }
@@ -184,9 +189,14 @@ func (e *executor) blind(ctx context.Context) {
 		e.freshness(l, objs, "upload time of the newest object under snapshots/", nil)
 	})
 	e.level(LevelDeletions, func(l *LevelResult) { e.deletions(l, objs) })
+	e.level(LevelContentHash, func(l *LevelResult) { e.contentHash(ctx, l) })
+	why := "needs the repository password: this repository is registered in blind mode"
+	if e.t.mode == ModeAttested {
+		why = "needs the repository password: in attested mode the member's agent runs it (see the member's attestations)"
+	}
 	for _, name := range []string{LevelIntegrity, LevelSample, LevelCanary, LevelFull} {
 		e.res.levels = append(e.res.levels, LevelResult{Level: name, Outcome: OutcomeSkipped, StartedAt: e.now().UTC(),
-			Summary: "needs the repository password: this repository is registered in blind mode", Details: map[string]any{}})
+			Summary: why, Details: map[string]any{}})
 	}
 }
 
@@ -496,6 +506,9 @@ func (e *executor) full(ctx context.Context) bool {
 		_ = os.RemoveAll(sampleDir)
 	}
 	e.level(LevelFull, func(l *LevelResult) { e.fullRestore(ctx, l) })
+	// Content-hash integrity runs in every mode; here after restic's levels, which judge the
+	// same objects first (an island fault is then attributed where restic met it).
+	e.level(LevelContentHash, func(l *LevelResult) { e.contentHash(ctx, l) })
 	return true
 }
 

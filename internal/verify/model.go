@@ -19,9 +19,16 @@ type FieldError = problem.FieldError
 
 // Modes of a repository.
 const (
-	ModeFull  = "full"  // Archipelago holds the password of a dedicated restic key
-	ModeBlind = "blind" // no password: freshness and deletion watch only
+	ModeFull     = "full"     // Archipelago holds the password of a dedicated restic key (after the member's consent)
+	ModeAttested = "attested" // blind, plus signed attestations from the member's own agent
+	ModeBlind    = "blind"    // no password: freshness, deletion watch and content-hash integrity
 )
+
+// Modes lists the modes, from the least the federation holds to the most.
+var Modes = []string{ModeBlind, ModeAttested, ModeFull}
+
+// ValidMode reports whether m is a mode.
+func ValidMode(m string) bool { return m == ModeBlind || m == ModeAttested || m == ModeFull }
 
 // Run statuses. The last four plus cancelled are final.
 const (
@@ -49,14 +56,18 @@ const (
 const (
 	LevelFreshness = "freshness"
 	LevelDeletions = "deletions"
-	LevelIntegrity = "integrity"
-	LevelSample    = "sample"
-	LevelCanary    = "canary"
-	LevelFull      = "full"
+	// LevelContentHash reads objects with the verifier key and compares their SHA-256 with
+	// their names (contenthash.go): no password, every mode.
+	LevelContentHash = "contenthash"
+	LevelIntegrity   = "integrity"
+	LevelSample      = "sample"
+	LevelCanary      = "canary"
+	LevelFull        = "full"
 )
 
 // Levels lists the levels in the order they run.
-var Levels = []string{LevelFreshness, LevelDeletions, LevelIntegrity, LevelSample, LevelCanary, LevelFull}
+// In blind and attested mode content-hash runs third (the restic levels are skipped).
+var Levels = []string{LevelFreshness, LevelDeletions, LevelIntegrity, LevelSample, LevelCanary, LevelFull, LevelContentHash}
 
 // Policy is a repository's test policy. In a Repository, nil fields take the federation
 // default (Settings); Effective fills them.
@@ -175,6 +186,10 @@ type Repository struct {
 	CreatedBy         string          `json:"created_by"`
 	CreatedAt         time.Time       `json:"created_at"`
 	UpdatedAt         time.Time       `json:"updated_at"`
+	// FullConsent is the consent given for full mode (nil: never given).
+	FullConsent *ConsentRecord `json:"full_consent"`
+	// ContentHash is the content-hash coverage of the current cycle (nil: never hashed).
+	ContentHash *Coverage `json:"content_hash"`
 
 	// From the vault, for display.
 	VaultName  string `json:"vault_name"`

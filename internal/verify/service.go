@@ -76,6 +76,9 @@ type Config struct {
 	// ClockTolerance is how far in the future a snapshot may be dated before it is reported
 	// as "clock ahead" and judged by its upload time instead (default DefaultClockTolerance).
 	ClockTolerance time.Duration
+	// ContentHashCycle is how often the content-hash level reads every object of a
+	// repository at least once (default DefaultContentHashCycle, 30 days).
+	ContentHashCycle time.Duration
 }
 
 // DefaultClockTolerance is Config.ClockTolerance's default.
@@ -102,6 +105,8 @@ type Service struct {
 	scratchMu   sync.Mutex
 	scratchDir  string
 	scratchLock *os.File
+
+	evidence evidenceSources
 }
 
 // New builds the service. Call UseQueue before enqueuing tests.
@@ -121,6 +126,7 @@ func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
 	cfg.HeartbeatTimeout = max(cmp.Or(cfg.HeartbeatTimeout, DefaultHeartbeatTimeout), 3*cfg.HeartbeatEvery)
 	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, DefaultSweepEvery)
 	cfg.ClockTolerance = cmp.Or(cfg.ClockTolerance, DefaultClockTolerance)
+	cfg.ContentHashCycle = cmp.Or(cfg.ContentHashCycle, DefaultContentHashCycle)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -175,9 +181,14 @@ type RepositoryInput struct {
 	VaultID  int64
 	Name     string
 	Path     string
-	// Password of the restic key the member added for Archipelago; empty means blind mode.
+	// Mode is blind, attested or full; empty means full with a password, blind without.
+	Mode string
+	// Password of the restic key the member added for Archipelago: full mode only.
 	Password string
-	Policy   Policy
+	// FullModeConsent must be FullModeStatementVersion in full mode (the member read
+	// FullModeStatement and accepts it); the consent is recorded with who and when.
+	FullModeConsent string
+	Policy          Policy
 }
 
 var repoPath = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
@@ -276,12 +287,27 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 	if err := validatePath(in.Path); err != nil {
 		return Repository{}, err
 	}
-	mode := ModeBlind
-	if in.Password != "" {
-		mode = ModeFull
+	mode := in.Mode
+	if mode == "" {
+		mode = ModeBlind
+		if in.Password != "" {
+			mode = ModeFull
+		}
+	}
+	switch mode {
+	case ModeFull:
 		if err := validatePassword(in.Password); err != nil {
 			return Repository{}, err
 		}
+		if err := checkConsent(in.FullModeConsent); err != nil {
+			return Repository{}, err
+		}
+	case ModeBlind, ModeAttested:
+		if in.Password != "" {
+			return Repository{}, &FieldError{Field: "password", Problem: "must be empty in " + mode + " mode: the federation holds no password"}
+		}
+	default:
+		return Repository{}, &FieldError{Field: "mode", Problem: "must be blind, attested or full"}
 	}
 	if err := validatePolicy(in.Policy); err != nil {
 		return Repository{}, err
@@ -318,18 +344,23 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 		if err := setTestTarget(ctx, tx, id, p.Target); err != nil {
 			return err
 		}
+		details := map[string]any{"name": in.Name, "vault_id": in.VaultID, "path": in.Path, "mode": mode, "policy": policyDetails(in.Policy)}
 		if mode == ModeFull {
 			if _, err := tx.Exec(ctx, `UPDATE restic_repositories SET password_sealed = $2 WHERE id = $1`,
 				id, s.keyring.SealString(passwordPurpose(id), in.Password)); err != nil {
 				return err
 			}
+			if err := recordConsent(ctx, tx, id, actor.Name); err != nil {
+				return err
+			}
+			details["full_mode_consent"] = FullModeStatementVersion
 		}
 		if err := s.scheduleNext(ctx, tx, id); err != nil {
 			return err
 		}
 		_, err = audit.Record(ctx, tx, audit.Entry{Action: "repository.create", MemberID: &in.MemberID,
 			TargetType: "restic_repository", TargetID: strconv.FormatInt(id, 10),
-			Details: map[string]any{"name": in.Name, "vault_id": in.VaultID, "path": in.Path, "mode": mode, "policy": policyDetails(in.Policy)}})
+			Details: details})
 		return err
 	})
 	if err != nil {
@@ -462,16 +493,23 @@ func (s *Service) PolicyUpdate(ctx context.Context, id int64, name *string, p Po
 	return RepositoryGetByID(ctx, s.pool, id)
 }
 
-// PasswordSet replaces (or, for a blind repository, adds) the password: the repository
-// becomes full mode. The password is checked against the repository first, sealed, and
-// never shown again (audited without it).
-func (s *Service) PasswordSet(ctx context.Context, id int64, password string) (Repository, error) {
+// PasswordSet replaces (or, for a blind or attested repository, adds) the password: the
+// repository becomes full mode. Entering full mode needs consent (FullModeStatementVersion,
+// recorded with who and when); replacing the password of a full repository keeps its
+// consent unless a new one is given. The password is checked against the repository first,
+// sealed, and never shown again (audited without it).
+func (s *Service) PasswordSet(ctx context.Context, id int64, password, consent string) (Repository, error) {
 	if err := validatePassword(password); err != nil {
 		return Repository{}, err
 	}
 	r, err := RepositoryGetByID(ctx, s.pool, id)
 	if err != nil {
 		return r, err
+	}
+	if r.Mode != ModeFull || consent != "" {
+		if err := checkConsent(consent); err != nil {
+			return r, err
+		}
 	}
 	if err := s.checkPassword(ctx, r.VaultID, r.Path, password); err != nil {
 		return r, err
@@ -489,8 +527,16 @@ func (s *Service) PasswordSet(ctx context.Context, id int64, password string) (R
 		if !r.HasPassword {
 			action = "repository.password_set"
 		}
+		d := map[string]any{"mode": ModeFull, "from": r.Mode}
+		if consent != "" {
+			actor, _ := audit.ActorFrom(ctx)
+			if err := recordConsent(ctx, tx, id, actor.Name); err != nil {
+				return err
+			}
+			d["full_mode_consent"] = FullModeStatementVersion
+		}
 		_, err = audit.Record(ctx, tx, audit.Entry{Action: action, MemberID: &r.MemberID, TargetType: "restic_repository",
-			TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"mode": ModeFull}})
+			TargetID: strconv.FormatInt(id, 10), Details: d})
 		return err
 	})
 	if err != nil {

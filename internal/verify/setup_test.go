@@ -216,7 +216,7 @@ func (b *bundle) newRepo(path string, blind, noCanary bool, p Policy) *fixture {
 		if _, err := b.restic.KeyAdd(b.ctx, f.member, f.password, restic.KeyAddOptions{User: "archipelago"}); err != nil {
 			t.Fatalf("key add: %v", err)
 		}
-		in.Password = f.password
+		in.Password, in.FullModeConsent = f.password, FullModeStatementVersion
 	}
 	var err error
 	f.repo, err = b.svc.RepositoryCreate(b.ctx, in)

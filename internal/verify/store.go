@@ -34,7 +34,9 @@ const repoColumns = `r.id, r.member_id, r.vault_id, v.island_id, r.name, r.path,
 	r.rto_seconds, r.sample_files, r.sample_bytes, r.check_every_runs, r.check_subsets, r.full_restore_days, r.canary_path,
 	r.paused, r.next_run_at, r.check_count, r.runs_since_check, r.last_full_restore_at, r.last_run_id, r.created_by,
 	r.created_at, r.updated_at, v.name, v.bucket_name, i.name,
-	lr.id, lr.status, lr.reason, lr.finished_at, lr.snapshot_age_seconds, lr.rto_estimate_seconds, r.test_target`
+	lr.id, lr.status, lr.reason, lr.finished_at, lr.snapshot_age_seconds, lr.rto_estimate_seconds,
+	r.full_consent_by, r.full_consent_at, r.full_consent_version, r.contenthash_at, r.contenthash_cycle_seconds,
+	r.contenthash_objects_total, r.contenthash_bytes_total, r.contenthash_objects_cycle, r.contenthash_bytes_cycle, r.test_target`
 
 const repoFrom = ` FROM restic_repositories r
 	JOIN vaults v ON v.id = r.vault_id
@@ -48,15 +50,26 @@ func scanRepo(row pgx.Row, s Settings) (Repository, error) {
 	var lstatus, lreason *string
 	var lfin *time.Time
 	var lage, lrto *int64
+	var consentBy, consentVersion *string
+	var consentAt, chAt *time.Time
+	var chCycle, chObj, chBytes, chObjCycle, chBytesCycle *int64
 	err := row.Scan(&r.ID, &r.MemberID, &r.VaultID, &r.IslandID, &r.Name, &r.Path, &r.Mode, &r.HasPassword, &r.PasswordSetAt,
 		&r.CanaryToken, &p.Schedule, &p.WindowStartMinute, &p.WindowMinutes, &p.JitterSeconds, &p.RPOSeconds, &p.RTOSeconds,
 		&p.SampleFiles, &p.SampleBytes, &p.CheckEveryRuns, &p.CheckSubsets, &p.FullRestoreDays, &p.CanaryPath, &r.Paused,
 		&r.NextRunAt, &r.CheckCount, &r.RunsSinceCheck, &r.LastFullRestoreAt, &r.LastRunID, &r.CreatedBy, &r.CreatedAt,
-		&r.UpdatedAt, &r.VaultName, &r.BucketName, &r.IslandName, &lid, &lstatus, &lreason, &lfin, &lage, &lrto, &p.Target)
+		&r.UpdatedAt, &r.VaultName, &r.BucketName, &r.IslandName, &lid, &lstatus, &lreason, &lfin, &lage, &lrto,
+		&consentBy, &consentAt, &consentVersion, &chAt, &chCycle, &chObj, &chBytes, &chObjCycle, &chBytesCycle, &p.Target)
 	if err != nil {
 		return r, err
 	}
 	r.Effective = r.Policy.Effective(s)
+	if consentAt != nil {
+		r.FullConsent = &ConsentRecord{By: chDeref(consentBy), At: *consentAt, StatementVersion: chDeref(consentVersion)}
+	}
+	if chAt != nil {
+		r.ContentHash = &Coverage{At: *chAt, CycleSeconds: chDeref(chCycle), ObjectsTotal: chDeref(chObj), BytesTotal: chDeref(chBytes),
+			ObjectsCycle: chDeref(chObjCycle), BytesCycle: chDeref(chBytesCycle)}
+	}
 	if lid != nil {
 		r.Last = &RunSummary{ID: *lid, Status: *lstatus, Reason: *lreason, FinishedAt: lfin, SnapshotAgeSeconds: lage,
 			RTOEstimateSeconds: lrto}

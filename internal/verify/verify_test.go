@@ -162,7 +162,7 @@ func TestWrongPasswordIsAnErrorNotAFailureAndIsRetried(t *testing.T) {
 		t.Errorf("log does not keep both attempts:\n%s", log)
 	}
 	// Registering a wrong password is refused up front.
-	_, err := b.svc.PasswordSet(b.ctx, f.repo.ID, "another-wrong-password")
+	_, err := b.svc.PasswordSet(b.ctx, f.repo.ID, "another-wrong-password", "")
 	if fe, ok := err.(*FieldError); !ok || fe.Field != "password" {
 		t.Fatalf("wrong password accepted: %v", err)
 	}
@@ -524,7 +524,7 @@ func TestPasswordIsSealedAndNeverReturned(t *testing.T) {
 	if _, err := b.svc.PasswordRemove(b.ctx, f.repo.ID); err != ErrNoPassword {
 		t.Fatalf("second remove: %v", err)
 	}
-	r, err = b.svc.PasswordSet(b.ctx, f.repo.ID, f.password)
+	r, err = b.svc.PasswordSet(b.ctx, f.repo.ID, f.password, FullModeStatementVersion)
 	if err != nil || r.Mode != ModeFull {
 		t.Fatalf("set password again: %+v %v", r, err)
 	}

@@ -341,7 +341,7 @@ func (s *Service) runForJob(ctx context.Context, job *river.Job[TestArgs]) (Run,
 func (s *Service) targetFor(ctx context.Context, r Repository, scratch string, jobID int64) (target, error) {
 	t := target{repoID: r.ID, mode: r.Mode, prefix: r.Path, policy: r.Effective, canaryToken: r.CanaryToken,
 		checkCount: r.CheckCount, runsSinceCheck: r.RunsSinceCheck, lastFull: r.LastFullRestoreAt, scratch: scratch,
-		seed: uint64(jobID), clockTolerance: s.cfg.ClockTolerance,
+		seed: uint64(jobID), clockTolerance: s.cfg.ClockTolerance, chCycle: s.cfg.ContentHashCycle,
 		cacheDir: filepath.Join(s.cfg.CacheDir, "repository-"+strconv.FormatInt(r.ID, 10))}
 	var err error
 	t.creds, err = s.credentialsFor(ctx, r)
@@ -359,6 +359,10 @@ func (s *Service) targetFor(ctx context.Context, r Repository, scratch string, j
 		}
 	}
 	t.known, err = knownSnapshots(ctx, s.pool, r.ID)
+	if err != nil {
+		return t, err
+	}
+	t.chKnown, t.chLast, err = contentHashKnown(ctx, s.pool, r.ID)
 	return t, err
 }
 
@@ -458,7 +462,10 @@ func (s *Service) record(ctx context.Context, run Run, repo Repository, res *res
 			runs_since_check = CASE WHEN $3 THEN 0 ELSE runs_since_check + 1 END,
 			last_full_restore_at = CASE WHEN $4 THEN $5 ELSE last_full_restore_at END WHERE id = $1`,
 			run.RepositoryID, run.ID, res.checkDone, res.fullDone, now)
-		return err
+		if err != nil {
+			return err
+		}
+		return contentHashRecord(ctx, tx, run.RepositoryID, res.contentHash, now)
 	})
 }
 
