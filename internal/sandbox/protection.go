@@ -226,7 +226,8 @@ func seedCopyTestedRepository(ctx context.Context, a *app.App, v vaults.Vault) e
 	}
 	target := verify.TargetCopy
 	reg, err := a.Verify.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: v.MemberID, VaultID: v.ID, Name: copyTestedRepository,
-		Path: path, Password: password, Policy: verify.Policy{Target: &target, CheckSubsets: ptr(1), CheckEveryRuns: ptr(1)}})
+		Path: path, Password: password, FullModeConsent: verify.FullModeStatementVersion, // the demo member consents to full mode
+		Policy: verify.Policy{Target: &target, CheckSubsets: ptr(1), CheckEveryRuns: ptr(1)}})
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
