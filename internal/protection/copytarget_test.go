@@ -102,7 +102,8 @@ func TestRestoreTestTargetsTheCopy(t *testing.T) {
 	}
 	copyTarget, sample := verify.TargetCopy, 2
 	repo, err := svc.RepositoryCreate(ctx, verify.RepositoryInput{MemberID: b.memberA, VaultID: v.ID, Name: "laptop",
-		Path: "restic", Password: archipelagoPassword, Policy: verify.Policy{Target: &copyTarget, SampleFiles: &sample}})
+		Path: "restic", Password: archipelagoPassword, FullModeConsent: verify.FullModeStatementVersion,
+		Policy: verify.Policy{Target: &copyTarget, SampleFiles: &sample}})
 	if err != nil {
 		t.Fatalf("register the repository: %v", err)
 	}
