@@ -180,6 +180,19 @@ func TestAgentEndToEnd(t *testing.T) {
 	if outcomes["integrity"] != "passed" || outcomes["sample"] != "passed" || outcomes["canary"] != "passed" || outcomes["freshness"] != "passed" {
 		t.Errorf("levels: %+v", a.Levels)
 	}
+	// The repository's evidence says who produced what: the member's attestation is there.
+	var ev struct {
+		Evidence []struct{ Kind, Producer, Outcome, Ref string } `json:"evidence"`
+	}
+	res = env.Do(apptest.Req{Method: "GET", Path: fmt.Sprintf("/v1/repositories/%d/evidence", repo.ID), Token: f.ViewerA.Access})
+	res.Decode(t, &ev)
+	found := false
+	for _, e := range ev.Evidence {
+		found = found || (e.Kind == "attestation" && e.Producer == "member" && e.Outcome == "passed" && e.Ref == a.StatementSHA256)
+	}
+	if res.Status != 200 || !found {
+		t.Errorf("evidence without the member's attestation: %d %s", res.Status, res.Body)
+	}
 	var sealed *string
 	if err := env.App.Pool.QueryRow(ctx, `SELECT password_sealed FROM restic_repositories WHERE id = $1`, repo.ID).Scan(&sealed); err != nil || sealed != nil {
 		t.Errorf("the federation holds a password for the repository: %v %v", sealed, err)

@@ -130,6 +130,7 @@ func (a *App) build(ctx context.Context) error {
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
 		TestTimeout: a.Cfg.RestoreTestTimeout, ContentHashCycle: a.Cfg.ContentHashCycle})
 	a.Attest = attest.New(a.Pool, a.Log, attest.Config{})
+	a.Verify.AddEvidenceSource(a.Attest.Evidence) // "attested by the member" beside the federation's levels
 	a.buildApprovals()
 	apiH, err := api.New(api.Deps{Attest: a.Attest, Logger: a.Log, Pool: a.Pool, Identity: a.Identity, SecureCookies: a.Cfg.SecureCookies(),
 		Audit: a.Audit, Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Vaults: a.Vaults, Verify: a.Verify, Protection: a.Protection,

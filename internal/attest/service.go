@@ -22,6 +22,7 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/problem"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // Errors of the domain.
@@ -625,4 +626,24 @@ func (a Attestation) ShortSnapshot() string {
 		return ""
 	}
 	return (*a.SnapshotID)[:8]
+}
+
+// Evidence is the member's part of a repository's evidence list (verify.Service.EvidenceList,
+// registered with AddEvidenceSource at wiring): its latest attestation, produced by the member's
+// agent and signed with a key registered on the repository; none when no agent has reported.
+func (s *Service) Evidence(ctx context.Context, repoID int64) ([]verify.Evidence, error) {
+	atts, err := s.AttestationList(ctx, repoID, 1)
+	if err != nil || len(atts) == 0 {
+		return nil, err
+	}
+	a := atts[0]
+	summary := a.Reason
+	if a.SnapshotID != nil {
+		summary = fmt.Sprintf("snapshot %.8s: %s (key %q, check subset %s)", *a.SnapshotID, a.Reason, a.KeyName, a.CheckSubset)
+	}
+	if r := []rune(summary); len(r) > 1000 {
+		summary = string(r[:999]) + "…"
+	}
+	return []verify.Evidence{{Kind: "attestation", Producer: verify.ProducerMember, Outcome: a.Status, Summary: summary,
+		At: a.FinishedAt, Ref: a.StatementSHA256}}, nil
 }

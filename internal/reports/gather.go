@@ -144,6 +144,21 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 	}); err != nil {
 		return nil, fmt.Errorf("report: evidence: %w", err)
 	}
+	// The member's side: the latest signed attestation of its agent before the period's end.
+	rows, err = q.Query(ctx, `SELECT DISTINCT ON (repository_id) repository_id, status FROM agent_attestations
+		WHERE repository_id = ANY($1) AND finished_at < $2 ORDER BY repository_id, finished_at DESC, id DESC`, ids, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: attestations: %w", err)
+	}
+	var attRepo int64
+	var attStatus string
+	if _, err := pgx.ForEachRow(rows, []any{&attRepo, &attStatus}, func() error {
+		r := byID[attRepo]
+		r.Evidence = append(r.Evidence, Evidence{Kind: "attestation", Producer: "member", Outcome: attStatus})
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("report: attestations: %w", err)
+	}
 	rows, err = q.Query(ctx, `SELECT r.id, x.finished_at FROM unnest($1::bigint[]) AS r(id)
 		CROSS JOIN LATERAL (SELECT y.finished_at FROM restore_test_runs y WHERE y.repository_id = r.id
 			AND y.status IN ('passed', 'warning') AND y.finished_at < $2 ORDER BY y.id DESC LIMIT 1) x`, ids, p.End)

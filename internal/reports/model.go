@@ -125,8 +125,8 @@ type Repository struct {
 }
 
 // Evidence is one level of the latest test (skipped ones left out) and who produced it:
-// "federation" for the verifier's own levels (internal/verify.Evidence; the member agent's
-// attestations are "member").
+// "federation" for the verifier's own levels (internal/verify.Evidence), and "member" for the
+// latest signed attestation of the member's agent before the period's end (kind "attestation").
 type Evidence struct {
 	Kind     string `json:"kind"`
 	Producer string `json:"producer"`
