@@ -185,6 +185,9 @@ func (c ProtectionChange) Input() protection.SettingsInput {
 // PlanProtectionSettings: shortening the protected-copy grace period or disabling copies
 // by default is protected.
 func (s *Service) PlanProtectionSettings(ctx context.Context, p *identity.Principal, c ProtectionChange) (Ask, bool, error) {
+	if err := c.Input().Validate(); err != nil {
+		return Ask{}, false, err // a change that could never apply is refused now, not voted on
+	}
 	cur, err := s.look.Protection.SettingsGet(ctx)
 	if err != nil {
 		return Ask{}, false, err

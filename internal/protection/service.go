@@ -164,16 +164,26 @@ type SettingsInput struct {
 	UnfreezeDelay *time.Duration
 }
 
+// Validate refuses settings outside their bounds, naming the field: the deletion grace
+// period is never under three days. SettingsUpdate calls it; so does the approval gate, so a
+// change that could never apply is refused at once instead of waiting for votes.
+func (in SettingsInput) Validate() error {
+	switch {
+	case in.CopyEvery != nil && (*in.CopyEvery < MinCopyEvery || *in.CopyEvery > MaxCopyEvery):
+		return &FieldError{Field: "copy_every_seconds", Problem: "must be between 60 seconds and 7 days"}
+	case in.DeletionGrace != nil && *in.DeletionGrace < MinDeletionGrace:
+		return &FieldError{Field: "deletion_grace_seconds", Problem: "must be at least 3 days (259200 seconds)"}
+	case in.UnfreezeDelay != nil && (*in.UnfreezeDelay < 0 || *in.UnfreezeDelay > MaxUnfreezeDelay):
+		return &FieldError{Field: "unfreeze_delay_seconds", Problem: "must be between 0 and 30 days"}
+	}
+	return nil
+}
+
 // SettingsUpdate changes the federation's protection settings (audited). The deletion
 // grace period is never under three days.
 func (s *Service) SettingsUpdate(ctx context.Context, in SettingsInput) (Settings, error) {
-	switch {
-	case in.CopyEvery != nil && (*in.CopyEvery < MinCopyEvery || *in.CopyEvery > MaxCopyEvery):
-		return Settings{}, &FieldError{Field: "copy_every_seconds", Problem: "must be between 60 seconds and 7 days"}
-	case in.DeletionGrace != nil && *in.DeletionGrace < MinDeletionGrace:
-		return Settings{}, &FieldError{Field: "deletion_grace_seconds", Problem: "must be at least 3 days (259200 seconds)"}
-	case in.UnfreezeDelay != nil && (*in.UnfreezeDelay < 0 || *in.UnfreezeDelay > MaxUnfreezeDelay):
-		return Settings{}, &FieldError{Field: "unfreeze_delay_seconds", Problem: "must be between 0 and 30 days"}
+	if err := in.Validate(); err != nil {
+		return Settings{}, err
 	}
 	var out Settings
 	err := s.tx(ctx, func(tx pgx.Tx) error {
