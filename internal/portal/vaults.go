@@ -161,6 +161,7 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 var vaultFlashes = flashes{
 	"created":    "The vault was created. Create a key to start backing up.",
 	"revoked":    "The key was revoked: it no longer works.",
+	"key":        "The key was created.",
 	"deleted":    "The empty vault was deleted.",
 	"scheduled":  "The vault's deletion is scheduled; its data is kept until the date shown, and you can undo it until then.",
 	"restored":   "The deletion was cancelled: the vault is active again.",
@@ -218,7 +219,12 @@ func (p *Portal) Vault(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, v, nil)
+	var nk *vaults.NewKey
+	if k, ok := takeOnce[vaults.NewKey](p, r, fmt.Sprintf("vault/%d/key", v.ID)); ok {
+		nk = &k
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, v, nk)
 }
 
 func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int, page Page, v vaults.Vault, nk *vaults.NewKey) {
@@ -246,8 +252,8 @@ func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int,
 	p.render(w, r, status, "vault", page)
 }
 
-// VaultKeyCreate handles the new key form: the secret and the restic snippet are shown
-// on the answer page only.
+// VaultKeyCreate handles the new key form: the secret and the restic snippet are kept for
+// one display on the vault's page, where the answer redirects (once.go).
 func (p *Portal) VaultKeyCreate(w http.ResponseWriter, r *http.Request) {
 	v, ok := p.vaultFor(w, r, authz.MemberWrite)
 	if !ok {
@@ -272,7 +278,8 @@ func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vaul
 		p.vaultError(w, r, v, err)
 		return
 	}
-	p.renderVault(w, r, http.StatusCreated, Page{}, v, &nk)
+	p.keepOnce(r, fmt.Sprintf("vault/%d/key", v.ID), nk)
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=key", v.ID), http.StatusSeeOther)
 }
 
 // keyToChange loads the path's vault for a change (vaultFor) and its {key_id}.
