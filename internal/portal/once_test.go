@@ -24,6 +24,7 @@ import (
 func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 	env, f := apptest.Parallel(t)
 	north := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "north", 1, f.MemberA.ID)
+	vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "south", 1, f.MemberB.ID) // the vault's island: not its member's
 	vaultstest.Pledge(t, env.App.Pool, north, f.MemberA.ID, 100_000_000_000)
 	ctx := audit.WithActor(context.Background(), audit.System("portal-test"))
 	v, _, err := env.App.Vaults.Create(ctx, vaults.CreateInput{MemberID: f.MemberA.ID, Name: testenv.Unique("once-"), QuotaBytes: 1_000_000_000})
@@ -65,7 +66,7 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 	res := env.Do(apptest.Req{Method: "POST", Path: page + "/keys", Body: form.Encode(), Header: map[string]string{
 		"Cookie": cookie["Cookie"], "Content-Type": "application/x-www-form-urlencoded"}})
 	loc := res.Header.Get("Location")
-	if res.Status != 303 || !strings.HasPrefix(loc, page+"?") {
+	if res.Status != 303 || loc != page {
 		t.Fatalf("POST key: %d to %q, want 303 to the vault page", res.Status, loc)
 	}
 	if strings.Contains(string(res.Body), "new-key-secret") {
@@ -86,7 +87,7 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 		t.Fatal("the secret is in the URL")
 	}
 	// Reloading shows no secret and creates nothing.
-	for _, path := range []string{loc, page} {
+	for _, path := range []string{loc, page, page + "?done=created"} {
 		if body := get(path, cookie); strings.Contains(body, "new-key-secret") || strings.Contains(body, secret) {
 			t.Fatalf("GET %s after the secret was shown shows it again", path)
 		}
@@ -108,5 +109,41 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 	}
 	if body := get(res.Header.Get("Location"), cookie); !strings.Contains(body, `id="new-key-secret"`) {
 		t.Fatal("the rotated key's secret is not shown after the redirect")
+	}
+
+	// API tokens and webhook secrets go the same way: 303, shown once on the GET, never again.
+	var tokens, channels int
+	count := func() {
+		if err := env.App.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM notify_channels)`).Scan(&tokens, &channels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		path, to, id string
+		form         url.Values
+	}{
+		{"/tokens", "/tokens", "new-token-value", url.Values{"name": {"once"}, "member": {"member-a"}, "role": {"viewer"}}},
+		{"/notifications/channels", "/notifications", "new-webhook-secret", url.Values{"member": {"member-a"}, "kind": {"webhook"},
+			"name": {testenv.Unique("once-")}, "target": {"https://example.org/hook"}}},
+	} {
+		c.form.Set("csrf", f.AdminA.CSRF)
+		res := env.Do(apptest.Req{Method: "POST", Path: c.path, Body: c.form.Encode(), Header: map[string]string{
+			"Cookie": cookie["Cookie"], "Content-Type": "application/x-www-form-urlencoded"}})
+		if res.Status != 303 || res.Header.Get("Location") != c.to || strings.Contains(string(res.Body), c.id) {
+			t.Fatalf("POST %s: %d to %q, want 303 to %s without the secret", c.path, res.Status, res.Header.Get("Location"), c.to)
+		}
+		count()
+		t0, c0 := tokens, channels
+		body := get(c.to, cookie)
+		m := regexp.MustCompile(`<code[^>]*id="` + c.id + `"[^>]*>([^<]+)</code>`).FindStringSubmatch(body)
+		if m == nil || len(m[1]) < 20 {
+			t.Fatalf("GET %s after the POST shows no secret", c.to)
+		}
+		if body := get(c.to, cookie); strings.Contains(body, c.id) || strings.Contains(body, m[1]) {
+			t.Fatalf("GET %s again shows the secret again", c.to)
+		}
+		if count(); tokens != t0 || channels != c0 {
+			t.Fatalf("reloading %s created something: tokens %d→%d, channels %d→%d", c.to, t0, tokens, c0, channels)
+		}
 	}
 }

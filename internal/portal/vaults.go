@@ -161,7 +161,6 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 var vaultFlashes = flashes{
 	"created":    "The vault was created. Create a key to start backing up.",
 	"revoked":    "The key was revoked: it no longer works.",
-	"key":        "The key was created.",
 	"deleted":    "The empty vault was deleted.",
 	"scheduled":  "The vault's deletion is scheduled; its data is kept until the date shown, and you can undo it until then.",
 	"restored":   "The deletion was cancelled: the vault is active again.",
@@ -279,7 +278,7 @@ func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vaul
 		return
 	}
 	p.keepOnce(r, fmt.Sprintf("vault/%d/key", v.ID), nk)
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=key", v.ID), http.StatusSeeOther)
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d", v.ID), http.StatusSeeOther)
 }
 
 // keyToChange loads the path's vault for a change (vaultFor) and its {key_id}.
