@@ -43,12 +43,20 @@ func canChangeChannel(u *identity.Principal, c notify.Channel) bool {
 
 // Notifications shows the notification channels, their recent deliveries and recent events.
 func (p *Portal) Notifications(w http.ResponseWriter, r *http.Request) {
-	p.renderNotify(w, r, http.StatusOK, Page{Flash: notifyFlashes.of(r)}, channelForm{Kind: "webhook"}, "", "")
+	page := Page{Flash: notifyFlashes.of(r)}
+	var secret, secretFor string
+	if c, ok := takeOnce[[2]string](p, r, "channel"); ok {
+		secret, secretFor = c[0], c[1]
+		page.Flash = "The channel " + secretFor + " was created."
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	p.renderNotify(w, r, http.StatusOK, page, channelForm{Kind: "webhook"}, secret, secretFor)
 }
 
 // notifyFlashes are the messages shown after a form, by the done= of the redirect.
 var notifyFlashes = flashes{
 	"deleted": "The channel was deleted.",
+	"created": "The channel was created.",
 	"test":    "A test message was queued; its delivery appears below within a few seconds.",
 }
 
@@ -124,7 +132,13 @@ func (p *Portal) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, err, nil, func(_ int, msg string) { bad(msg) })
 		return
 	}
-	p.renderNotify(w, r, http.StatusCreated, Page{Flash: "The channel " + c.Name + " was created."}, channelForm{Kind: "webhook"}, secret, c.Name)
+	if secret == "" {
+		http.Redirect(w, r, "/notifications?done=created", http.StatusSeeOther)
+		return
+	}
+	// A webhook's secret is shown once, on the page the redirect leads to (once.go).
+	p.keepOnce(r, "channel", [2]string{secret, c.Name})
+	http.Redirect(w, r, "/notifications", http.StatusSeeOther)
 }
 
 func (p *Portal) channelForChange(w http.ResponseWriter, r *http.Request) (notify.Channel, bool) {

@@ -78,7 +78,12 @@ type tokenForm struct {
 
 // Tokens lists API tokens and offers to create one.
 func (p *Portal) Tokens(w http.ResponseWriter, r *http.Request) {
-	p.renderTokens(w, r, http.StatusOK, Page{Flash: accountFlashes.of(r)}, nil, tokenForm{Role: "viewer", ExpiresDays: "90"})
+	var created *createdToken
+	if c, ok := takeOnce[createdToken](p, r, "token"); ok {
+		created = &c
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	p.renderTokens(w, r, http.StatusOK, Page{Flash: accountFlashes.of(r)}, created, tokenForm{Role: "viewer", ExpiresDays: "90"})
 }
 
 func (p *Portal) renderTokens(w http.ResponseWriter, r *http.Request, status int, page Page, created *createdToken, form tokenForm) {
@@ -95,7 +100,8 @@ func (p *Portal) renderTokens(w http.ResponseWriter, r *http.Request, status int
 	p.render(w, r, status, "tokens", page)
 }
 
-// TokenCreate handles the token form; the new token is shown once, on the resulting page.
+// TokenCreate handles the token form; the new token is shown once, on the page the answer
+// redirects to.
 func (p *Portal) TokenCreate(w http.ResponseWriter, r *http.Request) {
 	u := user(r)
 	form := tokenForm{Name: r.PostFormValue("name"), Member: r.PostFormValue("member"), Role: r.PostFormValue("role"),
@@ -122,8 +128,9 @@ func (p *Portal) TokenCreate(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, err, nil, func(_ int, msg string) { bad(msg) })
 		return
 	}
-	p.renderTokens(w, r, http.StatusCreated, Page{}, &createdToken{Name: t.Name, Member: t.MemberSlug, Role: string(t.Role), Token: secret},
-		tokenForm{Role: "viewer", ExpiresDays: "90"})
+	// Shown once, on the page the redirect leads to (once.go).
+	p.keepOnce(r, "token", createdToken{Name: t.Name, Member: t.MemberSlug, Role: string(t.Role), Token: secret})
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
 }
 
 // TokenRevoke handles the revoke button.

@@ -88,7 +88,12 @@ func (p *Portal) People(w http.ResponseWriter, r *http.Request) {
 			slug = ms[0].Slug
 		}
 	}
-	p.renderPeople(w, r, http.StatusOK, Page{Flash: peopleFlashes.of(r)}, slug, nil, personForm{Role: string(identity.RoleViewer)})
+	var added *addedPerson
+	if a, ok := takeOnce[addedPerson](p, r, "person/"+slug); ok {
+		added = &a
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	p.renderPeople(w, r, http.StatusOK, Page{Flash: peopleFlashes.of(r)}, slug, added, personForm{Role: string(identity.RoleViewer)})
 }
 
 func (p *Portal) renderPeople(w http.ResponseWriter, r *http.Request, status int, page Page, slug string, added *addedPerson, form personForm) {
@@ -150,8 +155,9 @@ func (p *Portal) PersonAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.InitialPassword != "" {
-		p.renderPeople(w, r, http.StatusCreated, Page{}, slug,
-			&addedPerson{Email: res.Email, Role: string(res.Role), Password: res.InitialPassword}, personForm{Role: string(identity.RoleViewer)})
+		// The initial password is shown once, on the page the redirect leads to (once.go).
+		p.keepOnce(r, "person/"+slug, addedPerson{Email: res.Email, Role: string(res.Role), Password: res.InitialPassword})
+		http.Redirect(w, r, "/people?"+url.Values{"member": {slug}}.Encode(), http.StatusSeeOther)
 		return
 	}
 	done := "added"

@@ -55,6 +55,8 @@ type Portal struct {
 	version    string
 	// approvals: multi-party approval (internal/portal/approvals.go)
 	approvals *approvals.Service
+	// once holds the once-shown secrets between a POST and the page that shows them (once.go).
+	once onceStore
 }
 
 // Deps are the portal's collaborators.

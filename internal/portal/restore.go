@@ -135,17 +135,18 @@ func (p *Portal) RestoreTests(w http.ResponseWriter, r *http.Request) {
 
 // restoreFlashes are the messages shown after a form, by the done= of the redirect.
 var restoreFlashes = flashes{
-	"registered":        "The repository is registered. Put the canary file in your backups; the first test runs at the time shown.",
-	"deleted":           "The repository was removed from restore testing. Its history is kept; its password was erased.",
-	"password":          "The password was replaced. The next test uses it.",
-	"password-removed":  "The password was erased: the repository is now tested in blind mode.",
-	"mode":              "The mode was changed; the next test runs in it (a password Archipelago held is erased).",
-	"policy":            "The policy was saved; the next test is planned with it.",
-	"agent-key":         "The agent key is registered: statements it signs are accepted for this repository.",
-	"agent-key-revoked": "The agent key was revoked: statements it signs are refused from now on.",
-	"agent-schedule":    "The agent schedule was saved.",
-	"queued":            "A test was queued; its progress shows below.",
-	"already":           "A test of this repository is already waiting or running.",
+	"registered":           "The repository is registered. Put the canary file in your backups; the first test runs at the time shown, within minutes.",
+	"registered-unchecked": "The repository is registered, but its path could not be checked: the island did not answer the verifier key (not your mistake). The first test, within minutes, will tell whether a restic repository is there.",
+	"deleted":              "The repository was removed from restore testing. Its history is kept; its password was erased.",
+	"password":             "The password was replaced. The next test uses it.",
+	"password-removed":     "The password was erased: the repository is now tested in blind mode.",
+	"mode":                 "The mode was changed; the next test runs in it (a password Archipelago held is erased).",
+	"policy":               "The policy was saved; the next test is planned with it.",
+	"agent-key":            "The agent key is registered: statements it signs are accepted for this repository.",
+	"agent-key-revoked":    "The agent key was revoked: statements it signs are refused from now on.",
+	"agent-schedule":       "The agent schedule was saved.",
+	"queued":               "A test was queued; its progress shows below.",
+	"already":              "A test of this repository is already waiting or running.",
 }
 
 func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, status int, page Page, form registerForm) {
@@ -263,7 +264,11 @@ func (p *Portal) RepositoryRegister(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, err, nil, func(_ int, msg string) { bad(msg) })
 		return
 	}
-	http.Redirect(w, r, fmt.Sprintf("/restore-tests/repositories/%d?done=registered", repo.ID), http.StatusSeeOther)
+	done := "registered"
+	if repo.Notice != "" {
+		done = "registered-unchecked"
+	}
+	http.Redirect(w, r, fmt.Sprintf("/restore-tests/repositories/%d?done=%s", repo.ID, done), http.StatusSeeOther)
 }
 
 // chartPoint is one finished run on the repository's charts.

@@ -218,7 +218,12 @@ func (p *Portal) Vault(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, v, nil)
+	var nk *vaults.NewKey
+	if k, ok := takeOnce[vaults.NewKey](p, r, fmt.Sprintf("vault/%d/key", v.ID)); ok {
+		nk = &k
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, v, nk)
 }
 
 func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int, page Page, v vaults.Vault, nk *vaults.NewKey) {
@@ -246,8 +251,8 @@ func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int,
 	p.render(w, r, status, "vault", page)
 }
 
-// VaultKeyCreate handles the new key form: the secret and the restic snippet are shown
-// on the answer page only.
+// VaultKeyCreate handles the new key form: the secret and the restic snippet are kept for
+// one display on the vault's page, where the answer redirects (once.go).
 func (p *Portal) VaultKeyCreate(w http.ResponseWriter, r *http.Request) {
 	v, ok := p.vaultFor(w, r, authz.MemberWrite)
 	if !ok {
@@ -272,7 +277,8 @@ func (p *Portal) keyAnswer(w http.ResponseWriter, r *http.Request, v vaults.Vaul
 		p.vaultError(w, r, v, err)
 		return
 	}
-	p.renderVault(w, r, http.StatusCreated, Page{}, v, &nk)
+	p.keepOnce(r, fmt.Sprintf("vault/%d/key", v.ID), nk)
+	http.Redirect(w, r, fmt.Sprintf("/vaults/%d", v.ID), http.StatusSeeOther)
 }
 
 // keyToChange loads the path's vault for a change (vaultFor) and its {key_id}.

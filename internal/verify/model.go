@@ -191,6 +191,9 @@ type Repository struct {
 	// ContentHash is the content-hash coverage of the current cycle (nil: never hashed).
 	ContentHash *Coverage `json:"content_hash"`
 
+	// Notice is set by RepositoryCreate when the path could not be checked at registration.
+	Notice string `json:"notice,omitempty"`
+
 	// From the vault, for display.
 	VaultName  string `json:"vault_name"`
 	BucketName string `json:"bucket_name"`

@@ -29,6 +29,7 @@ func TestFullRestoreDaysZeroMeansNever(t *testing.T) {
 	if _, err := b.pool.Exec(b.ctx, `UPDATE restore_settings SET full_restore_days = 7`); err != nil {
 		t.Fatal(err)
 	}
+	b.initRepo("restic/never")
 	r, err := b.svc.RepositoryCreate(b.ctx, RepositoryInput{MemberID: b.memberID, VaultID: b.vaultID, Name: "never",
 		Path: "restic/never", Policy: Policy{FullRestoreDays: ptr(0)}})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -79,7 +80,14 @@ type Config struct {
 	// ContentHashCycle is how often the content-hash level reads every object of a
 	// repository at least once (default DefaultContentHashCycle, 30 days).
 	ContentHashCycle time.Duration
+	// FirstTestDelay is how soon after its registration a repository is tested for the first
+	// time, whatever its schedule (default DefaultFirstTestDelay).
+	FirstTestDelay time.Duration
 }
+
+// DefaultFirstTestDelay is Config.FirstTestDelay's default: the member sees the first
+// outcome within minutes of registering, not at the next scheduled window.
+const DefaultFirstTestDelay = 2 * time.Minute
 
 // DefaultClockTolerance is Config.ClockTolerance's default.
 const DefaultClockTolerance = 15 * time.Minute
@@ -127,6 +135,7 @@ func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
 	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, DefaultSweepEvery)
 	cfg.ClockTolerance = cmp.Or(cfg.ClockTolerance, DefaultClockTolerance)
 	cfg.ContentHashCycle = cmp.Or(cfg.ContentHashCycle, DefaultContentHashCycle)
+	cfg.FirstTestDelay = cmp.Or(cfg.FirstTestDelay, DefaultFirstTestDelay)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -321,7 +330,11 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 	if err != nil {
 		return Repository{}, fmt.Errorf("read vault %d: %w", in.VaultID, err)
 	}
-	if mode == ModeFull {
+	notice, err := s.checkPath(ctx, in.VaultID, in.Path)
+	if err != nil {
+		return Repository{}, err
+	}
+	if mode == ModeFull && notice == "" {
 		if err := s.checkPassword(ctx, in.VaultID, in.Path, in.Password); err != nil {
 			return Repository{}, err
 		}
@@ -358,6 +371,11 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 		if err := s.scheduleNext(ctx, tx, id); err != nil {
 			return err
 		}
+		// The first test comes within minutes, not at the next window of the schedule.
+		if _, err := tx.Exec(ctx, `UPDATE restic_repositories SET next_run_at = least(next_run_at, $2) WHERE id = $1`,
+			id, s.cfg.Now().Add(s.cfg.FirstTestDelay)); err != nil {
+			return err
+		}
 		_, err = audit.Record(ctx, tx, audit.Entry{Action: "repository.create", MemberID: &in.MemberID,
 			TargetType: "restic_repository", TargetID: strconv.FormatInt(id, 10),
 			Details: details})
@@ -366,7 +384,31 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 	if err != nil {
 		return Repository{}, err
 	}
-	return RepositoryGetByID(ctx, s.pool, id)
+	repo, err := RepositoryGetByID(ctx, s.pool, id)
+	repo.Notice = notice
+	return repo, err
+}
+
+// checkPath looks, with the vault's read-only verifier key, for the repository's config
+// object at path. Nothing there is the member's mistake and is refused (a FieldError on
+// path); an island or a key that does not answer is the verifier's problem: the repository
+// is registered and the returned notice says the path could not be checked.
+func (s *Service) checkPath(ctx context.Context, vaultID int64, prefix string) (notice string, err error) {
+	const unchecked = "the path could not be checked (the island did not answer the verifier): the first test will tell"
+	creds, err := s.cfg.Credentials(ctx, vaultID)
+	if err != nil {
+		s.log.WarnContext(ctx, "repository path not checked at registration", "vault_id", vaultID, "error", err)
+		return unchecked, nil
+	}
+	err = probe(ctx, creds, prefix)
+	if err == nil {
+		return "", nil
+	}
+	if er := (minio.ErrorResponse{}); errors.As(err, &er) && er.Code == "NoSuchKey" {
+		return "", &FieldError{Field: "path", Problem: fmt.Sprintf("no restic repository at %q of the vault (no %s/config): run `restic init` first, or check the path", prefix, prefix)}
+	}
+	s.log.WarnContext(ctx, "repository path not checked at registration", "vault_id", vaultID, "error", err)
+	return unchecked, nil
 }
 
 func uniqueViolation(err error) error {

@@ -478,15 +478,20 @@ func TestScheduleDueEnqueuesOncePerRepository(t *testing.T) {
 	}
 	b.svc.UseQueue(inserter)
 	f := b.newRepo("restic/sched", true, false, Policy{Schedule: ptr("@every 6h"), JitterSeconds: ptr(0)})
-	if f.repo.NextRunAt == nil || !f.repo.NextRunAt.Equal(now.Add(6*time.Hour).Truncate(time.Second)) {
-		t.Fatalf("next run = %v, want now + 6h", f.repo.NextRunAt)
+	// The first test comes FirstTestDelay after the registration, then the schedule rules.
+	if f.repo.NextRunAt == nil || !f.repo.NextRunAt.Equal(now.Add(DefaultFirstTestDelay).Truncate(time.Microsecond)) {
+		t.Fatalf("next run = %v, want now + %s", f.repo.NextRunAt, DefaultFirstTestDelay)
 	}
 	if n, err := b.svc.ScheduleDue(b.ctx); err != nil || n != 0 {
 		t.Fatalf("nothing due yet: %d %v", n, err)
 	}
-	now = now.Add(7 * time.Hour)
+	now = now.Add(DefaultFirstTestDelay)
 	if n, err := b.svc.ScheduleDue(b.ctx); err != nil || n != 1 {
 		t.Fatalf("due: %d %v", n, err)
+	}
+	if r, err := RepositoryGetByID(b.ctx, b.pool, f.repo.ID); err != nil || r.NextRunAt == nil ||
+		!r.NextRunAt.Equal(now.Add(6*time.Hour).Truncate(time.Second)) {
+		t.Fatalf("next run after the first = %v (%v), want + 6h", r.NextRunAt, err)
 	}
 	// Due again before the first ran: no second job.
 	now = now.Add(7 * time.Hour)
