@@ -128,6 +128,47 @@ func (a *API) planRepositoryModeChange(r *http.Request, p *identity.Principal) (
 	return a.approvals.PlanRepositoryPasswordRemove(r.Context(), p, repo)
 }
 
+// planQuotaCut: see approvals.PlanQuotaCut; the body is read on a copy, the handler
+// decodes it again.
+func (a *API) planQuotaCut(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
+	v, err := a.vaultFor(r, authz.MemberWrite)
+	if err != nil {
+		return approvals.Ask{}, false, err
+	}
+	raw, err := bodyCopy(r)
+	if err != nil {
+		return approvals.Ask{}, false, err
+	}
+	probe := r.Clone(r.Context())
+	probe.Body = io.NopCloser(bytes.NewReader(raw))
+	req, err := decodeVaultUpdate(probe)
+	if err != nil {
+		return approvals.Ask{}, false, err
+	}
+	in := req.input()
+	return a.approvals.PlanQuotaCut(r.Context(), p, v, approvals.QuotaChange{QuotaBytes: in.QuotaBytes, MaxObjects: in.MaxObjects,
+		ClearMaxObjects: in.ClearMaxObjects})
+}
+
+// planIslandToken: see approvals.PlanIslandToken; the body is read on a copy.
+func (a *API) planIslandToken(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
+	i, err := a.islandFor(r, authz.FederationManage)
+	if err != nil {
+		return approvals.Ask{}, false, err
+	}
+	raw, err := bodyCopy(r)
+	if err != nil {
+		return approvals.Ask{}, false, err
+	}
+	probe := r.Clone(r.Context())
+	probe.Body = io.NopCloser(bytes.NewReader(raw))
+	var req islandRequest
+	if err := Decode(probe, &req); err != nil {
+		return approvals.Ask{}, false, err
+	}
+	return a.approvals.PlanIslandToken(r.Context(), p, i, req.input())
+}
+
 func (a *API) planProtectionSettings(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
 	if err := check(p, authz.FederationManage, authz.Federation); err != nil {
 		return approvals.Ask{}, false, err

@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/identity"
@@ -127,5 +129,63 @@ func TestProtectedVaultDeleteAnswers202(t *testing.T) {
 		if v.Status != "deleting" {
 			t.Fatalf("vault after execution: %d %s", res.Status, res.Body)
 		}
+	}
+}
+
+// TestProtectedQuotaCutAnswers202: over HTTP, with protect_quota_cuts off a cut below the
+// vault's use acts at once (200); on, a further cut below the use answers 202 with the
+// approval request saying the numbers and the quota is unchanged; a quota above the use
+// still acts at once.
+func TestProtectedQuotaCutAnswers202(t *testing.T) {
+	t.Parallel()
+	ve := newVaultEnv(t)
+	f, env := ve.f, ve.env
+	res := ve.post(f.AdminA, "/v1/vaults", map[string]any{"member": "member-a", "name": testenv.Unique("cut-"), "quota_bytes": 1_000_000_000})
+	if res.Status != 201 {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	var v apiVault
+	res.Decode(t, &v)
+	ctx := audit.WithActor(context.Background(), audit.System("test"))
+	if _, err := env.App.Pool.Exec(ctx, `UPDATE vaults SET usage_bytes = 600000000 WHERE id = $1`, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/vaults/" + itoa(v.ID)
+	quota := func() int64 {
+		t.Helper()
+		var q int64
+		if err := env.App.Pool.QueryRow(ctx, `SELECT quota_bytes FROM vaults WHERE id = $1`, v.ID).Scan(&q); err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	patch := func(q int64) *apptest.Response {
+		return env.Do(apptest.Req{Method: "PATCH", Path: path, Token: f.AdminA.Access, Body: map[string]any{"quota_bytes": q}})
+	}
+	if res = patch(500_000_000); res.Status != 200 || quota() != 500_000_000 {
+		t.Fatalf("cut with the setting off: %d %s", res.Status, res.Body)
+	}
+	on := true
+	if _, err := env.App.Approvals.SettingsApply(ctx, approvals.SettingsInput{ProtectQuotaCuts: &on}); err != nil {
+		t.Fatal(err)
+	}
+	res = patch(400_000_000)
+	if res.Status != 202 {
+		t.Fatalf("cut with the setting on: %d %s", res.Status, res.Body)
+	}
+	var body struct {
+		ApprovalRequest apiApproval `json:"approval_request"`
+	}
+	res.Decode(t, &body)
+	if r := body.ApprovalRequest; r.Action != "vault.quota_cut" || r.Status != "pending" ||
+		!strings.Contains(r.Effect, "from 500000000 bytes") || !strings.Contains(r.Effect, "to 400000000 bytes") ||
+		!strings.Contains(r.Effect, "use of 600000000 bytes") {
+		t.Fatalf("202 body: %s", res.Body)
+	}
+	if q := quota(); q != 500_000_000 {
+		t.Fatalf("quota %d after the 202, want unchanged", q)
+	}
+	if res = patch(700_000_000); res.Status != 200 || quota() != 700_000_000 {
+		t.Fatalf("quota above the use with the setting on: %d %s", res.Status, res.Body)
 	}
 }

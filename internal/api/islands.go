@@ -145,6 +145,9 @@ func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
 
 // IslandUpdate answers PATCH /v1/islands/{id} (federation admins).
 func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planIslandToken); done { // protected when the federation says so: 202 with an approval request
+		return err
+	}
 	cur, err := a.islandFor(r, authz.FederationManage)
 	req, err := withBody[islandRequest](r, err)
 	if err != nil {

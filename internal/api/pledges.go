@@ -5,9 +5,20 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 )
+
+// planPledgeWithdraw: see approvals.PlanPledgeWithdraw.
+func (a *API) planPledgeWithdraw(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
+	pl, err := a.pledgeToChange(r)
+	if err != nil {
+		return approvals.Ask{}, false, err
+	}
+	return a.approvals.PlanPledgeWithdraw(r.Context(), p, pl)
+}
 
 type pledgePage struct {
 	Pledges    []islands.Pledge `json:"pledges"`
@@ -122,6 +133,9 @@ func (a *API) PledgeUpdate(w http.ResponseWriter, r *http.Request) error {
 
 // PledgeWithdraw answers POST /v1/pledges/{id}/withdraw.
 func (a *API) PledgeWithdraw(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planPledgeWithdraw); done { // protected when the federation says so: 202 with an approval request
+		return err
+	}
 	pl, err := a.pledgeToChange(r)
 	if err != nil {
 		return err

@@ -147,20 +147,34 @@ func (o *optInt64) UnmarshalJSON(b []byte) error {
 
 // VaultUpdate answers PATCH /v1/vaults/{id}: quota and object limit.
 func (a *API) VaultUpdate(w http.ResponseWriter, r *http.Request) error {
+	if done, err := a.gate(w, r, a.planQuotaCut); done { // protected when the federation says so: 202 with an approval request
+		return err
+	}
 	v, err := a.vaultFor(r, authz.MemberWrite)
 	if err != nil {
 		return err
 	}
+	req, err := decodeVaultUpdate(r)
+	if err != nil {
+		return err
+	}
+	v, err = a.vaults.Update(r.Context(), v.ID, req.input())
+	return reply(w, http.StatusOK, v, err)
+}
+
+func decodeVaultUpdate(r *http.Request) (vaultUpdateRequest, error) {
 	var req vaultUpdateRequest
 	if err := Decode(r, &req); err != nil {
 		if ErrorOf(err) == nil {
-			return Invalid("max_objects", "must be an integer or null")
+			return req, Invalid("max_objects", "must be an integer or null")
 		}
-		return err
+		return req, err
 	}
-	in := vaults.UpdateInput{QuotaBytes: req.QuotaBytes, MaxObjects: req.MaxObjects.Value, ClearMaxObjects: req.MaxObjects.Set && req.MaxObjects.Value == nil}
-	v, err = a.vaults.Update(r.Context(), v.ID, in)
-	return reply(w, http.StatusOK, v, err)
+	return req, nil
+}
+
+func (req vaultUpdateRequest) input() vaults.UpdateInput {
+	return vaults.UpdateInput{QuotaBytes: req.QuotaBytes, MaxObjects: req.MaxObjects.Value, ClearMaxObjects: req.MaxObjects.Set && req.MaxObjects.Value == nil}
 }
 
 // VaultDelete answers DELETE /v1/vaults/{id} (?reason=): 204 when the empty vault was

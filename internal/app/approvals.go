@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/chatons/archipelago/internal/approvals"
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/problem"
 )
 
@@ -14,7 +15,7 @@ import (
 // function, called with the requester's authority.
 func (a *App) buildApprovals() {
 	a.Approvals = approvals.New(a.Pool, a.Log, approvals.Config{AllowShortCoolingOff: a.Cfg.DevShortCoolingOff})
-	a.Approvals.UseLookups(approvals.Lookups{Vaults: a.Vaults, People: a.Identity, Protection: a.Protection})
+	a.Approvals.UseLookups(approvals.Lookups{Vaults: a.Vaults, People: a.Identity, Protection: a.Protection, Islands: a.Islands})
 	id := func(f func(ctx context.Context, id int64) error, param string) func(context.Context, approvals.Request) error {
 		return func(ctx context.Context, r approvals.Request) error {
 			n, err := r.ParamInt(param)
@@ -103,6 +104,35 @@ func (a *App) buildApprovals() {
 			return err
 		}
 		_, err = a.Islands.PledgeWithdraw(ctx, n)
+		return err
+	}})
+	a.Approvals.Handle(approvals.ActionQuotaCut, approvals.Executor{Execute: func(ctx context.Context, r approvals.Request) error {
+		n, err := r.ParamInt("vault_id")
+		if err != nil {
+			return err
+		}
+		var c approvals.QuotaChange
+		if err := r.ParamDecode("change", &c); err != nil {
+			return err
+		}
+		_, err = a.Vaults.Update(ctx, n, c.Input())
+		return err
+	}})
+	a.Approvals.Handle(approvals.ActionIslandToken, approvals.Executor{Execute: func(ctx context.Context, r approvals.Request) error {
+		n, err := r.ParamInt("island_id")
+		if err != nil {
+			return err
+		}
+		var c approvals.IslandChange
+		if err := r.ParamDecode("change", &c); err != nil {
+			return err
+		}
+		tok, err := a.Islands.OpenPendingToken(n, c.AdminTokenSealed)
+		if err != nil {
+			return err
+		}
+		_, err = a.Islands.IslandUpdate(ctx, n, islands.IslandInput{Name: c.Name, AdminEndpoint: c.AdminEndpoint, AdminToken: &tok,
+			S3Endpoint: c.S3Endpoint, S3Region: c.S3Region, ReplicationFactor: c.ReplicationFactor})
 		return err
 	}})
 }

@@ -25,6 +25,12 @@ const (
 	// ActionPledgeWithdraw withdraws a pledge that drops an island below its replication
 	// factor (protected when the federation says so).
 	ActionPledgeWithdraw Action = "pledge.withdraw"
+	// ActionQuotaCut sets a vault's quota below its current use (protected when the
+	// federation says so).
+	ActionQuotaCut Action = "vault.quota_cut"
+	// ActionIslandToken replaces an island's admin token (protected when the federation
+	// says so).
+	ActionIslandToken Action = "island.token_replace"
 )
 
 // Kind describes a protected action for people (API, portal, docs/governance.md).
@@ -69,8 +75,14 @@ var Catalogue = []Kind{
 		When: "always",
 		Why:  "otherwise one person could lower M and then act alone; the change is approved under the old rules"},
 	{Action: ActionPledgeWithdraw, Title: "Withdraw a pledge below the island's replication factor",
-		When: "the federation protects pledge withdrawals and the island would have fewer live pledges than its replication factor", Setting: "protect_pledge_withdrawal",
+		When: "the federation protects pledge withdrawals and the island's operating pledges (not withdrawn, not down) would span fewer distinct zones than its replication factor", Setting: "protect_pledge_withdrawal",
 		Why: "data on the island would no longer be stored as often as promised"},
+	{Action: ActionQuotaCut, Title: "Cut a vault's quota below its current use",
+		When: "the federation protects quota cuts and the new quota is below the vault's last measured usage", Setting: "protect_quota_cuts",
+		Why: "the member's backups stop fitting: new backups fail until data is deleted"},
+	{Action: ActionIslandToken, Title: "Replace an island's admin token",
+		When: "the federation protects island token replacement", Setting: "protect_island_token",
+		Why: "whoever holds the admin token controls every vault on the island; a wrong token cuts the federation off it"},
 }
 
 // KindOf returns the catalogue entry of a.

@@ -24,6 +24,10 @@ type Lookups struct {
 	Protection interface {
 		SettingsGet(ctx context.Context) (protection.Settings, error)
 	}
+	// Islands seals a new admin token held by a request.
+	Islands interface {
+		SealPendingToken(id int64, token string) string
+	}
 }
 
 // UseLookups sets the reads of the plans (at wiring, before use).

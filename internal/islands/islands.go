@@ -195,6 +195,23 @@ func (in *IslandInput) details() map[string]any {
 
 func tokenPurpose(id int64) string { return fmt.Sprintf("island/%d/admin_token", id) }
 
+func pendingTokenPurpose(id int64) string { return fmt.Sprintf("island/%d/pending_admin_token", id) }
+
+// SealPendingToken seals a new admin token for island id that waits for approval (held in
+// an approval request's parameters, never in clear); OpenPendingToken opens it.
+func (s *Service) SealPendingToken(id int64, token string) string {
+	return s.keys.SealString(pendingTokenPurpose(id), strings.TrimSpace(token))
+}
+
+// OpenPendingToken opens a token sealed by SealPendingToken for island id.
+func (s *Service) OpenPendingToken(id int64, sealed string) (string, error) {
+	tok, err := s.keys.OpenString(pendingTokenPurpose(id), sealed)
+	if err != nil {
+		return "", fmt.Errorf("island %d: open the pending admin token: %w", id, err)
+	}
+	return tok, nil
+}
+
 // SealedColumns are the sealed values this package keeps (for re-sealing).
 func SealedColumns() []seal.Column {
 	return []seal.Column{{Table: "islands", IDColumn: "id", Column: "admin_token_sealed", Purpose: tokenPurpose}}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/quota"
@@ -353,6 +355,12 @@ func (p *Portal) IslandUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && in == (islands.IslandInput{}) {
 		http.Redirect(w, r, fmt.Sprintf("/islands/%d?done=unchanged", cur.ID), http.StatusSeeOther)
+		return
+	}
+	if err == nil && p.gate(w, r, func(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+		ask, protected, err := p.approvals.PlanIslandToken(r.Context(), u, cur, in)
+		return p.planned(w, r, ask, protected, err)
+	}) { // protected when the federation says so: an approval request instead
 		return
 	}
 	if err == nil {

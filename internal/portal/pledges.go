@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
@@ -136,6 +137,12 @@ func (p *Portal) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
 	}
 	if authz.Check(user(r), authz.PledgeManage, authz.Member(pl.MemberID)) != nil {
 		p.renderPledges(w, r, http.StatusForbidden, Page{Error: "Only an admin of " + pl.MemberSlug + " may withdraw this pledge."}, pledgeForm{})
+		return
+	}
+	if p.gate(w, r, func(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+		ask, protected, err := p.approvals.PlanPledgeWithdraw(r.Context(), u, pl)
+		return p.planned(w, r, ask, protected, err)
+	}) { // protected when the federation says so: an approval request instead
 		return
 	}
 	if _, err := p.islands.PledgeWithdraw(r.Context(), pl.ID); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
@@ -340,6 +341,12 @@ func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := int64(gbs * 1e9)
+	if p.gate(w, r, func(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+		ask, protected, err := p.approvals.PlanQuotaCut(r.Context(), u, v, approvals.QuotaChange{QuotaBytes: &q})
+		return p.planned(w, r, ask, protected, err)
+	}) { // protected when the federation says so: an approval request instead
+		return
+	}
 	_, err = p.vaults.Update(r.Context(), v.ID, vaults.UpdateInput{QuotaBytes: &q})
 	p.vaultOutcome(w, r, v, err, "quota")
 }
