@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,7 +121,14 @@ func TestProtectionAPI(t *testing.T) {
 	if res = patch(f.FedAdmin, map[string]any{"deletion_grace_seconds": 3600}); res.Status != 400 || res.ErrorField() != "deletion_grace_seconds" {
 		t.Fatalf("1 h grace: %d %s", res.Status, res.Body)
 	}
-	if res = patch(f.FedAdmin, map[string]any{"deletion_grace_seconds": 259200, "copy_every_seconds": 600}); res.Status != 200 {
+	// Shortening the grace period is a protected action (docs/governance.md): a request, nothing changed.
+	if res = patch(f.FedAdmin, map[string]any{"deletion_grace_seconds": 259200, "copy_every_seconds": 600}); res.Status != 202 ||
+		!strings.Contains(string(res.Body), "shorten the protected-copy deletion grace period from 30 days to 3 days") {
+		t.Fatalf("shorter grace: %d %s", res.Status, res.Body)
+	}
+	// A change that weakens nothing applies at once.
+	if res = patch(f.FedAdmin, map[string]any{"copy_every_seconds": 600}); res.Status != 200 ||
+		!strings.Contains(string(res.Body), `"deletion_grace_seconds":2592000`) {
 		t.Fatalf("settings: %d %s", res.Status, res.Body)
 	}
 }
