@@ -3,11 +3,12 @@ package approvals
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chatons/archipelago/internal/metrics"
 )
 
 // Collector exports the approval requests and the approvers' liveness to Prometheus,
@@ -45,19 +46,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var out []prometheus.Metric
-	err := c.collect(ctx, func(m prometheus.Metric) { out = append(out, m) })
-	ok := 1.0
-	if err != nil {
-		c.log.WarnContext(ctx, "collect approval metrics", "err", err)
-		ok, out = 0, nil
-	}
-	for _, m := range out {
-		ch <- m
-	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, ok)
+	metrics.CollectAllOrNothing(ch, c.up, c.log, "approval", c.collect)
 }
 
 func (c *Collector) collect(ctx context.Context, emit func(prometheus.Metric)) error {

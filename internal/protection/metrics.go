@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chatons/archipelago/internal/metrics"
 )
 
 // Collector exports the protection state to Prometheus, read from PostgreSQL at each scrape
@@ -64,19 +66,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. A failed collection exports no partial state:
 // only protection_collect_success 0.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var out []prometheus.Metric
-	err := c.collect(ctx, func(m prometheus.Metric) { out = append(out, m) })
-	ok := 1.0
-	if err != nil {
-		c.log.WarnContext(ctx, "collect protection metrics", "err", err)
-		ok, out = 0, nil
-	}
-	for _, m := range out {
-		ch <- m
-	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, ok)
+	metrics.CollectAllOrNothing(ch, c.up, c.log, "protection", c.collect)
 }
 
 // memberProtection accumulates one member's aggregate series.

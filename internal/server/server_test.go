@@ -26,7 +26,9 @@ func TestOperationsEndpoints(t *testing.T) {
 	env.Do(apptest.Req{Method: "GET", Path: "/v1/version"})
 	r := env.Do(apptest.Req{Method: "GET", Path: "/metrics", Token: "operations-metrics-token"})
 	for _, want := range []string{"archipelago_http_requests_total", "archipelago_http_request_duration_seconds_bucket",
-		"archipelago_db_pool_connections", `route="/readyz"`} {
+		"archipelago_db_pool_connections", `route="/readyz"`,
+		// the domains' own collectors, exported whole: their success gauges say so
+		"archipelago_protection_collect_success 1", "archipelago_approvals_collect_success 1"} {
 		if !strings.Contains(string(r.Body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
