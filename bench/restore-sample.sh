@@ -2,13 +2,5 @@
 # restore-sample.sh — see docs/restore-tests.md, "Benchmarks". Prints the ratio and the goal.
 # Runs inside `archipelago testenv` (throwaway PostgreSQL and MinIO), starting it when needed.
 # Flags pass through to `go run ./bench/restorebench sample` (-help lists them).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export GOTOOLCHAIN=local
-export ARCHIPELAGO_MINIO="${ARCHIPELAGO_MINIO:-$PWD/.tools/bin/minio}"
-export ARCHIPELAGO_RESTIC="${ARCHIPELAGO_RESTIC:-$PWD/.tools/bin/restic}"
-if [[ -z "${ARCHIPELAGO_TEST_PG_URL:-}" ]]; then
-	[[ -x bin/archipelago ]] || go build -o bin/archipelago ./cmd/archipelago
-	exec bin/archipelago testenv -- "$0" "$@"
-fi
+source "$(dirname "$0")/testenv.sh"
 exec go run ./bench/restorebench sample "$@"
