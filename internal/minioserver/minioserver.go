@@ -33,7 +33,7 @@ type Server struct {
 
 // Options configure Start.
 type Options struct {
-	Dir    string // data directory parent; temporary when empty
+	Dir    string // data directory parent; when empty a throwaway one (see tempParent), removed by Stop
 	Keep   bool
 	Region string // default "garage", as Garage's usual s3_region
 	Logger *slog.Logger
@@ -54,10 +54,16 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if o.Dir == "" {
-		if s.Dir, err = os.MkdirTemp("", "archipelago-minio-"); err != nil {
+		parent := tempParent()
+		reapOrphans(parent)
+		if s.Dir, err = os.MkdirTemp(parent, tempPrefix); err != nil {
 			return nil, err
 		}
 		s.own = true
+		if err := writeOwner(s.Dir); err != nil {
+			_ = os.RemoveAll(s.Dir)
+			return nil, err
+		}
 	} else {
 		s.Dir = o.Dir
 	}
