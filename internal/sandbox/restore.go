@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -35,44 +36,58 @@ const (
 	stateBlindCorrupt  = "blind-corrupted" // blind, a data pack overwritten: failed, the content-hash level names it
 )
 
-// demoRepository is one restic repository the sandbox makes for the demo member.
+// demoRepository is one restic repository the sandbox makes for a demo member.
 type demoRepository struct {
-	Name  string // the repository's name in Archipelago
-	Host  string // the host recorded in its snapshots
-	State string
+	Member string // the member's slug
+	Name   string // the repository's name in Archipelago
+	Host   string // the host recorded in its snapshots
+	State  string
 }
 
-// demoRestoreMember owns the demo repositories (alice@libre-nuage.example sees them all).
-const demoRestoreMember = "libre-nuage"
-
+// demoRepositories: libre-nuage (alice@libre-nuage.example) has one repository in each
+// state; chaton-rouge and vercors-libre have a few, so that the federation's views and
+// reports compare members.
 var demoRepositories = []demoRepository{
-	{Name: "web01 (healthy)", Host: "web01.libre-nuage.example", State: stateHealthy},
-	{Name: "mail01 (stale backups)", Host: "mail01.libre-nuage.example", State: stateStale},
-	{Name: "files01 (corrupted pack)", Host: "files01.libre-nuage.example", State: stateCorrupted},
-	{Name: "cloud01 (no canary)", Host: "cloud01.libre-nuage.example", State: stateMissingCanary},
-	{Name: "db01 (blind)", Host: "db01.libre-nuage.example", State: stateBlind},
-	{Name: "web02 (attested by the member)", Host: "web02.libre-nuage.example", State: stateAttested},
-	{Name: "photos01 (blind, corrupted pack)", Host: "photos01.libre-nuage.example", State: stateBlindCorrupt},
+	{Member: "libre-nuage", Name: "web01 (healthy)", Host: "web01.libre-nuage.example", State: stateHealthy},
+	{Member: "libre-nuage", Name: "mail01 (stale backups)", Host: "mail01.libre-nuage.example", State: stateStale},
+	{Member: "libre-nuage", Name: "files01 (corrupted pack)", Host: "files01.libre-nuage.example", State: stateCorrupted},
+	{Member: "libre-nuage", Name: "cloud01 (no canary)", Host: "cloud01.libre-nuage.example", State: stateMissingCanary},
+	{Member: "libre-nuage", Name: "db01 (blind)", Host: "db01.libre-nuage.example", State: stateBlind},
+	{Member: "libre-nuage", Name: "web02 (attested by the member)", Host: "web02.libre-nuage.example", State: stateAttested},
+	{Member: "libre-nuage", Name: "photos01 (blind, corrupted pack)", Host: "photos01.libre-nuage.example", State: stateBlindCorrupt},
+	{Member: "chaton-rouge", Name: "nextcloud (healthy)", Host: "nextcloud.chaton-rouge.example", State: stateHealthy},
+	{Member: "chaton-rouge", Name: "mailbox (corrupted pack)", Host: "mx.chaton-rouge.example", State: stateCorrupted},
+	{Member: "vercors-libre", Name: "gitea (blind)", Host: "git.vercors-libre.example", State: stateBlind},
+	{Member: "vercors-libre", Name: "wiki (stale backups)", Host: "wiki.vercors-libre.example", State: stateStale},
 }
 
 // staleAge is how old the stale repository's only snapshot is: past the default 26 h RPO.
 const staleAge = 72 * time.Hour
 
-// seedRestoreTests makes the demo member's restic repositories, one per state, through
-// restic on the sandbox's islands, registers them for restore verification and enqueues a
-// test of each; it returns the enqueued runs. Repositories that exist already (a kept
-// sandbox started again) are skipped and get no new test; one whose data is gone from its
-// vault is removed and made again.
+// seedRestoreTests makes the demo members' restic repositories, through restic on the
+// sandbox's islands, registers them for restore verification with a month of synthetic
+// history (seedHistory) and enqueues a test of each; it returns the enqueued runs.
+// Repositories that exist already (a kept sandbox started again) are skipped and get no
+// new test; one whose data is gone from its vault is removed and made again.
 func seedRestoreTests(ctx context.Context, a *app.App, s3 *minioserver.Server, log *slog.Logger) ([]int64, error) {
-	m, err := islands.MemberGetBySlug(ctx, a.Pool, demoRestoreMember)
-	if err != nil {
-		return nil, fmt.Errorf("member %s: %w", demoRestoreMember, err)
-	}
 	mc, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, ""), Region: s3.Region})
 	if err != nil {
 		return nil, err
 	}
-	existing, err := verify.RepositoryList(ctx, a.Pool, verify.RepositoryFilter{MemberIDs: []int64{m.ID}})
+	members := map[string]islands.Member{}
+	var memberIDs []int64
+	for _, d := range demoRepositories {
+		if _, ok := members[d.Member]; ok {
+			continue
+		}
+		m, err := islands.MemberGetBySlug(ctx, a.Pool, d.Member)
+		if err != nil {
+			return nil, fmt.Errorf("member %s: %w", d.Member, err)
+		}
+		members[d.Member] = m
+		memberIDs = append(memberIDs, m.ID)
+	}
+	existing, err := verify.RepositoryList(ctx, a.Pool, verify.RepositoryFilter{MemberIDs: memberIDs})
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +123,14 @@ func seedRestoreTests(ctx context.Context, a *app.App, s3 *minioserver.Server, l
 	if err != nil {
 		return nil, fmt.Errorf("the demo restic repositories need restic: %w", err)
 	}
-	v, err := restoreDemoVault(ctx, a, m)
-	if err != nil {
-		return nil, err
+	vaultOf := map[string]vaults.Vault{}
+	for _, d := range todo {
+		if _, ok := vaultOf[d.Member]; ok {
+			continue
+		}
+		if vaultOf[d.Member], err = restoreDemoVault(ctx, a, members[d.Member]); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "archipelago-demo-data-")
 	if err != nil {
@@ -124,7 +144,8 @@ func seedRestoreTests(ctx context.Context, a *app.App, s3 *minioserver.Server, l
 	var wg sync.WaitGroup
 	for i, d := range todo {
 		wg.Go(func() {
-			s := repoSeeder{a: a, r: rr, mc: mc, vault: v, memberID: m.ID, dir: filepath.Join(dir, fmt.Sprint(i))}
+			s := repoSeeder{a: a, r: rr, mc: mc, vault: vaultOf[d.Member], memberID: members[d.Member].ID,
+				dir: filepath.Join(dir, fmt.Sprint(i))}
 			runs[i], errs[i] = s.seed(ctx, d)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("demo repository %q: %w", d.Name, errs[i])
@@ -138,7 +159,7 @@ func seedRestoreTests(ctx context.Context, a *app.App, s3 *minioserver.Server, l
 	return runs, nil
 }
 
-// restoreDemoVault returns an active vault of the member (one the vaults seeding made, or a new
+// restoreDemoVault returns an active vault of the member (the one with most room the vaults seeding made, or a new
 // one the placement rule puts on an island the member does not operate).
 func restoreDemoVault(ctx context.Context, a *app.App, m islands.Member) (vaults.Vault, error) {
 	vs, err := a.Vaults.VaultList(ctx, vaults.VaultFilter{MemberIDs: []int64{m.ID}, Status: vaults.StatusActive})
@@ -146,7 +167,10 @@ func restoreDemoVault(ctx context.Context, a *app.App, m islands.Member) (vaults
 		return vaults.Vault{}, err
 	}
 	if len(vs) > 0 {
-		return vs[0], nil
+		// The one with the most room: a member's nearly full vault (the quota demo) stays so.
+		return slices.MaxFunc(vs, func(x, y vaults.Vault) int {
+			return cmp.Compare(x.QuotaBytes-deref(x.UsageBytes), y.QuotaBytes-deref(y.UsageBytes))
+		}), nil
 	}
 	v, err := retrySeed(ctx, a.Log, "vault "+m.Slug+"-restic", func(ctx context.Context) (vaults.Vault, error) {
 		v, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: m.Slug + "-restic",
@@ -225,12 +249,18 @@ func (s repoSeeder) seed(ctx context.Context, d demoRepository) (int64, error) {
 			return 0, err
 		}
 	}
+	if err := seedHistory(ctx, s.a, reg, d.State, sampleDataBytes); err != nil {
+		return 0, err
+	}
 	run, _, err := s.a.Verify.RunNow(ctx, reg.ID)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue its test: %w", err)
 	}
 	return run.ID, nil
 }
+
+// sampleDataBytes is about what writeSampleData writes.
+const sampleDataBytes = 3 << 20
 
 // writeSampleData generates a small server tree (about 3 MiB): random "uploads" that do
 // not compress, some text, and the canary file holding token.
@@ -344,4 +374,11 @@ func reportsAfterRound(ctx context.Context, a *app.App, runs []int64, log *slog.
 		}
 	})
 	return func() { cancel(); wg.Wait() }, nil
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

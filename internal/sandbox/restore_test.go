@@ -26,13 +26,18 @@ var demoOutcomes = map[string]struct {
 	// Attested: blind for the federation, plus one signed attestation by the member's agent (checked below).
 	"web02 (attested by the member)":   {"attested", []string{"passed", "warning"}, ""},
 	"photos01 (blind, corrupted pack)": {"blind", []string{"failed"}, "contenthash"},
+	// Other members' repositories (the federation's views compare members).
+	"nextcloud (healthy)":      {"full", []string{"passed"}, ""},
+	"mailbox (corrupted pack)": {"full", []string{"failed"}, "integrity"},
+	"gitea (blind)":            {"blind", []string{"passed", "warning"}, ""},
+	"wiki (stale backups)":     {"full", []string{"failed"}, "freshness"},
 }
 
-// checkDemoRestoreTests waits (up to a few minutes) for the round of restore tests the
+// checkDemoRestoreTests waits (up to 10 minutes: a loaded machine) for the round of restore tests the
 // sandbox enqueued at start, and checks every demo repository shows its state.
 func checkDemoRestoreTests(t *testing.T, dbURL string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -44,6 +49,8 @@ func checkDemoRestoreTests(t *testing.T, dbURL string) {
 		Mode, Status, Reason string
 		Failed               []string
 		Runs                 int
+		Demo                 int  // synthetic history runs (trigger demo)
+		DemoFirst            bool // all of them before the live test
 	}
 	var got map[string]repo
 	for {
@@ -51,7 +58,9 @@ func checkDemoRestoreTests(t *testing.T, dbURL string) {
 		rows, err := conn.Query(ctx, `SELECT r.name, r.mode, coalesce(t.status, ''), coalesce(t.reason, ''),
 			coalesce((SELECT array_agg(l.level ORDER BY l.position) FROM restore_test_levels l
 			          WHERE l.run_id = t.id AND l.outcome = 'failed'), '{}'),
-			(SELECT count(*) FROM restore_test_runs x WHERE x.repository_id = r.id)
+			(SELECT count(*) FROM restore_test_runs x WHERE x.repository_id = r.id AND x.trigger <> 'demo'),
+			(SELECT count(*) FROM restore_test_runs x WHERE x.repository_id = r.id AND x.trigger = 'demo'),
+			coalesce((SELECT max(x.id) < t.id FROM restore_test_runs x WHERE x.repository_id = r.id AND x.trigger = 'demo'), false)
 			FROM restic_repositories r LEFT JOIN restore_test_runs t ON t.id = r.last_run_id
 			WHERE r.deleted_at IS NULL`)
 		if err != nil {
@@ -60,7 +69,7 @@ func checkDemoRestoreTests(t *testing.T, dbURL string) {
 		for rows.Next() {
 			var name string
 			var r repo
-			if err := rows.Scan(&name, &r.Mode, &r.Status, &r.Reason, &r.Failed, &r.Runs); err != nil {
+			if err := rows.Scan(&name, &r.Mode, &r.Status, &r.Reason, &r.Failed, &r.Runs, &r.Demo, &r.DemoFirst); err != nil {
 				t.Fatal(err)
 			}
 			got[name] = r
@@ -89,6 +98,10 @@ func checkDemoRestoreTests(t *testing.T, dbURL string) {
 			(want.Level != "" && !slices.Contains(r.Failed, want.Level)) {
 			t.Errorf("demo repository %q: mode %s, %d runs, last %s (failed levels %v: %s); want mode %s, a run, %v (failed level %q)",
 				name, r.Mode, r.Runs, r.Status, r.Failed, r.Reason, want.Mode, want.Statuses, want.Level)
+		}
+		// A month of demo history, labelled as such, before the live test (which stays the last run).
+		if r.Demo != 30 || !r.DemoFirst {
+			t.Errorf("demo repository %q: %d runs of demo history (want 30), all before the live test: %v", name, r.Demo, r.DemoFirst)
 		}
 	}
 	var attested string

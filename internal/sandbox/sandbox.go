@@ -234,7 +234,7 @@ func Run(ctx context.Context, o Options) (err error) {
 }
 
 func printBanner(out io.Writer, info Info) {
-	fmt.Fprintf(out, "\nArchipelago sandbox is up.\n\n  Portal and API: %s\n  API reference:  %s/v1/openapi.json\n", info.BaseURL, info.BaseURL)
+	fmt.Fprintf(out, "\nArchipelago sandbox is up.\n\n  Portal and API: %s\n  API reference:  %s/api-reference (OpenAPI document: /v1/openapi.json)\n", info.BaseURL, info.BaseURL)
 	if len(info.Users) > 0 {
 		fmt.Fprintf(out, "\n  Demo logins:\n")
 		for _, u := range info.Users {
@@ -245,6 +245,7 @@ func printBanner(out io.Writer, info Info) {
 			fmt.Fprintf(out, "    %-34s %-22s (%s)\n", u.Email, u.Password, who)
 		}
 	}
+	fmt.Fprintf(out, "\n  Demo data: restic repositories of three members in every state, each with %d days of\n  SYNTHETIC test history (labelled \"demo history\") so that charts and reports show a month.\n", historyDays)
 	fmt.Fprintf(out, "\n  Protected vaults: lifecycle tripwire every %s and copies every %s in this sandbox\n  (shortened for the demo; the defaults are 5m and 1h).\n",
 		SandboxTripwireEvery, SandboxCopyEvery)
 	if info.Notifications.Page != "" {

@@ -31,7 +31,7 @@ func TestSandboxServesAndLeavesNothingBehind(t *testing.T) {
 	}()
 
 	var info sandbox.Info
-	deadline := time.Now().Add(4 * time.Minute)
+	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		raw, err := os.ReadFile(filepath.Join(state, "sandbox.json"))
 		if err == nil && json.Unmarshal(raw, &info) == nil {
