@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/chatons/archipelago/internal/api"
+	"github.com/chatons/archipelago/internal/apiref"
 	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
@@ -138,7 +139,15 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
-	p, err := portal.New(portal.Deps{Attest: a.Attest, Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
+	doc, err := api.OpenAPI()
+	if err != nil {
+		return fmt.Errorf("build API reference: %w", err)
+	}
+	ref, err := apiref.Read(doc)
+	if err != nil {
+		return fmt.Errorf("build API reference: %w", err)
+	}
+	p, err := portal.New(portal.Deps{APIReference: ref, Attest: a.Attest, Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
 		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify,
 		Protection: a.Protection, Approvals: a.Approvals})
 	if err != nil {

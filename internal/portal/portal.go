@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chatons/archipelago/internal/apiref"
 	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
@@ -52,6 +53,7 @@ type Portal struct {
 	pages      map[string]*template.Template
 	static     fs.FS
 	staticSum  map[string]string // file → short content hash, for cache-busting URLs
+	apiRef     apiref.Doc
 	version    string
 	// approvals: multi-party approval (internal/portal/approvals.go)
 	approvals *approvals.Service
@@ -75,11 +77,13 @@ type Deps struct {
 	Attest        *attest.Service
 	Approvals     *approvals.Service
 	SecureCookies bool
+	// APIReference is the API's OpenAPI document read for the reference page.
+	APIReference apiref.Doc
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, approvals: d.Approvals, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, approvals: d.Approvals, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version, apiRef: d.APIReference}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err

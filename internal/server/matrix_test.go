@@ -53,6 +53,7 @@ var matrix = []row{
 	// token (ARCHIPELAGO_METRICS_TOKEN), reads them; no person's credential does.
 	{method: "GET", route: "/metrics", want: everyone(401)},
 	{method: "GET", route: "/v1/openapi.json", want: everyone(200)},
+	{method: "GET", route: "/api-reference", want: everyone(200)},
 	{method: "GET", route: "/v1/version", want: everyone(200)},
 	{method: "GET", route: "/static/*", path: "/static/app.css", want: everyone(200)},
 

@@ -162,6 +162,7 @@ func (s *Server) routes() chi.Router {
 		r.Use(p.Session)
 		r.Get("/login", p.LoginForm)
 		r.Post("/login", p.Login)
+		r.Get("/api-reference", p.APIReference) // public, like /v1/openapi.json
 		r.Group(func(r chi.Router) {
 			r.Use(p.RequireLogin)
 			r.Post("/logout", p.Logout)

@@ -39,6 +39,16 @@ func TestOperationsEndpoints(t *testing.T) {
 	if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/openapi.json"}); r.Status != 200 || !strings.Contains(string(r.Body), `"openapi": "3.1.0"`) {
 		t.Errorf("/v1/openapi.json = %d", r.Status)
 	}
+	// The footer's "API reference" is a page to read, served from embedded assets.
+	r = env.Do(apptest.Req{Method: "GET", Path: "/api-reference"})
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("/api-reference = %d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{`id="op-repositoryCreate"`, "<code>/v1/vaults/{id}</code>", `href="/v1/openapi.json"`, `id="schema-Error"`} {
+		if !strings.Contains(string(r.Body), want) {
+			t.Errorf("/api-reference lacks %s", want)
+		}
+	}
 }
 
 func TestReadyzReportsAnOutdatedSchema(t *testing.T) {
