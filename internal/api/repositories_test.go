@@ -133,11 +133,11 @@ func TestRepositoryLifecycle(t *testing.T) {
 		AND target_id = $1 AND details->>'full_mode_consent' = $2`, id, verify.FullModeStatementVersion).Scan(&audited); err != nil || audited != 1 {
 		t.Fatalf("consent not audited: %d %v", audited, err)
 	}
-	// Same name again: 400 naming name; same path: 400 naming path.
-	if r := admin("POST", "/v1/repositories", map[string]any{"vault_id": vaultA, "name": "WEB01", "path": "restic/other"}); r.Status != 400 || r.ErrorField() != "name" {
+	// Same name again: 409 naming name; same path: 409 naming path (a duplicate is a conflict everywhere).
+	if r := admin("POST", "/v1/repositories", map[string]any{"vault_id": vaultA, "name": "WEB01", "path": "restic/other"}); r.Status != 409 || r.ErrorField() != "name" {
 		t.Errorf("duplicate name: %d %s", r.Status, r.Body)
 	}
-	if r := admin("POST", "/v1/repositories", map[string]any{"vault_id": vaultA, "name": "other", "path": "restic/web01"}); r.Status != 400 || r.ErrorField() != "path" {
+	if r := admin("POST", "/v1/repositories", map[string]any{"vault_id": vaultA, "name": "other", "path": "restic/web01"}); r.Status != 409 || r.ErrorField() != "path" {
 		t.Errorf("duplicate path: %d %s", r.Status, r.Body)
 	}
 

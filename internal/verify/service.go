@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/seal"
 )
@@ -352,7 +353,7 @@ func (s *Service) RepositoryCreate(ctx context.Context, in RepositoryInput) (Rep
 			p.WindowMinutes, p.JitterSeconds, p.RPOSeconds, p.RTOSeconds, p.SampleFiles, p.SampleBytes, p.CheckEveryRuns,
 			p.CheckSubsets, p.FullRestoreDays, p.CanaryPath, actor.Name).Scan(&id)
 		if err != nil {
-			return uniqueViolation(err)
+			return constraints.Translate(err)
 		}
 		if err := setTestTarget(ctx, tx, id, p.Target); err != nil {
 			return err
@@ -411,15 +412,12 @@ func (s *Service) checkPath(ctx context.Context, vaultID int64, prefix string) (
 	return unchecked, nil
 }
 
-func uniqueViolation(err error) error {
-	if err != nil && strings.Contains(err.Error(), "restic_repositories_member_name_key") {
-		return &FieldError{Field: "name", Problem: "a repository of this member already has this name"}
-	}
-	if err != nil && strings.Contains(err.Error(), "restic_repositories_vault_path_key") {
-		return &FieldError{Field: "path", Problem: "a repository is already registered at this path of the vault"}
-	}
-	return err
-}
+// constraints says what the repositories' constraints mean: a duplicate name or path is a
+// conflict (409) naming the field, as a duplicate is everywhere in the API.
+var constraints = problem.Constraints{Unique: map[string]problem.ConflictError{
+	"restic_repositories_member_name_key": {Field: "name", Problem: "a repository of this member already has this name"},
+	"restic_repositories_vault_path_key":  {Field: "path", Problem: "a repository is already registered at this path of the vault"},
+}}
 
 // policyDetails lists the set policy values for the audit log.
 func policyDetails(p Policy) map[string]any {
@@ -510,7 +508,7 @@ func (s *Service) PolicyUpdate(ctx context.Context, id int64, name *string, p Po
 			id, name, p.Schedule, p.WindowStartMinute, p.WindowMinutes, p.JitterSeconds, p.RPOSeconds, p.RTOSeconds,
 			p.SampleFiles, p.SampleBytes, p.CheckEveryRuns, p.CheckSubsets, p.FullRestoreDays, p.CanaryPath, paused)
 		if err != nil {
-			return uniqueViolation(err)
+			return constraints.Translate(err)
 		}
 		if err := setTestTarget(ctx, tx, id, p.Target); err != nil {
 			return err
