@@ -125,6 +125,8 @@ func (e *executor) level(name string, fn func(l *LevelResult)) {
 		e.halted = true
 	}
 	e.res.levels = append(e.res.levels, l)
+	e.progress(Progress{Level: name, done: &LevelDone{Level: name, Outcome: l.Outcome, Summary: truncate(l.Summary, 300),
+		DurationMS: l.DurationMS}})
 }
 
 var levelPhase = map[string]string{

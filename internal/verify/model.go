@@ -222,6 +222,23 @@ type Progress struct {
 	BytesTotal uint64  `json:"bytes_total,omitempty"`
 	FilesDone  uint64  `json:"files_done,omitempty"`
 	FilesTotal uint64  `json:"files_total,omitempty"`
+	// RateBps is the current level's average rate (bytes a second) and ETASeconds the time
+	// its remaining bytes would take at that rate; both absent until bytes move.
+	RateBps    float64 `json:"rate_bps,omitempty"`
+	ETASeconds *int64  `json:"eta_seconds,omitempty"`
+	// LevelsDone are the levels finished so far, in order: the live level log while the
+	// test runs (the levels table is written when it ends).
+	LevelsDone []LevelDone `json:"levels_done,omitempty"`
+
+	done *LevelDone // set on the report that a level ended
+}
+
+// LevelDone is a level finished during a running test.
+type LevelDone struct {
+	Level      string `json:"level"`
+	Outcome    string `json:"outcome"`
+	Summary    string `json:"summary"`
+	DurationMS int64  `json:"duration_ms"`
 }
 
 // Run is one test of a repository.

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,7 +283,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 	if rr != nil {
 		rr = rr.WithOutput(&out)
 	}
-	prog := &progressWriter{s: s, runID: run.ID}
+	prog := newProgressWriter(s, run.ID, repo.Mode)
 	res := execute(ctx, rr, t, s.cfg.Now, prog.report, s.beforeRecheck)
 	prog.wait()
 
@@ -422,7 +423,7 @@ func (s *Service) record(ctx context.Context, run Run, repo Repository, res *res
 			started_at = coalesce(started_at, $6), finished_at = $7, duration_ms = $8, snapshot_id = $9, snapshot_time = $10,
 			snapshot_age_seconds = $11, snapshot_count = $12, deleted_snapshots = $13, check_subset = $14, full_restore = $15,
 			sample_files = $16, sample_bytes = $17, restore_seconds = $18, throughput_bps = $19, repo_size_bytes = $20,
-			rto_estimate_seconds = $21, progress = '{}', progress_at = $7,
+			rto_estimate_seconds = $21, progress = '{"percent": 100}', progress_at = $7,
 			log = right(log || $22, 2097152) WHERE id = $1 AND finished_at IS NULL`,
 			run.ID, res.status, truncate(res.reason, 4000), attempt, cmp.Or(res.worker, s.cfg.Worker), started, now, now.Sub(started).Milliseconds(),
 			snapID, snapTime, age, count, len(res.gone), res.checkSubset, res.fullDone, sf, sb, secs, tput, size, rto,
@@ -476,43 +477,96 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
-// progressWriter persists live progress at most once a second, off restic's output path.
+// progressWriter persists live progress at most once a second, off restic's output path;
+// the start and the end of each level are always written, so the run page shows the levels
+// done so far (the live level log) and never a level that has already ended.
 type progressWriter struct {
-	s     *Service
-	runID int64
-	mu    sync.Mutex
-	last  time.Time
-	level string
-	wg    sync.WaitGroup
-	busy  bool
+	s          *Service
+	runID      int64
+	spans      map[string][2]float64 // a level's start and width on the run's bar
+	mu         sync.Mutex
+	last       time.Time
+	level      string
+	levelStart time.Time
+	cur        Progress    // the latest progress, as written
+	done       []LevelDone // the levels finished so far
+	busy       bool        // a write is in flight
+	pending    bool        // cur changed while it was
+	wg         sync.WaitGroup
+}
+
+func newProgressWriter(s *Service, runID int64, mode string) *progressWriter {
+	spans := fullSpans
+	if mode != ModeFull {
+		spans = blindSpans
+	}
+	return &progressWriter{s: s, runID: runID, spans: spans}
 }
 
 func (p *progressWriter) report(pr Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	if p.busy || (pr.Level == p.level && now.Sub(p.last) < time.Second) {
+	span := p.spans[pr.Level]
+	switch {
+	case pr.done != nil: // a level ended: its row joins the log, the bar reaches the level's end
+		p.done = append(p.done, *pr.done)
+		pr = Progress{Level: pr.Level, Percent: span[0] + span[1]}
+	case pr.Level != p.level: // a level starts
+		p.level, p.levelStart = pr.Level, now
+		pr.Percent = span[0] + pr.Percent*span[1]/100
+	case now.Sub(p.last) < time.Second:
+		return
+	default:
+		pr.Percent = span[0] + pr.Percent*span[1]/100
+		if el := now.Sub(p.levelStart).Seconds(); pr.BytesDone > 0 && el > 0 {
+			pr.RateBps = float64(pr.BytesDone) / el
+			if pr.BytesTotal > pr.BytesDone {
+				eta := int64(float64(pr.BytesTotal-pr.BytesDone) / pr.RateBps)
+				pr.ETASeconds = &eta
+			}
+		}
+	}
+	pr.LevelsDone = slices.Clone(p.done)
+	p.cur, p.last = pr, now
+	if p.busy {
+		p.pending = true // the writer in flight writes it next
 		return
 	}
-	p.last, p.level, p.busy = now, pr.Level, true
-	pr.Percent = levelBase[pr.Level] + pr.Percent*levelSpan[pr.Level]/100
-	p.wg.Go(func() {
+	p.busy = true
+	p.wg.Go(p.flush)
+}
+
+// flush writes the latest progress until nothing newer is pending.
+func (p *progressWriter) flush() {
+	for {
+		p.mu.Lock()
+		pr := p.cur
+		p.pending = false
+		p.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		_, _ = p.s.pool.Exec(ctx, `UPDATE restore_test_runs SET progress = $2, progress_at = now() WHERE id = $1 AND finished_at IS NULL`,
 			p.runID, pr)
+		cancel()
 		p.mu.Lock()
-		p.busy = false
+		if !p.pending {
+			p.busy = false
+			p.mu.Unlock()
+			return
+		}
 		p.mu.Unlock()
-	})
+	}
 }
 
 func (p *progressWriter) wait() { p.wg.Wait() }
 
-// levelBase and levelSpan map a level's own progress onto the run's progress bar.
+// fullSpans and blindSpans place each level on the run's progress bar (start, width), by
+// what it usually costs: in full mode restic's check and the sample restore, in the other
+// modes the content-hash reading. A finished run's progress is 100.
 var (
-	levelBase = map[string]float64{LevelFreshness: 0, LevelDeletions: 5, LevelIntegrity: 8, LevelSample: 40, LevelCanary: 85, LevelFull: 88}
-	levelSpan = map[string]float64{LevelFreshness: 5, LevelDeletions: 3, LevelIntegrity: 32, LevelSample: 45, LevelCanary: 3, LevelFull: 12}
+	fullSpans = map[string][2]float64{LevelFreshness: {0, 4}, LevelDeletions: {4, 2}, LevelIntegrity: {6, 30},
+		LevelSample: {36, 40}, LevelCanary: {76, 2}, LevelFull: {78, 12}, LevelContentHash: {90, 10}}
+	blindSpans = map[string][2]float64{LevelFreshness: {0, 5}, LevelDeletions: {5, 5}, LevelContentHash: {10, 90}}
 )
 
 // ReclaimStale removes the scratch directories of processes of this machine that are gone

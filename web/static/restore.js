@@ -9,17 +9,57 @@
   const fill = bar && bar.querySelector("span");
   const text = box.querySelector("[data-progress-text]");
   const status = document.querySelector("[data-progress-status]");
+  const levels = document.querySelector("[data-levels]");
   let done = false;
+  // Sizes in SI units, as the portal writes them (1 kB = 1000 B).
+  const size = (b) => {
+    const units = ["B", "kB", "MB", "GB", "TB"];
+    let i = 0;
+    while (b >= 1000 && i < units.length - 1) { b /= 1000; i++; }
+    return (i === 0 ? b : b.toFixed(1)) + " " + units[i];
+  };
+  const eta = (s) => (s < 60 ? "about " + Math.max(1, s) + " s left" : "about " + Math.round(s / 60) + " min left");
+  const stateClass = { passed: "good", warning: "warn", failed: "bad", error: "unjudged" };
+  // The live level log: a row for each level finished since the page was rendered.
+  const logLevels = (list) => {
+    if (!levels || !list) return;
+    for (const l of list) {
+      if (levels.querySelector('[data-level="' + l.level + '"]')) continue;
+      const empty = levels.querySelector("[data-empty]");
+      if (empty) empty.remove();
+      const tr = document.createElement("tr");
+      tr.dataset.level = l.level;
+      const cells = [l.level, "", l.summary, (l.duration_ms / 1000).toFixed(1) + " s"];
+      cells.forEach((c, i) => {
+        const td = document.createElement("td");
+        if (i === 1) {
+          const span = document.createElement("span");
+          span.className = "state " + (stateClass[l.outcome] || "");
+          span.textContent = l.outcome;
+          td.appendChild(span);
+        } else {
+          td.textContent = c;
+        }
+        tr.appendChild(td);
+      });
+      levels.appendChild(tr);
+    }
+  };
   const show = (p) => {
     if (done) return;
     const pct = Math.max(0, Math.min(100, Math.round((p.progress && p.progress.percent) || 0)));
     if (fill) fill.style.width = pct + "%";
     if (bar) bar.setAttribute("aria-valuenow", String(pct));
     if (status) status.textContent = p.status;
+    const pr = p.progress || {};
     if (text) {
-      const pr = p.progress || {};
-      text.textContent = [pr.level, pr.phase, pct + "%"].filter(Boolean).join(" · ");
+      const parts = [pr.level, pr.phase, pct + "%"];
+      if (pr.bytes_total) parts.push(size(pr.bytes_done || 0) + " of " + size(pr.bytes_total));
+      if (pr.rate_bps) parts.push(size(pr.rate_bps) + "/s");
+      if (pr.eta_seconds != null) parts.push(eta(pr.eta_seconds));
+      text.textContent = parts.filter(Boolean).join(" · ");
     }
+    logLevels(pr.levels_done);
     if (p.final) {
       done = true;
       window.location.reload();
