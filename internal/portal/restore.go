@@ -400,6 +400,9 @@ type repositoryData struct {
 	Percent    string
 	Runs       []runRow
 	Charts     []RunChart
+	Ranges     []chartRange // the charts' range picker
+	Range      chartRange
+	Timeline   Timeline // the snapshots seen in the range
 	CanaryFile string
 	Form       policyForm // the policy form: the member's own values, blank where the default applies
 	Agent      agentData  // what the member's agent attested (internal/portal/agent.go)
@@ -574,18 +577,33 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		{"Sample restore", fmt.Sprintf("%d files, at most %s", e.SampleFiles, quota.Bytes(e.SampleBytes))},
 		{"Integrity check", fmt.Sprintf("every %d test(s), 1/%d of the data each time", e.CheckEveryRuns, e.CheckSubsets)},
 		{"Full restore", full}, {"Canary file", e.CanaryPath}, {"Tested side", testedSide(e.Target)}}
-	var dur, rate, age []chartPoint
-	for i := len(runs) - 1; i >= 0; i-- {
-		t := runs[i]
-		row := rowOf(t)
-		if !t.Final() {
-			if data.Active == nil {
-				data.Active = &row
-				data.Percent = fmt.Sprintf("%.0f", min(100, max(0, t.Progress.Percent)))
-			}
-			continue
+	for _, t := range runs {
+		if !t.Final() && data.Active == nil {
+			row := rowOf(t)
+			data.Active = &row
+			data.Percent = fmt.Sprintf("%.0f", min(100, max(0, t.Progress.Percent)))
 		}
-		if t.FinishedAt == nil {
+	}
+	// The charts and the snapshot timeline show the chosen range.
+	now := time.Now()
+	data.Range, data.Ranges = rangeOf(r.URL.Query())
+	since := now.AddDate(0, 0, -data.Range.Days)
+	chartRuns, err := verify.RunList(r.Context(), p.pool, verify.RunFilter{RepositoryID: repo.ID, Since: &since, Limit: chartRunLimit})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	snaps, more, err := verify.SnapshotTimeline(r.Context(), p.pool, repo.ID, since, snapshotLimit)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	data.Timeline = snapshotTimeline(snaps, more, since, now)
+	var dur, rate, age []chartPoint
+	for i := len(chartRuns) - 1; i >= 0; i-- {
+		t := chartRuns[i]
+		row := rowOf(t)
+		if !t.Final() || t.FinishedAt == nil {
 			continue
 		}
 		cls, title := outcomeClass(t.Status), t.FinishedAt.UTC().Format("2006-01-02 15:04")+" "+t.Status

@@ -274,6 +274,12 @@ func TestRestorePagesInTheBrowser(t *testing.T) {
 	mail := w.repo(t, f.MemberA.ID, "mail", "another long password here")
 	w.run(t, mail, verify.StatusWarning, "a projected full restore would take 30 h, longer than the 24 h RTO target", now.Add(-3*time.Hour), 300, 20000, 108000, 9e6)
 	db := w.repo(t, f.MemberA.ID, "db", "")
+	// Two snapshots the tests saw, one gone since (the timeline shows both, the gone one apart).
+	if _, err := env.App.Pool.Exec(context.Background(), `INSERT INTO restore_test_snapshots (repository_id, snapshot_id,
+		snapshot_time, first_seen_at, gone_at) VALUES ($1, repeat('a', 64), now() - interval '3 days', now() - interval '3 days', now() - interval '1 day'),
+		($1, repeat('b', 64), now() - interval '1 day', now() - interval '1 day', NULL)`, web.ID); err != nil {
+		t.Fatal(err)
+	}
 	dbRun := w.run(t, db, verify.StatusFailed, "the canary file archipelago-canary.txt is missing from the newest snapshot", now.Add(-time.Hour), 90, 100000, 2000, 30e6)
 	runningID := w.run(t, web, verify.StatusRunning, "", now, 0, 0, 0, 0)
 	w.repo(t, f.MemberA.ID, "new-one", "")
@@ -303,6 +309,12 @@ func TestRestorePagesInTheBrowser(t *testing.T) {
 	if dots != 60 {
 		t.Errorf("chart points: %d, want 3 × 20", dots)
 	}
+	// The snapshot timeline: one tick per snapshot seen in the range, a gone one apart.
+	ticks, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll("figure.timeline rect.chart-tick").length`))
+	gone, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll("figure.timeline rect.chart-tick.bad").length`))
+	if ticks != 2 || gone != 1 {
+		t.Errorf("snapshot timeline: %d ticks, %d gone; want 2 and 1", ticks, gone)
+	}
 	// restore.js reads the progress (42 %) and, once the test ends, reloads the page.
 	browsertest.Step(t, b, "progress shown", chromedp.Poll[chromedp.Void](`document.querySelector("[data-progress-text]").textContent.includes("42%")`,
 		chromedp.WithPollingTimeout(10*time.Second)))
@@ -330,6 +342,14 @@ func TestRestorePagesInTheBrowser(t *testing.T) {
 		t.Errorf("log = %q", got)
 	}
 	browsertest.Screenshot(t, b, "restore-run")
+
+	// The range picker: 7 days draw only that week's tests (20 daily tests over 20 days).
+	browsertest.Step(t, b, "repository page, 7 days", chromedp.Navigate(fmt.Sprintf("%s/restore-tests/repositories/%d?range=7d", env.URL, web.ID)),
+		chromedp.WaitVisible(css(`.range-picker a.current[href^="?range=7d"]`)))
+	week, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll("figure.chart svg circle").length`))
+	if week == 0 || week >= 60 || week%3 != 0 {
+		t.Errorf("chart points over 7 days: %d, want 3 × (at most 8)", week)
+	}
 }
 
 // lastID is the number ending a path such as /restore-tests/repositories/12.

@@ -1,0 +1,95 @@
+package portal
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/chatons/archipelago/internal/verify"
+)
+
+// chartRange is a time range the repository page's charts can show.
+type chartRange struct {
+	Key, Label string
+	Days       int
+	Current    bool
+}
+
+// chartRanges are the choices of the repository page's range picker; the first is the default.
+var chartRanges = []chartRange{{Key: "30d", Label: "30 days", Days: 30}, {Key: "7d", Label: "7 days", Days: 7},
+	{Key: "90d", Label: "90 days", Days: 90}, {Key: "365d", Label: "1 year", Days: 365}}
+
+// rangeOf reads ?range= (an unknown value is the default) and returns the choices with the
+// current one marked.
+func rangeOf(q url.Values) (chartRange, []chartRange) {
+	cur := chartRanges[0]
+	for _, c := range chartRanges {
+		if c.Key == q.Get("range") {
+			cur = c
+		}
+	}
+	out := make([]chartRange, len(chartRanges))
+	for i, c := range chartRanges {
+		c.Current = c.Key == cur.Key
+		out[i] = c
+	}
+	return cur, out
+}
+
+// chartRunLimit bounds the tests one chart draws (a year of daily tests fits).
+const chartRunLimit = 500
+
+// snapshotLimit bounds the snapshots one timeline draws.
+const snapshotLimit = 500
+
+// Timeline is the repository page's snapshot timeline: one tick per snapshot the tests saw
+// in the range, at the time it was taken; a deleted one is drawn apart and says when a test
+// found it gone.
+type Timeline struct {
+	Width, Height, Left, Right, Top, PlotW, PlotH int
+	Ticks                                         []timelineTick
+	XLabels                                       []chartLabel
+	Summary                                       string
+	Empty                                         bool
+}
+
+type timelineTick struct {
+	X     float64
+	Class string
+	Title string
+}
+
+// snapshotTimeline draws snaps (oldest first) over [since, now].
+func snapshotTimeline(snaps []verify.SnapshotSeen, more bool, since, now time.Time) Timeline {
+	t := Timeline{Width: 700, Height: 64, Left: 10, Right: 10, Top: 8, PlotH: 30}
+	t.PlotW = t.Width - t.Left - t.Right
+	if len(snaps) == 0 {
+		t.Empty, t.Summary = true, "No snapshot seen by a test in this range."
+		return t
+	}
+	span := now.Sub(since).Seconds()
+	gone := 0
+	for _, s := range snaps {
+		at := s.Time
+		if at.Before(since) {
+			at = since
+		}
+		x := float64(t.Left) + float64(t.PlotW)*min(1, max(0, at.Sub(since).Seconds()/span))
+		tick := timelineTick{X: x, Class: "good",
+			Title: fmt.Sprintf("snapshot %s taken %s UTC", s.ID[:min(8, len(s.ID))], s.Time.UTC().Format("2006-01-02 15:04"))}
+		if s.GoneAt != nil {
+			gone++
+			tick.Class = "bad"
+			tick.Title += fmt.Sprintf(", gone (found by the test of %s UTC)", s.GoneAt.UTC().Format("2006-01-02 15:04"))
+		}
+		t.Ticks = append(t.Ticks, tick)
+	}
+	y := float64(t.Top + t.PlotH + 16)
+	t.XLabels = []chartLabel{{X: float64(t.Left + 30), Y: y, Text: since.UTC().Format("Jan 2")},
+		{X: float64(t.Left + t.PlotW - 30), Y: y, Text: now.UTC().Format("Jan 2")}}
+	t.Summary = fmt.Sprintf("%d snapshots seen in this range, %d of them gone since.", len(snaps), gone)
+	if more {
+		t.Summary += fmt.Sprintf(" Only the newest %d are drawn.", len(snaps))
+	}
+	return t
+}
