@@ -78,6 +78,13 @@ func TestPoolAcquireHasADeadline(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	var held []func()
+	release := func() {
+		for _, r := range held {
+			r()
+		}
+		held = nil
+	}
+	t.Cleanup(release) // before pool.Close (cleanups run last first), which waits for them
 	for range 4 {
 		c, err := pool.Acquire(b.ctx)
 		if err != nil {
@@ -98,7 +105,5 @@ func TestPoolAcquireHasADeadline(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("acquire on an exhausted pool is still waiting after 2 minutes")
 	}
-	for _, r := range held {
-		r()
-	}
+	release()
 }
