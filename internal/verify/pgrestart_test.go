@@ -148,11 +148,13 @@ func TestPostgresRestartWhileWorkersRun(t *testing.T) {
 	}
 
 	done := b.wait(run.ID, 3*time.Minute) // the bound is HeartbeatTimeout + SweepEvery (3 s here) plus a test
-	if done.Status != StatusPassed && done.Status != StatusError {
-		t.Fatalf("after the restart: %s", describe(done))
-	}
-	if done.Status == StatusError && !strings.Contains(done.Reason, "nothing about the backup") {
-		t.Errorf("error outcome that blames the backup: %s", describe(done))
+	// The attempt's result could not be recorded: the worker hands that failure to River
+	// (it never swallows it), and River retries the test once it can record the attempt's
+	// end. The backup is healthy, so the retry's verdict is passed. An error outcome here
+	// means the test was not retried: a run closed by the sweeper because its job
+	// completed without a result (what happens when the worker drops its recording error).
+	if done.Status != StatusPassed || done.Attempt < 2 {
+		t.Fatalf("after the restart: %s, want passed on a retry (attempt 2 or later)", describe(done))
 	}
 	t.Logf("after the restart: %s (attempt %d)", done.Status, done.Attempt)
 	var n int
