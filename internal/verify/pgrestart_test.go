@@ -82,9 +82,10 @@ const riverCompleterRetries = 7 * time.Second
 // of a restore test and stays down until that attempt has ended (its result could not be
 // recorded and River's completer could not record the attempt's end during the outage).
 // Once PostgreSQL is back, the same worker process (never restarted) gives the run exactly
-// one result: River records the attempt and retries it (the sweeper would, were the worker
-// dead). The run is never left `running`. It is never left `running`. The island slot's
-// session advisory lock died with the connection; the retry takes a slot again.
+// one result: the worker hands the error of recording to River, which records the attempt
+// and retries it (the sweeper would, were the worker dead), and the retry passes. The run
+// is never left `running`. The island slot's session advisory lock died with the
+// connection; the retry takes a slot again.
 func TestPostgresRestartWhileWorkersRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
