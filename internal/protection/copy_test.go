@@ -3,6 +3,7 @@ package protection_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -235,9 +236,16 @@ func TestNoCopyIslandAndSettings(t *testing.T) {
 	if st.CopyStatus != protection.CopyNone || !strings.Contains(st.CopyDetail, "does not operate") || st.Behind {
 		t.Fatalf("state = %+v", st)
 	}
+	// More than two copy intervals later, a vault that cannot have a copy is still not behind.
+	b.clock.Advance(3 * time.Hour)
+	if st, _ := b.prot.State(ctx, v.ID); st.Behind {
+		t.Fatalf("a vault without a copy island is shown behind 3 h later: %+v", st)
+	}
 	short := 2 * 24 * time.Hour
-	if _, err := b.prot.SettingsUpdate(ctx, protection.SettingsInput{DeletionGrace: &short}); err == nil {
-		t.Fatal("a 2-day grace period was accepted")
+	var fe *protection.FieldError
+	if _, err := b.prot.SettingsUpdate(ctx, protection.SettingsInput{DeletionGrace: &short}); !errors.As(err, &fe) || fe.Field != "deletion_grace_seconds" {
+		// The database's CHECK is the last line, not the answer: it would be a 500.
+		t.Fatalf("a 2-day grace period: %v, want a refusal naming deletion_grace_seconds", err)
 	}
 	long := 5 * 24 * time.Hour
 	s, err := b.prot.SettingsUpdate(ctx, protection.SettingsInput{DeletionGrace: &long})
