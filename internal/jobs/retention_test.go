@@ -54,6 +54,9 @@ func TestRetentionPrunesOldRowsOnly(t *testing.T) {
 	must(pool.QueryRow(ctx, `INSERT INTO notify_channels (member_id, kind, name, target) VALUES ($1, 'email', 'c', 'a@b.c') RETURNING id`, member).Scan(&channel))
 	must(pool.QueryRow(ctx, `INSERT INTO notify_events (member_id, kind, severity, subject, title, at) VALUES ($1, 'k', 'info', 's', 'needed', $2) RETURNING id`, member, old).Scan(&needed))
 	exec(`INSERT INTO notify_deliveries (channel_id, kind, event_ids) VALUES ($1, 'event', ARRAY[$2::bigint])`, channel, needed)
+	for _, at := range []time.Time{old, recent} { // finished deliveries: the old one goes
+		exec(`INSERT INTO notify_deliveries (channel_id, kind, status, created_at) VALUES ($1, 'event', 'sent', $2)`, channel, at)
+	}
 	must(pool.QueryRow(ctx, `INSERT INTO users (email, password_hash) VALUES ('u@b.c', 'x') RETURNING id`).Scan(&user))
 	for _, at := range []time.Time{old, recent.Add(48 * time.Hour)} {
 		exec(`INSERT INTO sessions (user_id, secret_hash, csrf_token, expires_at) VALUES ($1, $2, 'c', $3)`, user, []byte(at.String()), at)
@@ -79,6 +82,7 @@ func TestRetentionPrunesOldRowsOnly(t *testing.T) {
 		"events":                  {count(`SELECT count(*) FROM notify_events`), 2},
 		"the needed event":        {count(`SELECT count(*) FROM notify_events WHERE id = $1`, needed), 1},
 		"outbox rows":             {count(`SELECT count(*) FROM notify_outbox`), 1},
+		"deliveries":              {count(`SELECT count(*) FROM notify_deliveries`), 2},
 		"audit entries (never)":   {count(`SELECT count(*) FROM audit_entries`), auditBefore},
 		"snapshots still present": {count(`SELECT count(*) FROM restore_test_snapshots WHERE gone_at IS NULL`), 1},
 	} {
