@@ -160,14 +160,9 @@ func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
 // IslandDelete answers DELETE /v1/islands/{id} (federation admins): refused while it has
 // live pledges.
 func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) error {
-	if done, err := a.gate(w, r, a.planIslandDelete); done { // protected action: 202 with an approval request
-		return err
-	}
-	cur, err := a.islandFor(r, authz.FederationManage)
-	if err != nil {
-		return err
-	}
-	return noContent(w, a.islands.IslandDelete(r.Context(), cur.ID))
+	return gatedOn(a, w, r, a.islandFor, authz.FederationManage, a.approvals.PlanIslandDelete, func(cur islands.Island) error {
+		return noContent(w, a.islands.IslandDelete(r.Context(), cur.ID))
+	})
 }
 
 // IslandPoll answers POST /v1/islands/{id}/poll (federation admins): poll it now.

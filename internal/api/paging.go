@@ -88,3 +88,14 @@ func nextCursor(next string) *string {
 	}
 	return &next
 }
+
+// replyPage ends a list handler with the page load returned: a refused cursor or limit is
+// the caller's mistake (pagingError), any other err is returned as it is; else 200 with the
+// page's items under name and next_cursor.
+func replyPage[T any](w http.ResponseWriter, name string, pg paging.Page[T], err error) error {
+	if err != nil {
+		return pagingError(err)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{name: pg.Items, "next_cursor": nextCursor(pg.Next)})
+	return nil
+}

@@ -99,11 +99,7 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 		f.All, f.MemberIDs = false, []int64{member}
 	}
 	pg, err := a.vaults.GrantPage(r.Context(), f, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"grants": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "grants", pg, err)
 }
 
 type grantRequest struct {

@@ -60,11 +60,7 @@ func (a *API) TokenList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pg, err := a.identity.TokenPage(r.Context(), principal(r), req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"tokens": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "tokens", pg, err)
 }
 
 func (a *API) tokenFor(r *http.Request) (identity.APIToken, error) {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
@@ -56,11 +58,7 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 		f.IslandID = id
 	}
 	pg, err := a.vaults.VaultPage(r.Context(), f, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"vaults": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "vaults", pg, err)
 }
 
 type vaultCreateRequest struct {
@@ -181,23 +179,22 @@ func (req vaultUpdateRequest) input() vaults.UpdateInput {
 // deleted at once, 202 with the vault when its deletion is scheduled (data kept until
 // purge_after; POST …/restore undoes it).
 func (a *API) VaultDelete(w http.ResponseWriter, r *http.Request) error {
-	if done, err := a.gate(w, r, a.planVaultDelete); done { // protected action: 202 with an approval request
-		return err
+	reason := r.URL.Query().Get("reason")
+	plan := func(ctx context.Context, p *identity.Principal, v vaults.Vault) (approvals.Ask, bool, error) {
+		return a.approvals.PlanVaultDelete(ctx, p, v, reason)
 	}
-	v, err := a.vaultFor(r, authz.MemberWrite)
-	if err != nil {
-		return err
-	}
-	v, immediate, err := a.vaults.Delete(r.Context(), v.ID, r.URL.Query().Get("reason"))
-	if err != nil {
-		return err
-	}
-	if immediate {
-		w.WriteHeader(http.StatusNoContent)
+	return gatedOn(a, w, r, a.vaultFor, authz.MemberWrite, plan, func(v vaults.Vault) error {
+		v, immediate, err := a.vaults.Delete(r.Context(), v.ID, reason)
+		if err != nil {
+			return err
+		}
+		if immediate {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		WriteJSON(w, http.StatusAccepted, v)
 		return nil
-	}
-	WriteJSON(w, http.StatusAccepted, v)
-	return nil
+	})
 }
 
 // VaultRestore answers POST /v1/vaults/{id}/restore: undo a scheduled deletion.
