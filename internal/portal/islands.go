@@ -395,15 +395,11 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 // IslandDelete handles an island's delete button (federation admins); the domain refuses
 // an island with live pledges or vaults, and its reason is shown.
 func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planIslandDelete) { // protected action: an approval request instead
-		return
-	}
-	cur, ok := p.islandToChange(w, r, "delete islands")
-	if !ok {
-		return
-	}
-	err := p.islands.IslandDelete(r.Context(), cur.ID)
-	p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
+	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "delete islands") }
+	gatedOn(p, w, r, load, p.approvals.PlanIslandDelete, func(cur islands.Island) {
+		err := p.islands.IslandDelete(r.Context(), cur.ID)
+		p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
+	})
 }
 
 // OperatorAdd handles the add-an-operator form of an island (federation admins).
@@ -427,16 +423,15 @@ func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
 // OperatorRemove handles an operator's remove button (federation admins); the domain
 // refuses while the member has live pledges on the island.
 func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planOperatorRemove) { // protected action: an approval request instead
-		return
-	}
-	cur, ok := p.islandToChange(w, r, "change an island's operators")
-	if !ok {
-		return
-	}
 	memberID, _ := strconv.ParseInt(chi.URLParam(r, "member_id"), 10, 64)
-	err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
-	p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
+	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "change an island's operators") }
+	plan := func(ctx context.Context, u *identity.Principal, i islands.Island) (approvals.Ask, bool, error) {
+		return p.approvals.PlanOperatorRemove(ctx, u, i, memberID, "#"+strconv.FormatInt(memberID, 10))
+	}
+	gatedOn(p, w, r, load, plan, func(cur islands.Island) {
+		err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
+		p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
+	})
 }
 
 // islandOutcome answers a form of the island page: a refusal shown on the page (prefix

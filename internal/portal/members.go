@@ -212,15 +212,11 @@ func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 // a member with history (pledges, operated islands, vaults, audit entries…): its reason
 // is shown.
 func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planMemberDelete) { // protected action: an approval request instead
-		return
-	}
-	cur, ok := p.memberFromPath(w, r, "delete members")
-	if !ok {
-		return
-	}
-	err := p.islands.MemberDelete(r.Context(), cur.ID)
-	p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
+	load := func() (islands.Member, bool) { return p.memberFromPath(w, r, "delete members") }
+	gatedOn(p, w, r, load, p.approvals.PlanMemberDelete, func(cur islands.Member) {
+		err := p.islands.MemberDelete(r.Context(), cur.ID)
+		p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
+	})
 }
 
 // memberOutcome answers a member form: a refusal shown on the members page (prefix says

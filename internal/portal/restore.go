@@ -727,28 +727,20 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 
 // RepositoryPasswordRemove handles the remove-password button.
 func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planRepositoryPasswordRemove) { // protected action: an approval request instead
-		return
-	}
-	repo, ok := p.repositoryChange(w, r)
-	if !ok {
-		return
-	}
-	_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
-	p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
+	load := func() (verify.Repository, bool) { return p.repositoryChange(w, r) }
+	gatedOn(p, w, r, load, p.approvals.PlanRepositoryPasswordRemove, func(repo verify.Repository) {
+		_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
+		p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
+	})
 }
 
 // RepositoryDelete handles the delete button.
 func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planRepositoryDelete) { // protected action: an approval request instead
-		return
-	}
-	repo, ok := p.repositoryChange(w, r)
-	if !ok {
-		return
-	}
-	err := p.verify.RepositoryDelete(r.Context(), repo.ID)
-	p.repositoryOutcome(w, r, err, repo, nil, "/restore-tests?done=deleted")
+	load := func() (verify.Repository, bool) { return p.repositoryChange(w, r) }
+	gatedOn(p, w, r, load, p.approvals.PlanRepositoryDelete, func(repo verify.Repository) {
+		err := p.verify.RepositoryDelete(r.Context(), repo.ID)
+		p.repositoryOutcome(w, r, err, repo, nil, "/restore-tests?done=deleted")
+	})
 }
 
 // repositoryOutcome answers a form of the repository page: its refusal shown on the page

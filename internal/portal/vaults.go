@@ -353,23 +353,22 @@ func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
 
 // VaultDelete handles the delete button: immediate for an empty vault, scheduled otherwise.
 func (p *Portal) VaultDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planVaultDelete) { // protected action: an approval request instead
-		return
+	load := func() (vaults.Vault, bool) { return p.vaultFor(w, r, authz.MemberWrite) }
+	plan := func(ctx context.Context, u *identity.Principal, v vaults.Vault) (approvals.Ask, bool, error) {
+		return p.approvals.PlanVaultDelete(ctx, u, v, r.PostFormValue("reason"))
 	}
-	v, ok := p.vaultFor(w, r, authz.MemberWrite)
-	if !ok {
-		return
-	}
-	_, immediate, err := p.vaults.Delete(r.Context(), v.ID, r.PostFormValue("reason"))
-	if err != nil {
-		p.vaultError(w, r, v, err)
-		return
-	}
-	if immediate {
-		http.Redirect(w, r, "/vaults?done=deleted", http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=scheduled", v.ID), http.StatusSeeOther)
+	gatedOn(p, w, r, load, plan, func(v vaults.Vault) {
+		_, immediate, err := p.vaults.Delete(r.Context(), v.ID, r.PostFormValue("reason"))
+		if err != nil {
+			p.vaultError(w, r, v, err)
+			return
+		}
+		if immediate {
+			http.Redirect(w, r, "/vaults?done=deleted", http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=scheduled", v.ID), http.StatusSeeOther)
+	})
 }
 
 // VaultRestore handles the undo button of a scheduled deletion.
