@@ -134,12 +134,10 @@ func islandsFlash(r *http.Request) string {
 
 func (p *Portal) renderIslands(w http.ResponseWriter, r *http.Request, status int, page Page, form *islandForm) {
 	ip, err := islands.IslandPage(r.Context(), p.pool, islands.IslandFilter{}, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	list, ok := pageItems(p, w, r, &page, ip, err)
+	if !ok {
 		return
 	}
-	list := ip.Items
-	page.Next = nextHref(r, ip.Next)
 	data := islandsData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil,
 		Form: islandForm{S3Region: "garage", ReplicationFactor: "3"}}
 	if form != nil {

@@ -82,12 +82,10 @@ var memberFlashes = flashes{
 
 func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {
 	mp, err := islands.MemberPage(r.Context(), p.pool, islands.MemberFilter{}, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	ms, ok := pageItems(p, w, r, &page, mp, err)
+	if !ok {
 		return
 	}
-	ms := mp.Items
-	page.Next = nextHref(r, mp.Next)
 	isls, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
 		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
 	})

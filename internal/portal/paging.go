@@ -34,3 +34,15 @@ func nextHref(r *http.Request, cursor string) string {
 	q.Set("cursor", cursor)
 	return (&url.URL{Path: r.URL.Path, RawQuery: q.Encode()}).String()
 }
+
+// pageItems is what a list page shows of the page its list returned (pg, err): the items,
+// with page.Next set to the link of the next page; on failure it writes the error page
+// and returns false.
+func pageItems[T any](p *Portal, w http.ResponseWriter, r *http.Request, page *Page, pg paging.Page[T], err error) ([]T, bool) {
+	if err != nil {
+		p.fail(w, r, err)
+		return nil, false
+	}
+	page.Next = nextHref(r, pg.Next)
+	return pg.Items, true
+}

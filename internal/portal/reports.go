@@ -47,12 +47,10 @@ func (p *Portal) renderReports(w http.ResponseWriter, r *http.Request, status in
 	scope := authz.ReadScope(u)
 	f := reports.Filter{All: scope.All, Federation: true, MemberIDs: scope.MemberIDs}
 	rp, err := reports.Page(r.Context(), p.pool, f, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	list, ok := pageItems(p, w, r, &page, rp, err)
+	if !ok {
 		return
 	}
-	list := rp.Items
-	page.Next = nextHref(r, rp.Next)
 	data := reportsData{Reports: list, Federation: authz.ManagesFederation(u)}
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {

@@ -153,12 +153,10 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 	u := user(r)
 	ids := visibleMemberIDs(u)
 	rp, err := verify.RepositoryPage(r.Context(), p.pool, verify.RepositoryFilter{MemberIDs: ids}, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	repos, ok := pageItems(p, w, r, &page, rp, err)
+	if !ok {
 		return
 	}
-	repos := rp.Items
-	page.Next = nextHref(r, rp.Next)
 	counts, err := verify.OutcomeCounts(r.Context(), p.pool, ids) // over every page
 	if err != nil {
 		p.fail(w, r, err)

@@ -91,12 +91,10 @@ func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int
 	scope := authz.ReadScope(u)
 	f := vaults.VaultFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	vp, err := p.vaults.VaultPage(r.Context(), f, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	vs, ok := pageItems(p, w, r, &page, vp, err)
+	if !ok {
 		return
 	}
-	vs := vp.Items
-	page.Next = nextHref(r, vp.Next)
 	isl, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
 		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
 	})
