@@ -17,7 +17,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/quota"
 )
 
@@ -262,9 +261,7 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 		data.Form, data.EditOpen = *form, true
 	}
 	if data.CanManage {
-		ms, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
-			return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
-		})
+		ms, err := p.allMembers(r.Context())
 		if err != nil {
 			p.fail(w, r, err)
 			return

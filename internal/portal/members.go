@@ -86,9 +86,7 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	isls, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
-		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
-	})
+	isls, err := p.allIslands(r.Context())
 	if err != nil {
 		p.fail(w, r, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
 )
 
@@ -45,4 +46,18 @@ func pageItems[T any](p *Portal, w http.ResponseWriter, r *http.Request, page *P
 	}
 	page.Next = nextHref(r, pg.Next)
 	return pg.Items, true
+}
+
+// allIslands is every island (wholeList), for a form's choices and a page's island names.
+func (p *Portal) allIslands(ctx context.Context) ([]islands.Island, error) {
+	return wholeList(ctx, func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
+		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
+	})
+}
+
+// allMembers is every member (wholeList), for a form's choices and a page's member names.
+func (p *Portal) allMembers(ctx context.Context) ([]islands.Member, error) {
+	return wholeList(ctx, func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
+		return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
+	})
 }

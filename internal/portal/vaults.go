@@ -16,7 +16,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/vaults"
@@ -95,9 +94,7 @@ func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int
 	if !ok {
 		return
 	}
-	isl, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
-		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
-	})
+	isl, err := p.allIslands(r.Context())
 	if err != nil {
 		p.fail(w, r, err)
 		return
