@@ -10,7 +10,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/audit"
-	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/vaults/vaultstest"
@@ -48,16 +47,14 @@ func TestPortalVaultProtection(t *testing.T) {
 	}
 	page := "/vaults/" + strconv.FormatInt(v.ID, 10)
 	get := func(a *apptest.Actor) string {
-		res := env.Do(apptest.Req{Method: "GET", Path: page, Header: map[string]string{"Cookie": portal.SessionCookie + "=" + a.Session}})
+		res := pageGet(env, a, page)
 		if res.Status != 200 {
 			t.Fatalf("GET %s: %d", page, res.Status)
 		}
 		return string(res.Body)
 	}
 	post := func(a *apptest.Actor, path string, form url.Values) *apptest.Response {
-		form.Set("csrf", a.CSRF)
-		return env.Do(apptest.Req{Method: "POST", Path: path, Body: form.Encode(), Header: map[string]string{
-			"Cookie": portal.SessionCookie + "=" + a.Session, "Content-Type": "application/x-www-form-urlencoded"}})
+		return formPost(env, a, path, form)
 	}
 
 	body := get(f.ViewerA)
