@@ -234,14 +234,9 @@ type voteRequest struct {
 
 func (a *API) vote(w http.ResponseWriter, r *http.Request, approve bool) error {
 	req, err := a.requestFor(r)
+	in, err := withOptionalBody[voteRequest](r, err)
 	if err != nil {
 		return err
-	}
-	var in voteRequest
-	if r.ContentLength != 0 {
-		if err := Decode(r, &in); err != nil {
-			return err
-		}
 	}
 	out, err := a.approvals.RequestVote(r.Context(), principal(r), req.ID, approvals.VoteInput{Approve: approve, Comment: in.Comment, MemberID: in.MemberID})
 	return reply(w, http.StatusOK, out, err)

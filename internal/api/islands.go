@@ -132,11 +132,8 @@ func (a *API) islandReply(w http.ResponseWriter, r *http.Request, status int, i 
 // IslandCreate answers POST /v1/islands (federation admins). The admin API is checked
 // with the token first; the token is sealed and never shown again.
 func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	var req islandRequest
-	if err := Decode(r, &req); err != nil {
+	req, err := withBody[islandRequest](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
 		return err
 	}
 	i, err := a.islands.IslandCreate(r.Context(), req.input())

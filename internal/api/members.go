@@ -48,11 +48,8 @@ func (m memberRequest) input() islands.MemberInput {
 
 // MemberCreate answers POST /v1/members (federation admins).
 func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	var req memberRequest
-	if err := Decode(r, &req); err != nil {
+	req, err := withBody[memberRequest](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
 		return err
 	}
 	m, err := a.islands.MemberCreate(r.Context(), req.input())

@@ -64,6 +64,20 @@ func queryOneOf(q url.Values, name string, allowed ...string) (string, error) {
 	return "", Invalid(name, "must be %s or %s", strings.Join(allowed[:last], ", "), allowed[last])
 }
 
+// memberBySlug loads the member a request names by its slug and checks that the caller may
+// do act on it: a member that does not exist and one the caller may not act on both answer
+// 404 naming the slug.
+func (a *API) memberBySlug(r *http.Request, slug string, act authz.Action) (islands.Member, error) {
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
+	if err == nil {
+		err = check(principal(r), act, authz.Member(m.ID))
+	}
+	if err != nil {
+		return islands.Member{}, notFoundAs(err, "member", slug)
+	}
+	return m, nil
+}
+
 // memberQuery reads a list's optional ?member=<slug> filter: 0 when absent; a member that
 // does not exist or that the caller may not read answers 404 naming the slug.
 func (a *API) memberQuery(r *http.Request) (int64, error) {
@@ -71,12 +85,9 @@ func (a *API) memberQuery(r *http.Request) (int64, error) {
 	if slug == "" {
 		return 0, nil
 	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-	if err == nil {
-		err = check(principal(r), authz.MemberRead, authz.Member(m.ID))
-	}
+	m, err := a.memberBySlug(r, slug, authz.MemberRead)
 	if err != nil {
-		return 0, notFoundAs(err, "member", slug)
+		return 0, err
 	}
 	return m.ID, nil
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/authz"
-	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/verify"
 )
 
@@ -35,12 +34,9 @@ func (a *API) memberFilter(r *http.Request) ([]int64, error) {
 		}
 		return nil, nil
 	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-	if err == nil {
-		err = check(p, authz.MemberRead, authz.Member(m.ID))
-	}
+	m, err := a.memberBySlug(r, slug, authz.MemberRead)
 	if err != nil {
-		return nil, notFoundAs(err, "member", slug)
+		return nil, err
 	}
 	return []int64{m.ID}, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
-	"github.com/chatons/archipelago/internal/islands"
 )
 
 type tokenCreateRequest struct {
@@ -37,12 +36,9 @@ func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(req.Member) == "" {
 		return Invalid("member", "is required (the member's slug)")
 	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)
+	m, err := a.memberBySlug(r, req.Member, authz.TokenCreate)
 	if err != nil {
-		return notFoundAs(err, "member", req.Member)
-	}
-	if err := check(p, authz.TokenCreate, authz.Member(m.ID)); err != nil {
-		return notFoundAs(err, "member", req.Member)
+		return err
 	}
 	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
 	t, secret, err := a.identity.TokenCreate(r.Context(), p, identity.NewToken{Name: req.Name, MemberID: m.ID, Role: role, ExpiresAt: req.ExpiresAt})
