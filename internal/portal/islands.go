@@ -372,11 +372,7 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	isl, err := p.islands.PollIsland(r.Context(), cur.ID)
-	if errors.Is(err, islands.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	if !p.loaded(w, r, err, islands.ErrNotFound) {
 		return
 	}
 	if isl.Status == islands.StatusUnreachable {

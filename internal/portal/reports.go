@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -104,12 +103,7 @@ type reportData struct {
 func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	st, doc, err := reports.ReportGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, reports.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	}
-	if err != nil {
-		p.fail(w, r, err)
+	if !p.loaded(w, r, err, reports.ErrNotFound) {
 		return
 	}
 	u := user(r)

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -190,11 +189,7 @@ func (p *Portal) vaultFor(w http.ResponseWriter, r *http.Request, act authz.Acti
 		return vaults.Vault{}, false
 	}
 	v, err := p.vaults.VaultGetByID(r.Context(), id)
-	if errors.Is(err, vaults.ErrNotFound) {
-		p.NotFound(w, r)
-		return v, false
-	} else if err != nil {
-		p.fail(w, r, err)
+	if !p.loaded(w, r, err, vaults.ErrNotFound) {
 		return v, false
 	}
 	switch authz.Check(user(r), act, authz.Member(v.MemberID)) {
