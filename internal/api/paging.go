@@ -78,6 +78,15 @@ func (a *API) memberBySlug(r *http.Request, slug string, act authz.Action) (isla
 	return m, nil
 }
 
+// bodyMember is the member a request body names by its slug in the field "member"
+// (required), checked as memberBySlug does.
+func (a *API) bodyMember(r *http.Request, slug string, act authz.Action) (islands.Member, error) {
+	if strings.TrimSpace(slug) == "" {
+		return islands.Member{}, Invalid("member", "is required (the member's slug)")
+	}
+	return a.memberBySlug(r, slug, act)
+}
+
 // memberQuery reads a list's optional ?member=<slug> filter: 0 when absent; a member that
 // does not exist or that the caller may not read answers 404 naming the slug.
 func (a *API) memberQuery(r *http.Request) (int64, error) {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/chatons/archipelago/internal/problem"
@@ -33,10 +32,7 @@ func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Member) == "" {
-		return Invalid("member", "is required (the member's slug)")
-	}
-	m, err := a.memberBySlug(r, req.Member, authz.TokenCreate)
+	m, err := a.bodyMember(r, req.Member, authz.TokenCreate)
 	if err != nil {
 		return err
 	}

@@ -80,10 +80,7 @@ func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Member) == "" {
-		return Invalid("member", "is required (the member's slug)")
-	}
-	m, err := a.memberBySlug(r, req.Member, authz.MemberWrite)
+	m, err := a.bodyMember(r, req.Member, authz.MemberWrite)
 	if err != nil {
 		return err
 	}
