@@ -11,6 +11,7 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/browsertest"
 	"github.com/chatons/archipelago/internal/portal"
+	"github.com/chatons/archipelago/internal/vaults/vaultstest"
 )
 
 // portalTest is what a portal test starts from (newPortalTest): its own running
@@ -29,6 +30,17 @@ func newPortalTest(t *testing.T) *portalTest {
 	t.Helper()
 	env, f := apptest.Parallel(t)
 	return &portalTest{t: t, env: env, f: f, ctx: audit.WithActor(context.Background(), audit.System("portal-test"))}
+}
+
+// islandsAB starts two islands on the simulator (vaultstest), both with replication
+// factor rf: "north", operated by member A, which pledges pledged bytes on it, and
+// "south", operated by member B.
+func (s *portalTest) islandsAB(rf int, pledged int64) (north, south vaultstest.Island) {
+	s.t.Helper()
+	north = vaultstest.StartIsland(s.t, s.env.App.Pool, s.env.App.Keyring, "north", rf, s.f.MemberA.ID)
+	south = vaultstest.StartIsland(s.t, s.env.App.Pool, s.env.App.Keyring, "south", rf, s.f.MemberB.ID)
+	vaultstest.Pledge(s.t, s.env.App.Pool, north, s.f.MemberA.ID, pledged)
+	return north, south
 }
 
 // get is pageGet on the test's application.

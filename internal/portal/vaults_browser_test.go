@@ -11,7 +11,6 @@ import (
 	"github.com/chatons/archipelago/internal/browsertest"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults"
-	"github.com/chatons/archipelago/internal/vaults/vaultstest"
 )
 
 // TestPortalVaultsKeysAndQuota is a member admin's first vault: the quota page's
@@ -20,9 +19,7 @@ import (
 // and the usage chart.
 func TestPortalVaultsKeysAndQuota(t *testing.T) {
 	s := newPortalTest(t)
-	north := vaultstest.StartIsland(t, s.env.App.Pool, s.env.App.Keyring, "north", 3, s.f.MemberA.ID)
-	south := vaultstest.StartIsland(t, s.env.App.Pool, s.env.App.Keyring, "south", 3, s.f.MemberB.ID)
-	vaultstest.Pledge(t, s.env.App.Pool, north, s.f.MemberA.ID, 300_000_000_000)
+	_, south := s.islandsAB(3, 300_000_000_000)
 	name := testenv.Unique("portal-")
 
 	ctx := s.login(s.f.AdminA, "/quota", "#quota-summary")
