@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"net/http"
 	"time"
 
@@ -23,14 +22,11 @@ func (a *API) ProtectionGet(w http.ResponseWriter, r *http.Request) error {
 // ProtectionRuns answers GET /v1/vaults/{id}/protection/runs (?limit=20, at most 200).
 func (a *API) ProtectionRuns(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
+	limit, err := withQueryInt(r, err, "limit", 20, 1, 200)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 200)
-	if err != nil {
-		return err
-	}
-	runs, err := a.protection.Runs(r.Context(), v.ID, int(cmp.Or(limit, 20)))
+	runs, err := a.protection.Runs(r.Context(), v.ID, int(limit))
 	return reply(w, http.StatusOK, map[string]any{"runs": runs}, err)
 }
 

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"net/http"
 	"strconv"
@@ -216,14 +215,10 @@ func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) error {
 // VaultUsage answers GET /v1/vaults/{id}/usage (?days=30): history and events.
 func (a *API) VaultUsage(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
+	days, err := withQueryInt(r, err, "days", 30, 1, 400)
 	if err != nil {
 		return err
 	}
-	days, err := queryInt(r.URL.Query().Get("days"), "days", 1, 400)
-	if err != nil {
-		return err
-	}
-	days = cmp.Or(days, 30)
 	hist, err := a.vaults.UsageHistory(r.Context(), v.ID, time.Now().Add(-time.Duration(days)*24*time.Hour), 2000)
 	if err != nil {
 		return err
