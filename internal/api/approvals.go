@@ -56,31 +56,46 @@ func bodyCopy(r *http.Request) ([]byte, error) {
 	return raw, nil
 }
 
-// Plans of the gated API handlers.
-
-func (a *API) planVaultDelete(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
-	v, err := a.vaultFor(r, authz.MemberWrite)
+// peekBody decodes a copy of the request body with decode and leaves the body for the
+// handler, which decodes it again: a plan judges what the handler will act on.
+func peekBody[T any](r *http.Request, decode func(*http.Request) (T, error)) (T, error) {
+	raw, err := bodyCopy(r)
 	if err != nil {
-		return approvals.Ask{}, false, err
+		var zero T
+		return zero, err
 	}
-	return a.approvals.PlanVaultDelete(r.Context(), p, v, r.URL.Query().Get("reason"))
+	probe := r.Clone(r.Context())
+	probe.Body = io.NopCloser(bytes.NewReader(raw))
+	return decode(probe)
 }
 
-func (a *API) planMemberDelete(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
-	m, err := a.memberFor(r, authz.FederationManage)
-	if err != nil {
-		return approvals.Ask{}, false, err
+// decodeAs is Decode into a new T, as a decode function for peekBody.
+func decodeAs[T any](r *http.Request) (T, error) { return withBody[T](r, nil) }
+
+// gatedOn is a protected action on one object: load finds and authorizes it for act (the
+// handler's own load step), plan asks the approvals planner whether the action is
+// protected in its case (gate: then 202 with an approval request, and nothing is done);
+// otherwise the object is loaded again and do acts on it.
+func gatedOn[T any](a *API, w http.ResponseWriter, r *http.Request, load func(*http.Request, authz.Action) (T, error), act authz.Action,
+	plan func(context.Context, *identity.Principal, T) (approvals.Ask, bool, error), do func(T) error) error {
+	planOn := func(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
+		v, err := load(r, act)
+		if err != nil {
+			return approvals.Ask{}, false, err
+		}
+		return plan(r.Context(), p, v)
 	}
-	return a.approvals.PlanMemberDelete(r.Context(), p, m)
+	if done, err := a.gate(w, r, planOn); done { // protected action: 202 with an approval request
+		return err
+	}
+	v, err := load(r, act)
+	if err != nil {
+		return err
+	}
+	return do(v)
 }
 
-func (a *API) planIslandDelete(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
-	i, err := a.islandFor(r, authz.FederationManage)
-	if err != nil {
-		return approvals.Ask{}, false, err
-	}
-	return a.approvals.PlanIslandDelete(r.Context(), p, i)
-}
+// Plans of the gated API handlers that read more than the object (see gatedOn for the others).
 
 func (a *API) planOperatorRemove(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
 	i, mid, err := a.operatorTarget(r)
@@ -90,22 +105,6 @@ func (a *API) planOperatorRemove(r *http.Request, p *identity.Principal) (approv
 	return a.approvals.PlanOperatorRemove(r.Context(), p, i, mid, "#"+strconv.FormatInt(mid, 10))
 }
 
-func (a *API) planRepositoryDelete(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
-	repo, err := a.repositoryFor(r, authz.MemberWrite)
-	if err != nil {
-		return approvals.Ask{}, false, err
-	}
-	return a.approvals.PlanRepositoryDelete(r.Context(), p, repo)
-}
-
-func (a *API) planRepositoryPasswordRemove(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
-	repo, err := a.repositoryFor(r, authz.MemberWrite)
-	if err != nil {
-		return approvals.Ask{}, false, err
-	}
-	return a.approvals.PlanRepositoryPasswordRemove(r.Context(), p, repo)
-}
-
 // planRepositoryModeChange: leaving full mode erases the password, so it is planned as the
 // password removal it implies; other mode changes are not protected.
 func (a *API) planRepositoryModeChange(r *http.Request, p *identity.Principal) (approvals.Ask, bool, error) {
@@ -113,16 +112,10 @@ func (a *API) planRepositoryModeChange(r *http.Request, p *identity.Principal) (
 	if err != nil || repo.Mode != "full" {
 		return approvals.Ask{}, false, err
 	}
-	raw, err := bodyCopy(r)
-	if err != nil {
-		return approvals.Ask{}, false, err
-	}
-	var req struct {
+	req, err := peekBody(r, decodeAs[struct {
 		Mode string `json:"mode"`
-	}
-	probe := r.Clone(r.Context())
-	probe.Body = io.NopCloser(bytes.NewReader(raw))
-	if err := Decode(probe, &req); err != nil || req.Mode == "full" {
+	}])
+	if err != nil || req.Mode == "full" {
 		return approvals.Ask{}, false, err
 	}
 	return a.approvals.PlanRepositoryPasswordRemove(r.Context(), p, repo)
@@ -135,13 +128,7 @@ func (a *API) planQuotaCut(r *http.Request, p *identity.Principal) (approvals.As
 	if err != nil {
 		return approvals.Ask{}, false, err
 	}
-	raw, err := bodyCopy(r)
-	if err != nil {
-		return approvals.Ask{}, false, err
-	}
-	probe := r.Clone(r.Context())
-	probe.Body = io.NopCloser(bytes.NewReader(raw))
-	req, err := decodeVaultUpdate(probe)
+	req, err := peekBody(r, decodeVaultUpdate)
 	if err != nil {
 		return approvals.Ask{}, false, err
 	}
@@ -156,14 +143,8 @@ func (a *API) planIslandToken(r *http.Request, p *identity.Principal) (approvals
 	if err != nil {
 		return approvals.Ask{}, false, err
 	}
-	raw, err := bodyCopy(r)
+	req, err := peekBody(r, decodeAs[islandRequest])
 	if err != nil {
-		return approvals.Ask{}, false, err
-	}
-	probe := r.Clone(r.Context())
-	probe.Body = io.NopCloser(bytes.NewReader(raw))
-	var req islandRequest
-	if err := Decode(probe, &req); err != nil {
 		return approvals.Ask{}, false, err
 	}
 	return a.approvals.PlanIslandToken(r.Context(), p, i, req.input())
@@ -173,14 +154,8 @@ func (a *API) planProtectionSettings(r *http.Request, p *identity.Principal) (ap
 	if err := check(p, authz.FederationManage, authz.Federation); err != nil {
 		return approvals.Ask{}, false, err
 	}
-	raw, err := bodyCopy(r)
+	c, err := peekBody(r, decodeAs[approvals.ProtectionChange])
 	if err != nil {
-		return approvals.Ask{}, false, err
-	}
-	var c approvals.ProtectionChange
-	probe := r.Clone(r.Context())
-	probe.Body = io.NopCloser(bytes.NewReader(raw))
-	if err := Decode(probe, &c); err != nil {
 		return approvals.Ask{}, false, err
 	}
 	return a.approvals.PlanProtectionSettings(r.Context(), p, c)
@@ -259,14 +234,9 @@ type voteRequest struct {
 
 func (a *API) vote(w http.ResponseWriter, r *http.Request, approve bool) error {
 	req, err := a.requestFor(r)
+	in, err := withOptionalBody[voteRequest](r, err)
 	if err != nil {
 		return err
-	}
-	var in voteRequest
-	if r.ContentLength != 0 {
-		if err := Decode(r, &in); err != nil {
-			return err
-		}
 	}
 	out, err := a.approvals.RequestVote(r.Context(), principal(r), req.ID, approvals.VoteInput{Approve: approve, Comment: in.Comment, MemberID: in.MemberID})
 	return reply(w, http.StatusOK, out, err)

@@ -59,14 +59,9 @@ func TestProtectedVaultDeleteAnswers202(t *testing.T) {
 	t.Parallel()
 	ve := newVaultEnv(t)
 	f, env := ve.f, ve.env
-	res := ve.post(f.AdminA, "/v1/vaults", map[string]any{"member": "member-a", "name": testenv.Unique("gate-"), "quota_bytes": 1_000_000_000})
-	if res.Status != 201 {
-		t.Fatalf("create: %d %s", res.Status, res.Body)
-	}
-	var v apiVault
-	res.Decode(t, &v)
+	v := ve.createVault(t, "gate-")
 	path := "/v1/vaults/" + itoa(v.ID)
-	res = env.Do(apptest.Req{Method: "DELETE", Path: path + "?reason=member+left", Token: f.FedAdmin.Access})
+	res := env.Do(apptest.Req{Method: "DELETE", Path: path + "?reason=member+left", Token: f.FedAdmin.Access})
 	if res.Status != 202 {
 		t.Fatalf("delete as federation admin: %d %s", res.Status, res.Body)
 	}
@@ -140,12 +135,7 @@ func TestProtectedQuotaCutAnswers202(t *testing.T) {
 	t.Parallel()
 	ve := newVaultEnv(t)
 	f, env := ve.f, ve.env
-	res := ve.post(f.AdminA, "/v1/vaults", map[string]any{"member": "member-a", "name": testenv.Unique("cut-"), "quota_bytes": 1_000_000_000})
-	if res.Status != 201 {
-		t.Fatalf("create: %d %s", res.Status, res.Body)
-	}
-	var v apiVault
-	res.Decode(t, &v)
+	v := ve.createVault(t, "cut-")
 	ctx := audit.WithActor(context.Background(), audit.System("test"))
 	if _, err := env.App.Pool.Exec(ctx, `UPDATE vaults SET usage_bytes = 600000000 WHERE id = $1`, v.ID); err != nil {
 		t.Fatal(err)
@@ -162,14 +152,14 @@ func TestProtectedQuotaCutAnswers202(t *testing.T) {
 	patch := func(q int64) *apptest.Response {
 		return env.Do(apptest.Req{Method: "PATCH", Path: path, Token: f.AdminA.Access, Body: map[string]any{"quota_bytes": q}})
 	}
-	if res = patch(500_000_000); res.Status != 200 || quota() != 500_000_000 {
+	if res := patch(500_000_000); res.Status != 200 || quota() != 500_000_000 {
 		t.Fatalf("cut with the setting off: %d %s", res.Status, res.Body)
 	}
 	on := true
 	if _, err := env.App.Approvals.SettingsApply(ctx, approvals.SettingsInput{ProtectQuotaCuts: &on}); err != nil {
 		t.Fatal(err)
 	}
-	res = patch(400_000_000)
+	res := patch(400_000_000)
 	if res.Status != 202 {
 		t.Fatalf("cut with the setting on: %d %s", res.Status, res.Body)
 	}

@@ -122,15 +122,9 @@ func (a *API) AgentKeyRevoke(w http.ResponseWriter, r *http.Request) error {
 // AttestationList answers GET /v1/repositories/{id}/attestations (?limit=20, at most 200).
 func (a *API) AttestationList(w http.ResponseWriter, r *http.Request) error {
 	repo, err := a.repositoryFor(r, authz.MemberRead)
+	limit, err := withQueryInt(r, err, "limit", 20, 1, 200)
 	if err != nil {
 		return err
-	}
-	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 200)
-	if err != nil {
-		return err
-	}
-	if limit == 0 {
-		limit = 20
 	}
 	list, err := a.attest.AttestationList(r.Context(), repo.ID, int(limit))
 	return reply(w, http.StatusOK, map[string]any{"attestations": list}, err)

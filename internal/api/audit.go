@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -103,6 +104,17 @@ func queryInt(v, name string, lo, hi int64) (int64, error) {
 		return 0, Invalid(name, "must be an integer from %d to %d", lo, hi)
 	}
 	return n, nil
+}
+
+// withQueryInt reads the optional integer query parameter name (lo to hi, def when absent)
+// once the object of the path was loaded: err (a missing or refused object) is answered
+// first, as withBody does.
+func withQueryInt(r *http.Request, err error, name string, def, lo, hi int64) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	n, err := queryInt(r.URL.Query().Get(name), name, lo, hi)
+	return cmp.Or(n, def), err
 }
 
 // auditSeq reads the {seq} path parameter; a malformed one is simply not found.

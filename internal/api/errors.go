@@ -286,6 +286,15 @@ func withBody[R any](r *http.Request, err error) (R, error) {
 	return req, Decode(r, &req)
 }
 
+// withOptionalBody is withBody for a body that may be left out: no body is a zero R.
+func withOptionalBody[R any](r *http.Request, err error) (R, error) {
+	if err == nil && r.ContentLength == 0 {
+		var zero R
+		return zero, nil
+	}
+	return withBody[R](r, err)
+}
+
 // reply ends a handler: err when there is one, else v written as JSON with status.
 func reply(w http.ResponseWriter, status int, v any, err error) error {
 	if err != nil {

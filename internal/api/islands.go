@@ -132,11 +132,8 @@ func (a *API) islandReply(w http.ResponseWriter, r *http.Request, status int, i 
 // IslandCreate answers POST /v1/islands (federation admins). The admin API is checked
 // with the token first; the token is sealed and never shown again.
 func (a *API) IslandCreate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	var req islandRequest
-	if err := Decode(r, &req); err != nil {
+	req, err := withBody[islandRequest](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
 		return err
 	}
 	i, err := a.islands.IslandCreate(r.Context(), req.input())
@@ -160,14 +157,9 @@ func (a *API) IslandUpdate(w http.ResponseWriter, r *http.Request) error {
 // IslandDelete answers DELETE /v1/islands/{id} (federation admins): refused while it has
 // live pledges.
 func (a *API) IslandDelete(w http.ResponseWriter, r *http.Request) error {
-	if done, err := a.gate(w, r, a.planIslandDelete); done { // protected action: 202 with an approval request
-		return err
-	}
-	cur, err := a.islandFor(r, authz.FederationManage)
-	if err != nil {
-		return err
-	}
-	return noContent(w, a.islands.IslandDelete(r.Context(), cur.ID))
+	return gatedOn(a, w, r, a.islandFor, authz.FederationManage, a.approvals.PlanIslandDelete, func(cur islands.Island) error {
+		return noContent(w, a.islands.IslandDelete(r.Context(), cur.ID))
+	})
 }
 
 // IslandPoll answers POST /v1/islands/{id}/poll (federation admins): poll it now.

@@ -63,14 +63,9 @@ func (a *API) KeyGet(w http.ResponseWriter, r *http.Request) error {
 // secret, once); the old one works until the grace period ends.
 func (a *API) KeyRotate(w http.ResponseWriter, r *http.Request) error {
 	v, k, err := a.keyFor(r, authz.MemberWrite)
+	req, err := withOptionalBody[keyRequest](r, err)
 	if err != nil {
 		return err
-	}
-	var req keyRequest
-	if r.ContentLength != 0 {
-		if err := Decode(r, &req); err != nil {
-			return err
-		}
 	}
 	nk, err := a.vaults.KeyRotate(r.Context(), v.ID, k.ID, vaults.KeyInput{Name: req.Name, ExpiresAt: req.ExpiresAt})
 	return reply(w, http.StatusCreated, nk, err)

@@ -8,11 +8,6 @@ import (
 	"github.com/chatons/archipelago/internal/islands"
 )
 
-type memberPage struct {
-	Members    []islands.Member `json:"members"`
-	NextCursor *string          `json:"next_cursor"`
-}
-
 // MemberList answers GET /v1/members: every member (federation transparency).
 func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
@@ -23,11 +18,7 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pg, err := islands.MemberPage(r.Context(), a.pool, islands.MemberFilter{Query: r.URL.Query().Get("q")}, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, memberPage{Members: pg.Items, NextCursor: nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "members", pg, err)
 }
 
 // memberFor checks act on the federation, then loads the member of the path's {id}.
@@ -57,11 +48,8 @@ func (m memberRequest) input() islands.MemberInput {
 
 // MemberCreate answers POST /v1/members (federation admins).
 func (a *API) MemberCreate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	var req memberRequest
-	if err := Decode(r, &req); err != nil {
+	req, err := withBody[memberRequest](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
 		return err
 	}
 	m, err := a.islands.MemberCreate(r.Context(), req.input())
@@ -82,12 +70,7 @@ func (a *API) MemberUpdate(w http.ResponseWriter, r *http.Request) error {
 // MemberDelete answers DELETE /v1/members/{id} (federation admins): only a member with no
 // history (no pledges, islands, tokens or audit entries) can be deleted.
 func (a *API) MemberDelete(w http.ResponseWriter, r *http.Request) error {
-	if done, err := a.gate(w, r, a.planMemberDelete); done { // protected action: 202 with an approval request
-		return err
-	}
-	cur, err := a.memberFor(r, authz.FederationManage)
-	if err != nil {
-		return err
-	}
-	return noContent(w, a.islands.MemberDelete(r.Context(), cur.ID))
+	return gatedOn(a, w, r, a.memberFor, authz.FederationManage, a.approvals.PlanMemberDelete, func(cur islands.Member) error {
+		return noContent(w, a.islands.MemberDelete(r.Context(), cur.ID))
+	})
 }

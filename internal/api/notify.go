@@ -151,9 +151,5 @@ func (a *API) NotifyEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	scope := authz.ReadScope(p)
 	pg, err := notify.EventPage(r.Context(), a.pool, notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs}, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"events": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "events", pg, err)
 }

@@ -64,6 +64,29 @@ func queryOneOf(q url.Values, name string, allowed ...string) (string, error) {
 	return "", Invalid(name, "must be %s or %s", strings.Join(allowed[:last], ", "), allowed[last])
 }
 
+// memberBySlug loads the member a request names by its slug and checks that the caller may
+// do act on it: a member that does not exist and one the caller may not act on both answer
+// 404 naming the slug.
+func (a *API) memberBySlug(r *http.Request, slug string, act authz.Action) (islands.Member, error) {
+	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
+	if err == nil {
+		err = check(principal(r), act, authz.Member(m.ID))
+	}
+	if err != nil {
+		return islands.Member{}, notFoundAs(err, "member", slug)
+	}
+	return m, nil
+}
+
+// bodyMember is the member a request body names by its slug in the field "member"
+// (required), checked as memberBySlug does.
+func (a *API) bodyMember(r *http.Request, slug string, act authz.Action) (islands.Member, error) {
+	if strings.TrimSpace(slug) == "" {
+		return islands.Member{}, Invalid("member", "is required (the member's slug)")
+	}
+	return a.memberBySlug(r, slug, act)
+}
+
 // memberQuery reads a list's optional ?member=<slug> filter: 0 when absent; a member that
 // does not exist or that the caller may not read answers 404 naming the slug.
 func (a *API) memberQuery(r *http.Request) (int64, error) {
@@ -71,12 +94,9 @@ func (a *API) memberQuery(r *http.Request) (int64, error) {
 	if slug == "" {
 		return 0, nil
 	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-	if err == nil {
-		err = check(principal(r), authz.MemberRead, authz.Member(m.ID))
-	}
+	m, err := a.memberBySlug(r, slug, authz.MemberRead)
 	if err != nil {
-		return 0, notFoundAs(err, "member", slug)
+		return 0, err
 	}
 	return m.ID, nil
 }
@@ -87,4 +107,15 @@ func nextCursor(next string) *string {
 		return nil
 	}
 	return &next
+}
+
+// replyPage ends a list handler with the page load returned: a refused cursor or limit is
+// the caller's mistake (pagingError), any other err is returned as it is; else 200 with the
+// page's items under name and next_cursor.
+func replyPage[T any](w http.ResponseWriter, name string, pg paging.Page[T], err error) error {
+	if err != nil {
+		return pagingError(err)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{name: pg.Items, "next_cursor": nextCursor(pg.Next)})
+	return nil
 }

@@ -49,11 +49,7 @@ func (a *API) PersonList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pg, err := a.identity.PersonPage(r.Context(), m.ID, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"people": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "people", pg, err)
 }
 
 type personAddRequest struct {

@@ -20,11 +20,6 @@ func (a *API) planPledgeWithdraw(r *http.Request, p *identity.Principal) (approv
 	return a.approvals.PlanPledgeWithdraw(r.Context(), p, pl)
 }
 
-type pledgePage struct {
-	Pledges    []islands.Pledge `json:"pledges"`
-	NextCursor *string          `json:"next_cursor"`
-}
-
 // PledgeList answers GET /v1/pledges: every pledge with its status (federation transparency).
 func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
 	req, q, err := listQuery(r, authz.FederationRead, authz.Federation)
@@ -43,11 +38,7 @@ func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pg, err := islands.PledgePage(r.Context(), a.pool, f, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, pledgePage{Pledges: pg.Items, NextCursor: nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "pledges", pg, err)
 }
 
 func (a *API) pledgeFromPath(r *http.Request) (islands.Pledge, error) {

@@ -12,42 +12,22 @@ import (
 // (copy, pending deletions, freeze, lifecycle tripwire), its copy runs, freeze and
 // unfreeze, the member's read-only key on the copy, and the federation's settings.
 //
-// Each handler is a thin wrapper around a function returning (status, body, error); the
-// domain's errors are the shared vocabulary (internal/problem), mapped by ErrorOf.
-
-func (a *API) protectionDo(w http.ResponseWriter, r *http.Request, fn func(r *http.Request) (int, any, error)) error {
-	status, body, err := fn(r)
-	return reply(w, status, body, err)
-}
+// The domain's errors are the shared vocabulary (internal/problem), mapped by ErrorOf.
 
 // ProtectionGet answers GET /v1/vaults/{id}/protection.
 func (a *API) ProtectionGet(w http.ResponseWriter, r *http.Request) error {
-	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
-		v, err := a.vaultFor(r, authz.MemberRead)
-		if err != nil {
-			return 0, nil, err
-		}
-		st, err := a.protection.State(r.Context(), v.ID)
-		return http.StatusOK, st, err
-	})
+	return onVault(a, w, r, authz.MemberRead, http.StatusOK, a.protection.State)
 }
 
 // ProtectionRuns answers GET /v1/vaults/{id}/protection/runs (?limit=20, at most 200).
 func (a *API) ProtectionRuns(w http.ResponseWriter, r *http.Request) error {
-	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
-		v, err := a.vaultFor(r, authz.MemberRead)
-		if err != nil {
-			return 0, nil, err
-		}
-		limit := int64(20)
-		if s := r.URL.Query().Get("limit"); s != "" {
-			if limit, err = queryInt(s, "limit", 1, 200); err != nil {
-				return 0, nil, err
-			}
-		}
-		runs, err := a.protection.Runs(r.Context(), v.ID, int(limit))
-		return http.StatusOK, map[string]any{"runs": runs}, err
-	})
+	v, err := a.vaultFor(r, authz.MemberRead)
+	limit, err := withQueryInt(r, err, "limit", 20, 1, 200)
+	if err != nil {
+		return err
+	}
+	runs, err := a.protection.Runs(r.Context(), v.ID, int(limit))
+	return reply(w, http.StatusOK, map[string]any{"runs": runs}, err)
 }
 
 type freezeRequest struct {
@@ -57,47 +37,26 @@ type freezeRequest struct {
 // ProtectionFreeze answers POST /v1/vaults/{id}/protection/freeze (member admins and
 // federation admins): the member keys become read-only at once.
 func (a *API) ProtectionFreeze(w http.ResponseWriter, r *http.Request) error {
-	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
-		v, err := a.vaultFor(r, authz.MemberWrite)
-		if err != nil {
-			return 0, nil, err
-		}
-		var req freezeRequest
-		if r.ContentLength != 0 {
-			if err := Decode(r, &req); err != nil {
-				return 0, nil, err
-			}
-		}
-		st, err := a.protection.Freeze(r.Context(), v.ID, req.Reason)
-		return http.StatusOK, st, err
-	})
+	v, err := a.vaultFor(r, authz.MemberWrite)
+	req, err := withOptionalBody[freezeRequest](r, err)
+	if err != nil {
+		return err
+	}
+	st, err := a.protection.Freeze(r.Context(), v.ID, req.Reason)
+	return reply(w, http.StatusOK, st, err)
 }
 
 // ProtectionUnfreeze answers POST /v1/vaults/{id}/protection/unfreeze: the freeze ends
 // after the federation's unfreeze delay (unfreeze_after says when).
 func (a *API) ProtectionUnfreeze(w http.ResponseWriter, r *http.Request) error {
-	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
-		v, err := a.vaultFor(r, authz.MemberWrite)
-		if err != nil {
-			return 0, nil, err
-		}
-		st, err := a.protection.RequestUnfreeze(r.Context(), v.ID)
-		return http.StatusOK, st, err
-	})
+	return onVault(a, w, r, authz.MemberWrite, http.StatusOK, a.protection.RequestUnfreeze)
 }
 
 // ProtectionReaderKey answers POST /v1/vaults/{id}/protection/reader-key: a read-only key
 // on the vault's copy (replacing the previous one), its secret and restic snippet shown
 // once.
 func (a *API) ProtectionReaderKey(w http.ResponseWriter, r *http.Request) error {
-	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
-		v, err := a.vaultFor(r, authz.MemberWrite)
-		if err != nil {
-			return 0, nil, err
-		}
-		k, err := a.protection.ReaderKeyCreate(r.Context(), v.ID)
-		return http.StatusCreated, k, err
-	})
+	return onVault(a, w, r, authz.MemberWrite, http.StatusCreated, a.protection.ReaderKeyCreate)
 }
 
 // protectionSettingsBody is the settings as the API shows them.
@@ -117,13 +76,11 @@ func protectionSettingsOf(s protection.Settings) protectionSettingsBody {
 
 // ProtectionSettingsGet answers GET /v1/protection/settings (everyone: federation transparency).
 func (a *API) ProtectionSettingsGet(w http.ResponseWriter, r *http.Request) error {
-	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
-		if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
-			return 0, nil, err
-		}
-		s, err := a.protection.SettingsGet(r.Context())
-		return http.StatusOK, protectionSettingsOf(s), err
-	})
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		return err
+	}
+	s, err := a.protection.SettingsGet(r.Context())
+	return reply(w, http.StatusOK, protectionSettingsOf(s), err)
 }
 
 type protectionSettingsRequest struct {
@@ -146,17 +103,12 @@ func (a *API) ProtectionSettingsUpdate(w http.ResponseWriter, r *http.Request) e
 	if done, err := a.gate(w, r, a.planProtectionSettings); done { // protected action: 202 with an approval request
 		return err
 	}
-	return a.protectionDo(w, r, func(r *http.Request) (int, any, error) {
-		if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-			return 0, nil, err
-		}
-		var req protectionSettingsRequest
-		if err := Decode(r, &req); err != nil {
-			return 0, nil, err
-		}
-		s, err := a.protection.SettingsUpdate(r.Context(), protection.SettingsInput{CopyByDefault: req.CopyByDefault,
-			CopyEvery: seconds(req.CopyEverySeconds), DeletionGrace: seconds(req.DeletionGraceSeconds),
-			UnfreezeDelay: seconds(req.UnfreezeDelaySeconds)})
-		return http.StatusOK, protectionSettingsOf(s), err
-	})
+	req, err := withBody[protectionSettingsRequest](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
+		return err
+	}
+	s, err := a.protection.SettingsUpdate(r.Context(), protection.SettingsInput{CopyByDefault: req.CopyByDefault,
+		CopyEvery: seconds(req.CopyEverySeconds), DeletionGrace: seconds(req.DeletionGraceSeconds),
+		UnfreezeDelay: seconds(req.UnfreezeDelaySeconds)})
+	return reply(w, http.StatusOK, protectionSettingsOf(s), err)
 }

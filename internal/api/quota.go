@@ -22,12 +22,9 @@ func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) error {
 		}
 		slug = p.Members[0].Slug
 	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-	if err == nil {
-		err = check(p, authz.MemberRead, authz.Member(m.ID))
-	}
+	m, err := a.memberBySlug(r, slug, authz.MemberRead)
 	if err != nil {
-		return notFoundAs(err, "member", slug)
+		return err
 	}
 	rep, err := a.vaults.Explain(r.Context(), m.ID)
 	return reply(w, http.StatusOK, rep, err)
@@ -58,11 +55,8 @@ func (a *API) QuotaSettings(w http.ResponseWriter, r *http.Request) error {
 
 // QuotaSettingsUpdate answers PATCH /v1/quota/settings (federation admins).
 func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	var req settingsBody
-	if err := Decode(r, &req); err != nil {
+	req, err := withBody[settingsBody](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
 		return err
 	}
 	if req.UpdatedAt != nil {
@@ -99,11 +93,7 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 		f.All, f.MemberIDs = false, []int64{member}
 	}
 	pg, err := a.vaults.GrantPage(r.Context(), f, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"grants": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "grants", pg, err)
 }
 
 type grantRequest struct {
@@ -115,11 +105,8 @@ type grantRequest struct {
 
 // GrantCreate answers POST /v1/quota/grants (federation admins; audited with the reason).
 func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) error {
-	if err := check(principal(r), authz.FederationManage, authz.Federation); err != nil {
-		return err
-	}
-	var req grantRequest
-	if err := Decode(r, &req); err != nil {
+	req, err := withBody[grantRequest](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
 		return err
 	}
 	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/authz"
-	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/verify"
 )
 
@@ -35,12 +34,9 @@ func (a *API) memberFilter(r *http.Request) ([]int64, error) {
 		}
 		return nil, nil
 	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-	if err == nil {
-		err = check(p, authz.MemberRead, authz.Member(m.ID))
-	}
+	m, err := a.memberBySlug(r, slug, authz.MemberRead)
 	if err != nil {
-		return nil, notFoundAs(err, "member", slug)
+		return nil, err
 	}
 	return []int64{m.ID}, nil
 }
@@ -60,11 +56,7 @@ func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pg, err := verify.RepositoryPage(r.Context(), a.pool, verify.RepositoryFilter{MemberIDs: ids, VaultID: vaultID}, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"repositories": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "repositories", pg, err)
 }
 
 type repositoryCreateRequest struct {
@@ -155,14 +147,9 @@ func (a *API) RepositoryUpdate(w http.ResponseWriter, r *http.Request) error {
 // RepositoryDelete answers DELETE /v1/repositories/{id}: the repository is no longer
 // tested, its password is erased; its history stays.
 func (a *API) RepositoryDelete(w http.ResponseWriter, r *http.Request) error {
-	if done, err := a.gate(w, r, a.planRepositoryDelete); done { // protected action: 202 with an approval request
-		return err
-	}
-	repo, err := a.repositoryFor(r, authz.MemberWrite)
-	if err != nil {
-		return err
-	}
-	return noContent(w, a.verify.RepositoryDelete(r.Context(), repo.ID))
+	return gatedOn(a, w, r, a.repositoryFor, authz.MemberWrite, a.approvals.PlanRepositoryDelete, func(repo verify.Repository) error {
+		return noContent(w, a.verify.RepositoryDelete(r.Context(), repo.ID))
+	})
 }
 
 // RepositoryPasswordSet answers PUT /v1/repositories/{id}/password: set or replace the
@@ -190,15 +177,10 @@ func (a *API) RepositoryPasswordSet(w http.ResponseWriter, r *http.Request) erro
 // RepositoryPasswordRemove answers DELETE /v1/repositories/{id}/password: the password is
 // erased and the repository becomes blind.
 func (a *API) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) error {
-	if done, err := a.gate(w, r, a.planRepositoryPasswordRemove); done { // protected action: 202 with an approval request
-		return err
-	}
-	repo, err := a.repositoryFor(r, authz.MemberWrite)
-	if err != nil {
-		return err
-	}
-	out, err := a.verify.PasswordRemove(r.Context(), repo.ID)
-	return reply(w, http.StatusOK, out, err)
+	return gatedOn(a, w, r, a.repositoryFor, authz.MemberWrite, a.approvals.PlanRepositoryPasswordRemove, func(repo verify.Repository) error {
+		out, err := a.verify.PasswordRemove(r.Context(), repo.ID)
+		return reply(w, http.StatusOK, out, err)
+	})
 }
 
 // runNowSettle is how long run-now waits for River to mark a test that has just finished

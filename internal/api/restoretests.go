@@ -21,11 +21,6 @@ var runStatuses = map[string]bool{
 	verify.StatusCancelled: true,
 }
 
-type runPage struct {
-	Runs       []verify.Run `json:"runs"`
-	NextCursor *string      `json:"next_cursor"`
-}
-
 // RestoreTestList answers GET /v1/restore-tests (?member, ?repository_id, ?status, ?since,
 // ?before, ?limit), newest first.
 func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) error {
@@ -52,11 +47,7 @@ func (a *API) RestoreTestList(w http.ResponseWriter, r *http.Request) error {
 		f.Since = &t
 	}
 	pg, err := verify.RunPage(r.Context(), a.pool, f, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, runPage{Runs: pg.Items, NextCursor: nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "runs", pg, err)
 }
 
 func (a *API) runFor(r *http.Request) (verify.Run, error) {

@@ -2,14 +2,12 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/chatons/archipelago/internal/problem"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
-	"github.com/chatons/archipelago/internal/islands"
 )
 
 type tokenCreateRequest struct {
@@ -34,15 +32,9 @@ func (a *API) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Member) == "" {
-		return Invalid("member", "is required (the member's slug)")
-	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)
+	m, err := a.bodyMember(r, req.Member, authz.TokenCreate)
 	if err != nil {
-		return notFoundAs(err, "member", req.Member)
-	}
-	if err := check(p, authz.TokenCreate, authz.Member(m.ID)); err != nil {
-		return notFoundAs(err, "member", req.Member)
+		return err
 	}
 	role := identity.Role(cmpOr(req.Role, string(identity.RoleViewer)))
 	t, secret, err := a.identity.TokenCreate(r.Context(), p, identity.NewToken{Name: req.Name, MemberID: m.ID, Role: role, ExpiresAt: req.ExpiresAt})
@@ -60,11 +52,7 @@ func (a *API) TokenList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pg, err := a.identity.TokenPage(r.Context(), principal(r), req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"tokens": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "tokens", pg, err)
 }
 
 func (a *API) tokenFor(r *http.Request) (identity.APIToken, error) {

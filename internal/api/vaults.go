@@ -1,14 +1,15 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
-	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/vaults"
 )
 
@@ -56,11 +57,7 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 		f.IslandID = id
 	}
 	pg, err := a.vaults.VaultPage(r.Context(), f, req)
-	if err != nil {
-		return pagingError(err)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"vaults": pg.Items, "next_cursor": nextCursor(pg.Next)})
-	return nil
+	return replyPage(w, "vaults", pg, err)
 }
 
 type vaultCreateRequest struct {
@@ -82,15 +79,9 @@ func (a *API) VaultCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Member) == "" {
-		return Invalid("member", "is required (the member's slug)")
-	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)
-	if err == nil {
-		err = check(p, authz.MemberWrite, authz.Member(m.ID))
-	}
+	m, err := a.bodyMember(r, req.Member, authz.MemberWrite)
 	if err != nil {
-		return notFoundAs(err, "member", req.Member)
+		return err
 	}
 	if strings.TrimSpace(req.OverrideReason) != "" {
 		if err := check(p, authz.FederationManage, authz.Federation); err != nil {
@@ -177,60 +168,56 @@ func (req vaultUpdateRequest) input() vaults.UpdateInput {
 	return vaults.UpdateInput{QuotaBytes: req.QuotaBytes, MaxObjects: req.MaxObjects.Value, ClearMaxObjects: req.MaxObjects.Set && req.MaxObjects.Value == nil}
 }
 
+// onVault is the whole of a handler that acts on the vault of the path's {id} (vaultFor
+// with act) through a domain call taking the vault's id: 404/403 as vaultFor says, else
+// the call's error, else its result with status.
+func onVault[R any](a *API, w http.ResponseWriter, r *http.Request, act authz.Action, status int, call func(context.Context, int64) (R, error)) error {
+	v, err := a.vaultFor(r, act)
+	if err != nil {
+		return err
+	}
+	out, err := call(r.Context(), v.ID)
+	return reply(w, status, out, err)
+}
+
 // VaultDelete answers DELETE /v1/vaults/{id} (?reason=): 204 when the empty vault was
 // deleted at once, 202 with the vault when its deletion is scheduled (data kept until
 // purge_after; POST …/restore undoes it).
 func (a *API) VaultDelete(w http.ResponseWriter, r *http.Request) error {
-	if done, err := a.gate(w, r, a.planVaultDelete); done { // protected action: 202 with an approval request
-		return err
+	reason := r.URL.Query().Get("reason")
+	plan := func(ctx context.Context, p *identity.Principal, v vaults.Vault) (approvals.Ask, bool, error) {
+		return a.approvals.PlanVaultDelete(ctx, p, v, reason)
 	}
-	v, err := a.vaultFor(r, authz.MemberWrite)
-	if err != nil {
-		return err
-	}
-	v, immediate, err := a.vaults.Delete(r.Context(), v.ID, r.URL.Query().Get("reason"))
-	if err != nil {
-		return err
-	}
-	if immediate {
-		w.WriteHeader(http.StatusNoContent)
+	return gatedOn(a, w, r, a.vaultFor, authz.MemberWrite, plan, func(v vaults.Vault) error {
+		v, immediate, err := a.vaults.Delete(r.Context(), v.ID, reason)
+		if err != nil {
+			return err
+		}
+		if immediate {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		WriteJSON(w, http.StatusAccepted, v)
 		return nil
-	}
-	WriteJSON(w, http.StatusAccepted, v)
-	return nil
+	})
 }
 
 // VaultRestore answers POST /v1/vaults/{id}/restore: undo a scheduled deletion.
 func (a *API) VaultRestore(w http.ResponseWriter, r *http.Request) error {
-	v, err := a.vaultFor(r, authz.MemberWrite)
-	if err != nil {
-		return err
-	}
-	v, err = a.vaults.Restore(r.Context(), v.ID)
-	return reply(w, http.StatusOK, v, err)
+	return onVault(a, w, r, authz.MemberWrite, http.StatusOK, a.vaults.Restore)
 }
 
 // VaultReconcile answers POST /v1/vaults/{id}/reconcile: compare with Garage and repair now.
 func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) error {
-	v, err := a.vaultFor(r, authz.MemberWrite)
-	if err != nil {
-		return err
-	}
-	rec, err := a.vaults.ReconcileVault(r.Context(), v.ID)
-	return reply(w, http.StatusOK, rec, err)
+	return onVault(a, w, r, authz.MemberWrite, http.StatusOK, a.vaults.ReconcileVault)
 }
 
 // VaultUsage answers GET /v1/vaults/{id}/usage (?days=30): history and events.
 func (a *API) VaultUsage(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
+	days, err := withQueryInt(r, err, "days", 30, 1, 400)
 	if err != nil {
 		return err
-	}
-	days := int64(30)
-	if s := r.URL.Query().Get("days"); s != "" {
-		if days, err = queryInt(s, "days", 1, 400); err != nil {
-			return err
-		}
 	}
 	hist, err := a.vaults.UsageHistory(r.Context(), v.ID, time.Now().Add(-time.Duration(days)*24*time.Hour), 2000)
 	if err != nil {

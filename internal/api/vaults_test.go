@@ -46,6 +46,19 @@ func (ve vaultEnv) post(a *apptest.Actor, path string, body any) *apptest.Respon
 	return ve.env.Do(apptest.Req{Method: "POST", Path: path, Token: a.Access, Body: body})
 }
 
+// createVault creates a 1 GB vault of member A (named prefix and a unique suffix) through
+// the API as its admin, and fails the test unless the answer is 201.
+func (ve vaultEnv) createVault(t *testing.T, prefix string) apiVault {
+	t.Helper()
+	res := ve.post(ve.f.AdminA, "/v1/vaults", map[string]any{"member": "member-a", "name": testenv.Unique(prefix), "quota_bytes": 1_000_000_000})
+	if res.Status != 201 {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	var v apiVault
+	res.Decode(t, &v)
+	return v
+}
+
 func TestVaultAPICreatePlacementQuotaAndIdempotency(t *testing.T) {
 	t.Parallel()
 	ve := newVaultEnv(t)

@@ -1,14 +1,11 @@
 package portal
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/approvals"
-	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 )
 
@@ -213,52 +210,27 @@ func (p *Portal) planned(w http.ResponseWriter, r *http.Request, ask approvals.A
 	return ask, protected, true
 }
 
-// Plans of the gated portal forms.
-
-func (p *Portal) planVaultDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
-	v, ok := p.vaultFor(w, r, authz.MemberWrite)
-	if !ok {
-		return approvals.Ask{}, false, false
+// gatedOn is a protected form acting on one object (the portal's twin of the API's):
+// load finds and authorizes it as the handler would (writing the answer itself when it
+// cannot: false); plan asks the approvals planner whether the action is protected in its
+// case (gate: then the user lands on the new request's page, nothing is done); otherwise
+// the object is loaded again and do acts on it.
+func gatedOn[T any](p *Portal, w http.ResponseWriter, r *http.Request, load func() (T, bool),
+	plan func(context.Context, *identity.Principal, T) (approvals.Ask, bool, error), do func(T)) {
+	planOn := func(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
+		v, ok := load()
+		if !ok {
+			return approvals.Ask{}, false, false
+		}
+		ask, protected, err := plan(r.Context(), u, v)
+		return p.planned(w, r, ask, protected, err)
 	}
-	ask, protected, err := p.approvals.PlanVaultDelete(r.Context(), u, v, r.PostFormValue("reason"))
-	return p.planned(w, r, ask, protected, err)
-}
-
-func (p *Portal) planMemberDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
-	m, ok := p.memberFromPath(w, r, "delete members")
-	if !ok {
-		return approvals.Ask{}, false, false
+	if p.gate(w, r, planOn) { // protected action: an approval request instead
+		return
 	}
-	ask, protected, err := p.approvals.PlanMemberDelete(r.Context(), u, m)
-	return p.planned(w, r, ask, protected, err)
-}
-
-func (p *Portal) planIslandDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
-	i, ok := p.islandToChange(w, r, "delete islands")
-	if !ok {
-		return approvals.Ask{}, false, false
+	if v, ok := load(); ok {
+		do(v)
 	}
-	ask, protected, err := p.approvals.PlanIslandDelete(r.Context(), u, i)
-	return p.planned(w, r, ask, protected, err)
-}
-
-func (p *Portal) planOperatorRemove(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
-	i, ok := p.islandToChange(w, r, "change an island's operators")
-	if !ok {
-		return approvals.Ask{}, false, false
-	}
-	mid, _ := strconv.ParseInt(chi.URLParam(r, "member_id"), 10, 64)
-	ask, protected, err := p.approvals.PlanOperatorRemove(r.Context(), u, i, mid, "#"+strconv.FormatInt(mid, 10))
-	return p.planned(w, r, ask, protected, err)
-}
-
-func (p *Portal) planRepositoryDelete(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
-	repo, ok := p.repositoryChange(w, r)
-	if !ok {
-		return approvals.Ask{}, false, false
-	}
-	ask, protected, err := p.approvals.PlanRepositoryDelete(r.Context(), u, repo)
-	return p.planned(w, r, ask, protected, err)
 }
 
 // planRepositoryModeChange: leaving full mode erases the password, so it is planned as the
@@ -270,15 +242,6 @@ func (p *Portal) planRepositoryModeChange(w http.ResponseWriter, r *http.Request
 	}
 	if repo.Mode != "full" || r.PostFormValue("mode") == "full" {
 		return approvals.Ask{}, false, true
-	}
-	ask, protected, err := p.approvals.PlanRepositoryPasswordRemove(r.Context(), u, repo)
-	return p.planned(w, r, ask, protected, err)
-}
-
-func (p *Portal) planRepositoryPasswordRemove(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {
-	repo, ok := p.repositoryChange(w, r)
-	if !ok {
-		return approvals.Ask{}, false, false
 	}
 	ask, protected, err := p.approvals.PlanRepositoryPasswordRemove(r.Context(), u, repo)
 	return p.planned(w, r, ask, protected, err)

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -97,12 +96,7 @@ func (p *Portal) AuditEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := p.audit.Get(r.Context(), seq, authz.AuditVisibility(user(r)))
-	if errors.Is(err, audit.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	}
-	if err != nil {
-		p.fail(w, r, err)
+	if !p.loaded(w, r, err, audit.ErrNotFound) {
 		return
 	}
 	data := auditEntryData{Entry: e, Details: string(e.Details), LeafHash: e.LeafHash()}

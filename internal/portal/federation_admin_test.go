@@ -9,7 +9,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/garagesim"
-	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/testenv"
 )
 
@@ -22,14 +21,12 @@ type fedClient struct {
 
 func (c fedClient) get(a *apptest.Actor, path string) *apptest.Response {
 	c.t.Helper()
-	return c.env.Do(apptest.Req{Method: "GET", Path: path, Header: map[string]string{"Cookie": portal.SessionCookie + "=" + a.Session}})
+	return pageGet(c.env, a, path)
 }
 
 func (c fedClient) post(a *apptest.Actor, path string, form url.Values) *apptest.Response {
 	c.t.Helper()
-	form.Set("csrf", a.CSRF)
-	return c.env.Do(apptest.Req{Method: "POST", Path: path, Body: form.Encode(), Header: map[string]string{
-		"Cookie": portal.SessionCookie + "=" + a.Session, "Content-Type": "application/x-www-form-urlencoded"}})
+	return formPost(c.env, a, path, form)
 }
 
 // fedExpect fails the test unless the response has the status and its body holds every want.

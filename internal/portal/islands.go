@@ -17,7 +17,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/quota"
 )
 
@@ -134,12 +133,10 @@ func islandsFlash(r *http.Request) string {
 
 func (p *Portal) renderIslands(w http.ResponseWriter, r *http.Request, status int, page Page, form *islandForm) {
 	ip, err := islands.IslandPage(r.Context(), p.pool, islands.IslandFilter{}, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	list, ok := pageItems(p, w, r, &page, ip, err)
+	if !ok {
 		return
 	}
-	list := ip.Items
-	page.Next = nextHref(r, ip.Next)
 	data := islandsData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil,
 		Form: islandForm{S3Region: "garage", ReplicationFactor: "3"}}
 	if form != nil {
@@ -264,9 +261,7 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 		data.Form, data.EditOpen = *form, true
 	}
 	if data.CanManage {
-		ms, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
-			return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
-		})
+		ms, err := p.allMembers(r.Context())
 		if err != nil {
 			p.fail(w, r, err)
 			return
@@ -377,11 +372,7 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	isl, err := p.islands.PollIsland(r.Context(), cur.ID)
-	if errors.Is(err, islands.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	} else if err != nil {
-		p.fail(w, r, err)
+	if !p.loaded(w, r, err, islands.ErrNotFound) {
 		return
 	}
 	if isl.Status == islands.StatusUnreachable {
@@ -395,15 +386,11 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 // IslandDelete handles an island's delete button (federation admins); the domain refuses
 // an island with live pledges or vaults, and its reason is shown.
 func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planIslandDelete) { // protected action: an approval request instead
-		return
-	}
-	cur, ok := p.islandToChange(w, r, "delete islands")
-	if !ok {
-		return
-	}
-	err := p.islands.IslandDelete(r.Context(), cur.ID)
-	p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
+	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "delete islands") }
+	gatedOn(p, w, r, load, p.approvals.PlanIslandDelete, func(cur islands.Island) {
+		err := p.islands.IslandDelete(r.Context(), cur.ID)
+		p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
+	})
 }
 
 // OperatorAdd handles the add-an-operator form of an island (federation admins).
@@ -427,16 +414,15 @@ func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
 // OperatorRemove handles an operator's remove button (federation admins); the domain
 // refuses while the member has live pledges on the island.
 func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planOperatorRemove) { // protected action: an approval request instead
-		return
-	}
-	cur, ok := p.islandToChange(w, r, "change an island's operators")
-	if !ok {
-		return
-	}
 	memberID, _ := strconv.ParseInt(chi.URLParam(r, "member_id"), 10, 64)
-	err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
-	p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
+	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "change an island's operators") }
+	plan := func(ctx context.Context, u *identity.Principal, i islands.Island) (approvals.Ask, bool, error) {
+		return p.approvals.PlanOperatorRemove(ctx, u, i, memberID, "#"+strconv.FormatInt(memberID, 10))
+	}
+	gatedOn(p, w, r, load, plan, func(cur islands.Island) {
+		err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
+		p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
+	})
 }
 
 // islandOutcome answers a form of the island page: a refusal shown on the page (prefix

@@ -18,7 +18,7 @@ import (
 // (an active pledge, a short one, and one whose node goes down) and checks that a member
 // admin sees those states on the Islands, Island and Pledges pages.
 func TestPortalShowsIslandsAndPledgeStates(t *testing.T) {
-	env, f := apptest.Parallel(t)
+	s := newPortalTest(t)
 	s3 := testenv.S3(t)
 	const gb = int64(1_000_000_000)
 	token := testenv.Unique("garage-token-")
@@ -32,33 +32,30 @@ func TestPortalShowsIslandsAndPledgeStates(t *testing.T) {
 	t.Cleanup(func() { _ = sim.Close() })
 	api := func(a *apptest.Actor, method, path string, body any, want int) *apptest.Response {
 		t.Helper()
-		r := env.Do(apptest.Req{Method: method, Path: path, Body: body, Token: a.Access})
+		r := s.env.Do(apptest.Req{Method: method, Path: path, Body: body, Token: a.Access})
 		if r.Status != want {
 			t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
 		}
 		return r
 	}
 	var isl struct{ ID int64 }
-	api(f.FedAdmin, "POST", "/v1/islands", map[string]any{"name": "Ile Test", "admin_endpoint": sim.URL(), "admin_token": token,
+	api(s.f.FedAdmin, "POST", "/v1/islands", map[string]any{"name": "Ile Test", "admin_endpoint": sim.URL(), "admin_token": token,
 		"s3_endpoint": "http://" + sim.S3Endpoint(), "s3_region": sim.Region(), "replication_factor": 3}, 201).Decode(t, &isl)
-	for _, m := range []int64{f.MemberA.ID, f.MemberB.ID} {
-		api(f.FedAdmin, "PUT", fmt.Sprintf("/v1/islands/%d/operators/%d", isl.ID, m), nil, 200)
+	for _, m := range []int64{s.f.MemberA.ID, s.f.MemberB.ID} {
+		api(s.f.FedAdmin, "PUT", fmt.Sprintf("/v1/islands/%d/operators/%d", isl.ID, m), nil, 200)
 	}
 	node := map[string]string{}
 	for _, n := range sim.Nodes() {
 		node[n.Zone] = n.ID
 	}
-	api(f.AdminA, "POST", "/v1/pledges", map[string]any{"member_id": f.MemberA.ID, "island_id": isl.ID, "node_id": node["member-a"], "capacity_bytes": 100 * gb}, 201)
-	api(f.AdminB, "POST", "/v1/pledges", map[string]any{"member_id": f.MemberB.ID, "island_id": isl.ID, "node_id": node["member-b"], "capacity_bytes": 150 * gb}, 201)
+	api(s.f.AdminA, "POST", "/v1/pledges", map[string]any{"member_id": s.f.MemberA.ID, "island_id": isl.ID, "node_id": node["member-a"], "capacity_bytes": 100 * gb}, 201)
+	api(s.f.AdminB, "POST", "/v1/pledges", map[string]any{"member_id": s.f.MemberB.ID, "island_id": isl.ID, "node_id": node["member-b"], "capacity_bytes": 150 * gb}, 201)
 	if err := sim.SetNodeUp(node["member-a"], false); err != nil {
 		t.Fatal(err)
 	}
-	api(f.FedAdmin, "POST", fmt.Sprintf("/v1/islands/%d/poll", isl.ID), nil, 200)
+	api(s.f.FedAdmin, "POST", fmt.Sprintf("/v1/islands/%d/poll", isl.ID), nil, 200)
 
-	ctx := browsertest.New(t)
-	browsertest.Step(t, ctx, "log in", chromedp.Navigate(env.URL+"/login"),
-		chromedp.SendKeys(css("#email"), f.AdminA.Email), chromedp.SendKeys(css("#password"), f.AdminA.Password),
-		chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css("section.cards")))
+	ctx := s.login(s.f.AdminA, "/login", "section.cards")
 	browsertest.Step(t, ctx, "islands page", chromedp.Click(css(`nav a[href="/islands"]`)), chromedp.WaitVisible(css("table.islands")))
 	if row := browsertest.Text(t, ctx, "table.islands tbody"); !strings.Contains(row, "Ile Test") || !strings.Contains(row, "down") {
 		t.Errorf("islands page row: %q", row)

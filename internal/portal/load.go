@@ -34,6 +34,20 @@ func loadByID[T any](p *Portal, w http.ResponseWriter, r *http.Request, param st
 	return v, false
 }
 
+// loaded ends a page's load step: true when err is nil; when err is notFound the not-found
+// page is written, on any other failure the error page, and it is false.
+func (p *Portal) loaded(w http.ResponseWriter, r *http.Request, err, notFound error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, notFound):
+		p.NotFound(w, r)
+	default:
+		p.fail(w, r, err)
+	}
+	return false
+}
+
 // mayRead is loadByID's may for an object of a member: the user may read that member.
 func mayRead[T any](r *http.Request, member func(T) int64) func(T) bool {
 	return func(v T) bool { return authz.Check(user(r), authz.MemberRead, authz.Member(member(v))) == nil }

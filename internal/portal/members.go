@@ -82,15 +82,11 @@ var memberFlashes = flashes{
 
 func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {
 	mp, err := islands.MemberPage(r.Context(), p.pool, islands.MemberFilter{}, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	ms, ok := pageItems(p, w, r, &page, mp, err)
+	if !ok {
 		return
 	}
-	ms := mp.Items
-	page.Next = nextHref(r, mp.Next)
-	isls, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
-		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
-	})
+	isls, err := p.allIslands(r.Context())
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -212,15 +208,11 @@ func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 // a member with history (pledges, operated islands, vaults, audit entries…): its reason
 // is shown.
 func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planMemberDelete) { // protected action: an approval request instead
-		return
-	}
-	cur, ok := p.memberFromPath(w, r, "delete members")
-	if !ok {
-		return
-	}
-	err := p.islands.MemberDelete(r.Context(), cur.ID)
-	p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
+	load := func() (islands.Member, bool) { return p.memberFromPath(w, r, "delete members") }
+	gatedOn(p, w, r, load, p.approvals.PlanMemberDelete, func(cur islands.Member) {
+		err := p.islands.MemberDelete(r.Context(), cur.ID)
+		p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
+	})
 }
 
 // memberOutcome answers a member form: a refusal shown on the members page (prefix says

@@ -73,12 +73,10 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 		}
 	}
 	cp, err := notify.ChannelPage(r.Context(), p.pool, f, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	cs, ok := pageItems(p, w, r, &page, cp, err)
+	if !ok {
 		return
 	}
-	cs := cp.Items
-	page.Next = nextHref(r, cp.Next)
 	ids := make([]int64, len(cs))
 	for i, c := range cs {
 		ids[i] = c.ID

@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"context"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -10,11 +9,9 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/apptest"
-	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults"
-	"github.com/chatons/archipelago/internal/vaults/vaultstest"
 )
 
 // TestPortalKeySecretIsShownOnceAfterARedirect: creating a vault key answers with a
@@ -22,29 +19,26 @@ import (
 // no secret and creates no key; the secret is never in a URL, and another session of the
 // same person does not get it.
 func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
-	env, f := apptest.Parallel(t)
-	north := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "north", 1, f.MemberA.ID)
-	vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "south", 1, f.MemberB.ID) // the vault's island: not its member's
-	vaultstest.Pledge(t, env.App.Pool, north, f.MemberA.ID, 100_000_000_000)
-	ctx := audit.WithActor(context.Background(), audit.System("portal-test"))
-	v, _, err := env.App.Vaults.Create(ctx, vaults.CreateInput{MemberID: f.MemberA.ID, Name: testenv.Unique("once-"), QuotaBytes: 1_000_000_000})
+	s := newPortalTest(t)
+	s.islandsAB(1, 100_000_000_000) // the vault's island is south: not its member's
+	v, _, err := s.env.App.Vaults.Create(s.ctx, vaults.CreateInput{MemberID: s.f.MemberA.ID, Name: testenv.Unique("once-"), QuotaBytes: 1_000_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(6 * time.Minute); ; { // Garage may be slow on a loaded machine
-		if v, err = env.App.Vaults.VaultGetByID(ctx, v.ID); err == nil && v.Status == vaults.StatusActive {
+		if v, err = s.env.App.Vaults.VaultGetByID(s.ctx, v.ID); err == nil && v.Status == vaults.StatusActive {
 			break
 		}
-		_, _ = env.App.Vaults.ReconcileVault(ctx, v.ID)
+		_, _ = s.env.App.Vaults.ReconcileVault(s.ctx, v.ID)
 		if time.Now().After(deadline) {
 			t.Fatalf("vault %s not provisioned in time", v.Status)
 		}
 		time.Sleep(time.Second) // polling, not an assertion
 	}
 	page := "/vaults/" + strconv.FormatInt(v.ID, 10)
-	cookie := map[string]string{"Cookie": portal.SessionCookie + "=" + f.AdminA.Session}
+	cookie := map[string]string{"Cookie": portal.SessionCookie + "=" + s.f.AdminA.Session}
 	get := func(path string, hdr map[string]string) string {
-		res := env.Do(apptest.Req{Method: "GET", Path: path, Header: hdr})
+		res := s.env.Do(apptest.Req{Method: "GET", Path: path, Header: hdr})
 		if res.Status != 200 {
 			t.Fatalf("GET %s: %d", path, res.Status)
 		}
@@ -54,7 +48,7 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 		return string(res.Body)
 	}
 	keys := func() int {
-		ks, err := env.App.Vaults.KeyList(ctx, v.ID)
+		ks, err := s.env.App.Vaults.KeyList(s.ctx, v.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,8 +56,8 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 	}
 	before := keys()
 
-	form := url.Values{"name": {"backup server"}, "csrf": {f.AdminA.CSRF}}
-	res := env.Do(apptest.Req{Method: "POST", Path: page + "/keys", Body: form.Encode(), Header: map[string]string{
+	form := url.Values{"name": {"backup server"}, "csrf": {s.f.AdminA.CSRF}}
+	res := s.env.Do(apptest.Req{Method: "POST", Path: page + "/keys", Body: form.Encode(), Header: map[string]string{
 		"Cookie": cookie["Cookie"], "Content-Type": "application/x-www-form-urlencoded"}})
 	loc := res.Header.Get("Location")
 	if res.Status != 303 || loc != page {
@@ -97,14 +91,14 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 	}
 
 	// A rotated key goes the same way; another session (the viewer's) never sees it.
-	ks, _ := env.App.Vaults.KeyList(ctx, v.ID)
-	form = url.Values{"csrf": {f.AdminA.CSRF}}
-	res = env.Do(apptest.Req{Method: "POST", Path: page + "/keys/" + strconv.FormatInt(ks[0].ID, 10) + "/rotate", Body: form.Encode(),
+	ks, _ := s.env.App.Vaults.KeyList(s.ctx, v.ID)
+	form = url.Values{"csrf": {s.f.AdminA.CSRF}}
+	res = s.env.Do(apptest.Req{Method: "POST", Path: page + "/keys/" + strconv.FormatInt(ks[0].ID, 10) + "/rotate", Body: form.Encode(),
 		Header: map[string]string{"Cookie": cookie["Cookie"], "Content-Type": "application/x-www-form-urlencoded"}})
 	if res.Status != 303 {
 		t.Fatalf("POST rotate: %d %s", res.Status, res.Body)
 	}
-	if body := get(res.Header.Get("Location"), map[string]string{"Cookie": portal.SessionCookie + "=" + f.ViewerA.Session}); strings.Contains(body, "new-key-secret") {
+	if body := get(res.Header.Get("Location"), map[string]string{"Cookie": portal.SessionCookie + "=" + s.f.ViewerA.Session}); strings.Contains(body, "new-key-secret") {
 		t.Fatal("another session sees the rotated key's secret")
 	}
 	if body := get(res.Header.Get("Location"), cookie); !strings.Contains(body, `id="new-key-secret"`) {
@@ -114,7 +108,7 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 	// API tokens and webhook secrets go the same way: 303, shown once on the GET, never again.
 	var tokens, channels int
 	count := func() {
-		if err := env.App.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM notify_channels)`).Scan(&tokens, &channels); err != nil {
+		if err := s.env.App.Pool.QueryRow(s.ctx, `SELECT (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM notify_channels)`).Scan(&tokens, &channels); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -126,8 +120,8 @@ func TestPortalKeySecretIsShownOnceAfterARedirect(t *testing.T) {
 		{"/notifications/channels", "/notifications", "new-webhook-secret", url.Values{"member": {"member-a"}, "kind": {"webhook"},
 			"name": {testenv.Unique("once-")}, "target": {"https://example.org/hook"}}},
 	} {
-		c.form.Set("csrf", f.AdminA.CSRF)
-		res := env.Do(apptest.Req{Method: "POST", Path: c.path, Body: c.form.Encode(), Header: map[string]string{
+		c.form.Set("csrf", s.f.AdminA.CSRF)
+		res := s.env.Do(apptest.Req{Method: "POST", Path: c.path, Body: c.form.Encode(), Header: map[string]string{
 			"Cookie": cookie["Cookie"], "Content-Type": "application/x-www-form-urlencoded"}})
 		if res.Status != 303 || res.Header.Get("Location") != c.to || strings.Contains(string(res.Body), c.id) {
 			t.Fatalf("POST %s: %d to %q, want 303 to %s without the secret", c.path, res.Status, res.Header.Get("Location"), c.to)

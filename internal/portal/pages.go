@@ -89,12 +89,10 @@ func (p *Portal) Tokens(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) renderTokens(w http.ResponseWriter, r *http.Request, status int, page Page, created *createdToken, form tokenForm) {
 	u := user(r)
 	tp, err := p.identity.TokenPage(r.Context(), u, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	ts, ok := pageItems(p, w, r, &page, tp, err)
+	if !ok {
 		return
 	}
-	ts := tp.Items
-	page.Next = nextHref(r, tp.Next)
 	page.Title, page.Nav = "API tokens", "tokens"
 	page.Data = tokensData{Tokens: ts, Members: u.Members, Created: created, Now: time.Now(), Form: form}
 	p.render(w, r, status, "tokens", page)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
 )
 
@@ -33,4 +34,30 @@ func nextHref(r *http.Request, cursor string) string {
 	q.Del("done") // a flash belongs to the page that followed a form
 	q.Set("cursor", cursor)
 	return (&url.URL{Path: r.URL.Path, RawQuery: q.Encode()}).String()
+}
+
+// pageItems is what a list page shows of the page its list returned (pg, err): the items,
+// with page.Next set to the link of the next page; on failure it writes the error page
+// and returns false.
+func pageItems[T any](p *Portal, w http.ResponseWriter, r *http.Request, page *Page, pg paging.Page[T], err error) ([]T, bool) {
+	if err != nil {
+		p.fail(w, r, err)
+		return nil, false
+	}
+	page.Next = nextHref(r, pg.Next)
+	return pg.Items, true
+}
+
+// allIslands is every island (wholeList), for a form's choices and a page's island names.
+func (p *Portal) allIslands(ctx context.Context) ([]islands.Island, error) {
+	return wholeList(ctx, func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
+		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
+	})
+}
+
+// allMembers is every member (wholeList), for a form's choices and a page's member names.
+func (p *Portal) allMembers(ctx context.Context) ([]islands.Member, error) {
+	return wholeList(ctx, func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
+		return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
+	})
 }

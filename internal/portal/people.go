@@ -13,7 +13,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/paging"
 )
 
 type peopleData struct {
@@ -45,9 +44,7 @@ func (p *Portal) peopleMembers(r *http.Request, u *identity.Principal) ([]identi
 // everyMemberAsAdmin is every member, each with the admin role a federation admin acts
 // with there (the member choosers of federation admins).
 func (p *Portal) everyMemberAsAdmin(ctx context.Context) ([]identity.MemberRef, error) {
-	ms, err := wholeList(ctx, func(ctx context.Context, req paging.Request) (paging.Page[islands.Member], error) {
-		return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
-	})
+	ms, err := p.allMembers(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/chatons/archipelago/internal/apptest"
-	"github.com/chatons/archipelago/internal/portal"
 )
 
 // peoplePortal drives the People page over HTTP as the fixture's actors (session cookie
@@ -20,7 +19,7 @@ type peoplePortal struct {
 }
 
 func (s *peoplePortal) get(a *apptest.Actor, path string) *apptest.Response {
-	return s.env.Do(apptest.Req{Method: "GET", Path: path, Header: map[string]string{"Cookie": portal.SessionCookie + "=" + a.Session}})
+	return pageGet(s.env, a, path)
 }
 
 // follow GETs where a form's 303 leads (POST-redirect-GET: a once-shown password is on that page).
@@ -33,12 +32,7 @@ func (s *peoplePortal) follow(a *apptest.Actor, r *apptest.Response) *apptest.Re
 }
 
 func (s *peoplePortal) post(a *apptest.Actor, path string, form url.Values) *apptest.Response {
-	f := url.Values{"csrf": {a.CSRF}}
-	for k, v := range form {
-		f[k] = v // a form's own csrf (a forged one) wins
-	}
-	return s.env.Do(apptest.Req{Method: "POST", Path: path, Body: f.Encode(), Header: map[string]string{
-		"Cookie": portal.SessionCookie + "=" + a.Session, "Content-Type": "application/x-www-form-urlencoded"}})
+	return formPost(s.env, a, path, form) // a form's own csrf (a forged one) wins
 }
 
 // userID finds a person's user id in the page's role form.

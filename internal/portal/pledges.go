@@ -86,9 +86,7 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 			CanChange: pl.WithdrawnAt == nil && authz.Check(u, authz.PledgeManage, authz.Member(pl.MemberID)) == nil})
 	}
 	var err error
-	if data.Islands, err = wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
-		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
-	}); err != nil {
+	if data.Islands, err = p.allIslands(r.Context()); err != nil {
 		p.fail(w, r, err)
 		return
 	}

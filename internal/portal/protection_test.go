@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"context"
 	"net/url"
 	"strconv"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/apptest"
-	"github.com/chatons/archipelago/internal/audit"
-	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/vaults/vaultstest"
@@ -20,47 +17,42 @@ import (
 // copy, freeze, lifecycle), turns red when the copy is behind schedule, and member admins
 // freeze (only with the confirmation ticked) and ask to unfreeze; viewers see no forms.
 func TestPortalVaultProtection(t *testing.T) {
-	env, f := apptest.Parallel(t)
-	north := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "north", 1, f.MemberA.ID)
-	vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "south", 1, f.MemberB.ID)
-	east := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "east", 1)
-	vaultstest.Pledge(t, env.App.Pool, north, f.MemberA.ID, 100_000_000_000)
-	ctx := audit.WithActor(context.Background(), audit.System("portal-test"))
-	v, _, err := env.App.Vaults.Create(ctx, vaults.CreateInput{MemberID: f.MemberA.ID, Name: testenv.Unique("prot-"), QuotaBytes: 1_000_000_000})
+	s := newPortalTest(t)
+	s.islandsAB(1, 100_000_000_000)
+	east := vaultstest.StartIsland(t, s.env.App.Pool, s.env.App.Keyring, "east", 1)
+	v, _, err := s.env.App.Vaults.Create(s.ctx, vaults.CreateInput{MemberID: s.f.MemberA.ID, Name: testenv.Unique("prot-"), QuotaBytes: 1_000_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(6 * time.Minute); ; { // Garage may be slow on a loaded machine
-		if v, err = env.App.Vaults.VaultGetByID(ctx, v.ID); err == nil && v.Status == vaults.StatusActive {
-			if status, _ := env.App.Protection.EnsureCopy(ctx, v.ID); status == "active" {
+		if v, err = s.env.App.Vaults.VaultGetByID(s.ctx, v.ID); err == nil && v.Status == vaults.StatusActive {
+			if status, _ := s.env.App.Protection.EnsureCopy(s.ctx, v.ID); status == "active" {
 				break
 			}
 		} else {
-			_, _ = env.App.Vaults.ReconcileVault(ctx, v.ID)
+			_, _ = s.env.App.Vaults.ReconcileVault(s.ctx, v.ID)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("vault %s / copy not provisioned in time", v.Status)
 		}
 		time.Sleep(time.Second) // polling, not an assertion
 	}
-	if _, err := env.App.Protection.CopyVault(ctx, v.ID); err != nil {
+	if _, err := s.env.App.Protection.CopyVault(s.ctx, v.ID); err != nil {
 		t.Fatal(err)
 	}
 	page := "/vaults/" + strconv.FormatInt(v.ID, 10)
 	get := func(a *apptest.Actor) string {
-		res := env.Do(apptest.Req{Method: "GET", Path: page, Header: map[string]string{"Cookie": portal.SessionCookie + "=" + a.Session}})
+		res := pageGet(s.env, a, page)
 		if res.Status != 200 {
 			t.Fatalf("GET %s: %d", page, res.Status)
 		}
 		return string(res.Body)
 	}
 	post := func(a *apptest.Actor, path string, form url.Values) *apptest.Response {
-		form.Set("csrf", a.CSRF)
-		return env.Do(apptest.Req{Method: "POST", Path: path, Body: form.Encode(), Header: map[string]string{
-			"Cookie": portal.SessionCookie + "=" + a.Session, "Content-Type": "application/x-www-form-urlencoded"}})
+		return formPost(s.env, a, path, form)
 	}
 
-	body := get(f.ViewerA)
+	body := get(s.f.ViewerA)
 	if !strings.Contains(body, `id="protection"`) || !strings.Contains(body, "up to date") || !strings.Contains(body, east.Name) ||
 		!strings.Contains(body, "not frozen") || strings.Contains(body, "alert-bad") {
 		t.Fatalf("protection section for the viewer:\n%s", section(body))
@@ -68,35 +60,35 @@ func TestPortalVaultProtection(t *testing.T) {
 	if strings.Contains(body, `action="`+page+`/freeze"`) {
 		t.Fatal("a viewer sees the freeze form")
 	}
-	if !strings.Contains(get(f.AdminA), `action="`+page+`/freeze"`) {
+	if !strings.Contains(get(s.f.AdminA), `action="`+page+`/freeze"`) {
 		t.Fatal("the member admin has no freeze form")
 	}
-	if res := post(f.AdminA, page+"/freeze", url.Values{"reason": {"laptop stolen"}}); res.Status != 400 ||
+	if res := post(s.f.AdminA, page+"/freeze", url.Values{"reason": {"laptop stolen"}}); res.Status != 400 ||
 		!strings.Contains(string(res.Body), "Tick the confirmation box") {
 		t.Fatalf("freeze without confirmation: %d", res.Status)
 	}
-	if res := post(f.ViewerA, page+"/freeze", url.Values{"confirm": {"yes"}}); res.Status != 403 {
+	if res := post(s.f.ViewerA, page+"/freeze", url.Values{"confirm": {"yes"}}); res.Status != 403 {
 		t.Fatalf("viewer freeze: %d", res.Status)
 	}
-	if res := post(f.AdminA, page+"/freeze", url.Values{"reason": {"laptop stolen"}, "confirm": {"yes"}}); res.Status != 303 {
+	if res := post(s.f.AdminA, page+"/freeze", url.Values{"reason": {"laptop stolen"}, "confirm": {"yes"}}); res.Status != 303 {
 		t.Fatalf("freeze: %d %s", res.Status, res.Body)
 	}
-	body = get(f.AdminA)
+	body = get(s.f.AdminA)
 	if !strings.Contains(body, "frozen</span> since") || !strings.Contains(body, "laptop stolen") || !strings.Contains(body, `action="`+page+`/unfreeze"`) {
 		t.Fatalf("after freezing:\n%s", section(body))
 	}
-	if res := post(f.AdminA, page+"/unfreeze", url.Values{"confirm": {"yes"}}); res.Status != 303 {
+	if res := post(s.f.AdminA, page+"/unfreeze", url.Values{"confirm": {"yes"}}); res.Status != 303 {
 		t.Fatalf("unfreeze: %d", res.Status)
 	}
-	if body = get(f.AdminA); !strings.Contains(body, "unfreezes at") {
+	if body = get(s.f.AdminA); !strings.Contains(body, "unfreezes at") {
 		t.Fatalf("after the unfreeze request:\n%s", section(body))
 	}
 
 	// The copy falls behind its schedule: the section turns red.
-	if _, err := env.App.Pool.Exec(ctx, `UPDATE vault_protection SET copied_through = now() - interval '3 hours' WHERE vault_id = $1`, v.ID); err != nil {
+	if _, err := s.env.App.Pool.Exec(s.ctx, `UPDATE vault_protection SET copied_through = now() - interval '3 hours' WHERE vault_id = $1`, v.ID); err != nil {
 		t.Fatal(err)
 	}
-	if body = get(f.ViewerA); !strings.Contains(body, "alert-bad") || !strings.Contains(body, "behind schedule") {
+	if body = get(s.f.ViewerA); !strings.Contains(body, "alert-bad") || !strings.Contains(body, "behind schedule") {
 		t.Fatalf("a 3 h old copy on an hourly schedule is not shown behind:\n%s", section(body))
 	}
 }

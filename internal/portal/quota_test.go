@@ -11,7 +11,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/audit"
-	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults"
 )
@@ -52,13 +51,11 @@ func setupQuota(t *testing.T) *quotaSetup {
 }
 
 func (s *quotaSetup) get(a *apptest.Actor, path string) *apptest.Response {
-	return s.env.Do(apptest.Req{Method: "GET", Path: path, Header: map[string]string{"Cookie": portal.SessionCookie + "=" + a.Session}})
+	return pageGet(s.env, a, path)
 }
 
 func (s *quotaSetup) post(a *apptest.Actor, path string, form url.Values) *apptest.Response {
-	form.Set("csrf", a.CSRF)
-	return s.env.Do(apptest.Req{Method: "POST", Path: path, Body: form.Encode(), Header: map[string]string{
-		"Cookie": portal.SessionCookie + "=" + a.Session, "Content-Type": "application/x-www-form-urlencoded"}})
+	return formPost(s.env, a, path, form)
 }
 
 // best is member A's largest possible vault now, as the API explains it.

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -47,12 +46,10 @@ func (p *Portal) renderReports(w http.ResponseWriter, r *http.Request, status in
 	scope := authz.ReadScope(u)
 	f := reports.Filter{All: scope.All, Federation: true, MemberIDs: scope.MemberIDs}
 	rp, err := reports.Page(r.Context(), p.pool, f, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	list, ok := pageItems(p, w, r, &page, rp, err)
+	if !ok {
 		return
 	}
-	list := rp.Items
-	page.Next = nextHref(r, rp.Next)
 	data := reportsData{Reports: list, Federation: authz.ManagesFederation(u)}
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
@@ -106,12 +103,7 @@ type reportData struct {
 func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	st, doc, err := reports.ReportGetByID(r.Context(), p.pool, id)
-	if errors.Is(err, reports.ErrNotFound) {
-		p.NotFound(w, r)
-		return
-	}
-	if err != nil {
-		p.fail(w, r, err)
+	if !p.loaded(w, r, err, reports.ErrNotFound) {
 		return
 	}
 	u := user(r)

@@ -153,12 +153,10 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 	u := user(r)
 	ids := visibleMemberIDs(u)
 	rp, err := verify.RepositoryPage(r.Context(), p.pool, verify.RepositoryFilter{MemberIDs: ids}, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	repos, ok := pageItems(p, w, r, &page, rp, err)
+	if !ok {
 		return
 	}
-	repos := rp.Items
-	page.Next = nextHref(r, rp.Next)
 	counts, err := verify.OutcomeCounts(r.Context(), p.pool, ids) // over every page
 	if err != nil {
 		p.fail(w, r, err)
@@ -727,28 +725,20 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 
 // RepositoryPasswordRemove handles the remove-password button.
 func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planRepositoryPasswordRemove) { // protected action: an approval request instead
-		return
-	}
-	repo, ok := p.repositoryChange(w, r)
-	if !ok {
-		return
-	}
-	_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
-	p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
+	load := func() (verify.Repository, bool) { return p.repositoryChange(w, r) }
+	gatedOn(p, w, r, load, p.approvals.PlanRepositoryPasswordRemove, func(repo verify.Repository) {
+		_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
+		p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
+	})
 }
 
 // RepositoryDelete handles the delete button.
 func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planRepositoryDelete) { // protected action: an approval request instead
-		return
-	}
-	repo, ok := p.repositoryChange(w, r)
-	if !ok {
-		return
-	}
-	err := p.verify.RepositoryDelete(r.Context(), repo.ID)
-	p.repositoryOutcome(w, r, err, repo, nil, "/restore-tests?done=deleted")
+	load := func() (verify.Repository, bool) { return p.repositoryChange(w, r) }
+	gatedOn(p, w, r, load, p.approvals.PlanRepositoryDelete, func(repo verify.Repository) {
+		err := p.verify.RepositoryDelete(r.Context(), repo.ID)
+		p.repositoryOutcome(w, r, err, repo, nil, "/restore-tests?done=deleted")
+	})
 }
 
 // repositoryOutcome answers a form of the repository page: its refusal shown on the page

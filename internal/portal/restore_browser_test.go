@@ -14,7 +14,6 @@ import (
 	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/browsertest"
-	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/verify"
 )
@@ -103,13 +102,9 @@ func (w *restoreWorld) run(t *testing.T, r verify.Repository, status, reason str
 func TestRestorePortalForms(t *testing.T) {
 	env, f := apptest.Parallel(t)
 	w := newRestoreWorld(t, env, f.MemberA.ID)
-	get := func(a *apptest.Actor, path string) *apptest.Response {
-		return env.Do(apptest.Req{Method: "GET", Path: path, Header: map[string]string{"Cookie": portal.SessionCookie + "=" + a.Session}})
-	}
+	get := func(a *apptest.Actor, path string) *apptest.Response { return pageGet(env, a, path) }
 	post := func(a *apptest.Actor, path string, form url.Values) *apptest.Response {
-		form.Set("csrf", a.CSRF)
-		return env.Do(apptest.Req{Method: "POST", Path: path, Body: form.Encode(), Header: map[string]string{
-			"Cookie": portal.SessionCookie + "=" + a.Session, "Content-Type": "application/x-www-form-urlencoded"}})
+		return formPost(env, a, path, form)
 	}
 	page := get(f.AdminA, "/restore-tests")
 	if page.Status != 200 || !strings.Contains(string(page.Body), "restic key add --user archipelago --host verifier") ||
@@ -284,10 +279,7 @@ func TestRestorePagesInTheBrowser(t *testing.T) {
 	runningID := w.run(t, web, verify.StatusRunning, "", now, 0, 0, 0, 0)
 	w.repo(t, f.MemberA.ID, "new-one", "")
 
-	b := browsertest.New(t)
-	browsertest.Step(t, b, "log in", chromedp.Navigate(env.URL+"/restore-tests"), chromedp.WaitVisible(css("#email")),
-		chromedp.SendKeys(css("#email"), f.AdminA.Email), chromedp.SendKeys(css("#password"), f.AdminA.Password),
-		chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css("table.restore-matrix")))
+	b := browserLogin(t, env, f.AdminA, "/restore-tests", "table.restore-matrix")
 	for sel, want := range map[string]string{
 		fmt.Sprintf(`li[data-repository="%d"]`, web.ID):  "passed",
 		fmt.Sprintf(`li[data-repository="%d"]`, mail.ID): "warning",

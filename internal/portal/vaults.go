@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/vaults"
@@ -91,15 +89,11 @@ func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int
 	scope := authz.ReadScope(u)
 	f := vaults.VaultFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	vp, err := p.vaults.VaultPage(r.Context(), f, pageRequest(r))
-	if err != nil {
-		p.fail(w, r, err)
+	vs, ok := pageItems(p, w, r, &page, vp, err)
+	if !ok {
 		return
 	}
-	vs := vp.Items
-	page.Next = nextHref(r, vp.Next)
-	isl, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Island], error) {
-		return islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, req)
-	})
+	isl, err := p.allIslands(r.Context())
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -195,11 +189,7 @@ func (p *Portal) vaultFor(w http.ResponseWriter, r *http.Request, act authz.Acti
 		return vaults.Vault{}, false
 	}
 	v, err := p.vaults.VaultGetByID(r.Context(), id)
-	if errors.Is(err, vaults.ErrNotFound) {
-		p.NotFound(w, r)
-		return v, false
-	} else if err != nil {
-		p.fail(w, r, err)
+	if !p.loaded(w, r, err, vaults.ErrNotFound) {
 		return v, false
 	}
 	switch authz.Check(user(r), act, authz.Member(v.MemberID)) {
@@ -353,23 +343,22 @@ func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
 
 // VaultDelete handles the delete button: immediate for an empty vault, scheduled otherwise.
 func (p *Portal) VaultDelete(w http.ResponseWriter, r *http.Request) {
-	if p.gate(w, r, p.planVaultDelete) { // protected action: an approval request instead
-		return
+	load := func() (vaults.Vault, bool) { return p.vaultFor(w, r, authz.MemberWrite) }
+	plan := func(ctx context.Context, u *identity.Principal, v vaults.Vault) (approvals.Ask, bool, error) {
+		return p.approvals.PlanVaultDelete(ctx, u, v, r.PostFormValue("reason"))
 	}
-	v, ok := p.vaultFor(w, r, authz.MemberWrite)
-	if !ok {
-		return
-	}
-	_, immediate, err := p.vaults.Delete(r.Context(), v.ID, r.PostFormValue("reason"))
-	if err != nil {
-		p.vaultError(w, r, v, err)
-		return
-	}
-	if immediate {
-		http.Redirect(w, r, "/vaults?done=deleted", http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=scheduled", v.ID), http.StatusSeeOther)
+	gatedOn(p, w, r, load, plan, func(v vaults.Vault) {
+		_, immediate, err := p.vaults.Delete(r.Context(), v.ID, r.PostFormValue("reason"))
+		if err != nil {
+			p.vaultError(w, r, v, err)
+			return
+		}
+		if immediate {
+			http.Redirect(w, r, "/vaults?done=deleted", http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, fmt.Sprintf("/vaults/%d?done=scheduled", v.ID), http.StatusSeeOther)
+	})
 }
 
 // VaultRestore handles the undo button of a scheduled deletion.

@@ -8,11 +8,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/chatons/archipelago/internal/apptest"
 	"github.com/chatons/archipelago/internal/browsertest"
 	"github.com/chatons/archipelago/internal/testenv"
 	"github.com/chatons/archipelago/internal/vaults"
-	"github.com/chatons/archipelago/internal/vaults/vaultstest"
 )
 
 // TestPortalVaultsKeysAndQuota is a member admin's first vault: the quota page's
@@ -20,16 +18,11 @@ import (
 // secret and restic snippet are shown once with copy buttons, rotating and revoking it,
 // and the usage chart.
 func TestPortalVaultsKeysAndQuota(t *testing.T) {
-	env, f := apptest.Parallel(t)
-	north := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "north", 3, f.MemberA.ID)
-	south := vaultstest.StartIsland(t, env.App.Pool, env.App.Keyring, "south", 3, f.MemberB.ID)
-	vaultstest.Pledge(t, env.App.Pool, north, f.MemberA.ID, 300_000_000_000)
+	s := newPortalTest(t)
+	_, south := s.islandsAB(3, 300_000_000_000)
 	name := testenv.Unique("portal-")
 
-	ctx := browsertest.New(t)
-	browsertest.Step(t, ctx, "log in", chromedp.Navigate(env.URL+"/quota"), chromedp.WaitVisible(css("#email")),
-		chromedp.SendKeys(css("#email"), f.AdminA.Email), chromedp.SendKeys(css("#password"), f.AdminA.Password),
-		chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css("#quota-summary")))
+	ctx := s.login(s.f.AdminA, "/quota", "#quota-summary")
 	if got := browsertest.Text(t, ctx, "#quota-islands"); !strings.Contains(got, "100 GB = 1.0 × 300 GB pledged ÷ 3") ||
 		!strings.Contains(got, "you operate it") {
 		t.Fatalf("quota page: %q", got)
@@ -39,7 +32,7 @@ func TestPortalVaultsKeysAndQuota(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "quota")
 
-	browsertest.Step(t, ctx, "ask for too much", chromedp.Navigate(env.URL+"/vaults"), chromedp.WaitVisible(css("#vault-name")),
+	browsertest.Step(t, ctx, "ask for too much", chromedp.Navigate(s.env.URL+"/vaults"), chromedp.WaitVisible(css("#vault-name")),
 		chromedp.SendKeys(css("#vault-name"), name), chromedp.SetValue(css("#vault-quota"), "500"),
 		chromedp.Click(css("#vault-create button[type=submit]")), chromedp.WaitVisible(css("p.error")))
 	if got := browsertest.Text(t, ctx, "p.error"); !strings.Contains(got, "requested 500 GB; available to you 100 GB = 1.0 × 300 GB pledged ÷ 3") {
@@ -63,7 +56,7 @@ func TestPortalVaultsKeysAndQuota(t *testing.T) {
 		t.Fatalf("%d copy buttons, want 2 (secret and snippet)", copies)
 	}
 	browsertest.Screenshot(t, ctx, "vault-new-key")
-	browsertest.Step(t, ctx, "reload: the secret is gone", chromedp.Navigate(env.URL+"/vaults"), chromedp.WaitVisible(css("table")),
+	browsertest.Step(t, ctx, "reload: the secret is gone", chromedp.Navigate(s.env.URL+"/vaults"), chromedp.WaitVisible(css("table")),
 		chromedp.Click(css(`a[href^="/vaults/"]`)), chromedp.WaitVisible(css("#key-create")))
 	if strings.Contains(browsertest.Text(t, ctx, "main"), secret) {
 		t.Fatal("the secret is shown again")
@@ -87,12 +80,12 @@ func TestPortalVaultsKeysAndQuota(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs, err := env.App.Vaults.VaultList(context.Background(), vaultsFilterA(f.MemberA.ID))
+	vs, err := s.env.App.Vaults.VaultList(context.Background(), vaultsFilterA(s.f.MemberA.ID))
 	if err != nil || len(vs) != 1 {
 		t.Fatalf("vaults: %v %d", err, len(vs))
 	}
 	for i, b := range []int64{1e9, 5e9, 12e9, 17e9} {
-		if err := env.App.Vaults.RecordUsage(context.Background(), vs[0].ID, b, int64(i), time.Now().Add(time.Duration(i-4)*24*time.Hour)); err != nil {
+		if err := s.env.App.Vaults.RecordUsage(context.Background(), vs[0].ID, b, int64(i), time.Now().Add(time.Duration(i-4)*24*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
