@@ -66,10 +66,15 @@ func New(t testing.TB) context.Context {
 	return ctx
 }
 
+// StepTimeout bounds one step in the browser. It is generous on purpose: a step may wait
+// for a login (an argon2id hash) or a page built by a busy server, and a test must not
+// depend on how fast the machine is; a step that hangs still fails, naming what it did.
+const StepTimeout = 2 * time.Minute
+
 // Step runs actions with a bounded time, failing the test with what was being done.
 func Step(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, StepTimeout)
 	defer cancel()
 	if err := chromedp.Do(sctx, steps...); err != nil {
 		Screenshot(t, ctx, "failed-"+what)
@@ -80,7 +85,7 @@ func Step(t testing.TB, ctx context.Context, what string, steps ...chromedp.Acti
 // Text returns the text of the first element matching the CSS selector.
 func Text(t testing.TB, ctx context.Context, css string) string {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, StepTimeout)
 	defer cancel()
 	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(css)))
 	if err != nil {
@@ -111,7 +116,7 @@ var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 // Screenshot writes a full-page PNG to ArtifactsDir()/screenshots/<name>.png.
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, StepTimeout)
 	defer cancel()
 	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	if err != nil {

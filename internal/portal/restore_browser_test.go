@@ -309,7 +309,7 @@ func TestRestorePagesInTheBrowser(t *testing.T) {
 	}
 	// restore.js reads the progress (42 %) and, once the test ends, reloads the page.
 	browsertest.Step(t, b, "progress shown", chromedp.Poll[chromedp.Void](`document.querySelector("[data-progress-text]").textContent.includes("42%")`,
-		chromedp.WithPollingTimeout(10*time.Second)))
+		chromedp.WithPollingTimeout(browsertest.StepTimeout)))
 	browsertest.Screenshot(t, b, "restore-repository")
 	if _, err := env.App.Pool.Exec(context.Background(), `UPDATE restore_test_runs SET status = 'passed', reason = 'every level passed',
 		finished_at = now(), progress_at = now() WHERE id = $1`, runningID); err != nil {
@@ -317,7 +317,7 @@ func TestRestorePagesInTheBrowser(t *testing.T) {
 	}
 	// The reload detaches any running evaluation: ask again until the new page answers.
 	reloaded := false
-	for deadline := time.Now().Add(15 * time.Second); !reloaded && time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+	for deadline := time.Now().Add(browsertest.StepTimeout); !reloaded && time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 		gone, err := chromedp.Run(b, chromedp.Evaluate[bool](`document.readyState === "complete" && document.querySelector(".live-progress") === null`))
 		reloaded = err == nil && gone
 	}
