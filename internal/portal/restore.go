@@ -20,15 +20,18 @@ import (
 // live progress, log). Reads go through internal/verify's read functions, changes through
 // its service (which seals passwords and writes the audit); authz decides, as in the API.
 
-// outcomeClass maps a run status to the state badge class.
+// outcomeClass maps a run status to the state badge class. An error ("we could not judge":
+// not the member's fault) is styled apart from a failure (the backup is bad).
 func outcomeClass(status string) string {
 	switch status {
 	case verify.StatusPassed:
 		return "good"
 	case verify.StatusWarning, verify.StatusQueued, verify.StatusRunning, verify.StatusPostponed, verify.StatusRetrying:
 		return "warn"
-	case verify.StatusFailed, verify.StatusError:
+	case verify.StatusFailed:
 		return "bad"
+	case verify.StatusError:
+		return "unjudged"
 	}
 	return ""
 }
