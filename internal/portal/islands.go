@@ -402,6 +402,9 @@ func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "island-delete", Name: cur.Name, Back: fmt.Sprintf("/islands/%d", cur.ID)}) {
+		return
+	}
 	err := p.islands.IslandDelete(r.Context(), cur.ID)
 	p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
 }
@@ -435,6 +438,13 @@ func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	memberID, _ := strconv.ParseInt(chi.URLParam(r, "member_id"), 10, 64)
+	name := "this member"
+	if m, err := islands.MemberGetByID(r.Context(), p.pool, memberID); err == nil {
+		name = m.Slug
+	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "operator-remove", Name: name, Back: fmt.Sprintf("/islands/%d", cur.ID)}) {
+		return
+	}
 	err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
 	p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
 }

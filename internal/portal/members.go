@@ -219,6 +219,9 @@ func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "member-delete", Name: cur.Slug, Back: "/members"}) {
+		return
+	}
 	err := p.islands.MemberDelete(r.Context(), cur.ID)
 	p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
 }

@@ -141,6 +141,9 @@ func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 		p.NotFound(w, r)
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "token-revoke", Name: t.Name, Back: "/tokens"}) {
+		return
+	}
 	if err := p.identity.TokenRevoke(r.Context(), t); err != nil {
 		p.fail(w, r, err)
 		return

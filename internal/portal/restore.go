@@ -737,6 +737,9 @@ func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "password-erase", Name: repo.Name, Back: fmt.Sprintf("/restore-tests/repositories/%d", repo.ID)}) {
+		return
+	}
 	_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
 	p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
 }
@@ -748,6 +751,9 @@ func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	repo, ok := p.repositoryChange(w, r)
 	if !ok {
+		return
+	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "repository-delete", Name: repo.Name, Back: fmt.Sprintf("/restore-tests/repositories/%d", repo.ID)}) {
 		return
 	}
 	err := p.verify.RepositoryDelete(r.Context(), repo.ID)
