@@ -120,6 +120,7 @@ func New(d Deps) (*Portal, error) {
 		// The dashboard (home.go).
 		"rankClass":    rankClass,
 		"outcomeClass": outcomeClass,
+		"reason":       reasonOf,
 		"morningTable": func(page Page, rows any, showMember bool) morningTable {
 			return morningTable{Page: page, Rows: rows, ShowMember: showMember}
 		},
