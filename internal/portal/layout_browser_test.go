@@ -41,7 +41,7 @@ func TestEveryPageAt1400And400(t *testing.T) {
 		"/audit", "/audit/entries/1", "/audit/checkpoint", "/approvals", "/people", "/tokens", "/account"}
 	ctx := browsertest.New(t)
 	for _, who := range []*apptest.Actor{f.FedAdmin, f.AdminA} {
-		browsertest.Step(t, ctx, "log in as "+who.Name, chromedp.EmulateViewport(1400, 900), chromedp.Navigate(env.URL+"/login"),
+		loginStep(t, ctx, "log in as "+who.Name, chromedp.EmulateViewport(1400, 900), chromedp.Navigate(env.URL+"/login"),
 			chromedp.WaitVisible(css("#email")), chromedp.SendKeys(css("#email"), who.Email), chromedp.SendKeys(css("#password"), who.Password),
 			chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css("section.cards")))
 		for _, page := range pages {

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/chatons/archipelago/internal/identity"
 )
 
 // clock is how a page shows moments: relative to when it was rendered ("3 h ago"), with the
@@ -89,5 +91,28 @@ func span(d time.Duration) string {
 	return fmt.Sprintf("%d d", int64(d/(24*time.Hour)))
 }
 
-// viewerZone is the time zone moments are shown in.
-func (p *Portal) viewerZone(_ *http.Request) *time.Location { return time.UTC }
+// viewerZone is the time zone moments are shown in: the viewer's setting, else the
+// federation's (identity.UserTimeZone); UTC on public pages.
+func (p *Portal) viewerZone(r *http.Request) *time.Location {
+	u, ok := identity.PrincipalFrom(r.Context())
+	if !ok || p.identity == nil {
+		return time.UTC
+	}
+	tz, err := p.identity.UserTimeZone(r.Context(), u.UserID)
+	if err != nil {
+		p.log.WarnContext(r.Context(), "time zone", "err", err)
+		return time.UTC
+	}
+	return tz.Location
+}
+
+// AccountTimeZone handles the time zone form of the account page.
+func (p *Portal) AccountTimeZone(w http.ResponseWriter, r *http.Request) {
+	if err := p.identity.UserTimeZoneSet(r.Context(), user(r), r.PostFormValue("time_zone")); err != nil {
+		p.refuse(w, r, err, map[string]string{"time_zone": "Time zone"}, func(status int, msg string) {
+			p.renderAccount(w, r, status, Page{Error: msg})
+		})
+		return
+	}
+	http.Redirect(w, r, "/account?done=timezone", http.StatusSeeOther)
+}

@@ -103,6 +103,7 @@ var matrix = []row{
 	{method: "POST", route: "/logout", fresh: true, body: url.Values{}, want: want{303, 303, 303, 303, 303}},
 	{method: "GET", route: "/", want: want{303, 200, 200, 200, 200}},
 	{method: "GET", route: "/account", want: want{303, 200, 200, 200, 200}},
+	{method: "POST", route: "/account/time-zone", body: url.Values{"time_zone": {"Mars/Olympus"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "POST", route: "/account/password", body: url.Values{"current_password": {"x"}, "new_password": {"a"}, "confirm_password": {"b"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "GET", route: "/tokens", want: want{303, 200, 200, 200, 200}},
 	{method: "POST", route: "/tokens", body: url.Values{"name": {"p"}, "member": {"member-a"}, "role": {"viewer"}}, want: want{303, 303, 303, 400, 303}},
