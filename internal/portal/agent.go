@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,6 +61,9 @@ func (p *Portal) AgentKeyRevoke(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(chi.URLParam(r, "key_id"), 10, 64)
 	if err != nil {
 		p.NotFound(w, r)
+		return
+	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "agent-key-revoke", Name: "#" + strconv.FormatInt(id, 10), Back: fmt.Sprintf("/restore-tests/repositories/%d", repo.ID)}) {
 		return
 	}
 	_, err = p.attest.KeyRevoke(r.Context(), repo.ID, repo.MemberID, id)

@@ -74,8 +74,24 @@ func TestPortalLoginTokensAndLogout(t *testing.T) {
 		t.Fatal("the token is shown again after a reload")
 	}
 
+	// Revoking asks first; cancelling keeps the token.
+	browsertest.Step(t, ctx, "revoke the token: asked first",
+		chromedp.Click(css(`button[aria-label="Revoke token browser-made"]`)),
+		chromedp.WaitVisible(css(`section[data-confirm="token-revoke"] #confirm-yes`)))
+	if q := browsertest.Text(t, ctx, "h1"); !strings.Contains(q, "Revoke the API token “browser-made”?") {
+		t.Fatalf("confirmation asks %q", q)
+	}
+	browsertest.Screenshot(t, ctx, "token-revoke-confirm")
+	if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/me", Token: token}); r.Status != 200 {
+		t.Fatalf("the token was revoked before the confirmation: %d", r.Status)
+	}
+	browsertest.Step(t, ctx, "cancel", chromedp.Click(css("#confirm-no")), chromedp.WaitVisible(css(`button[aria-label="Revoke token browser-made"]`)))
+	if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/me", Token: token}); r.Status != 200 {
+		t.Fatalf("cancelling revoked the token: %d", r.Status)
+	}
 	browsertest.Step(t, ctx, "revoke the token",
 		chromedp.Click(css(`button[aria-label="Revoke token browser-made"]`)),
+		chromedp.WaitVisible(css("#confirm-yes")), chromedp.Click(css("#confirm-yes")),
 		chromedp.WaitVisible(css("p.flash")))
 	if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/me", Token: token}); r.Status != 401 {
 		t.Fatalf("revoked token still works: %d", r.Status)

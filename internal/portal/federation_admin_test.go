@@ -131,11 +131,11 @@ func TestMemberAdministrationForms(t *testing.T) {
 	isl := registerSimIsland(t, env, c, f.FedAdmin)
 	fedRedirect(t, "add operator", c.post(f.FedAdmin, fmt.Sprintf("/islands/%d/operators", isl.id), url.Values{"member": {fmt.Sprint(id)}}),
 		fmt.Sprintf("/islands/%d?done=operator-added", isl.id))
-	fedExpect(t, "delete an operator", c.post(f.FedAdmin, fmt.Sprintf("/members/%d/delete", id), url.Values{}), 409,
+	fedExpect(t, "delete an operator", c.post(f.FedAdmin, fmt.Sprintf("/members/%d/delete", id), url.Values{"confirm": {"yes"}}), 409,
 		"Member chaton-du-coin cannot be deleted: still referenced by")
-	fedRedirect(t, "remove operator", c.post(f.FedAdmin, fmt.Sprintf("/islands/%d/operators/%d/remove", isl.id, id), url.Values{}),
+	fedRedirect(t, "remove operator", c.post(f.FedAdmin, fmt.Sprintf("/islands/%d/operators/%d/remove", isl.id, id), url.Values{"confirm": {"yes"}}),
 		fmt.Sprintf("/islands/%d?done=operator-removed", isl.id))
-	loc = fedRedirect(t, "delete", c.post(f.FedAdmin, fmt.Sprintf("/members/%d/delete", id), url.Values{}), "/members?done=deleted")
+	loc = fedRedirect(t, "delete", c.post(f.FedAdmin, fmt.Sprintf("/members/%d/delete", id), url.Values{"confirm": {"yes"}}), "/members?done=deleted")
 	if body := fedExpect(t, "after delete", c.get(f.FedAdmin, loc), 200, "Member chaton-du-coin was deleted"); strings.Contains(body, `data-member="chaton-du-coin"`) {
 		t.Error("the deleted member is still listed")
 	}
@@ -273,13 +273,13 @@ func TestIslandAdministrationForms(t *testing.T) {
 	if strings.Contains(body, `<option value="`+fmt.Sprint(f.MemberA.ID)+`">`) {
 		t.Error("an operator is still offered in the add list")
 	}
-	fedRedirect(t, "remove operator", c.post(f.FedAdmin, fmt.Sprintf("%s/operators/%d/remove", islandPath, f.MemberB.ID), url.Values{}),
+	fedRedirect(t, "remove operator", c.post(f.FedAdmin, fmt.Sprintf("%s/operators/%d/remove", islandPath, f.MemberB.ID), url.Values{"confirm": {"yes"}}),
 		islandPath+"?done=operator-removed")
 	if body := fedExpect(t, "after removal", c.get(f.FedAdmin, islandPath+"?done=operator-removed"), 200, "The operator was removed",
 		`data-operator="member-a"`); strings.Contains(body, `data-operator="member-b"`) {
 		t.Error("the removed operator is still listed")
 	}
-	fedExpect(t, "remove again", c.post(f.FedAdmin, fmt.Sprintf("%s/operators/%d/remove", islandPath, f.MemberB.ID), url.Values{}), 404)
+	fedExpect(t, "remove again", c.post(f.FedAdmin, fmt.Sprintf("%s/operators/%d/remove", islandPath, f.MemberB.ID), url.Values{"confirm": {"yes"}}), 404)
 
 	// Poll now.
 	loc = fedRedirect(t, "poll", c.post(f.FedAdmin, islandPath+"/poll", url.Values{}), islandPath+"?done=polled")
@@ -318,12 +318,12 @@ func TestIslandAdministrationForms(t *testing.T) {
 		VALUES ($1, $2, $3, 'member-a', 1000000000)`, f.MemberA.ID, id, strings.Repeat("ab", 32)); err != nil {
 		t.Fatal(err)
 	}
-	fedExpect(t, "delete with a live pledge", c.post(f.FedAdmin, islandPath+"/delete", url.Values{}), 409,
+	fedExpect(t, "delete with a live pledge", c.post(f.FedAdmin, islandPath+"/delete", url.Values{"confirm": {"yes"}}), 409,
 		"Island Île Renommée cannot be deleted: island &#34;Île Renommée&#34; has 1 live pledges; withdraw them first")
 	if _, err := env.App.Pool.Exec(context.Background(), `UPDATE pledges SET withdrawn_at = now(), status = 'withdrawn' WHERE island_id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	loc = fedRedirect(t, "delete", c.post(f.FedAdmin, islandPath+"/delete", url.Values{}), "/islands?done=deleted")
+	loc = fedRedirect(t, "delete", c.post(f.FedAdmin, islandPath+"/delete", url.Values{"confirm": {"yes"}}), "/islands?done=deleted")
 	if body := fedExpect(t, "after delete", c.get(f.FedAdmin, loc), 200, "The island was deleted"); strings.Contains(body, "Île Renommée") {
 		t.Error("the deleted island is still listed")
 	}

@@ -388,6 +388,9 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
 	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "delete islands") }
 	gatedOn(p, w, r, load, p.approvals.PlanIslandDelete, func(cur islands.Island) {
+		if !p.confirmed(w, r, confirmAsk{Kind: "island-delete", Name: cur.Name, Back: fmt.Sprintf("/islands/%d", cur.ID)}) {
+			return
+		}
 		err := p.islands.IslandDelete(r.Context(), cur.ID)
 		p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
 	})
@@ -420,6 +423,13 @@ func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
 		return p.approvals.PlanOperatorRemove(ctx, u, i, memberID, "#"+strconv.FormatInt(memberID, 10))
 	}
 	gatedOn(p, w, r, load, plan, func(cur islands.Island) {
+		name := "this member"
+		if m, err := islands.MemberGetByID(r.Context(), p.pool, memberID); err == nil {
+			name = m.Slug
+		}
+		if !p.confirmed(w, r, confirmAsk{Kind: "operator-remove", Name: name, Back: fmt.Sprintf("/islands/%d", cur.ID)}) {
+			return
+		}
 		err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
 		p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
 	})

@@ -210,6 +210,9 @@ func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
 	load := func() (islands.Member, bool) { return p.memberFromPath(w, r, "delete members") }
 	gatedOn(p, w, r, load, p.approvals.PlanMemberDelete, func(cur islands.Member) {
+		if !p.confirmed(w, r, confirmAsk{Kind: "member-delete", Name: cur.Slug, Back: "/members"}) {
+			return
+		}
 		err := p.islands.MemberDelete(r.Context(), cur.ID)
 		p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
 	})

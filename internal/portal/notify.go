@@ -180,6 +180,9 @@ func (p *Portal) ChannelDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "channel-delete", Name: c.Name, Back: "/notifications"}) {
+		return
+	}
 	if err := p.notify.ChannelDelete(r.Context(), c.ID); err != nil {
 		p.fail(w, r, err)
 		return

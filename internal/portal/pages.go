@@ -28,8 +28,19 @@ func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) Account(w http.ResponseWriter, r *http.Request) {
 	sessions, _ := strconv.Atoi(r.URL.Query().Get("sessions"))
 	tokens, _ := strconv.Atoi(r.URL.Query().Get("tokens"))
-	p.render(w, r, http.StatusOK, "account", Page{Title: "Account", Nav: "account", Flash: accountFlashes.of(r,
+	p.renderAccount(w, r, http.StatusOK, Page{Flash: accountFlashes.of(r,
 		"{sessions}", plural(sessions, "other session was", "other sessions were"), "{tokens}", plural(tokens, "API token was", "API tokens were"))})
+}
+
+// renderAccount renders the account page with the viewer's time zone setting.
+func (p *Portal) renderAccount(w http.ResponseWriter, r *http.Request, status int, page Page) {
+	tz, err := p.identity.UserTimeZone(r.Context(), user(r).UserID)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	page.Title, page.Nav, page.Data = "Account", "account", tz
+	p.render(w, r, status, "account", page)
 }
 
 // ChangePassword handles the password form.
@@ -38,20 +49,20 @@ func (p *Portal) ChangePassword(w http.ResponseWriter, r *http.Request) {
 	page := Page{Title: "Account", Nav: "account"}
 	if next != confirm {
 		page.Error = "The new password and its confirmation differ."
-		p.render(w, r, http.StatusBadRequest, "account", page)
+		p.renderAccount(w, r, http.StatusBadRequest, page)
 		return
 	}
 	changed, err := p.identity.ChangePassword(r.Context(), user(r), current, next)
 	if errors.Is(err, identity.ErrBusy) {
 		w.Header().Set("Retry-After", "2")
 		page.Error = "Too many passwords are being checked right now. Try again in a moment."
-		p.render(w, r, http.StatusServiceUnavailable, "account", page)
+		p.renderAccount(w, r, http.StatusServiceUnavailable, page)
 		return
 	}
 	if err != nil {
 		p.refuse(w, r, err, nil, func(status int, msg string) {
 			page.Error = msg
-			p.render(w, r, status, "account", page)
+			p.renderAccount(w, r, status, page)
 		})
 		return
 	}
@@ -139,6 +150,9 @@ func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 		p.NotFound(w, r)
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "token-revoke", Name: t.Name, Back: "/tokens"}) {
+		return
+	}
 	if err := p.identity.TokenRevoke(r.Context(), t); err != nil {
 		p.fail(w, r, err)
 		return
@@ -150,7 +164,8 @@ func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 var accountFlashes = flashes{
 	"password": "Your password was changed. {sessions} logged out and {tokens} revoked: whoever knew the old password " +
 		"can use neither. Create new tokens on the Tokens page if you need them.",
-	"revoked": "The token was revoked. It no longer works.",
+	"revoked":  "The token was revoked. It no longer works.",
+	"timezone": "Your time zone was saved: times are shown in it.",
 }
 
 // fieldLabel names a domain field for people: its last segment ("policy.sample_files" is

@@ -201,6 +201,9 @@ func (p *Portal) PersonRemove(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "person-remove", Name: "this person", Back: "/people?member=" + url.QueryEscape(slug)}) {
+		return
+	}
 	if err := p.identity.PersonRemove(r.Context(), m.ID, uid); err != nil {
 		p.personChangeFailed(w, r, err, slug)
 		return

@@ -117,7 +117,7 @@ func TestPeoplePortalForms(t *testing.T) {
 		form url.Values
 	}{
 		{"/people/" + self + "/role", url.Values{"member": {"member-a"}, "role": {"viewer"}}},
-		{"/people/" + self + "/remove", url.Values{"member": {"member-a"}}},
+		{"/people/" + self + "/remove", url.Values{"member": {"member-a"}, "confirm": {"yes"}}},
 	} {
 		r := s.post(f.AdminA, c.path, c.form)
 		if r.Status != 409 || !strings.Contains(html.UnescapeString(string(r.Body)), "last admin") {
@@ -135,7 +135,7 @@ func TestPeoplePortalForms(t *testing.T) {
 	if r := s.post(f.AdminB, "/people/"+carol+"/remove", url.Values{"member": {"member-a"}}); r.Status != 404 {
 		t.Errorf("B removes: %d", r.Status)
 	}
-	r = s.post(f.AdminA, "/people/"+carol+"/remove", url.Values{"member": {"member-a"}})
+	r = s.post(f.AdminA, "/people/"+carol+"/remove", url.Values{"member": {"member-a"}, "confirm": {"yes"}})
 	if loc := r.Header.Get("Location"); r.Status != 303 || loc != "/people?done=removed&member=member-a" {
 		t.Fatalf("remove carol: %d %s", r.Status, loc)
 	}

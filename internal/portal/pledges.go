@@ -12,6 +12,7 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
+	"github.com/chatons/archipelago/internal/quota"
 )
 
 type pledgeRow struct {
@@ -141,6 +142,9 @@ func (p *Portal) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
 		ask, protected, err := p.approvals.PlanPledgeWithdraw(r.Context(), u, pl)
 		return p.planned(w, r, ask, protected, err)
 	}) { // protected when the federation says so: an approval request instead
+		return
+	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "pledge-withdraw", Name: "of " + quota.Bytes(pl.CapacityBytes) + " on " + pl.IslandName, Back: "/pledges"}) {
 		return
 	}
 	if _, err := p.islands.PledgeWithdraw(r.Context(), pl.ID); err != nil {

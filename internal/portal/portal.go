@@ -16,6 +16,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chatons/archipelago/internal/apiref"
 	"github.com/chatons/archipelago/internal/approvals"
@@ -116,6 +117,13 @@ func New(d Deps) (*Portal, error) {
 		// Protected vaults (protection.go).
 		"protectionView": protectionView,
 		"duration":       humanSeconds,
+		// The dashboard (home.go).
+		"rankClass":    rankClass,
+		"outcomeClass": outcomeClass,
+		"reason":       reasonOf,
+		"morningTable": func(page Page, rows any, showMember bool) morningTable {
+			return morningTable{Page: page, Rows: rows, ShowMember: showMember}
+		},
 		"sub": func(a int, b ...int) int {
 			for _, x := range b {
 				a -= x
@@ -174,6 +182,8 @@ type Page struct {
 	// Next links to the next page of a paged list (internal/paging), "" on the last page;
 	// the layout shows the link.
 	Next string
+	// Clock shows moments relative to the render time, exact on hover (when.go).
+	Clock clock
 }
 
 // NavItem is an entry of the navigation.
@@ -207,6 +217,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 		return
 	}
 	page.Version = p.version
+	page.Clock = newClock(time.Now(), p.viewerZone(r))
 	if u, ok := identity.PrincipalFrom(r.Context()); ok {
 		page.User, page.CSRF, page.NavItems = u, u.CSRF, navigation
 	}

@@ -370,6 +370,9 @@ func (p *Portal) QuotaGrantRevoke(w http.ResponseWriter, r *http.Request) {
 		p.forbidQuota(w, r)
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "grant-revoke", Name: quota.Bytes(g.Bytes) + " to " + g.MemberSlug, Back: "/quota"}) {
+		return
+	}
 	if _, err := p.vaults.GrantRevoke(r.Context(), g.ID); err != nil {
 		p.fail(w, r, err)
 		return

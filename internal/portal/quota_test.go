@@ -281,7 +281,7 @@ func TestQuotaGrantForms(t *testing.T) {
 		t.Fatalf("a refused revoke changed A's quota: %d", got)
 	}
 
-	res = s.post(f.FedAdmin, "/quota/grants/"+fmt.Sprint(g.ID)+"/revoke", url.Values{})
+	res = s.post(f.FedAdmin, "/quota/grants/"+fmt.Sprint(g.ID)+"/revoke", url.Values{"confirm": {"yes"}})
 	page = s.redirected(t, f.FedAdmin, res, "revoked", "The grant was revoked")
 	if got := s.best(t); got != 1_000_000_000_000 {
 		t.Errorf("A's best after the revoke: %d, want 1 TB", got)
@@ -290,7 +290,7 @@ func TestQuotaGrantForms(t *testing.T) {
 		t.Errorf("after the revoke the page still counts or offers the grant:\n%s", page)
 	}
 	// Revoking twice is harmless.
-	s.redirected(t, f.FedAdmin, s.post(f.FedAdmin, "/quota/grants/"+fmt.Sprint(g.ID)+"/revoke", url.Values{}), "revoked", "The grant was revoked")
+	s.redirected(t, f.FedAdmin, s.post(f.FedAdmin, "/quota/grants/"+fmt.Sprint(g.ID)+"/revoke", url.Values{"confirm": {"yes"}}), "revoked", "The grant was revoked")
 
 	// The domain audited the grant with its reason, and the revoke once.
 	ctx := audit.WithActor(context.Background(), audit.System("test"))

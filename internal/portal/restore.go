@@ -20,15 +20,18 @@ import (
 // live progress, log). Reads go through internal/verify's read functions, changes through
 // its service (which seals passwords and writes the audit); authz decides, as in the API.
 
-// outcomeClass maps a run status to the state badge class.
+// outcomeClass maps a run status to the state badge class. An error ("we could not judge":
+// not the member's fault) is styled apart from a failure (the backup is bad).
 func outcomeClass(status string) string {
 	switch status {
 	case verify.StatusPassed:
 		return "good"
 	case verify.StatusWarning, verify.StatusQueued, verify.StatusRunning, verify.StatusPostponed, verify.StatusRetrying:
 		return "warn"
-	case verify.StatusFailed, verify.StatusError:
+	case verify.StatusFailed:
 		return "bad"
+	case verify.StatusError:
+		return "unjudged"
 	}
 	return ""
 }
@@ -727,6 +730,9 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request) {
 	load := func() (verify.Repository, bool) { return p.repositoryChange(w, r) }
 	gatedOn(p, w, r, load, p.approvals.PlanRepositoryPasswordRemove, func(repo verify.Repository) {
+		if !p.confirmed(w, r, confirmAsk{Kind: "password-erase", Name: repo.Name, Back: fmt.Sprintf("/restore-tests/repositories/%d", repo.ID)}) {
+			return
+		}
 		_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
 		p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
 	})
@@ -736,6 +742,9 @@ func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request
 func (p *Portal) RepositoryDelete(w http.ResponseWriter, r *http.Request) {
 	load := func() (verify.Repository, bool) { return p.repositoryChange(w, r) }
 	gatedOn(p, w, r, load, p.approvals.PlanRepositoryDelete, func(repo verify.Repository) {
+		if !p.confirmed(w, r, confirmAsk{Kind: "repository-delete", Name: repo.Name, Back: fmt.Sprintf("/restore-tests/repositories/%d", repo.ID)}) {
+			return
+		}
 		err := p.verify.RepositoryDelete(r.Context(), repo.ID)
 		p.repositoryOutcome(w, r, err, repo, nil, "/restore-tests?done=deleted")
 	})

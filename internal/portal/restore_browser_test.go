@@ -221,7 +221,7 @@ func TestRestorePortalForms(t *testing.T) {
 	if r := post(f.AdminA, repoPath+"/password", url.Values{"password": {"a replacement password"}}); r.Status != 303 {
 		t.Errorf("replace: %d", r.Status)
 	}
-	if r := post(f.AdminA, repoPath+"/password/remove", url.Values{}); r.Status != 303 {
+	if r := post(f.AdminA, repoPath+"/password/remove", url.Values{"confirm": {"yes"}}); r.Status != 303 {
 		t.Errorf("remove: %d", r.Status)
 	}
 	if b := string(get(f.AdminA, repoPath).Body); !strings.Contains(b, "Set the password (full mode)") {
@@ -243,7 +243,7 @@ func TestRestorePortalForms(t *testing.T) {
 	if r := post(f.AdminA, repoPath+"/run", url.Values{}); r.Status != 303 || !strings.Contains(r.Header.Get("Location"), "done=already") {
 		t.Errorf("run now twice: %d %s", r.Status, r.Header.Get("Location"))
 	}
-	if r := post(f.AdminA, repoPath+"/delete", url.Values{}); r.Status != 303 {
+	if r := post(f.AdminA, repoPath+"/delete", url.Values{"confirm": {"yes"}}); r.Status != 303 {
 		t.Errorf("delete: %d", r.Status)
 	}
 	if r := get(f.AdminA, repoPath); r.Status != 404 {

@@ -300,6 +300,9 @@ func (p *Portal) VaultKeyRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !p.confirmed(w, r, confirmAsk{Kind: "key-revoke", Name: k.Name, Back: fmt.Sprintf("/vaults/%d", v.ID)}) {
+		return
+	}
 	_, err := p.vaults.KeyRevoke(r.Context(), v.ID, k.ID)
 	p.vaultOutcome(w, r, v, err, "revoked")
 }
@@ -348,6 +351,9 @@ func (p *Portal) VaultDelete(w http.ResponseWriter, r *http.Request) {
 		return p.approvals.PlanVaultDelete(ctx, u, v, r.PostFormValue("reason"))
 	}
 	gatedOn(p, w, r, load, plan, func(v vaults.Vault) {
+		if !p.confirmed(w, r, confirmAsk{Kind: "vault-delete", Name: v.Name, Back: fmt.Sprintf("/vaults/%d", v.ID)}) {
+			return
+		}
 		_, immediate, err := p.vaults.Delete(r.Context(), v.ID, r.PostFormValue("reason"))
 		if err != nil {
 			p.vaultError(w, r, v, err)

@@ -69,7 +69,17 @@ func TestPortalVaultsKeysAndQuota(t *testing.T) {
 	if got := browsertest.Text(t, ctx, "table"); !strings.Contains(got, "retiring") {
 		t.Fatalf("keys after rotation: %q", got)
 	}
+	browsertest.Step(t, ctx, "revoke a key: asked first", chromedp.Click(css(`button[aria-label="Revoke key backup server"]`)),
+		chromedp.WaitVisible(css(`section[data-confirm="key-revoke"] #confirm-yes`)))
+	if got := browsertest.Text(t, ctx, "main"); !strings.Contains(got, "Revoke the key “backup server”?") || !strings.Contains(got, "Backups written with this key stop at once") {
+		t.Fatalf("confirmation: %q", got)
+	}
+	browsertest.Step(t, ctx, "cancel", chromedp.Click(css("#confirm-no")), chromedp.WaitVisible(css("#key-create")))
+	if got := browsertest.Text(t, ctx, "table"); strings.Contains(got, "revoked") {
+		t.Fatalf("cancelling revoked the key: %q", got)
+	}
 	browsertest.Step(t, ctx, "revoke a key", chromedp.Click(css(`button[aria-label="Revoke key backup server"]`)),
+		chromedp.WaitVisible(css("#confirm-yes")), chromedp.Click(css("#confirm-yes")),
 		chromedp.WaitVisible(css("p.flash")))
 	if got := browsertest.Text(t, ctx, "table"); !strings.Contains(got, "revoked") {
 		t.Fatalf("keys after revoking: %q", got)

@@ -169,6 +169,7 @@ func (s *Server) routes() chi.Router {
 			r.Get("/", p.Home)
 			r.Get("/account", p.Account)
 			r.Post("/account/password", p.ChangePassword)
+			r.Post("/account/time-zone", p.AccountTimeZone)
 			r.Get("/tokens", p.Tokens)
 			r.Post("/tokens", p.TokenCreate)
 			r.Post("/tokens/{id}/revoke", p.TokenRevoke)

@@ -1,0 +1,69 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // zone names work on machines without a zone database
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/audit"
+)
+
+// TimeZone is the zone a user sees times in: their own setting, else the federation's.
+type TimeZone struct {
+	Own        string // "" when the user has not chosen one
+	Federation string
+	Location   *time.Location
+}
+
+// UserTimeZone reads the zone the user sees times in (one statement). A stored name this
+// binary does not know falls back to the federation's zone, then UTC.
+func (s *Service) UserTimeZone(ctx context.Context, userID int64) (TimeZone, error) {
+	var tz TimeZone
+	var own *string
+	err := s.pool.QueryRow(ctx, `SELECT u.time_zone, f.time_zone FROM users u CROSS JOIN federation_settings f WHERE u.id = $1`,
+		userID).Scan(&own, &tz.Federation)
+	if err != nil {
+		return tz, fmt.Errorf("read the time zone of user %d: %w", userID, err)
+	}
+	if own != nil {
+		tz.Own = *own
+	}
+	tz.Location = time.UTC
+	for _, name := range []string{tz.Own, tz.Federation} {
+		if name == "" {
+			continue
+		}
+		if loc, err := time.LoadLocation(name); err == nil {
+			tz.Location = loc
+			break
+		}
+	}
+	return tz, nil
+}
+
+// UserTimeZoneSet sets the zone the user sees times in: an IANA name such as
+// "Europe/Paris", or "" for the federation's. Audited.
+func (s *Service) UserTimeZoneSet(ctx context.Context, p *Principal, name string) error {
+	name = strings.TrimSpace(name)
+	var v *string
+	if name != "" {
+		if _, err := time.LoadLocation(name); err != nil || len(name) > 64 || name == "Local" {
+			return &FieldError{Field: "time_zone", Problem: "must be a time zone name such as Europe/Paris, or empty for the federation's"}
+		}
+		v = &name
+	}
+	defer s.cache.invalidate()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE users SET time_zone = $2, updated_at = now() WHERE id = $1`, p.UserID, v); err != nil {
+			return err
+		}
+		_, err := audit.Record(ctx, tx, audit.Entry{Action: "user.time_zone", TargetType: "user", TargetID: strconv.FormatInt(p.UserID, 10),
+			Details: map[string]any{"time_zone": name}})
+		return err
+	})
+}
