@@ -75,10 +75,12 @@ func TestPinnedAuditKeySurvivesAMasterKeyRotation(t *testing.T) {
 	}
 	rotated := map[string]string{"ARCHIPELAGO_DATABASE_URL": l.vars["ARCHIPELAGO_DATABASE_URL"],
 		"ARCHIPELAGO_MASTER_KEY": seal.NewKey() + "\n" + l.vars["ARCHIPELAGO_MASTER_KEY"]}
-	// Unpinned, the new master key gives another key: verify says so (exit 3), rather than
-	// calling every checkpoint forged.
-	if code, out, _ := runCLI(t, rotated, "audit", "verify"); code != 3 || !strings.Contains(out, "FAIL: wrong key") || strings.Contains(out, "forged") {
-		t.Fatalf("unpinned, after the rotation: exit %d (want 3, wrong key)\n%s", code, out)
+	// Unpinned, the new master key gives another key: verify says so (exit 3), naming both
+	// keys ("name+hash"), rather than calling every checkpoint forged.
+	_, unpinned, _ := runCLI(t, rotated, "audit", "key")
+	if code, out, _ := runCLI(t, rotated, "audit", "verify"); code != 3 || !strings.Contains(out, "FAIL: wrong key") || strings.Contains(out, "forged") ||
+		!strings.Contains(out, "signed with "+keyNameHash(public)) || !strings.Contains(out, "key "+keyNameHash(unpinned)) {
+		t.Fatalf("unpinned, after the rotation: exit %d (want 3, wrong key naming %s and %s)\n%s", code, keyNameHash(public), keyNameHash(unpinned), out)
 	}
 	rotated["ARCHIPELAGO_AUDIT_SIGNING_KEY"] = strings.TrimSpace(private)
 	if _, got, _ := runCLI(t, rotated, "audit", "key"); got != public {
@@ -87,4 +89,13 @@ func TestPinnedAuditKeySurvivesAMasterKeyRotation(t *testing.T) {
 	if code, out, stderr := runCLI(t, rotated, "audit", "verify"); code != 0 || !strings.Contains(out, "OK") {
 		t.Fatalf("pinned, after the rotation: exit %d\n%s%s", code, out, stderr)
 	}
+}
+
+// keyNameHash is the "name+hash" part of a public note key ("name+hash+base64"), which is
+// how messages name a key.
+func keyNameHash(vkey string) string {
+	if f := strings.SplitN(strings.TrimSpace(vkey), "+", 3); len(f) == 3 {
+		return f[0] + "+" + f[1]
+	}
+	return "(malformed key " + vkey + ")"
 }

@@ -195,8 +195,9 @@ func TestRemoteVerifyWithAnotherKeySaysWrongKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, stderr := runCLI(t, nil, "audit", "verify", "--remote", env.URL, "--checkpoint", file, "--key", other.VerifierKey)
-	if code != 3 || !strings.Contains(out, "FAIL: wrong key") || strings.Contains(out, "forged") {
-		t.Fatalf("exit %d, want 3 and a wrong key\n%s%s", code, out, stderr)
+	if code != 3 || !strings.Contains(out, "FAIL: wrong key") || strings.Contains(out, "forged") ||
+		!strings.Contains(out, "signed with "+keyNameHash(env.App.Audit.Keys().VerifierKey)) || !strings.Contains(out, "is "+keyNameHash(other.VerifierKey)) {
+		t.Fatalf("exit %d, want 3 and a wrong key naming both keys\n%s%s", code, out, stderr)
 	}
 	code, out, _ = runCLI(t, nil, "audit", "verify", "--remote", env.URL, "--checkpoint", file, "--key", env.App.Audit.Keys().VerifierKey)
 	if code != 0 {

@@ -153,6 +153,34 @@ func TestServeSurvivesAFloodOfLogins(t *testing.T) {
 	if status[401]+status[429]+status[503] != n {
 		t.Errorf("statuses %v: want only 401, 429 and 503", status)
 	}
+
+	// The bound is the address's allowance, not only the hashing slots: logins from the same
+	// address, one at a time, are verified until its 30 failures are used up, then refused
+	// with 429 and Retry-After.
+	for i := 0; ; i++ {
+		if i > 60 {
+			t.Fatalf("%d more logins from the flooding address, one at a time, none refused: no allowance per address", i)
+		}
+		body := fmt.Sprintf(`{"email":"after-%d@x.example","password":"wrong-password-%d"}`, i, i)
+		resp, err := client.Post(base+"/v1/auth/login", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 429 {
+			continue
+		}
+		if resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+		break
+	}
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM login_failures`).Scan(&verified); err != nil {
+		t.Fatal(err)
+	}
+	if verified != 30 {
+		t.Errorf("refused after %d failures from the address, want its allowance of 30", verified)
+	}
 }
 
 // lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
