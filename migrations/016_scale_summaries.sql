@@ -5,7 +5,8 @@
 --   last_status         the outcome of the latest finished run (last_run_id); NULL: never tested
 --   last_snapshot_time  the newest snapshot that run saw (freshness against the RPO)
 --   last_success_at     when the latest passed or warning run finished; kept when a later run
---                       fails, and when retention deletes the run itself
+--                       fails, and when retention deletes the run itself (read from the history
+--                       when a failed run is recorded and no success is known yet)
 --
 -- A trigger keeps them whenever last_run_id is set (by the verifier, the seed, anything), in
 -- the same statement: they cannot drift from last_run_id.
@@ -35,6 +36,11 @@ BEGIN
     NEW.last_snapshot_time := snap;
     IF st IN ('passed', 'warning') THEN
         NEW.last_success_at := fin;
+    ELSIF NEW.last_success_at IS NULL THEN
+        -- not known yet (last_run_id was set past earlier runs, as a bulk load does): the
+        -- newest success of the history, by the (repository_id, id) index
+        SELECT x.finished_at INTO NEW.last_success_at FROM restore_test_runs x
+            WHERE x.repository_id = NEW.id AND x.status IN ('passed', 'warning') ORDER BY x.id DESC LIMIT 1;
     END IF;
     RETURN NEW;
 END $$;
