@@ -178,7 +178,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// restore reads the restore summaries kept by triggers (migration 016): repositories per
+// restore reads the restore summaries kept by triggers (migration 017): repositories per
 // member, island and latest outcome (restore_summary), each member's oldest latest success
 // (restore_member_summary), and the stale repositories found through the freshness indexes
 // (only the stale ones and those with their own RPO are read). One statement; its cost
@@ -268,7 +268,7 @@ func (c *Collector) restore(ctx context.Context, b *batch) error {
 }
 
 // vaults aggregates the vaults' last counted usage and quota per member and per island, from
-// vault_summary (kept by a trigger on vaults, migration 016): one row per member and island.
+// vault_summary (kept by a trigger on vaults, migration 017): one row per member and island.
 func (c *Collector) vaults(ctx context.Context, b *batch) error {
 	rows, err := c.pool.Query(ctx, `SELECT m.slug, i.name, s.vaults, s.quota_bytes::float8, s.usage_bytes::float8,
 			s.over95, s.over100

@@ -160,7 +160,7 @@ func TestAFailedPartIsExportedAsFailedNotPartially(t *testing.T) {
 }
 
 // TestSummariesFollowEveryChange: the summaries /metrics reads (restore_summary,
-// restore_member_summary, vault_summary and the last-run columns, migration 016) are kept by
+// restore_member_summary, vault_summary and the last-run columns, migration 017) are kept by
 // triggers; after tests finish, fail, a repository is deleted and vaults change, they equal
 // what the base tables say, and the scrape exports the change.
 func TestSummariesFollowEveryChange(t *testing.T) {

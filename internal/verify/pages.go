@@ -110,7 +110,7 @@ func RunPage(ctx context.Context, q querier, f RunFilter, r paging.Request) (pag
 // OutcomeCounts counts the live repositories of the members (nil: every member) by the
 // outcome of their latest finished test ("untested" when none), in one statement.
 func OutcomeCounts(ctx context.Context, q querier, memberIDs []int64) (map[string]int, error) {
-	// restore_summary (migration 016) holds the counts per member, island and outcome,
+	// restore_summary (migration 017) holds the counts per member, island and outcome,
 	// kept by a trigger: a few rows per member, never the repositories or their runs.
 	var w database.Where
 	if memberIDs != nil {
