@@ -61,6 +61,9 @@ func main() {
 		maxPages   = flag.Int("max-pages", 0, "read at most this many pages of each API list (0: every page); the output says when a list was not read to its end")
 		workers    = flag.Bool("workers", false, "also run `archipelago worker` (River and every periodic job) beside serve, and print both processes' RSS (after start, after the pages, and after -settle of workers running)")
 		settle     = flag.Duration("settle", 60*time.Second, "with -workers: how long the workers run before the last RSS reading")
+		pages      = flag.String("pages", "/,/restore-tests,/islands,/vaults,/members,/pledges,/people,/reports,/notifications,/tokens,/audit", "portal pages read as the federation admin, comma-separated")
+		timeout    = flag.Duration("timeout", 5*time.Minute, "client timeout of each request")
+		hold       = flag.Bool("hold", false, "after seeding the first size and starting serve, print the database URL, the server's address and the callers' credentials, and wait (until interrupted) instead of measuring: for EXPLAIN ANALYZE and profiling by hand")
 		bareDB     = flag.String("bare-serve", "", "internal: serve the bare chi+pgx handler on this database URL")
 		bareListen = flag.String("bare-listen", "", "internal: the bare handler's listen address")
 	)
@@ -88,7 +91,8 @@ func main() {
 		fatal(err)
 	}
 	defer cluster.Stop()
-	b := &bench{bin: *bin, cluster: cluster, repeat: *repeat, log: log, maxPages: *maxPages, workers: *workers, settle: *settle}
+	b := &bench{bin: *bin, cluster: cluster, repeat: *repeat, log: log, maxPages: *maxPages, workers: *workers, settle: *settle,
+		pages: strings.Split(*pages, ","), timeout: *timeout, hold: *hold}
 	for i, n := range ns {
 		size := scaleseed.Size{Members: n, VaultsPerMember: *perMember, Days: *days, ChannelsPerMember: 1, ReportsPerMember: 2}
 		p3 := i == len(ns)-1
@@ -114,6 +118,9 @@ type bench struct {
 	maxPages int
 	workers  bool
 	settle   time.Duration
+	pages    []string
+	timeout  time.Duration
+	hold     bool
 }
 
 // creds are the seeded federation's callers.
@@ -179,7 +186,14 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 		return err
 	}
 	defer stats.close()
-	h := &client{base: base, http: &http.Client{Timeout: 5 * time.Minute}}
+	h := &client{base: base, http: &http.Client{Timeout: b.timeout}}
+	if b.hold {
+		fmt.Printf("holding (interrupt to stop):\n  database %s\n  server %s\n  federation admin: Cookie archipelago_session=%s\n"+
+			"  federation admin: Authorization: Bearer %s\n  member admin: Cookie archipelago_session=%s\n  /metrics: Authorization: Bearer %s\n",
+			url, base, c.fedSession, c.fedAccess, c.memberSession, metricsToken)
+		<-ctx.Done()
+		return nil
+	}
 	fmt.Printf("server RSS after start: %.1f MiB\n", mib(rss(srv.pid, "VmRSS")))
 	if wrk != nil {
 		fmt.Printf("worker RSS after start: %.1f MiB\n", mib(rss(wrk.pid, "VmRSS")))
@@ -201,8 +215,7 @@ func (b *bench) run(ctx context.Context, size scaleseed.Size, p3 bool, rounds in
 	}
 
 	fmt.Printf("%-34s %10s %10s %8s %8s\n", "portal page (federation admin)", "median", "max", "SQL", "KiB")
-	for _, path := range []string{"/", "/restore-tests", "/islands", "/vaults", "/members", "/pledges", "/people",
-		"/reports", "/notifications", "/tokens", "/audit"} {
+	for _, path := range b.pages {
 		b.timed(ctx, h, stats, path, "GET", nil, map[string]string{"Cookie": "archipelago_session=" + c.fedSession})
 	}
 	fmt.Printf("%-34s %10s %10s %8s %8s\n", "portal page (member admin)", "median", "max", "SQL", "KiB")

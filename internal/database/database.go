@@ -109,6 +109,13 @@ func OpenWithAcquireTimeout(ctx context.Context, url string, timeout time.Durati
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "archipelago"
+	// PostgreSQL's JIT compiles a query whose estimated cost passes jit_above_cost: for the
+	// short aggregate reads of pages, reports and /metrics the compilation costs more than it
+	// saves (8 of 10 s of a /metrics read at 10,000 members, docs/scale.md). A jit in the URL
+	// ("?jit=on") still wins.
+	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ARCHIPELAGO_DATABASE_URL: %s", scrub(err))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -85,4 +86,30 @@ func TestOpenUnreachableNamesTheVariable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	var _ *pgxpool.Pool
+}
+
+// TestOpenTurnsJITOff: Archipelago's connections run without PostgreSQL's JIT (it cost 8 of
+// the 10 s of a /metrics aggregate at 10,000 members, docs/scale.md); a jit in the URL wins.
+func TestOpenTurnsJITOff(t *testing.T) {
+	t.Parallel()
+	url := testenv.DBURL(t)
+	for _, c := range []struct{ url, want string }{{url, "off"}, {url + sep(url) + "jit=on", "on"}} {
+		pool, err := database.Open(t.Context(), c.url, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jit string
+		err = pool.QueryRow(t.Context(), `SHOW jit`).Scan(&jit)
+		pool.Close()
+		if err != nil || jit != c.want {
+			t.Fatalf("%s: jit = %q (%v), want %q", c.url, jit, err, c.want)
+		}
+	}
+}
+
+func sep(url string) string {
+	if strings.Contains(url, "?") {
+		return "&"
+	}
+	return "?"
 }

@@ -66,6 +66,15 @@ func IslandGetByID(ctx context.Context, q Querier, id int64) (Island, error) {
 	return i, err
 }
 
+// IslandGetByName returns the island of this name (names are unique regardless of case).
+func IslandGetByName(ctx context.Context, q Querier, name string) (Island, error) {
+	i, err := scanIsland(q.QueryRow(ctx, `SELECT `+islandColumns+` FROM islands i WHERE lower(i.name) = lower($1)`, name))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return i, fmt.Errorf("island %s: %w", name, err)
+	}
+	return i, err
+}
+
 // IslandFilter selects islands for IslandList.
 type IslandFilter struct {
 	Status   string // one of the Status* values

@@ -262,3 +262,47 @@ func MembersByID(ctx context.Context, q Querier, ids []int64) (map[int64]Member,
 	}
 	return out, nil
 }
+
+// MemberStat is what the Members page shows beside a member: the islands it operates (their
+// names, by name) and its live pledges (their number, capacity, and those not active).
+type MemberStat struct {
+	Operates  []string
+	Pledges   int
+	Pledged   int64
+	NotActive int
+}
+
+// MemberStats returns the MemberStat of each of these members (a page of them) in one
+// statement: its cost follows the members asked for, not the federation.
+func MemberStats(ctx context.Context, q Querier, ids []int64) (map[int64]MemberStat, error) {
+	out := make(map[int64]MemberStat, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT m.id,
+			coalesce((SELECT array_agg(i.name ORDER BY i.name) FROM island_operators o JOIN islands i ON i.id = o.island_id
+				WHERE o.member_id = m.id), '{}'),
+			coalesce(p.n, 0), coalesce(p.capacity, 0), coalesce(p.not_active, 0)
+		FROM unnest($1::bigint[]) AS m(id)
+		LEFT JOIN LATERAL (SELECT count(*) n, sum(capacity_bytes)::bigint capacity,
+				count(*) FILTER (WHERE status <> $2) not_active
+			FROM pledges WHERE member_id = m.id AND withdrawn_at IS NULL) p ON true`, ids, string(PledgeActive))
+	if err != nil {
+		return nil, fmt.Errorf("read member statistics: %w", err)
+	}
+	var (
+		id    int64
+		st    MemberStat
+		n     int64
+		na    int64
+		bytes int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &st.Operates, &n, &bytes, &na}, func() error {
+		out[id] = MemberStat{Operates: st.Operates, Pledges: int(n), Pledged: bytes, NotActive: int(na)}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read member statistics: %w", err)
+	}
+	return out, nil
+}

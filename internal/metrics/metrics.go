@@ -5,8 +5,8 @@
 // alert rules and the Grafana dashboard built on these names.
 //
 // A scrape costs a constant number of statements (one per part) over maintained summaries
-// (each repository's last finished run, each vault's last counted usage), never over the
-// history of runs, and its cardinality is bounded: series are aggregated per member and per
+// (restore_summary, restore_member_summary and vault_summary, kept by triggers: a few rows
+// per member and island), never over every repository, vault or the history of runs, and its cardinality is bounded: series are aggregated per member and per
 // island (docs/alerts.md lists them and their count). Series per repository, vault and
 // pledge are optional (Config.PerObject), for small federations. A part is exported whole
 // or not at all: when one cannot be read, archipelago_metrics_collect_success{part} is 0
@@ -19,6 +19,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,18 +144,33 @@ func (b *batch) gauge(d *prometheus.Desc, v float64, labels ...string) {
 	b.ms = append(b.ms, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. The parts are read concurrently, each on its own
+// connection, under one deadline (Config.Timeout), and only then sent: sending is paced by
+// the registry's processing of every series, which must not eat the parts' time (at 10,000
+// members the last parts used to miss the deadline while the first ones' 60,000 series were
+// being sent).
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
-	for _, p := range c.parts() {
-		var b batch
+	parts := c.parts()
+	batches := make([]batch, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.fn(ctx, &batches[i])
+		}()
+	}
+	wg.Wait()
+	for i, p := range parts {
 		ok := 1.0
-		if err := p.fn(ctx, &b); err != nil {
+		if errs[i] != nil {
 			ok = 0
-			c.log.WarnContext(ctx, "collect metrics: part not exported", "part", p.name, "err", err)
+			c.log.WarnContext(ctx, "collect metrics: part not exported", "part", p.name, "err", errs[i])
 		} else {
-			for _, m := range b.ms {
+			for _, m := range batches[i].ms {
 				ch <- m
 			}
 		}
@@ -162,22 +178,29 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// restore aggregates each repository's latest finished run (restic_repositories.last_run_id,
-// maintained by the verifier) and latest success per member, per island and for the
-// federation: one statement reading one row per repository (the latest success is found by
-// walking the repository's runs index backwards from the newest, not by scanning history).
+// restore reads the restore summaries kept by triggers (migration 018): repositories per
+// member, island and latest outcome (restore_summary), each member's oldest latest success
+// (restore_member_summary), and the stale repositories found through the freshness indexes
+// (only the stale ones and those with their own RPO are read). One statement; its cost
+// follows the members and islands, not the repositories or their runs.
 func (c *Collector) restore(ctx context.Context, b *batch) error {
-	rows, err := c.pool.Query(ctx, `SELECT m.slug, i.name, coalesce(lr.status, 'none'), count(*),
-			count(*) FILTER (WHERE lr.snapshot_time < now() - make_interval(secs => coalesce(r.rpo_seconds, s.rpo_seconds)::float8)),
-			extract(epoch FROM now() - min(ls.finished_at))::float8
-		FROM restic_repositories r JOIN members m ON m.id = r.member_id
-		JOIN vaults v ON v.id = r.vault_id JOIN islands i ON i.id = v.island_id
-		CROSS JOIN restore_settings s
-		LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id
-		LEFT JOIN LATERAL (SELECT x.finished_at FROM restore_test_runs x
-			WHERE x.repository_id = r.id AND x.status IN ('passed', 'warning') ORDER BY x.id DESC LIMIT 1) ls ON true
-		WHERE r.deleted_at IS NULL
-		GROUP BY m.slug, i.name, 3`)
+	rows, err := c.pool.Query(ctx, `SELECT 'o', m.slug, i.name, s.outcome, s.repositories, NULL::float8
+		FROM restore_summary s JOIN members m ON m.id = s.member_id JOIN islands i ON i.id = s.island_id
+		WHERE s.repositories > 0
+		UNION ALL
+		SELECT 's', m.slug, '', '', x.n, NULL FROM (
+			SELECT r.member_id, count(*) n FROM (
+				SELECT r.member_id FROM restic_repositories r CROSS JOIN restore_settings st
+				WHERE r.deleted_at IS NULL AND r.rpo_seconds IS NULL
+					AND r.last_snapshot_time < now() - make_interval(secs => st.rpo_seconds::float8)
+				UNION ALL
+				SELECT r.member_id FROM restic_repositories r
+				WHERE r.deleted_at IS NULL AND r.rpo_seconds IS NOT NULL
+					AND r.last_snapshot_time < now() - make_interval(secs => r.rpo_seconds::float8)) r
+			GROUP BY r.member_id) x JOIN members m ON m.id = x.member_id
+		UNION ALL
+		SELECT 'a', m.slug, '', '', 0, extract(epoch FROM now() - ms.oldest_success_at)::float8
+		FROM restore_member_summary ms JOIN members m ON m.id = ms.member_id WHERE ms.oldest_success_at IS NOT NULL`)
 	if err != nil {
 		return err
 	}
@@ -197,21 +220,26 @@ func (c *Collector) restore(ctx context.Context, b *batch) error {
 	}
 	fed := map[string]int64{}
 	var (
-		member, island, outcome string
-		n, stale                int64
-		oldest                  *float64
+		kind, member, island, outcome string
+		n                             int64
+		age                           *float64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&member, &island, &outcome, &n, &stale, &oldest}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&kind, &member, &island, &outcome, &n, &age}, func() error {
+		switch kind {
+		case "s":
+			get(members, member).stale = n
+			return nil
+		case "a":
+			if age != nil {
+				v := *age
+				get(members, member).oldest = &v
+			}
+			return nil
+		}
 		if outcome == "cancelled" || outcome == "" {
 			outcome = "none"
 		}
-		ma := get(members, member)
-		ma.byOutcome[outcome] += n
-		ma.stale += stale
-		if oldest != nil && (ma.oldest == nil || *oldest > *ma.oldest) {
-			v := *oldest
-			ma.oldest = &v
-		}
+		get(members, member).byOutcome[outcome] += n
 		get(islands, island).byOutcome[outcome] += n
 		fed[outcome] += n
 		return nil
@@ -239,13 +267,13 @@ func (c *Collector) restore(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// vaults aggregates the vaults' last counted usage and quota per member and per island.
+// vaults aggregates the vaults' last counted usage and quota per member and per island, from
+// vault_summary (kept by a trigger on vaults, migration 018): one row per member and island.
 func (c *Collector) vaults(ctx context.Context, b *batch) error {
-	rows, err := c.pool.Query(ctx, `SELECT m.slug, i.name, count(*), sum(v.quota_bytes)::float8,
-			coalesce(sum(v.usage_bytes), 0)::float8,
-			count(*) FILTER (WHERE v.usage_bytes >= 0.95 * v.quota_bytes), count(*) FILTER (WHERE v.usage_bytes >= v.quota_bytes)
-		FROM vaults v JOIN members m ON m.id = v.member_id JOIN islands i ON i.id = v.island_id
-		WHERE v.status IN ('pending', 'active') GROUP BY m.slug, i.name`)
+	rows, err := c.pool.Query(ctx, `SELECT m.slug, i.name, s.vaults, s.quota_bytes::float8, s.usage_bytes::float8,
+			s.over95, s.over100
+		FROM vault_summary s JOIN members m ON m.id = s.member_id JOIN islands i ON i.id = s.island_id
+		WHERE s.vaults > 0`)
 	if err != nil {
 		return err
 	}

@@ -158,3 +158,80 @@ func TestAFailedPartIsExportedAsFailedNotPartially(t *testing.T) {
 		t.Fatal("the restore part is not whole")
 	}
 }
+
+// TestSummariesFollowEveryChange: the summaries /metrics reads (restore_summary,
+// restore_member_summary, vault_summary and the last-run columns, migration 018) are kept by
+// triggers; after tests finish, fail, a repository is deleted and vaults change, they equal
+// what the base tables say, and the scrape exports the change.
+func TestSummariesFollowEveryChange(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 6, VaultsPerMember: 2, Days: 3})
+	ctx := t.Context()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	var ids []int64
+	if err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM restic_repositories`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	// A new test of each of the first three repositories finishes: failed, error, passed.
+	for i, status := range []string{"failed", "error", "passed"} {
+		exec(`WITH run AS (INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status, reason,
+				queued_at, started_at, finished_at, snapshot_time, rpo_target_seconds, rto_target_seconds)
+			SELECT r.id, r.member_id, v.island_id, 'manual', 'blind', $2, 'test', now(), now(), now(), now() - interval '30 days',
+				93600, 86400
+			FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id WHERE r.id = $1 RETURNING id)
+			UPDATE restic_repositories SET last_run_id = (SELECT id FROM run) WHERE id = $1`, ids[i], status)
+	}
+	exec(`UPDATE restic_repositories SET deleted_at = now() WHERE id = $1`, ids[3])
+	exec(`UPDATE restic_repositories SET last_run_id = NULL WHERE id = $1`, ids[4])
+	exec(`INSERT INTO restic_repositories (member_id, vault_id, name, path, mode, canary_token)
+		SELECT member_id, vault_id, 'added', 'added/path', 'blind', 'archipelago-canary-aaaaaaaaaaaaaaaaaaaaaaaaaa' FROM restic_repositories WHERE id = $1`, ids[5])
+	exec(`UPDATE vaults SET usage_bytes = quota_bytes WHERE id = (SELECT min(id) FROM vaults)`)
+	exec(`UPDATE vaults SET quota_bytes = quota_bytes * 2 WHERE id = (SELECT max(id) FROM vaults)`)
+	exec(`UPDATE vaults SET status = 'deleting' WHERE id = (SELECT min(id) + 1 FROM vaults)`)
+
+	differ := func(what, summary, direct string) {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM ((`+summary+` EXCEPT `+direct+`) UNION ALL (`+direct+` EXCEPT `+summary+`)) d`).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d rows differ between the summary and the base tables", what, n)
+		}
+	}
+	differ("last run columns", `SELECT id, last_status, last_snapshot_time FROM restic_repositories`,
+		`SELECT r.id, lr.status, lr.snapshot_time FROM restic_repositories r LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id`)
+	differ("restore_summary", `SELECT member_id, island_id, outcome, repositories FROM restore_summary WHERE repositories > 0`,
+		`SELECT r.member_id, v.island_id, coalesce(lr.status, 'none'), count(*) FROM restic_repositories r
+			JOIN vaults v ON v.id = r.vault_id LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id
+			WHERE r.deleted_at IS NULL GROUP BY 1, 2, 3`)
+	differ("restore_member_summary", `SELECT member_id, oldest_success_at FROM restore_member_summary WHERE oldest_success_at IS NOT NULL`,
+		`SELECT r.member_id, min(ls.finished_at) FROM restic_repositories r
+			CROSS JOIN LATERAL (SELECT x.finished_at FROM restore_test_runs x WHERE x.repository_id = r.id
+				AND x.status IN ('passed', 'warning') ORDER BY x.id DESC LIMIT 1) ls
+			WHERE r.deleted_at IS NULL GROUP BY 1`)
+	differ("vault_summary", `SELECT member_id, island_id, vaults, quota_bytes, usage_bytes, over95, over100 FROM vault_summary WHERE vaults > 0`,
+		`SELECT member_id, island_id, count(*), sum(quota_bytes)::numeric, coalesce(sum(usage_bytes), 0)::numeric,
+			count(*) FILTER (WHERE usage_bytes >= 0.95 * quota_bytes), count(*) FILTER (WHERE usage_bytes >= quota_bytes)
+			FROM vaults WHERE status IN ('pending', 'active') GROUP BY 1, 2`)
+
+	fams, _ := scrape(t, pool, c, metrics.Config{})
+	if got := sum(fams["archipelago_restore_repositories"], "outcome", "failed"); got < 1 {
+		t.Errorf("the failed test is not counted: %v failed", got)
+	}
+	if got := sum(fams["archipelago_restore_repositories"], "outcome", ""); got != 12 {
+		t.Errorf("restore_repositories add up to %v, want 12 (12 seeded, one deleted, one added)", got)
+	}
+	// The three tests above saw a snapshot 30 days old: past the default RPO (26 h).
+	if got := sum(fams["archipelago_member_repositories_stale"], "member", ""); got != 3 {
+		t.Errorf("%v stale repositories, want 3", got)
+	}
+	if got := sum(fams["archipelago_member_vaults_over_ratio"], "ratio", "1"); got != 1 {
+		t.Errorf("%v full vaults, want 1", got)
+	}
+}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/paging"
 )
 
 var slugLike = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -86,57 +85,28 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	isls, err := p.allIslands(r.Context())
+	ids := make([]int64, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	// What the page's members operate and pledge, for these members only (one statement).
+	stats, err := islands.MemberStats(r.Context(), p.pool, ids)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	names := map[int64]string{}
-	for _, i := range isls {
-		names[i.ID] = i.Name
-	}
-	ops, err := islands.OperatorsByIsland(r.Context(), p.pool)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	pledges, err := wholeList(r.Context(), func(ctx context.Context, req paging.Request) (paging.Page[islands.Pledge], error) {
-		return islands.PledgePage(ctx, p.pool, islands.PledgeFilter{Live: true}, req)
-	})
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	rows := map[int64]*memberRow{}
 	data := membersData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
 	if view.add != nil {
 		data.Form, data.AddOpen = *view.add, true
 	}
 	for _, m := range ms {
-		row := memberRow{Member: m, Edit: memberFormOf(m)}
+		st := stats[m.ID]
+		row := memberRow{Member: m, Edit: memberFormOf(m), Operates: st.Operates, Pledged: st.Pledged, Pledges: st.Pledges,
+			NotActive: st.NotActive}
 		if m.ID == view.editID {
 			row.Edit, row.EditOpen = view.edit, true
 		}
 		data.Members = append(data.Members, row)
-	}
-	for i := range data.Members {
-		rows[data.Members[i].Member.ID] = &data.Members[i]
-	}
-	for _, i := range isls {
-		for _, o := range ops[i.ID] {
-			if row := rows[o.MemberID]; row != nil {
-				row.Operates = append(row.Operates, names[i.ID])
-			}
-		}
-	}
-	for _, pl := range pledges {
-		if row := rows[pl.MemberID]; row != nil {
-			row.Pledges++
-			row.Pledged += pl.CapacityBytes
-			if pl.Status != islands.PledgeActive {
-				row.NotActive++
-			}
-		}
 	}
 	page.Title, page.Nav, page.Data = "Members", "members", data
 	p.render(w, r, status, "members", page)

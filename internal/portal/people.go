@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -16,9 +15,9 @@ import (
 )
 
 type peopleData struct {
-	Members   []identity.MemberRef // the members the user may look at
-	Member    islands.Member       // the member shown (zero when the user belongs to none)
-	CanManage bool                 // the user may add, change and remove its people
+	Members   memberPicker   // the members the user may look at
+	Member    islands.Member // the member shown (zero when the user belongs to none)
+	CanManage bool           // the user may add, change and remove its people
 	People    []identity.Person
 	Added     *addedPerson // a user just created, with the password shown this once
 	Form      personForm
@@ -33,26 +32,13 @@ type personForm struct {
 }
 
 // peopleMembers are the members whose people u may look at: all of them for a federation
-// admin (who onboards a member's first admin), else u's own.
-func (p *Portal) peopleMembers(r *http.Request, u *identity.Principal) ([]identity.MemberRef, error) {
+// admin (who onboards a member's first admin; a typed slug field when they are many), else
+// u's own.
+func (p *Portal) peopleMembers(r *http.Request, u *identity.Principal) (memberPicker, error) {
 	if !authz.ManagesFederation(u) {
-		return u.Members, nil
+		return memberPicker{Options: u.Members}, nil
 	}
-	return p.everyMemberAsAdmin(r.Context())
-}
-
-// everyMemberAsAdmin is every member, each with the admin role a federation admin acts
-// with there (the member choosers of federation admins).
-func (p *Portal) everyMemberAsAdmin(ctx context.Context) ([]identity.MemberRef, error) {
-	ms, err := p.allMembers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]identity.MemberRef, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, identity.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name, Role: identity.RoleAdmin})
-	}
-	return out, nil
+	return p.everyMemberPicker(r.Context())
 }
 
 // peopleMember loads the member a form or query names and asks the authorizer; another
@@ -81,8 +67,8 @@ func (p *Portal) People(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, err)
 			return
 		}
-		if len(ms) > 0 {
-			slug = ms[0].Slug
+		if len(ms.Options) > 0 {
+			slug = ms.Options[0].Slug
 		}
 	}
 	var added *addedPerson

@@ -13,6 +13,7 @@ import (
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/quota"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 type pledgeRow struct {
@@ -29,7 +30,7 @@ type pledgesData struct {
 	Pledges []pledgeRow
 	// AdminOf are the members the user may pledge for; Islands those they may pledge to.
 	AdminOf []identity.MemberRef
-	Islands []islands.Island
+	Islands islandPicker
 	Form    pledgeForm
 }
 
@@ -86,10 +87,12 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 		data.Pledges = append(data.Pledges, pledgeRow{Pledge: pl, State: stateClass(pl.Status),
 			CanChange: pl.WithdrawnAt == nil && authz.Check(u, authz.PledgeManage, authz.Member(pl.MemberID)) == nil})
 	}
-	var err error
-	if data.Islands, err = p.allIslands(r.Context()); err != nil {
-		p.fail(w, r, err)
-		return
+	if len(data.AdminOf) > 0 { // the pledge form
+		var err error
+		if data.Islands, err = p.everyIslandPicker(r.Context()); err != nil {
+			p.fail(w, r, err)
+			return
+		}
 	}
 	title := "My pledges"
 	if fed {
@@ -111,7 +114,16 @@ func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 		bad("Choose a member you administer.")
 		return
 	}
-	islandID, _ := strconv.ParseInt(form.Island, 10, 64)
+	// The island: its id (the select), or its name (typed, when the islands are many).
+	islandID, err := strconv.ParseInt(form.Island, 10, 64)
+	if err != nil && strings.TrimSpace(form.Island) != "" {
+		isl, err := islands.IslandGetByName(r.Context(), p.pool, strings.TrimSpace(form.Island))
+		if err != nil {
+			bad("No island is named " + strconv.Quote(problem.Truncate(form.Island, 100)) + ": type an island's name as on the Islands page.")
+			return
+		}
+		islandID = isl.ID
+	}
 	gb, err := strconv.ParseFloat(form.CapacityGB, 64)
 	if err != nil || gb <= 0 || math.IsInf(gb, 0) || gb > 1e9 {
 		bad("Capacity must be a positive number of gigabytes (GB = 10⁹ bytes, as Garage counts).")

@@ -114,6 +114,8 @@ func New(d Deps) (*Portal, error) {
 		"minutes": func(sec int64) string { return strconv.FormatFloat(float64(sec)/60, 'f', -1, 64) },
 		// Islands and pledges.
 		"stateClass": stateClass,
+		// A form's member choice (pickers.go).
+		"memberField": pickMember,
 		// Protected vaults (protection.go).
 		"protectionView": protectionView,
 		"duration":       humanSeconds,

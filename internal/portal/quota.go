@@ -19,7 +19,7 @@ import (
 )
 
 type quotaData struct {
-	Members                                              []identity.MemberRef
+	Members                                              memberPicker
 	Member                                               string
 	Report                                               vaults.QuotaReport
 	Best, Pledged, Granted, Allocated, Ratio, Overcommit string
@@ -114,12 +114,16 @@ var quotaFlashes = flashes{
 func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int, page Page, slug string, sf *settingsForm, gf grantForm) {
 	ctx := r.Context()
 	u := user(r)
-	members := u.Members
+	members := memberPicker{Options: u.Members}
 	if authz.ManagesFederation(u) {
-		members = p.adminMembers(r, u)
+		var err error
+		if members, err = p.adminMembers(r, u); err != nil {
+			p.fail(w, r, err)
+			return
+		}
 	}
-	if slug == "" && len(members) > 0 {
-		slug = members[0].Slug
+	if slug == "" && len(members.Options) > 0 {
+		slug = members.Options[0].Slug
 	}
 	d := quotaData{Members: members, Member: slug, FedAdmin: canManageQuota(u)}
 	if authz.Check(u, authz.FederationRead, authz.Federation) == nil {

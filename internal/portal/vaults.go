@@ -15,6 +15,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/vaults"
@@ -52,31 +53,31 @@ type vaultRow struct {
 
 type vaultsData struct {
 	Vaults    []vaultRow
-	Members   []identity.MemberRef // members the user may create vaults for
-	Islands   []islands.Island
+	Members   memberPicker // members the user may create vaults for
+	Islands   islandPicker
 	FedAdmin  bool
 	Form      vaultForm
 	QuotaHint string
 }
 
 type vaultForm struct {
-	Member, Name, QuotaGB, IslandID, OverrideReason, IdempotencyKey string
+	// IslandName is the typed island (when the islands are too many for a select).
+	Member, Name, QuotaGB, IslandID, IslandName, OverrideReason, IdempotencyKey string
 }
 
-// adminMembers are the members whose vaults u may change.
-func (p *Portal) adminMembers(r *http.Request, u *identity.Principal) []identity.MemberRef {
+// adminMembers are the members whose vaults u may change: every member for a federation
+// admin (a typed slug field when they are many, everyMemberPicker), else u's own.
+func (p *Portal) adminMembers(r *http.Request, u *identity.Principal) (memberPicker, error) {
 	if authz.ManagesFederation(u) {
-		if out, err := p.everyMemberAsAdmin(r.Context()); err == nil {
-			return out
-		}
+		return p.everyMemberPicker(r.Context())
 	}
-	var out []identity.MemberRef
+	var out memberPicker
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
-			out = append(out, m)
+			out.Options = append(out.Options, m)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Vaults lists the vaults the user may see, with their usage, and offers to create one.
@@ -93,17 +94,22 @@ func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int
 	if !ok {
 		return
 	}
-	isl, err := p.allIslands(r.Context())
+	isl, err := p.everyIslandPicker(r.Context())
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	d := vaultsData{Members: p.adminMembers(r, u), Islands: isl, FedAdmin: authz.ManagesFederation(u), Form: form}
+	members, err := p.adminMembers(r, u)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	d := vaultsData{Members: members, Islands: isl, FedAdmin: authz.ManagesFederation(u), Form: form}
 	for _, v := range vs {
 		d.Vaults = append(d.Vaults, vaultRow{Vault: v, Bar: usageBar(v)})
 	}
-	if form.Member == "" && len(d.Members) > 0 {
-		d.Form.Member = d.Members[0].Slug
+	if form.Member == "" && !members.Typed && len(members.Options) > 0 {
+		d.Form.Member = members.Options[0].Slug
 	}
 	page.Title, page.Nav, page.Data = "Vaults", "vaults", d
 	p.render(w, r, status, "vaults", page)
@@ -118,9 +124,10 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 	u := user(r)
 	form := vaultForm{Member: r.PostFormValue("member"), Name: strings.TrimSpace(r.PostFormValue("name")),
 		QuotaGB: strings.TrimSpace(r.PostFormValue("quota_gb")), IslandID: r.PostFormValue("island_id"),
+		IslandName:     strings.TrimSpace(r.PostFormValue("island")),
 		OverrideReason: strings.TrimSpace(r.PostFormValue("override_reason")), IdempotencyKey: r.PostFormValue("idempotency_key")}
 	bad := func(status int, msg string) { p.renderVaults(w, r, status, Page{Error: msg}, form) }
-	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, strings.TrimSpace(form.Member))
 	if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
 		bad(http.StatusBadRequest, "Choose one of the members you administer.")
 		return
@@ -136,6 +143,14 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 			bad(http.StatusBadRequest, "Choose an island from the list.")
 			return
 		}
+	} else if form.IslandName != "" {
+		isl, err := islands.IslandGetByName(r.Context(), p.pool, form.IslandName)
+		if err != nil {
+			bad(http.StatusBadRequest, "No island is named "+strconv.Quote(problem.Truncate(form.IslandName, 100))+
+				": type an island's name as on the Islands page, or leave it empty for the automatic choice.")
+			return
+		}
+		in.IslandID = isl.ID
 	}
 	if form.OverrideReason != "" {
 		if !authz.ManagesFederation(u) {

@@ -110,13 +110,14 @@ func RunPage(ctx context.Context, q querier, f RunFilter, r paging.Request) (pag
 // OutcomeCounts counts the live repositories of the members (nil: every member) by the
 // outcome of their latest finished test ("untested" when none), in one statement.
 func OutcomeCounts(ctx context.Context, q querier, memberIDs []int64) (map[string]int, error) {
+	// restore_summary (migration 018) holds the counts per member, island and outcome,
+	// kept by a trigger: a few rows per member, never the repositories or their runs.
 	var w database.Where
-	w.And("r.deleted_at IS NULL")
 	if memberIDs != nil {
-		w.And("r.member_id = ANY(?)", memberIDs)
+		w.And("member_id = ANY(?)", memberIDs)
 	}
-	rows, err := q.Query(ctx, `SELECT CASE WHEN lr.id IS NULL THEN 'untested' ELSE lr.status END, count(*)
-		FROM restic_repositories r LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id`+w.String()+` GROUP BY 1`, w.Args...)
+	rows, err := q.Query(ctx, `SELECT CASE WHEN outcome = 'none' THEN 'untested' ELSE outcome END, sum(repositories)::bigint
+		FROM restore_summary`+w.String()+` GROUP BY 1 HAVING sum(repositories) > 0`, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("count repositories by outcome: %w", err)
 	}
