@@ -29,7 +29,7 @@ func TestDestructiveButtonsAskFirst(t *testing.T) {
 	repoPath := fmt.Sprintf("/restore-tests/repositories/%d", repo.ID)
 	ctx := browsertest.New(t)
 	bg := context.Background()
-	loginStep(t, ctx, "log in", chromedp.Navigate(env.URL+repoPath), chromedp.WaitVisible(css("#email")),
+	browsertest.Step(t, ctx, "log in", chromedp.Navigate(env.URL+repoPath), chromedp.WaitVisible(css("#email")),
 		chromedp.SendKeys(css("#email"), f.AdminA.Email), chromedp.SendKeys(css("#password"), f.AdminA.Password),
 		chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css("#password-erase")))
 

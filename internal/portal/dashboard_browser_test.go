@@ -75,19 +75,6 @@ func newDashboardWorld(t *testing.T, env *apptest.Env, f *apptest.Fixture) dashb
 	return w
 }
 
-// loginStep logs in through the form. Hashing a password (argon2id, 64 MiB) can take tens of
-// seconds on a busy machine, longer than browsertest.Step allows; login speed is not what
-// these tests are about, so the form gets two minutes.
-func loginStep(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if err := chromedp.Do(sctx, steps...); err != nil {
-		browsertest.Screenshot(t, ctx, "failed-"+what)
-		t.Fatalf("browser: %s: %v", what, err)
-	}
-}
-
 // dashboardRow reads the cells of the dashboard line of a repository or vault inside scope.
 func dashboardRow(t *testing.T, ctx context.Context, scope, attr, name string) map[string]string {
 	t.Helper()
@@ -129,7 +116,7 @@ func TestDashboardAnswersTheFourMorningQuestions(t *testing.T) {
 	ctx := browsertest.New(t)
 
 	for _, who := range []*apptest.Actor{f.AdminA, f.ViewerA} {
-		loginStep(t, ctx, "log in as "+who.Name, chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(css("#email")),
+		browsertest.Step(t, ctx, "log in as "+who.Name, chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(css("#email")),
 			chromedp.SendKeys(css("#email"), who.Email), chromedp.SendKeys(css("#password"), who.Password),
 			chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css(`article[data-member="member-a"]`)))
 		card := `article[data-member="member-a"]`
@@ -184,7 +171,7 @@ func TestDashboardAnswersTheFourMorningQuestions(t *testing.T) {
 		browsertest.Step(t, ctx, "log out", chromedp.Click(css(".who button")), chromedp.WaitVisible(css("#email")))
 	}
 
-	loginStep(t, ctx, "log in as the federation admin", chromedp.SendKeys(css("#email"), f.FedAdmin.Email),
+	browsertest.Step(t, ctx, "log in as the federation admin", chromedp.SendKeys(css("#email"), f.FedAdmin.Email),
 		chromedp.SendKeys(css("#password"), f.FedAdmin.Password), chromedp.Click(css("button[type=submit]")),
 		chromedp.WaitVisible(css("article.home-federation")))
 	fed := "article.home-federation"

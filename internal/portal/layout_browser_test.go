@@ -41,7 +41,7 @@ func TestEveryPageAt1400And400(t *testing.T) {
 		"/audit", "/audit/entries/1", "/audit/checkpoint", "/approvals", "/people", "/tokens", "/account"}
 	ctx := browsertest.New(t)
 	for _, who := range []*apptest.Actor{f.FedAdmin, f.AdminA} {
-		loginStep(t, ctx, "log in as "+who.Name, chromedp.EmulateViewport(1400, 900), chromedp.Navigate(env.URL+"/login"),
+		browsertest.Step(t, ctx, "log in as "+who.Name, chromedp.EmulateViewport(1400, 900), chromedp.Navigate(env.URL+"/login"),
 			chromedp.WaitVisible(css("#email")), chromedp.SendKeys(css("#email"), who.Email), chromedp.SendKeys(css("#password"), who.Password),
 			chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css("section.cards")))
 		for _, page := range pages {
@@ -58,7 +58,11 @@ func TestEveryPageAt1400And400(t *testing.T) {
 				}
 				over, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
 				if err != nil || over > 0 {
-					t.Errorf("%s %s at 400 px: the page is %d px wider than the screen (%v)", who.Name, page, over, err)
+					// Name the widest culprits: the deepest elements reaching past the screen's edge.
+					wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("main *"))
+						.filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !Array.from(e.children).some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
+						.slice(0, 4).map(e => e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ").join(".") : "") + " (" + Math.round(e.getBoundingClientRect().right) + " px)").join(", ")`))
+					t.Errorf("%s %s at 400 px: the page is %d px wider than the screen (%v); widest: %s", who.Name, page, over, err, wide)
 				}
 				menu, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.getElementById('main-nav')).display`))
 				if err != nil || menu != "none" {

@@ -12,8 +12,8 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
-	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/problem"
+	"github.com/chatons/archipelago/internal/quota"
 )
 
 type pledgeRow struct {
