@@ -396,13 +396,21 @@ func TestListLocksAndUnlock(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	locksDir := filepath.Join(b.repo.URL, "locks")
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: opening the repository (scrypt) takes seconds on a busy machine.
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		entries, _ := os.ReadDir(locksDir)
 		if slices.ContainsFunc(entries, func(e os.DirEntry) bool { return lockID.MatchString(e.Name()) }) {
 			_ = cmd.Process.Signal(syscall.SIGSTOP)
 			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("restic check ended (%v) before its lock was seen", err)
+		default:
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
@@ -412,7 +420,7 @@ func TestListLocksAndUnlock(t *testing.T) {
 	}
 	locks, err := b.r.ListLocks(ctx, b.repo)
 	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	<-exited
 	if err != nil {
 		t.Fatalf("list locks: %v", err)
 	}

@@ -112,7 +112,7 @@ func (b *bundle) backup(t *testing.T) *BackupSummary {
 }
 
 func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute) // generous: a busy machine
 	t.Cleanup(cancel)
 	return ctx
 }
