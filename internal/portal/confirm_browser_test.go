@@ -27,11 +27,8 @@ func TestDestructiveButtonsAskFirst(t *testing.T) {
 	w := newRestoreWorld(t, env, f.MemberA.ID)
 	repo := w.repo(t, f.MemberA.ID, "files", "a long enough password")
 	repoPath := fmt.Sprintf("/restore-tests/repositories/%d", repo.ID)
-	ctx := browsertest.New(t)
+	ctx := browserLogin(t, env, f.AdminA, repoPath, "#password-erase")
 	bg := context.Background()
-	browsertest.Step(t, ctx, "log in", chromedp.Navigate(env.URL+repoPath), chromedp.WaitVisible(css("#email")),
-		chromedp.SendKeys(css("#email"), f.AdminA.Email), chromedp.SendKeys(css("#password"), f.AdminA.Password),
-		chromedp.Click(css("button[type=submit]")), chromedp.WaitVisible(css("#password-erase")))
 
 	ask := func(what, button, kind, question string) {
 		t.Helper()

@@ -85,10 +85,7 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 	if !ok {
 		return
 	}
-	ids := make([]int64, len(ms))
-	for i, m := range ms {
-		ids[i] = m.ID
-	}
+	ids := idsOf(ms, func(m islands.Member) int64 { return m.ID })
 	// What the page's members operate and pledge, for these members only (one statement).
 	stats, err := islands.MemberStats(r.Context(), p.pool, ids)
 	if err != nil {

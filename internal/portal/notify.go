@@ -77,10 +77,7 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 	if !ok {
 		return
 	}
-	ids := make([]int64, len(cs))
-	for i, c := range cs {
-		ids[i] = c.ID
-	}
+	ids := idsOf(cs, func(c notify.Channel) int64 { return c.ID })
 	latest, err := notify.LatestDeliveries(r.Context(), p.pool, ids, 5)
 	if err != nil {
 		p.fail(w, r, err)

@@ -61,3 +61,12 @@ func (p *Portal) allMembers(ctx context.Context) ([]islands.Member, error) {
 		return islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, req)
 	})
 }
+
+// idsOf lists the ids of a page's items, for the one statement that reads what they need.
+func idsOf[T any](items []T, id func(T) int64) []int64 {
+	out := make([]int64, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
+}

@@ -13,42 +13,46 @@ import (
 // when the form is posted: a page never renders the whole federation into a form.
 const pickerMax = 200
 
-// memberPicker is a form's choice of member: Options are the choices when Typed is false;
-// when Typed, they are the first pickerMax members only (the form asks for a slug).
-type memberPicker struct {
-	Options []identity.MemberRef
+// picker is a form's choice among the federation's members or islands: a select of Options
+// when Typed is false; when Typed, a typed field (a member's slug, an island's name), and
+// Options hold the first pickerMax only.
+type picker[T any] struct {
+	Options []T
 	Typed   bool
 }
 
-// everyMemberPicker is the choice of every member of the federation, each with the admin
-// role a federation admin acts with: a select of them all when there are at most pickerMax,
-// else a typed slug field. One statement.
-func (p *Portal) everyMemberPicker(ctx context.Context) (memberPicker, error) {
-	pg, err := islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, paging.Request{Limit: pickerMax})
+// memberPicker is the choice of a member; islandPicker the choice of an island.
+type (
+	memberPicker = picker[identity.MemberRef]
+	islandPicker = picker[islands.Island]
+)
+
+// pickFrom makes the choice from the first page (pickerMax items) of a list: typed when the
+// list goes on.
+func pickFrom[I, T any](pg paging.Page[I], err error, conv func(I) T) (picker[T], error) {
 	if err != nil {
-		return memberPicker{}, err
+		return picker[T]{}, err
 	}
-	out := memberPicker{Options: make([]identity.MemberRef, 0, len(pg.Items)), Typed: pg.Next != ""}
-	for _, m := range pg.Items {
-		out.Options = append(out.Options, identity.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name, Role: identity.RoleAdmin})
+	out := picker[T]{Options: make([]T, 0, len(pg.Items)), Typed: pg.Next != ""}
+	for _, it := range pg.Items {
+		out.Options = append(out.Options, conv(it))
 	}
 	return out, nil
 }
 
-// islandPicker is a form's choice of island: Options when Typed is false, else a typed island
-// name (Options then hold the first pickerMax islands only).
-type islandPicker struct {
-	Options []islands.Island
-	Typed   bool
+// everyMemberPicker is the choice of every member of the federation, each with the admin
+// role a federation admin acts with. One statement.
+func (p *Portal) everyMemberPicker(ctx context.Context) (memberPicker, error) {
+	pg, err := islands.MemberPage(ctx, p.pool, islands.MemberFilter{}, paging.Request{Limit: pickerMax})
+	return pickFrom(pg, err, func(m islands.Member) identity.MemberRef {
+		return identity.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name, Role: identity.RoleAdmin}
+	})
 }
 
-// everyIslandPicker is the choice of every island, as everyMemberPicker. One statement.
+// everyIslandPicker is the choice of every island. One statement.
 func (p *Portal) everyIslandPicker(ctx context.Context) (islandPicker, error) {
 	pg, err := islands.IslandPage(ctx, p.pool, islands.IslandFilter{}, paging.Request{Limit: pickerMax})
-	if err != nil {
-		return islandPicker{}, err
-	}
-	return islandPicker{Options: pg.Items, Typed: pg.Next != ""}, nil
+	return pickFrom(pg, err, func(i islands.Island) islands.Island { return i })
 }
 
 // memberField is what the "memberfield" template (layout.html) draws: the member choice of a
