@@ -82,6 +82,9 @@ func prefix(p string) string {
 	return p + "."
 }
 
+// Document is the merged OpenAPI document (JSON) the API serves, assembled once by New.
+func (a *API) Document() []byte { return a.openapi }
+
 // ServeOpenAPI answers GET /v1/openapi.json.
 func (a *API) ServeOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -139,11 +139,7 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build API: %w", err)
 	}
-	doc, err := api.OpenAPI()
-	if err != nil {
-		return fmt.Errorf("build API reference: %w", err)
-	}
-	ref, err := apiref.Read(doc)
+	ref, err := apiref.Read(apiH.Document())
 	if err != nil {
 		return fmt.Errorf("build API reference: %w", err)
 	}
