@@ -25,7 +25,7 @@ require (
 	golang.org/x/mod v0.42.0
 )
 
-require github.com/nicksnyder/go-i18n/v2 v2.7.0 // indirect
+require github.com/nicksnyder/go-i18n/v2 v2.7.0
 
 require (
 	dario.cat/mergo v1.0.1 // indirect
@@ -63,7 +63,7 @@ require (
 	github.com/oasdiff/yaml3 v0.0.14 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/prometheus/prom2json v1.4.2 // indirect
 	github.com/riverqueue/river/riverdriver v0.51.0 // indirect
@@ -89,7 +89,7 @@ require (
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/text v0.43.0
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/ini.v1 v1.67.3 // indirect
 )
