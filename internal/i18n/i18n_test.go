@@ -18,17 +18,23 @@ func TestCatalogsAreCompleteInEveryLanguage(t *testing.T) {
 		t.Fatal(err)
 	}
 	flat := map[Lang]map[string]string{}
+	files, err := catalogFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, l := range Langs {
-		data, err := os.ReadFile("locales/" + string(l) + ".yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var raw map[string]any
-		if err := yaml.Unmarshal(data, &raw); err != nil {
-			t.Fatal(err)
-		}
 		flat[l] = map[string]string{}
-		flatten("", raw, flat[l])
+		for _, name := range files[l] {
+			data, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw map[string]any
+			if err := yaml.Unmarshal(data, &raw); err != nil {
+				t.Fatal(err)
+			}
+			flatten("", raw, flat[l])
+		}
 	}
 	fields := regexp.MustCompile(`\{\{\s*\.(\w+)`)
 	for _, l := range Langs {
