@@ -255,7 +255,7 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 		}
 	}
 	data := islandData{Island: isl, State: stateClass(isl.Status), Detail: d, Zones: zonesOf(d.Nodes),
-		Chart: capacityChart(obs, d.PledgedBytes, now), Form: islandFormOf(isl),
+		Chart: capacityChart(obs, d.PledgedBytes, now, p.viewerZone(r)), Form: islandFormOf(isl),
 		CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
 	if form != nil {
 		data.Form, data.EditOpen = *form, true
@@ -477,7 +477,8 @@ type chartLabel struct {
 
 // capacityChart draws the last day of observations: the layout capacity as a line, the
 // pledged capacity as a dashed line, and the health of each poll as a coloured strip.
-func capacityChart(obs []islands.Observation, pledged int64, now time.Time) Chart {
+// capacityChart draws the last 24 h of obs up to now, its times in loc (the viewer's zone).
+func capacityChart(obs []islands.Observation, pledged int64, now time.Time, loc *time.Location) Chart {
 	c := Chart{Width: 720, Height: 230, PlotTop: 10, PlotH: 150, StripY: 172, StripH: 16, Left: 70, Right: 10}
 	if len(obs) == 0 {
 		c.Empty = true
@@ -523,7 +524,7 @@ func capacityChart(obs []islands.Observation, pledged int64, now time.Time) Char
 			bad++
 		}
 		c.Strips = append(c.Strips, chartStrip{X: x(o.ObservedAt), W: max(0.5, x(next)-x(o.ObservedAt)), Class: state,
-			Title: o.ObservedAt.UTC().Format("15:04:05") + " " + title})
+			Title: o.ObservedAt.In(loc).Format("15:04:05") + " " + title})
 	}
 	if pledged > 0 {
 		c.HasPledged, c.PledgedY = true, y(pledged)
@@ -534,10 +535,10 @@ func capacityChart(obs []islands.Observation, pledged int64, now time.Time) Char
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		t := start.Add(time.Duration(f * span * float64(time.Second)))
-		c.XLabels = append(c.XLabels, chartLabel{X: x(t), Y: float64(c.StripY + c.StripH + 16), Text: t.UTC().Format("15:04")})
+		c.XLabels = append(c.XLabels, chartLabel{X: x(t), Y: float64(c.StripY + c.StripH + 16), Text: t.In(loc).Format("15:04 MST")})
 	}
-	c.Summary = fmt.Sprintf("%d polls since %s UTC; %d not healthy; layout capacity now %s, pledged %s.", len(obs),
-		start.UTC().Format("2006-01-02 15:04"), bad, quota.Bytes(lastCap(obs)), quota.Bytes(pledged))
+	c.Summary = fmt.Sprintf("%d polls since %s; %d not healthy; layout capacity now %s, pledged %s.", len(obs),
+		start.In(loc).Format("2006-01-02 15:04 MST"), bad, quota.Bytes(lastCap(obs)), quota.Bytes(pledged))
 	return c
 }
 

@@ -68,12 +68,13 @@ type protectionViewData struct {
 	Vault    vaults.Vault
 	CSRF     string
 	CanWrite bool
+	Clock    clock // the page's, for the moments of the section
 }
 
 // protectionView builds the protection section's data from the vault page.
 func protectionView(page Page, st *protection.State) protectionViewData {
 	d, _ := page.Data.(vaultData)
-	return protectionViewData{State: *st, Vault: d.Vault, CSRF: page.CSRF, CanWrite: d.CanWrite}
+	return protectionViewData{State: *st, Vault: d.Vault, CSRF: page.CSRF, CanWrite: d.CanWrite, Clock: page.Clock}
 }
 
 // humanSeconds writes a number of seconds (int64, *int64 or time.Duration) as "3 h 5 min".

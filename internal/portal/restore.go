@@ -66,6 +66,7 @@ type matrixCell struct {
 	Outcome     string
 	Reason      string
 	SnapshotAge string
+	SnapshotAt  *time.Time // when the tested snapshot was taken (its age grows on the page)
 	AgeClass    string
 	RTO         string
 	RTOClass    string
@@ -101,6 +102,10 @@ func cellOf(r verify.Repository) matrixCell {
 		c.Class, c.Outcome, c.Reason = outcomeClass(l.Status), l.Status, l.Reason
 		c.SnapshotAge, c.RTO = optDuration(l.SnapshotAgeSeconds), optDuration(l.RTOEstimateSeconds)
 		if a := l.SnapshotAgeSeconds; a != nil {
+			if l.FinishedAt != nil {
+				at := l.FinishedAt.Add(-time.Duration(*a) * time.Second)
+				c.SnapshotAt = &at
+			}
 			c.AgeClass = "good"
 			switch {
 			case *a > r.Effective.RPOSeconds:
@@ -303,7 +308,7 @@ type chartDot struct {
 }
 
 // runChart draws points (oldest first) with an optional target line.
-func runChart(title, unit string, pts []chartPoint, target float64, format func(float64) string) RunChart {
+func runChart(title, unit string, pts []chartPoint, target float64, format func(float64) string, loc *time.Location) RunChart {
 	c := RunChart{Title: title, Unit: unit, Width: 340, Height: 170, Left: 62, Right: 10, Top: 10, PlotH: 120}
 	c.PlotW = c.Width - c.Left - c.Right
 	if len(pts) == 0 {
@@ -343,9 +348,9 @@ func runChart(title, unit string, pts []chartPoint, target float64, format func(
 		v := top / 1.1 * f
 		c.YLabels = append(c.YLabels, chartLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: format(v)})
 	}
-	c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + 16), Y: float64(c.Top + c.PlotH + 16), Text: start.UTC().Format("Jan 2")})
+	c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + 16), Y: float64(c.Top + c.PlotH + 16), Text: start.In(loc).Format("Jan 2")})
 	if len(pts) > 1 {
-		c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + c.PlotW - 16), Y: float64(c.Top + c.PlotH + 16), Text: end.UTC().Format("Jan 2")})
+		c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + c.PlotW - 16), Y: float64(c.Top + c.PlotH + 16), Text: end.In(loc).Format("Jan 2")})
 	}
 	last := pts[len(pts)-1]
 	c.Summary = fmt.Sprintf("%s over the last %d tests; latest %s.", title, len(pts), format(last.Value))
@@ -397,6 +402,7 @@ type repositoryData struct {
 	Endpoint   string // s3:… URL of the repository, for the restic instructions
 	Policy     []policyLine
 	NextRun    string
+	NextRunAt  *time.Time // when the next test is due; nil: NextRun says why not
 	Active     *runRow // a test waiting or running
 	Percent    string
 	Runs       []runRow
@@ -563,7 +569,7 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 	if repo.Paused {
 		data.NextRun = "paused"
 	} else if repo.NextRunAt != nil {
-		data.NextRun = repo.NextRunAt.UTC().Format("2006-01-02 15:04") + " UTC"
+		data.NextRunAt = repo.NextRunAt
 	}
 	full := "never"
 	if e.FullRestoreDays != nil {
@@ -599,7 +605,8 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		p.fail(w, r, err)
 		return
 	}
-	data.Timeline = snapshotTimeline(snaps, more, since, now)
+	loc := p.viewerZone(r)
+	data.Timeline = snapshotTimeline(snaps, more, since, now, loc)
 	var dur, rate, age []chartPoint
 	for i := len(chartRuns) - 1; i >= 0; i-- {
 		t := chartRuns[i]
@@ -607,7 +614,7 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		if !t.Final() || t.FinishedAt == nil {
 			continue
 		}
-		cls, title := outcomeClass(t.Status), t.FinishedAt.UTC().Format("2006-01-02 15:04")+" "+t.Status
+		cls, title := outcomeClass(t.Status), t.FinishedAt.In(loc).Format("2006-01-02 15:04 MST")+" "+t.Status
 		if t.DurationMS != nil {
 			dur = append(dur, chartPoint{At: *t.FinishedAt, Value: float64(*t.DurationMS) / 1000, Class: cls, Title: title + ": " + row.Duration})
 		}
@@ -622,9 +629,9 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		data.Runs = append(data.Runs, rowOf(t))
 	}
 	data.Charts = []RunChart{
-		runChart("Test duration", "s", dur, 0, formatSeconds),
-		runChart("Restore throughput", "B/s", rate, 0, formatRate),
-		runChart("Snapshot age", "s", age, float64(e.RPOSeconds), formatSeconds),
+		runChart("Test duration", "s", dur, 0, formatSeconds, loc),
+		runChart("Restore throughput", "B/s", rate, 0, formatRate, loc),
+		runChart("Snapshot age", "s", age, float64(e.RPOSeconds), formatSeconds, loc),
 	}
 	page.Title, page.Nav, page.Data = repo.Name, "restore-tests", data
 	p.render(w, r, status, "restore_repository", page)

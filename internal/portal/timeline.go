@@ -59,8 +59,9 @@ type timelineTick struct {
 	Title string
 }
 
-// snapshotTimeline draws snaps (oldest first) over [since, now].
-func snapshotTimeline(snaps []verify.SnapshotSeen, more bool, since, now time.Time) Timeline {
+// snapshotTimeline draws snaps (oldest first) over [since, now], its times in loc (the
+// viewer's zone).
+func snapshotTimeline(snaps []verify.SnapshotSeen, more bool, since, now time.Time, loc *time.Location) Timeline {
 	t := Timeline{Width: 700, Height: 64, Left: 10, Right: 10, Top: 8, PlotH: 30}
 	t.PlotW = t.Width - t.Left - t.Right
 	if len(snaps) == 0 {
@@ -76,17 +77,17 @@ func snapshotTimeline(snaps []verify.SnapshotSeen, more bool, since, now time.Ti
 		}
 		x := float64(t.Left) + float64(t.PlotW)*min(1, max(0, at.Sub(since).Seconds()/span))
 		tick := timelineTick{X: x, Class: "good",
-			Title: fmt.Sprintf("snapshot %s taken %s UTC", s.ID[:min(8, len(s.ID))], s.Time.UTC().Format("2006-01-02 15:04"))}
+			Title: fmt.Sprintf("snapshot %s taken %s", s.ID[:min(8, len(s.ID))], s.Time.In(loc).Format("2006-01-02 15:04 MST"))}
 		if s.GoneAt != nil {
 			gone++
 			tick.Class = "bad"
-			tick.Title += fmt.Sprintf(", gone (found by the test of %s UTC)", s.GoneAt.UTC().Format("2006-01-02 15:04"))
+			tick.Title += fmt.Sprintf(", gone (found by the test of %s)", s.GoneAt.In(loc).Format("2006-01-02 15:04 MST"))
 		}
 		t.Ticks = append(t.Ticks, tick)
 	}
 	y := float64(t.Top + t.PlotH + 16)
-	t.XLabels = []chartLabel{{X: float64(t.Left + 30), Y: y, Text: since.UTC().Format("Jan 2")},
-		{X: float64(t.Left + t.PlotW - 30), Y: y, Text: now.UTC().Format("Jan 2")}}
+	t.XLabels = []chartLabel{{X: float64(t.Left + 30), Y: y, Text: since.In(loc).Format("Jan 2")},
+		{X: float64(t.Left + t.PlotW - 30), Y: y, Text: now.In(loc).Format("Jan 2")}}
 	t.Summary = fmt.Sprintf("%d snapshots seen in this range, %d of them gone since.", len(snaps), gone)
 	if more {
 		t.Summary += fmt.Sprintf(" Only the newest %d are drawn.", len(snaps))

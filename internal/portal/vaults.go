@@ -251,7 +251,7 @@ func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	page.Title, page.Nav = "Vault "+v.Name, "vaults"
-	page.Data = vaultData{Vault: v, Bar: usageBar(v), Chart: NewUsageChart(hist, v.QuotaBytes, now), Keys: keys, Events: evs,
+	page.Data = vaultData{Vault: v, Bar: usageBar(v), Chart: NewUsageChart(hist, v.QuotaBytes, now, p.viewerZone(r)), Keys: keys, Events: evs,
 		CanWrite: authz.Check(user(r), authz.MemberWrite, authz.Member(v.MemberID)) == nil, NewKey: nk,
 		QuotaForm: strconv.FormatFloat(float64(v.QuotaBytes)/1e9, 'f', -1, 64), Protection: p.protectionState(r, v)}
 	p.render(w, r, status, "vault", page)
@@ -407,8 +407,9 @@ type usageLabel struct {
 	Text, Anchor string
 }
 
-// NewUsageChart draws samples (oldest first) over the last 30 days up to now.
-func NewUsageChart(samples []vaults.UsageSample, quotaBytes int64, now time.Time) UsageChart {
+// NewUsageChart draws samples (oldest first) over the last 30 days up to now, its times in
+// loc (the viewer's zone).
+func NewUsageChart(samples []vaults.UsageSample, quotaBytes int64, now time.Time, loc *time.Location) UsageChart {
 	c := UsageChart{Width: 720, Height: 220, Left: 70, Right: 10, Top: 10, PlotH: 170}
 	if len(samples) == 0 {
 		c.Empty, c.Summary = true, "No usage collected yet: the first sample appears after the next collection."
@@ -448,9 +449,9 @@ func NewUsageChart(samples []vaults.UsageSample, quotaBytes int64, now time.Time
 	for _, f := range []float64{0, 0.5, 1} {
 		t := from.Add(time.Duration(f * span * float64(time.Second)))
 		anchor := map[float64]string{0: "start", 0.5: "middle", 1: "end"}[f]
-		c.XLabels = append(c.XLabels, usageLabel{X: x(t), Y: float64(c.Top + c.PlotH + 16), Text: t.UTC().Format("Jan 2 15:04"), Anchor: anchor})
+		c.XLabels = append(c.XLabels, usageLabel{X: x(t), Y: float64(c.Top + c.PlotH + 16), Text: t.In(loc).Format("Jan 2 15:04 MST"), Anchor: anchor})
 	}
-	c.Summary = fmt.Sprintf("%d samples since %s; latest %s of %s (%.0f%%).", len(samples), from.UTC().Format("2006-01-02"),
+	c.Summary = fmt.Sprintf("%d samples since %s; latest %s of %s (%.0f%%).", len(samples), from.In(loc).Format("2006-01-02"),
 		quota.Bytes(last.Bytes), quota.Bytes(quotaBytes), 100*float64(last.Bytes)/math.Max(float64(quotaBytes), 1))
 	return c
 }

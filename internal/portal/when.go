@@ -4,23 +4,47 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chatons/archipelago/internal/identity"
 )
 
+// clockWords are all the words of a relative time, in one place: the server renders with
+// them, and the layout hands them to web/static/clock.js (a JSON block, #clock-words) so the
+// live refresh of a page left open says the same thing. "{n}" is a number, "{t}" a span.
+type clockWords struct {
+	JustNow string `json:"just_now"` // within 5 s of now
+	Ago     string `json:"ago"`      // a past moment: "{t} ago"
+	In      string `json:"in"`       // a future moment: "in {t}"
+	Old     string `json:"old"`      // an age: "{t} old"
+	Seconds string `json:"s"`        // "{n} s", under a minute
+	Minutes string `json:"min"`      // "{n} min", under an hour
+	Hours   string `json:"h"`        // "{n} h", under 48 h
+	Days    string `json:"d"`        // "{n} d"
+}
+
+// englishClock are the English words of relative times.
+func englishClock() clockWords {
+	return clockWords{JustNow: "just now", Ago: "{t} ago", In: "in {t}", Old: "{t} old",
+		Seconds: "{n} s", Minutes: "{n} min", Hours: "{n} h", Days: "{n} d"}
+}
+
 // clock is how a page shows moments: relative to when it was rendered ("3 h ago"), with the
-// exact time in the viewer's time zone on hover. Templates reach it as $.Clock.
+// exact time in the viewer's time zone on hover. Templates reach it as $.Clock; every
+// moment a page shows goes through it (TestTemplatesShowMomentsThroughTheClock).
 type clock struct {
-	Now time.Time
-	Loc *time.Location
+	Now   time.Time
+	Loc   *time.Location
+	Words clockWords
 }
 
 func newClock(now time.Time, loc *time.Location) clock {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return clock{Now: now, Loc: loc}
+	return clock{Now: now, Loc: loc, Words: englishClock()}
 }
 
 // when dereferences the moments templates hand over.
@@ -45,15 +69,48 @@ func (c clock) Exact(v any) string {
 	return t.In(c.Loc).Format("2006-01-02 15:04 MST")
 }
 
+// Precise is the moment in the viewer's zone to the second, with the zone's name (an audit
+// entry, a checkpoint's signature).
+func (c clock) Precise(v any) string {
+	t, ok := when(v)
+	if !ok {
+		return ""
+	}
+	return t.In(c.Loc).Format("2006-01-02 15:04:05 MST")
+}
+
+// Day is the moment's date in the viewer's zone ("2026-12-05").
+func (c clock) Day(v any) string {
+	t, ok := when(v)
+	if !ok {
+		return ""
+	}
+	return t.In(c.Loc).Format("2006-01-02")
+}
+
 // Ago is a <time> element: the moment relative to now, the exact time on hover; "—" for
-// no moment.
+// no moment. clock.js keeps the words true on a page left open (data-clock="ago").
 func (c clock) Ago(v any) template.HTML {
 	t, ok := when(v)
 	if !ok {
 		return "—"
 	}
-	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`, t.UTC().Format(time.RFC3339),
-		template.HTMLEscapeString(c.Exact(t)), template.HTMLEscapeString(relative(c.Now, t))))
+	return c.element(t, "ago", c.Words.relative(c.Now, t))
+}
+
+// Old is a <time> element saying how old the moment is ("5 h old"), the exact time on
+// hover; "—" for no moment. clock.js keeps it true (data-clock="age").
+func (c clock) Old(v any) template.HTML {
+	t, ok := when(v)
+	if !ok {
+		return "—"
+	}
+	return c.element(t, "age", strings.ReplaceAll(c.Words.Old, "{t}", c.Words.span(c.Now.Sub(t))))
+}
+
+func (c clock) element(t time.Time, kind, text string) template.HTML {
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s" data-clock="%s">%s</time>`, t.UTC().Format(time.RFC3339),
+		template.HTMLEscapeString(c.Exact(t)), kind, template.HTMLEscapeString(text)))
 }
 
 // Age is how old the moment is now ("5 h"), "" for no moment.
@@ -62,34 +119,45 @@ func (c clock) Age(v any) string {
 	if !ok {
 		return ""
 	}
-	return span(c.Now.Sub(t))
+	return c.Words.span(c.Now.Sub(t))
+}
+
+// Script is what clock.js reads (#clock-words): the words and the render time, so that a
+// browser whose clock is off still counts from the server's.
+func (c clock) Script() map[string]any {
+	return map[string]any{"now": c.Now.UTC().Format(time.RFC3339), "words": c.Words}
 }
 
 // relative says when t is from now in words: "just now", "5 min ago", "in 2 h".
-func relative(now, t time.Time) string {
+func (w clockWords) relative(now, t time.Time) string {
 	d := now.Sub(t)
 	switch {
 	case d > -5*time.Second && d < 5*time.Second:
-		return "just now"
+		return w.JustNow
 	case d < 0:
-		return "in " + span(-d)
+		return strings.ReplaceAll(w.In, "{t}", w.span(-d))
 	}
-	return span(d) + " ago"
+	return strings.ReplaceAll(w.Ago, "{t}", w.span(d))
 }
 
-// span is a duration in its largest sensible unit: "42 s", "5 min", "3 h", "2 d".
-func span(d time.Duration) string {
+// span is a duration in its largest sensible unit: "42 s", "5 min", "3 h", "2 d". clock.js
+// has the same thresholds.
+func (w clockWords) span(d time.Duration) string {
 	d = max(d, 0)
+	unit, n := w.Days, int64(d/(24*time.Hour))
 	switch {
 	case d < time.Minute:
-		return fmt.Sprintf("%d s", int64(d/time.Second))
+		unit, n = w.Seconds, int64(d/time.Second)
 	case d < time.Hour:
-		return fmt.Sprintf("%d min", int64(d/time.Minute))
+		unit, n = w.Minutes, int64(d/time.Minute)
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h", int64(d/time.Hour))
+		unit, n = w.Hours, int64(d/time.Hour)
 	}
-	return fmt.Sprintf("%d d", int64(d/(24*time.Hour)))
+	return strings.ReplaceAll(unit, "{n}", strconv.FormatInt(n, 10))
 }
+
+// relative is relative in English.
+func relative(now, t time.Time) string { return englishClock().relative(now, t) }
 
 // viewerZone is the time zone moments are shown in: the viewer's setting, else the
 // federation's (identity.UserTimeZone); UTC on public pages.

@@ -1,0 +1,71 @@
+package portal
+
+import (
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chatons/archipelago/web"
+)
+
+// clockExempt are the only places a template may format a time itself or say "UTC": each
+// with why the viewer's clock ($.Clock, when.go) is not the right tool there.
+var clockExempt = []struct{ file, fragment, reason string }{
+	{"home.html", `{{.PeriodStart.Format "Jan 2"}} – {{.PeriodEnd.Format "Jan 2"}}`,
+		"a report's period is a range of calendar days (internal/reports), the same days in every zone, not a moment"},
+	{"reports.html", `{{.PeriodStart.Format "2006-01-02"}} – {{.PeriodEnd.Format "2006-01-02"}}`,
+		"a report's period is a range of calendar days (internal/reports), the same days in every zone, not a moment"},
+	{"quota.html", `(optional; at 00:00 UTC that day)`,
+		"says how the form's date is read (QuotaGrantCreate takes the day at 00:00 UTC), not a moment shown"},
+	{"restore_repository.html", `a cron expression in UTC`,
+		"test schedules are evaluated in UTC (internal/verify): the hint says how to write one, it shows no moment"},
+	{"restore_tests.html", `{{.LastAt}} UTC`,
+		"restore_tests.html is being rebuilt by the federation grid work (issue 17 item 7), which moves it to the clock"},
+}
+
+// Every moment a page shows goes through the viewer's clock: relative, in the viewer's time
+// zone, exact on hover. A template that formats a time itself or hard-codes " UTC" fails
+// here unless clockExempt says why.
+func TestTemplatesShowMomentsThroughTheClock(t *testing.T) {
+	t.Parallel()
+	names, err := fs.Glob(web.Templates, "templates/*.html")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no templates: %v", err)
+	}
+	banned := regexp.MustCompile(`\.Format\b| UTC\b`)
+	for _, name := range names {
+		b, err := fs.ReadFile(web.Templates, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, base := string(b), path.Base(name)
+		var covered [][2]int
+		for _, e := range clockExempt {
+			if e.file != base {
+				continue
+			}
+			for from := 0; ; {
+				i := strings.Index(src[from:], e.fragment)
+				if i < 0 {
+					break
+				}
+				covered = append(covered, [2]int{from + i, from + i + len(e.fragment)})
+				from += i + len(e.fragment)
+			}
+		}
+	next:
+		for _, m := range banned.FindAllStringIndex(src, -1) {
+			for _, c := range covered {
+				if m[0] >= c[0] && m[1] <= c[1] {
+					continue next
+				}
+			}
+			line := strings.Count(src[:m[0]], "\n") + 1
+			lines := strings.Split(src, "\n")
+			t.Errorf("%s:%d shows a moment without the clock (%q): use $.Clock.Ago or $.Clock.Exact, or add a reason to clockExempt\n%s",
+				base, line, src[m[0]:m[1]], strings.TrimSpace(lines[line-1]))
+		}
+	}
+}
