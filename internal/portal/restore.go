@@ -403,7 +403,7 @@ type repositoryData struct {
 	Policy     []policyLine
 	NextRun    string
 	NextRunAt  *time.Time // when the next test is due; nil: NextRun says why not
-	Active     *runRow // a test waiting or running
+	Active     *runRow    // a test waiting or running
 	Percent    string
 	Runs       []runRow
 	Charts     []RunChart
