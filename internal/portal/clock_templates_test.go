@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatons/archipelago/web"
 )
@@ -67,5 +68,41 @@ func TestTemplatesShowMomentsThroughTheClock(t *testing.T) {
 			t.Errorf("%s:%d shows a moment without the clock (%q): use $.Clock.Ago or $.Clock.Exact, or add a reason to clockExempt\n%s",
 				base, line, src[m[0]:m[1]], strings.TrimSpace(lines[line-1]))
 		}
+	}
+}
+
+// The live refresh (web/static/clock.js) says relative times in the page's words (when.go's
+// clockWords, handed over in #clock-words), never in its own: a translated page stays
+// translated when its times are refreshed.
+func TestClockScriptHasNoWordsOfItsOwn(t *testing.T) {
+	t.Parallel()
+	js, err := fs.ReadFile(web.Static, "static/clock.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout, err := fs.ReadFile(web.Templates, "templates/layout.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(layout), `id="clock-words">{{.Clock.Script}}</script>`) || !strings.Contains(string(layout), `{{static "clock.js"}}`) {
+		t.Fatal("the layout does not hand the clock's words to clock.js, or does not load it")
+	}
+	w := englishClock()
+	literals := regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`+"`[^`]*`").FindAllString(string(js), -1)
+	for _, word := range []string{w.JustNow, w.Ago, w.In, w.Old, w.Seconds, w.Minutes, w.Hours, w.Days} {
+		word = strings.TrimSpace(strings.NewReplacer("{n}", "", "{t}", "").Replace(word))
+		if len(word) < 3 {
+			continue // "s", "h", "d", "in": too short to tell from code
+		}
+		re := regexp.MustCompile(`\b` + regexp.QuoteMeta(word) + `\b`)
+		for _, l := range literals {
+			if re.MatchString(l) {
+				t.Errorf("clock.js says %q itself (%s): take it from #clock-words", word, l)
+			}
+		}
+	}
+	script := newClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC), nil).Script()
+	if script["now"] != "2026-12-05T12:00:00Z" || script["words"] != w {
+		t.Fatalf("Script = %v", script)
 	}
 }

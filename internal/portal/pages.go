@@ -39,7 +39,8 @@ func (p *Portal) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		p.fail(w, r, err)
 		return
 	}
-	page.Title, page.Nav, page.Data = "Account", "account", tz
+	page.Title, page.Nav = "Account", "account"
+	page.Data = accountData{TimeZone: tz, CanSetFederation: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
 	p.render(w, r, status, "account", page)
 }
 
@@ -164,8 +165,9 @@ func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 var accountFlashes = flashes{
 	"password": "Your password was changed. {sessions} logged out and {tokens} revoked: whoever knew the old password " +
 		"can use neither. Create new tokens on the Tokens page if you need them.",
-	"revoked":  "The token was revoked. It no longer works.",
-	"timezone": "Your time zone was saved: times are shown in it.",
+	"revoked":             "The token was revoked. It no longer works.",
+	"timezone":            "Your time zone was saved: times are shown in it.",
+	"federation-timezone": "The federation's time zone was saved: everyone who has not chosen their own sees times in it.",
 }
 
 // fieldLabel names a domain field for people: its last segment ("policy.sample_files" is

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 )
 
@@ -183,4 +184,28 @@ func (p *Portal) AccountTimeZone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/account?done=timezone", http.StatusSeeOther)
+}
+
+// accountData is the account page's: the viewer's time zone setting and whether they may
+// set the federation's (federation admins).
+type accountData struct {
+	identity.TimeZone
+	CanSetFederation bool
+}
+
+// FederationTimeZone handles the federation time zone form of the account page (federation
+// admins): the zone of everyone who has not chosen their own.
+func (p *Portal) FederationTimeZone(w http.ResponseWriter, r *http.Request) {
+	if authz.Check(user(r), authz.FederationManage, authz.Federation) != nil {
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed",
+			Error: "Only federation admins may change the federation's time zone."})
+		return
+	}
+	if _, err := p.identity.FederationTimeZoneSet(r.Context(), r.PostFormValue("time_zone")); err != nil {
+		p.refuse(w, r, err, map[string]string{"time_zone": "Federation time zone"}, func(status int, msg string) {
+			p.renderAccount(w, r, status, Page{Error: msg})
+		})
+		return
+	}
+	http.Redirect(w, r, "/account?done=federation-timezone", http.StatusSeeOther)
 }

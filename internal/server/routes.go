@@ -97,6 +97,8 @@ func (s *Server) routes() chi.Router {
 			r.Get("/v1/protection/settings", a.H(a.ProtectionSettingsGet))
 			r.Patch("/v1/protection/settings", a.H(a.ProtectionSettingsUpdate))
 			r.Get("/v1/quota", a.H(a.QuotaExplain))
+			r.Get("/v1/federation/settings", a.H(a.FederationSettingsGet)) // the default time zone
+			r.Patch("/v1/federation/settings", a.H(a.FederationSettingsUpdate))
 			r.Get("/v1/quota/settings", a.H(a.QuotaSettings))
 			r.Patch("/v1/quota/settings", a.H(a.QuotaSettingsUpdate))
 			r.Get("/v1/quota/grants", a.H(a.GrantList))
@@ -170,6 +172,7 @@ func (s *Server) routes() chi.Router {
 			r.Get("/account", p.Account)
 			r.Post("/account/password", p.ChangePassword)
 			r.Post("/account/time-zone", p.AccountTimeZone)
+			r.Post("/account/federation-time-zone", p.FederationTimeZone)
 			r.Get("/tokens", p.Tokens)
 			r.Post("/tokens", p.TokenCreate)
 			r.Post("/tokens/{id}/revoke", p.TokenRevoke)

@@ -1,5 +1,5 @@
-// Archipelago portal: keeps relative times true on a page left open. Every <time
-// data-clock="ago|age" datetime="…"> the server rendered (internal/portal/when.go) is
+// Archipelago portal: keeps relative times true on a page left open. Every <time data-clock
+// datetime="…"> the server rendered (internal/portal/when.go) is
 // rewritten every 30 s. The words come from the page (#clock-words, rendered from
 // when.go's clockWords), never from this file, so a translated page stays translated.
 "use strict";

@@ -1,0 +1,37 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/chatons/archipelago/internal/authz"
+)
+
+// federationSettingsBody is a PATCH of /v1/federation/settings; absent fields are unchanged.
+type federationSettingsBody struct {
+	TimeZone *string `json:"time_zone"`
+}
+
+// FederationSettingsGet answers GET /v1/federation/settings: the federation-wide settings of
+// people's experience, such as the time zone of those who chose none (every logged-in user).
+func (a *API) FederationSettingsGet(w http.ResponseWriter, r *http.Request) error {
+	if err := check(principal(r), authz.FederationRead, authz.Federation); err != nil {
+		return err
+	}
+	st, err := a.identity.FederationSettingsGet(r.Context())
+	return reply(w, http.StatusOK, st, err)
+}
+
+// FederationSettingsUpdate answers PATCH /v1/federation/settings (federation admins;
+// audited): an unknown zone is a 400 naming time_zone.
+func (a *API) FederationSettingsUpdate(w http.ResponseWriter, r *http.Request) error {
+	req, err := withBody[federationSettingsBody](r, check(principal(r), authz.FederationManage, authz.Federation))
+	if err != nil {
+		return err
+	}
+	if req.TimeZone == nil {
+		st, err := a.identity.FederationSettingsGet(r.Context())
+		return reply(w, http.StatusOK, st, err)
+	}
+	st, err := a.identity.FederationTimeZoneSet(r.Context(), *req.TimeZone)
+	return reply(w, http.StatusOK, st, err)
+}
