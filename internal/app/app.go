@@ -104,7 +104,8 @@ func (a *App) build(ctx context.Context) error {
 		jwtKey = a.Keyring.Derive("jwt-hs256")
 	}
 	a.Identity = identity.New(a.Pool, a.Log, identity.Config{JWTKey: jwtKey, Issuer: a.Cfg.PublicURL,
-		MaxConcurrentHashes: a.Cfg.MaxPasswordHashes})
+		MaxConcurrentHashes: a.Cfg.MaxPasswordHashes,
+		PasswordCost:        identity.PasswordCost{MemoryKiB: a.Cfg.PasswordHashMemoryKiB, Passes: a.Cfg.PasswordHashPasses}})
 	auditKeys, err := audit.LoadKeys(ctx, a.Pool, a.Cfg.AuditKey, a.Keyring.Derive)
 	if errors.Is(err, audit.ErrBadSigningKey) {
 		return &config.Error{Var: "ARCHIPELAGO_AUDIT_SIGNING_KEY", Problem: err.Error()}

@@ -59,6 +59,11 @@ func New(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatalf("apptest: config: %v", err)
 	}
+	// The fixture creates and logs in four users per test, and a package runs hundreds of
+	// tests: at the production cost (64 MiB, 3 passes) their hashes alone took minutes of CPU
+	// and made loaded runs hit the package timeout. Logins verify each hash at its own cost;
+	// the identity package's tests and the login-flood tests keep the production cost.
+	cfg.PasswordHashMemoryKiB, cfg.PasswordHashPasses = 1024, 1
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.Open(ctx, cfg, testenv.Logger(t))
 	if err != nil {

@@ -49,6 +49,12 @@ type Config struct {
 	// MaxPasswordHashes bounds the argon2id computations (64 MiB each) run at once
 	// (ARCHIPELAGO_MAX_PASSWORD_HASHES).
 	MaxPasswordHashes int
+	// PasswordHashMemoryKiB and PasswordHashPasses, when set, are the argon2id cost of the
+	// password hashes this process writes (zero: the production cost, 64 MiB and 3 passes).
+	// Not read from the environment: test fixtures (internal/apptest), which create hundreds
+	// of users per package, set a small cost; a hash records its own cost, so logins verify
+	// either kind.
+	PasswordHashMemoryKiB, PasswordHashPasses uint32
 
 	// Restore verification.
 	ScratchDir         string        // ARCHIPELAGO_SCRATCH_DIR

@@ -134,6 +134,9 @@ type Config struct {
 	// MaxConcurrentHashes bounds the argon2id computations (64 MiB each) this process runs
 	// at once; default DefaultMaxConcurrentHashes.
 	MaxConcurrentHashes int
+	// PasswordCost is the argon2id cost of the hashes this Service writes; zero fields take
+	// the production cost (64 MiB, 3 passes). Only test fixtures lower it.
+	PasswordCost PasswordCost
 	// HashWait is how long a login waits for a hashing slot before ErrBusy; default 2 s.
 	HashWait time.Duration
 	// ThrottleWait is how long a login waits for the database to decide its throttle and

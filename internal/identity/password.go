@@ -72,14 +72,36 @@ func CheckPasswordPolicy(password, email string) error {
 	return nil
 }
 
-// HashPassword returns an argon2id hash in the PHC string format.
+// PasswordCost is an argon2id cost: memory in KiB and passes. The zero value is the
+// production cost.
+type PasswordCost struct {
+	MemoryKiB, Passes uint32
+}
+
+func (c PasswordCost) orDefault() PasswordCost {
+	if c.MemoryKiB == 0 || c.MemoryKiB > argonMemory {
+		c.MemoryKiB = argonMemory
+	}
+	if c.Passes == 0 || c.Passes > argonTime {
+		c.Passes = argonTime
+	}
+	return c
+}
+
+// HashPassword returns an argon2id hash in the PHC string format, at the production cost.
 func HashPassword(password string) (string, error) {
+	return hashPasswordCost(password, PasswordCost{})
+}
+
+// hashPasswordCost is HashPassword at a given cost (never above the production cost).
+func hashPasswordCost(password string, c PasswordCost) (string, error) {
+	c = c.orDefault()
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	key := argonKey([]byte(password), salt, c.Passes, c.MemoryKiB, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryKiB, c.Passes, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
@@ -164,7 +186,7 @@ func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok
 
 // hashPassword is HashPassword within the bound on concurrent hashing.
 func (s *Service) hashPassword(ctx context.Context, password string) (hash string, err error) {
-	if serr := s.withHashSlot(ctx, func() { hash, err = HashPassword(password) }); serr != nil {
+	if serr := s.withHashSlot(ctx, func() { hash, err = hashPasswordCost(password, s.cfg.PasswordCost) }); serr != nil {
 		return "", serr
 	}
 	return hash, err
