@@ -19,8 +19,11 @@ func TestFutureSnapshotIsReportedAndDoesNotKeepFreshnessPassing(t *testing.T) {
 	b := setup(t, Config{Now: func() time.Time { return time.Now().Add(skew) }})
 	b.worker(nil)
 	f := b.newRepo("restic/future", false, false, Policy{RPOSeconds: ptr(int64(26 * 3600))})
-	if _, err := b.restic.Backup(b.ctx, f.member, restic.BackupOptions{Paths: []string{f.src.dir}, Host: "member-host",
-		Time: time.Now().Add(72 * time.Hour)}); err != nil {
+	// The repository also holds the fixture's first snapshot, dated now and uploaded just
+	// before: the future-dated one, uploaded after it, is the newest plausible snapshot.
+	future, err := b.restic.Backup(b.ctx, f.member, restic.BackupOptions{Paths: []string{f.src.dir}, Host: "member-host",
+		Time: time.Now().Add(72 * time.Hour)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	run := b.test(f)
@@ -31,13 +34,16 @@ func TestFutureSnapshotIsReportedAndDoesNotKeepFreshnessPassing(t *testing.T) {
 	if run.SnapshotAgeSeconds == nil || *run.SnapshotAgeSeconds < 0 || *run.SnapshotAgeSeconds > 600 {
 		t.Errorf("snapshot age %v: want the age of the plausible time (seconds)", run.SnapshotAgeSeconds)
 	}
+	if newest := ptrString(run.SnapshotID); newest != future.SnapshotID {
+		t.Fatalf("newest snapshot %.8s, want the future-dated one %.8s, by its upload time: %s", newest, future.SnapshotID, describe(run))
+	}
 	// Backups stop; 30 h later the future-dated snapshot is still "in the future" by its own
 	// date, but it was uploaded 30 h ago: stale.
 	skew = 30 * time.Hour
 	run = b.test(f)
 	l = level(run, LevelFreshness)
 	if run.Status != StatusFailed || l.Outcome != OutcomeFailed || !strings.Contains(l.Summary, "clock ahead") ||
-		!strings.Contains(l.Summary, "26h target") {
+		!strings.Contains(l.Summary, "26h target") || !strings.Contains(l.Summary, "("+future.SnapshotID[:8]+")") {
 		t.Fatalf("backups stopped behind a future-dated snapshot: %s", describe(run))
 	}
 }
@@ -78,4 +84,11 @@ func TestFreshnessTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ptrString(s *string) string {
+	if s == nil {
+		return "(none)"
+	}
+	return *s
 }
