@@ -12,32 +12,49 @@ import (
 )
 
 // TestKilledWorkerOnTheLastAttemptIsClosedInError: when the dead worker ran the last
-// attempt, the sweeper closes the run in error naming the dead worker (it never stays
-// "running"), the job is discarded, and the scratch space is reclaimed.
+// attempt, the first sweep after HeartbeatTimeout closes the run in error naming the dead
+// worker (it never stays "running", and waits for no second sweep: the documented bound
+// is HeartbeatTimeout + SweepEvery), the job is discarded, and the scratch space is
+// reclaimed by that same sweep.
 func TestKilledWorkerOnTheLastAttemptIsClosedInError(t *testing.T) {
 	t.Parallel()
 	cfg := fastLiveness
 	cfg.MaxAttempts = 1
 	b, _, run, kill := doomedTest(t, cfg)
 	kill()
-	b.worker(&river.Config{PeriodicJobs: b.svc.PeriodicJobs()})
-	done := b.wait(run.ID, 2*time.Minute)
+	// No worker and no periodic sweeper: one sweep, once the heartbeat is overdue.
+	for deadline := time.Now().Add(time.Minute); ; {
+		var dead bool
+		if err := b.pool.QueryRow(b.ctx, `SELECT heartbeat_at < now() - $2 * interval '1 millisecond' FROM restore_test_runs WHERE id = $1`,
+			run.ID, cfg.HeartbeatTimeout.Milliseconds()).Scan(&dead); err != nil {
+			t.Fatal(err)
+		}
+		if dead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed worker's heartbeat is still fresh")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := b.svc.Sweep(b.ctx); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	done, err := RunGetByID(b.ctx, b.pool, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if done.Status != StatusError || !strings.Contains(done.Reason, "doomed-worker") ||
 		!strings.Contains(done.Reason, "stopped answering") || !strings.Contains(done.Reason, "says nothing about the backup") {
-		t.Fatalf("dead worker on the last attempt: %s", describe(done))
+		t.Fatalf("dead worker on the last attempt, after one sweep: %s", describe(done))
 	}
 	var state string
 	if err := b.pool.QueryRow(b.ctx, `SELECT j.state FROM river_job j JOIN restore_test_runs r ON r.river_job_id = j.id
 		WHERE r.id = $1`, run.ID).Scan(&state); err != nil || state != "discarded" {
 		t.Fatalf("job state %q (%v), want discarded", state, err)
 	}
-	// The sweeper (or the next test's start) reclaims the dead process's scratch.
-	deadline := time.Now().Add(time.Minute)
-	for dirSize(b.scratch) != 0 || len(jobDirs(t, b.scratch)) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("scratch of the dead worker not reclaimed: %v", jobDirs(t, b.scratch))
-		}
-		time.Sleep(100 * time.Millisecond)
+	if left := dirSize(b.scratch); left != 0 || len(jobDirs(t, b.scratch)) != 0 {
+		t.Fatalf("scratch of the dead worker not reclaimed by the sweep: %d bytes, %v", left, jobDirs(t, b.scratch))
 	}
 }
 
