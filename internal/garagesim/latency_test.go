@@ -275,6 +275,93 @@ func TestCreateKeyWithoutASpareIsOneIAMWrite(t *testing.T) {
 	}
 }
 
+// TestSparesGiveWayToAdminCallsIAMWrites: MinIO makes IAM writes one at a time, so a
+// spare user being made in the background would make an admin call's write queue behind
+// it. While an admin call has an IAM write in flight (a grant's policy, held by the gate),
+// the filler replacing a spare just taken makes none of its writes; it makes them once
+// the admin call's write is done.
+func TestSparesGiveWayToAdminCallsIAMWrites(t *testing.T) {
+	t.Parallel()
+	b, g := setupGated(t)
+	ctx := context.Background()
+	bi := b.bucket(t)
+	k0 := b.key(t, garage.CreateKeyParams{Name: "first"}) // starts the filler
+	isWrite := func(p string) bool {
+		return strings.Contains(p, "/add-canned-policy") || strings.Contains(p, "/add-user") ||
+			strings.Contains(p, "/set-user-or-group-policy")
+	}
+	// spareWrites counts the IAM writes made for users other than the given keys.
+	spareWrites := func(keys ...string) int {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		n := 0
+	writes:
+		for _, w := range g.writes {
+			for _, k := range keys {
+				if strings.HasSuffix(w, " "+k) {
+					continue writes
+				}
+			}
+			n++
+		}
+		return n
+	}
+	// The filler makes its spares (three writes each), then waits for one to be taken.
+	for deadline := time.Now().Add(2 * time.Minute); spareWrites(k0.AccessKeyID) < 3*3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spares were never made: %d IAM writes for them", spareWrites(k0.AccessKeyID))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// An admin call's IAM write in flight: the grant's policy, held by MinIO.
+	g.close()
+	granted := make(chan error, 1)
+	go func() {
+		_, err := b.client.AllowBucketKey(ctx, bi.ID, k0.AccessKeyID, garage.PermRead|garage.PermWrite)
+		granted <- err
+	}()
+	for held := false; !held; {
+		select {
+		case p := <-g.held:
+			held = strings.Contains(p, "add-canned-policy") && strings.Contains(p, k0.AccessKeyID)
+		case <-time.After(time.Minute):
+			t.Fatal("the grant never reached MinIO's admin API")
+		}
+	}
+	// A spare is taken (no MinIO call): the filler wants to make a new one now.
+	k1 := b.key(t, garage.CreateKeyParams{Name: "second"})
+	before := spareWrites(k0.AccessKeyID, k1.AccessKeyID)
+	// While the grant's write is held, no write for a spare may reach MinIO. The window
+	// only bounds how long a removal of the handling is looked for: a slower machine can
+	// miss it, never fail because of it.
+	window := time.After(10 * time.Second)
+	for waiting := true; waiting; {
+		select {
+		case p := <-g.held:
+			if isWrite(p) {
+				g.open()
+				t.Fatalf("a spare's IAM write reached MinIO while an admin call's was in flight: %s", p)
+			}
+		case err := <-granted:
+			t.Fatalf("the held grant ended: %v", err)
+		case <-window:
+			waiting = false
+		}
+	}
+	g.open()
+	if err := <-granted; err != nil {
+		t.Fatalf("grant after MinIO answered: %v", err)
+	}
+	// The filler was waiting, not idle: it makes the new spare now.
+	for deadline := time.Now().Add(2 * time.Minute); spareWrites(k0.AccessKeyID, k1.AccessKeyID) <= before; {
+		if time.Now().After(deadline) {
+			t.Fatal("no spare made after the grant: the filler was not waiting, the test proves nothing")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // BenchmarkAdminCalls measures the admin calls vaults make, several at once, and
 // reports their p50 and p99 (go test -run '^$' -bench AdminCalls ./internal/garagesim/).
 func BenchmarkAdminCalls(bm *testing.B) {
