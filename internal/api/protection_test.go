@@ -104,7 +104,8 @@ func TestProtectionAPI(t *testing.T) {
 	}
 	res = ve.post(f.AdminA, path+"/unfreeze", nil)
 	res.Decode(t, &st)
-	if res.Status != 200 || !st.Frozen || st.UnfreezeAfter == nil {
+	// The freeze ends only after the unfreeze delay (24 h by default), not at once.
+	if res.Status != 200 || !st.Frozen || st.UnfreezeAfter == nil || time.Until(parseTime(t, *st.UnfreezeAfter)) < 23*time.Hour {
 		t.Fatalf("unfreeze: %d %s", res.Status, res.Body)
 	}
 	if res = ve.post(f.AdminA, path+"/unfreeze", nil); res.Status != 409 {
@@ -131,4 +132,13 @@ func TestProtectionAPI(t *testing.T) {
 		!strings.Contains(string(res.Body), `"deletion_grace_seconds":2592000`) {
 		t.Fatalf("settings: %d %s", res.Status, res.Body)
 	}
+}
+
+func parseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatalf("time %q: %v", s, err)
+	}
+	return at
 }

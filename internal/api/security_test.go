@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -110,8 +111,12 @@ func TestLoginBoundsItsInput(t *testing.T) {
 		t.Fatalf("login_failures after a refused request: %d %v", n, err)
 	}
 	// Through the domain, with no HTTP layer in between: the same refusal.
-	if _, err := env.App.Identity.Login(context.Background(), long, "x", "192.0.2.7", "t"); err == nil || !strings.Contains(err.Error(), "email") {
-		t.Fatalf("identity.Login with an overlong email: %v", err)
+	var fe *identity.FieldError
+	if _, err := env.App.Identity.Login(context.Background(), long, "x", "192.0.2.7", "t"); !errors.As(err, &fe) || fe.Field != "email" {
+		t.Fatalf("identity.Login with an overlong email: %v, want a refusal naming email", err)
+	}
+	if err := env.App.Pool.QueryRow(context.Background(), `SELECT count(*) FROM login_failures`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("login_failures after a refused identity.Login: %d %v", n, err)
 	}
 }
 
@@ -160,6 +165,15 @@ func TestAnAPITokenCannotCreateTokens(t *testing.T) {
 	r = env.Do(apptest.Req{Method: "POST", Path: "/v1/tokens", Token: tok.Token, Body: map[string]any{"name": "child", "member": "member-a", "role": "viewer"}})
 	if r.Status != 403 || !strings.Contains(string(r.Body), "cannot create API tokens") {
 		t.Fatalf("create with an API token: %d %s", r.Status, r.Body)
+	}
+	// The domain refuses too, whatever layer calls it.
+	p, err := env.App.Identity.TokenPrincipal(context.Background(), tok.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := env.App.Identity.TokenCreate(identity.WithPrincipal(context.Background(), p), p,
+		identity.NewToken{Name: "child", MemberID: p.Members[0].ID, Role: "viewer"}); !errors.Is(err, identity.ErrTokenCannotMint) {
+		t.Fatalf("identity.TokenCreate with an API token's principal: %v, want ErrTokenCannotMint", err)
 	}
 	var count int
 	if err := env.App.Pool.QueryRow(context.Background(), `SELECT count(*) FROM api_tokens`).Scan(&count); err != nil || count != 1 {
