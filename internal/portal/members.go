@@ -2,9 +2,11 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
@@ -52,6 +54,8 @@ type membersData struct {
 	// Form is the add form; AddOpen keeps it unfolded after a refused add.
 	Form    memberForm
 	AddOpen bool
+	// Query is the search (?q=, a substring of the slug or the name), "" for every member.
+	Query string
 }
 
 // membersView says how the Members page is shown beyond its data: a refused add or edit.
@@ -80,9 +84,18 @@ var memberFlashes = flashes{
 }
 
 func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {
-	mp, err := islands.MemberPage(r.Context(), p.pool, islands.MemberFilter{}, pageRequest(r))
+	query := strings.TrimSpace(r.URL.Query().Get("q"))
+	if utf8.RuneCountInString(query) > gridQueryMax {
+		p.render(w, r, http.StatusBadRequest, "error", Page{Title: "Members", Error: "Member search: at most 200 characters."})
+		return
+	}
+	mp, err := islands.MemberPage(r.Context(), p.pool, islands.MemberFilter{Query: query}, pageRequest(r))
 	ms, ok := pageItems(p, w, r, &page, mp, err)
 	if !ok {
+		return
+	}
+	if ms, err = exactFirst(r, p, query, ms); err != nil {
+		p.fail(w, r, err)
 		return
 	}
 	ids := idsOf(ms, func(m islands.Member) int64 { return m.ID })
@@ -92,7 +105,7 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 		p.fail(w, r, err)
 		return
 	}
-	data := membersData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
+	data := membersData{CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil, Query: query}
 	if view.add != nil {
 		data.Form, data.AddOpen = *view.add, true
 	}
@@ -107,6 +120,32 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 	}
 	page.Title, page.Nav, page.Data = "Members", "members", data
 	p.render(w, r, status, "members", page)
+}
+
+// exactFirst puts the member whose slug is the search first on the first page (and leaves
+// it out of the others): the dashboard links to /members?q=<slug>#member-<slug>, and a
+// slug can be inside many others ("m1" in "m10", "m11"…), beyond the first page.
+func exactFirst(r *http.Request, p *Portal, query string, ms []islands.Member) ([]islands.Member, error) {
+	if !slugLike.MatchString(query) {
+		return ms, nil
+	}
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, query)
+	if errors.Is(err, islands.ErrNotFound) {
+		return ms, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]islands.Member, 0, len(ms)+1)
+	if r.URL.Query().Get("cursor") == "" {
+		out = append(out, m)
+	}
+	for _, x := range ms {
+		if x.ID != m.ID {
+			out = append(out, x)
+		}
+	}
+	return out, nil
 }
 
 // federationAdmin answers 403 and returns false unless the user is a federation admin.

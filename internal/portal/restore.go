@@ -87,6 +87,9 @@ type registerForm struct {
 }
 
 type restoreTestsData struct {
+	// Grid is the federation's members × repositories grid, for those who read every member
+	// (grid.go); Members the matrix of tiles otherwise.
+	Grid    *gridView
 	Members []matrixMember
 	Counts  map[string]int
 	// Vaults the user may register repositories in (admin of their member).
@@ -160,17 +163,34 @@ var restoreFlashes = flashes{
 func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, status int, page Page, form registerForm) {
 	u := user(r)
 	ids := visibleMemberIDs(u)
-	rp, err := verify.RepositoryPage(r.Context(), p.pool, verify.RepositoryFilter{MemberIDs: ids}, pageRequest(r))
-	repos, ok := pageItems(p, w, r, &page, rp, err)
-	if !ok {
-		return
-	}
 	counts, err := verify.OutcomeCounts(r.Context(), p.pool, ids) // over every page
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	data := restoreTestsData{Counts: counts, Form: form, Statement: verify.FullModeStatement, StatementVersion: verify.FullModeStatementVersion}
+	if authz.ReadScope(u).All {
+		// Every member: the grid, a line per member.
+		f, msg := gridRequest(r, ids)
+		if msg != "" {
+			p.render(w, r, http.StatusBadRequest, "error", Page{Title: "Restore tests", Error: msg})
+			return
+		}
+		gp, err := verify.GridPage(r.Context(), p.pool, f, pageRequest(r))
+		members, ok := pageItems(p, w, r, &page, gp, err)
+		if !ok {
+			return
+		}
+		g := newGridView(r, f, members)
+		data.Grid = &g
+		p.renderRestoreTestsData(w, r, status, page, data)
+		return
+	}
+	rp, err := verify.RepositoryPage(r.Context(), p.pool, verify.RepositoryFilter{MemberIDs: ids}, pageRequest(r))
+	repos, ok := pageItems(p, w, r, &page, rp, err)
+	if !ok {
+		return
+	}
 	byID := map[int64]*matrixMember{}
 	var order []int64
 	for _, m := range u.Members {
@@ -204,6 +224,14 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 		}
 		data.Members = append(data.Members, *mm)
 	}
+	p.renderRestoreTestsData(w, r, status, page, data)
+}
+
+// renderRestoreTestsData adds the register form's vaults (those of the members u is an
+// admin of) and renders the page.
+func (p *Portal) renderRestoreTestsData(w http.ResponseWriter, r *http.Request, status int, page Page, data restoreTestsData) {
+	u := user(r)
+	var err error
 	var adminOf []int64
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
