@@ -45,7 +45,11 @@ func gridRequest(r *http.Request, ids []int64) (verify.GridFilter, string) {
 
 // newGridView is the grid of a page of members, with the links that sort it.
 func newGridView(r *http.Request, f verify.GridFilter, members []verify.GridMember) gridView {
-	g := gridView{Members: members, Sort: f.Sort, Outcome: f.Outcome, Query: f.Query, SortHref: map[string]string{},
+	sort := f.Sort
+	if sort == verify.GridSortWorst {
+		sort = "" // the default: links and the "every member" link leave it out
+	}
+	g := gridView{Members: members, Sort: sort, Outcome: f.Outcome, Query: f.Query, SortHref: map[string]string{},
 		Filtered: f.Outcome != "" || f.Query != ""}
 	for _, s := range verify.GridSorts {
 		q := url.Values{}
