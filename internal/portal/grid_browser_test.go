@@ -234,6 +234,11 @@ func TestFederationGridInTheBrowser(t *testing.T) {
 	if n := count("table.fed-grid a.gc"); n != 250 {
 		t.Errorf("at 400 px: %d cells", n)
 	}
+	// Usable: a line's name, worst outcome and cells are on the screen without scrolling the grid.
+	right, err := chromedp.Run(b, chromedp.Evaluate[float64](`Math.max(...Array.from(document.querySelectorAll("table.fed-grid tbody tr:first-child a.gc")).map(c => c.getBoundingClientRect().right))`))
+	if err != nil || right > 400 {
+		t.Errorf("at 400 px the first line's cells end at %v px (%v), off the screen", right, err)
+	}
 }
 
 // TestMembersSearch: the Members page finds a member among many by slug or name (?q=), and
