@@ -189,9 +189,10 @@ func TestFederationGridInTheBrowser(t *testing.T) {
 	}
 	browsertest.Screenshot(t, b, "federation-grid-by-name")
 
-	// The form: only members with a failed or error repository (order kept: by name).
+	// The form: only members with a failed or error repository (order kept: by name). Each
+	// step waits for the "Show every member" link, which only a filtered page has.
 	browsertest.Step(t, b, "filter failed or error", chromedp.SetValue(css("#gf-outcome"), "attention"),
-		chromedp.Click(css(".fed-grid-filter button[type=submit]")), chromedp.WaitVisible(css(`a[href^="/restore-tests?sort=name"]`)))
+		chromedp.Click(css(".fed-grid-filter button[type=submit]")), chromedp.WaitVisible(css(`.fed-grid-filter a[href="/restore-tests?sort=name"]`)))
 	var needy []string
 	for _, r := range rowsOf() {
 		slug, worst, _ := strings.Cut(r, "=")
@@ -210,7 +211,7 @@ func TestFederationGridInTheBrowser(t *testing.T) {
 	// A search on the slug or the name.
 	browsertest.Step(t, b, "search", chromedp.Navigate(env.URL+"/restore-tests"), chromedp.WaitVisible(css("#gf-q")),
 		chromedp.SendKeys(css("#gf-q"), "Grid member 07"), chromedp.Click(css(".fed-grid-filter button[type=submit]")),
-		chromedp.WaitVisible(css(`a[href="/restore-tests"]`)))
+		chromedp.WaitVisible(css(`.fed-grid-filter a[href="/restore-tests"]`)))
 	if got := rowsOf(); len(got) != 1 || !strings.HasPrefix(got[0], "grid-07=") {
 		t.Errorf("search Grid member 07: %v", got)
 	}
