@@ -22,8 +22,6 @@ var clockExempt = []struct{ file, fragment, reason string }{
 		"says how the form's date is read (QuotaGrantCreate takes the day at 00:00 UTC), not a moment shown"},
 	{"restore_repository.html", `a cron expression in UTC`,
 		"test schedules are evaluated in UTC (internal/verify): the hint says how to write one, it shows no moment"},
-	{"restore_tests.html", `{{.LastAt}} UTC`,
-		"restore_tests.html is being rebuilt by the federation grid work (issue 17 item 7), which moves it to the clock"},
 }
 
 // Every moment a page shows goes through the viewer's clock: relative, in the viewer's time

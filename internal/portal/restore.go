@@ -71,7 +71,7 @@ type matrixCell struct {
 	RTO         string
 	RTOClass    string
 	RTOTarget   string
-	LastAt      string
+	LastAt      *time.Time // when the last test finished
 }
 
 // matrixMember is one member's line of the matrix.
@@ -123,9 +123,7 @@ func cellOf(r verify.Repository) matrixCell {
 				c.RTOClass = "warn"
 			}
 		}
-		if l.FinishedAt != nil {
-			c.LastAt = l.FinishedAt.UTC().Format("2006-01-02 15:04")
-		}
+		c.LastAt = l.FinishedAt
 	}
 	return c
 }
