@@ -228,8 +228,8 @@ func (a *API) ApprovalGet(w http.ResponseWriter, r *http.Request) error {
 }
 
 type voteRequest struct {
-	Comment  string `json:"comment"`
-	MemberID int64  `json:"member_id"`
+	Comment string    `json:"comment"`
+	Member  memberRef `json:"member"` // id or slug: the organisation the vote is for
 }
 
 func (a *API) vote(w http.ResponseWriter, r *http.Request, approve bool) error {
@@ -238,7 +238,15 @@ func (a *API) vote(w http.ResponseWriter, r *http.Request, approve bool) error {
 	if err != nil {
 		return err
 	}
-	out, err := a.approvals.RequestVote(r.Context(), principal(r), req.ID, approvals.VoteInput{Approve: approve, Comment: in.Comment, MemberID: in.MemberID})
+	var memberID int64
+	if in.Member != "" {
+		m, err := a.memberByRef(r, "member", in.Member)
+		if err != nil {
+			return err
+		}
+		memberID = m.ID
+	}
+	out, err := a.approvals.RequestVote(r.Context(), principal(r), req.ID, approvals.VoteInput{Approve: approve, Comment: in.Comment, MemberID: memberID})
 	return reply(w, http.StatusOK, out, err)
 }
 

@@ -24,7 +24,7 @@ type auditPage struct {
 // AuditList answers GET /v1/audit/entries: the entries the caller may see, newest first,
 // paged in the one style of every list (?cursor=, ?limit=, next_cursor).
 func (a *API) AuditList(w http.ResponseWriter, r *http.Request) error {
-	f, err := auditFilter(r)
+	f, err := a.auditFilter(r)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (a *API) AuditList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // auditFilter reads the list's query parameters.
-func auditFilter(r *http.Request) (audit.Filter, error) {
+func (a *API) auditFilter(r *http.Request) (audit.Filter, error) {
 	q := r.URL.Query()
 	var f audit.Filter
 	for _, p := range []struct {
@@ -71,11 +71,12 @@ func auditFilter(r *http.Request) (audit.Filter, error) {
 	if m := q.Get("member"); m == "federation" {
 		f.Federation = true
 	} else if m != "" {
-		id, err := strconv.ParseInt(m, 10, 64)
-		if err != nil || id <= 0 {
-			return f, Invalid("member", `must be a member id or "federation"`)
+		// The member's id or slug; who may read which entries is decided by the list itself.
+		mem, err := a.memberByRef(r, "member", memberRef(m))
+		if err != nil {
+			return f, err
 		}
-		f.MemberID = &id
+		f.MemberID = &mem.ID
 	}
 	if q.Has("before") {
 		// The audit list's own sequence cursor, before the one style: refused clearly

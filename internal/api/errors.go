@@ -246,6 +246,8 @@ func decodeError(err error) *Error {
 		msg := fmt.Sprintf("must be %s, not %s", want, jsonKind(got))
 		if strings.HasPrefix(want, "a whole") && got == "number" {
 			msg = fmt.Sprintf("must be a whole number that fits in %d bits, written without a fraction or exponent", typeErr.Type.Bits())
+		} else if typeErr.Type == memberRefType {
+			msg = "must be a member's id (a number) or slug (a string), not " + jsonKind(got)
 		} else if typeErr.Type.String() == "time.Time" {
 			msg = "must be a date and time in RFC 3339 form, such as 2026-01-02T15:04:05Z"
 		}

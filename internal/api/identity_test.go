@@ -34,7 +34,7 @@ func TestLoginMeAndLogout(t *testing.T) {
 	tok.AccessToken, tok.RefreshToken = raw["access_token"].(string), raw["refresh_token"].(string)
 
 	me := env.Do(apptest.Req{Method: "GET", Path: "/v1/me", Token: tok.AccessToken})
-	if me.Status != 200 || !strings.Contains(string(me.Body), `"slug":"member-a","name":"Member A","role":"admin"`) {
+	if me.Status != 200 || !strings.Contains(string(me.Body), `"member_slug":"member-a","member_name":"Member A","role":"admin"`) {
 		t.Fatalf("me: %d %s", me.Status, me.Body)
 	}
 	// A refresh gives a working access token.

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/islands"
 )
@@ -41,8 +39,12 @@ func (a *API) IslandList(w http.ResponseWriter, r *http.Request) error {
 		islands.StatusUnavailable, islands.StatusUnreachable); err != nil {
 		return err
 	}
-	if f.Operator, err = queryInt(q.Get("operator"), "operator", 1, 1<<62); err != nil {
-		return err
+	if ref := memberRef(q.Get("operator")); ref != "" {
+		m, err := a.memberByRef(r, "operator", ref)
+		if err != nil {
+			return err
+		}
+		f.Operator = m.ID
 	}
 	pg, err := islands.IslandPage(r.Context(), a.pool, f, req)
 	if err != nil {
@@ -208,14 +210,11 @@ func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {
 	if err != nil {
 		return isl, 0, err
 	}
-	mid, err := pathID(r, chi.URLParam(r, "member_id"))
-	if err != nil {
-		return isl, 0, NotFound("member")
-	}
-	return isl, mid, nil
+	m, err := a.memberFromPath(r, "member", nil)
+	return isl, m.ID, err
 }
 
-// OperatorAdd answers PUT /v1/islands/{id}/operators/{member_id} (federation admins).
+// OperatorAdd answers PUT /v1/islands/{id}/operators/{member} (federation admins).
 func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) error {
 	isl, mid, err := a.operatorTarget(r)
 	if err != nil {
@@ -225,7 +224,7 @@ func (a *API) OperatorAdd(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusOK, op, err)
 }
 
-// OperatorRemove answers DELETE /v1/islands/{id}/operators/{member_id} (federation admins).
+// OperatorRemove answers DELETE /v1/islands/{id}/operators/{member} (federation admins).
 func (a *API) OperatorRemove(w http.ResponseWriter, r *http.Request) error {
 	if done, err := a.gate(w, r, a.planOperatorRemove); done { // protected action: 202 with an approval request
 		return err

@@ -108,7 +108,7 @@ func TestIslandLifecycleOnTheSimulator(t *testing.T) {
 	expect(t, rec.do(adminA, "PUT", fmt.Sprintf("/v1/islands/%d/operators/%d", isl.ID, f.MemberA.ID), nil), 403, "")
 	nodeA, nodeB := nodeIn(t, sim, "member-a"), nodeIn(t, sim, "member-b")
 	pledge := func(member int64, node string, capacity int64) map[string]any {
-		return map[string]any{"member_id": member, "island_id": isl.ID, "node_id": node, "capacity_bytes": capacity}
+		return map[string]any{"member": member, "island_id": isl.ID, "node_id": node, "capacity_bytes": capacity}
 	}
 	expect(t, rec.do(adminA, "POST", "/v1/pledges", pledge(f.MemberA.ID, nodeA, 0)), 400, "capacity_bytes")
 	expect(t, rec.do(adminA, "POST", "/v1/pledges", pledge(f.MemberA.ID, nodeA, -5)), 400, "capacity_bytes")

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/chatons/archipelago/internal/authz"
@@ -21,11 +20,13 @@ func (a *API) MemberList(w http.ResponseWriter, r *http.Request) error {
 	return replyPage(w, "members", pg, err)
 }
 
-// memberFor checks act on the federation, then loads the member of the path's {id}.
+// memberFor checks act on the federation, then loads the member of the path's {id} (its
+// id or its slug).
 func (a *API) memberFor(r *http.Request, act authz.Action) (islands.Member, error) {
-	return federationObject(r, act, "member", func(ctx context.Context, id int64) (islands.Member, error) {
-		return islands.MemberGetByID(ctx, a.pool, id)
-	})
+	if err := check(principal(r), act, authz.Federation); err != nil {
+		return islands.Member{}, err
+	}
+	return a.memberFromPath(r, "id", nil)
 }
 
 // MemberGet answers GET /v1/members/{id}.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/chatons/archipelago/internal/authz"
-	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
 )
 
@@ -27,13 +26,13 @@ func (a *API) ChannelList(w http.ResponseWriter, r *http.Request) error {
 }
 
 type channelRequest struct {
-	Member       *string   `json:"member"` // slug; absent or null: a federation-wide channel
-	Kind         *string   `json:"kind"`
-	Name         *string   `json:"name"`
-	Target       *string   `json:"target"`
-	Events       *[]string `json:"events"`
-	Enabled      *bool     `json:"enabled"`
-	RotateSecret bool      `json:"rotate_secret"`
+	Member       *memberRef `json:"member"` // id or slug; absent or null: a federation-wide channel
+	Kind         *string    `json:"kind"`
+	Name         *string    `json:"name"`
+	Target       *string    `json:"target"`
+	Events       *[]string  `json:"events"`
+	Enabled      *bool      `json:"enabled"`
+	RotateSecret bool       `json:"rotate_secret"`
 }
 
 type channelCreated struct {
@@ -50,12 +49,9 @@ func (a *API) ChannelCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	ci := notify.ChannelInput{Kind: in.Kind, Name: in.Name, Target: in.Target, Events: in.Events, Enabled: in.Enabled}
 	if in.Member != nil && *in.Member != "" {
-		m, err := islands.MemberGetBySlug(r.Context(), a.pool, *in.Member)
-		if err == nil {
-			err = authz.Check(p, authz.MemberWrite, authz.Member(m.ID))
-		}
+		m, err := a.memberRefFor(r, *in.Member, authz.MemberWrite)
 		if err != nil {
-			return notFoundAs(err, "member", *in.Member)
+			return err
 		}
 		ci.MemberID = &m.ID
 	} else if err := check(p, authz.FederationManage, authz.Federation); err != nil {

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/chatons/archipelago/internal/authz"
-	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/paging"
 )
 
@@ -62,43 +61,6 @@ func queryOneOf(q url.Values, name string, allowed ...string) (string, error) {
 	}
 	last := len(allowed) - 1
 	return "", Invalid(name, "must be %s or %s", strings.Join(allowed[:last], ", "), allowed[last])
-}
-
-// memberBySlug loads the member a request names by its slug and checks that the caller may
-// do act on it: a member that does not exist and one the caller may not act on both answer
-// 404 naming the slug.
-func (a *API) memberBySlug(r *http.Request, slug string, act authz.Action) (islands.Member, error) {
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-	if err == nil {
-		err = check(principal(r), act, authz.Member(m.ID))
-	}
-	if err != nil {
-		return islands.Member{}, notFoundAs(err, "member", slug)
-	}
-	return m, nil
-}
-
-// bodyMember is the member a request body names by its slug in the field "member"
-// (required), checked as memberBySlug does.
-func (a *API) bodyMember(r *http.Request, slug string, act authz.Action) (islands.Member, error) {
-	if strings.TrimSpace(slug) == "" {
-		return islands.Member{}, Invalid("member", "is required (the member's slug)")
-	}
-	return a.memberBySlug(r, slug, act)
-}
-
-// memberQuery reads a list's optional ?member=<slug> filter: 0 when absent; a member that
-// does not exist or that the caller may not read answers 404 naming the slug.
-func (a *API) memberQuery(r *http.Request) (int64, error) {
-	slug := r.URL.Query().Get("member")
-	if slug == "" {
-		return 0, nil
-	}
-	m, err := a.memberBySlug(r, slug, authz.MemberRead)
-	if err != nil {
-		return 0, err
-	}
-	return m.ID, nil
 }
 
 // nextCursor is a page's next_cursor: null on the last page.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -14,9 +13,7 @@ import (
 // peopleMember loads the member of the path and asks the authorizer: another member's
 // people answer 404, a viewer trying a change 403.
 func (a *API) peopleMember(r *http.Request, act authz.Action) (islands.Member, error) {
-	return loadByID(r, "id", "member", func(ctx context.Context, id int64) (islands.Member, error) {
-		return islands.MemberGetByID(ctx, a.pool, id)
-	}, onMember(r, act, func(m islands.Member) int64 { return m.ID }))
+	return a.memberFromPath(r, "id", onMember(r, act, func(m islands.Member) int64 { return m.ID }))
 }
 
 // personTarget is the member of the path (see peopleMember) and the {user_id} of the path.

@@ -84,7 +84,7 @@ func TestPeopleAddANewColleague(t *testing.T) {
 		AccessToken string `json:"access_token"`
 	}
 	lr.Decode(t, &tok)
-	if me := s.do(tok.AccessToken, "GET", "/v1/me", nil); !strings.Contains(string(me.Body), `"slug":"member-a","name":"Member A","role":"admin"`) {
+	if me := s.do(tok.AccessToken, "GET", "/v1/me", nil); !strings.Contains(string(me.Body), `"member_slug":"member-a","member_name":"Member A","role":"admin"`) {
 		t.Fatalf("me: %s", me.Body)
 	}
 
@@ -134,7 +134,7 @@ func TestPeopleExistingUserJoinsASecondMember(t *testing.T) {
 	}
 	lr.Decode(t, &tok)
 	me := string(s.do(tok.AccessToken, "GET", "/v1/me", nil).Body)
-	if !strings.Contains(me, `"slug":"member-a","name":"Member A","role":"viewer"`) || !strings.Contains(me, `"slug":"member-b","name":"Member B","role":"admin"`) {
+	if !strings.Contains(me, `"member_slug":"member-a","member_name":"Member A","role":"viewer"`) || !strings.Contains(me, `"member_slug":"member-b","member_name":"Member B","role":"admin"`) {
 		t.Fatalf("me: %s", me)
 	}
 	if _, ok := s.list(t, s.f.AdminB.Access, s.b)[s.f.ViewerA.Email]; !ok {

@@ -31,8 +31,12 @@ func (a *API) PledgeList(w http.ResponseWriter, r *http.Request) error {
 		islands.PledgeDown, islands.PledgeWithdrawn); err != nil {
 		return err
 	}
-	if f.MemberID, err = queryInt(q.Get("member"), "member", 1, 1<<62); err != nil {
-		return err
+	if ref := memberRef(q.Get("member")); ref != "" {
+		m, err := a.memberByRef(r, "member", ref)
+		if err != nil {
+			return err
+		}
+		f.MemberID = m.ID
 	}
 	if f.IslandID, err = queryInt(q.Get("island"), "island", 1, 1<<62); err != nil {
 		return err
@@ -57,7 +61,7 @@ func (a *API) PledgeGet(w http.ResponseWriter, r *http.Request) error {
 }
 
 type pledgeCreateRequest struct {
-	MemberID      int64      `json:"member_id"`
+	Member        memberRef  `json:"member"`
 	IslandID      int64      `json:"island_id"`
 	NodeID        string     `json:"node_id"`
 	Zone          string     `json:"zone"`
@@ -73,22 +77,17 @@ func (a *API) PledgeCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
-	if req.MemberID == 0 && len(p.Members) == 1 {
-		req.MemberID = p.Members[0].ID
+	if req.Member == "" && len(p.Members) == 1 {
+		req.Member = memberRef(p.Members[0].Slug)
 	}
-	if req.MemberID <= 0 {
-		return Invalid("member_id", "is required (the pledging member's id)")
-	}
-	if _, err := islands.MemberGetByID(r.Context(), a.pool, req.MemberID); err != nil {
-		return Invalid("member_id", "no such member")
-	}
-	if err := check(p, authz.PledgeManage, authz.Member(req.MemberID)); err != nil {
+	m, err := a.bodyMember(r, req.Member, authz.PledgeManage)
+	if err != nil {
 		return err
 	}
 	if req.IslandID <= 0 {
 		return Invalid("island_id", "is required")
 	}
-	pl, err := a.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: req.MemberID, IslandID: req.IslandID,
+	pl, err := a.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: m.ID, IslandID: req.IslandID,
 		NodeID: req.NodeID, Zone: req.Zone, CapacityBytes: req.CapacityBytes, Since: req.Since})
 	if err != nil {
 		return err

@@ -7,22 +7,21 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
-	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/vaults"
 )
 
-// QuotaExplain answers GET /v1/quota?member=<slug>: the policy's arithmetic for the member
-// on every island ("why is my quota X").
+// QuotaExplain answers GET /v1/quota?member=<id or slug>: the policy's arithmetic for the
+// member on every island ("why is my quota X").
 func (a *API) QuotaExplain(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	slug := r.URL.Query().Get("member")
-	if slug == "" {
+	ref := memberRef(r.URL.Query().Get("member"))
+	if ref == "" {
 		if len(p.Members) != 1 {
-			return Invalid("member", "is required (the member's slug)")
+			return Invalid("member", "is required (the member's id or slug)")
 		}
-		slug = p.Members[0].Slug
+		ref = memberRef(p.Members[0].Slug)
 	}
-	m, err := a.memberBySlug(r, slug, authz.MemberRead)
+	m, err := a.memberRefFor(r, ref, authz.MemberRead)
 	if err != nil {
 		return err
 	}
@@ -75,7 +74,7 @@ func (a *API) QuotaSettingsUpdate(w http.ResponseWriter, r *http.Request) error 
 	return reply(w, http.StatusOK, settingsOut(st), err)
 }
 
-// GrantList answers GET /v1/quota/grants (?member=<slug>, ?cursor=, ?limit=): a member's
+// GrantList answers GET /v1/quota/grants (?member=<id or slug>, ?cursor=, ?limit=): a member's
 // grants are visible to its members, all of them to federation admins; newest first, paged.
 func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
@@ -97,7 +96,7 @@ func (a *API) GrantList(w http.ResponseWriter, r *http.Request) error {
 }
 
 type grantRequest struct {
-	Member    string     `json:"member"`
+	Member    memberRef  `json:"member"`
 	Bytes     int64      `json:"bytes"`
 	Reason    string     `json:"reason"`
 	ExpiresAt *time.Time `json:"expires_at"`
@@ -109,9 +108,9 @@ func (a *API) GrantCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := islands.MemberGetBySlug(r.Context(), a.pool, req.Member)
+	m, err := a.bodyMember(r, req.Member, authz.MemberRead)
 	if err != nil {
-		return Invalid("member", "no member %q", req.Member)
+		return err
 	}
 	g, err := a.vaults.GrantCreate(r.Context(), vaults.GrantInput{MemberID: m.ID, Bytes: req.Bytes, Reason: req.Reason, ExpiresAt: req.ExpiresAt})
 	return reply(w, http.StatusCreated, g, err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
-	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/reports"
 )
 
@@ -61,15 +60,10 @@ func (a *API) ReportList(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return Invalid("scope", "must be member or federation")
 	}
-	if slug := q.Get("member"); slug != "" {
-		m, err := islands.MemberGetBySlug(r.Context(), a.pool, slug)
-		if err == nil {
-			err = authz.Check(p, authz.MemberRead, authz.Member(m.ID))
-		}
-		if err != nil {
-			return notFoundAs(err, "member", slug)
-		}
-		f = reports.Filter{MemberIDs: []int64{m.ID}, Scope: reports.ScopeMember}
+	if id, err := a.memberQuery(r); err != nil {
+		return err
+	} else if id != 0 {
+		f = reports.Filter{MemberIDs: []int64{id}, Scope: reports.ScopeMember}
 	}
 	req, err := pageParams(r)
 	if err != nil {
@@ -89,7 +83,7 @@ func (a *API) ReportList(w http.ResponseWriter, r *http.Request) error {
 
 type reportRequest struct {
 	Scope  string     `json:"scope"`
-	Member string     `json:"member"` // slug, for a member report
+	Member memberRef  `json:"member"` // id or slug, for a member report
 	Period string     `json:"period"` // weekly, monthly (the latest complete one) or custom
 	Start  *time.Time `json:"start"`  // custom: default 7 days before end
 	End    *time.Time `json:"end"`    // custom: default now
@@ -112,14 +106,11 @@ func (a *API) ReportCreate(w http.ResponseWriter, r *http.Request) error {
 	switch in.Scope {
 	case reports.ScopeMember:
 		if in.Member == "" {
-			return Invalid("member", "is required for a member report (the member's slug)")
+			return Invalid("member", "is required for a member report (the member's id or slug)")
 		}
-		m, err := islands.MemberGetBySlug(r.Context(), a.pool, in.Member)
-		if err == nil {
-			err = authz.Check(p, authz.MemberWrite, authz.Member(m.ID))
-		}
+		m, err := a.memberRefFor(r, in.Member, authz.MemberWrite)
 		if err != nil {
-			return notFoundAs(err, "member", in.Member)
+			return err
 		}
 		req.Member = &reports.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name}
 	case reports.ScopeFederation:

@@ -23,25 +23,21 @@ func (a *API) repositoryFor(r *http.Request, act authz.Action) (verify.Repositor
 	}, onMember(r, act, func(v verify.Repository) int64 { return v.MemberID }))
 }
 
-// memberFilter narrows a list to the ?member= slug when given (404 when not visible),
-// else to what p may read (nil: everything).
+// memberFilter narrows a list to the ?member= member (an id or a slug) when given (404
+// when not visible), else to what p may read (nil: everything).
 func (a *API) memberFilter(r *http.Request) ([]int64, error) {
 	p := principal(r)
-	slug := r.URL.Query().Get("member")
-	if slug == "" {
-		if scope := authz.ReadScope(p); !scope.All {
-			return scope.MemberIDs, nil // never nil: nil means everything
-		}
-		return nil, nil
+	id, err := a.memberQuery(r)
+	if err != nil || id != 0 {
+		return []int64{id}, err
 	}
-	m, err := a.memberBySlug(r, slug, authz.MemberRead)
-	if err != nil {
-		return nil, err
+	if scope := authz.ReadScope(p); !scope.All {
+		return scope.MemberIDs, nil // never nil: nil means everything
 	}
-	return []int64{m.ID}, nil
+	return nil, nil
 }
 
-// RepositoryList answers GET /v1/repositories (?member=<slug>, ?vault_id).
+// RepositoryList answers GET /v1/repositories (?member=<id or slug>, ?vault_id).
 func (a *API) RepositoryList(w http.ResponseWriter, r *http.Request) error {
 	ids, err := a.memberFilter(r)
 	if err != nil {

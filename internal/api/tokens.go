@@ -12,7 +12,7 @@ import (
 
 type tokenCreateRequest struct {
 	Name      string     `json:"name"`
-	Member    string     `json:"member"` // slug
+	Member    memberRef  `json:"member"` // id or slug
 	Role      string     `json:"role"`
 	ExpiresAt *time.Time `json:"expires_at"`
 }

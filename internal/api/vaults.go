@@ -35,7 +35,7 @@ func visibleVaults(p *identity.Principal) vaults.VaultFilter {
 	return vaults.VaultFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 }
 
-// VaultList answers GET /v1/vaults (?member=<slug>, ?island_id, ?status).
+// VaultList answers GET /v1/vaults (?member=<id or slug>, ?island_id, ?status).
 func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	req, err := pageParams(r)
@@ -61,13 +61,13 @@ func (a *API) VaultList(w http.ResponseWriter, r *http.Request) error {
 }
 
 type vaultCreateRequest struct {
-	Member         string `json:"member"`
-	Name           string `json:"name"`
-	QuotaBytes     int64  `json:"quota_bytes"`
-	MaxObjects     *int64 `json:"max_objects"`
-	IslandID       int64  `json:"island_id"`
-	OverrideReason string `json:"override_reason"`
-	IdempotencyKey string `json:"idempotency_key"`
+	Member         memberRef `json:"member"`
+	Name           string    `json:"name"`
+	QuotaBytes     int64     `json:"quota_bytes"`
+	MaxObjects     *int64    `json:"max_objects"`
+	IslandID       int64     `json:"island_id"`
+	OverrideReason string    `json:"override_reason"`
+	IdempotencyKey string    `json:"idempotency_key"`
 }
 
 // VaultCreate answers POST /v1/vaults: 201 when provisioned, 202 when the vault is kept

@@ -46,7 +46,7 @@ const (
 // Vote is one organisation's vote on a request.
 type Vote struct {
 	MemberID   int64     `json:"member_id"`
-	MemberSlug string    `json:"member"`
+	MemberSlug string    `json:"member_slug"`
 	UserID     int64     `json:"user_id"`
 	UserName   string    `json:"user"`
 	Decision   string    `json:"decision"`
@@ -62,7 +62,7 @@ type Request struct {
 	TargetType         string         `json:"target_type"`
 	TargetID           string         `json:"target_id"`
 	AffectedMemberID   *int64         `json:"affected_member_id"`
-	AffectedMember     string         `json:"affected_member"`
+	AffectedMember     string         `json:"affected_member_slug"`
 	Params             map[string]any `json:"params"`
 	Effect             string         `json:"effect"`
 	Reason             string         `json:"reason"`

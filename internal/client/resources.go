@@ -77,7 +77,7 @@ func Resources() []Resource {
 	return []Resource{
 		{
 			Name: "vaults", Summary: "vaults (buckets) of your members", ListPath: "/v1/vaults", ListKey: "vaults", GetPath: "/v1/vaults/{id}",
-			Filters: []Filter{{"member", "member", "a member's slug"}, {"island-id", "island_id", "an island's id"}, {"status", "status", "pending, active or deleting"}},
+			Filters: []Filter{{"member", "member", "a member's id or slug"}, {"island-id", "island_id", "an island's id"}, {"status", "status", "pending, active or deleting"}},
 			Columns: []Column{{"ID", "id"}, {"MEMBER", "member_slug"}, {"NAME", "name"}, {"ISLAND", "island_name"}, {"STATUS", "status"},
 				{"QUOTA", "quota_bytes"}, {"USED", "usage_bytes"}, {"LEVEL", "usage_level"}},
 			Related: []Related{
@@ -86,7 +86,7 @@ func Resources() []Resource {
 				{Title: "Protection", Path: "/v1/vaults/{id}/protection"},
 			},
 			Create: &Create{Path: "/v1/vaults", Fields: []BodyField{
-				{"member", "member", String, true, "the member's slug"},
+				{"member", "member", String, true, "the member's id or slug"},
 				{"name", "name", String, true, "bucket name: 3-63 lower-case letters, digits, hyphens and dots"},
 				{"quota", "quota_bytes", Size, true, "quota, e.g. 500GB, 1TB or 10GiB"},
 				{"island-id", "island_id", Int, false, "island to place it on (default: automatic placement)"},
@@ -105,7 +105,7 @@ func Resources() []Resource {
 		{
 			Name: "repositories", Summary: "restic repositories whose restores are tested", ListPath: "/v1/repositories", ListKey: "repositories",
 			GetPath: "/v1/repositories/{id}",
-			Filters: []Filter{{"member", "member", "a member's slug"}, {"vault-id", "vault_id", "a vault's id"}},
+			Filters: []Filter{{"member", "member", "a member's id or slug"}, {"vault-id", "vault_id", "a vault's id"}},
 			Columns: repositoryColumns,
 			Related: []Related{{Title: "Recent restore tests", Path: "/v1/restore-tests?repository_id={id}", ListKey: "runs", Limit: 10, Columns: testColumns}},
 			Create: &Create{Path: "/v1/repositories", Fields: []BodyField{
@@ -120,19 +120,19 @@ func Resources() []Resource {
 		{
 			Name: "tests", Summary: "restore tests (runs); create starts one now", ListPath: "/v1/restore-tests", ListKey: "runs",
 			GetPath: "/v1/restore-tests/{id}",
-			Filters: []Filter{{"member", "member", "a member's slug"}, {"repository-id", "repository_id", "a repository's id"},
+			Filters: []Filter{{"member", "member", "a member's id or slug"}, {"repository-id", "repository_id", "a repository's id"},
 				{"status", "status", "queued, running, passed, failed, error…"}},
 			Columns: testColumns,
 			Create:  &Create{Path: "/v1/repositories/{parent}/tests"},
 		},
 		{
 			Name: "reports", Summary: "restore-test reports", ListPath: "/v1/reports", ListKey: "reports", GetPath: "/v1/reports/{id}",
-			Filters: []Filter{{"member", "member", "a member's slug"}, {"scope", "scope", "member or federation"}},
-			Columns: []Column{{"ID", "id"}, {"SCOPE", "scope"}, {"MEMBER", "member_id"}, {"PERIOD", "period"},
+			Filters: []Filter{{"member", "member", "a member's id or slug"}, {"scope", "scope", "member or federation"}},
+			Columns: []Column{{"ID", "id"}, {"SCOPE", "scope"}, {"MEMBER", "member_slug"}, {"PERIOD", "period"},
 				{"START", "period_start"}, {"END", "period_end"}, {"GENERATED", "generated_at"}},
 			Create: &Create{Path: "/v1/reports", Fields: []BodyField{
 				{"scope", "scope", String, false, "member or federation"},
-				{"member", "member", String, false, "the member's slug (member reports)"},
+				{"member", "member", String, false, "the member's id or slug (member reports)"},
 				{"period", "period", String, false, "weekly, monthly or custom"},
 				{"start", "start", String, false, "start of a custom period (RFC 3339)"},
 				{"end", "end", String, false, "end of a custom period (RFC 3339)"},

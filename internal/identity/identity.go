@@ -63,8 +63,8 @@ var (
 // MemberRef is a membership as shown to people.
 type MemberRef struct {
 	ID   int64  `json:"member_id"`
-	Slug string `json:"slug"`
-	Name string `json:"name"`
+	Slug string `json:"member_slug"`
+	Name string `json:"member_name"`
 	Role Role   `json:"role"`
 }
 

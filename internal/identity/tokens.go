@@ -20,7 +20,7 @@ type APIToken struct {
 	Name       string     `json:"name"`
 	Prefix     string     `json:"prefix"`
 	MemberID   int64      `json:"member_id"`
-	MemberSlug string     `json:"member"`
+	MemberSlug string     `json:"member_slug"`
 	Role       Role       `json:"role"`
 	CreatedBy  string     `json:"created_by"`
 	CreatedAt  time.Time  `json:"created_at"`

@@ -133,6 +133,10 @@ func (in *MemberInput) normalise(create bool) error {
 	if in.Slug != nil && !slugRE.MatchString(*in.Slug) {
 		return &FieldError{Field: "slug", Problem: "must be 2 to 63 lowercase letters, digits or dashes, starting with a letter or digit"}
 	}
+	if in.Slug != nil && strings.Trim(*in.Slug, "0123456789") == "" {
+		// The API names a member by its id or its slug, all digits meaning an id.
+		return &FieldError{Field: "slug", Problem: "must hold a letter or a dash (all digits would read as a member id)"}
+	}
 	if in.Name != nil && (*in.Name == "" || len(*in.Name) > 200) {
 		return &FieldError{Field: "name", Problem: "must be 1 to 200 characters"}
 	}

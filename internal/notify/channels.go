@@ -26,7 +26,7 @@ const (
 type Channel struct {
 	ID            int64      `json:"id"`
 	MemberID      *int64     `json:"member_id"` // nil: federation-wide
-	MemberSlug    string     `json:"member,omitempty"`
+	MemberSlug    string     `json:"member_slug,omitempty"`
 	Kind          string     `json:"kind"`
 	Name          string     `json:"name"`
 	Target        string     `json:"target"`

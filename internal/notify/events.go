@@ -199,7 +199,7 @@ type EventView struct {
 	Kind       string         `json:"kind"`
 	Severity   string         `json:"severity"`
 	MemberID   *int64         `json:"member_id"`
-	MemberSlug string         `json:"member,omitempty"`
+	MemberSlug string         `json:"member_slug,omitempty"`
 	Subject    string         `json:"subject"`
 	Title      string         `json:"title"`
 	Detail     map[string]any `json:"detail"`

@@ -66,7 +66,7 @@ type Stored struct {
 	ID             int64     `json:"id"`
 	Scope          string    `json:"scope"`
 	MemberID       *int64    `json:"member_id"`
-	MemberSlug     string    `json:"member,omitempty"`
+	MemberSlug     string    `json:"member_slug,omitempty"`
 	Period         string    `json:"period"`
 	PeriodStart    time.Time `json:"period_start"`
 	PeriodEnd      time.Time `json:"period_end"`
