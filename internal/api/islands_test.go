@@ -101,13 +101,16 @@ func TestIslandLifecycleOnTheSimulator(t *testing.T) {
 	res.Decode(t, &isl)
 	expect(t, rec.do(fed, "POST", "/v1/islands", with("name", "ISLE of test")), 409, "name")
 
-	// Operators, then pledges.
-	for _, m := range []int64{f.MemberA.ID, f.MemberB.ID} {
-		expect(t, rec.do(fed, "PUT", fmt.Sprintf("/v1/islands/%d/operators/%d", isl.ID, m), nil), 200, "")
+	// Operators, then pledges; a member is named by its id or its slug.
+	for _, m := range []string{fmt.Sprint(f.MemberA.ID), f.MemberB.Slug} {
+		expect(t, rec.do(fed, "PUT", fmt.Sprintf("/v1/islands/%d/operators/%s", isl.ID, m), nil), 200, "")
+	}
+	for _, m := range []string{"no-such-member", "999999"} {
+		expect(t, rec.do(fed, "PUT", fmt.Sprintf("/v1/islands/%d/operators/%s", isl.ID, m), nil), 404, "member")
 	}
 	expect(t, rec.do(adminA, "PUT", fmt.Sprintf("/v1/islands/%d/operators/%d", isl.ID, f.MemberA.ID), nil), 403, "")
 	nodeA, nodeB := nodeIn(t, sim, "member-a"), nodeIn(t, sim, "member-b")
-	pledge := func(member int64, node string, capacity int64) map[string]any {
+	pledge := func(member any, node string, capacity int64) map[string]any {
 		return map[string]any{"member": member, "island_id": isl.ID, "node_id": node, "capacity_bytes": capacity}
 	}
 	expect(t, rec.do(adminA, "POST", "/v1/pledges", pledge(f.MemberA.ID, nodeA, 0)), 400, "capacity_bytes")
@@ -125,7 +128,7 @@ func TestIslandLifecycleOnTheSimulator(t *testing.T) {
 		t.Fatalf("pledge A: %+v", pa)
 	}
 	expect(t, rec.do(adminA, "POST", "/v1/pledges", pledge(f.MemberA.ID, nodeA, gb)), 409, "node_id")
-	res = rec.do(adminB, "POST", "/v1/pledges", pledge(f.MemberB.ID, nodeB, 150*gb))
+	res = rec.do(adminB, "POST", "/v1/pledges", pledge(f.MemberB.Slug, nodeB, 150*gb))
 	expect(t, res, 201, "")
 	var pb islands.Pledge
 	res.Decode(t, &pb)
