@@ -171,14 +171,14 @@ func (a *API) requestFor(r *http.Request) (approvals.Request, error) {
 	})
 }
 
-type approvalList struct {
-	Requests []approvals.Request `json:"requests"`
-}
-
 // ApprovalList answers GET /v1/approvals (?status=open|closed|all, default all; ?mine=to_approve):
 // the requests the caller may see, newest first (at most 200).
 func (a *API) ApprovalList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
+	req, err := pageParams(r)
+	if err != nil {
+		return err
+	}
 	f := approvals.RequestFilter{}
 	switch s := r.URL.Query().Get("status"); s {
 	case "", "all":
@@ -217,8 +217,8 @@ func (a *API) ApprovalList(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, req)
 	}
-	WriteJSON(w, http.StatusOK, approvalList{Requests: out})
-	return nil
+	pg, err := pageOf(out, req)
+	return replyPage(w, "requests", pg, err)
 }
 
 // ApprovalGet answers GET /v1/approvals/{id}: the request with its votes.

@@ -87,8 +87,16 @@ func (a *API) AgentKeyList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req, err := pageParams(r)
+	if err != nil {
+		return err
+	}
 	keys, err := a.attest.KeyList(r.Context(), repo.ID)
-	return reply(w, http.StatusOK, map[string]any{"keys": keys}, err)
+	if err != nil {
+		return err
+	}
+	pg, err := pageOf(keys, req)
+	return replyPage(w, "keys", pg, err)
 }
 
 // AgentKeyAdd answers POST /v1/repositories/{id}/agent/keys: register an agent's public key.

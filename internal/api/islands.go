@@ -201,8 +201,16 @@ func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req, err := pageParams(r)
+	if err != nil {
+		return err
+	}
 	ops, err := islands.OperatorList(r.Context(), a.pool, isl.ID)
-	return reply(w, http.StatusOK, map[string]any{"operators": nonNil(ops)}, err)
+	if err != nil {
+		return err
+	}
+	pg, err := pageOf(ops, req)
+	return replyPage(w, "operators", pg, err)
 }
 
 func (a *API) operatorTarget(r *http.Request) (islands.Island, int64, error) {

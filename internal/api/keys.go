@@ -32,8 +32,16 @@ func (a *API) KeyList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req, err := pageParams(r)
+	if err != nil {
+		return err
+	}
 	ks, err := a.vaults.KeyList(r.Context(), v.ID)
-	return reply(w, http.StatusOK, map[string]any{"keys": ks}, err)
+	if err != nil {
+		return err
+	}
+	pg, err := pageOf(ks, req)
+	return replyPage(w, "keys", pg, err)
 }
 
 // KeyCreate answers POST /v1/vaults/{id}/keys: the secret and the restic snippet are in
