@@ -114,6 +114,15 @@ func TestEveryPlaceThatNamesAMemberTakesItsIDOrItsSlug(t *testing.T) {
 			t.Errorf("%s %s with an all-digit slug: %d naming %q, want 400 naming slug\n%.300s", req.Method, req.Path, res.Status, res.ErrorField(), res.Body)
 		}
 	}
+	// A slug another member has: 409 naming slug, on creation and on rename.
+	for _, req := range []apptest.Req{
+		{Method: "POST", Path: "/v1/members", Token: f.FedAdmin.Access, Body: map[string]any{"slug": f.MemberB.Slug, "name": "Twin"}},
+		{Method: "PATCH", Path: "/v1/members/" + f.MemberA.Slug, Token: f.FedAdmin.Access, Body: map[string]any{"slug": f.MemberB.Slug}},
+	} {
+		if res := env.Do(req); res.Status != 409 || res.ErrorField() != "slug" {
+			t.Errorf("%s %s with a slug in use: %d naming %q, want 409 naming slug\n%.300s", req.Method, req.Path, res.Status, res.ErrorField(), res.Body)
+		}
+	}
 	cases := memberRefCases(f)
 	covered := map[string]bool{}
 	for _, c := range cases {

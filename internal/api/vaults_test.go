@@ -106,6 +106,11 @@ func TestVaultAPICreatePlacementQuotaAndIdempotency(t *testing.T) {
 	if v.Placement != "override" {
 		t.Fatalf("placement %s", v.Placement)
 	}
+	// A name the member already uses: 409 naming name (the member named by its id this time).
+	res = ve.post(f.AdminA, "/v1/vaults", map[string]any{"member": f.MemberA.ID, "name": name, "quota_bytes": 1_000_000_000})
+	if res.Status != 409 || res.ErrorField() != "name" {
+		t.Errorf("a duplicate vault name: %d naming %q, want 409 naming name\n%s", res.Status, res.ErrorField(), res.Body)
+	}
 	audit := ve.env.Do(apptest.Req{Method: "GET", Path: "/v1/audit/entries?action=vault.create", Token: f.FedAdmin.Access})
 	if !strings.Contains(string(audit.Body), "south is being rebuilt") {
 		t.Errorf("the override's reason is not in the audit log: %s", audit.Body)
