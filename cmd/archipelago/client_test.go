@@ -69,6 +69,11 @@ func TestClientCommandsAgainstARealServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0]["name"] != name {
 		t.Fatalf("json list: %v\n%s", err, out)
 	}
+	// --member takes the member's id as well as its slug; the table names the member by slug.
+	out, _ = cli(varsA, "vaults", "get", "--member", fmt.Sprint(f.MemberA.ID), "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0]["member_slug"] != "member-a" {
+		t.Fatalf("json list by member id: %v\n%s", err, out)
+	}
 	out, _ = cli(varsA, "vaults", "get", id, "-o", "yaml")
 	var y map[string]any
 	if err := yaml.Unmarshal([]byte(out), &y); err != nil || y["name"] != name || y["quota_bytes"] != 10_000_000_000 {
