@@ -97,12 +97,16 @@ func TestAuditEntriesAreVisibleByScope(t *testing.T) {
 		t.Errorf("anonymous list: %d", r.Status)
 	}
 	for q, field := range map[string]string{"since=yesterday": "since", "limit=0": "limit", "limit=501": "limit",
-		"member=x": "member", "actor_kind=robot": "actor_kind", "before=5": "before", "cursor=nonsense": "cursor",
+		"actor_kind=robot": "actor_kind", "before=5": "before", "cursor=nonsense": "cursor",
 		"cursor=" + paging.Encode("a", "b"): "cursor"} {
 		r := env.Do(apptest.Req{Method: "GET", Path: "/v1/audit/entries?" + q, Token: f.FedAdmin.Access})
 		if r.Status != 400 || r.ErrorField() != field {
 			t.Errorf("%s: %d %q", q, r.Status, r.ErrorField())
 		}
+	}
+	// ?member= is a member's id or slug, like on every list: one that does not exist is 404 naming member.
+	if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/audit/entries?member=x", Token: f.FedAdmin.Access}); r.Status != 404 || r.ErrorField() != "member" {
+		t.Errorf("member=x: %d %q, want 404 naming member", r.Status, r.ErrorField())
 	}
 	// Pages follow each other without overlap.
 	seen := map[int64]bool{}
