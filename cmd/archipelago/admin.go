@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -21,15 +22,9 @@ import (
 	"github.com/chatons/archipelago/internal/seal"
 )
 
-const adminUsage = `usage:
-  archipelago admin create-user --email EMAIL [--name NAME] [--federation-admin | --member SLUG --role admin|viewer]
-      the password is read from standard input when it is piped, otherwise generated and printed once
-  archipelago admin reseal [--dry-run]
-      after a master key rotation, seal every stored secret again with the first key of the key file`
-
 func cmdAdmin(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
-		return errors.New(adminUsage)
+		return errors.New(env.t("cli.admin.usage"))
 	}
 	switch args[0] {
 	case "create-user":
@@ -37,7 +32,7 @@ func cmdAdmin(ctx context.Context, env *cliEnv, args []string) error {
 	case "reseal":
 		return cmdReseal(ctx, env, args)
 	}
-	return errors.New(adminUsage)
+	return errors.New(env.t("cli.admin.usage"))
 }
 
 // cmdReseal seals again, with the current master key, every secret sealed with an older
@@ -45,7 +40,7 @@ func cmdAdmin(ctx context.Context, env *cliEnv, args []string) error {
 func cmdReseal(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("admin reseal", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	dryRun := fs.Bool("dry-run", false, "count what would be sealed again, change nothing")
+	dryRun := fs.Bool("dry-run", false, env.t("cli.admin.flag_dry_run"))
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -72,16 +67,17 @@ func cmdReseal(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	verb, total := "sealed again", 0
+	verb, total := env.t("cli.admin.resealed"), 0
 	if *dryRun {
-		verb = "to seal again (dry run: nothing changed)"
+		verb = env.t("cli.admin.would_reseal")
 	}
 	for _, c := range counts {
-		fmt.Fprintf(env.stdout, "%-40s %4d values, %4d already under key %s, %4d %s\n", c.Column, c.Values, c.Current, kr.CurrentKeyID(), c.Resealed, verb)
+		fmt.Fprintln(env.stdout, env.t("cli.admin.reseal_column", "Column", fmt.Sprintf("%-40s", c.Column), "Values", fmt.Sprintf("%4d", c.Values),
+			"Current", fmt.Sprintf("%4d", c.Current), "Key", kr.CurrentKeyID(), "Resealed", fmt.Sprintf("%4d", c.Resealed), "Verb", verb))
 		total += c.Resealed
 	}
 	if !*dryRun {
-		fmt.Fprintf(env.stdout, "done: %d values %s; once every process runs with the new key first, older keys may leave the key file\n", total, verb)
+		fmt.Fprintln(env.stdout, env.t("cli.admin.reseal_done", "Total", total, "Verb", verb))
 	}
 	return nil
 }
@@ -89,25 +85,25 @@ func cmdReseal(ctx context.Context, env *cliEnv, args []string) error {
 func cmdCreateUser(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("admin create-user", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	email := fs.String("email", "", "the user's email (their login)")
-	name := fs.String("name", "", "display name")
-	fedAdmin := fs.Bool("federation-admin", false, "make the user a federation admin")
-	memberSlug := fs.String("member", "", "slug of the member organisation to add the user to")
-	role := fs.String("role", "admin", "role in that member: admin or viewer")
+	email := fs.String("email", "", env.t("cli.admin.flag_email"))
+	name := fs.String("name", "", env.t("cli.admin.flag_name"))
+	fedAdmin := fs.Bool("federation-admin", false, env.t("cli.admin.flag_federation_admin"))
+	memberSlug := fs.String("member", "", env.t("cli.admin.flag_member"))
+	role := fs.String("role", "admin", env.t("cli.admin.flag_role"))
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if *email == "" {
-		return errors.New("--email is required")
+		return errors.New(env.t("cli.admin.email_required"))
 	}
 	if *fedAdmin && *memberSlug != "" {
-		return errors.New("give either --federation-admin or --member, not both")
+		return errors.New(env.t("cli.admin.admin_or_member"))
 	}
 	if !*fedAdmin && *memberSlug == "" {
-		return errors.New("give --federation-admin or --member SLUG --role admin|viewer")
+		return errors.New(env.t("cli.admin.admin_or_member_needed"))
 	}
 	if *memberSlug != "" && !identity.Role(*role).Valid() {
-		return errors.New("--role must be admin or viewer")
+		return errors.New(env.t("cli.admin.bad_role"))
 	}
 	password, generated, err := readPassword(env.stdin)
 	if err != nil {
@@ -140,7 +136,7 @@ func cmdCreateUser(ctx context.Context, env *cliEnv, args []string) error {
 		if *memberSlug != "" {
 			m, err := islands.MemberGetBySlug(ctx, tx, *memberSlug)
 			if errors.Is(err, islands.ErrNotFound) {
-				return fmt.Errorf("no member with slug %q", *memberSlug)
+				return errors.New(env.t("cli.admin.no_member", "Slug", strconv.Quote(*memberSlug)))
 			} else if err != nil {
 				return err
 			}
@@ -159,15 +155,14 @@ func cmdCreateUser(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "created user %s (id %d)", created.Email, created.ID)
-	if *fedAdmin {
-		fmt.Fprint(env.stdout, " as federation admin")
-	} else {
-		fmt.Fprintf(env.stdout, " as %s of %s", *role, *memberSlug)
+	switch {
+	case *fedAdmin:
+		fmt.Fprintln(env.stdout, env.t("cli.admin.created_federation_admin", "Email", created.Email, "ID", created.ID))
+	default:
+		fmt.Fprintln(env.stdout, env.t("cli.admin.created_member", "Email", created.Email, "ID", created.ID, "Role", *role, "Member", *memberSlug))
 	}
-	fmt.Fprintln(env.stdout)
 	if generated {
-		fmt.Fprintf(env.stdout, "password (shown once, store it now): %s\n", password)
+		fmt.Fprintln(env.stdout, env.t("cli.admin.password_once", "Password", password))
 	}
 	return nil
 }

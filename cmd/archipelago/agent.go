@@ -15,19 +15,6 @@ import (
 	"github.com/chatons/archipelago/internal/restic"
 )
 
-// agentUsage is `archipelago agent --help`: it needs no setting.
-const agentUsage = `Usage:
-  archipelago agent [flags]          run the member-side checks and push a signed attestation
-  archipelago agent keygen --out FILE  write a new Ed25519 key (mode 0600) and print its public key
-
-The agent runs on the member's own machine with the restic password, which never leaves it:
-restic check with a rotating --read-data-subset, a sample restore with --verify and the canary
-check, against the vault through the island's S3 endpoint, then pushes an in-toto statement in
-a DSSE envelope signed with the key registered on the repository (docs/agent.md).
-
-Every flag has an environment variable (in brackets); secrets are read from files.
-`
-
 func cmdAgent(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) > 0 && args[0] == "keygen" {
 		return cmdAgentKeygen(env, args[1:])
@@ -39,24 +26,24 @@ func cmdAgent(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fs.Usage = func() {
-		fmt.Fprint(env.stdout, agentUsage+"\nFlags:\n")
+		fmt.Fprint(env.stdout, env.t("cli.agent.usage")+"\n"+env.t("cli.agent.flags")+"\n")
 		fs.SetOutput(env.stdout)
 		fs.PrintDefaults()
 	}
-	apiURL := fs.String("api-url", get("ARCHIPELAGO_AGENT_API_URL"), "the federation's URL [ARCHIPELAGO_AGENT_API_URL]")
-	tokenFile := fs.String("api-token-file", get("ARCHIPELAGO_AGENT_API_TOKEN_FILE"), "file holding an API token of the member (a viewer token is enough) [ARCHIPELAGO_AGENT_API_TOKEN_FILE]")
-	repo := fs.String("repository", get("ARCHIPELAGO_AGENT_REPOSITORY"), "the repository's id in Archipelago [ARCHIPELAGO_AGENT_REPOSITORY]")
-	passwordFile := fs.String("password-file", get("ARCHIPELAGO_AGENT_PASSWORD_FILE"), "file holding the restic password [ARCHIPELAGO_AGENT_PASSWORD_FILE]")
-	s3Key := fs.String("s3-access-key-id", get("ARCHIPELAGO_AGENT_S3_ACCESS_KEY_ID"), "the member's own S3 key on the vault [ARCHIPELAGO_AGENT_S3_ACCESS_KEY_ID]")
-	s3SecretFile := fs.String("s3-secret-access-key-file", get("ARCHIPELAGO_AGENT_S3_SECRET_ACCESS_KEY_FILE"), "file holding its secret [ARCHIPELAGO_AGENT_S3_SECRET_ACCESS_KEY_FILE]")
-	s3Endpoint := fs.String("s3-endpoint", get("ARCHIPELAGO_AGENT_S3_ENDPOINT"), "override the island's S3 endpoint the API gives [ARCHIPELAGO_AGENT_S3_ENDPOINT]")
-	keyFile := fs.String("key-file", get("ARCHIPELAGO_AGENT_KEY_FILE"), "the agent's private key (archipelago agent keygen) [ARCHIPELAGO_AGENT_KEY_FILE]")
-	stateDir := fs.String("state-dir", get("ARCHIPELAGO_AGENT_STATE_DIR"), "check rotation and restic cache (default $STATE_DIRECTORY or ~/.cache/archipelago-agent) [ARCHIPELAGO_AGENT_STATE_DIR]")
-	subsets := fs.Int("check-subsets", 0, "read 1/N of the data per run, N rotating (default: the repository's policy) [ARCHIPELAGO_AGENT_CHECK_SUBSETS]")
+	apiURL := fs.String("api-url", get("ARCHIPELAGO_AGENT_API_URL"), env.t("cli.agent.flag_api_url")+" [ARCHIPELAGO_AGENT_API_URL]")
+	tokenFile := fs.String("api-token-file", get("ARCHIPELAGO_AGENT_API_TOKEN_FILE"), env.t("cli.agent.flag_api_token_file")+" [ARCHIPELAGO_AGENT_API_TOKEN_FILE]")
+	repo := fs.String("repository", get("ARCHIPELAGO_AGENT_REPOSITORY"), env.t("cli.agent.flag_repository")+" [ARCHIPELAGO_AGENT_REPOSITORY]")
+	passwordFile := fs.String("password-file", get("ARCHIPELAGO_AGENT_PASSWORD_FILE"), env.t("cli.agent.flag_password_file")+" [ARCHIPELAGO_AGENT_PASSWORD_FILE]")
+	s3Key := fs.String("s3-access-key-id", get("ARCHIPELAGO_AGENT_S3_ACCESS_KEY_ID"), env.t("cli.agent.flag_s3_access_key_id")+" [ARCHIPELAGO_AGENT_S3_ACCESS_KEY_ID]")
+	s3SecretFile := fs.String("s3-secret-access-key-file", get("ARCHIPELAGO_AGENT_S3_SECRET_ACCESS_KEY_FILE"), env.t("cli.agent.flag_s3_secret_access_key_file")+" [ARCHIPELAGO_AGENT_S3_SECRET_ACCESS_KEY_FILE]")
+	s3Endpoint := fs.String("s3-endpoint", get("ARCHIPELAGO_AGENT_S3_ENDPOINT"), env.t("cli.agent.flag_s3_endpoint")+" [ARCHIPELAGO_AGENT_S3_ENDPOINT]")
+	keyFile := fs.String("key-file", get("ARCHIPELAGO_AGENT_KEY_FILE"), env.t("cli.agent.flag_key_file")+" [ARCHIPELAGO_AGENT_KEY_FILE]")
+	stateDir := fs.String("state-dir", get("ARCHIPELAGO_AGENT_STATE_DIR"), env.t("cli.agent.flag_state_dir")+" [ARCHIPELAGO_AGENT_STATE_DIR]")
+	subsets := fs.Int("check-subsets", 0, env.t("cli.agent.flag_check_subsets")+" [ARCHIPELAGO_AGENT_CHECK_SUBSETS]")
 	if v := get("ARCHIPELAGO_AGENT_CHECK_SUBSETS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return fmt.Errorf("ARCHIPELAGO_AGENT_CHECK_SUBSETS must be a positive number")
+			return errors.New(env.t("cli.agent.bad_subsets"))
 		}
 		*subsets = n
 	}
@@ -64,12 +51,12 @@ func cmdAgent(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+		return errors.New(env.t("cli.agent.unexpected_argument", "Arg", strconv.Quote(fs.Arg(0))))
 	}
 	var errs []error
 	readSecret := func(path, name string) string {
 		if path == "" {
-			errs = append(errs, fmt.Errorf("%s is required", name))
+			errs = append(errs, errors.New(env.t("cli.agent.required", "Name", name)))
 			return ""
 		}
 		b, err := os.ReadFile(path)
@@ -94,12 +81,12 @@ func cmdAgent(ctx context.Context, env *cliEnv, args []string) error {
 	if *repo != "" {
 		id, err := strconv.ParseInt(*repo, 10, 64)
 		if err != nil || id <= 0 {
-			errs = append(errs, errors.New("--repository must be the repository's numeric id"))
+			errs = append(errs, errors.New(env.t("cli.agent.repository_not_numeric")))
 		}
 		cfg.RepositoryID = id
 	}
 	if *apiURL == "" {
-		errs = append(errs, errors.New("--api-url is required"))
+		errs = append(errs, errors.New(env.t("cli.agent.api_url_required")))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -114,8 +101,8 @@ func cmdAgent(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	p := rep.Statement.Predicate
-	fmt.Fprintf(env.stdout, "attestation %d accepted: %s (snapshot %s, check subset %s); statement sha256 %s, audit entry %d\n",
-		rep.Attestation.ID, p.Status, short(p.SnapshotID), p.CheckSubset, rep.Attestation.StatementSHA256, rep.Attestation.AuditSeq)
+	fmt.Fprintln(env.stdout, env.t("cli.agent.accepted", "ID", rep.Attestation.ID, "Outcome", p.Status, "Snapshot", short(p.SnapshotID),
+		"Subset", p.CheckSubset, "Digest", rep.Attestation.StatementSHA256, "Entry", rep.Attestation.AuditSeq))
 	for _, l := range p.Levels {
 		fmt.Fprintf(env.stdout, "  %-9s %-7s %s\n", l.Level, l.Outcome, l.Summary)
 	}
@@ -135,12 +122,12 @@ func short(id string) string {
 func cmdAgentKeygen(env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("agent keygen", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	out := fs.String("out", "", "where to write the private key (mode 0600; an existing file is not overwritten)")
+	out := fs.String("out", "", env.t("cli.agent.flag_out"))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *out == "" {
-		return errors.New("--out FILE is required (e.g. /etc/archipelago-agent/agent.key)")
+		return errors.New(env.t("cli.agent.out_required"))
 	}
 	priv, pub, err := attest.GenerateKey()
 	if err != nil {
@@ -158,6 +145,6 @@ func cmdAgentKeygen(env *cliEnv, args []string) error {
 		return err
 	}
 	fmt.Fprint(env.stdout, string(pub))
-	fmt.Fprintf(env.stderr, "private key written to %s (keep it on this machine); register the public key above on the repository (portal or POST /v1/repositories/{id}/agent/keys)\n", *out)
+	fmt.Fprintln(env.stderr, env.t("cli.agent.key_written", "File", *out))
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -19,18 +18,9 @@ import (
 	"github.com/chatons/archipelago/internal/seal"
 )
 
-const auditUsage = `usage:
-  archipelago audit verify                       recompute the tree from the database and check it against every signed checkpoint
-                                                 (exit 1: the log does not verify; 3: the checkpoints are signed with another key)
-  archipelago audit verify --remote URL --checkpoint FILE [--key KEY] [--token TOKEN] [--save FILE]
-                                                 check through the API that the log saved in FILE is a prefix of today's log
-  archipelago audit checkpoint                   sign a checkpoint now and print it
-  archipelago audit key                          print the public key that verifies checkpoints
-  archipelago audit key --private                print the signing key (a secret), to pin it as ARCHIPELAGO_AUDIT_SIGNING_KEY`
-
 func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
-		return errors.New(auditUsage)
+		return errors.New(env.t("cli.audit.usage"))
 	}
 	switch args[0] {
 	case "verify":
@@ -57,7 +47,7 @@ func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 		_, err = env.stdout.Write(c.Note)
 		return err
 	}
-	return errors.New(auditUsage)
+	return errors.New(env.t("cli.audit.usage"))
 }
 
 // cmdAuditPrivateKey prints the checkpoint signing key, so that an operator whose key is
@@ -72,8 +62,7 @@ func cmdAuditPrivateKey(ctx context.Context, env *cliEnv) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.stderr, "This is the audit log's signing key: a secret. Store it in a file readable by Archipelago only and set "+
-		"ARCHIPELAGO_AUDIT_SIGNING_KEY_FILE to it, so that the log keeps its key when the master key changes.")
+	fmt.Fprintln(env.stderr, env.t("cli.audit.private_key_note"))
 	fmt.Fprintln(env.stdout, skey)
 	return nil
 }
@@ -123,22 +112,22 @@ func auditDB(ctx context.Context, env *cliEnv) (audit.Keys, *pgxpool.Pool, error
 func cmdAuditVerify(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	remote := fs.String("remote", "", "check a remote Archipelago through its API (its public URL)")
-	checkpoint := fs.String("checkpoint", "", "with --remote: a checkpoint saved earlier (a file holding the signed note)")
-	key := fs.String("key", "", "with --remote: the log's public key (name+hash+base64), or @FILE; default: fetched and checked against the saved checkpoint")
-	token := fs.String("token", "", "with --remote: an API token, to also check every entry you can see (default: $ARCHIPELAGO_TOKEN)")
-	save := fs.String("save", "", "with --remote: when the check passes, write today's checkpoint to this file (it may be --checkpoint)")
+	remote := fs.String("remote", "", env.t("cli.audit.flag_remote"))
+	checkpoint := fs.String("checkpoint", "", env.t("cli.audit.flag_checkpoint"))
+	key := fs.String("key", "", env.t("cli.audit.flag_key"))
+	token := fs.String("token", "", env.t("cli.audit.flag_token"))
+	save := fs.String("save", "", env.t("cli.audit.flag_save"))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *remote == "" {
 		if *checkpoint != "" || *save != "" {
-			return errors.New("--checkpoint and --save go with --remote")
+			return errors.New(env.t("cli.audit.checkpoint_without_remote"))
 		}
 		return auditVerifyLocal(ctx, env)
 	}
 	if *checkpoint == "" {
-		return errors.New("--remote needs --checkpoint FILE: a checkpoint you saved earlier (fetch one with: curl URL/v1/audit/checkpoint > FILE)")
+		return errors.New(env.t("cli.audit.remote_needs_checkpoint"))
 	}
 	saved, err := os.ReadFile(*checkpoint)
 	if err != nil {
@@ -159,32 +148,31 @@ func cmdAuditVerify(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "key:                 %s\n", rep.VerifierKey)
+	fmt.Fprintln(env.stdout, env.t("cli.audit.key", "Key", rep.VerifierKey))
 	if rep.Saved.Note != nil {
-		fmt.Fprintf(env.stdout, "saved checkpoint:    %d entries, root %s\n", rep.Saved.Size, rep.Saved.Root)
+		fmt.Fprintln(env.stdout, env.t("cli.audit.saved_checkpoint", "Size", rep.Saved.Size, "Root", rep.Saved.Root))
 	}
 	if rep.Current.Note != nil {
-		fmt.Fprintf(env.stdout, "today's checkpoint:  %d entries, root %s\n", rep.Current.Size, rep.Current.Root)
+		fmt.Fprintln(env.stdout, env.t("cli.audit.todays_checkpoint", "Size", rep.Current.Size, "Root", rep.Current.Root))
 	}
 	if rep.WrongKey != "" {
-		failAudit(env.stdout, rep.Problems)
+		failAudit(env, rep.Problems)
 		return exitError{3}
 	}
 	if !rep.OK() {
-		return failAudit(env.stdout, rep.Problems)
+		return failAudit(env, rep.Problems)
 	}
-	fmt.Fprintf(env.stdout, "OK: today's checkpoint is validly signed and the log you saw at %d entries is a prefix of today's (%d entries)\n",
-		rep.Saved.Size, rep.Current.Size)
+	fmt.Fprintln(env.stdout, env.t("cli.audit.remote_ok", "Saved", rep.Saved.Size, "Current", rep.Current.Size))
 	if *token != "" {
-		fmt.Fprintf(env.stdout, "OK: %d entries you can see are in today's signed tree as shown\n", rep.EntriesChecked)
+		fmt.Fprintln(env.stdout, env.t("cli.audit.entries_ok", "Count", rep.EntriesChecked))
 	} else {
-		fmt.Fprintln(env.stdout, "(entries not checked: pass --token to check every entry you can see)")
+		fmt.Fprintln(env.stdout, env.t("cli.audit.entries_not_checked"))
 	}
 	if *save != "" {
 		if err := os.WriteFile(*save, rep.Current.Note, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "saved today's checkpoint to %s\n", *save)
+		fmt.Fprintln(env.stdout, env.t("cli.audit.saved_to", "File", *save))
 	}
 	return nil
 }
@@ -199,32 +187,32 @@ func auditVerifyLocal(ctx context.Context, env *cliEnv) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "key:          %s\n", keys.VerifierKey)
-	fmt.Fprintf(env.stdout, "entries:      %d (recomputed in %s)\n", rep.Entries, rep.Duration.Round(1e6))
-	fmt.Fprintf(env.stdout, "checkpoints:  %d validly signed (%d of them recorded in reports)\n", rep.Checkpoints, rep.Recorded)
+	fmt.Fprintln(env.stdout, env.t("cli.audit.local_key", "Key", keys.VerifierKey))
+	fmt.Fprintln(env.stdout, env.t("cli.audit.local_entries", "Count", rep.Entries, "Duration", rep.Duration.Round(1e6).String()))
+	fmt.Fprintln(env.stdout, env.t("cli.audit.local_checkpoints", "Count", rep.Checkpoints, "Recorded", rep.Recorded))
 	if rep.Latest != nil {
-		fmt.Fprintf(env.stdout, "latest:       %d entries, root %s, signed %s\n", rep.Latest.Size, rep.Latest.Root,
-			rep.Latest.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"))
+		fmt.Fprintln(env.stdout, env.t("cli.audit.local_latest", "Size", rep.Latest.Size, "Root", rep.Latest.Root,
+			"At", rep.Latest.CreatedAt.UTC().Format("2006-01-02 15:04:05Z")))
 	}
 	if rep.WrongKey != "" {
-		failAudit(env.stdout, rep.Problems)
+		failAudit(env, rep.Problems)
 		return exitError{3}
 	}
 	if !rep.OK() {
-		return failAudit(env.stdout, rep.Problems)
+		return failAudit(env, rep.Problems)
 	}
 	if rep.Uncovered > 0 {
-		fmt.Fprintf(env.stdout, "note: the last %d entries are not yet covered by a checkpoint (run `archipelago audit checkpoint`)\n", rep.Uncovered)
+		fmt.Fprintln(env.stdout, env.t("cli.audit.uncovered", "Count", rep.Uncovered))
 	}
-	fmt.Fprintln(env.stdout, "OK: every entry matches the tree and every checkpoint")
+	fmt.Fprintln(env.stdout, env.t("cli.audit.local_ok"))
 	return nil
 }
 
 // failAudit prints the problems, the first one first, and returns exit status 1.
-func failAudit(w io.Writer, problems []audit.Problem) error {
-	fmt.Fprintf(w, "FAIL: %s\n", problems[0])
+func failAudit(env *cliEnv, problems []audit.Problem) error {
+	fmt.Fprintln(env.stdout, env.t("cli.audit.fail", "Problem", fmt.Sprint(problems[0])))
 	for _, p := range problems[1:] {
-		fmt.Fprintf(w, "  also: %s\n", p)
+		fmt.Fprintln(env.stdout, env.t("cli.audit.also", "Problem", fmt.Sprint(p)))
 	}
 	return exitError{1}
 }

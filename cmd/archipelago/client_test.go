@@ -163,7 +163,7 @@ func TestClientListsFollowEveryPage(t *testing.T) {
 // MinIO; keygen would print a key; serve would fail on missing settings).
 func TestEveryCommandHasHelpThatDoesNothingElse(t *testing.T) {
 	t.Parallel()
-	for name := range commands() {
+	for name := range commands(nil) {
 		for _, args := range [][]string{{name, "--help"}, {name, "-h"}, {"help", name}} {
 			start := time.Now()
 			code, out, errOut := runCLI(t, nil, args...)

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"syscall"
 
 	"github.com/chatons/archipelago/internal/api"
@@ -22,6 +23,7 @@ import (
 	"github.com/chatons/archipelago/internal/client"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/logbuf"
 	"github.com/chatons/archipelago/internal/sandbox"
 	"github.com/chatons/archipelago/internal/seal"
@@ -42,45 +44,44 @@ type cliEnv struct {
 	getenv         config.Getenv
 	// atExit runs when the command returns (the process log's buffer is flushed there).
 	atExit []func()
+	// p speaks the session's language (LC_ALL, LC_MESSAGES, LANG); run sets it when nil.
+	p *i18n.Printer
 }
 
-func commands() map[string]command {
+// t is the message id in the session's language (i18n.Printer.T).
+func (env *cliEnv) t(id string, args ...any) string { return env.p.T(id, args...) }
+
+// printer is the printer of the session's language, from its locale variables.
+func printer(getenv config.Getenv) *i18n.Printer {
+	cat, err := i18n.Load()
+	if err != nil { // a malformed embedded catalog: a defect the i18n tests catch
+		return nil
+	}
+	lookup := func(k string) string { v, _ := getenv(k); return v }
+	return cat.Printer(i18n.FromEnv(lookup, i18n.English))
+}
+
+func commands(p *i18n.Printer) map[string]command {
+	text := func(name string) (string, string) {
+		return p.T("cli." + name + ".summary"), p.T("cli." + name + ".usage")
+	}
+	cmd := func(name string, run func(context.Context, *cliEnv, []string) error) command {
+		summary, usage := text(name)
+		return command{summary, usage, run}
+	}
 	cmds := map[string]command{
-		"serve": {"serve the portal and the REST API (and, by default, the background workers)", `Usage: archipelago serve
-
-Serves the portal and the REST API on ARCHIPELAGO_LISTEN and, unless ARCHIPELAGO_RUN_WORKERS=false, runs the
-background workers in the same process. Configuration comes from ARCHIPELAGO_* variables (archipelago config).`, cmdServe},
-		"worker": {"run only the background workers", `Usage: archipelago worker
-
-Runs the background workers (restore tests, island polling, reconciliation, reports, notifications) without
-serving HTTP. Several workers may share one database.`, cmdWorker},
-		"migrate": {"apply (up) or list (status) database migrations", `Usage: archipelago migrate up|status
-
-  up      apply the pending migrations of ARCHIPELAGO_DATABASE_URL
-  status  list the migrations and whether each is applied`, cmdMigrate},
-		"dev": {"run the sandbox federation: throwaway PostgreSQL, MinIO, demo data", `Usage: archipelago dev [--listen ADDR] [--state-dir DIR] [--keep]
-
-Runs the sandbox: a throwaway PostgreSQL and MinIO, simulated Garage islands, demo members, vaults and restic
-repositories, and serves the portal and API. Ctrl-C stops everything and removes the state directory.
-
-  --listen ADDR     address to serve the portal and API on (default 127.0.0.1:8080)
-  --state-dir DIR   directory for the sandbox's data and sandbox.json (default: a new temporary directory)
-  --keep            keep the state directory on exit`, cmdDev},
-		"config": {"print the effective configuration, secrets redacted", `Usage: archipelago config
-
-Prints every ARCHIPELAGO_* setting in effect (secrets redacted) and names the invalid ones.`, cmdConfig},
-		"version": {"print the version", "Usage: archipelago version   (or archipelago --version)", cmdVersion},
-		"keygen": {"print a new random master key (for ARCHIPELAGO_MASTER_KEY_FILE)", `Usage: archipelago keygen
-
-Prints a new random 32-byte master key in hex, for ARCHIPELAGO_MASTER_KEY_FILE. Keep it secret.`, cmdKeygen},
-		"testenv": {"run a command with throwaway PostgreSQL and MinIO (used by make test)", `Usage: archipelago testenv [--] COMMAND [ARGS…]
-
-Starts a throwaway PostgreSQL cluster and MinIO server, runs COMMAND with ARCHIPELAGO_TEST_* variables pointing at
-them, stops both and exits with COMMAND's status. make test runs the Go tests this way.`, cmdTestenv},
-		"audit": {"verify the audit log (locally or against a saved checkpoint), sign a checkpoint, print its key", auditUsage, cmdAudit},
-		"admin": {"administration: create-user, reseal", adminUsage, cmdAdmin},
+		"serve":   cmd("serve", cmdServe),
+		"worker":  cmd("worker", cmdWorker),
+		"migrate": cmd("migrate", cmdMigrate),
+		"dev":     cmd("dev", cmdDev),
+		"config":  cmd("config", cmdConfig),
+		"version": cmd("version", cmdVersion),
+		"keygen":  cmd("keygen", cmdKeygen),
+		"testenv": cmd("testenv", cmdTestenv),
+		"audit":   cmd("audit", cmdAudit),
+		"admin":   cmd("admin", cmdAdmin),
 		// The agent prints its own help (with its flags and their environment variables).
-		"agent": {"member-side agent: run the password levels and push a signed attestation; keygen", "", cmdAgent},
+		"agent": {p.T("cli.agent.summary"), "", cmdAgent},
 	}
 	for _, r := range client.Resources() {
 		cmds[r.Name] = resourceCommand(r)
@@ -119,14 +120,17 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func run(ctx context.Context, env *cliEnv, args []string) int {
-	cmds := commands()
+	if env.p == nil {
+		env.p = printer(env.getenv)
+	}
+	cmds := commands(env.p)
 	if len(args) == 2 && args[0] == "help" {
 		if _, ok := cmds[args[1]]; ok {
 			args = []string{args[1], "--help"} // archipelago help X = archipelago X --help
 		}
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(env.stdout, cmds)
+		usage(env.stdout, env.p, cmds)
 		return 0
 	}
 	if args[0] == "--version" || args[0] == "-version" {
@@ -134,8 +138,8 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(env.stderr, "archipelago: unknown command %q\n\n", args[0])
-		usage(env.stderr, cmds)
+		fmt.Fprintf(env.stderr, "%s\n\n", env.t("cli.unknown_command", "Name", strconv.Quote(args[0])))
+		usage(env.stderr, env.p, cmds)
 		return 2
 	}
 	if wantsHelp(args[0], args[1:]) && c.usage != "" {
@@ -155,7 +159,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(env.stderr, "archipelago %s: %v\n", args[0], err)
+		fmt.Fprintln(env.stderr, env.t("cli.failed", "Command", args[0], "Error", err.Error()))
 		return 1
 	}
 	return 0
@@ -186,8 +190,8 @@ func wantsHelp(name string, args []string) bool {
 	return false
 }
 
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "Usage: archipelago <command> [flags]\n\nCommands:")
+func usage(w io.Writer, p *i18n.Printer, cmds map[string]command) {
+	fmt.Fprintln(w, p.T("cli.usage.head"))
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
@@ -196,16 +200,14 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-13s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\n`archipelago <command> --help` explains a command; `archipelago --version` prints the version.")
-	fmt.Fprintln(w, "Server configuration comes from ARCHIPELAGO_* environment variables: see `archipelago config`.")
-	fmt.Fprintln(w, "Client commands (vaults, keys, repositories, tests, reports, members, islands) talk to a server's API:")
-	fmt.Fprintln(w, "ARCHIPELAGO_API_URL (default http://127.0.0.1:8080) and an API token in ARCHIPELAGO_API_TOKEN(_FILE).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, p.T("cli.usage.tail"))
 }
 
 func loadConfig(env *cliEnv) (*config.Config, *slog.Logger, error) {
 	cfg, err := config.Load(env.getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+		return nil, nil, fmt.Errorf("%s\n%w", env.t("cli.invalid_config"), err)
 	}
 	// Log lines reach stderr together, at most logbuf.Interval late (WARN and above at
 	// once): one write per line made the request log cost more than a handler.
@@ -253,7 +255,7 @@ func cmdWorker(ctx context.Context, env *cliEnv, args []string) error {
 
 func cmdMigrate(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) != 1 || (args[0] != "up" && args[0] != "status") {
-		return errors.New("usage: archipelago migrate up|status")
+		return errors.New(env.t("cli.migrate.bad_args"))
 	}
 	cfg, log, err := loadConfig(env)
 	if err != nil {
@@ -272,11 +274,11 @@ func cmdMigrate(ctx context.Context, env *cliEnv, args []string) error {
 		if err := database.MigrateUp(ctx, pool, func(v int32, name string) {
 			n++
 			log.Info("applying migration", "version", v, "name", name)
-			fmt.Fprintf(env.stdout, "applying %03d %s\n", v, name)
+			fmt.Fprintln(env.stdout, env.t("cli.migrate.applying", "Version", fmt.Sprintf("%03d", v), "Name", name))
 		}); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "schema is current (%d migration(s) applied now)\n", n)
+		fmt.Fprintln(env.stdout, env.p.N("cli.migrate.current", n))
 		return nil
 	}
 	st, err := database.MigrateStatus(ctx, pool)
@@ -284,24 +286,24 @@ func cmdMigrate(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	for _, m := range st.Migrations {
-		mark := "pending"
+		mark := env.t("cli.migrate.pending")
 		if m.Applied {
-			mark = "applied"
+			mark = env.t("cli.migrate.applied")
 		}
-		fmt.Fprintf(env.stdout, "%03d  %-8s %s\n", m.Version, mark, m.Name)
+		fmt.Fprintf(env.stdout, "%03d  %-10s %s\n", m.Version, mark, m.Name)
 	}
-	fmt.Fprintf(env.stdout, "database at version %d of %d\n", st.Current, st.Latest)
+	fmt.Fprintln(env.stdout, env.t("cli.migrate.at_version", "Current", st.Current, "Latest", st.Latest))
 	if st.Pending() {
-		fmt.Fprintln(env.stdout, "run `archipelago migrate up` to apply the pending migrations")
+		fmt.Fprintln(env.stdout, env.t("cli.migrate.run_up"))
 	}
 	return nil
 }
 
 func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the portal and API on")
-	stateDir := fs.String("state-dir", "", "directory for the sandbox's data and sandbox.json (default: a new temporary directory)")
-	keep := fs.Bool("keep", false, "keep the state directory on exit")
+	listen := fs.String("listen", "127.0.0.1:8080", env.t("cli.dev.flag_listen"))
+	stateDir := fs.String("state-dir", "", env.t("cli.dev.flag_state_dir"))
+	keep := fs.Bool("keep", false, env.t("cli.dev.flag_keep"))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -323,7 +325,7 @@ func cmdConfig(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
+		return fmt.Errorf("%s\n%w", env.t("cli.invalid_config"), err)
 	}
 	return nil
 }

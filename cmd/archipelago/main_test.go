@@ -82,3 +82,40 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("exit %d %q", code, stderr)
 	}
 }
+
+// TestTheCommandLineSpeaksTheSessionsLanguage: LANG (or LC_ALL, LC_MESSAGES) in French gives
+// the command list, every command's help and the CLI's own messages in French; in English
+// (or with no locale set) in English.
+func TestTheCommandLineSpeaksTheSessionsLanguage(t *testing.T) {
+	t.Parallel()
+	fr := map[string]string{"LANG": "fr_FR.UTF-8"}
+	en := map[string]string{"LANG": "en_GB.UTF-8"}
+	if code, out, _ := runCLI(t, fr, "--help"); code != 0 || !strings.Contains(out, "Commandes :") ||
+		!strings.Contains(out, "servir le portail et l’API REST") || strings.Contains(out, "Commands:") {
+		t.Errorf("--help in French: exit %d\n%s", code, out)
+	}
+	for _, vars := range []map[string]string{en, nil, {"LC_ALL": "C.UTF-8", "LANG": "fr_FR.UTF-8"}} {
+		if code, out, _ := runCLI(t, vars, "--help"); code != 0 || !strings.Contains(out, "Commands:") ||
+			!strings.Contains(out, "serve the portal and the REST API") {
+			t.Errorf("--help with %v: exit %d\n%s", vars, code, out)
+		}
+	}
+	if code, _, errOut := runCLI(t, map[string]string{"LC_ALL": "fr_FR.UTF-8"}, "frobnicate"); code != 2 ||
+		!strings.Contains(errOut, `commande inconnue "frobnicate"`) {
+		t.Errorf("unknown command in French: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, fr, "migrate", "sideways"); code != 1 || !strings.Contains(errOut, "usage : archipelago migrate up|status") {
+		t.Errorf("migrate with a bad argument in French: exit %d %q", code, errOut)
+	}
+	// Every command's help exists in both languages and is not the English text in French.
+	for name := range commands(nil) {
+		_, outFR, _ := runCLI(t, fr, name, "--help")
+		_, outEN, _ := runCLI(t, en, name, "--help")
+		if outFR == "" || outFR == outEN || strings.Contains(outFR, "cli."+name) {
+			t.Errorf("%s --help is not translated:\nfr: %s\nen: %s", name, outFR, outEN)
+		}
+	}
+	if _, out, _ := runCLI(t, fr, "agent", "--help"); !strings.Contains(out, "Options :") || !strings.Contains(out, "fichier qui contient le mot de passe restic") {
+		t.Errorf("agent --help in French:\n%s", out)
+	}
+}
