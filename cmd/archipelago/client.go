@@ -9,81 +9,133 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/chatons/archipelago/internal/client"
+	"github.com/chatons/archipelago/internal/i18n"
 )
 
 // defaultAPIURL is where the client commands look for a server without ARCHIPELAGO_API_URL:
 // the sandbox's address.
 const defaultAPIURL = "http://127.0.0.1:8080"
 
-// resourceCommand is the client command of one API resource: get, describe, create.
-func resourceCommand(r client.Resource) command {
+// resourceCommand is the client command of one API resource: get, describe, create, its
+// help and table headers in the session's language (the catalog's client.* texts).
+func resourceCommand(r client.Resource, p *i18n.Printer) command {
+	r = localized(r, p)
+	verbs := p.T("client.usage.verbs_short")
+	if r.Create != nil {
+		verbs = p.T("client.usage.verbs_create")
+	}
 	return command{
-		summary: r.Summary + " (get, describe" + map[bool]string{true: ", create", false: ""}[r.Create != nil] + ")",
-		usage:   resourceUsage(r),
+		summary: r.Summary + " (" + verbs + ")",
+		usage:   resourceUsage(r, p),
 		run: func(ctx context.Context, env *cliEnv, args []string) error {
 			return runResource(ctx, env, r, args)
 		},
 	}
 }
 
-func resourceUsage(r client.Resource) string {
+// localized is r with its texts (summary, flag help, once-shown secret note, table headers)
+// in p's language. Related objects keep their titles: they are keys of describe's JSON.
+func localized(r client.Resource, p *i18n.Printer) client.Resource {
+	if p == nil {
+		return r
+	}
+	key := "client." + r.Name + "."
+	r.Summary = p.T(key + "summary")
+	r.Filters = slices.Clone(r.Filters)
+	for i, f := range r.Filters {
+		r.Filters[i].Usage = p.T(key + "filter." + f.Flag)
+	}
+	r.Columns = localizedColumns(r.Columns, p)
+	if r.Create != nil {
+		c := *r.Create
+		c.Fields = slices.Clone(c.Fields)
+		for i, f := range c.Fields {
+			c.Fields[i].Usage = p.T(key + "create." + f.Flag)
+		}
+		if c.SecretNote != "" {
+			c.SecretNote = p.T(key + "secret_note")
+		}
+		r.Create = &c
+	}
+	return r
+}
+
+// localizedColumns translates table headers: "ACCESS KEY" is client.column.access_key ("ID"
+// is client.column.identifier: go-i18n reserves the key "id").
+func localizedColumns(cols []client.Column, p *i18n.Printer) []client.Column {
+	out := slices.Clone(cols)
+	for i, c := range out {
+		k := strings.ToLower(strings.ReplaceAll(c.Header, " ", "_"))
+		if k == "id" {
+			k = "identifier"
+		}
+		out[i].Header = p.T("client.column." + k)
+	}
+	return out
+}
+
+func resourceUsage(r client.Resource, p *i18n.Printer) string {
 	var b strings.Builder
 	parent := ""
 	if r.Parent != "" {
 		parent = " --" + r.Parent + " ID"
 	}
-	fmt.Fprintf(&b, "Usage: archipelago %s get [ID]%s [-o table|json|yaml] [--limit N] [filters]\n", r.Name, parent)
-	fmt.Fprintf(&b, "       archipelago %s describe ID%s [-o table|json|yaml]\n", r.Name, parent)
+	line := func(id string, args ...any) { b.WriteString(p.T(id, args...) + "\n") }
+	line("client.usage.get", "Name", r.Name, "Parent", parent)
+	line("client.usage.describe", "Name", r.Name, "Parent", parent)
 	if r.Create != nil {
 		cp := parent
 		if cp == "" && strings.Contains(r.Create.Path, "{parent}") {
 			cp = " --repository ID"
 		}
-		fmt.Fprintf(&b, "       archipelago %s create%s [flags] [--set FIELD=VALUE …]\n", r.Name, cp)
+		line("client.usage.create", "Name", r.Name, "Parent", cp)
 	}
 	fmt.Fprintf(&b, "\n%s.\n\n", upperFirst(r.Summary))
-	b.WriteString("get lists every page (or shows one object with an ID); describe adds related objects.\n\n")
-	b.WriteString("Common flags:\n")
-	b.WriteString("  -o, --output FORMAT   table (default), json or yaml\n")
-	b.WriteString("  --limit N             get: at most N objects (default 0: all pages)\n")
-	b.WriteString("  --api-url URL         the server (default $ARCHIPELAGO_API_URL, else " + defaultAPIURL + ")\n")
-	b.WriteString("  --token-file FILE     a file holding an API token (default $ARCHIPELAGO_API_TOKEN or $ARCHIPELAGO_API_TOKEN_FILE)\n")
+	line("client.usage.verbs")
+	b.WriteString("\n")
+	line("client.usage.common", "URL", defaultAPIURL)
 	if r.Parent != "" {
-		fmt.Fprintf(&b, "  --%-19s the %s this object belongs to (required)\n", r.Parent+" ID", r.Parent)
+		fmt.Fprintf(&b, "  --%-19s %s\n", r.Parent+" ID", p.T("client.usage.parent", "Parent", r.Parent))
 	}
 	if len(r.Filters) > 0 {
-		b.WriteString("\nFilters (get):\n")
+		b.WriteString("\n")
+		line("client.usage.filters")
 		for _, f := range r.Filters {
 			fmt.Fprintf(&b, "  --%-19s %s\n", f.Flag+" V", f.Usage)
 		}
 	}
 	if r.Create != nil {
-		b.WriteString("\nCreate:\n")
+		b.WriteString("\n")
+		line("client.usage.create_head")
 		if r.Parent == "" && strings.Contains(r.Create.Path, "{parent}") {
-			b.WriteString("  --repository ID       the repository to test now (required)\n")
+			line("client.usage.create_repository")
 		}
 		for _, f := range r.Create.Fields {
 			req := ""
 			if f.Required {
-				req = " (required)"
+				req = p.T("client.usage.required")
 			}
 			fmt.Fprintf(&b, "  --%-19s %s%s\n", f.Flag+" V", f.Usage, req)
 		}
-		b.WriteString("  --set FIELD=VALUE     any other field of the request body (VALUE as JSON when it parses, else text)\n")
+		line("client.usage.set")
 	}
-	b.WriteString("\nThe API token is created in the portal (Account → API tokens) or with POST /v1/tokens.")
+	b.WriteString("\n" + p.T("client.usage.token"))
 	return b.String()
 }
 
 func upperFirst(s string) string {
-	if s == "" {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
 		return s
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // multiFlag collects a repeatable flag.
@@ -94,7 +146,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []string) error {
 	if len(args) == 0 {
-		return errors.New("a verb is needed: get, describe or create (see --help)")
+		return errors.New(env.t("client.need_verb"))
 	}
 	verb, args := args[0], args[1:]
 	fs := flag.NewFlagSet(r.Name+" "+verb, flag.ContinueOnError)
@@ -136,12 +188,12 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return fmt.Errorf("%w (see archipelago %s --help)", err, r.Name)
+		return errors.New(env.t("client.see_help", "Error", err.Error(), "Name", r.Name))
 	}
 	switch output {
 	case "table", "json", "yaml":
 	default:
-		return fmt.Errorf("-o %q: want table, json or yaml", output)
+		return errors.New(env.t("client.bad_output", "Value", strconv.Quote(output)))
 	}
 	c, err := newClient(env, *apiURL, *tokenFile)
 	if err != nil {
@@ -150,7 +202,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 	switch verb {
 	case "get", "list", "ls":
 		if len(pos) > 1 {
-			return fmt.Errorf("get takes at most one ID, got %q", strings.Join(pos, " "))
+			return errors.New(env.t("client.get_one_id", "Args", strconv.Quote(strings.Join(pos, " "))))
 		}
 		if len(pos) == 1 {
 			o, err := c.GetOne(ctx, r, parent, pos[0])
@@ -169,7 +221,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 			}
 		}
 		if *limit < 0 {
-			return errors.New("--limit: must be 0 (all) or more")
+			return errors.New(env.t("client.bad_limit"))
 		}
 		if *limit > 0 {
 			q.Set("limit", strconv.Itoa(min(*limit, 500)))
@@ -182,12 +234,12 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 			return err
 		}
 		if more {
-			fmt.Fprintf(env.stderr, "(more %s exist: --limit 0 lists them all)\n", r.Name)
+			fmt.Fprintln(env.stderr, env.t("client.more", "Name", r.Name))
 		}
 		return nil
 	case "describe", "show":
 		if len(pos) != 1 {
-			return errors.New("describe takes one ID")
+			return errors.New(env.t("client.describe_one_id"))
 		}
 		o, err := c.Describe(ctx, r, parent, pos[0])
 		if err != nil {
@@ -196,17 +248,17 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		return client.Render(env.stdout, output, o, nil)
 	case "create":
 		if r.Create == nil {
-			return fmt.Errorf("%s cannot be created from the command line (use the portal or the API)", r.Name)
+			return errors.New(env.t("client.not_creatable", "Name", r.Name))
 		}
 		if len(pos) != 0 {
-			return fmt.Errorf("create takes flags only, not %q", strings.Join(pos, " "))
+			return errors.New(env.t("client.create_flags_only", "Args", strconv.Quote(strings.Join(pos, " "))))
 		}
 		body := client.Object{}
 		for _, f := range r.Create.Fields {
 			text := *fields[f.Flag]
 			if text == "" {
 				if f.Required {
-					return fmt.Errorf("--%s is required: %s", f.Flag, f.Usage)
+					return errors.New(env.t("client.field_required", "Flag", f.Flag, "Usage", f.Usage))
 				}
 				continue
 			}
@@ -219,7 +271,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		for _, s := range sets {
 			k, v, ok := strings.Cut(s, "=")
 			if !ok || k == "" {
-				return fmt.Errorf("--set %q: want FIELD=VALUE", s)
+				return errors.New(env.t("client.bad_set", "Value", strconv.Quote(s)))
 			}
 			var j any
 			if json.Unmarshal([]byte(v), &j) == nil {
@@ -240,7 +292,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown verb %q: want get, describe or create", verb)
+	return errors.New(env.t("client.unknown_verb", "Verb", strconv.Quote(verb)))
 }
 
 // parseInterspersed parses flags that may come before or after positional arguments
@@ -279,9 +331,12 @@ func newClient(env *cliEnv, apiURL, tokenFile string) (*client.Client, error) {
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("API token file: %w", err)
+			return nil, fmt.Errorf("%s", env.t("client.token_file", "Error", err.Error()))
 		}
 		token = string(b)
+	}
+	if strings.TrimSpace(token) == "" {
+		return nil, errors.New(env.t("client.no_token"))
 	}
 	return client.New(apiURL, token)
 }

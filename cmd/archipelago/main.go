@@ -84,7 +84,7 @@ func commands(p *i18n.Printer) map[string]command {
 		"agent": {p.T("cli.agent.summary"), "", cmdAgent},
 	}
 	for _, r := range client.Resources() {
-		cmds[r.Name] = resourceCommand(r)
+		cmds[r.Name] = resourceCommand(r, p)
 	}
 	return cmds
 }
