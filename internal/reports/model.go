@@ -122,6 +122,8 @@ type Repository struct {
 	DeletionsSeen           int          `json:"deletions_seen"`
 	Failures                []Failure    `json:"failures"`
 	Trend                   []TrendPoint `json:"trend"`
+
+	lastFailureReason string // of the newest failed run (federation reports have no Failures)
 }
 
 // Evidence is one level of the latest test (skipped ones left out) and who produced it:
@@ -256,8 +258,11 @@ type RepoInput struct {
 	RPOSeconds, RTOSeconds int64
 	// Evidence of the latest run (see Repository.Evidence).
 	Evidence []Evidence
-	// Runs: finished runs (not cancelled) in the period, oldest first.
+	// Runs: finished runs (not cancelled) in the period, oldest first (member reports).
 	Runs []RunInput
+	// Totals: what the runs of the period amount to, computed in SQL (federation reports,
+	// which read no runs); when nil, computed from Runs.
+	Totals *RunTotals
 	// Latest is the newest finished run up to the period's end (in the period or before).
 	Latest *RunInput
 	// LastSuccessAt is the newest passed or warning run up to the period's end.
@@ -317,7 +322,62 @@ func ratio(n, d int) *float64 {
 
 func ptr[T any](v T) *T { return &v }
 
-// buildRepository computes one repository's record.
+// RunTotals is what a repository's finished runs of the period amount to: everything a
+// federation report needs of them. Federation reports read it computed in SQL (one row per
+// repository, whatever the number of runs); member reports compute it from their runs
+// (totalsOf), so both follow one definition.
+type RunTotals struct {
+	Tests                   TestStats // PassRate left nil: computed by buildRepository
+	WorstSnapshotAgeSeconds *int64
+	DeletionsSeen           int
+	SizeBytes               *int64   // the newest run's that measured it
+	RTOEstimateSeconds      *int64   // the newest run's projection
+	MedianThroughputBps     *float64 // of the runs that measured one (the upper median)
+	LastFailureReason       string   // the newest failed or error run's reason
+}
+
+// totalsOf computes a repository's RunTotals from its runs (oldest first).
+func totalsOf(runs []RunInput) RunTotals {
+	var t RunTotals
+	var throughputs []float64
+	for _, run := range runs {
+		t.Tests.Total++
+		switch run.Status {
+		case "passed":
+			t.Tests.Passed++
+		case "warning":
+			t.Tests.Warning++
+		case "failed":
+			t.Tests.Failed++
+		case "error":
+			t.Tests.Error++
+		}
+		if run.Status == "failed" || run.Status == "error" {
+			t.LastFailureReason = run.Reason
+		}
+		if run.SnapshotAgeSeconds != nil && (t.WorstSnapshotAgeSeconds == nil || *run.SnapshotAgeSeconds > *t.WorstSnapshotAgeSeconds) {
+			t.WorstSnapshotAgeSeconds = ptr(*run.SnapshotAgeSeconds)
+		}
+		t.DeletionsSeen += run.DeletedSnapshots
+		if run.RepoSizeBytes != nil {
+			t.SizeBytes = ptr(*run.RepoSizeBytes)
+		}
+		if run.RTOEstimateSeconds != nil {
+			t.RTOEstimateSeconds = ptr(*run.RTOEstimateSeconds)
+		}
+		if run.ThroughputBps != nil && *run.ThroughputBps > 0 {
+			throughputs = append(throughputs, *run.ThroughputBps)
+		}
+	}
+	if len(throughputs) > 0 {
+		slices.Sort(throughputs)
+		t.MedianThroughputBps = ptr(throughputs[len(throughputs)/2])
+	}
+	return t
+}
+
+// buildRepository computes one repository's record: from in.Totals when set (federation
+// reports), else from in.Runs (which also give the failures and the trend).
 func buildRepository(in RepoInput) Repository {
 	r := Repository{ID: in.ID, Name: in.Name, Member: in.Member.Slug, Vault: in.Vault, Island: in.Island, Mode: in.Mode,
 		RPOSeconds: in.RPOSeconds, RTOSeconds: in.RTOSeconds, LastSuccessAt: utcPtr(in.LastSuccessAt),
@@ -326,36 +386,22 @@ func buildRepository(in RepoInput) Repository {
 		r.LastOutcome, r.LastTestAt = in.Latest.Status, ptr(in.Latest.FinishedAt.UTC())
 	}
 	r.Status = statusOf(r.LastOutcome)
-	var throughputs []float64
+	var t RunTotals
+	if in.Totals != nil {
+		t = *in.Totals
+	} else {
+		t = totalsOf(in.Runs)
+	}
+	r.Tests, r.WorstSnapshotAgeSeconds, r.DeletionsSeen, r.SizeBytes = t.Tests, t.WorstSnapshotAgeSeconds, t.DeletionsSeen, t.SizeBytes
+	r.lastFailureReason = t.LastFailureReason
 	for _, run := range in.Runs {
-		r.Tests.Total++
-		switch run.Status {
-		case "passed":
-			r.Tests.Passed++
-		case "warning":
-			r.Tests.Warning++
-		case "failed":
-			r.Tests.Failed++
-		case "error":
-			r.Tests.Error++
-		}
 		if run.Status == "failed" || run.Status == "error" {
 			r.Failures = append(r.Failures, Failure{RunID: run.ID, At: run.FinishedAt.UTC(), Outcome: run.Status, Reason: run.Reason})
-		}
-		if run.SnapshotAgeSeconds != nil && (r.WorstSnapshotAgeSeconds == nil || *run.SnapshotAgeSeconds > *r.WorstSnapshotAgeSeconds) {
-			r.WorstSnapshotAgeSeconds = ptr(*run.SnapshotAgeSeconds)
-		}
-		r.DeletionsSeen += run.DeletedSnapshots
-		if run.RepoSizeBytes != nil {
-			r.SizeBytes = ptr(*run.RepoSizeBytes)
 		}
 		p := TrendPoint{RunID: run.ID, At: run.FinishedAt.UTC(), Outcome: run.Status, RestoreSeconds: run.RestoreSeconds,
 			ThroughputBps: run.ThroughputBps, SnapshotAgeSeconds: run.SnapshotAgeSeconds}
 		if run.DurationMS != nil {
 			p.DurationSeconds = ptr(float64(*run.DurationMS) / 1000)
-		}
-		if run.ThroughputBps != nil && *run.ThroughputBps > 0 {
-			throughputs = append(throughputs, *run.ThroughputBps)
 		}
 		r.Trend = append(r.Trend, p)
 	}
@@ -368,16 +414,10 @@ func buildRepository(in RepoInput) Repository {
 	}
 	// Projected full restore: the verifier's own projection from the latest measuring run,
 	// else the repository's size at the median throughput of the period.
-	for i := len(in.Runs) - 1; i >= 0; i-- {
-		if e := in.Runs[i].RTOEstimateSeconds; e != nil {
-			r.ProjectedRestoreSeconds = ptr(*e)
-			break
-		}
-	}
-	if r.ProjectedRestoreSeconds == nil && r.SizeBytes != nil && len(throughputs) > 0 {
-		slices.Sort(throughputs)
-		med := throughputs[len(throughputs)/2]
-		r.ProjectedRestoreSeconds = ptr(int64(math.Ceil(float64(*r.SizeBytes) / med)))
+	if t.RTOEstimateSeconds != nil {
+		r.ProjectedRestoreSeconds = ptr(*t.RTOEstimateSeconds)
+	} else if r.SizeBytes != nil && t.MedianThroughputBps != nil {
+		r.ProjectedRestoreSeconds = ptr(int64(math.Ceil(float64(*r.SizeBytes) / *t.MedianThroughputBps)))
 	}
 	if r.ProjectedRestoreSeconds != nil {
 		r.RTOMet = ptr(*r.ProjectedRestoreSeconds <= r.RTOSeconds)
@@ -474,14 +514,16 @@ func Build(in Input) Report {
 		sort.Slice(r.Islands, func(i, j int) bool { return r.Islands[i].Name < r.Islands[j].Name })
 		members := slices.Clone(in.Members)
 		sort.Slice(members, func(i, j int) bool { return members[i].Slug < members[j].Slug })
+		cells := map[string][]MatrixCell{} // built is in member order: one pass, not one per member
+		for _, b := range built {
+			cells[b.Member] = append(cells[b.Member], MatrixCell{ID: b.ID, Name: b.Name, Mode: b.Mode, Status: b.Status, LastTestAt: b.LastTestAt})
+		}
 		for _, m := range members {
-			row := MatrixRow{Member: m, Repositories: []MatrixCell{}}
-			for _, b := range built {
-				if b.Member == m.Slug {
-					row.Repositories = append(row.Repositories, MatrixCell{ID: b.ID, Name: b.Name, Mode: b.Mode, Status: b.Status, LastTestAt: b.LastTestAt})
-				}
+			c := cells[m.Slug]
+			if c == nil {
+				c = []MatrixCell{}
 			}
-			r.Matrix = append(r.Matrix, row)
+			r.Matrix = append(r.Matrix, MatrixRow{Member: m, Repositories: c})
 		}
 		r.Incidents = append(r.Incidents, in.Incidents...)
 		sort.Slice(r.Incidents, func(i, j int) bool {
@@ -507,8 +549,8 @@ func attention(r Report, repos []Repository) []string {
 		switch b.Status {
 		case StatusRed:
 			reason := "its latest test " + b.LastOutcome
-			if n := len(b.Failures); n > 0 && b.Failures[n-1].Reason != "" {
-				reason += ": " + b.Failures[n-1].Reason
+			if b.lastFailureReason != "" {
+				reason += ": " + b.lastFailureReason
 			}
 			out = append(out, "Repository "+who+" is red — "+reason+".")
 		case StatusGrey:

@@ -201,6 +201,15 @@ func TestReportGatherMatchesTheRunsOfThePeriod(t *testing.T) {
 	if len(in.Repositories) != 12 {
 		t.Fatalf("%d repositories", len(in.Repositories))
 	}
+	// The federation sums the runs in SQL (reports.RunTotals); a member report reads them.
+	member, err := reports.Gather(ctx, pool, reports.ScopeMember, &in.Repositories[0].Member, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[int64]reports.RepoInput{}
+	for _, r := range member.Repositories {
+		runs[r.ID] = r
+	}
 	for _, r := range in.Repositories {
 		var n int
 		var latest int64
@@ -212,10 +221,17 @@ func TestReportGatherMatchesTheRunsOfThePeriod(t *testing.T) {
 			r.ID, p.Start, p.End).Scan(&n, &latest, &success); err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Runs) != n || n != 7 || r.Latest == nil || r.Latest.ID != latest || r.LastSuccessAt == nil || !r.LastSuccessAt.Equal(success) {
-			t.Fatalf("repository %d: %d runs (want %d), latest %+v (want %d), last success %v (want %v)",
-				r.ID, len(r.Runs), n, r.Latest, latest, r.LastSuccessAt, success)
+		if r.Totals == nil || r.Totals.Tests.Total != n || n != 7 || r.Latest == nil || r.Latest.ID != latest {
+			t.Fatalf("repository %d: totals %+v (want %d runs), latest %+v (want %d)", r.ID, r.Totals, n, r.Latest, latest)
 		}
+		if m, ok := runs[r.ID]; ok && (len(m.Runs) != n || m.Latest == nil || m.Latest.ID != latest || m.LastSuccessAt == nil ||
+			!m.LastSuccessAt.Equal(success)) {
+			t.Fatalf("member report, repository %d: %d runs (want %d), latest %+v (want %d), last success %v (want %v)",
+				r.ID, len(m.Runs), n, m.Latest, latest, m.LastSuccessAt, success)
+		}
+	}
+	if len(runs) != 2 {
+		t.Fatalf("the member report read %d repositories, want 2", len(runs))
 	}
 }
 
