@@ -51,11 +51,15 @@ func (a *API) IslandList(w http.ResponseWriter, r *http.Request) error {
 		return pagingError(err)
 	}
 	list := pg.Items
-	ops, err := islands.OperatorsByIsland(r.Context(), a.pool)
+	ids := make([]int64, len(list))
+	for i, isl := range list {
+		ids[i] = isl.ID
+	}
+	ops, err := islands.OperatorsByIsland(r.Context(), a.pool, ids)
 	if err != nil {
 		return err
 	}
-	pledged, err := islands.PledgedByIsland(r.Context(), a.pool)
+	pledged, err := islands.PledgedByIsland(r.Context(), a.pool, ids)
 	if err != nil {
 		return err
 	}
@@ -118,7 +122,7 @@ func (a *API) islandView(r *http.Request, i islands.Island) (islandView, error) 
 	if err != nil {
 		return islandView{}, err
 	}
-	pledged, err := islands.PledgedByIsland(r.Context(), a.pool)
+	pledged, err := islands.PledgedByIsland(r.Context(), a.pool, []int64{i.ID})
 	return islandView{Island: i, Operators: nonNil(ops), PledgedCapacityBytes: pledged[i.ID]}, err
 }
 

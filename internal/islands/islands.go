@@ -412,9 +412,10 @@ func OperatorList(ctx context.Context, q Querier, islandID int64) ([]Operator, e
 	return operatorQuery(ctx, q, `o.island_id = $1`, islandID)
 }
 
-// OperatorsByIsland returns every island's operators.
-func OperatorsByIsland(ctx context.Context, q Querier) (map[int64][]Operator, error) {
-	ops, err := operatorQuery(ctx, q, `true`)
+// OperatorsByIsland returns the operators of these islands (one statement: a page of
+// islands reads its own operators, not every island's).
+func OperatorsByIsland(ctx context.Context, q Querier, ids []int64) (map[int64][]Operator, error) {
+	ops, err := operatorQuery(ctx, q, `o.island_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
