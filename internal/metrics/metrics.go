@@ -75,7 +75,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Collector {
 		memberRepos: d("member_repositories", "The member's repositories by the outcome of their latest finished restore test "+
 			"(none: never tested); only outcomes with at least one repository are exported.", "member", "outcome"),
 		memberStale: d("member_repositories_stale", "The member's repositories whose newest snapshot seen by a test is older than "+
-			"their RPO.", "member"),
+			"their RPO; zero counts are not exported.", "member"),
 		memberOldestSuccess: d("member_restore_oldest_success_age_seconds", "Over the member's repositories tested successfully "+
 			"at least once, the longest time since one's latest success.", "member"),
 		memberVaultUsage: d("member_vault_usage_bytes", "Usage of the member's vaults as Garage last counted it.", "member"),
@@ -251,7 +251,9 @@ func (c *Collector) restore(ctx context.Context, b *batch) error {
 		for o, n := range a.byOutcome {
 			b.gauge(c.memberRepos, float64(n), m, o)
 		}
-		b.gauge(c.memberStale, float64(a.stale), m)
+		if a.stale > 0 { // zeros left out: 10,000 members exported 10,000 zeros (alerts test > 0)
+			b.gauge(c.memberStale, float64(a.stale), m)
+		}
 		if a.oldest != nil {
 			b.gauge(c.memberOldestSuccess, *a.oldest, m)
 		}

@@ -135,6 +135,41 @@ func TestScrapeCostAndCardinalityDoNotGrowWithHistoryOrObjects(t *testing.T) {
 	}
 }
 
+// TestSeriesDoNotGrowWithRepositories: the same members and islands with four times the
+// vaults, repositories and runs export the same series (outcome and status breakdowns
+// aside, which depend on what the tests found), within the documented bound.
+func TestSeriesDoNotGrowWithRepositories(t *testing.T) {
+	t.Parallel()
+	counts := make([]map[string]int, 2)
+	for i, size := range []scaleseed.Size{{Members: 8, VaultsPerMember: 2, Days: 2}, {Members: 8, VaultsPerMember: 8, Days: 6}} {
+		pool, c := seeded(t, size)
+		fams, _ := scrape(t, pool, c, metrics.Config{})
+		if got := sum(fams["archipelago_restore_repositories"], "outcome", ""); got != float64(size.Members*size.VaultsPerMember) {
+			t.Fatalf("%d repositories counted, want %d", int(got), size.Members*size.VaultsPerMember)
+		}
+		if n, bound := series(fams), 11*size.Members+12*size.Islands()+30; n > bound {
+			t.Errorf("%d repositories: %d series, more than the documented bound %d", size.Members*size.VaultsPerMember, n, bound)
+		}
+		counts[i] = map[string]int{}
+		for name, f := range fams {
+			switch name {
+			case "archipelago_member_repositories", "archipelago_island_repositories", "archipelago_island_pledges",
+				"archipelago_member_repositories_stale", "archipelago_member_vaults_over_ratio", "archipelago_job_queue_depth":
+				continue // one series per outcome, status or ratio found
+			}
+			counts[i][name] = len(f.GetMetric())
+		}
+	}
+	for name, n := range counts[0] {
+		if counts[1][name] != n {
+			t.Errorf("%s: %d series with 16 repositories, %d with 64", name, n, counts[1][name])
+		}
+	}
+	if len(counts[0]) != len(counts[1]) || len(counts[0]) < 6 {
+		t.Fatalf("families differ or too few compared: %v / %v", counts[0], counts[1])
+	}
+}
+
 // TestAFailedPartIsExportedAsFailedNotPartially: when one part cannot be read, its success
 // gauge is 0 and none of its series is exported; the other parts are whole.
 func TestAFailedPartIsExportedAsFailedNotPartially(t *testing.T) {
