@@ -268,3 +268,39 @@ func TestLatestDeliveriesOfManyChannelsIsOneStatement(t *testing.T) {
 		}
 	}
 }
+
+// TestAPageOfIslandsReadsItsOwnOperatorsAndPledges: the API's page of islands reads the
+// operators and pledged capacity of its islands only (it read every island's for each
+// page), and they are what the tables say.
+func TestAPageOfIslandsReadsItsOwnOperatorsAndPledges(t *testing.T) {
+	t.Parallel()
+	pool, _ := seeded(t, scaleseed.Size{Members: 16, VaultsPerMember: 1})
+	ctx := t.Context()
+	var page []int64
+	if err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM islands ORDER BY id LIMIT 2) i`).Scan(&page); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := islands.OperatorsByIsland(ctx, pool, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pledged, err := islands.PledgedByIsland(ctx, pool, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != 2 || len(pledged) != 2 {
+		t.Fatalf("operators of %d islands and pledges of %d islands for a page of 2", len(ops), len(pledged))
+	}
+	for _, id := range page {
+		var n int
+		var capacity int64
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM island_operators WHERE island_id = $1),
+				(SELECT coalesce(sum(capacity_bytes), 0) FROM pledges WHERE island_id = $1 AND withdrawn_at IS NULL)::bigint`, id).
+			Scan(&n, &capacity); err != nil {
+			t.Fatal(err)
+		}
+		if len(ops[id]) != n || n == 0 || pledged[id] != capacity || capacity == 0 {
+			t.Fatalf("island %d: %d operators (want %d), %d pledged (want %d)", id, len(ops[id]), n, pledged[id], capacity)
+		}
+	}
+}
