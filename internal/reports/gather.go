@@ -198,7 +198,7 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 
 // gatherTotals sums the runs of the period of every repository in SQL (RunTotals, the same
 // definition as totalsOf): one statement reading the period's runs through their
-// finished_at index (migration 021), one row per repository tested in the period. The runs
+// finished_at index (migration 020), one row per repository tested in the period. The runs
 // are sorted by an expression of the repository so that PostgreSQL neither walks every
 // repository's index in order (a random read of the heap per run: 22 s at 10,000 members
 // on the loaded machine) nor hashes 100,000 groups of arrays (spilled to disk: 15 s); the
