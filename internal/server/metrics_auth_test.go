@@ -25,4 +25,8 @@ func TestMetricsNeedTheScrapeToken(t *testing.T) {
 	if r := unset.Do(apptest.Req{Method: "GET", Path: "/metrics"}); r.Status != 403 {
 		t.Errorf("/metrics without a configured token: %d %s", r.Status, r.Body)
 	}
+	// An empty bearer token is what an unset token would compare equal to.
+	if r := unset.Do(apptest.Req{Method: "GET", Path: "/metrics", Header: map[string]string{"Authorization": "Bearer "}}); r.Status != 403 {
+		t.Errorf("/metrics without a configured token, with an empty bearer token: %d", r.Status)
+	}
 }
