@@ -93,8 +93,10 @@ func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *s
 			S3Endpoint: ptr("http://" + sim.S3Endpoint()), S3Region: ptr(sim.Region()), ReplicationFactor: ptr(3)}
 		isl, ok := byName[d.Name]
 		if ok {
-			if isl, err = a.Islands.IslandUpdate(ctx, isl.ID, islands.IslandInput{AdminEndpoint: in.AdminEndpoint,
-				AdminToken: in.AdminToken, S3Endpoint: in.S3Endpoint}); err != nil {
+			if isl, err = retrySeed(ctx, a.Log, "island "+d.Name, func(ctx context.Context) (islands.Island, error) {
+				return a.Islands.IslandUpdate(ctx, isl.ID, islands.IslandInput{AdminEndpoint: in.AdminEndpoint,
+					AdminToken: in.AdminToken, S3Endpoint: in.S3Endpoint})
+			}); err != nil {
 				return nil, stop, fmt.Errorf("island %s: %w", d.Name, err)
 			}
 			// The old simulator's nodes are gone: withdraw their pledges.
@@ -103,7 +105,9 @@ func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *s
 				return nil, stop, err
 			}
 			for _, p := range live {
-				if _, err := a.Islands.PledgeWithdraw(ctx, p.ID); err != nil {
+				if _, err := retrySeed(ctx, a.Log, "withdraw a pledge of "+d.Name, func(ctx context.Context) (islands.Pledge, error) {
+					return a.Islands.PledgeWithdraw(ctx, p.ID)
+				}); err != nil {
 					return nil, stop, err
 				}
 			}

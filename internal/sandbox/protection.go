@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -69,7 +68,9 @@ func seedProtection(ctx context.Context, a *app.App) error {
 		return err
 	}
 	for _, v := range []vaults.Vault{protected, lagging} {
-		status, err := a.Protection.EnsureCopy(ctx, v.ID)
+		status, err := retrySeed(ctx, a.Log, "copy of "+v.Name, func(ctx context.Context) (string, error) {
+			return a.Protection.EnsureCopy(ctx, v.ID)
+		})
 		if err != nil {
 			return fmt.Errorf("copy of %s: %w", v.Name, err)
 		}
@@ -81,7 +82,9 @@ func seedProtection(ctx context.Context, a *app.App) error {
 			return err
 		}
 		for i := range 3 {
-			if err := putNamed(ctx, mc, v.BucketName, fmt.Sprintf("demo content %s %d", v.Name, i)); err != nil {
+			if err := retryStep(ctx, a, "demo content in "+v.Name, func(ctx context.Context) error {
+				return putNamed(ctx, mc, v.BucketName, fmt.Sprintf("demo content %s %d", v.Name, i))
+			}); err != nil {
 				return err
 			}
 		}
@@ -91,8 +94,8 @@ func seedProtection(ctx context.Context, a *app.App) error {
 				return fmt.Errorf("demo repository tested on the copy: %w", err)
 			}
 		}
-		if _, err := a.Protection.CopyVault(ctx, v.ID); err != nil {
-			return fmt.Errorf("copy %s: %w", v.Name, err)
+		if err := copyVault(ctx, a, v); err != nil {
+			return err
 		}
 		if v.Name != laggingVault {
 			continue
@@ -109,18 +112,23 @@ func seedProtection(ctx context.Context, a *app.App) error {
 		if err != nil {
 			return err
 		}
-		if _, err := gc.DenyBucketKey(ctx, bucketID, keyID, garage.PermWrite); err != nil {
+		if err := retryStep(ctx, a, "demo lag", func(ctx context.Context) error {
+			_, err := gc.DenyBucketKey(ctx, bucketID, keyID, garage.PermWrite)
+			return err
+		}); err != nil {
 			return fmt.Errorf("demo lag: %w", err)
 		}
-		if err := putNamed(ctx, mc, v.BucketName, "a backup made after the copy island stopped accepting writes"); err != nil {
+		if err := retryStep(ctx, a, "demo backup in "+v.Name, func(ctx context.Context) error {
+			return putNamed(ctx, mc, v.BucketName, "a backup made after the copy island stopped accepting writes")
+		}); err != nil {
 			return err
 		}
 		if _, err := a.Pool.Exec(ctx, `UPDATE vault_protection SET copied_through = copied_through - interval '3 hours' WHERE vault_id = $1`,
 			v.ID); err != nil {
 			return err
 		}
-		if _, err := a.Protection.CopyVault(ctx, v.ID); err != nil {
-			return fmt.Errorf("copy %s: %w", v.Name, err)
+		if err := copyVault(ctx, a, v); err != nil {
+			return err
 		}
 	}
 	// The tripwire: a member key sets an Expiration rule; the tripwire removes it.
@@ -134,10 +142,15 @@ func seedProtection(ctx context.Context, a *app.App) error {
 	}
 	bomb := lifecycle.NewConfiguration()
 	bomb.Rules = []lifecycle.Rule{{ID: "cleanup", Status: "Enabled", Expiration: lifecycle.Expiration{Days: 1}}}
-	if err := mc.SetBucketLifecycle(ctx, tripped.BucketName, bomb); err != nil {
+	if err := retryStep(ctx, a, "demo lifecycle rule", func(ctx context.Context) error {
+		return mc.SetBucketLifecycle(ctx, tripped.BucketName, bomb)
+	}); err != nil {
 		return fmt.Errorf("demo lifecycle rule: %w", err)
 	}
-	if _, err := a.Protection.CheckVaultLifecycle(ctx, tripped.ID); err != nil {
+	if err := retryStep(ctx, a, "tripwire on "+tripped.Name, func(ctx context.Context) error {
+		_, err := a.Protection.CheckVaultLifecycle(ctx, tripped.ID)
+		return err
+	}); err != nil {
 		return fmt.Errorf("tripwire on %s: %w", tripped.Name, err)
 	}
 	return nil
@@ -155,15 +168,18 @@ func demoVault(ctx context.Context, a *app.App, member, name string, quota int64
 	}
 	for _, v := range vs {
 		if v.Name == name {
-			return v, nil
+			return activeVault(ctx, a, v)
 		}
 	}
 	if quota == 0 {
 		return vaults.Vault{}, fmt.Errorf("no vault %s of %s", name, member)
 	}
-	v, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: name, QuotaBytes: quota, IdempotencyKey: "sandbox-" + name})
-	if err == nil && v.Status != vaults.StatusActive {
-		err = errors.New(v.StatusDetail)
+	v, err := retrySeed(ctx, a.Log, "vault "+name, func(ctx context.Context) (vaults.Vault, error) {
+		v, _, err := a.Vaults.Create(ctx, vaults.CreateInput{MemberID: m.ID, Name: name, QuotaBytes: quota, IdempotencyKey: "sandbox-" + name})
+		return v, err
+	})
+	if err == nil {
+		v, err = activeVault(ctx, a, v) // left pending by an island error: provisioned again
 	}
 	if err != nil {
 		return v, fmt.Errorf("vault %s: %w", name, err)
@@ -172,7 +188,7 @@ func demoVault(ctx context.Context, a *app.App, member, name string, quota int64
 }
 
 func memberClient(ctx context.Context, a *app.App, v vaults.Vault, keyName string) (*minio.Client, error) {
-	k, err := a.Vaults.KeyCreate(ctx, v.ID, vaults.KeyInput{Name: keyName})
+	k, err := createKey(ctx, a, v, keyName)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +226,7 @@ func seedCopyTestedRepository(ctx context.Context, a *app.App, v vaults.Vault) e
 	if err != nil {
 		return err
 	}
-	key, err := a.Vaults.KeyCreate(ctx, v.ID, vaults.KeyInput{Name: "backup backup01"})
+	key, err := createKey(ctx, a, v, "backup backup01")
 	if err != nil {
 		return err
 	}
@@ -242,9 +258,25 @@ func seedCopyTestedRepository(ctx context.Context, a *app.App, v vaults.Vault) e
 	if _, err := rr.Backup(ctx, repo, restic.BackupOptions{Paths: []string{dir}, Host: "backup01.garrigue-net.example", Tags: []string{"demo"}}); err != nil {
 		return err
 	}
-	if _, err := a.Protection.CopyVault(ctx, v.ID); err != nil {
-		return fmt.Errorf("copy: %w", err)
+	if err := copyVault(ctx, a, v); err != nil {
+		return err
 	}
 	_, _, err = a.Verify.RunNow(ctx, reg.ID)
 	return err
+}
+
+// createKey creates a member key on v, trying again while its island fails transiently.
+func createKey(ctx context.Context, a *app.App, v vaults.Vault, name string) (vaults.NewKey, error) {
+	return retrySeed(ctx, a.Log, "key "+name+" on "+v.Name, func(ctx context.Context) (vaults.NewKey, error) {
+		k, err := a.Vaults.KeyCreate(ctx, v.ID, vaults.KeyInput{Name: name})
+		return k, err
+	})
+}
+
+// copyVault runs one copy of v, trying again while an island fails transiently.
+func copyVault(ctx context.Context, a *app.App, v vaults.Vault) error {
+	return retryStep(ctx, a, "copy "+v.Name, func(ctx context.Context) error {
+		_, err := a.Protection.CopyVault(ctx, v.ID)
+		return err
+	})
 }

@@ -63,6 +63,12 @@ func retrySeed[T any](ctx context.Context, log *slog.Logger, what string, step f
 	}
 }
 
+// retryStep is retrySeed for a step with no result.
+func retryStep(ctx context.Context, a *app.App, what string, step func(context.Context) error) error {
+	_, err := retrySeed(ctx, a.Log, what, func(ctx context.Context) (struct{}, error) { return struct{}{}, step(ctx) })
+	return err
+}
+
 // activeVault makes sure a vault seeding created is active: a vault left pending by an
 // island error is provisioned again (as the reconciler would, later) until it is.
 func activeVault(ctx context.Context, a *app.App, v vaults.Vault) (vaults.Vault, error) {
