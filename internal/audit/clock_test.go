@@ -101,7 +101,22 @@ func TestEntryTimesComeFromTheDatabaseClock(t *testing.T) {
 			return tx.QueryRow(b.ctx, `SELECT at FROM audit_entries WHERE seq = $1`, seq).Scan(&waiterAt)
 		})
 	}()
-	time.Sleep(300 * time.Millisecond) // the waiter asks now; the holder goes on
+	// The holder goes on only once the waiter is seen waiting for the lock (whatever the
+	// machine's speed: a generous deadline, polled).
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		var waiting int
+		if err := b.pool.QueryRow(b.ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second append is not waiting for the lock after 2 minutes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
