@@ -13,25 +13,32 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 )
 
-// TimeZone is the zone a user sees times in: their own setting, else the federation's.
+// TimeZone is the zone a user sees times in: their own setting, else the federation's; and,
+// read with it, the language they read pages in (issue 18).
 type TimeZone struct {
 	Own        string // "" when the user has not chosen one
 	Federation string
 	Location   *time.Location
+	// Language is the user's own language setting ("en", "fr"), "" for their browser's;
+	// FederationLanguage is the federation's default.
+	Language, FederationLanguage string
 }
 
-// UserTimeZone reads the zone the user sees times in (one statement). A stored name this
-// binary does not know falls back to the federation's zone, then UTC.
+// UserTimeZone reads the zone and the language the user sees pages in (one statement). A
+// stored zone name this binary does not know falls back to the federation's zone, then UTC.
 func (s *Service) UserTimeZone(ctx context.Context, userID int64) (TimeZone, error) {
 	var tz TimeZone
-	var own *string
-	err := s.pool.QueryRow(ctx, `SELECT u.time_zone, f.time_zone FROM users u CROSS JOIN federation_settings f WHERE u.id = $1`,
-		userID).Scan(&own, &tz.Federation)
+	var own, lang *string
+	err := s.pool.QueryRow(ctx, `SELECT u.time_zone, f.time_zone, u.language, f.language FROM users u CROSS JOIN federation_settings f WHERE u.id = $1`,
+		userID).Scan(&own, &tz.Federation, &lang, &tz.FederationLanguage)
 	if err != nil {
 		return tz, fmt.Errorf("read the time zone of user %d: %w", userID, err)
 	}
 	if own != nil {
 		tz.Own = *own
+	}
+	if lang != nil {
+		tz.Language = *lang
 	}
 	tz.Location = time.UTC
 	for _, name := range []string{tz.Own, tz.Federation} {
@@ -82,13 +89,17 @@ func zoneKnown(name string) bool {
 type FederationSettings struct {
 	// TimeZone is the zone times are shown in to a person who has not chosen their own.
 	TimeZone string `json:"time_zone"`
+	// Language ("en", "fr") is the language of pages for a person who has not chosen one
+	// and whose browser asks for no supported language, and of what is sent to a member
+	// that has not chosen one.
+	Language string `json:"language"`
 }
 
-// FederationSettingsGet reads the federation's default time zone.
+// FederationSettingsGet reads the federation's default time zone and language.
 func (s *Service) FederationSettingsGet(ctx context.Context) (FederationSettings, error) {
 	var st FederationSettings
-	if err := s.pool.QueryRow(ctx, `SELECT time_zone FROM federation_settings WHERE id`).Scan(&st.TimeZone); err != nil {
-		return st, fmt.Errorf("read the federation's time zone: %w", err)
+	if err := s.pool.QueryRow(ctx, `SELECT time_zone, language FROM federation_settings WHERE id`).Scan(&st.TimeZone, &st.Language); err != nil {
+		return st, fmt.Errorf("read the federation's settings: %w", err)
 	}
 	return st, nil
 }
@@ -115,6 +126,61 @@ func (s *Service) FederationTimeZoneSet(ctx context.Context, name string) (Feder
 	})
 	if err != nil {
 		return FederationSettings{}, fmt.Errorf("set the federation's time zone: %w", err)
+	}
+	return s.FederationSettingsGet(ctx)
+}
+
+// UserLanguageSet sets the language the user reads the portal in: "en", "fr", or "" for
+// their browser's (Accept-Language, else the federation's). Audited.
+func (s *Service) UserLanguageSet(ctx context.Context, p *Principal, lang string) error {
+	lang = strings.TrimSpace(lang)
+	var v *string
+	if lang != "" {
+		if lang != "en" && lang != "fr" {
+			return &FieldError{Field: "language", Problem: "must be en, fr, or empty for the browser's"}
+		}
+		v = &lang
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE users SET language = $2, updated_at = now() WHERE id = $1`, p.UserID, v); err != nil {
+			return err
+		}
+		_, err := audit.Record(ctx, tx, audit.Entry{Action: "user.language", TargetType: "user", TargetID: strconv.FormatInt(p.UserID, 10),
+			Details: map[string]any{"language": lang}})
+		return err
+	})
+}
+
+// FederationLanguage is the federation's default language, for pages nobody is logged in to.
+func (s *Service) FederationLanguage(ctx context.Context) (string, error) {
+	var lang string
+	if err := s.pool.QueryRow(ctx, `SELECT language FROM federation_settings`).Scan(&lang); err != nil {
+		return "", fmt.Errorf("read the federation's language: %w", err)
+	}
+	return lang, nil
+}
+
+// FederationLanguageSet sets the federation's default language: "en" or "fr" (federation
+// admins decide: the caller checks; audited with the previous language).
+func (s *Service) FederationLanguageSet(ctx context.Context, lang string) (FederationSettings, error) {
+	lang = strings.TrimSpace(lang)
+	if lang != "en" && lang != "fr" {
+		return FederationSettings{}, &FieldError{Field: "language", Problem: "must be en or fr"}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var old string
+		if err := tx.QueryRow(ctx, `SELECT language FROM federation_settings WHERE id FOR UPDATE`).Scan(&old); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE federation_settings SET language = $1 WHERE id`, lang); err != nil {
+			return err
+		}
+		_, err := audit.Record(ctx, tx, audit.Entry{Action: "federation.language", TargetType: "federation_settings", TargetID: "1",
+			Details: map[string]any{"language": lang, "previous": old}})
+		return err
+	})
+	if err != nil {
+		return FederationSettings{}, fmt.Errorf("set the federation's language: %w", err)
 	}
 	return s.FederationSettingsGet(ctx)
 }

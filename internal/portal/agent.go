@@ -40,7 +40,7 @@ func (p *Portal) agentDataOf(r *http.Request, repo verify.Repository) (agentData
 	return d, nil
 }
 
-var agentLabels = map[string]string{"name": "Key name:", "public_key": "Public key:", "interval_seconds": "Interval:", "grace_seconds": "Grace:"}
+var agentLabels = map[string]string{"name": "portal.restore.agent.name", "public_key": "portal.restore.agent.public_key", "interval_seconds": "portal.restore.agent.interval", "grace_seconds": "portal.restore.agent.grace"}
 
 // AgentKeyAdd handles the "register an agent key" form.
 func (p *Portal) AgentKeyAdd(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +83,7 @@ func (p *Portal) AgentSchedule(w http.ResponseWriter, r *http.Request) {
 		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || f > 8784 {
-			return 0, &verify.FieldError{Field: field, Problem: "must be a number of hours between 0 and 8784"}
+			return 0, &keyError{Key: "portal.restore.agent.bad_hours", Field: agentLabels[field]}
 		}
 		return int64(f * 3600), nil
 	}

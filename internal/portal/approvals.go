@@ -32,11 +32,11 @@ type approvalPage struct {
 }
 
 var approvalFlashes = flashes{
-	"requested": "This is a protected action: nothing was changed yet. An approval request was created; admins of other member organisations must approve it.",
-	"approved":  "Your approval was recorded.",
-	"rejected":  "The request was rejected.",
-	"cancelled": "The request was cancelled: nothing was changed.",
-	"pinged":    "Thank you: you are counted as a reachable approver.",
+	"requested": "portal.approvals.flash.requested",
+	"approved":  "portal.approvals.flash.approved",
+	"rejected":  "portal.approvals.flash.rejected",
+	"cancelled": "portal.approvals.flash.cancelled",
+	"pinged":    "portal.approvals.flash.pinged",
 }
 
 func mayCancel(p *identity.Principal, r approvals.Request) bool {
@@ -96,7 +96,7 @@ func (p *Portal) Approvals(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "approvals", Page{Title: "Approvals", Nav: "approvals", Flash: approvalFlashes.of(r), Data: data})
+	p.render(w, r, http.StatusOK, "approvals", Page{Title: p.l(r).T("portal.nav.approvals"), Nav: "approvals", Flash: approvalFlashes.in(r, p.l(r)), Data: data})
 }
 
 func (p *Portal) approvalFor(w http.ResponseWriter, r *http.Request) (approvals.Request, bool) {
@@ -109,7 +109,7 @@ func (p *Portal) Approval(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderApproval(w, r, http.StatusOK, Page{Flash: approvalFlashes.of(r)}, req)
+	p.renderApproval(w, r, http.StatusOK, Page{Flash: approvalFlashes.in(r, p.l(r))}, req)
 }
 
 func (p *Portal) renderApproval(w http.ResponseWriter, r *http.Request, status int, page Page, req approvals.Request) {
@@ -123,7 +123,7 @@ func (p *Portal) renderApproval(w http.ResponseWriter, r *http.Request, status i
 		p.fail(w, r, err)
 		return
 	}
-	page.Title, page.Nav = fmt.Sprintf("Approval request #%d", req.ID), "approvals"
+	page.Title, page.Nav = p.l(r).T("portal.approvals.go.title", "ID", req.ID), "approvals"
 	page.Data = approvalPage{R: row, Settings: approvals.View(st)}
 	p.render(w, r, status, "approval", page)
 }
@@ -134,7 +134,7 @@ func (p *Portal) approvalForm(w http.ResponseWriter, r *http.Request, done strin
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
-		p.renderApproval(w, r, http.StatusBadRequest, Page{Error: "Tick the confirmation box first."}, req)
+		p.renderApproval(w, r, http.StatusBadRequest, Page{Error: p.l(r).T("portal.common.tick_confirm")}, req)
 		return
 	}
 	if err := do(req); err != nil {
@@ -193,7 +193,7 @@ func (p *Portal) gate(w http.ResponseWriter, r *http.Request, plan func(w http.R
 	req, err := p.approvals.RequestCreate(r.Context(), u, ask)
 	if err != nil {
 		p.refuse(w, r, err, nil, func(status int, msg string) {
-			p.render(w, r, status, "error", Page{Title: "Protected action", Error: msg})
+			p.render(w, r, status, "error", Page{Title: p.l(r).T("portal.approvals.go.protected"), Error: msg})
 		})
 		return true
 	}

@@ -33,7 +33,7 @@ func (p *Portal) Audit(w http.ResponseWriter, r *http.Request) {
 	form := auditForm{Since: q.Get("since"), Until: q.Get("until"), Actor: q.Get("actor"), Member: q.Get("member"),
 		Action: q.Get("action"), TargetType: q.Get("target_type"), TargetID: q.Get("target_id")}
 	f := audit.Filter{Actor: form.Actor, Action: form.Action, TargetType: form.TargetType, TargetID: form.TargetID, Limit: 50}
-	page := Page{Title: "Audit log", Nav: "audit"}
+	page := Page{Title: p.l(r).T("portal.audit.go.title"), Nav: "audit"}
 	day := func(s string) (time.Time, bool) {
 		t, err := time.Parse("2006-01-02", s)
 		return t, err == nil
@@ -102,7 +102,7 @@ func (p *Portal) AuditEntry(w http.ResponseWriter, r *http.Request) {
 	data := auditEntryData{Entry: e, Details: string(e.Details), LeafHash: e.LeafHash()}
 	c, err := p.audit.Checkpoint(r.Context())
 	if err != nil {
-		data.Problem = "No checkpoint can be signed now: " + err.Error()
+		data.Problem = p.l(r).T("portal.audit.go.no_checkpoint", "Problem", err.Error())
 	} else {
 		data.Checkpoint = c
 		proof, err := p.audit.ProveEntry(r.Context(), seq, c.Size)
@@ -110,12 +110,12 @@ func (p *Portal) AuditEntry(w http.ResponseWriter, r *http.Request) {
 		case err != nil:
 			data.Problem = err.Error()
 		case tlog.CheckRecord(proof.Proof, c.Size, c.Root, seq, data.LeafHash) != nil:
-			data.Problem = "This entry as stored does not match the signed tree: it was altered. Run `archipelago audit verify`."
+			data.Problem = p.l(r).T("portal.audit.go.altered")
 		default:
 			data.Proof, data.Verified = proof.Proof, true
 		}
 	}
-	p.render(w, r, http.StatusOK, "audit_entry", Page{Title: "Audit entry " + strconv.FormatInt(seq, 10), Nav: "audit", Data: data})
+	p.render(w, r, http.StatusOK, "audit_entry", Page{Title: p.l(r).T("portal.audit.go.entry_title", "Seq", seq), Nav: "audit", Data: data})
 }
 
 type auditCheckpointData struct {
@@ -130,6 +130,6 @@ func (p *Portal) AuditCheckpoint(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "audit_checkpoint", Page{Title: "Audit checkpoint", Nav: "audit",
+	p.render(w, r, http.StatusOK, "audit_checkpoint", Page{Title: p.l(r).T("portal.audit.go.checkpoint_title"), Nav: "audit",
 		Data: auditCheckpointData{Checkpoint: c, VerifierKey: p.audit.Keys().VerifierKey}})
 }

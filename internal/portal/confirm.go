@@ -12,12 +12,17 @@ import (
 // posts the same form again with confirm=yes; only then does the handler act. An API or
 // script posting to the portal must send confirm=yes too.
 
-// confirmAsk is what a confirmation page asks: Kind picks the question and the button's
-// words in confirm.html (so the sentences stay in templates), Name says what it is
-// about, Back is where Cancel leads.
+// confirmAsk is what a confirmation page asks: Kind picks the question, the lead and the
+// button's words in the catalog (portal.confirm.<kind>.title, .lead, .button; Kind is one
+// of confirmKinds), Name says what it is about, Back is where Cancel leads.
 type confirmAsk struct {
 	Kind, Name, Back string
 }
+
+// confirmKinds are the kinds of confirmation pages, each with its three texts in the catalog.
+var confirmKinds = []string{"token-revoke", "key-revoke", "vault-delete", "grant-revoke", "island-delete",
+	"operator-remove", "member-delete", "person-remove", "pledge-withdraw", "password-erase", "repository-delete",
+	"agent-key-revoke", "channel-delete"}
 
 // confirmField is a posted field carried over to the confirmed form.
 type confirmField struct {
@@ -28,6 +33,8 @@ type confirmData struct {
 	confirmAsk
 	Action string
 	Fields []confirmField
+	// The question, what happens, and the button, in the viewer's language.
+	Question, Lead, Button string
 }
 
 // confirmed reports whether the destructive form of r was confirmed. When it was not, it
@@ -37,6 +44,13 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, ask confirmAs
 		return true
 	}
 	d := confirmData{confirmAsk: ask, Action: r.URL.Path}
+	l := p.l(r)
+	if slices.Contains(confirmKinds, ask.Kind) {
+		key := "portal.confirm." + ask.Kind
+		d.Question, d.Lead, d.Button = l.T(key+".title", "Name", ask.Name), l.T(key+".lead"), l.T(key+".button")
+	} else {
+		d.Question, d.Button = l.T("portal.confirm.title"), l.T("portal.confirm.button")
+	}
 	names := make([]string, 0, len(r.PostForm))
 	for k := range r.PostForm {
 		if k != "csrf" && k != "confirm" {
@@ -50,6 +64,6 @@ func (p *Portal) confirmed(w http.ResponseWriter, r *http.Request, ask confirmAs
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	p.render(w, r, http.StatusOK, "confirm", Page{Title: "Are you sure?", Data: d})
+	p.render(w, r, http.StatusOK, "confirm", Page{Title: l.T("portal.confirm.title"), Data: d})
 	return false
 }

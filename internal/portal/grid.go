@@ -28,17 +28,18 @@ type gridView struct {
 	Filtered bool
 }
 
-// gridRequest reads the grid's query parameters; a message when one is not acceptable.
+// gridRequest reads the grid's query parameters; the catalog key of a message when one is not
+// acceptable.
 func gridRequest(r *http.Request, ids []int64) (verify.GridFilter, string) {
 	q := r.URL.Query()
 	f := verify.GridFilter{MemberIDs: ids, Query: q.Get("q"), Outcome: q.Get("outcome"), Sort: q.Get("sort")}
 	switch {
 	case utf8.RuneCountInString(f.Query) > gridQueryMax:
-		return f, "Member search: at most 200 characters."
+		return f, "portal.grid.search_too_long"
 	case f.Sort != "" && !slices.Contains(verify.GridSorts, f.Sort):
-		return f, "Order: choose worst first, by name or oldest snapshot first."
+		return f, "portal.grid.bad_sort"
 	case f.Outcome != "" && !slices.Contains(verify.GridOutcomes, f.Outcome):
-		return f, "Show: choose one of the outcomes offered."
+		return f, "portal.grid.bad_outcome"
 	}
 	return f, ""
 }

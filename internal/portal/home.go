@@ -115,7 +115,7 @@ func (p *Portal) renderHome(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "home", Page{Title: "Dashboard", Nav: "dashboard", Data: data})
+	p.render(w, r, http.StatusOK, "home", Page{Title: p.l(r).T("portal.nav.dashboard"), Nav: "dashboard", Data: data})
 }
 
 // rankClass maps a dashboard rank (reports.Rank*) to the CSS state of its line.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chatons/archipelago/internal/i18n"
 	"maps"
 	"net/http"
 	"slices"
@@ -113,7 +114,7 @@ func (f islandForm) replicationFactor() (*int, error) {
 	}
 	rf, err := strconv.Atoi(f.ReplicationFactor)
 	if err != nil {
-		return nil, &islands.FieldError{Field: "replication_factor", Problem: "must be a whole number from 1 to 7"}
+		return nil, &keyError{Key: "portal.islands.go.bad_rf"}
 	}
 	return &rf, nil
 }
@@ -121,12 +122,12 @@ func (f islandForm) replicationFactor() (*int, error) {
 // Islands lists the federation's islands with their health and capacity; a federation
 // admin also gets the form to register one.
 func (p *Portal) Islands(w http.ResponseWriter, r *http.Request) {
-	p.renderIslands(w, r, http.StatusOK, Page{Flash: islandsFlash(r)}, nil)
+	p.renderIslands(w, r, http.StatusOK, Page{Flash: islandsFlash(r, p.l(r))}, nil)
 }
 
-func islandsFlash(r *http.Request) string {
+func islandsFlash(r *http.Request, l *i18n.Printer) string {
 	if r.URL.Query().Get("done") == "deleted" {
-		return "The island was deleted, with its operators and its poll history."
+		return l.T("portal.islands.flash.deleted")
 	}
 	return ""
 }
@@ -168,7 +169,7 @@ func (p *Portal) renderIslands(w http.ResponseWriter, r *http.Request, status in
 		}
 		data.Islands = append(data.Islands, row)
 	}
-	page.Title, page.Nav, page.Data = "Islands", "islands", data
+	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.islands"), "islands", data
 	p.render(w, r, status, "islands", page)
 }
 
@@ -205,17 +206,17 @@ func (p *Portal) Island(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderIsland(w, r, http.StatusOK, Page{Flash: islandFlashes.of(r, "{status}", isl.Status)}, isl, nil)
+	p.renderIsland(w, r, http.StatusOK, Page{Flash: islandFlashes.in(r, p.l(r), "Status", p.l(r).T("portal.islands.status."+isl.Status))}, isl, nil)
 }
 
 // islandFlashes are the messages shown after a form, by the done= of the redirect.
 var islandFlashes = flashes{
-	"registered":       "The island was registered: its admin API answered with the token, which is now sealed and will not be shown again. Add its operators.",
-	"updated":          "The island was updated.",
-	"unchanged":        "Nothing was changed.",
-	"polled":           "Polled just now: the island is {status}.",
-	"operator-added":   "The operator was added.",
-	"operator-removed": "The operator was removed.",
+	"registered":       "portal.islands.flash.registered",
+	"updated":          "portal.islands.flash.updated",
+	"unchanged":        "portal.common.unchanged",
+	"polled":           "portal.islands.flash.polled",
+	"operator-added":   "portal.islands.flash.operator_added",
+	"operator-removed": "portal.islands.flash.operator_removed",
 }
 
 // islandFromPath returns the island of the {id} path parameter, answering 404 when there
@@ -294,7 +295,7 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 // that the admin API answers with the token before anything is stored; the island is
 // then polled once so that its page shows its health and nodes at once.
 func (p *Portal) IslandCreate(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "register islands") {
+	if !p.federationAdmin(w, r, "portal.fedadmin.register_islands") {
 		return
 	}
 	form := postedIslandForm(r)
@@ -325,7 +326,7 @@ func (p *Portal) IslandCreate(w http.ResponseWriter, r *http.Request) {
 // does not need it; a new admin URL or token is checked against the admin API first. An
 // empty token keeps the current one.
 func (p *Portal) IslandUpdate(w http.ResponseWriter, r *http.Request) {
-	cur, ok := p.islandToChange(w, r, "change islands")
+	cur, ok := p.islandToChange(w, r, "portal.fedadmin.change_islands")
 	if !ok {
 		return
 	}
@@ -367,7 +368,7 @@ func (p *Portal) IslandUpdate(w http.ResponseWriter, r *http.Request) {
 // IslandPoll handles "Poll now" (federation admins). An island whose admin API fails is
 // recorded unreachable, as the poller would, and the page says so with 502.
 func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
-	cur, ok := p.islandToChange(w, r, "poll islands")
+	cur, ok := p.islandToChange(w, r, "portal.fedadmin.poll_islands")
 	if !ok {
 		return
 	}
@@ -376,8 +377,7 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isl.Status == islands.StatusUnreachable {
-		p.renderIsland(w, r, http.StatusBadGateway, Page{Error: "Polled just now: the island's admin API did not answer (" +
-			isl.StatusError + "). The island is marked unreachable until a poll succeeds."}, isl, nil)
+		p.renderIsland(w, r, http.StatusBadGateway, Page{Error: p.l(r).T("portal.islands.go.poll_failed", "Problem", isl.StatusError)}, isl, nil)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/islands/%d?done=polled", isl.ID), http.StatusSeeOther)
@@ -386,23 +386,23 @@ func (p *Portal) IslandPoll(w http.ResponseWriter, r *http.Request) {
 // IslandDelete handles an island's delete button (federation admins); the domain refuses
 // an island with live pledges or vaults, and its reason is shown.
 func (p *Portal) IslandDelete(w http.ResponseWriter, r *http.Request) {
-	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "delete islands") }
+	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "portal.fedadmin.delete_islands") }
 	gatedOn(p, w, r, load, p.approvals.PlanIslandDelete, func(cur islands.Island) {
 		if !p.confirmed(w, r, confirmAsk{Kind: "island-delete", Name: cur.Name, Back: fmt.Sprintf("/islands/%d", cur.ID)}) {
 			return
 		}
 		err := p.islands.IslandDelete(r.Context(), cur.ID)
-		p.islandOutcome(w, r, err, cur, nil, "Island "+cur.Name+" cannot be deleted: ", "/islands?done=deleted")
+		p.islandOutcome(w, r, err, cur, nil, p.l(r).T("portal.islands.go.cannot_delete", "Name", cur.Name)+" ", "/islands?done=deleted")
 	})
 }
 
 // OperatorAdd handles the add-an-operator form of an island (federation admins).
 func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
-	cur, ok := p.islandToChange(w, r, "change an island's operators")
+	cur, ok := p.islandToChange(w, r, "portal.fedadmin.change_an_island_s_operators")
 	if !ok {
 		return
 	}
-	notListed := &islands.FieldError{Field: "member", Problem: "must be chosen from the list"}
+	notListed := &keyError{Key: "portal.islands.go.not_listed"}
 	memberID, err := strconv.ParseInt(r.PostFormValue("member"), 10, 64)
 	if err != nil {
 		err = notListed
@@ -418,12 +418,14 @@ func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
 // refuses while the member has live pledges on the island.
 func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
 	memberID, _ := strconv.ParseInt(chi.URLParam(r, "member_id"), 10, 64)
-	load := func() (islands.Island, bool) { return p.islandToChange(w, r, "change an island's operators") }
+	load := func() (islands.Island, bool) {
+		return p.islandToChange(w, r, "portal.fedadmin.change_an_island_s_operators")
+	}
 	plan := func(ctx context.Context, u *identity.Principal, i islands.Island) (approvals.Ask, bool, error) {
 		return p.approvals.PlanOperatorRemove(ctx, u, i, memberID, "#"+strconv.FormatInt(memberID, 10))
 	}
 	gatedOn(p, w, r, load, plan, func(cur islands.Island) {
-		name := "this member"
+		name := p.l(r).T("portal.islands.go.this_member")
 		if m, err := islands.MemberGetByID(r.Context(), p.pool, memberID); err == nil {
 			name = m.Slug
 		}
@@ -431,7 +433,7 @@ func (p *Portal) OperatorRemove(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err := p.islands.OperatorRemove(r.Context(), cur.ID, memberID)
-		p.islandOutcome(w, r, err, cur, nil, "The operator was not removed: ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
+		p.islandOutcome(w, r, err, cur, nil, p.l(r).T("portal.islands.go.operator_not_removed")+" ", fmt.Sprintf("/islands/%d?done=operator-removed", cur.ID))
 	})
 }
 

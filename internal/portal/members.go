@@ -68,25 +68,26 @@ type membersView struct {
 // Members lists the federation's member organisations, what they operate and pledge; a
 // federation admin also gets the forms to add, edit and delete members.
 func (p *Portal) Members(w http.ResponseWriter, r *http.Request) {
-	who := "The member"
+	l := p.l(r)
+	who := l.T("portal.members.go.the_member")
 	if name := r.URL.Query().Get("member"); slugLike.MatchString(name) {
-		who = "Member " + name
+		who = l.T("portal.members.go.member_named", "Name", name)
 	}
-	p.renderMembers(w, r, http.StatusOK, Page{Flash: memberFlashes.of(r, "{who}", who)}, membersView{})
+	p.renderMembers(w, r, http.StatusOK, Page{Flash: memberFlashes.in(r, l, "Who", who)}, membersView{})
 }
 
 // memberFlashes are the messages shown after a form, by the done= of the redirect.
 var memberFlashes = flashes{
-	"added":     "{who} was added. Make it an operator of the islands it runs from their pages.",
-	"updated":   "{who} was updated.",
-	"unchanged": "Nothing was changed.",
-	"deleted":   "{who} was deleted.",
+	"added":     "portal.members.flash.added",
+	"updated":   "portal.members.flash.updated",
+	"unchanged": "portal.common.unchanged",
+	"deleted":   "portal.members.flash.deleted",
 }
 
 func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {
 	query := strings.TrimSpace(r.URL.Query().Get("q"))
 	if utf8.RuneCountInString(query) > gridQueryMax {
-		p.render(w, r, http.StatusBadRequest, "error", Page{Title: "Members", Error: "Member search: at most 200 characters."})
+		p.render(w, r, http.StatusBadRequest, "error", Page{Title: p.l(r).T("portal.nav.members"), Error: p.l(r).T("portal.grid.search_too_long")})
 		return
 	}
 	mp, err := islands.MemberPage(r.Context(), p.pool, islands.MemberFilter{Query: query}, pageRequest(r))
@@ -118,7 +119,7 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 		}
 		data.Members = append(data.Members, row)
 	}
-	page.Title, page.Nav, page.Data = "Members", "members", data
+	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.members"), "members", data
 	p.render(w, r, status, "members", page)
 }
 
@@ -148,20 +149,21 @@ func exactFirst(r *http.Request, p *Portal, query string, ms []islands.Member) (
 	return out, nil
 }
 
-// federationAdmin answers 403 and returns false unless the user is a federation admin.
+// federationAdmin answers 403 and returns false unless the user is a federation admin;
+// what is the catalog key of the refusal (portal.fedadmin.…).
 // Every form that changes members or islands asks it first, before looking anything up.
 func (p *Portal) federationAdmin(w http.ResponseWriter, r *http.Request, what string) bool {
 	if authz.Check(user(r), authz.FederationManage, authz.Federation) == nil {
 		return true
 	}
-	p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed",
-		Error: "Only a federation admin may " + what + "."})
+	p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.common.not_allowed"),
+		Error: p.l(r).T(what)})
 	return false
 }
 
 // MemberCreate handles the add-a-member form (federation admins).
 func (p *Portal) MemberCreate(w http.ResponseWriter, r *http.Request) {
-	if !p.federationAdmin(w, r, "add members") {
+	if !p.federationAdmin(w, r, "portal.fedadmin.add_members") {
 		return
 	}
 	form := postedMemberForm(r)
@@ -187,7 +189,7 @@ func (p *Portal) memberFromPath(w http.ResponseWriter, r *http.Request, what str
 // MemberUpdate handles a member's edit form (federation admins). The slug is not
 // editable here: it names the member in zones, URLs and scripts.
 func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
-	cur, ok := p.memberFromPath(w, r, "change members")
+	cur, ok := p.memberFromPath(w, r, "portal.fedadmin.change_members")
 	if !ok {
 		return
 	}
@@ -214,13 +216,13 @@ func (p *Portal) MemberUpdate(w http.ResponseWriter, r *http.Request) {
 // a member with history (pledges, operated islands, vaults, audit entries…): its reason
 // is shown.
 func (p *Portal) MemberDelete(w http.ResponseWriter, r *http.Request) {
-	load := func() (islands.Member, bool) { return p.memberFromPath(w, r, "delete members") }
+	load := func() (islands.Member, bool) { return p.memberFromPath(w, r, "portal.fedadmin.delete_members") }
 	gatedOn(p, w, r, load, p.approvals.PlanMemberDelete, func(cur islands.Member) {
 		if !p.confirmed(w, r, confirmAsk{Kind: "member-delete", Name: cur.Slug, Back: "/members"}) {
 			return
 		}
 		err := p.islands.MemberDelete(r.Context(), cur.ID)
-		p.memberOutcome(w, r, err, membersView{}, "Member "+cur.Slug+" cannot be deleted: ", "/members?done=deleted&member="+cur.Slug)
+		p.memberOutcome(w, r, err, membersView{}, p.l(r).T("portal.members.go.cannot_delete", "Name", cur.Slug)+" ", "/members?done=deleted&member="+cur.Slug)
 	})
 }
 

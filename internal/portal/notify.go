@@ -43,11 +43,11 @@ func canChangeChannel(u *identity.Principal, c notify.Channel) bool {
 
 // Notifications shows the notification channels, their recent deliveries and recent events.
 func (p *Portal) Notifications(w http.ResponseWriter, r *http.Request) {
-	page := Page{Flash: notifyFlashes.of(r)}
+	page := Page{Flash: notifyFlashes.in(r, p.l(r))}
 	var secret, secretFor string
 	if c, ok := takeOnce[[2]string](p, r, "channel"); ok {
 		secret, secretFor = c[0], c[1]
-		page.Flash = "The channel " + secretFor + " was created."
+		page.Flash = p.l(r).T("portal.notify.go.created", "Name", secretFor)
 		w.Header().Set("Cache-Control", "no-store")
 	}
 	p.renderNotify(w, r, http.StatusOK, page, channelForm{Kind: "webhook"}, secret, secretFor)
@@ -55,9 +55,9 @@ func (p *Portal) Notifications(w http.ResponseWriter, r *http.Request) {
 
 // notifyFlashes are the messages shown after a form, by the done= of the redirect.
 var notifyFlashes = flashes{
-	"deleted": "The channel was deleted.",
-	"created": "The channel was created.",
-	"test":    "A test message was queued; its delivery appears below within a few seconds.",
+	"deleted": "portal.notify.flash.deleted",
+	"created": "portal.notify.flash.created",
+	"test":    "portal.notify.flash.test",
 }
 
 func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int, page Page, form channelForm, secret, secretFor string) {
@@ -94,7 +94,7 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 		p.fail(w, r, err)
 		return
 	}
-	page.Title, page.Nav, page.Data = "Notifications", "notifications", data
+	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.notifications"), "notifications", data
 	p.render(w, r, status, "notify", page)
 }
 
@@ -111,13 +111,13 @@ func (p *Portal) ChannelCreate(w http.ResponseWriter, r *http.Request) {
 	in := notify.ChannelInput{Kind: &form.Kind, Name: &form.Name, Target: &form.Target, Events: &form.Events}
 	if form.Member == "" || form.Member == "federation" {
 		if !authz.ManagesFederation(u) {
-			bad("Choose one of the members you administer.")
+			bad(p.l(r).T("portal.common.choose_member"))
 			return
 		}
 	} else {
 		m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 		if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
-			bad("Choose one of the members you administer.")
+			bad(p.l(r).T("portal.common.choose_member"))
 			return
 		}
 		in.MemberID = &m.ID
@@ -145,7 +145,7 @@ func (p *Portal) channelForChange(w http.ResponseWriter, r *http.Request) (notif
 		return c, false
 	}
 	if !canChangeChannel(u, c) {
-		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed", Error: "Your role does not allow changing this channel."})
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.common.not_allowed"), Error: p.l(r).T("portal.notify.go.role_refused")})
 		return c, false
 	}
 	return c, true

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 )
@@ -28,8 +29,9 @@ func (p *Portal) Home(w http.ResponseWriter, r *http.Request) {
 func (p *Portal) Account(w http.ResponseWriter, r *http.Request) {
 	sessions, _ := strconv.Atoi(r.URL.Query().Get("sessions"))
 	tokens, _ := strconv.Atoi(r.URL.Query().Get("tokens"))
-	p.renderAccount(w, r, http.StatusOK, Page{Flash: accountFlashes.of(r,
-		"{sessions}", plural(sessions, "other session was", "other sessions were"), "{tokens}", plural(tokens, "API token was", "API tokens were"))})
+	l := p.l(r)
+	p.renderAccount(w, r, http.StatusOK, Page{Flash: accountFlashes.in(r, l,
+		"Sessions", l.N("portal.account.sessions_ended", sessions), "Tokens", l.N("portal.account.tokens_revoked", tokens))})
 }
 
 // renderAccount renders the account page with the viewer's time zone setting.
@@ -39,7 +41,7 @@ func (p *Portal) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		p.fail(w, r, err)
 		return
 	}
-	page.Title, page.Nav = "Account", "account"
+	page.Title, page.Nav = p.l(r).T("portal.account.title"), "account"
 	page.Data = accountData{TimeZone: tz, CanSetFederation: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
 	p.render(w, r, status, "account", page)
 }
@@ -47,16 +49,17 @@ func (p *Portal) renderAccount(w http.ResponseWriter, r *http.Request, status in
 // ChangePassword handles the password form.
 func (p *Portal) ChangePassword(w http.ResponseWriter, r *http.Request) {
 	current, next, confirm := r.PostFormValue("current_password"), r.PostFormValue("new_password"), r.PostFormValue("confirm_password")
-	page := Page{Title: "Account", Nav: "account"}
+	l := p.l(r)
+	page := Page{Title: l.T("portal.account.title"), Nav: "account"}
 	if next != confirm {
-		page.Error = "The new password and its confirmation differ."
+		page.Error = l.T("portal.account.password_mismatch")
 		p.renderAccount(w, r, http.StatusBadRequest, page)
 		return
 	}
 	changed, err := p.identity.ChangePassword(r.Context(), user(r), current, next)
 	if errors.Is(err, identity.ErrBusy) {
 		w.Header().Set("Retry-After", "2")
-		page.Error = "Too many passwords are being checked right now. Try again in a moment."
+		page.Error = l.T("portal.account.password_busy")
 		p.renderAccount(w, r, http.StatusServiceUnavailable, page)
 		return
 	}
@@ -95,7 +98,7 @@ func (p *Portal) Tokens(w http.ResponseWriter, r *http.Request) {
 		created = &c
 		w.Header().Set("Cache-Control", "no-store")
 	}
-	p.renderTokens(w, r, http.StatusOK, Page{Flash: accountFlashes.of(r)}, created, tokenForm{Role: "viewer", ExpiresDays: "90"})
+	p.renderTokens(w, r, http.StatusOK, Page{Flash: accountFlashes.in(r, p.l(r))}, created, tokenForm{Role: "viewer", ExpiresDays: "90"})
 }
 
 func (p *Portal) renderTokens(w http.ResponseWriter, r *http.Request, status int, page Page, created *createdToken, form tokenForm) {
@@ -105,7 +108,7 @@ func (p *Portal) renderTokens(w http.ResponseWriter, r *http.Request, status int
 	if !ok {
 		return
 	}
-	page.Title, page.Nav = "API tokens", "tokens"
+	page.Title, page.Nav = p.l(r).T("portal.tokens.title"), "tokens"
 	page.Data = tokensData{Tokens: ts, Members: u.Members, Created: created, Now: time.Now(), Form: form}
 	p.render(w, r, status, "tokens", page)
 }
@@ -119,14 +122,14 @@ func (p *Portal) TokenCreate(w http.ResponseWriter, r *http.Request) {
 	bad := func(msg string) { p.renderTokens(w, r, http.StatusBadRequest, Page{Error: msg}, nil, form) }
 	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 	if err != nil || authz.Check(u, authz.TokenCreate, authz.Member(m.ID)) != nil {
-		bad("Choose one of your members.")
+		bad(p.l(r).T("portal.tokens.choose_member"))
 		return
 	}
 	var exp *time.Time
 	if form.ExpiresDays != "" && form.ExpiresDays != "0" {
 		days, err := strconv.Atoi(form.ExpiresDays)
 		if err != nil || days < 1 || days > 3650 {
-			bad("Expiry must be a number of days between 1 and 3650, or empty for no expiry.")
+			bad(p.l(r).T("portal.tokens.bad_expiry"))
 			return
 		}
 		t := time.Now().Add(time.Duration(days) * 24 * time.Hour)
@@ -163,11 +166,26 @@ func (p *Portal) TokenRevoke(w http.ResponseWriter, r *http.Request) {
 
 // accountFlashes are the messages shown after a form, by the done= of the redirect.
 var accountFlashes = flashes{
-	"password": "Your password was changed. {sessions} logged out and {tokens} revoked: whoever knew the old password " +
-		"can use neither. Create new tokens on the Tokens page if you need them.",
-	"revoked":             "The token was revoked. It no longer works.",
-	"timezone":            "Your time zone was saved: times are shown in it.",
-	"federation-timezone": "The federation's time zone was saved: everyone who has not chosen their own sees times in it.",
+	"password": "portal.account.flash.password",
+	"revoked":  "portal.tokens.flash.revoked",
+	"timezone": "portal.account.flash.timezone",
+	"language": "portal.account.flash.language",
+	// Federation admins (when.go).
+	"federation-timezone": "portal.account.flash.federation_timezone",
+	"federation-language": "portal.account.flash.federation_language",
+}
+
+// fieldLabelIn names a domain field for people in l's language: the catalog's
+// portal.field.<last segment> when it has one, else the last segment itself
+// ("policy.sample_files" is "Sample files").
+func fieldLabelIn(l *i18n.Printer, f string) string {
+	if i := strings.LastIndexByte(f, '.'); i >= 0 {
+		f = f[i+1:]
+	}
+	if key := "portal.field." + f; l.T(key) != key {
+		return l.T(key)
+	}
+	return fieldLabel(f)
 }
 
 // fieldLabel names a domain field for people: its last segment ("policy.sample_files" is
@@ -177,15 +195,4 @@ func fieldLabel(f string) string {
 		f = f[i+1:]
 	}
 	return capitalize(strings.ReplaceAll(f, "_", " "))
-}
-
-// plural writes "1 thing was" or "3 things were" (and "no things were").
-func plural(n int, one, many string) string {
-	switch {
-	case n <= 0:
-		return "no " + many
-	case n == 1:
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
 }

@@ -76,7 +76,7 @@ func (p *Portal) People(w http.ResponseWriter, r *http.Request) {
 		added = &a
 		w.Header().Set("Cache-Control", "no-store")
 	}
-	p.renderPeople(w, r, http.StatusOK, Page{Flash: peopleFlashes.of(r)}, slug, added, personForm{Role: string(identity.RoleViewer)})
+	p.renderPeople(w, r, http.StatusOK, Page{Flash: peopleFlashes.in(r, p.l(r))}, slug, added, personForm{Role: string(identity.RoleViewer)})
 }
 
 func (p *Portal) renderPeople(w http.ResponseWriter, r *http.Request, status int, page Page, slug string, added *addedPerson, form personForm) {
@@ -101,7 +101,7 @@ func (p *Portal) renderPeople(w http.ResponseWriter, r *http.Request, status int
 		d.People, page.Next = pp.Items, nextHref(r, pp.Next)
 		d.Member, d.CanManage = m, authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil
 	}
-	page.Title, page.Nav, page.Data = "People", "people", d
+	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.people"), "people", d
 	p.render(w, r, status, "people", page)
 }
 
@@ -109,7 +109,7 @@ func (p *Portal) renderPeople(w http.ResponseWriter, r *http.Request, status int
 // 403 for a role that may not change them.
 func (p *Portal) peopleRefused(w http.ResponseWriter, r *http.Request, code int, slug string) {
 	if code == http.StatusForbidden {
-		p.renderPeople(w, r, code, Page{Error: "Only an admin of this member may change its people."}, slug, nil,
+		p.renderPeople(w, r, code, Page{Error: p.l(r).T("portal.people.go.not_admin")}, slug, nil,
 			personForm{Role: string(identity.RoleViewer)})
 		return
 	}
@@ -128,7 +128,7 @@ func (p *Portal) PersonAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if form.Email == "" {
-		p.renderPeople(w, r, http.StatusBadRequest, Page{Error: "Email is required."}, slug, nil, form)
+		p.renderPeople(w, r, http.StatusBadRequest, Page{Error: p.l(r).T("portal.people.go.email_required")}, slug, nil, form)
 		return
 	}
 	res, err := p.identity.PersonAdd(r.Context(), m.ID, identity.NewPerson{Email: form.Email, DisplayName: form.DisplayName,
@@ -187,7 +187,7 @@ func (p *Portal) PersonRemove(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !p.confirmed(w, r, confirmAsk{Kind: "person-remove", Name: "this person", Back: "/people?member=" + url.QueryEscape(slug)}) {
+	if !p.confirmed(w, r, confirmAsk{Kind: "person-remove", Name: p.l(r).T("portal.people.go.this_person"), Back: "/people?member=" + url.QueryEscape(slug)}) {
 		return
 	}
 	if err := p.identity.PersonRemove(r.Context(), m.ID, uid); err != nil {
@@ -213,10 +213,10 @@ func peopleURL(slug, done string) string {
 
 // peopleFlashes are the messages shown after a form, by the done= of the redirect.
 var peopleFlashes = flashes{
-	"added":   "The person was added. They log in with their existing password.",
-	"role":    "The role was changed.",
-	"removed": "The person was removed. Their API tokens for this member were revoked.",
-	"left":    "You left the member.",
+	"added":   "portal.people.flash.added",
+	"role":    "portal.people.flash.role",
+	"removed": "portal.people.flash.removed",
+	"left":    "portal.people.flash.left",
 }
 
 func cmpOrRole(s string) string {

@@ -36,13 +36,13 @@ type pledgesData struct {
 
 // Pledges shows the pledges of the user's members, with a form to pledge and withdraw.
 func (p *Portal) Pledges(w http.ResponseWriter, r *http.Request) {
-	p.renderPledges(w, r, http.StatusOK, Page{Flash: pledgeFlashes.of(r)}, pledgeForm{})
+	p.renderPledges(w, r, http.StatusOK, Page{Flash: pledgeFlashes.in(r, p.l(r))}, pledgeForm{})
 }
 
 // pledgeFlashes are the messages shown after a form, by the done= of the redirect.
 var pledgeFlashes = flashes{
-	"pledged":   "The pledge was recorded. Its status follows Garage's live layout.",
-	"withdrawn": "The pledge was withdrawn.",
+	"pledged":   "portal.pledges.flash.pledged",
+	"withdrawn": "portal.pledges.flash.withdrawn",
 }
 
 func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status int, page Page, form pledgeForm) {
@@ -94,9 +94,9 @@ func (p *Portal) renderPledges(w http.ResponseWriter, r *http.Request, status in
 			return
 		}
 	}
-	title := "My pledges"
+	title := p.l(r).T("portal.pledges.go.my_pledges")
 	if fed {
-		title = "Pledges"
+		title = p.l(r).T("portal.nav.pledges")
 	}
 	page.Title, page.Nav, page.Data = title, "pledges", data
 	p.render(w, r, status, "pledges", page)
@@ -111,7 +111,7 @@ func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 	bad := func(msg string) { p.renderPledges(w, r, http.StatusBadRequest, Page{Error: msg}, form) }
 	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 	if err != nil || authz.Check(u, authz.PledgeManage, authz.Member(m.ID)) != nil {
-		bad("Choose a member you administer.")
+		bad(p.l(r).T("portal.common.choose_member"))
 		return
 	}
 	// The island: its id (the select), or its name (typed, when the islands are many).
@@ -119,14 +119,14 @@ func (p *Portal) PledgeCreate(w http.ResponseWriter, r *http.Request) {
 	if err != nil && strings.TrimSpace(form.Island) != "" {
 		isl, err := islands.IslandGetByName(r.Context(), p.pool, strings.TrimSpace(form.Island))
 		if err != nil {
-			bad("No island is named " + strconv.Quote(problem.Truncate(form.Island, 100)) + ": type an island's name as on the Islands page.")
+			bad(p.l(r).T("portal.pledges.go.no_island", "Name", strconv.Quote(problem.Truncate(form.Island, 100))))
 			return
 		}
 		islandID = isl.ID
 	}
 	gb, err := strconv.ParseFloat(form.CapacityGB, 64)
 	if err != nil || gb <= 0 || math.IsInf(gb, 0) || gb > 1e9 {
-		bad("Capacity must be a positive number of gigabytes (GB = 10⁹ bytes, as Garage counts).")
+		bad(p.l(r).T("portal.pledges.go.bad_capacity"))
 		return
 	}
 	_, err = p.islands.PledgeCreate(r.Context(), islands.PledgeInput{MemberID: m.ID, IslandID: islandID, NodeID: form.NodeID,
@@ -147,7 +147,7 @@ func (p *Portal) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if authz.Check(user(r), authz.PledgeManage, authz.Member(pl.MemberID)) != nil {
-		p.renderPledges(w, r, http.StatusForbidden, Page{Error: "Only an admin of " + pl.MemberSlug + " may withdraw this pledge."}, pledgeForm{})
+		p.renderPledges(w, r, http.StatusForbidden, Page{Error: p.l(r).T("portal.pledges.go.not_admin", "Member", pl.MemberSlug)}, pledgeForm{})
 		return
 	}
 	if p.gate(w, r, func(w http.ResponseWriter, r *http.Request, u *identity.Principal) (approvals.Ask, bool, bool) {

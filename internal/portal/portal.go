@@ -22,7 +22,7 @@ import (
 	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
-	"github.com/chatons/archipelago/internal/quota"
+	"github.com/chatons/archipelago/internal/i18n"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -51,11 +51,14 @@ type Portal struct {
 	protection *protection.Service
 	attest     *attest.Service // member-side agents (internal/portal/agent.go)
 	secure     bool
-	pages      map[string]*template.Template
-	static     fs.FS
-	staticSum  map[string]string // file → short content hash, for cache-busting URLs
-	apiRef     apiref.Doc
-	version    string
+	// pages are the parsed templates by language, then by name: each language's set has its
+	// own t, n, bytes and pct functions (locale.go).
+	pages     map[i18n.Lang]map[string]*template.Template
+	catalog   *i18n.Catalog
+	static    fs.FS
+	staticSum map[string]string // file → short content hash, for cache-busting URLs
+	apiRef    apiref.Doc
+	version   string
 	// approvals: multi-party approval (internal/portal/approvals.go)
 	approvals *approvals.Service
 	// once holds the once-shown secrets between a POST and the page that shows them (once.go).
@@ -80,11 +83,20 @@ type Deps struct {
 	SecureCookies bool
 	// APIReference is the API's OpenAPI document read for the reference page.
 	APIReference apiref.Doc
+	// Catalog holds the portal's texts in every language; nil loads the embedded one.
+	Catalog *i18n.Catalog
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, approvals: d.Approvals, pages: map[string]*template.Template{}, staticSum: map[string]string{}, version: d.Version, apiRef: d.APIReference}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, approvals: d.Approvals, pages: map[i18n.Lang]map[string]*template.Template{}, catalog: d.Catalog, staticSum: map[string]string{}, version: d.Version, apiRef: d.APIReference}
+	if p.catalog == nil {
+		cat, err := i18n.Load()
+		if err != nil {
+			return nil, err
+		}
+		p.catalog = cat
+	}
 	static, err := fs.Sub(web.Static, "static")
 	if err != nil {
 		return nil, err
@@ -106,9 +118,13 @@ func New(d Deps) (*Portal, error) {
 	}
 	funcs := template.FuncMap{
 		"static": p.staticURL,
-		"bytes":  quota.Bytes,
-		"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
-		"lower":  strings.ToLower,
+		// Texts, sizes and numbers in the page's language: bound per language below.
+		"t":     (*i18n.Printer)(nil).T,
+		"n":     (*i18n.Printer)(nil).N,
+		"bytes": (*i18n.Printer)(nil).Bytes,
+		"pct":   (*i18n.Printer)(nil).Percent,
+		"num":   (*i18n.Printer)(nil).Number,
+		"lower": strings.ToLower,
 		// Seconds as hours or minutes, for form fields in those units.
 		"hours":   func(sec int64) string { return strconv.FormatFloat(float64(sec)/3600, 'f', -1, 64) },
 		"minutes": func(sec int64) string { return strconv.FormatFloat(float64(sec)/60, 'f', -1, 64) },
@@ -137,16 +153,23 @@ func New(d Deps) (*Portal, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range names {
-		base := path.Base(name)
-		if base == "layout.html" {
-			continue
+	for _, lang := range i18n.Langs {
+		pr := p.catalog.Printer(lang)
+		funcs["t"], funcs["n"], funcs["bytes"], funcs["pct"], funcs["num"] = pr.T, pr.N, sizer(pr), pr.Percent, pr.Number
+		funcs["duration"] = func(v any) string { return durationIn(pr, humanSeconds(v)) }
+		funcs["enum"] = enumIn(pr)
+		p.pages[lang] = map[string]*template.Template{}
+		for _, name := range names {
+			base := path.Base(name)
+			if base == "layout.html" {
+				continue
+			}
+			t, err := template.New("layout.html").Funcs(funcs).ParseFS(web.Templates, "templates/layout.html", name)
+			if err != nil {
+				return nil, fmt.Errorf("portal template %s: %w", base, err)
+			}
+			p.pages[lang][strings.TrimSuffix(base, ".html")] = t
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(web.Templates, "templates/layout.html", name)
-		if err != nil {
-			return nil, fmt.Errorf("portal template %s: %w", base, err)
-		}
-		p.pages[strings.TrimSuffix(base, ".html")] = t
 	}
 	return p, nil
 }
@@ -186,40 +209,45 @@ type Page struct {
 	Next string
 	// Clock shows moments relative to the render time, exact on hover (when.go).
 	Clock clock
+	// L writes in the viewer's language (locale.go); templates mostly use the t, n, bytes
+	// and pct functions, which speak the same language.
+	L *i18n.Printer
 }
 
-// NavItem is an entry of the navigation.
+// NavItem is an entry of the navigation; Label is a catalog key.
 type NavItem struct {
 	Key, Label, Href string
 }
 
 // navigation is the portal's menu, in order.
 var navigation = []NavItem{
-	{"dashboard", "Dashboard", "/"},
-	{"vaults", "Vaults", "/vaults"},
-	{"islands", "Islands", "/islands"},
-	{"members", "Members", "/members"},
-	{"pledges", "Pledges", "/pledges"},
-	{"restore-tests", "Restore tests", "/restore-tests"},
-	{"reports", "Reports", "/reports"},
-	{"notifications", "Notifications", "/notifications"},
-	{"audit", "Audit", "/audit"},
-	{"approvals", "Approvals", "/approvals"},
-	{"people", "People", "/people"},
-	{"tokens", "Tokens", "/tokens"},
-	{"account", "Account", "/account"},
+	{"dashboard", "portal.nav.dashboard", "/"},
+	{"vaults", "portal.nav.vaults", "/vaults"},
+	{"islands", "portal.nav.islands", "/islands"},
+	{"members", "portal.nav.members", "/members"},
+	{"pledges", "portal.nav.pledges", "/pledges"},
+	{"restore-tests", "portal.nav.restore_tests", "/restore-tests"},
+	{"reports", "portal.nav.reports", "/reports"},
+	{"notifications", "portal.nav.notifications", "/notifications"},
+	{"audit", "portal.nav.audit", "/audit"},
+	{"approvals", "portal.nav.approvals", "/approvals"},
+	{"people", "portal.nav.people", "/people"},
+	{"tokens", "portal.nav.tokens", "/tokens"},
+	{"account", "portal.nav.account", "/account"},
 }
 
 // render executes a page into a buffer first, so a template error never sends half a page.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, page Page) {
-	t, ok := p.pages[name]
+	v := p.viewerOf(r)
+	t, ok := p.pages[v.printer.Lang()][name]
 	if !ok {
 		p.log.ErrorContext(r.Context(), "no such page template", "page", name)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	page.Version = p.version
-	page.Clock = newClock(time.Now(), p.viewerZone(r))
+	page.L = v.printer
+	page.Clock = newClockIn(time.Now(), v.loc, v.printer)
 	if u, ok := identity.PrincipalFrom(r.Context()); ok {
 		page.User, page.CSRF, page.NavItems = u, u.CSRF, navigation
 	}
@@ -237,5 +265,5 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 
 // NotFound is the portal's 404 page.
 func (p *Portal) NotFound(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusNotFound, "notfound", Page{Title: "Not found"})
+	p.render(w, r, http.StatusNotFound, "notfound", Page{Title: p.l(r).T("portal.notfound.title")})
 }

@@ -7,14 +7,15 @@ import (
 	"strings"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/problem"
 )
 
-// refusalSentences gives the sentence of a policy refusal by its code; others read
-// "Refused: …".
+// refusalSentences gives the catalog key of the sentence of a policy refusal by its code;
+// others read "Refused: …".
 var refusalSentences = map[string]string{
-	"quota_exceeded":    "Quota refused: %s. See “Why is my quota this?”.",
-	"placement_refused": "Placement refused: %s.",
+	"quota_exceeded":    "portal.problem.quota_refused",
+	"placement_refused": "portal.problem.placement_refused",
 }
 
 // problemOf turns an error into a sentence for people and a status: this is the one place
@@ -23,9 +24,12 @@ var refusalSentences = map[string]string{
 // (labels, when given, rename fields for the form at hand); an object in use gives the
 // domain's reason alone (callers put what was refused before it). It returns ("", 0) for
 // nil, for a missing object (the caller answers the 404 page) and for an unexpected error.
-func problemOf(err error, labels map[string]string) (string, int) {
+// The sentence is in l's language; the domain's own words (what is wrong with a field) are
+// the domain's.
+func problemOf(l *i18n.Printer, err error, labels map[string]string) (string, int) {
 	var (
 		bad formError
+		ke  *keyError
 		fe  *problem.FieldError
 		ce  *problem.ConflictError
 		rf  *problem.RefusedError
@@ -34,31 +38,36 @@ func problemOf(err error, labels map[string]string) (string, int) {
 		ue  *problem.UnreachableError
 	)
 	label := func(field string) string {
-		if l, ok := labels[field]; ok {
-			return l
+		if lb, ok := labels[field]; ok {
+			if strings.HasPrefix(lb, "portal.") { // a catalog key
+				return l.T(lb)
+			}
+			return lb
 		}
-		return fieldLabel(field)
+		return fieldLabelIn(l, field)
 	}
 	switch {
 	case err == nil:
 		return "", 0
 	case errors.As(err, &bad):
 		return string(bad) + ".", http.StatusBadRequest
+	case errors.As(err, &ke):
+		return l.T(ke.Key, "Field", l.T(ke.Field), "Unit", ke.Unit), http.StatusBadRequest
 	case errors.As(err, &fe):
 		if fe.Field == "admin_token" && strings.Contains(fe.Problem, "refused") {
-			return "Admin token refused: " + fe.Problem + ". Check the token and its scopes.", http.StatusBadRequest
+			return l.T("portal.problem.admin_token", "Problem", fe.Problem), http.StatusBadRequest
 		}
-		return label(fe.Field) + " " + fe.Problem + ".", http.StatusBadRequest
+		return l.T("portal.problem.field", "Field", label(fe.Field), "Problem", fe.Problem), http.StatusBadRequest
 	case errors.As(err, &rf):
-		if s, ok := refusalSentences[rf.Code]; ok {
-			return strings.Replace(s, "%s", rf.Problem, 1), http.StatusUnprocessableEntity
+		if key, ok := refusalSentences[rf.Code]; ok {
+			return l.T(key, "Problem", rf.Problem), http.StatusUnprocessableEntity
 		}
-		return "Refused: " + rf.Problem + ".", http.StatusUnprocessableEntity
+		return l.T("portal.problem.refused", "Problem", rf.Problem), http.StatusUnprocessableEntity
 	case errors.As(err, &ce):
 		if ce.Field == "" {
-			return "Refused: " + ce.Problem + ".", http.StatusConflict
+			return l.T("portal.problem.refused", "Problem", ce.Problem), http.StatusConflict
 		}
-		return label(ce.Field) + " " + ce.Problem + ".", http.StatusConflict
+		return l.T("portal.problem.field", "Field", label(ce.Field), "Problem", ce.Problem), http.StatusConflict
 	case errors.Is(err, problem.ErrInUse):
 		msg := err.Error()
 		if _, after, ok := strings.Cut(msg, problem.ErrInUse.Error()+": "); ok {
@@ -66,17 +75,24 @@ func problemOf(err error, labels map[string]string) (string, int) {
 		}
 		return msg + ".", http.StatusConflict
 	case errors.As(err, &ue):
-		return "The island's admin API did not answer: " + ue.Error() +
-			". Nothing was changed; check the URL and that Garage is running, then try again.", http.StatusBadGateway
+		return l.T("portal.problem.unreachable", "Problem", ue.Error()), http.StatusBadGateway
 	case errors.As(err, &th):
 		return capitalize(th.Problem) + ".", http.StatusTooManyRequests
 	case errors.As(err, &fb):
 		return capitalize(fb.Problem) + ".", http.StatusForbidden
 	case errors.Is(err, authz.ErrDenied):
-		return "Refused: " + err.Error() + ".", http.StatusForbidden
+		return l.T("portal.problem.refused", "Problem", err.Error()), http.StatusForbidden
 	}
 	return "", 0
 }
+
+// keyError is bad form input said by a catalog key: its {{.Field}} is the catalog key of
+// the field's label, {{.Unit}} a unit as the form writes it.
+type keyError struct {
+	Key, Field, Unit string
+}
+
+func (e *keyError) Error() string { return e.Key + " " + e.Field + " " + e.Unit }
 
 // inFormUnits rewrites the problem of bad input on one of fields: the domain speaks bytes
 // and seconds, a form GB or hours, so the domain's own numbers would not match what the
@@ -92,7 +108,7 @@ func inFormUnits(err error, problemText string, fields ...string) error {
 // sentence), a missing or hidden object is the 404 page, anything else the error page.
 // err must not be nil.
 func (p *Portal) refuse(w http.ResponseWriter, r *http.Request, err error, labels map[string]string, show func(status int, msg string)) {
-	if msg, status := problemOf(err, labels); msg != "" {
+	if msg, status := problemOf(p.l(r), err, labels); msg != "" {
 		show(status, msg)
 		return
 	}
@@ -110,16 +126,26 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// flashes maps the done= of a redirect after a form to the message the page shows;
-// "{name}" placeholders are filled by of.
+// flashes maps the done= of a redirect after a form to the catalog key of the message the
+// page shows; its {{.Field}} placeholders are filled by of.
 type flashes map[string]string
 
-// of returns the message for r's done= ("" when none), with placeholders replaced by
-// the old, new pairs given.
+// of returns the message for r's done= ("" when none), with "{name}" placeholders replaced
+// by the old, new pairs given (flashes holding English texts, not catalog keys yet).
 func (f flashes) of(r *http.Request, oldnew ...string) string {
 	msg := f[r.URL.Query().Get("done")]
 	if len(oldnew) > 0 {
 		msg = strings.NewReplacer(oldnew...).Replace(msg)
 	}
 	return msg
+}
+
+// in returns the message for r's done= in l's language ("" when none), its fields filled
+// from the name, value pairs given (flashes holding catalog keys).
+func (f flashes) in(r *http.Request, l *i18n.Printer, args ...any) string {
+	key, ok := f[r.URL.Query().Get("done")]
+	if !ok {
+		return ""
+	}
+	return l.T(key, args...)
 }

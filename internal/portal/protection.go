@@ -2,7 +2,9 @@ package portal
 
 import (
 	"fmt"
+	"github.com/chatons/archipelago/internal/i18n"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/chatons/archipelago/internal/authz"
@@ -36,7 +38,7 @@ func (p *Portal) protectionAction(w http.ResponseWriter, r *http.Request, done s
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
-		p.renderVault(w, r, http.StatusBadRequest, Page{Error: "Tick the confirmation box first."}, v, nil)
+		p.renderVault(w, r, http.StatusBadRequest, Page{Error: p.l(r).T("portal.common.tick_confirm")}, v, nil)
 		return
 	}
 	if err := do(v); err != nil {
@@ -103,9 +105,18 @@ func humanSeconds(v any) string {
 }
 
 // testedSide says in words which side of a vault a repository's restore tests read.
-func testedSide(target string) string {
+func testedSide(l *i18n.Printer, target string) string {
 	if target == verify.TargetCopy {
-		return "the vault's protected copy on its second island (copy verifier key)"
+		return l.T("portal.restore.policy.side_copy")
 	}
-	return "the vault itself (source)"
+	return l.T("portal.restore.policy.side_source")
+}
+
+// durationIn writes a duration made by humanSeconds, humanDuration or formatSeconds in l's
+// language: French writes days « j » and « jours ».
+func durationIn(l *i18n.Printer, s string) string {
+	if l.Lang() != i18n.French {
+		return s
+	}
+	return strings.NewReplacer(" days", " jours", " d", " j").Replace(s)
 }

@@ -71,14 +71,14 @@ var byteUnits = map[string]float64{"GB": 1e9, "TB": 1e12}
 
 // quotaFields names the domain's fields for messages, in the form's terms.
 var quotaFields = map[string]string{
-	"quota_ratio":                "Quota ratio",
-	"overcommit":                 "Overcommit",
-	"key_grace_seconds":          "Key grace period",
-	"vault_delete_grace_seconds": "Vault deletion grace period",
-	"member":                     "Member",
-	"bytes":                      "Amount",
-	"reason":                     "Reason",
-	"expires_at":                 "Expiry date",
+	"quota_ratio":                "portal.quota.field.quota_ratio",
+	"overcommit":                 "portal.quota.field.overcommit",
+	"key_grace_seconds":          "portal.quota.field.key_grace",
+	"vault_delete_grace_seconds": "portal.quota.field.vault_delete_grace",
+	"member":                     "portal.quota.field.member",
+	"bytes":                      "portal.quota.field.amount",
+	"reason":                     "portal.quota.field.reason",
+	"expires_at":                 "portal.quota.field.expiry",
 }
 
 func days(d time.Duration) string {
@@ -98,15 +98,15 @@ func canManageQuota(u *identity.Principal) bool {
 // Quota is the "why is my quota X" page: the policy's arithmetic for one member, the
 // federation's settings and the member's grants; federation admins also change them here.
 func (p *Portal) Quota(w http.ResponseWriter, r *http.Request) {
-	p.renderQuota(w, r, http.StatusOK, Page{Flash: quotaFlashes.of(r)}, r.URL.Query().Get("member"), nil, grantForm{})
+	p.renderQuota(w, r, http.StatusOK, Page{Flash: quotaFlashes.in(r, p.l(r))}, r.URL.Query().Get("member"), nil, grantForm{})
 }
 
 // quotaFlashes are the messages shown after a form, by the done= of the redirect.
 var quotaFlashes = flashes{
-	"settings":  "The federation's quota settings were changed. Every member's quota follows at once.",
-	"unchanged": "No setting changed.",
-	"granted":   "The grant was recorded: the member's quota includes it now.",
-	"revoked":   "The grant was revoked. Vaults already allocated keep their quota.",
+	"settings":  "portal.quota.flash.settings",
+	"unchanged": "portal.quota.flash.unchanged",
+	"granted":   "portal.quota.flash.granted",
+	"revoked":   "portal.quota.flash.revoked",
 }
 
 // renderQuota shows the page for the member slug (the user's first member when empty).
@@ -147,7 +147,7 @@ func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int,
 	if d.GrantForm.Member == "" {
 		d.GrantForm.Member = slug
 	}
-	page.Title, page.Nav = "Why is my quota this?", "vaults"
+	page.Title, page.Nav = p.l(r).T("portal.quota.go.title"), "vaults"
 	if slug != "" {
 		m, err := islands.MemberGetBySlug(ctx, p.pool, slug)
 		if err != nil || authz.Check(u, authz.MemberRead, authz.Member(m.ID)) != nil {
@@ -207,14 +207,14 @@ func quotaURL(slug, done string) string {
 
 // forbidQuota answers a quota form posted by someone who is not a federation admin.
 func (p *Portal) forbidQuota(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed",
-		Error: "Only federation admins may change the quota policy and grants."})
+	p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.common.not_allowed"),
+		Error: p.l(r).T("portal.quota.go.forbidden")})
 }
 
 // quotaRefusal re-renders the page for a refused form (see refuse), naming the field in the
 // form's terms; an unexpected error is answered as such.
 func (p *Portal) quotaRefusal(w http.ResponseWriter, r *http.Request, err error, slug string, sf *settingsForm, gf grantForm) {
-	err = inFormUnits(err, "must be a positive number of GB or TB", "bytes")
+	err = inFormUnits(err, p.l(r).T("portal.quota.go.bytes_problem"), "bytes")
 	p.refuse(w, r, err, quotaFields, func(status int, msg string) { p.renderQuota(w, r, status, Page{Error: msg}, slug, sf, gf) })
 }
 
@@ -260,7 +260,7 @@ func (f settingsForm) input(cur vaults.Settings) (vaults.SettingsInput, bool, er
 		}
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return formError(label + " must be a decimal number, like 1.0 or 0.75")
+			return &keyError{Key: "portal.quota.go.bad_ratio", Field: label}
 		}
 		if v != now {
 			*dst, changed = &v, true
@@ -273,7 +273,7 @@ func (f settingsForm) input(cur vaults.Settings) (vaults.SettingsInput, bool, er
 		}
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e6 {
-			return formError(label + " must be a number of days, like 7 or 0.5")
+			return &keyError{Key: "portal.quota.go.bad_days", Field: label}
 		}
 		d := time.Duration(math.Round(v*24*3600)) * time.Second
 		if d != now {
@@ -282,10 +282,10 @@ func (f settingsForm) input(cur vaults.Settings) (vaults.SettingsInput, bool, er
 		return nil
 	}
 	for _, err := range []error{
-		ratio(f.QuotaRatio, "Quota ratio", cur.QuotaRatio, &in.QuotaRatio),
-		ratio(f.Overcommit, "Overcommit", cur.Overcommit, &in.Overcommit),
-		grace(f.KeyGraceDays, "Key grace period", cur.KeyGrace, &in.KeyGrace),
-		grace(f.VaultDeleteGraceDays, "Vault deletion grace period", cur.VaultDeleteGrace, &in.VaultDeleteGrace),
+		ratio(f.QuotaRatio, "portal.quota.field.quota_ratio", cur.QuotaRatio, &in.QuotaRatio),
+		ratio(f.Overcommit, "portal.quota.field.overcommit", cur.Overcommit, &in.Overcommit),
+		grace(f.KeyGraceDays, "portal.quota.field.key_grace", cur.KeyGrace, &in.KeyGrace),
+		grace(f.VaultDeleteGraceDays, "portal.quota.field.vault_delete_grace", cur.VaultDeleteGrace, &in.VaultDeleteGrace),
 	} {
 		if err != nil {
 			return in, false, err
@@ -299,11 +299,11 @@ func (f settingsForm) input(cur vaults.Settings) (vaults.SettingsInput, bool, er
 func parseAmount(amount, unit string) (int64, error) {
 	mult, ok := byteUnits[unit]
 	if !ok {
-		return 0, formError("Unit must be GB or TB")
+		return 0, &keyError{Key: "portal.quota.go.bad_unit"}
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(amount), 64)
 	if err != nil || math.IsNaN(v) || v <= 0 || v*mult > 1e18 {
-		return 0, formError("Amount must be a positive number of " + unit + ", like 500")
+		return 0, &keyError{Key: "portal.quota.go.bad_amount", Unit: unit}
 	}
 	return int64(math.Round(v * mult)), nil
 }
@@ -316,7 +316,7 @@ func parseExpiry(s string) (*time.Time, error) {
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return nil, formError("Expiry date must be a date like 2030-01-31, or empty for no expiry")
+		return nil, &keyError{Key: "portal.quota.go.bad_expiry"}
 	}
 	return &t, nil
 }
@@ -334,7 +334,7 @@ func (p *Portal) QuotaGrantCreate(w http.ResponseWriter, r *http.Request) {
 	m, err := islands.MemberGetBySlug(r.Context(), p.pool, form.Member)
 	if err != nil {
 		form.Member = ""
-		p.quotaRefusal(w, r, formError("Member must be one of the federation's members"), "", nil, form)
+		p.quotaRefusal(w, r, &keyError{Key: "portal.quota.go.bad_member"}, "", nil, form)
 		return
 	}
 	in := vaults.GrantInput{MemberID: m.ID, Reason: form.Reason}

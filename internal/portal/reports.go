@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"github.com/chatons/archipelago/internal/i18n"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -31,12 +32,12 @@ func (p *Portal) visibleReports(r *http.Request, u *identity.Principal, limit in
 
 // Reports lists the reports the user may read and offers to generate one.
 func (p *Portal) Reports(w http.ResponseWriter, r *http.Request) {
-	p.renderReports(w, r, http.StatusOK, Page{Flash: reportFlash(r)})
+	p.renderReports(w, r, http.StatusOK, Page{Flash: reportFlash(r, p.l(r))})
 }
 
-func reportFlash(r *http.Request) string {
+func reportFlash(r *http.Request, l *i18n.Printer) string {
 	if r.URL.Query().Get("done") == "generated" {
-		return "The report was generated, stored, and its hash recorded in the audit log."
+		return l.T("portal.reports.flash.generated")
 	}
 	return ""
 }
@@ -56,7 +57,7 @@ func (p *Portal) renderReports(w http.ResponseWriter, r *http.Request, status in
 			data.CanGenerate = append(data.CanGenerate, m)
 		}
 	}
-	page.Title, page.Nav, page.Data = "Reports", "reports", data
+	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.reports"), "reports", data
 	p.render(w, r, status, "reports", page)
 }
 
@@ -69,12 +70,12 @@ func (p *Portal) ReportGenerate(w http.ResponseWriter, r *http.Request) {
 	if who != "" && who != "federation" {
 		m, err := islands.MemberGetBySlug(r.Context(), p.pool, who)
 		if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
-			p.renderReports(w, r, http.StatusBadRequest, Page{Error: "Choose one of the members you administer."})
+			p.renderReports(w, r, http.StatusBadRequest, Page{Error: p.l(r).T("portal.common.choose_member")})
 			return
 		}
 		req.Scope, req.Member = reports.ScopeMember, &reports.MemberRef{ID: m.ID, Slug: m.Slug, Name: m.Name}
 	} else if !authz.ManagesFederation(u) {
-		p.renderReports(w, r, http.StatusBadRequest, Page{Error: "Only federation admins generate federation reports."})
+		p.renderReports(w, r, http.StatusBadRequest, Page{Error: p.l(r).T("portal.reports.go.federation_only")})
 		return
 	}
 	now := time.Now().UTC()
@@ -125,6 +126,6 @@ func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "report", Page{Title: "Report #" + strconv.FormatInt(st.ID, 10), Nav: "reports", Flash: reportFlash(r),
+	p.render(w, r, http.StatusOK, "report", Page{Title: p.l(r).T("portal.reports.go.title", "ID", st.ID), Nav: "reports", Flash: reportFlash(r, p.l(r)),
 		Data: reportData{Stored: st, Body: body, Tables: reports.Tables[st.Scope]}})
 }

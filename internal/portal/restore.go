@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"fmt"
+	"github.com/chatons/archipelago/internal/i18n"
 	"net/http"
 	"strconv"
 	"strings"
@@ -139,23 +140,23 @@ func visibleMemberIDs(u *identity.Principal) []int64 {
 // RestoreTests shows the matrix of the repositories the user may see and the form to
 // register one.
 func (p *Portal) RestoreTests(w http.ResponseWriter, r *http.Request) {
-	p.renderRestoreTests(w, r, http.StatusOK, Page{Flash: restoreFlashes.of(r)}, registerForm{Mode: verify.ModeBlind})
+	p.renderRestoreTests(w, r, http.StatusOK, Page{Flash: restoreFlashes.in(r, p.l(r))}, registerForm{Mode: verify.ModeBlind})
 }
 
 // restoreFlashes are the messages shown after a form, by the done= of the redirect.
 var restoreFlashes = flashes{
-	"registered":           "The repository is registered. Put the canary file in your backups; the first test runs at the time shown, within minutes.",
-	"registered-unchecked": "The repository is registered, but its path could not be checked: the island did not answer the verifier key (not your mistake). The first test, within minutes, will tell whether a restic repository is there.",
-	"deleted":              "The repository was removed from restore testing. Its history is kept; its password was erased.",
-	"password":             "The password was replaced. The next test uses it.",
-	"password-removed":     "The password was erased: the repository is now tested in blind mode.",
-	"mode":                 "The mode was changed; the next test runs in it (a password Archipelago held is erased).",
-	"policy":               "The policy was saved; the next test is planned with it.",
-	"agent-key":            "The agent key is registered: statements it signs are accepted for this repository.",
-	"agent-key-revoked":    "The agent key was revoked: statements it signs are refused from now on.",
-	"agent-schedule":       "The agent schedule was saved.",
-	"queued":               "A test was queued; its progress shows below.",
-	"already":              "A test of this repository is already waiting or running.",
+	"registered":           "portal.restore.flash.registered",
+	"registered-unchecked": "portal.restore.flash.registered_unchecked",
+	"deleted":              "portal.restore.flash.deleted",
+	"password":             "portal.restore.flash.password",
+	"password-removed":     "portal.restore.flash.password_removed",
+	"mode":                 "portal.restore.flash.mode",
+	"policy":               "portal.restore.flash.policy",
+	"agent-key":            "portal.restore.flash.agent_key",
+	"agent-key-revoked":    "portal.restore.flash.agent_key_revoked",
+	"agent-schedule":       "portal.restore.flash.agent_schedule",
+	"queued":               "portal.restore.flash.queued",
+	"already":              "portal.restore.flash.already",
 }
 
 func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, status int, page Page, form registerForm) {
@@ -171,7 +172,7 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 		// Every member: the grid, a line per member.
 		f, msg := gridRequest(r, ids)
 		if msg != "" {
-			p.render(w, r, http.StatusBadRequest, "error", Page{Title: "Restore tests", Error: msg})
+			p.render(w, r, http.StatusBadRequest, "error", Page{Title: p.l(r).T("portal.nav.restore_tests"), Error: p.l(r).T(msg)})
 			return
 		}
 		gp, err := verify.GridPage(r.Context(), p.pool, f, pageRequest(r))
@@ -242,7 +243,7 @@ func (p *Portal) renderRestoreTestsData(w http.ResponseWriter, r *http.Request, 
 			return
 		}
 	}
-	page.Title, page.Nav, page.Data = "Restore tests", "restore-tests", data
+	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.restore_tests"), "restore-tests", data
 	p.render(w, r, status, "restore_tests", page)
 }
 
@@ -275,19 +276,19 @@ func (p *Portal) RepositoryRegister(w http.ResponseWriter, r *http.Request) {
 	vaultID, _ := strconv.ParseInt(form.VaultID, 10, 64)
 	member, err := verify.VaultOwner(r.Context(), p.pool, vaultID)
 	if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(member)) != nil {
-		bad("Choose one of your vaults.")
+		bad(p.l(r).T("portal.restore.go.choose_vault"))
 		return
 	}
 	switch form.Mode {
 	case verify.ModeFull:
 		if password == "" {
-			bad("Full mode needs the password of the key you added for Archipelago (or choose blind mode).")
+			bad(p.l(r).T("portal.restore.go.full_needs_password"))
 			return
 		}
 	case verify.ModeBlind, verify.ModeAttested:
 		password = ""
 	default:
-		bad("Choose blind, attested or full mode.")
+		bad(p.l(r).T("portal.restore.go.choose_mode"))
 		return
 	}
 	repo, err := p.verify.RepositoryCreate(r.Context(), verify.RepositoryInput{MemberID: member, VaultID: vaultID,
@@ -334,11 +335,11 @@ type chartDot struct {
 }
 
 // runChart draws points (oldest first) with an optional target line.
-func runChart(title, unit string, pts []chartPoint, target float64, format func(float64) string, loc *time.Location) RunChart {
+func runChart(l *i18n.Printer, title, unit string, pts []chartPoint, target float64, format func(float64) string, loc *time.Location) RunChart {
 	c := RunChart{Title: title, Unit: unit, Width: 340, Height: 170, Left: 62, Right: 10, Top: 10, PlotH: 120}
 	c.PlotW = c.Width - c.Left - c.Right
 	if len(pts) == 0 {
-		c.Empty, c.Summary = true, "No finished test measured this yet."
+		c.Empty, c.Summary = true, l.T("portal.restore.chart.empty")
 		return c
 	}
 	start, end := pts[0].At, pts[len(pts)-1].At
@@ -368,18 +369,18 @@ func runChart(title, unit string, pts []chartPoint, target float64, format func(
 	}
 	c.Line = strings.TrimSpace(sb.String())
 	if target > 0 {
-		c.HasTarget, c.TargetY, c.TargetLabel = true, y(target), "target "+format(target)
+		c.HasTarget, c.TargetY, c.TargetLabel = true, y(target), l.T("portal.restore.chart.target", "Value", durationIn(l, format(target)))
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		v := top / 1.1 * f
 		c.YLabels = append(c.YLabels, chartLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: format(v)})
 	}
-	c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + 16), Y: float64(c.Top + c.PlotH + 16), Text: start.In(loc).Format("Jan 2")})
+	c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + 16), Y: float64(c.Top + c.PlotH + 16), Text: shortDayIn(l, start, loc)})
 	if len(pts) > 1 {
-		c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + c.PlotW - 16), Y: float64(c.Top + c.PlotH + 16), Text: end.In(loc).Format("Jan 2")})
+		c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + c.PlotW - 16), Y: float64(c.Top + c.PlotH + 16), Text: shortDayIn(l, end, loc)})
 	}
 	last := pts[len(pts)-1]
-	c.Summary = fmt.Sprintf("%s over the last %d tests; latest %s.", title, len(pts), format(last.Value))
+	c.Summary = l.T("portal.restore.chart.summary", "Title", title, "Tests", len(pts), "Latest", durationIn(l, format(last.Value)))
 	return c
 }
 
@@ -491,9 +492,9 @@ func (e formError) Error() string { return string(e) }
 
 // policyFields names the form's fields for messages, by the policy field they set.
 var policyFields = map[string]string{
-	"policy.schedule": "Schedule", "policy.rpo_seconds": "RPO target", "policy.rto_seconds": "RTO target",
-	"policy.sample_files": "Sample files", "policy.full_restore_days": "Full restore every", "policy.canary_path": "Canary file",
-	"policy.target": "Tested side",
+	"policy.schedule": "portal.restore.policy.schedule", "policy.rpo_seconds": "portal.restore.policy.rpo", "policy.rto_seconds": "portal.restore.policy.rto",
+	"policy.sample_files": "portal.restore.policy.sample_files", "policy.full_restore_days": "portal.restore.policy.full_restore_every", "policy.canary_path": "portal.restore.policy.canary",
+	"policy.target": "portal.restore.policy.tested_side",
 }
 
 // policy reads the form into the repository's policy: the fields the form shows replace
@@ -513,7 +514,7 @@ func (f policyForm) policy(base verify.Policy) (verify.Policy, error) {
 		}
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil || x < 0 || x*unit > 1<<50 || (unit == 1 && x != float64(int64(x))) {
-			return nil, formError(label + " must be a number, like 24")
+			return nil, &keyError{Key: "portal.restore.go.bad_number", Field: label}
 		}
 		n := int64(x * unit)
 		return &n, nil
@@ -527,11 +528,11 @@ func (f policyForm) policy(base verify.Policy) (verify.Policy, error) {
 	}
 	p.Schedule, p.CanaryPath, p.Target = text(f.Schedule), text(f.CanaryPath), text(f.Target)
 	var errs [4]error
-	p.RPOSeconds, errs[0] = number(f.RPOHours, "RPO target (hours)", 3600)
-	p.RTOSeconds, errs[1] = number(f.RTOMinutes, "RTO target (minutes)", 60)
-	n, err := number(f.SampleFiles, "Sample files", 1)
+	p.RPOSeconds, errs[0] = number(f.RPOHours, "portal.restore.policy.rpo_hours", 3600)
+	p.RTOSeconds, errs[1] = number(f.RTOMinutes, "portal.restore.policy.rto_minutes", 60)
+	n, err := number(f.SampleFiles, "portal.restore.policy.sample_files", 1)
 	p.SampleFiles, errs[2] = toInt(n), err
-	n, err = number(f.FullRestoreDays, "Full restore every (days)", 1)
+	n, err = number(f.FullRestoreDays, "portal.restore.policy.full_restore_days", 1)
 	p.FullRestoreDays, errs[3] = toInt(n), err
 	for _, err := range errs {
 		if err != nil {
@@ -554,7 +555,7 @@ func (p *Portal) Repository(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.renderRepository(w, r, http.StatusOK, Page{Flash: restoreFlashes.of(r)}, repo)
+	p.renderRepository(w, r, http.StatusOK, Page{Flash: restoreFlashes.in(r, p.l(r))}, repo)
 }
 
 func (p *Portal) renderRepository(w http.ResponseWriter, r *http.Request, status int, page Page, repo verify.Repository) {
@@ -592,24 +593,27 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 			}
 		}
 	}
+	lp := p.l(r)
 	if repo.Paused {
-		data.NextRun = "paused"
+		data.NextRun = lp.T("portal.restore.go.paused")
 	} else if repo.NextRunAt != nil {
 		data.NextRunAt = repo.NextRunAt
 	}
-	full := "never"
+	full := lp.T("portal.restore.policy.never")
 	if e.FullRestoreDays != nil {
-		full = fmt.Sprintf("every %d days", *e.FullRestoreDays)
+		full = lp.N("portal.restore.policy.every_days", *e.FullRestoreDays)
 	}
-	window := "any time"
+	window := lp.T("portal.restore.policy.any_time")
 	if e.WindowMinutes > 0 {
-		window = fmt.Sprintf("%02d:%02d UTC for %s", e.WindowStartMinute/60, e.WindowStartMinute%60, humanDuration(int64(e.WindowMinutes)*60))
+		window = lp.T("portal.restore.policy.window", "Start", fmt.Sprintf("%02d:%02d", e.WindowStartMinute/60, e.WindowStartMinute%60),
+			"Length", durationIn(lp, humanDuration(int64(e.WindowMinutes)*60)))
 	}
-	data.Policy = []policyLine{{"Schedule", e.Schedule + " (start window " + window + ", jitter up to " + humanDuration(int64(e.JitterSeconds)) + ")"},
-		{"RPO target", humanDuration(e.RPOSeconds)}, {"RTO target", humanDuration(e.RTOSeconds)},
-		{"Sample restore", fmt.Sprintf("%d files, at most %s", e.SampleFiles, quota.Bytes(e.SampleBytes))},
-		{"Integrity check", fmt.Sprintf("every %d test(s), 1/%d of the data each time", e.CheckEveryRuns, e.CheckSubsets)},
-		{"Full restore", full}, {"Canary file", e.CanaryPath}, {"Tested side", testedSide(e.Target)}}
+	data.Policy = []policyLine{{lp.T("portal.restore.policy.schedule"), lp.T("portal.restore.policy.schedule_line", "Schedule", e.Schedule, "Window", window,
+		"Jitter", durationIn(lp, humanDuration(int64(e.JitterSeconds))))},
+		{lp.T("portal.restore.policy.rpo"), durationIn(lp, humanDuration(e.RPOSeconds))}, {lp.T("portal.restore.policy.rto"), durationIn(lp, humanDuration(e.RTOSeconds))},
+		{lp.T("portal.restore.policy.sample_restore"), lp.T("portal.restore.policy.sample_line", "Files", lp.Number(int64(e.SampleFiles)), "Bytes", sizer(lp)(e.SampleBytes))},
+		{lp.T("portal.restore.policy.integrity"), lp.T("portal.restore.policy.integrity_line", "Runs", e.CheckEveryRuns, "Subsets", e.CheckSubsets)},
+		{lp.T("portal.restore.policy.full_restore"), full}, {lp.T("portal.restore.policy.canary"), e.CanaryPath}, {lp.T("portal.restore.policy.tested_side"), testedSide(lp, e.Target)}}
 	for _, t := range runs {
 		if !t.Final() && data.Active == nil {
 			row := rowOf(t)
@@ -655,9 +659,9 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		data.Runs = append(data.Runs, rowOf(t))
 	}
 	data.Charts = []RunChart{
-		runChart("Test duration", "s", dur, 0, formatSeconds, loc),
-		runChart("Restore throughput", "B/s", rate, 0, formatRate, loc),
-		runChart("Snapshot age", "s", age, float64(e.RPOSeconds), formatSeconds, loc),
+		runChart(lp, lp.T("portal.restore.chart.duration"), "s", dur, 0, formatSeconds, loc),
+		runChart(lp, lp.T("portal.restore.chart.throughput"), "B/s", rate, 0, formatRate, loc),
+		runChart(lp, lp.T("portal.restore.chart.snapshot_age"), "s", age, float64(e.RPOSeconds), formatSeconds, loc),
 	}
 	page.Title, page.Nav, page.Data = repo.Name, "restore-tests", data
 	p.render(w, r, status, "restore_repository", page)
@@ -680,8 +684,8 @@ func (p *Portal) repositoryChange(w http.ResponseWriter, r *http.Request) (verif
 		return repo, false
 	}
 	if authz.Check(user(r), authz.MemberWrite, authz.Member(repo.MemberID)) != nil {
-		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed",
-			Error: "Only an admin of this member may change its repositories."})
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.common.not_allowed"),
+			Error: p.l(r).T("portal.restore.go.not_admin")})
 		return repo, false
 	}
 	return repo, true
@@ -709,7 +713,7 @@ func (p *Portal) RepositoryRunNow(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, repoURL(repo.ID, "already"), http.StatusSeeOther)
 	default:
 		// The test that just finished is still held by the queue for a moment.
-		p.renderRepository(w, r, http.StatusConflict, Page{Error: "A test of this repository has just finished. Press “Run a test now” again in a few seconds."}, repo)
+		p.renderRepository(w, r, http.StatusConflict, Page{Error: p.l(r).T("portal.restore.go.just_finished")}, repo)
 	}
 }
 
@@ -734,7 +738,7 @@ func (p *Portal) RepositoryMode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err := p.verify.ModeSet(r.Context(), repo.ID, r.PostFormValue("mode"))
-	p.repositoryOutcome(w, r, err, repo, map[string]string{"mode": "Mode not changed:"}, repoURL(repo.ID, "mode"))
+	p.repositoryOutcome(w, r, err, repo, map[string]string{"mode": "portal.restore.go.mode_not_changed"}, repoURL(repo.ID, "mode"))
 }
 
 // RepositoryPolicy handles the policy form: schedule, targets, sample size, full restores,
@@ -752,7 +756,7 @@ func (p *Portal) RepositoryPolicy(w http.ResponseWriter, r *http.Request) {
 		_, err = p.verify.PolicyUpdate(r.Context(), repo.ID, nil, policy, &form.Paused)
 	}
 	if err != nil {
-		err = inFormUnits(err, "must be between 1 minute and 365 days", "policy.rpo_seconds", "policy.rto_seconds")
+		err = inFormUnits(err, p.l(r).T("portal.restore.go.between_minute_year"), "policy.rpo_seconds", "policy.rto_seconds")
 		p.refuse(w, r, err, policyFields, func(status int, msg string) { p.renderRepositoryForm(w, r, status, Page{Error: msg}, repo, form) })
 		return
 	}
@@ -767,7 +771,7 @@ func (p *Portal) RepositoryPasswordRemove(w http.ResponseWriter, r *http.Request
 			return
 		}
 		_, err := p.verify.PasswordRemove(r.Context(), repo.ID)
-		p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "Not removed:"}, repoURL(repo.ID, "password-removed"))
+		p.repositoryOutcome(w, r, err, repo, map[string]string{"password": "portal.restore.go.not_removed"}, repoURL(repo.ID, "password-removed"))
 	})
 }
 
@@ -830,6 +834,6 @@ func (p *Portal) RestoreRun(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Levels = append(data.Levels, levelRow{LevelResult: l, Class: cls, Duration: humanDuration((l.DurationMS + 500) / 1000)})
 	}
-	p.render(w, r, http.StatusOK, "restore_run", Page{Title: fmt.Sprintf("Restore test %d of %s", run.ID, run.RepositoryName),
+	p.render(w, r, http.StatusOK, "restore_run", Page{Title: p.l(r).T("portal.restore.go.run_title", "ID", run.ID, "Name", run.RepositoryName),
 		Nav: "restore-tests", Data: data})
 }

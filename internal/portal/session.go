@@ -17,6 +17,7 @@ const SessionCookie = "archipelago_session"
 // Session loads the principal of the session cookie, if any, into the context.
 func (p *Portal) Session(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withViewer(r.Context())) // the language and zone, settled on first use (locale.go)
 		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
 			if pr, err := p.identity.SessionPrincipal(r.Context(), c.Value); err == nil {
 				r = r.WithContext(identity.WithPrincipal(r.Context(), pr))
@@ -43,8 +44,8 @@ func (p *Portal) RequireLogin(next http.Handler) http.Handler {
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if !identity.CheckCSRF(u, r.PostFormValue("csrf")) {
-				p.render(w, r, http.StatusForbidden, "error", Page{Title: "Form expired",
-					Error: "This form has expired or did not come from this site. Go back, reload the page and try again."})
+				p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.csrf.title"),
+					Error: p.l(r).T("portal.csrf.error")})
 				return
 			}
 		}
@@ -87,13 +88,14 @@ func (p *Portal) LoginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	p.render(w, r, http.StatusOK, "login", Page{Title: "Log in", Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
+	p.render(w, r, http.StatusOK, "login", Page{Title: p.l(r).T("portal.login.title"), Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
 // Login handles the login form.
 func (p *Portal) Login(w http.ResponseWriter, r *http.Request) {
+	l := p.l(r)
 	if !sameOrigin(r) {
-		p.render(w, r, http.StatusForbidden, "login", Page{Title: "Log in", Error: "This form did not come from this site."})
+		p.render(w, r, http.StatusForbidden, "login", Page{Title: l.T("portal.login.title"), Error: l.T("portal.login.other_site")})
 		return
 	}
 	email, password, next := r.PostFormValue("email"), r.PostFormValue("password"), safeNext(r.PostFormValue("next"))
@@ -101,21 +103,21 @@ func (p *Portal) Login(w http.ResponseWriter, r *http.Request) {
 	res, err := p.identity.Login(r.Context(), email, password, clientIP(r), r.UserAgent())
 	switch {
 	case errors.Is(err, identity.ErrInvalidCredentials):
-		p.render(w, r, http.StatusUnauthorized, "login", Page{Title: "Log in", Error: "Invalid email or password.", Data: data})
+		p.render(w, r, http.StatusUnauthorized, "login", Page{Title: l.T("portal.login.title"), Error: l.T("portal.login.invalid"), Data: data})
 		return
 	case errors.Is(err, identity.ErrThrottled):
 		w.Header().Set("Retry-After", "300")
-		p.render(w, r, http.StatusTooManyRequests, "login", Page{Title: "Log in",
-			Error: "Too many failed attempts. Wait a few minutes and try again.", Data: data})
+		p.render(w, r, http.StatusTooManyRequests, "login", Page{Title: l.T("portal.login.title"),
+			Error: l.T("portal.login.throttled"), Data: data})
 		return
 	case errors.Is(err, identity.ErrBusy):
 		w.Header().Set("Retry-After", "2")
-		p.render(w, r, http.StatusServiceUnavailable, "login", Page{Title: "Log in",
-			Error: "Too many logins are being checked right now. Try again in a moment.", Data: data})
+		p.render(w, r, http.StatusServiceUnavailable, "login", Page{Title: l.T("portal.login.title"),
+			Error: l.T("portal.login.busy"), Data: data})
 		return
 	case errors.As(err, new(*identity.FieldError)):
 		data.Email = ""
-		p.render(w, r, http.StatusBadRequest, "login", Page{Title: "Log in", Error: "Invalid email or password.", Data: data})
+		p.render(w, r, http.StatusBadRequest, "login", Page{Title: l.T("portal.login.title"), Error: l.T("portal.login.invalid"), Data: data})
 		return
 	case err != nil:
 		p.fail(w, r, err)
@@ -155,11 +157,11 @@ func clientIP(r *http.Request) string {
 func (p *Portal) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var le *paging.LimitError
 	if errors.Is(err, paging.ErrBadCursor) || errors.As(err, &le) {
-		p.render(w, r, http.StatusBadRequest, "error", Page{Title: "No such page",
-			Error: "This page link is not valid (any more): start again from the first page of the list."})
+		p.render(w, r, http.StatusBadRequest, "error", Page{Title: p.l(r).T("portal.error.bad_cursor_title"),
+			Error: p.l(r).T("portal.error.bad_cursor")})
 		return
 	}
 	p.log.ErrorContext(r.Context(), "portal request failed", "err", err, "path", r.URL.Path)
-	p.render(w, r, http.StatusInternalServerError, "error", Page{Title: "Something went wrong",
-		Error: "Something went wrong on our side. The error was logged; try again in a moment."})
+	p.render(w, r, http.StatusInternalServerError, "error", Page{Title: p.l(r).T("portal.error.title"),
+		Error: p.l(r).T("portal.error.text")})
 }

@@ -13,11 +13,11 @@ import (
 
 	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/protection"
-	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/vaults"
 )
 
@@ -29,7 +29,7 @@ type UsageBar struct {
 	Label    string  // "42% of 10 GB used"
 }
 
-func usageBar(v vaults.Vault) UsageBar {
+func usageBar(l *i18n.Printer, v vaults.Vault) UsageBar {
 	f := v.UsedFraction()
 	b := UsageBar{Fraction: f, Width: fmt.Sprintf("%.1f", math.Min(f, 1)*100), Class: "good"}
 	switch vaults.UsageLevel(int64(f*1000), 1000) {
@@ -39,9 +39,9 @@ func usageBar(v vaults.Vault) UsageBar {
 		b.Class = "warn"
 	}
 	if v.UsageBytes == nil {
-		b.Label = "usage not collected yet; quota " + quota.Bytes(v.QuotaBytes)
+		b.Label = l.T("portal.vaults.go.bar_uncollected", "Quota", sizer(l)(v.QuotaBytes))
 	} else {
-		b.Label = fmt.Sprintf("%.0f%% of %s used (%s)", f*100, quota.Bytes(v.QuotaBytes), quota.Bytes(*v.UsageBytes))
+		b.Label = l.T("portal.vaults.go.bar_used", "Percent", l.Percent(f), "Quota", sizer(l)(v.QuotaBytes), "Used", sizer(l)(*v.UsageBytes))
 	}
 	return b
 }
@@ -82,7 +82,7 @@ func (p *Portal) adminMembers(r *http.Request, u *identity.Principal) (memberPic
 
 // Vaults lists the vaults the user may see, with their usage, and offers to create one.
 func (p *Portal) Vaults(w http.ResponseWriter, r *http.Request) {
-	p.renderVaults(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, vaultForm{QuotaGB: "100", IdempotencyKey: newFormKey()})
+	p.renderVaults(w, r, http.StatusOK, Page{Flash: vaultFlashes.in(r, p.l(r))}, vaultForm{QuotaGB: "100", IdempotencyKey: newFormKey()})
 }
 
 func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int, page Page, form vaultForm) {
@@ -106,12 +106,12 @@ func (p *Portal) renderVaults(w http.ResponseWriter, r *http.Request, status int
 	}
 	d := vaultsData{Members: members, Islands: isl, FedAdmin: authz.ManagesFederation(u), Form: form}
 	for _, v := range vs {
-		d.Vaults = append(d.Vaults, vaultRow{Vault: v, Bar: usageBar(v)})
+		d.Vaults = append(d.Vaults, vaultRow{Vault: v, Bar: usageBar(p.l(r), v)})
 	}
 	if form.Member == "" && !members.Typed && len(members.Options) > 0 {
 		d.Form.Member = members.Options[0].Slug
 	}
-	page.Title, page.Nav, page.Data = "Vaults", "vaults", d
+	page.Title, page.Nav, page.Data = p.l(r).T("portal.vaults.go.title"), "vaults", d
 	p.render(w, r, status, "vaults", page)
 }
 
@@ -127,34 +127,34 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 		IslandName:     strings.TrimSpace(r.PostFormValue("island")),
 		OverrideReason: strings.TrimSpace(r.PostFormValue("override_reason")), IdempotencyKey: r.PostFormValue("idempotency_key")}
 	bad := func(status int, msg string) { p.renderVaults(w, r, status, Page{Error: msg}, form) }
+	l := p.l(r)
 	m, err := islands.MemberGetBySlug(r.Context(), p.pool, strings.TrimSpace(form.Member))
 	if err != nil || authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) != nil {
-		bad(http.StatusBadRequest, "Choose one of the members you administer.")
+		bad(http.StatusBadRequest, l.T("portal.vaults.go.choose_member"))
 		return
 	}
 	gbs, err := strconv.ParseFloat(form.QuotaGB, 64)
 	if err != nil || gbs <= 0 || gbs > 1e9 {
-		bad(http.StatusBadRequest, "Quota must be a positive number of GB.")
+		bad(http.StatusBadRequest, l.T("portal.vaults.go.bad_quota"))
 		return
 	}
 	in := vaults.CreateInput{MemberID: m.ID, Name: form.Name, QuotaBytes: int64(gbs * 1e9), IdempotencyKey: form.IdempotencyKey}
 	if form.IslandID != "" && form.IslandID != "0" {
 		if in.IslandID, err = strconv.ParseInt(form.IslandID, 10, 64); err != nil {
-			bad(http.StatusBadRequest, "Choose an island from the list.")
+			bad(http.StatusBadRequest, l.T("portal.vaults.go.choose_island"))
 			return
 		}
 	} else if form.IslandName != "" {
 		isl, err := islands.IslandGetByName(r.Context(), p.pool, form.IslandName)
 		if err != nil {
-			bad(http.StatusBadRequest, "No island is named "+strconv.Quote(problem.Truncate(form.IslandName, 100))+
-				": type an island's name as on the Islands page, or leave it empty for the automatic choice.")
+			bad(http.StatusBadRequest, l.T("portal.vaults.go.no_island", "Name", strconv.Quote(problem.Truncate(form.IslandName, 100))))
 			return
 		}
 		in.IslandID = isl.ID
 	}
 	if form.OverrideReason != "" {
 		if !authz.ManagesFederation(u) {
-			bad(http.StatusForbidden, "Only a federation admin may override the placement rule.")
+			bad(http.StatusForbidden, l.T("portal.vaults.go.override_refused"))
 			return
 		}
 		in.OverrideReason = form.OverrideReason
@@ -169,16 +169,16 @@ func (p *Portal) VaultCreate(w http.ResponseWriter, r *http.Request) {
 
 // vaultFlashes are the messages shown after a form, by the done= of the redirect.
 var vaultFlashes = flashes{
-	"created":    "The vault was created. Create a key to start backing up.",
-	"revoked":    "The key was revoked: it no longer works.",
-	"deleted":    "The empty vault was deleted.",
-	"scheduled":  "The vault's deletion is scheduled; its data is kept until the date shown, and you can undo it until then.",
-	"restored":   "The deletion was cancelled: the vault is active again.",
-	"quota":      "The vault's quota was changed.",
-	"reconciled": "The vault was compared with its island.",
+	"created":    "portal.vaults.flash.created",
+	"revoked":    "portal.vaults.flash.revoked",
+	"deleted":    "portal.vaults.flash.deleted",
+	"scheduled":  "portal.vaults.flash.scheduled",
+	"restored":   "portal.vaults.flash.restored",
+	"quota":      "portal.vaults.flash.quota",
+	"reconciled": "portal.vaults.flash.reconciled",
 	// Protected vaults (protection.go).
-	"frozen":   "The vault is frozen: its keys can read but no longer write or delete, and deletions stop reaching the protected copy.",
-	"unfreeze": "Unfreezing is scheduled: the keys get their write permission back at the date shown, unless the vault is frozen again.",
+	"frozen":   "portal.vaults.flash.frozen",
+	"unfreeze": "portal.vaults.flash.unfreeze",
 }
 
 type vaultData struct {
@@ -211,7 +211,7 @@ func (p *Portal) vaultFor(w http.ResponseWriter, r *http.Request, act authz.Acti
 	case nil:
 		return v, true
 	case authz.ErrDenied:
-		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed", Error: "Your role does not allow changing this vault."})
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.vaults.go.not_allowed"), Error: p.l(r).T("portal.vaults.go.role_refused")})
 	default:
 		p.NotFound(w, r)
 	}
@@ -229,7 +229,7 @@ func (p *Portal) Vault(w http.ResponseWriter, r *http.Request) {
 		nk = &k
 		w.Header().Set("Cache-Control", "no-store")
 	}
-	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlashes.of(r)}, v, nk)
+	p.renderVault(w, r, http.StatusOK, Page{Flash: vaultFlashes.in(r, p.l(r))}, v, nk)
 }
 
 func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int, page Page, v vaults.Vault, nk *vaults.NewKey) {
@@ -250,8 +250,8 @@ func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int,
 		p.fail(w, r, err)
 		return
 	}
-	page.Title, page.Nav = "Vault "+v.Name, "vaults"
-	page.Data = vaultData{Vault: v, Bar: usageBar(v), Chart: NewUsageChart(hist, v.QuotaBytes, now, p.viewerZone(r)), Keys: keys, Events: evs,
+	page.Title, page.Nav = p.l(r).T("portal.vaults.go.vault_title", "Name", v.Name), "vaults"
+	page.Data = vaultData{Vault: v, Bar: usageBar(p.l(r), v), Chart: NewUsageChart(p.l(r), hist, v.QuotaBytes, now, p.viewerZone(r)), Keys: keys, Events: evs,
 		CanWrite: authz.Check(user(r), authz.MemberWrite, authz.Member(v.MemberID)) == nil, NewKey: nk,
 		QuotaForm: strconv.FormatFloat(float64(v.QuotaBytes)/1e9, 'f', -1, 64), Protection: p.protectionState(r, v)}
 	p.render(w, r, status, "vault", page)
@@ -268,7 +268,7 @@ func (p *Portal) VaultKeyCreate(w http.ResponseWriter, r *http.Request) {
 	if d := strings.TrimSpace(r.PostFormValue("expires_days")); d != "" && d != "0" {
 		days, err := strconv.Atoi(d)
 		if err != nil || days < 1 || days > 3650 {
-			p.renderVault(w, r, http.StatusBadRequest, Page{Error: "Expiry must be a number of days between 1 and 3650, or empty."}, v, nil)
+			p.renderVault(w, r, http.StatusBadRequest, Page{Error: p.l(r).T("portal.vaults.go.bad_expiry")}, v, nil)
 			return
 		}
 		t := time.Now().Add(time.Duration(days) * 24 * time.Hour)
@@ -345,7 +345,7 @@ func (p *Portal) VaultQuota(w http.ResponseWriter, r *http.Request) {
 	}
 	gbs, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("quota_gb")), 64)
 	if err != nil || gbs <= 0 || gbs > 1e9 {
-		p.renderVault(w, r, http.StatusBadRequest, Page{Error: "Quota must be a positive number of GB."}, v, nil)
+		p.renderVault(w, r, http.StatusBadRequest, Page{Error: p.l(r).T("portal.vaults.go.bad_quota")}, v, nil)
 		return
 	}
 	q := int64(gbs * 1e9)
@@ -408,11 +408,11 @@ type usageLabel struct {
 }
 
 // NewUsageChart draws samples (oldest first) over the last 30 days up to now, its times in
-// loc (the viewer's zone).
-func NewUsageChart(samples []vaults.UsageSample, quotaBytes int64, now time.Time, loc *time.Location) UsageChart {
+// loc (the viewer's zone), its words in l's language.
+func NewUsageChart(l *i18n.Printer, samples []vaults.UsageSample, quotaBytes int64, now time.Time, loc *time.Location) UsageChart {
 	c := UsageChart{Width: 720, Height: 220, Left: 70, Right: 10, Top: 10, PlotH: 170}
 	if len(samples) == 0 {
-		c.Empty, c.Summary = true, "No usage collected yet: the first sample appears after the next collection."
+		c.Empty, c.Summary = true, l.T("portal.vaults.go.chart_empty")
 		return c
 	}
 	from := now.Add(-30 * 24 * time.Hour)
@@ -444,14 +444,14 @@ func NewUsageChart(samples []vaults.UsageSample, quotaBytes int64, now time.Time
 		if f == 1 {
 			v = float64(quotaBytes)
 		}
-		c.YLabels = append(c.YLabels, usageLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: quota.Bytes(int64(v)), Anchor: "end"})
+		c.YLabels = append(c.YLabels, usageLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: sizer(l)(int64(v)), Anchor: "end"})
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		t := from.Add(time.Duration(f * span * float64(time.Second)))
 		anchor := map[float64]string{0: "start", 0.5: "middle", 1: "end"}[f]
-		c.XLabels = append(c.XLabels, usageLabel{X: x(t), Y: float64(c.Top + c.PlotH + 16), Text: t.In(loc).Format("Jan 2 15:04 MST"), Anchor: anchor})
+		c.XLabels = append(c.XLabels, usageLabel{X: x(t), Y: float64(c.Top + c.PlotH + 16), Text: shortDayIn(l, t, loc) + " " + t.In(loc).Format("15:04 MST"), Anchor: anchor})
 	}
-	c.Summary = fmt.Sprintf("%d samples since %s; latest %s of %s (%.0f%%).", len(samples), from.In(loc).Format("2006-01-02"),
-		quota.Bytes(last.Bytes), quota.Bytes(quotaBytes), 100*float64(last.Bytes)/math.Max(float64(quotaBytes), 1))
+	c.Summary = l.T("portal.vaults.go.chart_summary", "Samples", l.Number(int64(len(samples))), "Since", dayIn(l, from, loc),
+		"Latest", sizer(l)(last.Bytes), "Quota", sizer(l)(quotaBytes), "Percent", l.Percent(float64(last.Bytes)/math.Max(float64(quotaBytes), 1)))
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/identity"
 )
 
@@ -39,6 +40,9 @@ type clock struct {
 	Now   time.Time
 	Loc   *time.Location
 	Words clockWords
+	// P writes exact moments in the viewer's language (nil: English); Words come from its
+	// catalog (newClockIn).
+	P *i18n.Printer
 }
 
 func newClock(now time.Time, loc *time.Location) clock {
@@ -46,6 +50,19 @@ func newClock(now time.Time, loc *time.Location) clock {
 		loc = time.UTC
 	}
 	return clock{Now: now, Loc: loc, Words: englishClock()}
+}
+
+// newClockIn is the clock of a page in pr's language: its words from the catalog
+// (portal.clock.*), its exact moments as the language writes them.
+func newClockIn(now time.Time, loc *time.Location, pr *i18n.Printer) clock {
+	c := newClock(now, loc)
+	c.P = pr
+	if pr.Lang() != i18n.English {
+		c.Words = clockWords{JustNow: pr.T("portal.clock.just_now"), Ago: pr.T("portal.clock.ago"), In: pr.T("portal.clock.in"),
+			Old: pr.T("portal.clock.old"), Seconds: pr.T("portal.clock.s"), Minutes: pr.T("portal.clock.min"),
+			Hours: pr.T("portal.clock.h"), Days: pr.T("portal.clock.d")}
+	}
+	return c
 }
 
 // when dereferences the moments templates hand over.
@@ -67,6 +84,9 @@ func (c clock) Exact(v any) string {
 	if !ok {
 		return ""
 	}
+	if c.P.Lang() != i18n.English {
+		return c.P.DateTime(t, c.Loc) // « 5 déc. 2026 à 10:00 CET »
+	}
 	return t.In(c.Loc).Format("2006-01-02 15:04 MST")
 }
 
@@ -77,6 +97,9 @@ func (c clock) Precise(v any) string {
 	if !ok {
 		return ""
 	}
+	if c.P.Lang() != i18n.English {
+		return c.P.Date(t, c.Loc) + " à " + t.In(c.Loc).Format("15:04:05 MST")
+	}
 	return t.In(c.Loc).Format("2006-01-02 15:04:05 MST")
 }
 
@@ -85,6 +108,9 @@ func (c clock) Day(v any) string {
 	t, ok := when(v)
 	if !ok {
 		return ""
+	}
+	if c.P.Lang() != i18n.English {
+		return c.P.Date(t, c.Loc)
 	}
 	return t.In(c.Loc).Format("2006-01-02")
 }
@@ -160,25 +186,10 @@ func (w clockWords) span(d time.Duration) string {
 // relative is relative in English.
 func relative(now, t time.Time) string { return englishClock().relative(now, t) }
 
-// viewerZone is the time zone moments are shown in: the viewer's setting, else the
-// federation's (identity.UserTimeZone); UTC on public pages.
-func (p *Portal) viewerZone(r *http.Request) *time.Location {
-	u, ok := identity.PrincipalFrom(r.Context())
-	if !ok || p.identity == nil {
-		return time.UTC
-	}
-	tz, err := p.identity.UserTimeZone(r.Context(), u.UserID)
-	if err != nil {
-		p.log.WarnContext(r.Context(), "time zone", "err", err)
-		return time.UTC
-	}
-	return tz.Location
-}
-
 // AccountTimeZone handles the time zone form of the account page.
 func (p *Portal) AccountTimeZone(w http.ResponseWriter, r *http.Request) {
 	if err := p.identity.UserTimeZoneSet(r.Context(), user(r), r.PostFormValue("time_zone")); err != nil {
-		p.refuse(w, r, err, map[string]string{"time_zone": "Time zone"}, func(status int, msg string) {
+		p.refuse(w, r, err, map[string]string{"time_zone": "portal.account.time_zone"}, func(status int, msg string) {
 			p.renderAccount(w, r, status, Page{Error: msg})
 		})
 		return
@@ -197,15 +208,33 @@ type accountData struct {
 // admins): the zone of everyone who has not chosen their own.
 func (p *Portal) FederationTimeZone(w http.ResponseWriter, r *http.Request) {
 	if authz.Check(user(r), authz.FederationManage, authz.Federation) != nil {
-		p.render(w, r, http.StatusForbidden, "error", Page{Title: "Not allowed",
-			Error: "Only federation admins may change the federation's time zone."})
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.common.not_allowed"),
+			Error: p.l(r).T("portal.account.federation_only")})
 		return
 	}
 	if _, err := p.identity.FederationTimeZoneSet(r.Context(), r.PostFormValue("time_zone")); err != nil {
-		p.refuse(w, r, err, map[string]string{"time_zone": "Federation time zone"}, func(status int, msg string) {
+		p.refuse(w, r, err, map[string]string{"time_zone": "portal.account.federation_tz"}, func(status int, msg string) {
 			p.renderAccount(w, r, status, Page{Error: msg})
 		})
 		return
 	}
 	http.Redirect(w, r, "/account?done=federation-timezone", http.StatusSeeOther)
+}
+
+// FederationLanguage handles the federation language form of the account page (federation
+// admins): the language of everyone whose browser asks for no supported one and who has not
+// chosen their own, and of what is sent to members that have not chosen one.
+func (p *Portal) FederationLanguage(w http.ResponseWriter, r *http.Request) {
+	if authz.Check(user(r), authz.FederationManage, authz.Federation) != nil {
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: p.l(r).T("portal.common.not_allowed"),
+			Error: p.l(r).T("portal.account.federation_only")})
+		return
+	}
+	if _, err := p.identity.FederationLanguageSet(r.Context(), r.PostFormValue("language")); err != nil {
+		p.refuse(w, r, err, map[string]string{"language": "portal.account.federation_language"}, func(status int, msg string) {
+			p.renderAccount(w, r, status, Page{Error: msg})
+		})
+		return
+	}
+	http.Redirect(w, r, "/account?done=federation-language", http.StatusSeeOther)
 }

@@ -105,6 +105,8 @@ var matrix = []row{
 	{method: "GET", route: "/account", want: want{303, 200, 200, 200, 200}},
 	{method: "POST", route: "/account/time-zone", body: url.Values{"time_zone": {"Mars/Olympus"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "POST", route: "/account/federation-time-zone", body: url.Values{"time_zone": {"UTC"}}, want: want{303, 403, 403, 403, 303}},
+	{method: "POST", route: "/account/federation-language", body: url.Values{"language": {"fr"}}, want: want{303, 403, 403, 403, 303}},
+	{method: "POST", route: "/account/language", body: url.Values{"language": {"tlh"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "POST", route: "/account/password", body: url.Values{"current_password": {"x"}, "new_password": {"a"}, "confirm_password": {"b"}}, want: want{303, 400, 400, 400, 400}},
 	{method: "GET", route: "/tokens", want: want{303, 200, 200, 200, 200}},
 	{method: "POST", route: "/tokens", body: url.Values{"name": {"p"}, "member": {"member-a"}, "role": {"viewer"}}, want: want{303, 303, 303, 400, 303}},

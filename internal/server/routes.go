@@ -173,6 +173,8 @@ func (s *Server) routes() chi.Router {
 			r.Post("/account/password", p.ChangePassword)
 			r.Post("/account/time-zone", p.AccountTimeZone)
 			r.Post("/account/federation-time-zone", p.FederationTimeZone)
+			r.Post("/account/federation-language", p.FederationLanguage)
+			r.Post("/account/language", p.AccountLanguage)
 			r.Get("/tokens", p.Tokens)
 			r.Post("/tokens", p.TokenCreate)
 			r.Post("/tokens/{id}/revoke", p.TokenRevoke)
