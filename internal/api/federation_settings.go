@@ -9,6 +9,7 @@ import (
 // federationSettingsBody is a PATCH of /v1/federation/settings; absent fields are unchanged.
 type federationSettingsBody struct {
 	TimeZone *string `json:"time_zone"`
+	Language *string `json:"language"`
 }
 
 // FederationSettingsGet answers GET /v1/federation/settings: the federation-wide settings of
@@ -22,16 +23,23 @@ func (a *API) FederationSettingsGet(w http.ResponseWriter, r *http.Request) erro
 }
 
 // FederationSettingsUpdate answers PATCH /v1/federation/settings (federation admins;
-// audited): an unknown zone is a 400 naming time_zone.
+// audited): an unknown zone is a 400 naming time_zone, a language other than en or fr a 400
+// naming language.
 func (a *API) FederationSettingsUpdate(w http.ResponseWriter, r *http.Request) error {
 	req, err := withBody[federationSettingsBody](r, check(principal(r), authz.FederationManage, authz.Federation))
 	if err != nil {
 		return err
 	}
-	if req.TimeZone == nil {
-		st, err := a.identity.FederationSettingsGet(r.Context())
-		return reply(w, http.StatusOK, st, err)
+	if req.TimeZone != nil {
+		if _, err := a.identity.FederationTimeZoneSet(r.Context(), *req.TimeZone); err != nil {
+			return err
+		}
 	}
-	st, err := a.identity.FederationTimeZoneSet(r.Context(), *req.TimeZone)
+	if req.Language != nil {
+		if _, err := a.identity.FederationLanguageSet(r.Context(), *req.Language); err != nil {
+			return err
+		}
+	}
+	st, err := a.identity.FederationSettingsGet(r.Context())
 	return reply(w, http.StatusOK, st, err)
 }

@@ -55,8 +55,24 @@ func TestPortalSpeaksTheReadersLanguage(t *testing.T) {
 	want("dashboard, English browser", getIn(s.env, s.f.AdminA, "/", "en-US"), "en", "Dashboard", "Vaults", "Log out")
 
 	// The federation's default speaks when the browser says nothing it knows.
-	if _, err := s.env.App.Pool.Exec(s.ctx, `UPDATE federation_settings SET language = 'fr'`); err != nil {
-		t.Fatal(err)
+	if r := s.post(s.f.AdminA, "/account/federation-language", url.Values{"language": {"fr"}}); r.Status != 403 {
+		t.Fatalf("a member's admin sets the federation's language: %d", r.Status)
+	}
+	if !strings.Contains(getIn(s.env, s.f.FedAdmin, "/account", "en"), `id="federation-language"`) || strings.Contains(getIn(s.env, s.f.AdminA, "/account", "en"), `id="federation-language"`) {
+		t.Fatal("the federation language form is not (only) on a federation admin's account page")
+	}
+	if r := s.post(s.f.FedAdmin, "/account/federation-language", url.Values{"language": {"fr"}}); r.Status != 303 || r.Header.Get("Location") != "/account?done=federation-language" {
+		t.Fatalf("a federation admin sets the federation's language: %d %s", r.Status, r.Body)
+	}
+	var prev string
+	if err := s.env.App.Pool.QueryRow(s.ctx, `SELECT details->>'previous' FROM audit_entries WHERE action = 'federation.language' AND details->>'language' = 'fr'`).Scan(&prev); err != nil || prev != "en" {
+		t.Fatalf("the federation's language change is not audited with the previous one: %q %v", prev, err)
+	}
+	if r := s.env.Do(apptest.Req{Method: "PATCH", Path: "/v1/federation/settings", Token: s.f.FedAdmin.Access, Body: map[string]any{"language": "tlh"}, NoValidate: true}); r.Status != 400 || !strings.Contains(string(r.Body), "language") {
+		t.Fatalf("PATCH an unknown language: %d %s", r.Status, r.Body)
+	}
+	if r := s.env.Do(apptest.Req{Method: "GET", Path: "/v1/federation/settings", Token: s.f.ViewerA.Access}); r.Status != 200 || !strings.Contains(string(r.Body), `"language":"fr"`) {
+		t.Fatalf("GET the federation's settings: %d %s", r.Status, r.Body)
 	}
 	want("login, federation in French", getIn(s.env, nil, "/login", ""), "fr", "Se connecter")
 	want("login, federation in French, German browser", getIn(s.env, nil, "/login", "de"), "fr", "Se connecter")
@@ -83,6 +99,10 @@ func TestPortalSpeaksTheReadersLanguage(t *testing.T) {
 	}
 	want("dashboard, automatic again, French browser", getIn(s.env, s.f.AdminA, "/", "fr"), "fr", "Tableau de bord")
 	want("account in French", getIn(s.env, s.f.AdminA, "/account", "fr"), "fr", "Langue", "Automatique", `<option value="" selected>`)
+	if r := s.env.Do(apptest.Req{Method: "PATCH", Path: "/v1/federation/settings", Token: s.f.FedAdmin.Access, Body: map[string]any{"language": "en"}}); r.Status != 200 || !strings.Contains(string(r.Body), `"language":"en"`) {
+		t.Fatalf("PATCH the federation's language: %d %s", r.Status, r.Body)
+	}
+	want("login, federation back in English", getIn(s.env, nil, "/login", ""), "en", "Log in")
 }
 
 // frenchDate is a date as French writes it (« 5 déc. 2026 »), frenchSize a size
