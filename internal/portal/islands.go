@@ -18,7 +18,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/quota"
 )
 
 // stateClass maps an island or pledge status to the CSS state badge.
@@ -256,7 +255,7 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 		}
 	}
 	data := islandData{Island: isl, State: stateClass(isl.Status), Detail: d, Zones: zonesOf(d.Nodes),
-		Chart: capacityChart(obs, d.PledgedBytes, now, p.viewerZone(r)), Form: islandFormOf(isl),
+		Chart: capacityChart(p.l(r), obs, d.PledgedBytes, now, p.viewerZone(r)), Form: islandFormOf(isl),
 		CanManage: authz.Check(user(r), authz.FederationManage, authz.Federation) == nil}
 	if form != nil {
 		data.Form, data.EditOpen = *form, true
@@ -480,11 +479,11 @@ type chartLabel struct {
 // capacityChart draws the last day of observations: the layout capacity as a line, the
 // pledged capacity as a dashed line, and the health of each poll as a coloured strip.
 // capacityChart draws the last 24 h of obs up to now, its times in loc (the viewer's zone).
-func capacityChart(obs []islands.Observation, pledged int64, now time.Time, loc *time.Location) Chart {
+func capacityChart(l *i18n.Printer, obs []islands.Observation, pledged int64, now time.Time, loc *time.Location) Chart {
 	c := Chart{Width: 720, Height: 230, PlotTop: 10, PlotH: 150, StripY: 172, StripH: 16, Left: 70, Right: 10}
 	if len(obs) == 0 {
 		c.Empty = true
-		c.Summary = "No observations yet."
+		c.Summary = l.T("portal.islands.chart.empty")
 		return c
 	}
 	start, end := now.Add(-24*time.Hour), now
@@ -518,9 +517,9 @@ func capacityChart(obs []islands.Observation, pledged int64, now time.Time, loc 
 		if i+1 < len(obs) {
 			next = obs[i+1].ObservedAt
 		}
-		state, title := "bad", "unreachable: "+o.Error
+		state, title := "bad", l.T("portal.islands.chart.unreachable", "Problem", o.Error)
 		if o.OK && o.Health != nil {
-			state, title = stateClass(*o.Health), *o.Health
+			state, title = stateClass(*o.Health), enumIn(l)(*o.Health)
 		}
 		if state != "good" {
 			bad++
@@ -533,14 +532,14 @@ func capacityChart(obs []islands.Observation, pledged int64, now time.Time, loc 
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		v := int64(float64(maxCap) * f)
-		c.YLabels = append(c.YLabels, chartLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: quota.Bytes(v)})
+		c.YLabels = append(c.YLabels, chartLabel{X: float64(c.Left - 6), Y: y(v) + 4, Text: sizer(l)(v)})
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		t := start.Add(time.Duration(f * span * float64(time.Second)))
 		c.XLabels = append(c.XLabels, chartLabel{X: x(t), Y: float64(c.StripY + c.StripH + 16), Text: t.In(loc).Format("15:04 MST")})
 	}
-	c.Summary = fmt.Sprintf("%d polls since %s; %d not healthy; layout capacity now %s, pledged %s.", len(obs),
-		start.In(loc).Format("2006-01-02 15:04 MST"), bad, quota.Bytes(lastCap(obs)), quota.Bytes(pledged))
+	c.Summary = l.T("portal.islands.chart.summary", "Polls", len(obs), "Since", exactIn(l, start, loc), "Bad", bad,
+		"Capacity", sizer(l)(lastCap(obs)), "Pledged", sizer(l)(pledged))
 	return c
 }
 

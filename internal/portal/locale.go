@@ -140,3 +140,12 @@ func shortDayIn(l *i18n.Printer, t time.Time, loc *time.Location) string {
 	d := l.Date(t, loc)
 	return strings.TrimSuffix(d, " "+strconv.Itoa(t.In(loc).Year()))
 }
+
+// exactIn is the moment t in loc to the minute with the zone's name, as l's language writes
+// it: "2026-12-05 10:00 CET", « 5 déc. 2026 à 10:00 CET ».
+func exactIn(l *i18n.Printer, t time.Time, loc *time.Location) string {
+	if l.Lang() == i18n.English {
+		return t.In(loc).Format("2006-01-02 15:04 MST")
+	}
+	return l.DateTime(t, loc)
+}

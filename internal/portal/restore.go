@@ -636,7 +636,7 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		return
 	}
 	loc := p.viewerZone(r)
-	data.Timeline = snapshotTimeline(snaps, more, since, now, loc)
+	data.Timeline = snapshotTimeline(p.l(r), snaps, more, since, now, loc)
 	var dur, rate, age []chartPoint
 	for i := len(chartRuns) - 1; i >= 0; i-- {
 		t := chartRuns[i]

@@ -1,7 +1,7 @@
 package portal
 
 import (
-	"fmt"
+	"github.com/chatons/archipelago/internal/i18n"
 	"net/url"
 	"time"
 
@@ -61,11 +61,11 @@ type timelineTick struct {
 
 // snapshotTimeline draws snaps (oldest first) over [since, now], its times in loc (the
 // viewer's zone).
-func snapshotTimeline(snaps []verify.SnapshotSeen, more bool, since, now time.Time, loc *time.Location) Timeline {
+func snapshotTimeline(l *i18n.Printer, snaps []verify.SnapshotSeen, more bool, since, now time.Time, loc *time.Location) Timeline {
 	t := Timeline{Width: 700, Height: 64, Left: 10, Right: 10, Top: 8, PlotH: 30}
 	t.PlotW = t.Width - t.Left - t.Right
 	if len(snaps) == 0 {
-		t.Empty, t.Summary = true, "No snapshot seen by a test in this range."
+		t.Empty, t.Summary = true, l.T("portal.timeline.empty")
 		return t
 	}
 	span := now.Sub(since).Seconds()
@@ -77,20 +77,20 @@ func snapshotTimeline(snaps []verify.SnapshotSeen, more bool, since, now time.Ti
 		}
 		x := float64(t.Left) + float64(t.PlotW)*min(1, max(0, at.Sub(since).Seconds()/span))
 		tick := timelineTick{X: x, Class: "good",
-			Title: fmt.Sprintf("snapshot %s taken %s", s.ID[:min(8, len(s.ID))], s.Time.In(loc).Format("2006-01-02 15:04 MST"))}
+			Title: l.T("portal.timeline.tick", "ID", s.ID[:min(8, len(s.ID))], "When", exactIn(l, s.Time, loc))}
 		if s.GoneAt != nil {
 			gone++
 			tick.Class = "bad"
-			tick.Title += fmt.Sprintf(", gone (found by the test of %s)", s.GoneAt.In(loc).Format("2006-01-02 15:04 MST"))
+			tick.Title += l.T("portal.timeline.gone", "When", exactIn(l, *s.GoneAt, loc))
 		}
 		t.Ticks = append(t.Ticks, tick)
 	}
 	y := float64(t.Top + t.PlotH + 16)
-	t.XLabels = []chartLabel{{X: float64(t.Left + 30), Y: y, Text: since.In(loc).Format("Jan 2")},
-		{X: float64(t.Left + t.PlotW - 30), Y: y, Text: now.In(loc).Format("Jan 2")}}
-	t.Summary = fmt.Sprintf("%d snapshots seen in this range, %d of them gone since.", len(snaps), gone)
+	t.XLabels = []chartLabel{{X: float64(t.Left + 30), Y: y, Text: shortDayIn(l, since, loc)},
+		{X: float64(t.Left + t.PlotW - 30), Y: y, Text: shortDayIn(l, now, loc)}}
+	t.Summary = l.T("portal.timeline.summary", "Snapshots", len(snaps), "Gone", gone)
 	if more {
-		t.Summary += fmt.Sprintf(" Only the newest %d are drawn.", len(snaps))
+		t.Summary += " " + l.T("portal.timeline.more", "Snapshots", len(snaps))
 	}
 	return t
 }
