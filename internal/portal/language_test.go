@@ -120,6 +120,11 @@ func TestMainPagesInFrenchAndEnglish(t *testing.T) {
 	env, f := apptest.Parallel(t)
 	w := newDashboardWorld(t, env, f)
 	vault := fmt.Sprintf("/vaults/%d", w.repoA1.VaultID)
+	// Two days of usage: the vault page's chart has dates and sizes to write.
+	if _, err := env.App.Pool.Exec(context.Background(), `INSERT INTO vault_usage (vault_id, observed_at, bytes, objects, quota_bytes)
+		VALUES ($1, now() - interval '2 days', 500000000, 5, 1000000000), ($1, now() - interval '1 hour', 870000000, 10, 1000000000)`, w.repoA1.VaultID); err != nil {
+		t.Fatal(err)
+	}
 	pages := []string{"/", "/vaults", vault, "/islands", "/restore-tests", fmt.Sprintf("/restore-tests/repositories/%d", w.repoA1.ID),
 		"/pledges", "/reports", "/notifications", "/audit", "/people", "/tokens", "/account", "/quota"}
 	for _, lang := range []string{"fr", "en"} {
