@@ -147,7 +147,8 @@ func TestMainPagesInFrenchAndEnglish(t *testing.T) {
 			browsertest.Step(t, ctx, lang+" "+page, chromedp.Navigate(env.URL+page), chromedp.WaitVisible(css("main h1")))
 			browsertest.Screenshot(t, ctx, "i18n-"+lang+"-"+name)
 			got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang + "\n" + document.body.innerText + "\n" +
-				Array.from(document.querySelectorAll("[title]")).map(e => e.title).join("\n")`))
+				Array.from(document.querySelectorAll("[title]")).map(e => e.title).join("\n") + "\n" +
+				Array.from(document.querySelectorAll("svg desc, svg title")).map(e => e.textContent).join("\n")`))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +172,7 @@ func TestMainPagesInFrenchAndEnglish(t *testing.T) {
 					}
 				}
 				if !frenchDate.MatchString(got) {
-					t.Errorf("%s in French: no French date (« 5 déc. 2026 ») in the page or its hover titles", page)
+					t.Errorf("%s in French: no French date (« 5 déc. 2026 ») in the page, its hover titles or its charts' descriptions", page)
 				}
 				if !frenchSize.MatchString(got) {
 					t.Errorf("%s in French: no French size (« 870 Mo »)", page)
