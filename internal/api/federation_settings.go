@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/identity"
 )
 
 // federationSettingsBody is a PATCH of /v1/federation/settings; absent fields are unchanged.
@@ -24,22 +25,12 @@ func (a *API) FederationSettingsGet(w http.ResponseWriter, r *http.Request) erro
 
 // FederationSettingsUpdate answers PATCH /v1/federation/settings (federation admins;
 // audited): an unknown zone is a 400 naming time_zone, a language other than en or fr a 400
-// naming language.
+// naming language; a refused field changes nothing.
 func (a *API) FederationSettingsUpdate(w http.ResponseWriter, r *http.Request) error {
 	req, err := withBody[federationSettingsBody](r, check(principal(r), authz.FederationManage, authz.Federation))
 	if err != nil {
 		return err
 	}
-	if req.TimeZone != nil {
-		if _, err := a.identity.FederationTimeZoneSet(r.Context(), *req.TimeZone); err != nil {
-			return err
-		}
-	}
-	if req.Language != nil {
-		if _, err := a.identity.FederationLanguageSet(r.Context(), *req.Language); err != nil {
-			return err
-		}
-	}
-	st, err := a.identity.FederationSettingsGet(r.Context())
+	st, err := a.identity.FederationSettingsUpdate(r.Context(), identity.FederationSettingsPatch{TimeZone: req.TimeZone, Language: req.Language})
 	return reply(w, http.StatusOK, st, err)
 }

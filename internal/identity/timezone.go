@@ -108,24 +108,60 @@ func (s *Service) FederationSettingsGet(ctx context.Context) (FederationSettings
 // their own: an IANA name such as "Europe/Paris" (federation admins decide: the caller
 // checks; audited).
 func (s *Service) FederationTimeZoneSet(ctx context.Context, name string) (FederationSettings, error) {
-	name = strings.TrimSpace(name)
-	if !zoneKnown(name) {
-		return FederationSettings{}, &FieldError{Field: "time_zone", Problem: "must be a time zone name such as Europe/Paris or UTC"}
+	return s.FederationSettingsUpdate(ctx, FederationSettingsPatch{TimeZone: &name})
+}
+
+// FederationSettingsPatch is a change of the federation's defaults; nil fields are unchanged.
+type FederationSettingsPatch struct {
+	TimeZone *string
+	Language *string
+}
+
+// FederationSettingsUpdate checks every field of the patch, then changes them together in
+// one transaction with one audit entry per field changed (federation.time_zone,
+// federation.language, each with the previous value): a refused field changes nothing.
+func (s *Service) FederationSettingsUpdate(ctx context.Context, p FederationSettingsPatch) (FederationSettings, error) {
+	if p.TimeZone != nil {
+		v := strings.TrimSpace(*p.TimeZone)
+		if !zoneKnown(v) {
+			return FederationSettings{}, &FieldError{Field: "time_zone", Problem: "must be a time zone name such as Europe/Paris or UTC"}
+		}
+		p.TimeZone = &v
+	}
+	if p.Language != nil {
+		v := strings.TrimSpace(*p.Language)
+		if v != "en" && v != "fr" {
+			return FederationSettings{}, &FieldError{Field: "language", Problem: "must be en or fr"}
+		}
+		p.Language = &v
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var old string
-		if err := tx.QueryRow(ctx, `SELECT time_zone FROM federation_settings WHERE id FOR UPDATE`).Scan(&old); err != nil {
+		var oldZone, oldLang string
+		if err := tx.QueryRow(ctx, `SELECT time_zone, language FROM federation_settings WHERE id FOR UPDATE`).Scan(&oldZone, &oldLang); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE federation_settings SET time_zone = $1 WHERE id`, name); err != nil {
-			return err
+		if p.TimeZone != nil {
+			if _, err := tx.Exec(ctx, `UPDATE federation_settings SET time_zone = $1 WHERE id`, *p.TimeZone); err != nil {
+				return err
+			}
+			if _, err := audit.Record(ctx, tx, audit.Entry{Action: "federation.time_zone", TargetType: "federation_settings", TargetID: "1",
+				Details: map[string]any{"time_zone": *p.TimeZone, "previous": oldZone}}); err != nil {
+				return err
+			}
 		}
-		_, err := audit.Record(ctx, tx, audit.Entry{Action: "federation.time_zone", TargetType: "federation_settings", TargetID: "1",
-			Details: map[string]any{"time_zone": name, "previous": old}})
-		return err
+		if p.Language != nil {
+			if _, err := tx.Exec(ctx, `UPDATE federation_settings SET language = $1 WHERE id`, *p.Language); err != nil {
+				return err
+			}
+			if _, err := audit.Record(ctx, tx, audit.Entry{Action: "federation.language", TargetType: "federation_settings", TargetID: "1",
+				Details: map[string]any{"language": *p.Language, "previous": oldLang}}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return FederationSettings{}, fmt.Errorf("set the federation's time zone: %w", err)
+		return FederationSettings{}, fmt.Errorf("change the federation's settings: %w", err)
 	}
 	return s.FederationSettingsGet(ctx)
 }
@@ -163,24 +199,5 @@ func (s *Service) FederationLanguage(ctx context.Context) (string, error) {
 // FederationLanguageSet sets the federation's default language: "en" or "fr" (federation
 // admins decide: the caller checks; audited with the previous language).
 func (s *Service) FederationLanguageSet(ctx context.Context, lang string) (FederationSettings, error) {
-	lang = strings.TrimSpace(lang)
-	if lang != "en" && lang != "fr" {
-		return FederationSettings{}, &FieldError{Field: "language", Problem: "must be en or fr"}
-	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var old string
-		if err := tx.QueryRow(ctx, `SELECT language FROM federation_settings WHERE id FOR UPDATE`).Scan(&old); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE federation_settings SET language = $1 WHERE id`, lang); err != nil {
-			return err
-		}
-		_, err := audit.Record(ctx, tx, audit.Entry{Action: "federation.language", TargetType: "federation_settings", TargetID: "1",
-			Details: map[string]any{"language": lang, "previous": old}})
-		return err
-	})
-	if err != nil {
-		return FederationSettings{}, fmt.Errorf("set the federation's language: %w", err)
-	}
-	return s.FederationSettingsGet(ctx)
+	return s.FederationSettingsUpdate(ctx, FederationSettingsPatch{Language: &lang})
 }

@@ -71,6 +71,16 @@ func TestTheFederationAdminSetsTheDefaultTimeZone(t *testing.T) {
 	if r.Status != 400 || !strings.Contains(string(r.Body), `"time_zone"`) {
 		t.Fatalf("an unknown zone: %d %s", r.Status, r.Body)
 	}
+	// A patch with a good zone and a bad language changes nothing (never a half-done change).
+	r = s.env.Do(apptest.Req{Method: "PATCH", Path: "/v1/federation/settings", Token: s.f.FedAdmin.Access,
+		Body: map[string]any{"time_zone": "Asia/Tokyo", "language": "de"}})
+	if r.Status != 400 || !strings.Contains(string(r.Body), `"language"`) {
+		t.Fatalf("a good zone with a bad language: %d %s", r.Status, r.Body)
+	}
+	var zone string
+	if err := s.env.App.Pool.QueryRow(s.t.Context(), `SELECT time_zone FROM federation_settings`).Scan(&zone); err != nil || zone == "Asia/Tokyo" {
+		t.Fatalf("a refused patch changed the zone to %q (%v)", zone, err)
+	}
 	if r := s.env.Do(apptest.Req{Method: "PATCH", Path: "/v1/federation/settings", Token: s.f.AdminA.Access, Body: map[string]any{"time_zone": "Asia/Tokyo"}}); r.Status != 403 {
 		t.Fatalf("a member admin sets the federation's zone: %d %s", r.Status, r.Body)
 	}
