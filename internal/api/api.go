@@ -12,6 +12,7 @@ import (
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
@@ -43,6 +44,7 @@ type API struct {
 	secure     bool            // cookies carry Secure
 	// approvals: multi-party approval of protected actions (internal/api/approvals.go)
 	approvals *approvals.Service
+	langs     *languages // the language of error messages (internal/api/language.go)
 }
 
 // Deps are the collaborators of the API.
@@ -60,6 +62,8 @@ type Deps struct {
 	Attest        *attest.Service
 	Approvals     *approvals.Service
 	SecureCookies bool
+	// Catalog holds the messages of every language (loaded from the embedded catalogs when nil).
+	Catalog *i18n.Catalog
 }
 
 // New builds the API; it fails when the OpenAPI document does not assemble.
@@ -72,13 +76,20 @@ func New(d Deps) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat := d.Catalog
+	if cat == nil {
+		if cat, err = i18n.Load(); err != nil {
+			return nil, err
+		}
+	}
 	return &API{log: d.Logger, pool: d.Pool, openapi: doc, bodies: bodies, identity: d.Identity, secure: d.SecureCookies,
 		audit: d.Audit, islands: d.Islands, notify: d.Notify, reports: d.Reports, vaults: d.Vaults, verify: d.Verify,
-		protection: d.Protection, attest: d.Attest, approvals: d.Approvals}, nil
+		protection: d.Protection, attest: d.Attest, approvals: d.Approvals, langs: &languages{cat: cat, pool: d.Pool}}, nil
 }
 
 // Fail writes err in the error shape (a convenience for handlers).
-func (a *API) Fail(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, a.log, err) }
+// Its message is in the caller's language (internal/api/language.go).
+func (a *API) Fail(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, a.localized(r), a.log, err) }
 
 // Healthz answers 200 while the process is alive.
 func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {

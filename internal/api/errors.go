@@ -20,6 +20,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/problem"
 )
 
@@ -33,6 +34,11 @@ type Error struct {
 	Field   string `json:"field,omitempty"`
 	// RequestID is filled when the error is written.
 	RequestID string `json:"request_id,omitempty"`
+	// Format and Args are what Message was formatted from: WriteError says Message in the
+	// caller's language by translating Format (the English source text) and applying Args
+	// (problem.Localize). Without a Format, Message is a literal sentence, translated as it is.
+	Format string `json:"-"`
+	Args   []any  `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -62,7 +68,8 @@ const (
 
 // Invalid is a 400 naming the field and the problem.
 func Invalid(field, format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field, Message: fmt.Sprintf(format, args...)}
+	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field, Message: fmt.Sprintf(format, args...),
+		Format: format, Args: args}
 }
 
 // NotFound is a 404; objects of another member answer this too, so ids reveal nothing.
@@ -72,12 +79,13 @@ func NotFound(what string) *Error {
 
 // Conflict is a 409.
 func Conflict(field, format string, args ...any) *Error {
-	return &Error{Status: http.StatusConflict, Code: CodeConflict, Field: field, Message: fmt.Sprintf(format, args...)}
+	return &Error{Status: http.StatusConflict, Code: CodeConflict, Field: field, Message: fmt.Sprintf(format, args...),
+		Format: format, Args: args}
 }
 
 // Forbidden is a 403, used only where the caller may know the object exists.
 func Forbidden(format string, args ...any) *Error {
-	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf(format, args...)}
+	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // Unauthenticated is a 401.
@@ -88,7 +96,7 @@ func Unauthenticated(msg string) *Error {
 // Unavailable is a 502/503-class error for a failure of the world (an island's admin API
 // down, S3 timing out), distinct from bad input.
 func Unavailable(format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadGateway, Code: CodeUnavailable, Message: fmt.Sprintf(format, args...)}
+	return &Error{Status: http.StatusBadGateway, Code: CodeUnavailable, Message: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // conflictOn names the request field a domain conflict without one falls on, when only
@@ -97,7 +105,9 @@ func Unavailable(format string, args ...any) *Error {
 func conflictOn(field string, err error) error {
 	var ce *problem.ConflictError
 	if errors.As(err, &ce) && ce.Field == "" {
-		return problem.Conflict(field, "%s", ce.Problem)
+		named := *ce
+		named.Field = field
+		return &named
 	}
 	return err
 }
@@ -122,11 +132,11 @@ func ErrorOf(err error) *Error {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &fe):
-		return Invalid(fe.Field, "%s", fe.Problem)
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: fe.Field, Message: fe.Problem, Format: fe.Format, Args: fe.Args}
 	case errors.As(err, &rf):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: rf.Code, Field: rf.Field, Message: rf.Problem}
 	case errors.As(err, &ce):
-		return Conflict(ce.Field, "%s", ce.Problem)
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Field: ce.Field, Message: ce.Problem, Format: ce.Format, Args: ce.Args}
 	case errors.Is(err, problem.ErrInUse):
 		return Conflict("", "%s", err.Error())
 	case errors.As(err, &ue):
@@ -134,7 +144,7 @@ func ErrorOf(err error) *Error {
 	case errors.As(err, &th):
 		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: th.Problem}
 	case errors.As(err, &fb):
-		return Forbidden("%s", fb.Problem)
+		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: fb.Problem}
 	case errors.As(err, &nf):
 		if nf.Problem != "" {
 			return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: nf.Field, Message: nf.Problem}
@@ -145,7 +155,7 @@ func ErrorOf(err error) *Error {
 	case errors.Is(err, authz.ErrHidden), errors.Is(err, problem.ErrNotFound):
 		return NotFound("object")
 	case errors.Is(err, authz.ErrDenied):
-		return Forbidden("%s", err.Error())
+		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: err.Error()}
 	case errors.As(err, &mbe):
 		return decodeError(err)
 	case database.Unavailable(err):
@@ -172,6 +182,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		e = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; the request id identifies it in the server log"}
 	}
 	out := *e
+	out.Message = problem.Localize(i18n.FromContext(r.Context()), e.Message, e.Format, e.Args)
 	out.RequestID = middleware.GetReqID(r.Context())
 	if out.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="archipelago"`)
@@ -232,30 +243,32 @@ func decodeError(err error) *Error {
 	switch {
 	case errors.As(err, &maxErr):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
-			Message: fmt.Sprintf("the request body is larger than %d bytes", maxErr.Limit)}
+			Message: fmt.Sprintf("the request body is larger than %d bytes", maxErr.Limit),
+			Format:  "the request body is larger than %d bytes", Args: []any{maxErr.Limit}}
 	case errors.Is(err, io.EOF):
 		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "the request body is empty; a JSON object is expected"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "the JSON body ends unexpectedly"}
 	case errors.As(err, &syntaxErr):
 		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON,
-			Message: fmt.Sprintf("malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())}
+			Message: fmt.Sprintf("malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error()),
+			Format:  "malformed JSON at byte %d: %s", Args: []any{syntaxErr.Offset, syntaxErr.Error()}}
 	case errors.As(err, &typeErr):
 		want := jsonKind(typeErr.Type.Kind().String())
 		got, _, _ := strings.Cut(typeErr.Value, " ") // "number 9e+18": the kind, not the input
-		msg := fmt.Sprintf("must be %s, not %s", want, jsonKind(got))
+		e := Invalid(problem.Truncate(typeErr.Field, maxEcho), "must be %s, not %s", problem.Word(want), problem.Word(jsonKind(got)))
 		if strings.HasPrefix(want, "a whole") && got == "number" {
-			msg = fmt.Sprintf("must be a whole number that fits in %d bits, written without a fraction or exponent", typeErr.Type.Bits())
+			e = Invalid(e.Field, "must be a whole number that fits in %d bits, written without a fraction or exponent", typeErr.Type.Bits())
 		} else if typeErr.Type == memberRefType {
-			msg = "must be a member's id (a number) or slug (a string), not " + jsonKind(got)
+			e = Invalid(e.Field, "must be a member's id (a number) or slug (a string), not %s", problem.Word(jsonKind(got)))
 		} else if typeErr.Type.String() == "time.Time" {
-			msg = "must be a date and time in RFC 3339 form, such as 2026-01-02T15:04:05Z"
+			e = Invalid(e.Field, "must be a date and time in RFC 3339 form, such as 2026-01-02T15:04:05Z")
 		}
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: problem.Truncate(typeErr.Field, maxEcho), Message: msg}
+		return e
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := problem.Truncate(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), maxEcho)
 		return &Error{Status: http.StatusBadRequest, Code: CodeUnknownField, Field: field,
-			Message: fmt.Sprintf("unknown field %q", field)}
+			Message: fmt.Sprintf("unknown field %q", field), Format: "unknown field %q", Args: []any{field}}
 	}
 	return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: problem.Truncate(err.Error(), maxEcho)}
 }

@@ -80,6 +80,9 @@ type Principal struct {
 	TokenID         int64
 	TokenName       string
 	CSRF            string // the session's CSRF token (portal sessions only)
+	// Language is the user's own language setting ("en", "fr"; "" when they have not chosen
+	// one), read with the principal so answering in it costs no statement (issue 18).
+	Language string
 }
 
 // RoleIn returns the principal's role in a member.

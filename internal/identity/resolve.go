@@ -20,7 +20,8 @@ import (
 // member name then id) from users u; principalJoin supplies the memberships.
 const (
 	principalColumns = `u.id, u.email, u.display_name, u.status, u.federation_admin,
-		coalesce(ms.ids, '{}'), coalesce(ms.slugs, '{}'), coalesce(ms.names, '{}'), coalesce(ms.roles, '{}')`
+		coalesce(ms.ids, '{}'), coalesce(ms.slugs, '{}'), coalesce(ms.names, '{}'), coalesce(ms.roles, '{}'),
+		coalesce(u.language, '')`
 	principalJoin = ` LEFT JOIN LATERAL (SELECT array_agg(m.id ORDER BY m.name, m.id) ids,
 			array_agg(m.slug ORDER BY m.name, m.id) slugs, array_agg(m.name ORDER BY m.name, m.id) names,
 			array_agg(x.role ORDER BY m.name, m.id) roles
@@ -36,10 +37,11 @@ type principalRow struct {
 	ids             []int64
 	slugs, names    []string
 	roles           []string
+	language        string
 }
 
 func (r *principalRow) dest() []any {
-	return []any{&r.userID, &r.email, &r.display, &r.status, &r.federationAdmin, &r.ids, &r.slugs, &r.names, &r.roles}
+	return []any{&r.userID, &r.email, &r.display, &r.status, &r.federationAdmin, &r.ids, &r.slugs, &r.names, &r.roles, &r.language}
 }
 
 // principal builds the principal of an active user, or ErrSessionExpired.
@@ -52,7 +54,7 @@ func (r *principalRow) principal(via string) (*Principal, error) {
 		ms[i] = MemberRef{ID: r.ids[i], Slug: r.slugs[i], Name: r.names[i], Role: Role(r.roles[i])}
 	}
 	return &Principal{UserID: r.userID, Email: r.email, DisplayName: r.display, FederationAdmin: r.federationAdmin,
-		Members: ms, Via: via}, nil
+		Members: ms, Via: via, Language: r.language}, nil
 }
 
 // maxCachedPrincipals bounds the cache; when full, expired entries are dropped, and if none

@@ -26,6 +26,10 @@ var ErrInUse = errors.New("still in use")
 type FieldError struct {
 	Field   string
 	Problem string
+	// Format and Args are what Invalid formatted Problem from, so a front end can say it in
+	// the reader's language (Localize); empty when Problem is a literal sentence.
+	Format string
+	Args   []any
 }
 
 func (e *FieldError) Error() string {
@@ -37,7 +41,7 @@ func (e *FieldError) Error() string {
 
 // Invalid returns a FieldError; the message is formatted.
 func Invalid(field, format string, args ...any) *FieldError {
-	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // ConflictError is a request that conflicts with the current state (a name already used,
@@ -45,6 +49,9 @@ func Invalid(field, format string, args ...any) *FieldError {
 type ConflictError struct {
 	Field   string
 	Problem string
+	// Format and Args: as FieldError's.
+	Format string
+	Args   []any
 }
 
 func (e *ConflictError) Error() string {
@@ -56,7 +63,7 @@ func (e *ConflictError) Error() string {
 
 // Conflict returns a ConflictError; the message is formatted.
 func Conflict(field, format string, args ...any) *ConflictError {
-	return &ConflictError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	return &ConflictError{Field: field, Problem: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // NotFoundError is a missing object; What names it for people ("vault", "report").
