@@ -280,7 +280,7 @@ func (b *bodySchemas) check(field string, s map[string]any, v any) *Error {
 				if s["additionalProperties"] == false {
 					name := problem.Truncate(k, maxEcho) // the key alone, as the JSON decoder names it
 					return &Error{Status: http.StatusBadRequest, Code: CodeUnknownField, Field: name,
-						Message: fmt.Sprintf("unknown field %q", name)}
+						Message: fmt.Sprintf("unknown field %q", name), Format: "unknown field %q", Args: []any{name}}
 				}
 				if ap, ok := s["additionalProperties"].(map[string]any); ok {
 					ps = ap
@@ -304,9 +304,14 @@ func typeError(field string, want []string, got string) *Error {
 			names = append(names, jsonKind(t))
 		}
 	}
-	what := strings.Join(names, " or ")
-	if field == "" {
-		return &Error{Status: http.StatusBadRequest, Code: CodeMalformedJSON, Message: "the body must be " + what + ", not " + got}
+	var what any = strings.Join(names, " or ") // several kinds stay in English
+	if len(names) == 1 {
+		what = problem.Word(names[0])
 	}
-	return Invalid(field, "must be %s, not %s", what, got)
+	if field == "" {
+		e := Invalid("", "the body must be %s, not %s", what, problem.Word(got))
+		e.Code = CodeMalformedJSON
+		return e
+	}
+	return Invalid(field, "must be %s, not %s", what, problem.Word(got))
 }

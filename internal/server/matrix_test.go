@@ -81,6 +81,8 @@ var matrix = []row{
 	{method: "GET", route: "/v1/members/{id}/people/{user_id}", path: "/v1/members/{memberA}/people/{viewerAUser}", want: want{401, 200, 200, 404, 200}},
 	{method: "PATCH", route: "/v1/members/{id}/people/{user_id}", path: "/v1/members/{memberA}/people/{viewerAUser}", body: map[string]any{"role": "viewer"}, want: want{401, 403, 200, 404, 200}},
 	{method: "DELETE", route: "/v1/members/{id}/people/{user_id}", path: "/v1/members/{memberA}/people/{personA}", want: want{401, 403, 204, 404, 404}},
+	{method: "GET", route: "/v1/members/{id}/language", path: "/v1/members/{memberA}/language", want: want{401, 200, 200, 404, 200}},
+	{method: "PUT", route: "/v1/members/{id}/language", path: "/v1/members/{memberA}/language", body: map[string]any{"language": "fr"}, want: want{401, 403, 200, 404, 200}},
 	{method: "GET", route: "/v1/islands", want: want{401, 200, 200, 200, 200}},
 	{method: "POST", route: "/v1/islands", body: map[string]any{"name": "m", "admin_endpoint": "ftp://x"}, want: want{401, 403, 403, 403, 400}},
 	{method: "GET", route: "/v1/islands/{id}", path: "/v1/islands/999999", want: want{401, 404, 404, 404, 404}},

@@ -59,6 +59,8 @@ func (s *Server) routes() chi.Router {
 			r.Get("/v1/members/{id}/people/{user_id}", a.H(a.PersonGet))
 			r.Patch("/v1/members/{id}/people/{user_id}", a.H(a.PersonUpdate))
 			r.Delete("/v1/members/{id}/people/{user_id}", a.H(a.PersonRemove))
+			r.Get("/v1/members/{id}/language", a.H(a.MemberLanguageGet))
+			r.Put("/v1/members/{id}/language", a.H(a.MemberLanguageSet))
 			r.Get("/v1/islands", a.H(a.IslandList))
 			r.Post("/v1/islands", a.H(a.IslandCreate))
 			r.Get("/v1/islands/{id}", a.H(a.IslandGet))
