@@ -87,7 +87,9 @@ func (a *API) TokenRevoke(w http.ResponseWriter, r *http.Request) error {
 // notFoundAs turns "not visible" into a 404 naming what was looked for.
 func notFoundAs(err error, what, key string) error {
 	if e := ErrorOf(err); e != nil && e.Status == http.StatusNotFound {
-		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: what, Message: what + " " + problem.Truncate(key, 100) + " not found"}
+		key = problem.Truncate(key, 100)
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: what, Message: what + " " + key + " not found",
+			Format: "%s %s not found", Args: []any{problem.Word(what), key}}
 	}
 	return err
 }

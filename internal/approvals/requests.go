@@ -342,7 +342,8 @@ func (s *Service) tellApprovers(ctx context.Context, tx pgx.Tx, st Settings, r R
 			Subject: fmt.Sprintf("approval/%d", r.ID), At: s.now(),
 			Title: problem.Truncate(fmt.Sprintf("Approval needed (#%d, %d of %d): %s", r.ID, r.Approvals, r.RequiredApprovals, r.Effect), 490),
 			Detail: map[string]any{"request_id": r.ID, "action": string(r.Action), "effect": r.Effect, "requested_by": r.RequestedByName,
-				"reason": r.Reason, "approval_expires_at": r.ApprovalExpiresAt}}); err != nil {
+				"reason": r.Reason, "approval_expires_at": r.ApprovalExpiresAt, "approvals": r.Approvals,
+				"required_approvals": r.RequiredApprovals}}); err != nil {
 			return err
 		}
 	}
@@ -358,7 +359,7 @@ func (s *Service) tellDecided(ctx context.Context, tx pgx.Tx, r Request, status,
 	_, err := notify.Emit(ctx, tx, notify.Event{Kind: KindDecided, Severity: sev, MemberID: r.AffectedMemberID,
 		Subject: fmt.Sprintf("approval/%d/%s", r.ID, status), At: s.now(),
 		Title:  problem.Truncate(fmt.Sprintf("Approval request #%d %s: %s", r.ID, status, r.Effect), 490),
-		Detail: map[string]any{"request_id": r.ID, "action": string(r.Action), "status": status, "detail": detail}})
+		Detail: map[string]any{"request_id": r.ID, "action": string(r.Action), "status": status, "detail": detail, "effect": r.Effect}})
 	return err
 }
 

@@ -608,7 +608,7 @@ func (s *Service) CheckStale(ctx context.Context) (int, error) {
 			_, err = notify.Emit(ctx, tx, notify.Event{Kind: notify.KindAgentStale, MemberID: &mid, Subject: staleSubject(x.repoID),
 				Title: fmt.Sprintf("the agent of repository %s has not reported since %s (expected every %s, grace %s)", x.name,
 					x.last.UTC().Format(time.RFC3339), time.Duration(x.interval)*time.Second, time.Duration(x.grace)*time.Second),
-				Detail: map[string]any{"repository_id": x.repoID, "last_report": x.last.UTC(), "interval_seconds": x.interval,
+				Detail: map[string]any{"repository_id": x.repoID, "repository": x.name, "last_report": x.last.UTC(), "interval_seconds": x.interval,
 					"grace_seconds": x.grace}, At: now})
 			return err
 		})

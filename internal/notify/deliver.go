@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -170,25 +168,15 @@ type PayloadRef struct {
 	Name string `json:"name"`
 }
 
-func (s *Service) summary(kind string, events []EventView) string {
-	if len(events) == 0 {
-		return "No events"
-	}
-	if kind != "digest" {
-		return events[0].Title
-	}
-	subjects := map[string]bool{}
-	for _, e := range events {
-		subjects[e.Subject] = true
-	}
-	return fmt.Sprintf("Digest: %d more events about %d subjects since the last message", len(events), len(subjects))
-}
-
 func (s *Service) send(ctx context.Context, ch Channel, d Delivery, events []EventView) (int, error) {
 	if !ch.Enabled && d.Kind != "test" {
 		return 0, errors.New("the channel is disabled")
 	}
-	summary := s.summary(d.Kind, events)
+	p, loc, err := s.audience(ctx, ch)
+	if err != nil {
+		return 0, err
+	}
+	summary := summary(p, loc, d.Kind, events)
 	switch ch.Kind {
 	case ChannelWebhook:
 		p := Payload{Schema: "archipelago.notification/v1", DeliveryID: d.ID, Type: d.Kind, Channel: PayloadRef{ch.ID, ch.Name},
@@ -210,40 +198,9 @@ func (s *Service) send(ctx context.Context, ch Channel, d Delivery, events []Eve
 		}
 		return s.sendWebhook(ctx, ch.target, secret, d.ID, event, body)
 	case ChannelEmail:
-		return 0, s.sendEmail(ctx, ch.target, "[Archipelago] "+summary, s.emailBody(ch, d, events))
+		return 0, s.sendEmail(ctx, ch.target, "[Archipelago] "+summary, s.emailBody(p, loc, ch, d, events))
 	}
 	return 0, fmt.Errorf("unknown channel kind %q", ch.Kind)
-}
-
-func (s *Service) emailBody(ch Channel, d Delivery, events []EventView) string {
-	var b strings.Builder
-	switch d.Kind {
-	case "digest":
-		fmt.Fprintf(&b, "Archipelago held back these events after a first message about the same subject.\n\n")
-	case "test":
-		fmt.Fprintf(&b, "This is a test message: the channel %q works.\n\n", ch.Name)
-	}
-	for _, e := range events {
-		who := "federation"
-		if e.MemberSlug != "" {
-			who = e.MemberSlug
-		}
-		fmt.Fprintf(&b, "[%s] %s\n  %s · %s · %s\n", strings.ToUpper(e.Severity), e.Title, e.At.Format(time.RFC3339), who, e.Kind)
-		keys := make([]string, 0, len(e.Detail))
-		for k := range e.Detail {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&b, "  %s: %v\n", k, e.Detail[k])
-		}
-		b.WriteString("\n")
-	}
-	if s.cfg.PublicURL != "" {
-		fmt.Fprintf(&b, "Notification settings and history: %s/notifications\n", s.cfg.PublicURL)
-	}
-	fmt.Fprintf(&b, "Delivery %s, channel %q.\n", strconv.FormatInt(d.ID, 10), ch.Name)
-	return b.String()
 }
 
 // SendDigests turns each channel's held-back events into one digest delivery. It is the

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
@@ -31,6 +32,8 @@ type Config struct {
 	Timeout time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Catalog holds the messages of every language (default: the embedded catalogs).
+	Catalog *i18n.Catalog
 }
 
 // Defaults.
@@ -61,6 +64,8 @@ type Service struct {
 	policy AddressPolicy
 	http   *http.Client
 	now    func() time.Time
+	// catalog says messages in their audience's language (language.go).
+	catalog *i18n.Catalog
 }
 
 // New returns the notification service.
@@ -78,7 +83,15 @@ func New(pool *pgxpool.Pool, keys *seal.Keyring, log *slog.Logger, cfg Config) *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, keys: keys, log: log, cfg: cfg, policy: cfg.Policy, http: newHTTPClient(cfg.Policy, cfg.Timeout), now: now}
+	cat := cfg.Catalog
+	if cat == nil {
+		var err error
+		if cat, err = i18n.Load(); err != nil {
+			panic(err) // the embedded catalogs are checked by internal/i18n's tests
+		}
+	}
+	return &Service{pool: pool, keys: keys, log: log, cfg: cfg, policy: cfg.Policy, http: newHTTPClient(cfg.Policy, cfg.Timeout), now: now,
+		catalog: cat}
 }
 
 // Config returns the effective configuration.

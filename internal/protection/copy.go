@@ -425,7 +425,7 @@ func (s *Service) report(ctx context.Context, v vaults.Vault, st Settings, seen,
 				Subject: fmt.Sprintf("vault/%d/copy-deletions", v.ID), At: run.StartedAt,
 				Title: fmt.Sprintf("%d objects were deleted from vault %s; its protected copy keeps them until %s",
 					len(seen), v.Name, run.StartedAt.Add(st.DeletionGrace).UTC().Format("2006-01-02 15:04 MST")),
-				Detail: map[string]any{"vault_id": v.ID, "deleted": len(seen), "examples": first(seen, 20),
+				Detail: map[string]any{"vault_id": v.ID, "vault": v.Name, "deleted": len(seen), "examples": first(seen, 20),
 					"delete_from_copy_after": run.StartedAt.Add(st.DeletionGrace)}}); err != nil {
 				return err
 			}
@@ -434,7 +434,7 @@ func (s *Service) report(ctx context.Context, v vaults.Vault, st Settings, seen,
 			if _, err := notify.Emit(ctx, tx, notify.Event{Kind: notify.KindCopyOverwrite, MemberID: &v.MemberID,
 				Subject: fmt.Sprintf("vault/%d/copy-overwrite", v.ID), At: run.StartedAt,
 				Title:  fmt.Sprintf("%d objects of vault %s were overwritten; the protected copy keeps the good ones", len(overwritten), v.Name),
-				Detail: map[string]any{"vault_id": v.ID, "overwritten": len(overwritten), "examples": first(overwritten, 20)}}); err != nil {
+				Detail: map[string]any{"vault_id": v.ID, "vault": v.Name, "overwritten": len(overwritten), "examples": first(overwritten, 20)}}); err != nil {
 				return err
 			}
 		}
@@ -467,7 +467,8 @@ func (s *Service) recordRun(ctx context.Context, v vaults.Vault, run *Run) error
 			if _, err := notify.Emit(ctx, tx, notify.Event{Kind: notify.KindCopyFailed, MemberID: &v.MemberID,
 				Subject: fmt.Sprintf("vault/%d/copy", v.ID), At: run.StartedAt,
 				Title:  fmt.Sprintf("The protected copy of vault %s is incomplete: %d errors", v.Name, len(run.Errors)),
-				Detail: map[string]any{"vault_id": v.ID, "run_id": run.ID, "errors": first(run.Errors, 10)}}); err != nil {
+				Detail: map[string]any{"vault_id": v.ID, "vault": v.Name, "run_id": run.ID, "errors": first(run.Errors, 10),
+					"error_count": len(run.Errors)}}); err != nil {
 				return err
 			}
 		}

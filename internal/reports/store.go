@@ -215,16 +215,19 @@ func (s *Service) Generate(ctx context.Context, req Request) (Stored, error) {
 		if _, err := tx.Exec(ctx, `UPDATE reports SET audit_seq = $2 WHERE id = $1`, id, seq); err != nil {
 			return err
 		}
-		what := "federation"
+		what, memberName := "federation", ""
 		if req.Member != nil {
-			what = req.Member.Name
+			what, memberName = req.Member.Name, req.Member.Name
 		}
 		_, err = notify.Emit(ctx, tx, notify.Event{Kind: notify.KindReportPublished, MemberID: memberID,
 			Subject: "report/" + strconv.FormatInt(id, 10),
 			Title: fmt.Sprintf("%s report for %s, %s – %s: %d green, %d amber, %d red, %d untested", req.Period.Kind, what,
 				req.Period.Start.UTC().Format("2006-01-02"), req.Period.End.UTC().Format("2006-01-02"),
 				rep.Summary.Green, rep.Summary.Amber, rep.Summary.Red, rep.Summary.Grey),
-			Detail: map[string]any{"report_id": id, "sha256": hash, "scope": req.Scope, "period": req.Period.Kind}})
+			Detail: map[string]any{"report_id": id, "sha256": hash, "scope": req.Scope, "period": req.Period.Kind,
+				// For the message in its reader's language (internal/notify/language.go).
+				"period_start": req.Period.Start.UTC(), "period_end": req.Period.End.UTC(), "member_name": memberName,
+				"green": rep.Summary.Green, "amber": rep.Summary.Amber, "red": rep.Summary.Red, "untested": rep.Summary.Grey}})
 		return err
 	})
 	if err != nil {
