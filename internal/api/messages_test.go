@@ -68,6 +68,12 @@ func sourceMessages(t *testing.T) map[string]string {
 						add(x.Args[0], "")
 					case inAPI && pkg == "" && name == "NotFound" && len(x.Args) == 1:
 						add(x.Args[0], " not found")
+					case inAPI && pkg == "" && name == "loadByID" && len(x.Args) >= 3:
+						add(x.Args[2], "") // the noun of "%s %s not found" (notFoundAs)
+					case inAPI && pkg == "" && (name == "federationObject" && len(x.Args) >= 3):
+						add(x.Args[2], "")
+					case inAPI && pkg == "" && name == "notFoundAs" && len(x.Args) >= 2:
+						add(x.Args[1], "")
 					}
 				case *ast.CompositeLit:
 					name, _ := callee(x.Type)
