@@ -180,7 +180,7 @@ func TestBrokenRepositorySendsOneMessagePerChannelThenADigest(t *testing.T) {
 			if m.Payload == nil || m.Payload.Type != "digest" || len(m.Payload.Events) != 4 || !m.Verified {
 				t.Errorf("digest webhook = %+v", m)
 			}
-		} else if !strings.Contains(m.Subject, "Digest: 4 more events about 1 subjects") {
+		} else if !strings.Contains(m.Subject, "Digest: 4 more events about 1 subject since the last message") {
 			t.Errorf("digest mail subject = %q", m.Subject)
 		}
 	}

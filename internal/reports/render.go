@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/chatons/archipelago/internal/quota"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/web"
 )
 
@@ -28,30 +28,30 @@ var CSS = func() string {
 	return string(b)
 }()
 
-var funcs = template.FuncMap{
-	"pct": func(f *float64) string {
-		if f == nil {
-			return "—"
-		}
-		return strconv.FormatFloat(*f*100, 'f', 1, 64) + "%"
-	},
-	"bytes":    quota.Bytes,
-	"secs":     human,
-	"charts":   repoCharts,
-	"usage":    usageChart,
-	"capacity": capacityChart,
-}
-
-var tmpl = template.Must(template.New("report").Funcs(funcs).ParseFS(templatesFS, "templates/body.html", "templates/standalone.html"))
+// tmpl is parsed once with the functions of an English rendering; each rendering clones
+// it with the functions of its reader's language (language.go).
+var tmpl = template.Must(template.New("report").Funcs(speaker{}.funcs()).ParseFS(templatesFS, "templates/body.html", "templates/standalone.html"))
 
 // View is what the HTML templates receive: the report and, once stored, its id, hash and
-// audit entry.
+// audit entry; and who reads it: the language (Printer; nil for English) and the time zone
+// (Location; nil for UTC) its texts, dates and sizes are written in.
 type View struct {
 	R        Report
 	ID       int64
 	SHA256   string
 	AuditSeq int64
 	CSS      template.CSS
+	Printer  *i18n.Printer
+	Location *time.Location
+}
+
+// execute renders the named template of v in v's language.
+func execute(w io.Writer, name string, v View) error {
+	t, err := tmpl.Clone()
+	if err != nil {
+		return err
+	}
+	return t.Funcs(speakerOf(v).funcs()).ExecuteTemplate(w, name, v)
 }
 
 // Encode returns the report's JSON document, exactly as stored and hashed.
@@ -78,7 +78,7 @@ func Decode(doc []byte) (Report, error) {
 // BodyHTML renders the report as an HTML fragment (for the portal's viewer).
 func BodyHTML(v View) (template.HTML, error) {
 	var buf bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&buf, "body", v); err != nil {
+	if err := execute(&buf, "body", v); err != nil {
 		return "", fmt.Errorf("render report: %w", err)
 	}
 	return template.HTML(buf.String()), nil
@@ -89,7 +89,7 @@ func BodyHTML(v View) (template.HTML, error) {
 func StandaloneHTML(w io.Writer, v View) error {
 	v.CSS = template.CSS(CSS)
 	var buf bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&buf, "standalone.html", v); err != nil {
+	if err := execute(&buf, "standalone.html", v); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
 	_, err := buf.WriteTo(w)
@@ -137,8 +137,13 @@ func (e ErrNoTable) Error() string {
 	return fmt.Sprintf("a %s report has no table %q (tables: %v)", e.Scope, e.Table, Tables[e.Scope])
 }
 
-// CSV writes one table of the report (Tables lists them; "" is the scope's first).
-func CSV(w io.Writer, r Report, table string) error {
+// CSV writes one table of the report (Tables lists them; "" is the scope's first), its
+// header row in English.
+func CSV(w io.Writer, r Report, table string) error { return CSVIn(w, r, table, nil) }
+
+// CSVIn is CSV with the header row in p's language (nil: English); values stay
+// machine-friendly whatever the language (RFC 3339 times in UTC, plain numbers, codes).
+func CSVIn(w io.Writer, r Report, table string, p *i18n.Printer) error {
 	if table == "" {
 		table = Tables[r.Scope][0]
 	}
@@ -223,6 +228,14 @@ func CSV(w io.Writer, r Report, table string) error {
 	}
 	if !contains(Tables[r.Scope], table) {
 		return ErrNoTable{table, r.Scope}
+	}
+	if len(rows) > 0 && p != nil && p.Lang() != i18n.English {
+		s := speaker{p: p}
+		for i, col := range rows[0] {
+			if tr := s.t("csv." + col); tr != "report.csv."+col {
+				rows[0][i] = tr
+			}
+		}
 	}
 	if err := cw.WriteAll(rows); err != nil {
 		return err

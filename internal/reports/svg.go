@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chatons/archipelago/internal/quota"
 )
 
 // Charts are inline SVG built here, styled with presentation attributes only (no style
@@ -46,7 +45,7 @@ type series struct {
 }
 
 // lineChart draws series over the period; format labels the y axis.
-func lineChart(title string, start, end time.Time, format func(float64) string, ss ...series) template.HTML {
+func lineChart(sp speaker, title string, start, end time.Time, format func(float64) string, ss ...series) template.HTML {
 	const w, h, left, right, top, bottom = 640.0, 180.0, 70.0, 10.0, 24.0, 26.0
 	maxY := 0.0
 	n := 0
@@ -63,8 +62,8 @@ func lineChart(title string, start, end time.Time, format func(float64) string, 
 	fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="#f6f8fb" stroke="%s"/>`, left, top, w-left-right, h-top-bottom, colGrid)
 	fmt.Fprintf(&b, `<text x="%.0f" y="15" font-size="12" font-weight="600" fill="#1d2330">%s</text>`, left, html.EscapeString(title))
 	if n == 0 || maxY <= 0 {
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="12" fill="%s" text-anchor="middle">no measurements in the period</text></svg>`,
-			(w+left)/2, (h+top)/2, colMuted)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="12" fill="%s" text-anchor="middle">%s</text></svg>`,
+			(w+left)/2, (h+top)/2, colMuted, html.EscapeString(sp.t("chart.no_measurements")))
 		return template.HTML(b.String())
 	}
 	maxY *= 1.1
@@ -82,12 +81,12 @@ func lineChart(title string, start, end time.Time, format func(float64) string, 
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="10" fill="%s" text-anchor="end">%s</text>`, left-4, yy+3, colMuted,
 			html.EscapeString(format(maxY/1.1*f)))
 	}
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="%s">%s</text>`, left, h-8, colMuted, start.UTC().Format("2006-01-02"))
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="%s" text-anchor="end">%s</text>`, w-right, h-8, colMuted, end.UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="%s">%s</text>`, left, h-8, colMuted, html.EscapeString(sp.day(start)))
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" fill="%s" text-anchor="end">%s</text>`, w-right, h-8, colMuted, html.EscapeString(sp.lastday(end)))
 	lx := w - right
 	for i := len(ss) - 1; i >= 0; i-- {
 		s := ss[i]
-		lx -= 8 + 6*float64(len(s.label)) + 16
+		lx -= 8 + 6*float64(len([]rune(s.label))) + 16
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="11" y2="11" stroke="%s" stroke-width="2"%s/>`, lx, lx+12, s.colour, dash(s.dashed))
 		fmt.Fprintf(&b, `<text x="%.0f" y="15" font-size="10" fill="%s">%s</text>`, lx+15, colMuted, html.EscapeString(s.label))
 	}
@@ -118,26 +117,26 @@ func dash(d bool) string {
 }
 
 // outcomeStrip draws one coloured mark per test, in time order.
-func outcomeStrip(r Repository, start, end time.Time) template.HTML {
+func outcomeStrip(sp speaker, r Repository, start, end time.Time) template.HTML {
 	const w, h, left, right = 640.0, 34.0, 70.0, 10.0
 	var b strings.Builder
-	label := fmt.Sprintf("Test outcomes of %s: %d passed, %d warning, %d failed, %d error", r.Name, r.Tests.Passed, r.Tests.Warning, r.Tests.Failed, r.Tests.Error)
+	label := sp.t("chart.outcomes_label", "Name", r.Name, "Passed", r.Tests.Passed, "Warning", r.Tests.Warning, "Failed", r.Tests.Failed, "Error", r.Tests.Error)
 	fmt.Fprintf(&b, `<svg class="rpt-chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg"><title>%s</title>`,
 		w, h, w, h, html.EscapeString(label), html.EscapeString(label))
-	fmt.Fprintf(&b, `<text x="%.0f" y="21" font-size="10" fill="%s" text-anchor="end">outcomes</text>`, left-4, colMuted)
+	fmt.Fprintf(&b, `<text x="%.0f" y="21" font-size="10" fill="%s" text-anchor="end">%s</text>`, left-4, colMuted, html.EscapeString(sp.t("chart.outcomes")))
 	fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="17" y2="17" stroke="%s"/>`, left, w-right, colGrid)
 	span := end.Sub(start).Seconds()
 	for _, p := range r.Trend {
 		x := left + (w-left-right)*math.Min(1, math.Max(0, p.At.Sub(start).Seconds()/span))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="6" width="5" height="22" rx="1" fill="%s"><title>%s %s</title></rect>`, x-2.5, outcomeColour(p.Outcome),
-			p.At.Format("2006-01-02 15:04"), p.Outcome)
+			html.EscapeString(sp.when(p.At)), html.EscapeString(sp.word(p.Outcome)))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
 // capacityChart draws, per island, bars for pledged, layout, allocated and used bytes.
-func capacityChart(islands []Island) template.HTML {
+func capacityChart(sp speaker, islands []Island) template.HTML {
 	const w, left, right, barH, gap = 640.0, 120.0, 80.0, 9.0, 14.0
 	h := 30 + float64(len(islands))*(4*barH+gap)
 	maxV := int64(1)
@@ -148,11 +147,13 @@ func capacityChart(islands []Island) template.HTML {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="rpt-chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="Island capacity" xmlns="http://www.w3.org/2000/svg"><title>Island capacity: pledged, in layout, allocated to vaults, used</title>`, w, h, w, h)
-	legend := []struct{ l, c string }{{"pledged", colMuted}, {"in layout", colLine}, {"allocated", colWarn}, {"used", colGood}}
+	fmt.Fprintf(&b, `<svg class="rpt-chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg"><title>%s</title>`, w, h, w, h,
+		html.EscapeString(sp.t("chart.capacity")), html.EscapeString(sp.t("chart.capacity_title")))
+	legend := []struct{ l, c string }{{sp.t("chart.pledged"), colMuted}, {sp.t("chart.in_layout"), colLine}, {sp.t("chart.allocated"), colWarn},
+		{sp.t("chart.used"), colGood}}
 	for k, l := range legend {
 		x := left + float64(k)*110
-		fmt.Fprintf(&b, `<rect x="%.0f" y="6" width="10" height="10" fill="%s"/><text x="%.0f" y="15" font-size="10" fill="%s">%s</text>`, x, l.c, x+14, colMuted, l.l)
+		fmt.Fprintf(&b, `<rect x="%.0f" y="6" width="10" height="10" fill="%s"/><text x="%.0f" y="15" font-size="10" fill="%s">%s</text>`, x, l.c, x+14, colMuted, html.EscapeString(l.l))
 	}
 	y := 28.0
 	scale := func(v int64) float64 { return (w - left - right) * float64(v) / float64(maxV) }
@@ -162,10 +163,11 @@ func capacityChart(islands []Island) template.HTML {
 		for k, v := range vals {
 			if v != nil {
 				fmt.Fprintf(&b, `<rect x="%.0f" y="%.1f" width="%.1f" height="%.0f" fill="%s"><title>%s: %s</title></rect>`, left, y, math.Max(1, scale(*v)), barH-1,
-					legend[k].c, legend[k].l, quota.Bytes(*v))
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" fill="%s">%s</text>`, left+math.Max(1, scale(*v))+4, y+barH-2, colMuted, quota.Bytes(*v))
+					legend[k].c, html.EscapeString(legend[k].l), sp.bytes(*v))
+				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="9" fill="%s">%s</text>`, left+math.Max(1, scale(*v))+4, y+barH-2, colMuted, sp.bytes(*v))
 			} else {
-				fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="9" fill="%s">%s: unknown</text>`, left+4, y+barH-2, colMuted, legend[k].l)
+				fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="9" fill="%s">%s</text>`, left+4, y+barH-2, colMuted,
+					html.EscapeString(sp.t("chart.unknown", "What", legend[k].l)))
 			}
 			y += barH
 		}
@@ -175,16 +177,16 @@ func capacityChart(islands []Island) template.HTML {
 	return template.HTML(b.String())
 }
 
-func fmtSeconds(v float64) string { return human(int64(math.Round(v))) }
-func fmtRate(v float64) string    { return quota.Bytes(int64(v)) + "/s" }
-func fmtBytes(v float64) string   { return quota.Bytes(int64(v)) }
+func (sp speaker) fmtSeconds(v float64) string { return sp.secs(int64(math.Round(v))) }
+func (sp speaker) fmtRate(v float64) string    { return sp.bytes(int64(v)) + "/s" }
+func (sp speaker) fmtBytes(v float64) string   { return sp.bytes(int64(v)) }
 
 // repoCharts returns the charts of one repository.
-func repoCharts(r Repository, p Period) []template.HTML {
+func repoCharts(sp speaker, r Repository, p Period) []template.HTML {
 	var dur, rate series
-	dur = series{label: "test duration", colour: colLine}
-	restore := series{label: "sample restore", colour: colWarn}
-	rate = series{label: "restore throughput", colour: colGood}
+	dur = series{label: sp.t("chart.test_duration"), colour: colLine}
+	restore := series{label: sp.t("chart.sample_restore"), colour: colWarn}
+	rate = series{label: sp.t("chart.restore_throughput"), colour: colGood}
 	for _, t := range r.Trend {
 		if t.DurationSeconds != nil {
 			dur.at, dur.values = append(dur.at, t.At), append(dur.values, *t.DurationSeconds)
@@ -197,18 +199,18 @@ func repoCharts(r Repository, p Period) []template.HTML {
 		}
 	}
 	return []template.HTML{
-		outcomeStrip(r, p.Start, p.End),
-		lineChart("Duration of "+r.Name+"'s tests", p.Start, p.End, fmtSeconds, dur, restore),
-		lineChart("Restore throughput of "+r.Name, p.Start, p.End, fmtRate, rate),
+		outcomeStrip(sp, r, p.Start, p.End),
+		lineChart(sp, sp.t("chart.duration_of", "Name", r.Name), p.Start, p.End, sp.fmtSeconds, dur, restore),
+		lineChart(sp, sp.t("chart.throughput_of", "Name", r.Name), p.Start, p.End, sp.fmtRate, rate),
 	}
 }
 
-func usageChart(v Vault, p Period) template.HTML {
-	use := series{label: "used", colour: colLine}
+func usageChart(sp speaker, v Vault, p Period) template.HTML {
+	use := series{label: sp.t("chart.used"), colour: colLine}
 	for _, u := range v.History {
 		use.at, use.values = append(use.at, u.At), append(use.values, float64(u.Bytes))
 	}
-	quota := series{label: "quota", colour: colBad, dashed: true, at: []time.Time{p.Start, p.End},
+	quota := series{label: sp.t("chart.quota"), colour: colBad, dashed: true, at: []time.Time{p.Start, p.End},
 		values: []float64{float64(v.QuotaBytes), float64(v.QuotaBytes)}}
-	return lineChart("Usage of vault "+v.Name, p.Start, p.End, fmtBytes, use, quota)
+	return lineChart(sp, sp.t("chart.usage_of", "Name", v.Name), p.Start, p.End, sp.fmtBytes, use, quota)
 }
