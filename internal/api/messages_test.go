@@ -77,9 +77,34 @@ func sourceMessages(t *testing.T) map[string]string {
 					}
 				case *ast.CompositeLit:
 					name, _ := callee(x.Type)
+					// map[string]problem.ConflictError{"k": {Problem: "…"}}: the elements' type is elided.
+					var elem ast.Expr
+					switch tt := x.Type.(type) {
+					case *ast.MapType:
+						elem = tt.Value
+					case *ast.ArrayType:
+						elem = tt.Elt
+					}
+					if en, _ := callee(elem); elem != nil && slices.Contains(problemTypes, en) {
+						for _, el := range x.Elts {
+							if kv, ok := el.(*ast.KeyValueExpr); ok {
+								el = kv.Value
+							}
+							if lit, ok := el.(*ast.CompositeLit); ok && lit.Type == nil {
+								for _, f := range lit.Elts {
+									if kv, ok := f.(*ast.KeyValueExpr); ok {
+										if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Problem" {
+											add(kv.Value, "")
+										}
+									}
+								}
+							}
+						}
+						return true
+					}
 					field := ""
 					switch {
-					case slices.Contains([]string{"FieldError", "ConflictError", "RefusedError", "ForbiddenError", "ThrottledError", "NotFoundError"}, name):
+					case slices.Contains(problemTypes, name):
 						field = "Problem"
 					case inAPI && name == "Error":
 						field = "Message"
@@ -140,6 +165,9 @@ func constString(e ast.Expr) (string, bool) {
 	}
 	return "", false
 }
+
+// problemTypes are the error types of internal/problem that carry a Problem sentence.
+var problemTypes = []string{"FieldError", "ConflictError", "RefusedError", "ForbiddenError", "ThrottledError", "NotFoundError"}
 
 var verbRE = regexp.MustCompile(`%[-+# 0-9.*]*[a-zA-Z%]`)
 

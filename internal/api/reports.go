@@ -217,6 +217,9 @@ func (a *API) ReportHTML(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if v.Printer, v.Location, err = a.reportReader(r, st); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if err := reports.StandaloneHTML(&buf, v); err != nil {
 		return err
@@ -234,8 +237,12 @@ func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	table := r.URL.Query().Get("table")
+	p, _, err := a.reportReader(r, st)
+	if err != nil {
+		return err
+	}
 	var buf bytes.Buffer
-	if err := reports.CSV(&buf, rep, table); err != nil {
+	if err := reports.CSVIn(&buf, rep, table, p); err != nil {
 		var nt reports.ErrNoTable
 		if errors.As(err, &nt) {
 			return Invalid("table", "must be one of %s", strings.Join(reports.Tables[rep.Scope], ", "))

@@ -1,0 +1,85 @@
+package reports
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/chatons/archipelago/internal/i18n"
+	"github.com/chatons/archipelago/internal/testenv"
+)
+
+// A report is rendered in the language of its member (members.language, else the
+// federation's) with dates in the federation's time zone and sizes as the language writes
+// them; its stored sentences are said again in that language; its CSV header row is
+// translated while its values stay machine-friendly.
+func TestReportSpeaksTheMembersLanguage(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	ctx := t.Context()
+	var fr, en int64
+	if err := pool.QueryRow(ctx, `INSERT INTO members (slug, name, language) VALUES ('libre-nuage', 'Libre Nuage', 'fr') RETURNING id`).Scan(&fr); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO members (slug, name) VALUES ('en-cloud', 'English Cloud') RETURNING id`).Scan(&en); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE federation_settings SET time_zone = 'Europe/Paris'`); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Build(memberFixture())
+	render := func(member int64) (string, string) {
+		t.Helper()
+		lang, loc, err := Audience(ctx, pool, &member)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var html, csv bytes.Buffer
+		if err := StandaloneHTML(&html, View{R: rep, ID: 7, SHA256: strings.Repeat("ab", 32), AuditSeq: 43, Printer: cat.Printer(lang), Location: loc}); err != nil {
+			t.Fatal(err)
+		}
+		if err := CSVIn(&csv, rep, "vaults", cat.Printer(lang)); err != nil {
+			t.Fatal(err)
+		}
+		return html.String(), csv.String()
+	}
+
+	h, csv := render(fr)
+	for _, want := range []string{`<html lang="fr">`, "Rapport des tests de restauration — Libre Nuage",
+		"Rapport hebdomadaire du 9 nov. 2026 au 15 nov. 2026 · généré le 16 nov. 2026 à 01:05 CET", // 00:05 UTC, in Paris
+		"866,8\u00a0Go", "sur 1\u00a0To", "86,7\u202f%", "À surveiller", "Le coffre photos est plein.",
+		"Le dépôt photos a eu un instantané plus ancien que son RPO (3\u00a0j 6\u00a0h &gt; 26\u00a0h 0\u00a0min).",
+		"Dépôt mail\u202f: 3 instantanés ont disparu sur la période.", "10 nov. 2026 à 04:00 CET", "Preuve"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("the French report lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"Needs attention", "Vault photos is full", "weekly report", " GB", "2026-11-"} {
+		if strings.Contains(h, bad) {
+			t.Errorf("the French report still says %q", bad)
+		}
+	}
+	if first, _, _ := strings.Cut(csv, "\n"); first != "id_coffre,coffre,île,état,quota_octets,utilisation_octets,taux_utilisation,niveau" {
+		t.Errorf("French CSV header: %q", first)
+	}
+	if !strings.Contains(csv, ",100000000000,") {
+		t.Errorf("French CSV values are not machine-friendly:\n%s", csv)
+	}
+
+	h, csv = render(en)
+	for _, want := range []string{`<html lang="en">`, "Restore-test report — Libre Nuage",
+		"weekly report for Nov 9, 2026 – Nov 15, 2026 · generated Nov 16, 2026, 01:05 CET", "866.8\u00a0GB", "of 1\u00a0TB", "86.7%",
+		"Needs attention", "Vault photos is full.", "Repository photos had a snapshot older than its RPO (3d 6h &gt; 26h 0m).",
+		"Nov 10, 2026, 04:00 CET"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("the English report lacks %q", want)
+		}
+	}
+	if first, _, _ := strings.Cut(csv, "\n"); first != "vault_id,vault,island,status,quota_bytes,usage_bytes,usage_ratio,level" {
+		t.Errorf("English CSV header: %q", first)
+	}
+}
