@@ -89,7 +89,9 @@ func New(d Deps) (*API, error) {
 
 // Fail writes err in the error shape (a convenience for handlers).
 // Its message is in the caller's language (internal/api/language.go).
-func (a *API) Fail(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, a.localized(r), a.log, err) }
+func (a *API) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	WriteError(w, a.localized(r), a.log, err)
+}
 
 // Healthz answers 200 while the process is alive.
 func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // Prefixes that make Archipelago's credentials recognisable (for secret scanners, too).
@@ -53,10 +54,10 @@ const (
 func (s *Service) Login(ctx context.Context, email, password, sourceIP, userAgent string) (LoginResult, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if utf8.RuneCountInString(email) > MaxEmailLength {
-		return LoginResult{}, &FieldError{Field: "email", Problem: fmt.Sprintf("must be at most %d characters", MaxEmailLength)}
+		return LoginResult{}, problem.Invalid("email", "must be at most %d characters", MaxEmailLength)
 	}
 	if utf8.RuneCountInString(password) > MaxPasswordLength {
-		return LoginResult{}, &FieldError{Field: "password", Problem: fmt.Sprintf("must be at most %d characters", MaxPasswordLength)}
+		return LoginResult{}, problem.Invalid("password", "must be at most %d characters", MaxPasswordLength)
 	}
 	now := s.cfg.Now()
 	// The throttle and the account lookup wait at most ThrottleWait for the database:

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // APIToken is an API token as listed: never its secret.
@@ -69,7 +70,7 @@ func (s *Service) TokenCreate(ctx context.Context, creator *Principal, nt NewTok
 			return APIToken{}, "", ErrNotFound
 		}
 		if !have.AtLeast(nt.Role) {
-			return APIToken{}, "", &FieldError{Field: "role", Problem: fmt.Sprintf("cannot exceed your own role in this member (%s)", have)}
+			return APIToken{}, "", problem.Invalid("role", "cannot exceed your own role in this member (%s)", have)
 		}
 	}
 	prefix := randomToken(5)[:8]

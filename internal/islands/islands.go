@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
@@ -238,7 +239,7 @@ func (s *Service) probe(ctx context.Context, name, endpoint, token string) error
 	defer cancel()
 	if _, err := s.client(endpoint, token, s.cfg.CallTimeout).GetClusterStatus(ctx); err != nil {
 		if errors.Is(err, garage.ErrAccessDenied) {
-			return &FieldError{Field: "admin_token", Problem: fmt.Sprintf("island %q refused the admin token (GetClusterStatus: 403)", name)}
+			return problem.Invalid("admin_token", "island %q refused the admin token (GetClusterStatus: 403)", name)
 		}
 		return &UnreachableError{Island: name, Operation: "GetClusterStatus", Err: err}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // Pledge is storage a member puts at an island's disposal: one Garage node.
@@ -125,7 +126,7 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 	if ok, err := IsOperator(ctx, s.pool, isl.ID, in.MemberID); err != nil {
 		return Pledge{}, err
 	} else if !ok {
-		return Pledge{}, &FieldError{Field: "island_id", Problem: fmt.Sprintf("the member does not operate island %q; only its operators pledge to it", isl.Name)}
+		return Pledge{}, problem.Invalid("island_id", "the member does not operate island %q; only its operators pledge to it", isl.Name)
 	}
 	nodes, err := s.observeNow(ctx, isl)
 	if err != nil {
@@ -141,7 +142,7 @@ func (s *Service) PledgeCreate(ctx context.Context, in PledgeInput) (Pledge, err
 		}
 	}
 	if node == nil {
-		return Pledge{}, &FieldError{Field: "node_id", Problem: fmt.Sprintf("unknown node: island %q has no node %s", isl.Name, in.NodeID)}
+		return Pledge{}, problem.Invalid("node_id", "unknown node: island %q has no node %s", isl.Name, in.NodeID)
 	}
 	in.NodeID = node.ID
 	if in.Zone == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
@@ -161,7 +162,7 @@ func (s *Service) normalise(in *ChannelInput, kind string, create bool) error {
 		ev := append([]string{}, *in.Events...)
 		for _, k := range ev {
 			if !slices.Contains(Kinds, k) {
-				return &FieldError{Field: "events", Problem: fmt.Sprintf("%q is not an event kind (%s)", k, strings.Join(Kinds, ", "))}
+				return problem.Invalid("events", "%q is not an event kind (%s)", k, strings.Join(Kinds, ", "))
 			}
 		}
 		slices.Sort(ev)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/vaults"
 )
 
@@ -168,7 +169,7 @@ func (s *Service) CopyVault(ctx context.Context, vaultID int64) (Run, error) {
 		return Run{}, err
 	}
 	if c.status != CopyActive {
-		return Run{}, &ConflictError{Problem: fmt.Sprintf("the vault's copy is %s", c.status)}
+		return Run{}, problem.Conflict("", "the vault's copy is %s", c.status)
 	}
 	st, err := loadSettings(ctx, s.pool)
 	if err != nil {
@@ -466,7 +467,7 @@ func (s *Service) recordRun(ctx context.Context, v vaults.Vault, run *Run) error
 		} else {
 			if _, err := notify.Emit(ctx, tx, notify.Event{Kind: notify.KindCopyFailed, MemberID: &v.MemberID,
 				Subject: fmt.Sprintf("vault/%d/copy", v.ID), At: run.StartedAt,
-				Title:  fmt.Sprintf("The protected copy of vault %s is incomplete: %d errors", v.Name, len(run.Errors)),
+				Title: fmt.Sprintf("The protected copy of vault %s is incomplete: %d errors", v.Name, len(run.Errors)),
 				Detail: map[string]any{"vault_id": v.ID, "vault": v.Name, "run_id": run.ID, "errors": first(run.Errors, 10),
 					"error_count": len(run.Errors)}}); err != nil {
 				return err

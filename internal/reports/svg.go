@@ -7,7 +7,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
 )
 
 // Charts are inline SVG built here, styled with presentation attributes only (no style

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/problem"
 )
 
 // Key states, derived from the key's timestamps.
@@ -130,7 +131,7 @@ func (s *Service) usableVault(ctx context.Context, vaultID int64) (Vault, error)
 		return v, err
 	}
 	if v.Status != StatusActive {
-		return v, &ConflictError{Field: "", Problem: fmt.Sprintf("vault %q is %s: keys can be created on active vaults only", v.Name, v.Status)}
+		return v, problem.Conflict("", "vault %q is %s: keys can be created on active vaults only", v.Name, v.Status)
 	}
 	return v, nil
 }
@@ -255,7 +256,7 @@ func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInp
 		return NewKey{}, err
 	}
 	if old.State != KeyActive {
-		return NewKey{}, &ConflictError{Field: "", Problem: fmt.Sprintf("key %q is %s: only an active key can be rotated", old.Name, old.State)}
+		return NewKey{}, problem.Conflict("", "key %q is %s: only an active key can be rotated", old.Name, old.State)
 	}
 	if in.Name == "" {
 		in.Name = old.Name
@@ -306,7 +307,7 @@ func (s *Service) KeyRotate(ctx context.Context, vaultID, keyID int64, in KeyInp
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return &ConflictError{Field: "", Problem: fmt.Sprintf("key %q was rotated or revoked meanwhile", old.Name)}
+			return problem.Conflict("", "key %q was rotated or revoked meanwhile", old.Name)
 		}
 		_, err = audit.Record(ctx, tx, audit.Entry{Action: "vault_key.rotate", MemberID: &v.MemberID, TargetType: "vault_key",
 			TargetID: strconv.FormatInt(old.ID, 10), Details: map[string]any{"vault_id": v.ID, "old_access_key_id": old.AccessKeyID,

@@ -183,7 +183,7 @@ func (s *Service) lockVault(ctx context.Context, id int64) (release func(), err 
 	defer cancel()
 	busy := func(err error) error {
 		if wctx.Err() != nil {
-			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %d is busy with another operation (%v); try again", id, context.Cause(wctx))}
+			return problem.Conflict("", "vault %d is busy with another operation (%v); try again", id, context.Cause(wctx))
 		}
 		return fmt.Errorf("lock vault %d: %w", id, err)
 	}

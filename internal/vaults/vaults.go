@@ -16,6 +16,7 @@ import (
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
 	"github.com/chatons/archipelago/internal/paging"
+	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/seal"
 )
 
@@ -217,7 +218,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (v Vault, created 
 			return err
 		}
 		if taken {
-			return &ConflictError{Field: "name", Problem: fmt.Sprintf("a vault named %q already exists in the federation", in.Name)}
+			return problem.Conflict("name", "a vault named %q already exists in the federation", in.Name)
 		}
 		st, err := loadSettings(ctx, tx)
 		if err != nil {
@@ -422,7 +423,7 @@ func (s *Service) adoptBucket(ctx context.Context, gc *garage.Client, v Vault) (
 	if err != nil {
 		return nil, err
 	}
-	taken := &ConflictError{Field: "name", Problem: fmt.Sprintf("bucket name %q is already taken on island %q by a bucket Archipelago did not create", v.BucketName, v.IslandName)}
+	taken := problem.Conflict("name", "bucket name %q is already taken on island %q by a bucket Archipelago did not create", v.BucketName, v.IslandName)
 	if !b.Created.After(v.CreatedAt.Add(-time.Minute)) {
 		return nil, taken
 	}
@@ -556,7 +557,7 @@ func (s *Service) Update(ctx context.Context, id int64, in UpdateInput) (Vault, 
 			return err
 		}
 		if v.Status == StatusDeleted || v.Status == StatusDeleting {
-			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %q is %s", v.Name, v.Status)}
+			return problem.Conflict("", "vault %q is %s", v.Name, v.Status)
 		}
 		details := map[string]any{}
 		if in.QuotaBytes != nil && *in.QuotaBytes != v.QuotaBytes {
@@ -640,7 +641,7 @@ func (s *Service) Delete(ctx context.Context, id int64, reason string) (v Vault,
 		return v, false, err
 	}
 	if v.Status == StatusDeleting {
-		return v, false, &ConflictError{Field: "", Problem: fmt.Sprintf("the deletion of vault %q is already scheduled (purge after %s); restore it to undo", v.Name, v.PurgeAfter.Format(time.RFC3339))}
+		return v, false, problem.Conflict("", "the deletion of vault %q is already scheduled (purge after %s); restore it to undo", v.Name, v.PurgeAfter.Format(time.RFC3339))
 	}
 	release, ok, err := s.tryLock(ctx, lockVault<<32|v.ID)
 	if err != nil {
@@ -764,7 +765,7 @@ func (s *Service) Restore(ctx context.Context, id int64) (Vault, error) {
 			return ErrNotFound
 		}
 		if v.Status != StatusDeleting {
-			return &ConflictError{Field: "", Problem: fmt.Sprintf("vault %q is %s, not scheduled for deletion", v.Name, v.Status)}
+			return problem.Conflict("", "vault %q is %s, not scheduled for deletion", v.Name, v.Status)
 		}
 		var started *time.Time
 		if err := tx.QueryRow(ctx, `SELECT max(purge_started_at) FROM vault_deletions WHERE vault_id = $1 AND status = 'scheduled'`,

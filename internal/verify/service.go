@@ -231,13 +231,13 @@ func validatePolicy(p Policy) error {
 	}
 	check := func(field string, v *int, lo, hi int) error {
 		if v != nil && (*v < lo || *v > hi) {
-			return &FieldError{Field: "policy." + field, Problem: fmt.Sprintf("must be between %d and %d", lo, hi)}
+			return problem.Invalid("policy."+field, "must be between %d and %d", lo, hi)
 		}
 		return nil
 	}
 	check64 := func(field string, v *int64, lo, hi int64) error {
 		if v != nil && (*v < lo || *v > hi) {
-			return &FieldError{Field: "policy." + field, Problem: fmt.Sprintf("must be between %d and %d", lo, hi)}
+			return problem.Invalid("policy."+field, "must be between %d and %d", lo, hi)
 		}
 		return nil
 	}
@@ -406,7 +406,7 @@ func (s *Service) checkPath(ctx context.Context, vaultID int64, prefix string) (
 		return "", nil
 	}
 	if er := (minio.ErrorResponse{}); errors.As(err, &er) && er.Code == "NoSuchKey" {
-		return "", &FieldError{Field: "path", Problem: fmt.Sprintf("no restic repository at %q of the vault (no %s/config): run `restic init` first, or check the path", prefix, prefix)}
+		return "", problem.Invalid("path", "no restic repository at %q of the vault (no %s/config): run `restic init` first, or check the path", prefix, prefix)
 	}
 	s.log.WarnContext(ctx, "repository path not checked at registration", "vault_id", vaultID, "error", err)
 	return unchecked, nil
