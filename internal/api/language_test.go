@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,49 @@ func TestMemberLanguage(t *testing.T) {
 		Body: map[string]any{"language": "en"}})
 	if r.Status != 404 {
 		t.Fatalf("another member's language: %d %s", r.Status, r.Body)
+	}
+}
+
+// A report download is rendered in the reader's language: their setting, else their
+// Accept-Language, else the language of the report's member; the stored document (and
+// its hash) is the same in every language.
+func TestReportDownloadsSpeakTheReadersLanguage(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	f := env.Fixture()
+	if _, err := env.App.Pool.Exec(context.Background(), `UPDATE members SET language = 'fr' WHERE id = $1`, f.MemberA.ID); err != nil {
+		t.Fatal(err)
+	}
+	res := env.Do(apptest.Req{Method: "POST", Path: "/v1/reports", Token: f.AdminA.Access, Body: map[string]any{"member": "member-a"}})
+	if res.Status != 201 {
+		t.Fatalf("generate: %d %s", res.Status, res.Body)
+	}
+	var rep struct {
+		Links struct{ HTML, CSV string }
+	}
+	res.Decode(t, &rep)
+	get := func(path, accept string) string {
+		t.Helper()
+		h := map[string]string{}
+		if accept != "" {
+			h["Accept-Language"] = accept
+		}
+		r := env.Do(apptest.Req{Method: "GET", Path: path, Token: f.ViewerA.Access, Header: h})
+		if r.Status != 200 {
+			t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+		return string(r.Body)
+	}
+	if h := get(rep.Links.HTML, ""); !strings.Contains(h, `<html lang="fr">`) || !strings.Contains(h, "Rapport des tests de restauration — Member A") {
+		t.Errorf("no Accept-Language, member fr: the report is not in French:\n%.600s", h)
+	}
+	if h := get(rep.Links.HTML, "en-GB,en;q=0.9"); !strings.Contains(h, "Restore-test report — Member A") {
+		t.Errorf("Accept-Language en: the report is not in English:\n%.600s", h)
+	}
+	if c := get(rep.Links.CSV+"?table=vaults", "fr"); !strings.HasPrefix(c, "id_coffre,coffre,île,état,") {
+		t.Errorf("French CSV header: %.200s", c)
+	}
+	if c := get(rep.Links.CSV+"?table=vaults", "en"); !strings.HasPrefix(c, "vault_id,vault,island,status,") {
+		t.Errorf("English CSV header: %.200s", c)
 	}
 }
