@@ -61,6 +61,11 @@ func memberRefCases(f *apptest.Fixture) []memberRefCase {
 		get("/v1/members/{id}", 200, "member"),
 		get("/v1/members/{id}/people", 200, "member"),
 		get("/v1/members/{id}/people/{user_id}", 404, "member"), // a person of the member: none with that id
+		get("/v1/members/{id}/language", 200, "member"),
+		{op: "PUT /v1/members/{id}/language", status: 200, field: "member", req: func(ref any) apptest.Req {
+			return apptest.Req{Method: "PUT", Path: "/v1/members/" + fmt.Sprint(ref) + "/language", Token: f.FedAdmin.Access,
+				Body: map[string]any{"language": "fr"}}
+		}},
 		{op: "PATCH /v1/members/{id}", status: 200, field: "member", req: func(ref any) apptest.Req {
 			return apptest.Req{Method: "PATCH", Path: "/v1/members/" + fmt.Sprint(ref), Token: f.FedAdmin.Access,
 				Body: map[string]any{"description": "named by " + fmt.Sprint(ref)}}
