@@ -121,6 +121,8 @@ func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	// The report reads in the viewer's language and time zone, like the rest of the portal.
+	v.Printer, v.Location = p.l(r), p.viewerZone(r)
 	body, err := reports.BodyHTML(v)
 	if err != nil {
 		p.fail(w, r, err)
