@@ -48,8 +48,8 @@ func TestPortalShowsIslandsAndPledgeStates(t *testing.T) {
 	for _, n := range sim.Nodes() {
 		node[n.Zone] = n.ID
 	}
-	api(s.f.AdminA, "POST", "/v1/pledges", map[string]any{"member_id": s.f.MemberA.ID, "island_id": isl.ID, "node_id": node["member-a"], "capacity_bytes": 100 * gb}, 201)
-	api(s.f.AdminB, "POST", "/v1/pledges", map[string]any{"member_id": s.f.MemberB.ID, "island_id": isl.ID, "node_id": node["member-b"], "capacity_bytes": 150 * gb}, 201)
+	api(s.f.AdminA, "POST", "/v1/pledges", map[string]any{"member": s.f.MemberA.ID, "island_id": isl.ID, "node_id": node["member-a"], "capacity_bytes": 100 * gb}, 201)
+	api(s.f.AdminB, "POST", "/v1/pledges", map[string]any{"member": s.f.MemberB.ID, "island_id": isl.ID, "node_id": node["member-b"], "capacity_bytes": 150 * gb}, 201)
 	if err := sim.SetNodeUp(node["member-a"], false); err != nil {
 		t.Fatal(err)
 	}
