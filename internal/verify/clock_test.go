@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,19 @@ func ptrString(s *string) string {
 		return "(none)"
 	}
 	return *s
+}
+
+// A file restic reports once per damaged blob is named once in the reason and counted once.
+func TestRestoreErrorsNameEachFileOnce(t *testing.T) {
+	res := &restic.RestoreResult{Errors: []restic.ErrorEvent{
+		{Item: "/srv/uploads/photo-002.jpg", Message: "blob a: ciphertext verification failed"},
+		{Item: "/srv/uploads/photo-002.jpg", Message: "blob b: ciphertext verification failed"},
+		{Item: "/srv/uploads/photo-007.jpg", Message: "blob c: ciphertext verification failed"},
+		{Message: "restic could not open the index"},
+	}}
+	got := restoreErrorItems(res)
+	want := []string{"/srv/uploads/photo-002.jpg", "/srv/uploads/photo-007.jpg", "restic could not open the index"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("restoreErrorItems = %q, want %q", got, want)
+	}
 }

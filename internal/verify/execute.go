@@ -745,10 +745,18 @@ func escapePattern(p string) string {
 	return b.String()
 }
 
+// restoreErrorItems are the files a restore reported errors for, each once, in the order
+// restic named them: restic reports a file once per damaged blob, and a reason that named
+// the same file twice read as two files.
 func restoreErrorItems(res *restic.RestoreResult) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, e := range res.Errors {
-		out = append(out, cmp.Or(e.Item, e.Message))
+		item := cmp.Or(e.Item, e.Message)
+		if !seen[item] {
+			seen[item] = true
+			out = append(out, item)
+		}
 	}
 	return capList(out, 50)
 }
