@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/identity"
+	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/reports"
 )
 
@@ -14,7 +15,7 @@ import (
 // setting, else their Accept-Language, else the language of the report's audience (its
 // member's language, else the federation's); dates in the federation's time zone.
 func (a *API) reportReader(r *http.Request, st reports.Stored) (*i18n.Printer, *time.Location, error) {
-	lang, loc, err := reports.Audience(r.Context(), a.pool, st.MemberID)
+	lang, loc, err := notify.Audience(r.Context(), a.pool, st.MemberID)
 	if err != nil {
 		return nil, nil, err
 	}

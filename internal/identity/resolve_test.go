@@ -2,7 +2,6 @@ package identity_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,21 +13,11 @@ import (
 	"github.com/chatons/archipelago/internal/testenv"
 )
 
-// statementCounter counts the statements a pool sends.
-type statementCounter struct{ n atomic.Int64 }
-
-func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // resolveSetup is a member, an admin of it logged in (session and access token) and an API
 // token of theirs, on a database of the test's own, with a pool whose statements are counted.
 type resolveSetup struct {
 	pool    *pgxpool.Pool
-	count   *statementCounter
+	count   *testenv.Statements
 	ids     *identity.Service
 	login   identity.LoginResult
 	token   string
@@ -38,21 +27,12 @@ type resolveSetup struct {
 func setupResolve(t *testing.T, cacheTTL time.Duration) resolveSetup {
 	t.Helper()
 	ctx := audit.WithActor(context.Background(), audit.System("test"))
-	cfg, err := pgxpool.ParseConfig(testenv.DBURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := resolveSetup{count: &statementCounter{}}
-	cfg.ConnConfig.Tracer = s.count
-	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.pool.Close)
+	var s resolveSetup
+	s.pool, s.count = testenv.CountedDB(t)
 	s.ids = identity.New(s.pool, testenv.Logger(t), identity.Config{JWTKey: []byte("0123456789abcdef0123456789abcdef"),
 		Issuer: "http://test", PrincipalCacheTTL: cacheTTL})
 	const email, password = "admin@resolve.example", "correct-horse-battery-staple"
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var member int64
 		if err := tx.QueryRow(ctx, `INSERT INTO members (slug, name) VALUES ('resolve', 'Resolve') RETURNING id`).Scan(&member); err != nil {
 			return err
@@ -101,7 +81,7 @@ func TestResolvingACredentialCostsOneStatement(t *testing.T) {
 			if _, err := resolve(t.Context()); err != nil { // the first use may record last_used/last_seen
 				t.Fatalf("%s: %v", name, err)
 			}
-			before := s.count.n.Load()
+			before := s.count.Count()
 			p, err := resolve(t.Context())
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
@@ -113,7 +93,7 @@ func TestResolvingACredentialCostsOneStatement(t *testing.T) {
 			if ttl > 0 {
 				want = 0
 			}
-			if got := s.count.n.Load() - before; got != want {
+			if got := s.count.Count() - before; got != want {
 				t.Errorf("cache ttl %s, %s: %d statements, want %d", ttl, name, got, want)
 			}
 		}

@@ -1,12 +1,9 @@
 package metrics_test
 
 import (
-	"context"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -18,28 +15,10 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-type counter struct{ n atomic.Int64 }
-
-func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // seeded returns a pool (statements counted) on a database seeded with size.
-func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *counter) {
+func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *testenv.Statements) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testenv.DBURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &counter{}
-	cfg.ConnConfig.Tracer = c
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, c := testenv.CountedDB(t)
 	if err := scaleseed.Seed(t.Context(), pool, size); err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +27,11 @@ func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *counter) {
 
 // scrape gathers the collector and returns the families by name, and the statements the
 // scrape cost.
-func scrape(t *testing.T, pool *pgxpool.Pool, c *counter, cfg metrics.Config) (map[string]*dto.MetricFamily, int64) {
+func scrape(t *testing.T, pool *pgxpool.Pool, c *testenv.Statements, cfg metrics.Config) (map[string]*dto.MetricFamily, int64) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(metrics.New(pool, testenv.Logger(t), cfg))
-	before := c.n.Load()
+	before := c.Count()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +40,7 @@ func scrape(t *testing.T, pool *pgxpool.Pool, c *counter, cfg metrics.Config) (m
 	for _, f := range fams {
 		out[f.GetName()] = f
 	}
-	return out, c.n.Load() - before
+	return out, c.Count() - before
 }
 
 func series(fams map[string]*dto.MetricFamily) int {

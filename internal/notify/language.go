@@ -21,18 +21,9 @@ import (
 
 // audience is the printer and time zone of a channel's messages.
 func (s *Service) audience(ctx context.Context, ch Channel) (*i18n.Printer, *time.Location, error) {
-	var lang, zone string
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(m.language, f.language), f.time_zone
-		FROM federation_settings f LEFT JOIN members m ON m.id = $1`, ch.MemberID).Scan(&lang, &zone); err != nil {
-		return nil, nil, fmt.Errorf("read the language of channel %d: %w", ch.ID, err)
-	}
-	l, ok := i18n.Parse(lang)
-	if !ok {
-		l = i18n.English
-	}
-	loc, err := time.LoadLocation(zone)
+	l, loc, err := Audience(ctx, s.pool, ch.MemberID)
 	if err != nil {
-		loc = time.UTC
+		return nil, nil, fmt.Errorf("channel %d: %w", ch.ID, err)
 	}
 	return s.catalog.Printer(l), loc, nil
 }
@@ -275,4 +266,24 @@ func (s *Service) emailBody(p *i18n.Printer, loc *time.Location, ch Channel, d D
 	}
 	b.WriteString(p.T("notify.email.footer", "Delivery", d.ID, "Channel", ch.Name) + "\n")
 	return b.String()
+}
+
+// Audience is the language and time zone of what is sent to a member (memberID nil: the
+// federation) — reports and notifications: members.language, else
+// federation_settings.language; the federation's time zone. One statement.
+func Audience(ctx context.Context, q Querier, memberID *int64) (i18n.Lang, *time.Location, error) {
+	var lang, zone string
+	if err := q.QueryRow(ctx, `SELECT coalesce(m.language, f.language), f.time_zone
+		FROM federation_settings f LEFT JOIN members m ON m.id = $1`, memberID).Scan(&lang, &zone); err != nil {
+		return i18n.English, time.UTC, fmt.Errorf("read the language of a member's messages: %w", err)
+	}
+	l, ok := i18n.Parse(lang)
+	if !ok {
+		l = i18n.English
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		loc = time.UTC
+	}
+	return l, loc, nil
 }

@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"context"
 	"fmt"
 	"html/template"
 	"regexp"
@@ -201,24 +200,4 @@ func (s speaker) attention(lines []string) []string {
 		out = append(out, said)
 	}
 	return out
-}
-
-// Audience is the language and time zone of what is sent to a member (memberID nil: the
-// federation): members.language, else federation_settings.language; the federation's
-// time zone. One statement.
-func Audience(ctx context.Context, q Querier, memberID *int64) (i18n.Lang, *time.Location, error) {
-	var lang, zone string
-	if err := q.QueryRow(ctx, `SELECT coalesce(m.language, f.language), f.time_zone
-		FROM federation_settings f LEFT JOIN members m ON m.id = $1`, memberID).Scan(&lang, &zone); err != nil {
-		return i18n.English, time.UTC, fmt.Errorf("read the language of a report's audience: %w", err)
-	}
-	l, ok := i18n.Parse(lang)
-	if !ok {
-		l = i18n.English
-	}
-	loc, err := time.LoadLocation(zone)
-	if err != nil {
-		loc = time.UTC
-	}
-	return l, loc, nil
 }

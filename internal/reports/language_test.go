@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chatons/archipelago/internal/i18n"
+	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ func TestReportSpeaksTheMembersLanguage(t *testing.T) {
 	rep := Build(memberFixture())
 	render := func(member int64) (string, string) {
 		t.Helper()
-		lang, loc, err := Audience(ctx, pool, &member)
+		lang, loc, err := notify.Audience(ctx, pool, &member)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,41 +2,20 @@ package reports
 
 import (
 	"bytes"
-	"context"
 	"reflect"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/scaleseed"
 	"github.com/chatons/archipelago/internal/testenv"
 )
 
-type statements struct{ n atomic.Int64 }
-
-func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // seededPool returns a pool whose statements are counted, on a database seeded with size.
-func seededPool(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *statements) {
+func seededPool(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *testenv.Statements) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testenv.DBURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &statements{}
-	cfg.ConnConfig.Tracer = c
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, c := testenv.CountedDB(t)
 	if err := scaleseed.Seed(t.Context(), pool, size); err != nil {
 		t.Fatal(err)
 	}
@@ -120,12 +99,12 @@ func TestFederationReportStatementsDoNotGrowWithMembers(t *testing.T) {
 	for _, members := range []int{3, 30} {
 		pool, c := seededPool(t, scaleseed.Size{Members: members, VaultsPerMember: 3, Days: 8})
 		now := time.Now().UTC()
-		before := c.n.Load()
+		before := c.Count()
 		in, err := Gather(t.Context(), pool, ScopeFederation, nil, Period{Kind: PeriodCustom, Start: now.AddDate(0, 0, -7), End: now})
 		if err != nil {
 			t.Fatal(err)
 		}
-		counts = append(counts, c.n.Load()-before)
+		counts = append(counts, c.Count()-before)
 		if r := Build(in); r.Summary.Repositories != members*3 || r.Summary.Tests < members*3*6 || len(r.Matrix) != members {
 			t.Fatalf("%d members: %d repositories, %d tests, %d matrix rows", members, r.Summary.Repositories, r.Summary.Tests, len(r.Matrix))
 		}

@@ -3,11 +3,9 @@ package scaleseed_test
 import (
 	"context"
 	"reflect"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/islands"
@@ -20,28 +18,10 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-type counter struct{ n atomic.Int64 }
-
-func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
 // seeded is a pool (statements counted) on a database seeded with size.
-func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *counter) {
+func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *testenv.Statements) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testenv.DBURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &counter{}
-	cfg.ConnConfig.Tracer = c
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, c := testenv.CountedDB(t)
 	if err := scaleseed.Seed(t.Context(), pool, size); err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +64,12 @@ func TestIslandDetailsAreSetBased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := c.n.Load()
+	before := c.Count()
 	all, err := islands.Details(t.Context(), pool, isls)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := c.n.Load() - before; n != 3 {
+	if n := c.Count() - before; n != 3 {
 		t.Fatalf("details of %d islands cost %d statements, want 3", len(isls), n)
 	}
 	for _, isl := range isls {
@@ -113,10 +93,10 @@ func TestMembersByIDIsOneStatement(t *testing.T) {
 	if err := pool.QueryRow(t.Context(), `SELECT array_agg(id) FROM members`).Scan(&ids); err != nil {
 		t.Fatal(err)
 	}
-	before := c.n.Load()
+	before := c.Count()
 	ms, err := islands.MembersByID(t.Context(), pool, append(ids, -1))
-	if err != nil || len(ms) != 30 || c.n.Load()-before != 1 {
-		t.Fatalf("%d members, %v, %d statements", len(ms), err, c.n.Load()-before)
+	if err != nil || len(ms) != 30 || c.Count()-before != 1 {
+		t.Fatalf("%d members, %v, %d statements", len(ms), err, c.Count()-before)
 	}
 }
 
@@ -143,12 +123,12 @@ func TestDashboardGlanceIsCachedUntilATestFinishes(t *testing.T) {
 	if g.Attention[0].Red != 2 {
 		t.Fatalf("worst first: %+v", g.Attention[0])
 	}
-	before := c.n.Load()
+	before := c.Count()
 	again, err := rs.FederationGlance(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := c.n.Load() - before; n != 1 || !again.Built.Equal(g.Built) {
+	if n := c.Count() - before; n != 1 || !again.Built.Equal(g.Built) {
 		t.Fatalf("a second view cost %d statements (rebuilt: %v)", n, !again.Built.Equal(g.Built))
 	}
 	// A test finishes (as the verifier records it): the next view sees it.
@@ -161,13 +141,13 @@ func TestDashboardGlanceIsCachedUntilATestFinishes(t *testing.T) {
 		UPDATE restic_repositories SET last_run_id = n.id FROM n WHERE restic_repositories.id = n.repository_id`); err != nil {
 		t.Fatal(err)
 	}
-	before = c.n.Load()
+	before = c.Count()
 	after, err := rs.FederationGlance(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.n.Load()-before < 2 || after.Summary.Red != g.Summary.Red+1 || after.More != 6 {
-		t.Fatalf("after a finished test: %d statements, red %d (was %d), more %d", c.n.Load()-before, after.Summary.Red,
+	if c.Count()-before < 2 || after.Summary.Red != g.Summary.Red+1 || after.More != 6 {
+		t.Fatalf("after a finished test: %d statements, red %d (was %d), more %d", c.Count()-before, after.Summary.Red,
 			g.Summary.Red, after.More)
 	}
 }
@@ -250,10 +230,10 @@ func TestLatestDeliveriesOfManyChannelsIsOneStatement(t *testing.T) {
 	if err := pool.QueryRow(t.Context(), `SELECT array_agg(id) FROM notify_channels`).Scan(&ids); err != nil {
 		t.Fatal(err)
 	}
-	before := c.n.Load()
+	before := c.Count()
 	got, err := notify.LatestDeliveries(t.Context(), pool, ids, 5)
-	if err != nil || c.n.Load()-before != 1 {
-		t.Fatalf("%v, %d statements", err, c.n.Load()-before)
+	if err != nil || c.Count()-before != 1 {
+		t.Fatalf("%v, %d statements", err, c.Count()-before)
 	}
 	for _, id := range ids {
 		want, err := notify.DeliveryList(t.Context(), pool, []int64{id}, 5)

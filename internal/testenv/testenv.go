@@ -21,6 +21,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,3 +311,37 @@ func randHex(n int) string {
 // Unique returns a short random name with prefix, for buckets, users and slugs that must
 // not collide between parallel tests.
 func Unique(prefix string) string { return fmt.Sprintf("%s%s", prefix, randHex(5)) }
+
+// Statements counts the statements a pool sends (a pgx.QueryTracer): tests that prove a
+// page or a report costs a fixed number of statements read it before and after.
+type Statements struct{ n atomic.Int64 }
+
+// TraceQueryStart counts one statement.
+func (s *Statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+
+// TraceQueryEnd does nothing.
+func (s *Statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Count is how many statements the pool has sent so far.
+func (s *Statements) Count() int64 { return s.n.Load() }
+
+// CountedDB is DB's fresh database of the test's own, on a pool whose statements the
+// returned Statements count.
+func CountedDB(t testing.TB) (*pgxpool.Pool, *Statements) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(DBURL(t))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	s := &Statements{}
+	cfg.ConnConfig.Tracer = s
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(pool.Close) // registered after the drop, so it runs before it
+	return pool, s
+}
