@@ -85,10 +85,13 @@ func TestMigration010ClassifiesEarlierPersonalEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	recordN(t, l.pool, 2, "island.update") // actor: user 1 (ana@example.org in recordN), not personal
+	// Entry 2 names Ana as its target; entry 3 is her login under the address she had then
+	// (found by her user id, not her email); entry 4 only by the email she typed; entry 5 is
+	// no one's.
 	superuser(t, l.pool,
 		`INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, action, target_type, target_id, tree_hashes) VALUES
 			(2, now(), 'system', 'cli', 'cli', 'user.create', 'user', '`+itoa(ana)+`', sha256('x')),
-			(3, now(), 'user', '`+itoa(ana)+`', 'ana@a.example', 'auth.login', 'session', '1', sha256('x')),
+			(3, now(), 'user', '`+itoa(ana)+`', 'ana.before@a.example', 'auth.login', 'session', '1', sha256('x')),
 			(4, now(), 'anonymous', '', 'ana@a.example', 'auth.login_failed', '', '', sha256('x')),
 			(5, now(), 'anonymous', '', 'nobody@x.example', 'auth.login_failed', '', '', sha256('x'))`,
 		`DELETE FROM audit_entry_people`)

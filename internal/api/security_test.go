@@ -195,6 +195,13 @@ func TestPasswordChangeEndsOtherSessionsAndRevokesTokens(t *testing.T) {
 		Token string `json:"token"`
 	}
 	r.Decode(t, &tok)
+	// Both credentials are used once before the change, so that the server has them in its
+	// principal cache: the change must end them at once, not when the cache entry expires.
+	for name, cred := range map[string]string{"the other session": o.AccessToken, "the API token": tok.Token} {
+		if r := env.Do(apptest.Req{Method: "GET", Path: "/v1/me", Token: cred}); r.Status != 200 {
+			t.Fatalf("%s before the password change: %d", name, r.Status)
+		}
+	}
 	p, err := env.App.Identity.SessionPrincipal(context.Background(), f.AdminA.Session)
 	if err != nil {
 		t.Fatal(err)

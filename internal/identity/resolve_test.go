@@ -131,6 +131,45 @@ func TestRevocationThroughTheServiceIsImmediateDespiteTheCache(t *testing.T) {
 	}
 }
 
+// TestAPasswordChangeEndsCachedCredentialsAtOnce: after a password change, the person's other
+// sessions and their API tokens are refused at once, even when this process has them cached
+// (an hour's cache here), while the session that made the change goes on.
+func TestAPasswordChangeEndsCachedCredentialsAtOnce(t *testing.T) {
+	t.Parallel()
+	s := setupResolve(t, time.Hour)
+	ctx := audit.WithActor(context.Background(), audit.System("test"))
+	other, err := s.ids.Login(ctx, "admin@resolve.example", "correct-horse-battery-staple", "192.0.2.2", "another device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := map[string]func() (*identity.Principal, error){
+		"the API token":           func() (*identity.Principal, error) { return s.ids.TokenPrincipal(t.Context(), s.token) },
+		"the other session":       func() (*identity.Principal, error) { return s.ids.SessionPrincipal(t.Context(), other.SessionSecret) },
+		"the other session's JWT": func() (*identity.Principal, error) { return s.ids.AccessPrincipal(t.Context(), other.AccessToken) },
+	}
+	for name, resolve := range cached {
+		if _, err := resolve(); err != nil {
+			t.Fatalf("%s before the change: %v", name, err)
+		}
+	}
+	p := s.login.Principal
+	changed, err := s.ids.ChangePassword(identity.WithPrincipal(ctx, p), p, "correct-horse-battery-staple", "a-brand-new-long-passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.SessionsEnded != 1 || changed.TokensRevoked != 1 {
+		t.Errorf("changed = %+v, want 1 session ended and 1 token revoked", changed)
+	}
+	for name, resolve := range cached {
+		if _, err := resolve(); err == nil {
+			t.Errorf("%s is still accepted right after the password change", name)
+		}
+	}
+	if _, err := s.ids.SessionPrincipal(t.Context(), s.login.SessionSecret); err != nil {
+		t.Errorf("the session that changed the password: %v", err)
+	}
+}
+
 // TestRevocationByAnotherProcessTakesEffectWithinTheCacheTTL: a revocation this process did
 // not make (another server, or SQL) is seen once the cached entry expires.
 func TestRevocationByAnotherProcessTakesEffectWithinTheCacheTTL(t *testing.T) {
