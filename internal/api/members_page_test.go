@@ -10,7 +10,7 @@ import (
 
 // TestMemberListPagesAtExactMultiplesAndEmptySearches: paging through members whose count
 // is an exact multiple of the page size ends with an empty page (not a 500), and a search
-// with no match answers an empty list.
+// with no match answers an empty list, also when it holds LIKE's wildcards.
 func TestMemberListPagesAtExactMultiplesAndEmptySearches(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t)
@@ -48,7 +48,8 @@ func TestMemberListPagesAtExactMultiplesAndEmptySearches(t *testing.T) {
 			t.Fatalf("limit %d: saw %d members, want 6", limit, seen)
 		}
 	}
-	for _, q := range []string{"no-such-member", "no-such-member&limit=1"} {
+	// LIKE's wildcards are taken literally: no member's slug or name holds "%" or "_".
+	for _, q := range []string{"no-such-member", "no-such-member&limit=1", "%25", "_", "ged_2", `%5C`} {
 		r := env.Do(apptest.Req{Method: "GET", Path: "/v1/members?q=" + q, Token: f.ViewerA.Access})
 		var p page
 		if r.Status != 200 {
@@ -57,5 +58,10 @@ func TestMemberListPagesAtExactMultiplesAndEmptySearches(t *testing.T) {
 		if r.Decode(t, &p); len(p.Members) != 0 || p.NextCursor != nil {
 			t.Fatalf("q=%s: %s", q, r.Body)
 		}
+	}
+	r := env.Do(apptest.Req{Method: "GET", Path: "/v1/members?q=ged+2", Token: f.ViewerA.Access})
+	var p page
+	if r.Decode(t, &p); r.Status != 200 || len(p.Members) != 1 || p.Members[0].Slug != "page-2" {
+		t.Fatalf("q=ged 2: %d %s", r.Status, r.Body)
 	}
 }

@@ -44,3 +44,9 @@ func (w *Where) String() string {
 	}
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
+
+// Contains is an ILIKE pattern matching s anywhere, with LIKE's wildcards in s (% and _)
+// and the escape character taken literally: a search for "50%" finds "50%", not "500".
+func Contains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chatons/archipelago/internal/database"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -80,8 +81,8 @@ type MemberFilter struct {
 // MemberList lists members by id.
 func MemberList(ctx context.Context, q Querier, f MemberFilter) ([]Member, error) {
 	rows, err := q.Query(ctx, `SELECT `+memberColumns+` FROM members
-		WHERE id > $1 AND ($2 = '' OR slug ILIKE '%' || $2 || '%' OR name ILIKE '%' || $2 || '%')
-		ORDER BY id LIMIT $3`, f.After, f.Query, limit(f.Limit))
+		WHERE id > $1 AND ($2 = '' OR slug ILIKE $3 OR name ILIKE $3)
+		ORDER BY id LIMIT $4`, f.After, f.Query, database.Contains(f.Query), limit(f.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}

@@ -28,7 +28,8 @@ func MemberPage(ctx context.Context, q Querier, f MemberFilter, r paging.Request
 		w.And("id > ?", after)
 	}
 	if f.Query != "" {
-		w.And("(slug ILIKE '%' || ? || '%' OR name ILIKE '%' || ? || '%')", f.Query, f.Query)
+		like := database.Contains(f.Query)
+		w.And("(slug ILIKE ? OR name ILIKE ?)", like, like)
 	}
 	rows, err := q.Query(ctx, `SELECT `+memberColumns+` FROM members`+w.String()+` ORDER BY id LIMIT `+w.Arg(size+1), w.Args...)
 	if err != nil {

@@ -110,10 +110,6 @@ const gridRank = `CASE x.outcome WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN '
 
 var gridWorst = []string{StatusFailed, StatusError, StatusWarning, GridStateUntested, StatusPassed, ""}
 
-// likeEscape makes s match itself in a LIKE pattern.
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
 
 // GridPage reads one page of the grid's members with their repositories, in one statement.
 // The cursor is the sort key of the page's last member.
@@ -127,7 +123,7 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 		w.And("m.id = ANY(?)", f.MemberIDs)
 	}
 	if s := strings.TrimSpace(f.Query); s != "" {
-		like := "%" + likeEscape(s) + "%"
+		like := database.Contains(s)
 		w.And("(m.slug ILIKE ? OR m.name ILIKE ?)", like, like)
 	}
 	var outcomes []string
