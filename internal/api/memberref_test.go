@@ -114,9 +114,12 @@ func TestEveryPlaceThatNamesAMemberTakesItsIDOrItsSlug(t *testing.T) {
 	for _, req := range []apptest.Req{
 		{Method: "POST", Path: "/v1/members", Token: f.FedAdmin.Access, Body: map[string]any{"slug": "2026", "name": "Digits"}},
 		{Method: "PATCH", Path: "/v1/members/" + f.MemberB.Slug, Token: f.FedAdmin.Access, Body: map[string]any{"slug": "42"}},
+		// "federation" names the federation's own entries in ?member= of the audit log.
+		{Method: "POST", Path: "/v1/members", Token: f.FedAdmin.Access, Body: map[string]any{"slug": "federation", "name": "Fed"}},
+		{Method: "PATCH", Path: "/v1/members/" + f.MemberB.Slug, Token: f.FedAdmin.Access, Body: map[string]any{"slug": "federation"}},
 	} {
 		if res := env.Do(req); res.Status != 400 || res.ErrorField() != "slug" {
-			t.Errorf("%s %s with an all-digit slug: %d naming %q, want 400 naming slug\n%.300s", req.Method, req.Path, res.Status, res.ErrorField(), res.Body)
+			t.Errorf("%s %s with an all-digit or reserved slug: %d naming %q, want 400 naming slug\n%.300s", req.Method, req.Path, res.Status, res.ErrorField(), res.Body)
 		}
 	}
 	// A slug another member has: 409 naming slug, on creation and on rename.

@@ -138,6 +138,10 @@ func (in *MemberInput) normalise(create bool) error {
 		// The API names a member by its id or its slug, all digits meaning an id.
 		return &FieldError{Field: "slug", Problem: "must hold a letter or a dash (all digits would read as a member id)"}
 	}
+	if in.Slug != nil && *in.Slug == "federation" {
+		// ?member=federation names the federation's own entries in the audit log.
+		return &FieldError{Field: "slug", Problem: "is reserved: it names the federation itself"}
+	}
 	if in.Name != nil && (*in.Name == "" || len(*in.Name) > 200) {
 		return &FieldError{Field: "name", Problem: "must be 1 to 200 characters"}
 	}
