@@ -22,6 +22,7 @@ type Catalog struct {
 	bundle   *goi18n.Bundle
 	ids      map[Lang]map[string]bool
 	printers map[Lang]*Printer
+	retellState
 }
 
 // Load reads the embedded catalogs: locales/<lang>.yaml and locales/<area>.<lang>.yaml (one
