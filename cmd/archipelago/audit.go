@@ -210,9 +210,11 @@ func auditVerifyLocal(ctx context.Context, env *cliEnv) error {
 
 // failAudit prints the problems, the first one first, and returns exit status 1.
 func failAudit(env *cliEnv, problems []audit.Problem) error {
-	fmt.Fprintln(env.stdout, env.t("cli.audit.fail", "Problem", fmt.Sprint(problems[0])))
+	// The findings are worded in English by internal/audit and said in the session's
+	// language here (i18n.Printer.Retell); a finding with no translation stays English.
+	fmt.Fprintln(env.stdout, env.t("cli.audit.fail", "Problem", env.p.Retell(problems[0].String())))
 	for _, p := range problems[1:] {
-		fmt.Fprintln(env.stdout, env.t("cli.audit.also", "Problem", fmt.Sprint(p)))
+		fmt.Fprintln(env.stdout, env.t("cli.audit.also", "Problem", env.p.Retell(p.String())))
 	}
 	return exitError{1}
 }

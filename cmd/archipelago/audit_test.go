@@ -281,3 +281,23 @@ func TestAuditVerifyRemote(t *testing.T) {
 		t.Fatalf("today's saved checkpoint after the rewrite: exit %d\n%s", code, out)
 	}
 }
+
+// audit verify's findings are said in the session's language (LANG=fr_FR.UTF-8): the
+// audit package words them in English, the CLI says them again from the catalog.
+func TestAuditVerifyFindingsInTheSessionsLanguage(t *testing.T) {
+	t.Parallel()
+	l := newAuditLog(t)
+	recordN(t, l.pool, 10, "island.update")
+	if _, err := l.svc.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	superuser(t, l.pool, `UPDATE audit_entries SET details = '{"i": 999}' WHERE seq = 7`)
+	vars := map[string]string{"LANG": "fr_FR.UTF-8"}
+	for k, v := range l.vars {
+		vars[k] = v
+	}
+	code, out, stderr := runCLI(t, vars, "audit", "verify")
+	if code != 1 || !strings.Contains(out, "entrée 7\u202f: ne correspond pas à son empreinte de feuille enregistrée") || strings.Contains(out, "does not match") {
+		t.Fatalf("exit %d, want 1 and the finding in French:\n%s%s", code, out, stderr)
+	}
+}

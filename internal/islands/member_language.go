@@ -76,3 +76,23 @@ func (s *Service) MemberLanguageSet(ctx context.Context, memberID int64, lang st
 	}
 	return MemberLanguageGet(ctx, s.pool, memberID)
 }
+
+// MemberLanguages are the own language settings of the members ids ("en", "fr", "" for
+// the federation's default), in one statement, for a page that lists members.
+func MemberLanguages(ctx context.Context, q Querier, ids []int64) (map[int64]string, error) {
+	rows, err := q.Query(ctx, `SELECT id, coalesce(language, '') FROM members WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the languages of members: %w", err)
+	}
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var l string
+		if err := rows.Scan(&id, &l); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read the languages of members: %w", err)
+		}
+		out[id] = l
+	}
+	return out, rows.Err()
+}

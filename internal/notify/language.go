@@ -75,9 +75,9 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 			reason = p.T("notify.see_the_run")
 		}
 		if e.Kind == KindRestoreFailed {
-			return t("restore_failed", "Repository", repo, "Reason", reason)
+			return t("restore_failed", "Repository", repo, "Reason", p.Retell(reason))
 		}
-		return t("restore_error", "Repository", repo, "Reason", reason)
+		return t("restore_error", "Repository", repo, "Reason", p.Retell(reason))
 	case KindSnapshotStale:
 		age, ok1 := d.num("snapshot_age_seconds")
 		rpo, ok2 := d.num("rpo_seconds")
@@ -177,14 +177,14 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 		need, ok3 := d.num("required_approvals")
 		effect, ok4 := d.str("effect")
 		if ok1 && ok2 && ok3 && ok4 {
-			return t("approval_requested", "ID", id, "Approvals", got, "Required", need, "Effect", effect)
+			return t("approval_requested", "ID", id, "Approvals", got, "Required", need, "Effect", p.Retell(effect))
 		}
 	case KindApprovalDecided:
 		id, ok1 := d.num("request_id")
 		status, ok2 := d.str("status")
 		effect, ok3 := d.str("effect")
 		if ok1 && ok2 && ok3 {
-			return t("approval_decided", "ID", id, "Status", p.T("notify.approval_status."+status), "Effect", effect)
+			return t("approval_decided", "ID", id, "Status", p.T("notify.approval_status."+status), "Effect", p.Retell(effect))
 		}
 	case KindApprovalLiveness:
 		reach, ok1 := d.num("reachable")

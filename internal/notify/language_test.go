@@ -82,3 +82,39 @@ func TestMessagesSpeakTheMembersLanguage(t *testing.T) {
 		t.Fatalf("received fr %v, en %v, webhook %v: %+v", fr, en, wh, msgs)
 	}
 }
+
+// What the domains stored in English — a restore test's reason, an approval request's
+// effect — is said in the member's language in the mail (restic's own words excepted).
+func TestMailsSayStoredDomainTextsInTheMembersLanguage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, notify.Config{})
+	if _, err := b.pool.Exec(b.ctx, `UPDATE members SET language = 'fr' WHERE id = $1`, b.member); err != nil {
+		t.Fatal(err)
+	}
+	b.email(t, "admin@libre-nuage.example", &b.member)
+	at := time.Date(2026, 12, 5, 13, 3, 0, 0, time.UTC)
+	b.emit(t, notify.Event{Kind: notify.KindRestoreFailed, MemberID: &b.member, Subject: "repository/1", At: at,
+		Title: "Restore test of mail-server failed",
+		Detail: map[string]any{"repository": "mail-server", "reason": "the canary file \"canary.txt\" is not in snapshot 1a2b3c4d: " +
+			"put a file of that name holding the repository's canary token into the backed-up data"}})
+	b.emit(t, notify.Event{Kind: notify.KindApprovalRequested, MemberID: &b.member, Subject: "approval/5", At: at,
+		Title: "Approval needed (#5, 0 of 2): Delete island north (id 7), which holds 12345 vaults.",
+		Detail: map[string]any{"request_id": 5, "approvals": 0, "required_approvals": 2, "effect": "Delete island north (id 7), which holds 12345 vaults."}})
+	b.deliver(t)
+	msgs := waitFor(t, b.sink, 2)
+	body := ""
+	for _, m := range msgs {
+		body += m.Subject + "\n" + m.Body + "\n"
+	}
+	for _, want := range []string{"le fichier témoin \"canary.txt\" n’est pas dans l’instantané 1a2b3c4d\u202f: mettez dans les données sauvegardées",
+		"Supprimer l’île north (id 7), qui contient 12\u202f345 coffres."} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the French mails lack %q:\n%s", want, body)
+		}
+	}
+	for _, english := range []string{"is not in snapshot", "put a file of that name", "Delete island", "which holds"} {
+		if strings.Contains(body, english) {
+			t.Errorf("the French mails still say %q:\n%s", english, body)
+		}
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/islands"
 )
 
@@ -24,6 +26,10 @@ type memberRow struct {
 	// that edit was refused (EditOpen).
 	Edit     memberForm
 	EditOpen bool
+	// Language is the member's own language setting ("" for the federation's); CanSetLanguage
+	// shows its form (the member's admins, the federation's admins).
+	Language       string
+	CanSetLanguage bool
 }
 
 // memberForm is what the add and edit forms post (the slug only when adding).
@@ -56,6 +62,8 @@ type membersData struct {
 	AddOpen bool
 	// Query is the search (?q=, a substring of the slug or the name), "" for every member.
 	Query string
+	// FederationLanguage is the federation's default language, for the language forms.
+	FederationLanguage i18n.Lang
 }
 
 // membersView says how the Members page is shown beyond its data: a refused add or edit.
@@ -82,6 +90,7 @@ var memberFlashes = flashes{
 	"updated":   "portal.members.flash.updated",
 	"unchanged": "portal.common.unchanged",
 	"deleted":   "portal.members.flash.deleted",
+	"language":  "portal.members.flash.language",
 }
 
 func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status int, page Page, view membersView) {
@@ -113,11 +122,30 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 	for _, m := range ms {
 		st := stats[m.ID]
 		row := memberRow{Member: m, Edit: memberFormOf(m), Operates: st.Operates, Pledged: st.Pledged, Pledges: st.Pledges,
-			NotActive: st.NotActive}
+			NotActive: st.NotActive, CanSetLanguage: authz.Check(user(r), authz.MemberWrite, authz.Member(m.ID)) == nil}
 		if m.ID == view.editID {
 			row.Edit, row.EditOpen = view.edit, true
 		}
 		data.Members = append(data.Members, row)
+	}
+	if slices.ContainsFunc(data.Members, func(m memberRow) bool { return m.CanSetLanguage }) {
+		// The language forms: the members' settings and the federation's (two statements,
+		// only for someone who may change one).
+		langs, err := islands.MemberLanguages(r.Context(), p.pool, ids)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		for i := range data.Members {
+			data.Members[i].Language = langs[data.Members[i].Member.ID]
+		}
+		fed, err := p.identity.FederationLanguage(r.Context())
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		l, _ := i18n.Parse(fed)
+		data.FederationLanguage = cmpLang(l)
 	}
 	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.members"), "members", data
 	p.render(w, r, status, "members", page)
@@ -237,4 +265,34 @@ func (p *Portal) memberOutcome(w http.ResponseWriter, r *http.Request, err error
 	default:
 		http.Redirect(w, r, done, http.StatusSeeOther)
 	}
+}
+
+// MemberLanguage handles the language form of a member's line on the Members page: the
+// language of the reports and notification emails sent to the member ("en", "fr", or ""
+// for the federation's). The member's admins may set it for their member, the federation's
+// admins for any; it is set, and audited, by the same domain function as the API's
+// PUT /v1/members/{id}/language.
+func (p *Portal) MemberLanguage(w http.ResponseWriter, r *http.Request) {
+	m, ok := loadByID(p, w, r, "id", func(ctx context.Context, id int64) (islands.Member, error) {
+		return islands.MemberGetByID(ctx, p.pool, id)
+	}, nil)
+	if !ok {
+		return
+	}
+	l := p.l(r)
+	switch err := authz.Check(user(r), authz.MemberWrite, authz.Member(m.ID)); {
+	case errors.Is(err, authz.ErrHidden):
+		p.NotFound(w, r)
+		return
+	case err != nil:
+		p.render(w, r, http.StatusForbidden, "error", Page{Title: l.T("portal.common.not_allowed"), Error: l.T("portal.members.language.not_allowed")})
+		return
+	}
+	if _, err := p.islands.MemberLanguageSet(r.Context(), m.ID, r.PostFormValue("language")); err != nil {
+		p.refuse(w, r, err, map[string]string{"language": "portal.members.language.column"}, func(status int, msg string) {
+			p.renderMembers(w, r, status, Page{Error: msg}, membersView{})
+		})
+		return
+	}
+	http.Redirect(w, r, "/members?done=language&member="+m.Slug+"#member-"+m.Slug, http.StatusSeeOther)
 }

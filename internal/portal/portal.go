@@ -139,6 +139,7 @@ func New(d Deps) (*Portal, error) {
 		"rankClass":    rankClass,
 		"outcomeClass": outcomeClass,
 		"reason":       reasonOf,
+		"retell":       (*i18n.Printer)(nil).Retell,
 		"morningTable": func(page Page, rows any, showMember bool) morningTable {
 			return morningTable{Page: page, Rows: rows, ShowMember: showMember}
 		},
@@ -158,6 +159,10 @@ func New(d Deps) (*Portal, error) {
 		funcs["t"], funcs["n"], funcs["bytes"], funcs["pct"], funcs["num"] = pr.T, pr.N, sizer(pr), pr.Percent, pr.Number
 		funcs["duration"] = func(v any) string { return durationIn(pr, humanSeconds(v)) }
 		funcs["enum"] = enumIn(pr)
+		// Domain texts stored in English (a test's reason, an approval's effect) said in the
+		// page's language (i18n.Printer.Retell); restic's own words stay as they are.
+		funcs["retell"] = pr.Retell
+		funcs["reason"] = func(status, reason string) reasonView { return reasonOf(status, pr.Retell(reason)) }
 		p.pages[lang] = map[string]*template.Template{}
 		for _, name := range names {
 			base := path.Base(name)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/i18n"
@@ -24,8 +26,9 @@ var refusalSentences = map[string]string{
 // (labels, when given, rename fields for the form at hand); an object in use gives the
 // domain's reason alone (callers put what was refused before it). It returns ("", 0) for
 // nil, for a missing object (the caller answers the 404 page) and for an unexpected error.
-// The sentence is in l's language; the domain's own words (what is wrong with a field) are
-// the domain's.
+// The sentence is in l's language, the domain's own words (what is wrong with a field) too:
+// they are said through the API's messages (problem.Localize), in English when the
+// catalog has no translation.
 func problemOf(l *i18n.Printer, err error, labels map[string]string) (string, int) {
 	var (
 		bad formError
@@ -37,6 +40,7 @@ func problemOf(l *i18n.Printer, err error, labels map[string]string) (string, in
 		fb  *problem.ForbiddenError
 		ue  *problem.UnreachableError
 	)
+	say := func(text, format string, args []any) string { return problem.Localize(l, text, format, args) }
 	label := func(field string) string {
 		if lb, ok := labels[field]; ok {
 			if strings.HasPrefix(lb, "portal.") { // a catalog key
@@ -55,31 +59,31 @@ func problemOf(l *i18n.Printer, err error, labels map[string]string) (string, in
 		return l.T(ke.Key, "Field", l.T(ke.Field), "Unit", ke.Unit), http.StatusBadRequest
 	case errors.As(err, &fe):
 		if fe.Field == "admin_token" && strings.Contains(fe.Problem, "refused") {
-			return l.T("portal.problem.admin_token", "Problem", fe.Problem), http.StatusBadRequest
+			return l.T("portal.problem.admin_token", "Problem", say(fe.Problem, fe.Format, fe.Args)), http.StatusBadRequest
 		}
-		return l.T("portal.problem.field", "Field", label(fe.Field), "Problem", fe.Problem), http.StatusBadRequest
+		return l.T("portal.problem.field", "Field", label(fe.Field), "Problem", say(fe.Problem, fe.Format, fe.Args)), http.StatusBadRequest
 	case errors.As(err, &rf):
 		if key, ok := refusalSentences[rf.Code]; ok {
-			return l.T(key, "Problem", rf.Problem), http.StatusUnprocessableEntity
+			return l.T(key, "Problem", say(rf.Problem, "", nil)), http.StatusUnprocessableEntity
 		}
-		return l.T("portal.problem.refused", "Problem", rf.Problem), http.StatusUnprocessableEntity
+		return l.T("portal.problem.refused", "Problem", say(rf.Problem, "", nil)), http.StatusUnprocessableEntity
 	case errors.As(err, &ce):
 		if ce.Field == "" {
-			return l.T("portal.problem.refused", "Problem", ce.Problem), http.StatusConflict
+			return l.T("portal.problem.refused", "Problem", say(ce.Problem, ce.Format, ce.Args)), http.StatusConflict
 		}
-		return l.T("portal.problem.field", "Field", label(ce.Field), "Problem", ce.Problem), http.StatusConflict
+		return l.T("portal.problem.field", "Field", label(ce.Field), "Problem", say(ce.Problem, ce.Format, ce.Args)), http.StatusConflict
 	case errors.Is(err, problem.ErrInUse):
 		msg := err.Error()
 		if _, after, ok := strings.Cut(msg, problem.ErrInUse.Error()+": "); ok {
 			msg = after
 		}
-		return msg + ".", http.StatusConflict
+		return say(msg, "", nil) + ".", http.StatusConflict
 	case errors.As(err, &ue):
 		return l.T("portal.problem.unreachable", "Problem", ue.Error()), http.StatusBadGateway
 	case errors.As(err, &th):
-		return capitalize(th.Problem) + ".", http.StatusTooManyRequests
+		return capitalize(say(th.Problem, "", nil)) + ".", http.StatusTooManyRequests
 	case errors.As(err, &fb):
-		return capitalize(fb.Problem) + ".", http.StatusForbidden
+		return capitalize(say(fb.Problem, "", nil)) + ".", http.StatusForbidden
 	case errors.Is(err, authz.ErrDenied):
 		return l.T("portal.problem.refused", "Problem", err.Error()), http.StatusForbidden
 	}
@@ -123,7 +127,8 @@ func capitalize(s string) string {
 	if s == "" {
 		return s
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	r, n := utf8.DecodeRuneInString(s) // « élément … » as well as "element …"
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // flashes maps the done= of a redirect after a form to the catalog key of the message the

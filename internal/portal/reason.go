@@ -2,6 +2,7 @@ package portal
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -39,7 +40,9 @@ func reasonOf(status, reason string) reasonView {
 		r := []rune(title)
 		title = strings.TrimSpace(string(r[:reasonTitleMax])) + "…"
 	}
-	v := reasonView{Title: strings.TrimRight(title, ".:;"), Status: status}
+	// A French reason puts a (narrow no-break) space before « : » and « ; ».
+	v := reasonView{Title: strings.TrimRightFunc(title, func(r rune) bool { return strings.ContainsRune(".:;", r) || unicode.IsSpace(r) }),
+		Status: status}
 	if v.Title != strings.TrimRight(reason, ".") {
 		v.Detail = reason
 	}

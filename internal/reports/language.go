@@ -98,6 +98,7 @@ func (s speaker) funcs() template.FuncMap {
 	return template.FuncMap{
 		"t":         s.t,
 		"word":      s.word,
+		"retell":    s.p.Retell, // a test's reason, stored in English
 		"when":      s.when,
 		"day":       s.day,
 		"lastday":   s.lastday,
@@ -138,7 +139,7 @@ var attentionPatterns = []struct {
 	say func(s speaker, m []string) (string, bool)
 }{
 	{regexp.MustCompile(`^Repository (.+) is red — its latest test (\w+): (.*)\.$`), func(s speaker, m []string) (string, bool) {
-		return s.t("attn.red_reason", "Repository", m[1], "Outcome", s.word(m[2]), "Reason", m[3]), true
+		return s.t("attn.red_reason", "Repository", m[1], "Outcome", s.word(m[2]), "Reason", s.p.Retell(m[3])), true
 	}},
 	{regexp.MustCompile(`^Repository (.+) is red — its latest test (\w+)\.$`), func(s speaker, m []string) (string, bool) {
 		return s.t("attn.red", "Repository", m[1], "Outcome", s.word(m[2])), true

@@ -121,6 +121,7 @@ var matrix = []row{
 	{method: "POST", route: "/members", body: url.Values{"slug": {"matrix-portal-member"}, "name": {"Matrix portal"}}, want: want{303, 403, 403, 403, 303}},
 	{method: "POST", route: "/members/{id}/edit", path: "/members/{memberA}/edit", body: url.Values{"name": {"Member A"}}, want: want{303, 403, 403, 403, 303}},
 	{method: "POST", route: "/members/{id}/delete", path: "/members/999999/delete", body: url.Values{"confirm": {"yes"}}, want: want{303, 403, 403, 403, 404}},
+	{method: "POST", route: "/members/{id}/language", path: "/members/{memberA}/language", body: url.Values{"language": {""}}, want: want{303, 403, 303, 404, 303}},
 	{method: "POST", route: "/islands", body: url.Values{"name": {"m"}, "admin_endpoint": {"ftp://x"}}, want: want{303, 403, 403, 403, 400}},
 	{method: "POST", route: "/islands/{id}/edit", path: "/islands/999999/edit", body: url.Values{"name": {"X"}}, want: want{303, 403, 403, 403, 404}},
 	{method: "POST", route: "/islands/{id}/poll", path: "/islands/999999/poll", body: url.Values{}, want: want{303, 403, 403, 403, 404}},

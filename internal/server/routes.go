@@ -208,6 +208,7 @@ func (s *Server) routes() chi.Router {
 			r.Post("/members", p.MemberCreate)
 			r.Post("/members/{id}/edit", p.MemberUpdate)
 			r.Post("/members/{id}/delete", p.MemberDelete)
+			r.Post("/members/{id}/language", p.MemberLanguage)
 			r.Get("/people", p.People)
 			r.Post("/people", p.PersonAdd)
 			r.Post("/people/{user_id}/role", p.PersonRole)
