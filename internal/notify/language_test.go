@@ -98,7 +98,7 @@ func TestMailsSayStoredDomainTextsInTheMembersLanguage(t *testing.T) {
 		Detail: map[string]any{"repository": "mail-server", "reason": "the canary file \"canary.txt\" is not in snapshot 1a2b3c4d: " +
 			"put a file of that name holding the repository's canary token into the backed-up data"}})
 	b.emit(t, notify.Event{Kind: notify.KindApprovalRequested, MemberID: &b.member, Subject: "approval/5", At: at,
-		Title: "Approval needed (#5, 0 of 2): Delete island north (id 7), which holds 12345 vaults.",
+		Title:  "Approval needed (#5, 0 of 2): Delete island north (id 7), which holds 12345 vaults.",
 		Detail: map[string]any{"request_id": 5, "approvals": 0, "required_approvals": 2, "effect": "Delete island north (id 7), which holds 12345 vaults."}})
 	b.deliver(t)
 	msgs := waitFor(t, b.sink, 2)

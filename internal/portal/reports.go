@@ -97,7 +97,37 @@ func (p *Portal) ReportGenerate(w http.ResponseWriter, r *http.Request) {
 type reportData struct {
 	Stored reports.Stored
 	Body   template.HTML
-	Tables []string
+	Tables []reportTable
+}
+
+// reportTable is a CSV table of a report: its name in the URL, its label in the page's language.
+type reportTable struct{ Name, Label string }
+
+// reportTableLabels are the catalog keys of the CSV tables' names (reports.Tables).
+var reportTableLabels = map[string]string{
+	"repositories": "portal.report.table.repositories",
+	"failures":     "portal.report.table.failures",
+	"tests":        "portal.report.table.tests",
+	"vaults":       "portal.report.table.vaults",
+	"pledges":      "portal.report.table.pledges",
+	"key_events":   "portal.report.table.key_events",
+	"matrix":       "portal.report.table.matrix",
+	"islands":      "portal.report.table.islands",
+	"incidents":    "portal.report.table.incidents",
+}
+
+// reportTables are the CSV tables of a scope, labelled in l's language (a table without a
+// label shows its name).
+func reportTables(l *i18n.Printer, scope string) []reportTable {
+	var out []reportTable
+	for _, name := range reports.Tables[scope] {
+		label := name
+		if key, ok := reportTableLabels[name]; ok {
+			label = l.T(key)
+		}
+		out = append(out, reportTable{Name: name, Label: label})
+	}
+	return out
 }
 
 // Report shows one report in the portal, with its downloads.
@@ -129,5 +159,5 @@ func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "report", Page{Title: p.l(r).T("portal.reports.go.title", "ID", st.ID), Nav: "reports", Flash: reportFlash(r, p.l(r)),
-		Data: reportData{Stored: st, Body: body, Tables: reports.Tables[st.Scope]}})
+		Data: reportData{Stored: st, Body: body, Tables: reportTables(p.l(r), st.Scope)}})
 }
