@@ -210,9 +210,9 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 				return err
 			}
 			if output == "table" {
-				return client.Render(env.stdout, output, []client.Object{o}, r.Columns)
+				return client.Render(env.stdout, env.p, output, []client.Object{o}, r.Columns)
 			}
-			return client.Render(env.stdout, output, o, nil)
+			return client.Render(env.stdout, env.p, output, o, nil)
 		}
 		q := url.Values{}
 		for k, v := range filters {
@@ -230,7 +230,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		if err != nil {
 			return err
 		}
-		if err := client.Render(env.stdout, output, items, r.Columns); err != nil {
+		if err := client.Render(env.stdout, env.p, output, items, r.Columns); err != nil {
 			return err
 		}
 		if more {
@@ -245,7 +245,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		if err != nil {
 			return err
 		}
-		return client.Render(env.stdout, output, o, nil)
+		return client.Render(env.stdout, env.p, output, o, nil)
 	case "create":
 		if r.Create == nil {
 			return errors.New(env.t("client.not_creatable", "Name", r.Name))
@@ -284,7 +284,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		if err != nil {
 			return err
 		}
-		if err := client.Render(env.stdout, output, o, nil); err != nil {
+		if err := client.Render(env.stdout, env.p, output, o, nil); err != nil {
 			return err
 		}
 		if r.Create.SecretNote != "" {

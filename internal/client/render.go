@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/quota"
 )
 
@@ -26,8 +27,10 @@ type Column struct {
 }
 
 // Render writes v (an Object or a []Object) in format. For tables, columns choose what is
-// shown; an Object without columns is printed as one "field: value" line per field.
-func Render(w io.Writer, format string, v any, columns []Column) error {
+// shown; an Object without columns is printed as one "field: value" line per field. Tables
+// write sizes and counts in p's language (« 1,5 Go », « 12 345 »; a nil p is English, whose
+// sizes keep the API's "1.5 GB"); JSON and YAML, which scripts read, never change.
+func Render(w io.Writer, p *i18n.Printer, format string, v any, columns []Column) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
@@ -52,12 +55,12 @@ func Render(w io.Writer, format string, v any, columns []Column) error {
 			for _, o := range t {
 				row := make([]string, len(columns))
 				for i, c := range columns {
-					row[i] = cell(c.Field, Field(o, c.Field))
+					row[i] = cell(p, c.Field, Field(o, c.Field))
 				}
 				fmt.Fprintln(tw, strings.Join(row, "\t"))
 			}
 		case Object:
-			describe(tw, "", t)
+			describe(tw, p, "", t)
 		default:
 			return fmt.Errorf("cannot print %T as a table", v)
 		}
@@ -67,7 +70,7 @@ func Render(w io.Writer, format string, v any, columns []Column) error {
 }
 
 // describe prints an object's fields, sorted, nested objects indented.
-func describe(w io.Writer, indent string, o Object) {
+func describe(w io.Writer, p *i18n.Printer, indent string, o Object) {
 	keys := make([]string, 0, len(o))
 	for k := range o {
 		keys = append(keys, k)
@@ -77,7 +80,7 @@ func describe(w io.Writer, indent string, o Object) {
 		switch v := o[k].(type) {
 		case map[string]any:
 			fmt.Fprintf(w, "%s%s:\n", indent, k)
-			describe(w, indent+"  ", v)
+			describe(w, p, indent+"  ", v)
 		case []any:
 			if len(v) == 0 {
 				fmt.Fprintf(w, "%s%s:\t[]\n", indent, k)
@@ -87,13 +90,13 @@ func describe(w io.Writer, indent string, o Object) {
 			for i, e := range v {
 				if m, ok := e.(map[string]any); ok {
 					fmt.Fprintf(w, "%s  [%d]\n", indent, i)
-					describe(w, indent+"    ", m)
+					describe(w, p, indent+"    ", m)
 				} else {
-					fmt.Fprintf(w, "%s  - %s\n", indent, cell("", e))
+					fmt.Fprintf(w, "%s  - %s\n", indent, cell(p, "", e))
 				}
 			}
 		default:
-			fmt.Fprintf(w, "%s%s:\t%s\n", indent, k, cell(k, v))
+			fmt.Fprintf(w, "%s%s:\t%s\n", indent, k, cell(p, k, v))
 		}
 	}
 }
@@ -111,15 +114,27 @@ func Field(o Object, path string) any {
 	return cur
 }
 
-// cell formats one value for a table.
-func cell(field string, v any) string {
+// countFields are the suffixes of the fields that hold counts, grouped the language's way
+// in tables (ids, ports and sequence numbers are not).
+var countFields = []string{"_objects", "_count", "_files", "objects", "files", "count"}
+
+// cell formats one value for a table in p's language.
+func cell(p *i18n.Printer, field string, v any) string {
 	switch t := v.(type) {
 	case nil:
 		return "-"
 	case json.Number:
 		if strings.HasSuffix(field, "_bytes") {
 			if n, err := t.Int64(); err == nil {
-				return quota.Bytes(n)
+				if p.Lang() == i18n.English {
+					return quota.Bytes(n) // as the API's texts and the portal write it
+				}
+				return p.Bytes(n)
+			}
+		}
+		for _, suffix := range countFields {
+			if n, err := t.Int64(); err == nil && strings.HasSuffix(field, suffix) {
+				return p.Number(n)
 			}
 		}
 		return t.String()

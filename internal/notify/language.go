@@ -201,7 +201,8 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 }
 
 // detailValue writes a detail value for people: sizes (…_bytes) and times as the
-// language writes them, the rest as it is.
+// language writes them, the domain's stored English sentences said again (Retell), the
+// rest as it is.
 func detailValue(p *i18n.Printer, loc *time.Location, k string, v any) string {
 	d := detail{k: v}
 	if strings.HasSuffix(k, "_bytes") {
@@ -216,6 +217,9 @@ func detailValue(p *i18n.Printer, loc *time.Location, k string, v any) string {
 	}
 	if f, ok := v.(float64); ok && f == float64(int64(f)) {
 		return p.Number(int64(f))
+	}
+	if s, ok := v.(string); ok {
+		return p.Retell(s) // a test's reason, an approval's effect: stored in English
 	}
 	return fmt.Sprint(v)
 }
