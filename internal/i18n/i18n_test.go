@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,5 +171,32 @@ func TestFormatsFollowTheLanguage(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, c.got, c.want)
 		}
+	}
+}
+
+// French writes « numéro » one way: « nº » (the masculine ordinal indicator, U+00BA, the
+// typographers' form; a screen reader says « numéro », where « n° » uses the degree sign)
+// followed by a no-break space (docs/i18n.md).
+func TestFrenchWritesNumeroOneWay(t *testing.T) {
+	files, err := catalogFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := regexp.MustCompile(`n°|N°|[nN]º[^\x{00a0}]`)
+	n := 0
+	for _, name := range files[French] {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(data), "nº\u00a0")
+		for i, line := range strings.Split(string(data), "\n") {
+			if bad.MatchString(line) {
+				t.Errorf("%s:%d: write « nº » and a no-break space: %s", name, i+1, line)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no « nº » in the French catalogs: is the test still reading them?")
 	}
 }
