@@ -130,7 +130,7 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 			u, _ := d.num("untested")
 			// The period is half-open: its last day is the one before its end.
 			return t("report_published", "Period", p.T("notify.period."+period), "Who", who, "Start", p.Date(start, loc),
-				"End", p.Date(end.Add(-time.Second), loc), "Green", g, "Amber", a, "Red", r, "Untested", u)
+				"End", p.Date(end.Add(-time.Second), loc), "Green", p.Number(g), "Amber", p.Number(a), "Red", p.Number(r), "Untested", p.Number(u))
 		}
 	case KindTest:
 		if by, ok := d.str("requested_by"); ok {
@@ -177,7 +177,7 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 		need, ok3 := d.num("required_approvals")
 		effect, ok4 := d.str("effect")
 		if ok1 && ok2 && ok3 && ok4 {
-			return t("approval_requested", "ID", id, "Approvals", got, "Required", need, "Effect", p.Retell(effect))
+			return t("approval_requested", "ID", id, "Approvals", p.Number(got), "Required", p.Number(need), "Effect", p.Retell(effect))
 		}
 	case KindApprovalDecided:
 		id, ok1 := d.num("request_id")
@@ -190,7 +190,7 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 		reach, ok1 := d.num("reachable")
 		need, ok2 := d.num("required")
 		if ok1 && ok2 {
-			return t("approval_liveness", "Reachable", reach, "Required", need)
+			return t("approval_liveness", "Reachable", p.Number(reach), "Required", p.Number(need))
 		}
 	case KindApprovalPing:
 		if user, ok := d.str("user"); ok {

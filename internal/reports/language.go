@@ -76,6 +76,22 @@ func (s speaker) pct(f *float64) string {
 
 func (s speaker) bytes(n int64) string { return s.p.Bytes(n) }
 
+// num is a count with the language's digit grouping (« 12 345 »).
+func (s speaker) num(v any) string {
+	switch n := v.(type) {
+	case int:
+		return s.p.Number(int64(n))
+	case int64:
+		return s.p.Number(n)
+	case *int64:
+		if n == nil {
+			return "—"
+		}
+		return s.p.Number(*n)
+	}
+	return fmt.Sprint(v)
+}
+
 // secs is a duration as "3d 4h", "5h 10m", "12m", "40s" (« 3 j 4 h », « 5 h 10 min »).
 func (s speaker) secs(secs int64) string {
 	if s.p.Lang() == i18n.English {
@@ -99,6 +115,7 @@ func (s speaker) funcs() template.FuncMap {
 		"t":         s.t,
 		"word":      s.word,
 		"retell":    s.p.Retell, // a test's reason, stored in English
+		"num":       s.num,
 		"when":      s.when,
 		"day":       s.day,
 		"lastday":   s.lastday,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/notify"
@@ -82,5 +83,38 @@ func TestReportSpeaksTheMembersLanguage(t *testing.T) {
 	}
 	if first, _, _ := strings.Cut(csv, "\n"); first != "vault_id,vault,island,status,quota_bytes,usage_bytes,usage_ratio,level" {
 		t.Errorf("English CSV header: %q", first)
+	}
+}
+
+// Counts in a report are grouped the reader's way (« 12 345 tests »), and a failed test's
+// reason, stored in English, is said in French.
+func TestReportCountsAndReasonsInTheReadersLanguage(t *testing.T) {
+	t.Parallel()
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Build(memberFixture())
+	rep.Summary.Tests = 12345
+	rep.Checkpoint.TreeSize = 23456
+	if len(rep.Repositories) > 0 {
+		rep.Repositories[0].Tests.Total = 34567
+		rep.Repositories[0].Failures = append(rep.Repositories[0].Failures, Failure{Outcome: "failed",
+			Reason: "the repository holds no snapshot: no backup has been made into it yet"})
+	}
+	var html bytes.Buffer
+	if err := StandaloneHTML(&html, View{R: rep, ID: 7, Printer: cat.Printer(i18n.French), Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	body := html.String()
+	for _, want := range []string{"12\u202f345", "23\u202f456", "34\u202f567", "le dépôt ne contient aucun instantané"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the French report lacks %q", want)
+		}
+	}
+	for _, english := range []string{"holds no snapshot"} {
+		if strings.Contains(body, english) {
+			t.Errorf("the French report still writes %q", english)
+		}
 	}
 }
