@@ -538,7 +538,7 @@ func capacityChart(l *i18n.Printer, obs []islands.Observation, pledged int64, no
 		t := start.Add(time.Duration(f * span * float64(time.Second)))
 		c.XLabels = append(c.XLabels, chartLabel{X: x(t), Y: float64(c.StripY + c.StripH + 16), Text: t.In(loc).Format("15:04 MST")})
 	}
-	c.Summary = l.T("portal.islands.chart.summary", "Polls", len(obs), "Since", exactIn(l, start, loc), "Bad", bad,
+	c.Summary = l.T("portal.islands.chart.summary", "Polls", l.Number(int64(len(obs))), "Since", exactIn(l, start, loc), "Bad", bad,
 		"Capacity", sizer(l)(lastCap(obs)), "Pledged", sizer(l)(pledged))
 	return c
 }

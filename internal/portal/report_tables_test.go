@@ -1,10 +1,14 @@
 package portal
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/reports"
+	"github.com/chatons/archipelago/internal/verify"
 )
 
 // The report page's CSV links name their tables in the page's language (« CSV de la
@@ -29,5 +33,28 @@ func TestReportTablesAreNamedInTheReadersLanguage(t *testing.T) {
 	got := fr.T("portal.report.csv", "Value", reportTables(fr, reports.ScopeFederation)[0].Label)
 	if got != "CSV de la matrice" {
 		t.Errorf("the federation report's first CSV link reads %q", got)
+	}
+}
+
+// The portal's messages group counts the reader's way: the snapshot timeline of a
+// repository with 12 345 snapshots says « 12 345 » in French.
+func TestPortalMessagesGroupCountsTheReadersWay(t *testing.T) {
+	t.Parallel()
+	c, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	snaps := make([]verify.SnapshotSeen, 12345)
+	for i := range snaps {
+		snaps[i] = verify.SnapshotSeen{ID: fmt.Sprintf("%08x", i), Time: now.Add(-time.Duration(len(snaps)-i) * time.Minute)}
+	}
+	fr := snapshotTimeline(c.Printer(i18n.French), snaps, false, now.Add(-30*24*time.Hour), now, time.UTC)
+	if !strings.Contains(fr.Summary, "12\u202f345") {
+		t.Errorf("French timeline summary: %q", fr.Summary)
+	}
+	en := snapshotTimeline(c.Printer(i18n.English), snaps, false, now.Add(-30*24*time.Hour), now, time.UTC)
+	if !strings.Contains(en.Summary, "12,345") {
+		t.Errorf("English timeline summary: %q", en.Summary)
 	}
 }

@@ -380,7 +380,7 @@ func runChart(l *i18n.Printer, title, unit string, pts []chartPoint, target floa
 		c.XLabels = append(c.XLabels, chartLabel{X: float64(c.Left + c.PlotW - 16), Y: float64(c.Top + c.PlotH + 16), Text: shortDayIn(l, end, loc)})
 	}
 	last := pts[len(pts)-1]
-	c.Summary = l.T("portal.restore.chart.summary", "Title", title, "Tests", len(pts), "Latest", durationIn(l, format(last.Value)))
+	c.Summary = l.T("portal.restore.chart.summary", "Title", title, "Tests", l.Number(int64(len(pts))), "Latest", durationIn(l, format(last.Value)))
 	return c
 }
 

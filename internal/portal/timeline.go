@@ -88,9 +88,9 @@ func snapshotTimeline(l *i18n.Printer, snaps []verify.SnapshotSeen, more bool, s
 	y := float64(t.Top + t.PlotH + 16)
 	t.XLabels = []chartLabel{{X: float64(t.Left + 30), Y: y, Text: shortDayIn(l, since, loc)},
 		{X: float64(t.Left + t.PlotW - 30), Y: y, Text: shortDayIn(l, now, loc)}}
-	t.Summary = l.T("portal.timeline.summary", "Snapshots", len(snaps), "Gone", gone)
+	t.Summary = l.T("portal.timeline.summary", "Snapshots", l.Number(int64(len(snaps))), "Gone", l.Number(int64(gone)))
 	if more {
-		t.Summary += " " + l.T("portal.timeline.more", "Snapshots", len(snaps))
+		t.Summary += " " + l.T("portal.timeline.more", "Snapshots", l.Number(int64(len(snaps))))
 	}
 	return t
 }
