@@ -9,6 +9,7 @@ DEMO_ARGS  ?=
 export GOTOOLCHAIN := local
 export ARCHIPELAGO_MINIO  ?= $(TOOLS_BIN)/minio
 export ARCHIPELAGO_RESTIC ?= $(TOOLS_BIN)/restic
+export ARCHIPELAGO_OIDC_PROVIDER ?= $(TOOLS_BIN)/oidc-provider
 
 .PHONY: all build tools os-deps demo test vet bench bench-scale clean
 
@@ -18,13 +19,19 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/archipelago ./cmd/archipelago
 
-## tools: build the pinned MinIO and restic (tools/go.mod) into .tools/bin
-tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/restic
+## tools: build the pinned MinIO and restic (tools/go.mod) and the test OpenID provider (tools/oidcprovider) into .tools/bin
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/restic $(TOOLS_BIN)/oidc-provider
 
 $(TOOLS_BIN)/restic: tools/go.mod tools/go.sum
 	@echo "building restic (pinned in tools/go.mod) …"
 	cd tools && GOBIN=$(TOOLS_BIN) $(GO) install github.com/restic/restic/cmd/restic
 	@touch $@
+
+# The OpenID provider the OIDC login tests run as a separate process: zitadel/oidc's example
+# provider plus a users file and a groups claim, in a module of its own (tools/oidcprovider).
+$(TOOLS_BIN)/oidc-provider: tools/oidcprovider/go.mod tools/oidcprovider/go.sum tools/oidcprovider/main.go
+	@echo "building the test OpenID provider (tools/oidcprovider) …"
+	cd tools/oidcprovider && $(GO) build -o $(TOOLS_BIN)/oidc-provider .
 
 $(TOOLS_BIN)/minio: tools/go.mod tools/go.sum
 	@echo "building MinIO (pinned in tools/go.mod; the first build takes a few minutes) …"

@@ -29,6 +29,7 @@ import (
 	"github.com/chatons/archipelago/internal/jobs"
 	"github.com/chatons/archipelago/internal/metrics"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/oidclogin"
 	"github.com/chatons/archipelago/internal/portal"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/reports"
@@ -144,7 +145,11 @@ func (a *App) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build API reference: %w", err)
 	}
-	p, err := portal.New(portal.Deps{APIReference: ref, Attest: a.Attest, Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
+	oidcClient, err := a.buildOIDC()
+	if err != nil {
+		return err
+	}
+	p, err := portal.New(portal.Deps{OIDC: oidcClient, APIReference: ref, Attest: a.Attest, Logger: a.Log, Version: api.Version, Pool: a.Pool, Identity: a.Identity,
 		SecureCookies: a.Cfg.SecureCookies(), Islands: a.Islands, Notify: a.Notify, Reports: a.Reports, Audit: a.Audit, Vaults: a.Vaults, Verify: a.Verify,
 		Protection: a.Protection, Approvals: a.Approvals})
 	if err != nil {
@@ -270,3 +275,18 @@ const auditCheckpointEvery = time.Minute
 
 // Close releases the database pool.
 func (a *App) Close() { a.Pool.Close() }
+
+// buildOIDC builds the login through the identity provider when ARCHIPELAGO_OIDC_ISSUER is
+// set (nil otherwise). The provider is contacted at the first login, not here.
+func (a *App) buildOIDC() (*oidclogin.Client, error) {
+	if !a.Cfg.OIDCEnabled() {
+		return nil, nil
+	}
+	rm, err := oidclogin.ParseRoleMap(a.Cfg.OIDCRoleMap)
+	if err != nil {
+		return nil, &config.Error{Var: "ARCHIPELAGO_OIDC_ROLE_MAP", Problem: err.Error()}
+	}
+	return oidclogin.New(oidclogin.Config{Issuer: a.Cfg.OIDCIssuer, ClientID: a.Cfg.OIDCClientID, ClientSecret: a.Cfg.OIDCClientSecret,
+		Name: a.Cfg.OIDCName, Scopes: a.Cfg.OIDCScopes, GroupsClaim: a.Cfg.OIDCGroupsClaim, RoleMap: rm, PublicURL: a.Cfg.PublicURL,
+		CookieKey: a.Keyring.Derive("oidc-flow-cookie"), Secure: a.Cfg.SecureCookies()}, a.Log)
+}

@@ -83,7 +83,21 @@ type Config struct {
 	MetricsPerObject bool // ARCHIPELAGO_METRICS_PER_OBJECT
 	// DevShortCoolingOff lets the approval cooling-off go below 72 h (sandbox, development).
 	DevShortCoolingOff bool // ARCHIPELAGO_DEV_SHORT_COOLING_OFF
+
+	// OIDC login (internal/oidclogin; docs/deploy.md). Off unless OIDCIssuer is set.
+	OIDCIssuer       string   // ARCHIPELAGO_OIDC_ISSUER
+	OIDCClientID     string   // ARCHIPELAGO_OIDC_CLIENT_ID
+	OIDCClientSecret string   // ARCHIPELAGO_OIDC_CLIENT_SECRET (secret; prefer _FILE)
+	OIDCName         string   // ARCHIPELAGO_OIDC_NAME: the provider's name on the login button
+	OIDCScopes       []string // ARCHIPELAGO_OIDC_SCOPES
+	OIDCGroupsClaim  string   // ARCHIPELAGO_OIDC_GROUPS_CLAIM
+	// OIDCRoleMap is ARCHIPELAGO_OIDC_ROLE_MAP (or the content of ARCHIPELAGO_OIDC_ROLE_MAP_FILE),
+	// checked by internal/app with oidclogin.ParseRoleMap.
+	OIDCRoleMap string
 }
+
+// OIDCEnabled reports whether login through an identity provider is configured.
+func (c *Config) OIDCEnabled() bool { return c.OIDCIssuer != "" }
 
 // Defaults used when a variable is unset.
 const (
@@ -146,6 +160,14 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS", Default: "4320h", Help: "how long snapshots seen disappearing are remembered"},
 	{Name: "ARCHIPELAGO_DEV_SHORT_COOLING_OFF", Default: "false", Help: "sandbox and development only: let the multi-party approval cooling-off be set below 72 h (the API and portal say so on every request)"},
 	{Name: "ARCHIPELAGO_METRICS_PER_OBJECT", Default: "false", Help: "also export /metrics series per repository, vault and pledge (their number grows with the federation; the aggregates per member and island are always exported)"},
+	// OIDC login (docs/deploy.md, "Logging in through your identity provider").
+	{Name: "ARCHIPELAGO_OIDC_ISSUER", Help: "issuer URL of the identity provider (OpenID Connect discovery); unset: no OIDC login"},
+	{Name: "ARCHIPELAGO_OIDC_CLIENT_ID", Help: "Archipelago's client id at the provider (redirect URI to register: PUBLIC_URL/login/oidc/callback)"},
+	{Name: "ARCHIPELAGO_OIDC_CLIENT_SECRET", Secret: true, Help: "the client's secret (prefer ARCHIPELAGO_OIDC_CLIENT_SECRET_FILE)"},
+	{Name: "ARCHIPELAGO_OIDC_NAME", Default: "SSO", Help: "the provider's name on the login button (\"Log in with NAME\")"},
+	{Name: "ARCHIPELAGO_OIDC_SCOPES", Default: "openid,email,profile", Help: "scopes asked for (comma- or space-separated); add groups for providers that need it (Dex)"},
+	{Name: "ARCHIPELAGO_OIDC_GROUPS_CLAIM", Default: "groups", Help: "the claim holding a person's groups (a dotted path reads nested claims: realm_access.roles)"},
+	{Name: "ARCHIPELAGO_OIDC_ROLE_MAP", Help: "groups to roles: GROUP=federation-admin;GROUP=MEMBER-SLUG:admin;GROUP=MEMBER-SLUG:viewer (or ARCHIPELAGO_OIDC_ROLE_MAP_FILE, one entry a line)"},
 }
 
 // defaultOf is the Default of the variable named in Vars ("" when it has none).
@@ -258,6 +280,7 @@ func Load(env Getenv) (*Config, error) {
 		MetricsPerObject:           boolean("ARCHIPELAGO_METRICS_PER_OBJECT"),
 		DevShortCoolingOff:         boolean("ARCHIPELAGO_DEV_SHORT_COOLING_OFF"),
 	}
+	c.loadOIDC(get, secret, env, &errs)
 	for _, s := range strings.Split(get("ARCHIPELAGO_TRUSTED_PROXIES"), ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -453,6 +476,15 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS": c.RetainSnapshotObservations.String(),
 		"ARCHIPELAGO_METRICS_PER_OBJECT":           strconv.FormatBool(c.MetricsPerObject),
 		"ARCHIPELAGO_DEV_SHORT_COOLING_OFF":        strconv.FormatBool(c.DevShortCoolingOff),
+
+		// OIDC login.
+		"ARCHIPELAGO_OIDC_ISSUER":        c.OIDCIssuer,
+		"ARCHIPELAGO_OIDC_CLIENT_ID":     c.OIDCClientID,
+		"ARCHIPELAGO_OIDC_CLIENT_SECRET": setOrNot(c.OIDCClientSecret),
+		"ARCHIPELAGO_OIDC_NAME":          c.OIDCName,
+		"ARCHIPELAGO_OIDC_SCOPES":        strings.Join(c.OIDCScopes, ","),
+		"ARCHIPELAGO_OIDC_GROUPS_CLAIM":  c.OIDCGroupsClaim,
+		"ARCHIPELAGO_OIDC_ROLE_MAP":      strings.ReplaceAll(strings.TrimSpace(c.OIDCRoleMap), "\n", ";"),
 	}
 	out := make([][2]string, 0, len(Vars))
 	for _, v := range Vars {
@@ -495,4 +527,53 @@ func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// loadOIDC reads the OIDC login variables. They are checked only when
+// ARCHIPELAGO_OIDC_ISSUER is set; the role map's syntax is checked by internal/app.
+func (c *Config) loadOIDC(get func(string) string, secret func(string) string, env Getenv, errs *[]error) {
+	c.OIDCIssuer = get("ARCHIPELAGO_OIDC_ISSUER") // as given: compared byte for byte with the provider's
+	c.OIDCClientID = get("ARCHIPELAGO_OIDC_CLIENT_ID")
+	c.OIDCClientSecret = secret("ARCHIPELAGO_OIDC_CLIENT_SECRET")
+	c.OIDCName = get("ARCHIPELAGO_OIDC_NAME")
+	c.OIDCGroupsClaim = get("ARCHIPELAGO_OIDC_GROUPS_CLAIM")
+	c.OIDCScopes = strings.FieldsFunc(get("ARCHIPELAGO_OIDC_SCOPES"), func(r rune) bool { return r == ',' || r == ' ' })
+	c.OIDCRoleMap = get("ARCHIPELAGO_OIDC_ROLE_MAP")
+	if file, ok := env("ARCHIPELAGO_OIDC_ROLE_MAP_FILE"); ok && strings.TrimSpace(file) != "" {
+		if c.OIDCRoleMap != "" {
+			*errs = append(*errs, &Error{"ARCHIPELAGO_OIDC_ROLE_MAP", "set both ARCHIPELAGO_OIDC_ROLE_MAP and ARCHIPELAGO_OIDC_ROLE_MAP_FILE; keep one"})
+		}
+		b, err := os.ReadFile(strings.TrimSpace(file))
+		if err != nil {
+			*errs = append(*errs, &Error{"ARCHIPELAGO_OIDC_ROLE_MAP_FILE", fmt.Sprintf("cannot read %s: %v", file, errors.Unwrap(err))})
+		}
+		c.OIDCRoleMap = string(b)
+	}
+	if c.OIDCIssuer == "" {
+		return
+	}
+	u, err := url.Parse(c.OIDCIssuer)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		*errs = append(*errs, &Error{"ARCHIPELAGO_OIDC_ISSUER", fmt.Sprintf("%q is not an http(s) URL", c.OIDCIssuer)})
+	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		*errs = append(*errs, &Error{"ARCHIPELAGO_OIDC_ISSUER", fmt.Sprintf("%q: an identity provider must be reached over https (http only on loopback, for tests)", c.OIDCIssuer)})
+	}
+	if c.OIDCClientID == "" {
+		*errs = append(*errs, &Error{"ARCHIPELAGO_OIDC_CLIENT_ID", "is required when ARCHIPELAGO_OIDC_ISSUER is set"})
+	}
+	if c.OIDCClientSecret == "" {
+		*errs = append(*errs, &Error{"ARCHIPELAGO_OIDC_CLIENT_SECRET", "is required when ARCHIPELAGO_OIDC_ISSUER is set (prefer ARCHIPELAGO_OIDC_CLIENT_SECRET_FILE)"})
+	}
+	if c.OIDCGroupsClaim == "" {
+		c.OIDCGroupsClaim = "groups"
+	}
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -91,3 +91,47 @@ func TestTrustedProxies(t *testing.T) {
 		t.Errorf("trusted proxies %s", got)
 	}
 }
+
+func TestOIDCSettings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cret-of-the-client\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"ARCHIPELAGO_OIDC_ISSUER": "https://sso.example.org/realms/chatons",
+		"ARCHIPELAGO_OIDC_CLIENT_ID": "archipelago", "ARCHIPELAGO_OIDC_CLIENT_SECRET_FILE": secret,
+		"ARCHIPELAGO_OIDC_SCOPES": "openid, email groups", "ARCHIPELAGO_OIDC_ROLE_MAP": "a=federation-admin"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.OIDCEnabled() || c.OIDCClientSecret != "s3cret-of-the-client" || strings.Join(c.OIDCScopes, " ") != "openid email groups" ||
+		c.OIDCGroupsClaim != "groups" || c.OIDCName != "SSO" {
+		t.Errorf("OIDC settings read as %+v", c)
+	}
+	for _, kv := range c.Redacted() {
+		if strings.Contains(kv[1], "s3cret") {
+			t.Errorf("%s shows the client secret", kv[0])
+		}
+	}
+	// Off unless the issuer is set; when set, the client and https are required.
+	if c, err := Load(env(nil)); err != nil || c.OIDCEnabled() {
+		t.Errorf("OIDC enabled without an issuer (%v)", err)
+	}
+	for _, c := range []struct {
+		vars map[string]string
+		name string
+	}{
+		{map[string]string{"ARCHIPELAGO_OIDC_ISSUER": "http://sso.example.org", "ARCHIPELAGO_OIDC_CLIENT_ID": "a", "ARCHIPELAGO_OIDC_CLIENT_SECRET": "s"}, "ARCHIPELAGO_OIDC_ISSUER"},
+		{map[string]string{"ARCHIPELAGO_OIDC_ISSUER": "https://sso.example.org", "ARCHIPELAGO_OIDC_CLIENT_SECRET": "s"}, "ARCHIPELAGO_OIDC_CLIENT_ID"},
+		{map[string]string{"ARCHIPELAGO_OIDC_ISSUER": "https://sso.example.org", "ARCHIPELAGO_OIDC_CLIENT_ID": "a"}, "ARCHIPELAGO_OIDC_CLIENT_SECRET"},
+	} {
+		if _, err := Load(env(c.vars)); err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("%v: error %v does not name %s", c.vars, err, c.name)
+		}
+	}
+	if _, err := Load(env(map[string]string{"ARCHIPELAGO_OIDC_ISSUER": "http://127.0.0.1:5556", "ARCHIPELAGO_OIDC_CLIENT_ID": "a",
+		"ARCHIPELAGO_OIDC_CLIENT_SECRET": "s"})); err != nil {
+		t.Errorf("a loopback http issuer (tests) is refused: %v", err)
+	}
+}

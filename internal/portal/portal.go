@@ -29,6 +29,7 @@ import (
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/oidclogin"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/vaults"
@@ -63,6 +64,8 @@ type Portal struct {
 	approvals *approvals.Service
 	// once holds the once-shown secrets between a POST and the page that shows them (once.go).
 	once onceStore
+	// oidc: login through the identity provider (oidc.go); nil when not configured.
+	oidc *oidclogin.Client
 }
 
 // Deps are the portal's collaborators.
@@ -85,11 +88,13 @@ type Deps struct {
 	APIReference apiref.Doc
 	// Catalog holds the portal's texts in every language; nil loads the embedded one.
 	Catalog *i18n.Catalog
+	// OIDC is the login through the identity provider; nil when not configured.
+	OIDC *oidclogin.Client
 }
 
 // New parses every template and indexes static files; any error stops the program.
 func New(d Deps) (*Portal, error) {
-	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, approvals: d.Approvals, pages: map[i18n.Lang]map[string]*template.Template{}, catalog: d.Catalog, staticSum: map[string]string{}, version: d.Version, apiRef: d.APIReference}
+	p := &Portal{log: d.Logger, pool: d.Pool, identity: d.Identity, islands: d.Islands, secure: d.SecureCookies, notify: d.Notify, reports: d.Reports, audit: d.Audit, vaults: d.Vaults, verify: d.Verify, protection: d.Protection, attest: d.Attest, approvals: d.Approvals, pages: map[i18n.Lang]map[string]*template.Template{}, catalog: d.Catalog, staticSum: map[string]string{}, version: d.Version, apiRef: d.APIReference, oidc: d.OIDC}
 	if p.catalog == nil {
 		cat, err := i18n.Load()
 		if err != nil {

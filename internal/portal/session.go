@@ -80,6 +80,16 @@ func sameOrigin(r *http.Request) bool {
 type loginData struct {
 	Email string
 	Next  string
+	// OIDCName is the identity provider's name on the "Log in with" button; "" hides it.
+	OIDCName string
+}
+
+func (p *Portal) loginData(email, next string) loginData {
+	d := loginData{Email: email, Next: next}
+	if p.oidc != nil {
+		d.OIDCName = p.oidc.Name()
+	}
+	return d
 }
 
 // LoginForm shows the login page.
@@ -88,18 +98,18 @@ func (p *Portal) LoginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	p.render(w, r, http.StatusOK, "login", Page{Title: p.l(r).T("portal.login.title"), Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
+	p.render(w, r, http.StatusOK, "login", Page{Title: p.l(r).T("portal.login.title"), Data: p.loginData("", safeNext(r.URL.Query().Get("next")))})
 }
 
 // Login handles the login form.
 func (p *Portal) Login(w http.ResponseWriter, r *http.Request) {
 	l := p.l(r)
 	if !sameOrigin(r) {
-		p.render(w, r, http.StatusForbidden, "login", Page{Title: l.T("portal.login.title"), Error: l.T("portal.login.other_site")})
+		p.render(w, r, http.StatusForbidden, "login", Page{Title: l.T("portal.login.title"), Error: l.T("portal.login.other_site"), Data: p.loginData("", "/")})
 		return
 	}
 	email, password, next := r.PostFormValue("email"), r.PostFormValue("password"), safeNext(r.PostFormValue("next"))
-	data := loginData{Email: email, Next: next}
+	data := p.loginData(email, next)
 	res, err := p.identity.Login(r.Context(), email, password, clientIP(r), r.UserAgent())
 	switch {
 	case errors.Is(err, identity.ErrInvalidCredentials):
@@ -130,11 +140,19 @@ func (p *Portal) Login(w http.ResponseWriter, r *http.Request) {
 // Logout ends the session.
 func (p *Portal) Logout(w http.ResponseWriter, r *http.Request) {
 	u, _ := identity.PrincipalFrom(r.Context())
+	provider := p.oidcLogoutURL(r, u) // asked before the session ends
 	if err := p.identity.Logout(r.Context(), u); err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	p.clearCookie(w)
+	if p.oidc != nil {
+		http.SetCookie(w, p.oidc.ClearHintCookie())
+	}
+	if provider != "" {
+		http.Redirect(w, r, provider, http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

@@ -166,6 +166,9 @@ func (s *Server) routes() chi.Router {
 		r.Use(p.Session)
 		r.Get("/login", p.LoginForm)
 		r.Post("/login", p.Login)
+		// Login through the identity provider (internal/portal/oidc.go); 404 when not configured.
+		r.Post("/login/oidc", p.OIDCStart)
+		r.Get("/login/oidc/callback", p.OIDCCallback)
 		r.Get("/api-reference", p.APIReference) // public, like /v1/openapi.json
 		r.Group(func(r chi.Router) {
 			r.Use(p.RequireLogin)
