@@ -125,6 +125,29 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 // Name is the provider's name shown on the login button.
 func (c *Client) Name() string { return c.cfg.Name }
 
+// FormOrigins are the origins the login form may be redirected to: the issuer's and, once
+// discovered, the authorization endpoint's (for the page's Content-Security-Policy).
+func (c *Client) FormOrigins() []string {
+	out := []string{origin(c.cfg.Issuer)}
+	c.mu.Lock()
+	p := c.provider
+	c.mu.Unlock()
+	if p != nil {
+		if o := origin(p.Endpoint().AuthURL); o != "" && o != out[0] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // RedirectURL is the callback URL to register at the provider.
 func (c *Client) RedirectURL() string { return c.cfg.PublicURL + CallbackPath }
 

@@ -3,6 +3,7 @@ package portal
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/oidclogin"
@@ -109,4 +110,17 @@ func (p *Portal) oidcLogoutURL(r *http.Request, u *identity.Principal) string {
 		return ""
 	}
 	return target
+}
+
+// allowProviderForm lets the login page's forms lead to the identity provider: the
+// Content-Security-Policy's form-action also binds where a submitted form is redirected,
+// and the "Log in with" button's POST is redirected to the provider's authorization endpoint.
+func (p *Portal) allowProviderForm(w http.ResponseWriter) {
+	if p.oidc == nil {
+		return
+	}
+	h := w.Header()
+	if csp := h.Get("Content-Security-Policy"); csp != "" {
+		h.Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+strings.Join(p.oidc.FormOrigins(), " "), 1))
+	}
 }

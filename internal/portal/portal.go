@@ -248,6 +248,9 @@ var navigation = []NavItem{
 
 // render executes a page into a buffer first, so a template error never sends half a page.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, page Page) {
+	if name == "login" {
+		p.allowProviderForm(w) // the "Log in with" button's form is redirected to the provider (oidc.go)
+	}
 	v := p.viewerOf(r)
 	t, ok := p.pages[v.printer.Lang()][name]
 	if !ok {
