@@ -30,5 +30,9 @@ func TestOIDCLoginInChromium(t *testing.T) {
 	if !strings.Contains(who, "bob@libre.example") || !strings.Contains(strings.ToLower(who), "federation") {
 		t.Errorf("the dashboard's header says %q, want bob as federation admin", who)
 	}
+	// The dashboard shows the member the group maps to, with the mapped role.
+	if main := browsertest.Text(t, ctx, "main"); !strings.Contains(main, "Libre Nuage (viewer)") {
+		t.Errorf("the dashboard does not show bob as viewer of Libre Nuage:\n%s", main)
+	}
 	browsertest.Screenshot(t, ctx, "oidc-logged-in")
 }
