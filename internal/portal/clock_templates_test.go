@@ -14,10 +14,6 @@ import (
 // clockExempt are the only places a template may format a time itself or say "UTC": each
 // with why the viewer's clock ($.Clock, when.go) is not the right tool there.
 var clockExempt = []struct{ file, fragment, reason string }{
-	{"home.html", `{{.PeriodStart.Format "Jan 2"}} – {{.PeriodEnd.Format "Jan 2"}}`,
-		"a report's period is a range of calendar days (internal/reports), the same days in every zone, not a moment"},
-	{"reports.html", `{{.PeriodStart.Format "2006-01-02"}} – {{.PeriodEnd.Format "2006-01-02"}}`,
-		"a report's period is a range of calendar days (internal/reports), the same days in every zone, not a moment"},
 	{"quota.html", `(optional; at 00:00 UTC that day)`,
 		"says how the form's date is read (QuotaGrantCreate takes the day at 00:00 UTC), not a moment shown"},
 	{"restore_repository.html", `a cron expression in UTC`,

@@ -8,14 +8,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/chatons/archipelago/internal/apptest"
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/browsertest"
 	"github.com/chatons/archipelago/internal/portal"
+	"github.com/chatons/archipelago/internal/reports"
 )
 
 // getIn GETs path as a's browser set to accept language (a nil a: nobody logged in).
@@ -111,6 +114,8 @@ var (
 	frenchDate = regexp.MustCompile(`\b\d{1,2} (janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.) \d{4}`)
 	frenchSize = regexp.MustCompile(`\d+(,\d+)?[\x{00a0} ](o|ko|Mo|Go|To)\b`)
 	englishNav = regexp.MustCompile(`\b(Dashboard|Vaults|Islands|Log out)\b`)
+	// englishDate is "Dec 5", as English pages write a day.
+	englishDate = regexp.MustCompile(`\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{1,2}\b`)
 )
 
 // The main pages in a real browser sending Accept-Language fr, then en: French words,
@@ -123,6 +128,12 @@ func TestMainPagesInFrenchAndEnglish(t *testing.T) {
 	// Two days of usage: the vault page's chart has dates and sizes to write.
 	if _, err := env.App.Pool.Exec(context.Background(), `INSERT INTO vault_usage (vault_id, observed_at, bytes, objects, quota_bytes)
 		VALUES ($1, now() - interval '2 days', 500000000, 5, 1000000000), ($1, now() - interval '1 hour', 870000000, 10, 1000000000)`, w.repoA1.VaultID); err != nil {
+		t.Fatal(err)
+	}
+	// A report: its period (calendar days) is listed on the dashboard and the reports page.
+	if _, err := env.App.Reports.Generate(audit.WithActor(context.Background(), audit.System("browser-test")), reports.Request{Scope: reports.ScopeMember,
+		Member: &reports.MemberRef{ID: f.MemberA.ID, Slug: f.MemberA.Slug, Name: f.MemberA.Name},
+		Period: reports.Period{Kind: reports.PeriodCustom, Start: time.Now().AddDate(0, 0, -7), End: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	pages := []string{"/", "/vaults", vault, "/islands", "/restore-tests", fmt.Sprintf("/restore-tests/repositories/%d", w.repoA1.ID),
@@ -158,6 +169,9 @@ func TestMainPagesInFrenchAndEnglish(t *testing.T) {
 			nav := englishNav.FindString(got)
 			if lang == "fr" && nav != "" {
 				t.Errorf("%s: English %q on a French page", page, nav)
+			}
+			if d := englishDate.FindString(got); lang == "fr" && d != "" {
+				t.Errorf("%s: English date %q on a French page", page, d)
 			}
 			if lang == "en" && !strings.Contains(got, "Dashboard") {
 				t.Errorf("%s: no English menu on an English page", page)

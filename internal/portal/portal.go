@@ -145,6 +145,10 @@ func New(d Deps) (*Portal, error) {
 		"outcomeClass": outcomeClass,
 		"reason":       reasonOf,
 		"retell":       (*i18n.Printer)(nil).Retell,
+		// A calendar day (a report's period: the same days in every zone, read in UTC) in the
+		// page's language: "2026-12-05" / « 5 déc. 2026 »; short: "Dec 5" / « 5 déc. ».
+		"calendarDay":      func(time.Time) string { return "" },
+		"shortCalendarDay": func(time.Time) string { return "" },
 		"morningTable": func(page Page, rows any, showMember bool) morningTable {
 			return morningTable{Page: page, Rows: rows, ShowMember: showMember}
 		},
@@ -164,6 +168,8 @@ func New(d Deps) (*Portal, error) {
 		funcs["t"], funcs["n"], funcs["bytes"], funcs["pct"], funcs["num"] = pr.T, pr.N, sizer(pr), pr.Percent, pr.Number
 		funcs["duration"] = func(v any) string { return durationIn(pr, humanSeconds(v)) }
 		funcs["enum"] = enumIn(pr)
+		funcs["calendarDay"] = func(t time.Time) string { return dayIn(pr, t, time.UTC) }
+		funcs["shortCalendarDay"] = func(t time.Time) string { return shortDayIn(pr, t, time.UTC) }
 		// Domain texts stored in English (a test's reason, an approval's effect) said in the
 		// page's language (i18n.Printer.Retell); restic's own words stay as they are.
 		funcs["retell"] = pr.Retell

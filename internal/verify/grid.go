@@ -110,7 +110,6 @@ const gridRank = `CASE x.outcome WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN '
 
 var gridWorst = []string{StatusFailed, StatusError, StatusWarning, GridStateUntested, StatusPassed, ""}
 
-
 // GridPage reads one page of the grid's members with their repositories, in one statement.
 // The cursor is the sort key of the page's last member.
 func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (paging.Page[GridMember], error) {
