@@ -157,12 +157,13 @@ func (a *App) build(ctx context.Context) error {
 	}
 	registry := server.NewRegistry()
 	// Restore status, vault usage, pledges (aggregated per member and island), job queue, outbox.
-	registry.MustRegister(metrics.New(a.Pool, a.Log, metrics.Config{PerObject: a.Cfg.MetricsPerObject}))
+	// (written by /metrics as text directly, after the registry's families: internal/metrics).
+	domain := metrics.New(a.Pool, a.Log, metrics.Config{PerObject: a.Cfg.MetricsPerObject})
 	registry.MustRegister(protection.NewCollector(a.Pool, a.Log, a.Cfg.MetricsPerObject)) // copy lag, pending deletions, freeze, tripwire
 	registry.MustRegister(approvals.NewCollector(a.Pool, a.Log))                          // open approval requests, reachable approvers
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
-		MetricsToken: a.Cfg.MetricsToken})
+		MetricsToken: a.Cfg.MetricsToken, Expositions: []server.Exposition{domain}})
 	if err != nil {
 		return err
 	}

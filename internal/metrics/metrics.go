@@ -18,7 +18,10 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,17 +52,19 @@ type Collector struct {
 	cfg  Config
 
 	// Aggregates.
-	memberRepos, memberStale, memberOldestSuccess, memberVaultUsage, memberVaultQuota, memberVaultsFull *prometheus.Desc
-	islandRepos, islandVaultUsage, islandVaultQuota, islandVaults, islandPledges                        *prometheus.Desc
-	repos                                                                                               *prometheus.Desc
+	memberRepos, memberStale, memberOldestSuccess, memberVaultUsage, memberVaultQuota, memberVaultsFull *family
+	islandRepos, islandVaultUsage, islandVaultQuota, islandVaults, islandPledges                        *family
+	repos                                                                                               *family
 	// Per object (optional).
-	lastSuccess, snapshotAge, rpo, rto, lastOutcome, lastRun, projected *prometheus.Desc
-	vaultRatio, vaultUsage, vaultQuota                                  *prometheus.Desc
-	pledgeStatus                                                        *prometheus.Desc
+	lastSuccess, snapshotAge, rpo, rto, lastOutcome, lastRun, projected *family
+	vaultRatio, vaultUsage, vaultQuota                                  *family
+	pledgeStatus                                                        *family
 	// Operations.
-	queueDepth                     *prometheus.Desc
-	notifyDeliveries, notifyOldest *prometheus.Desc
-	up                             *prometheus.Desc
+	queueDepth                     *family
+	notifyDeliveries, notifyOldest *family
+	up                             *family
+	// Every family, sorted by name (the order of the exposition).
+	families []*family
 }
 
 // New returns the collector.
@@ -68,10 +73,14 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Collector {
 		cfg.Timeout = 5 * time.Second
 	}
 	repo := []string{"member", "repository", "repository_id", "mode"}
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("archipelago_"+name, help, labels, nil)
+	var fams []*family
+	d := func(name, help string, labels ...string) *family {
+		f := &family{name: "archipelago_" + name, help: help, labels: labels,
+			desc: prometheus.NewDesc("archipelago_"+name, help, labels, nil)}
+		fams = append(fams, f)
+		return f
 	}
-	return &Collector{pool: pool, log: log, cfg: cfg,
+	c := &Collector{pool: pool, log: log, cfg: cfg,
 		memberRepos: d("member_repositories", "The member's repositories by the outcome of their latest finished restore test "+
 			"(none: never tested); only outcomes with at least one repository are exported.", "member", "outcome"),
 		memberStale: d("member_repositories_stale", "The member's repositories whose newest snapshot seen by a test is older than "+
@@ -110,15 +119,15 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Collector {
 		up: d("metrics_collect_success", "1 when the last collection of this part of the domain metrics succeeded; "+
 			"0: none of the part's series is exported.", "part"),
 	}
+	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+	c.families = fams
+	return c
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.memberRepos, c.memberStale, c.memberOldestSuccess, c.memberVaultUsage,
-		c.memberVaultQuota, c.memberVaultsFull, c.islandRepos, c.islandVaultUsage, c.islandVaultQuota, c.islandVaults,
-		c.islandPledges, c.repos, c.lastSuccess, c.snapshotAge, c.rpo, c.rto, c.projected, c.lastOutcome, c.lastRun,
-		c.vaultRatio, c.vaultUsage, c.vaultQuota, c.pledgeStatus, c.queueDepth, c.notifyDeliveries, c.notifyOldest, c.up} {
-		ch <- d
+	for _, f := range c.families {
+		ch <- f.desc
 	}
 }
 
@@ -137,20 +146,32 @@ func (c *Collector) parts() []part {
 	return ps
 }
 
-// batch gathers one part's series before any is sent.
-type batch struct{ ms []prometheus.Metric }
-
-func (b *batch) gauge(d *prometheus.Desc, v float64, labels ...string) {
-	b.ms = append(b.ms, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+// family is one metric family (all gauges).
+type family struct {
+	name, help string
+	labels     []string
+	desc       *prometheus.Desc
 }
 
-// Collect implements prometheus.Collector. The parts are read concurrently, each on its own
-// connection, under one deadline (Config.Timeout), and only then sent: sending is paced by
-// the registry's processing of every series, which must not eat the parts' time (at 10,000
-// members the last parts used to miss the deadline while the first ones' 60,000 series were
-// being sent).
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+// sample is one series of a family: its label values, in the family's order, and value.
+type sample struct {
+	f      *family
+	labels []string
+	v      float64
+}
+
+// batch gathers one part's series before any is sent.
+type batch struct{ ss []sample }
+
+func (b *batch) gauge(f *family, v float64, labels ...string) {
+	b.ss = append(b.ss, sample{f: f, labels: labels, v: v})
+}
+
+// read reads every part concurrently, each on its own connection, under one deadline
+// (Config.Timeout), and returns each part's series: a part that failed has none but its
+// archipelago_metrics_collect_success 0 (every part ends with that series).
+func (c *Collector) read(ctx context.Context) []batch {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	parts := c.parts()
 	batches := make([]batch, len(parts))
@@ -169,12 +190,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if errs[i] != nil {
 			ok = 0
 			c.log.WarnContext(ctx, "collect metrics: part not exported", "part", p.name, "err", errs[i])
-		} else {
-			for _, m := range batches[i].ms {
-				ch <- m
-			}
+			batches[i].ss = nil
 		}
-		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, ok, p.name)
+		batches[i].gauge(c.up, ok, p.name)
+	}
+	return batches
+}
+
+// Collect implements prometheus.Collector, for registries and tests; /metrics writes the
+// same series with WriteText. The parts are read before any series is sent: sending is
+// paced by the registry's processing of every series, which must not eat the parts' time
+// (at 10,000 members the last parts used to miss the deadline while the first ones' 60,000
+// series were being sent).
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	batches := c.read(context.Background())
+	for _, b := range batches {
+		for _, s := range b.ss {
+			ch <- prometheus.MustNewConstMetric(s.f.desc, prometheus.GaugeValue, s.v, s.labels...)
+		}
 	}
 }
 
@@ -247,9 +280,10 @@ func (c *Collector) restore(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
-	for m, a := range members {
-		for o, n := range a.byOutcome {
-			b.gauge(c.memberRepos, float64(n), m, o)
+	for _, m := range slices.Sorted(maps.Keys(members)) { // sorted: the same scrape, the same text
+		a := members[m]
+		for _, o := range slices.Sorted(maps.Keys(a.byOutcome)) {
+			b.gauge(c.memberRepos, float64(a.byOutcome[o]), m, o)
 		}
 		if a.stale > 0 { // zeros left out: 10,000 members exported 10,000 zeros (alerts test > 0)
 			b.gauge(c.memberStale, float64(a.stale), m)
@@ -258,9 +292,10 @@ func (c *Collector) restore(ctx context.Context, b *batch) error {
 			b.gauge(c.memberOldestSuccess, *a.oldest, m)
 		}
 	}
-	for i, a := range islands {
-		for o, n := range a.byOutcome {
-			b.gauge(c.islandRepos, float64(n), i, o)
+	for _, i := range slices.Sorted(maps.Keys(islands)) {
+		a := islands[i]
+		for _, o := range slices.Sorted(maps.Keys(a.byOutcome)) {
+			b.gauge(c.islandRepos, float64(a.byOutcome[o]), i, o)
 		}
 	}
 	for _, o := range outcomes { // every outcome, zeros included: a handful of series
@@ -307,7 +342,8 @@ func (c *Collector) vaults(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
-	for m, s := range members {
+	for _, m := range slices.Sorted(maps.Keys(members)) {
+		s := members[m]
 		b.gauge(c.memberVaultUsage, s.usage, m)
 		b.gauge(c.memberVaultQuota, s.quota, m)
 		if s.over95 > 0 {
@@ -317,7 +353,8 @@ func (c *Collector) vaults(ctx context.Context, b *batch) error {
 			b.gauge(c.memberVaultsFull, s.over100, m, "1")
 		}
 	}
-	for i, s := range islands {
+	for _, i := range slices.Sorted(maps.Keys(islands)) {
+		s := islands[i]
 		b.gauge(c.islandVaultUsage, s.usage, i)
 		b.gauge(c.islandVaultQuota, s.quota, i)
 		b.gauge(c.islandVaults, s.n, i)

@@ -1,12 +1,18 @@
 package metrics_test
 
 import (
+	"bytes"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/chatons/archipelago/internal/metrics"
 	"github.com/chatons/archipelago/internal/scaleseed"
@@ -25,13 +31,30 @@ func seeded(t *testing.T, size scaleseed.Size) (*pgxpool.Pool, *testenv.Statemen
 	return pool, c
 }
 
-// scrape gathers the collector and returns the families by name, and the statements the
-// scrape cost.
+// scrape reads the collector as /metrics serves it (WriteText, parsed as Prometheus parses
+// it) and returns the families by name, and the statements the scrape cost.
 func scrape(t *testing.T, pool *pgxpool.Pool, c *testenv.Statements, cfg metrics.Config) (map[string]*dto.MetricFamily, int64) {
+	t.Helper()
+	col := metrics.New(pool, testenv.Logger(t), cfg)
+	before := c.Count()
+	var buf bytes.Buffer
+	if err := col.WriteText(t.Context(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	n := c.Count() - before
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(&buf)
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v", err)
+	}
+	return fams, n
+}
+
+// gather reads the collector through a (pedantic) Prometheus registry.
+func gather(t *testing.T, pool *pgxpool.Pool, cfg metrics.Config) map[string]*dto.MetricFamily {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(metrics.New(pool, testenv.Logger(t), cfg))
-	before := c.Count()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +63,58 @@ func scrape(t *testing.T, pool *pgxpool.Pool, c *testenv.Statements, cfg metrics
 	for _, f := range fams {
 		out[f.GetName()] = f
 	}
-	return out, c.Count() - before
+	return out
+}
+
+// flat lists a family's series as "labels=value" lines, sorted; values that are ages
+// (computed against now() at each read) are rounded to the minute.
+func flat(f *dto.MetricFamily) []string {
+	var out []string
+	for _, m := range f.GetMetric() {
+		var l []string
+		for _, p := range m.GetLabel() {
+			l = append(l, p.GetName()+"="+p.GetValue())
+		}
+		slices.Sort(l)
+		v := m.GetGauge().GetValue()
+		if strings.Contains(f.GetName(), "age_seconds") || strings.Contains(f.GetName(), "oldest") {
+			v = math.Round(v / 60)
+		}
+		out = append(out, strings.Join(l, ",")+"="+strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestTextIsWhatTheRegistryWouldServe: /metrics writes the domain families as text itself
+// (WriteText); Prometheus parses it into exactly the families, help, types and series the
+// client library's registry gathers from the same collector, per-object series included.
+func TestTextIsWhatTheRegistryWouldServe(t *testing.T) {
+	t.Parallel()
+	pool, c := seeded(t, scaleseed.Size{Members: 6, VaultsPerMember: 2, Days: 3})
+	if _, err := pool.Exec(t.Context(), `UPDATE restic_repositories SET name = 'quote " back \ end' WHERE id = (SELECT min(id) FROM restic_repositories);
+		UPDATE vaults SET usage_bytes = quota_bytes WHERE id = (SELECT min(id) FROM vaults)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []metrics.Config{{}, {PerObject: true}} {
+		text, _ := scrape(t, pool, c, cfg)
+		reg := gather(t, pool, cfg)
+		if len(text) != len(reg) || len(text) < 10 {
+			t.Fatalf("per object %v: %d families written, %d gathered", cfg.PerObject, len(text), len(reg))
+		}
+		for name, g := range reg {
+			w := text[name]
+			if w == nil {
+				t.Fatalf("per object %v: %s gathered, not written", cfg.PerObject, name)
+			}
+			if w.GetHelp() != g.GetHelp() || w.GetType() != g.GetType() {
+				t.Errorf("%s: help %q type %v written, %q %v gathered", name, w.GetHelp(), w.GetType(), g.GetHelp(), g.GetType())
+			}
+			if a, b := flat(w), flat(g); !slices.Equal(a, b) {
+				t.Errorf("%s: written %v\ngathered %v", name, a, b)
+			}
+		}
+	}
 }
 
 func series(fams map[string]*dto.MetricFamily) int {
