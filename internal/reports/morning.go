@@ -99,20 +99,19 @@ func morningRepositoriesSQL(f MorningFilter) (string, []any, int) {
 	n := strconv.Itoa(limit + 1) // a literal: a generic plan of LIMIT $n may not walk the index
 	live := "r.deleted_at IS NULL" + mine
 	return `WITH cand AS (
-		(SELECT r.id, r.morning_rank AS rank, 0 AS part, NULL::timestamptz AS due FROM restic_repositories r
+		(SELECT r.id, r.morning_rank AS rank, 0 AS part, NULL::timestamptz AS due, lower(r.name) AS lname FROM restic_repositories r
 			WHERE ` + live + ` AND r.morning_rank = 0 ORDER BY r.morning_rank, lower(r.name), r.id LIMIT ` + n + `)
 		UNION ALL
-		(SELECT r.id, r.morning_rank, 1, NULL FROM restic_repositories r
+		(SELECT r.id, r.morning_rank, 1, NULL, lower(r.name) FROM restic_repositories r
 			WHERE ` + live + ` AND r.morning_rank = 1 ORDER BY r.morning_rank, lower(r.name), r.id LIMIT ` + n + `)
 		UNION ALL
-		(SELECT r.id, 1, 2, r.stale_at FROM restic_repositories r
+		(SELECT r.id, 1, 2, r.stale_at, lower(r.name) FROM restic_repositories r
 			WHERE ` + live + ` AND r.stale_at <= now() AND r.morning_rank > 1 ORDER BY r.stale_at, r.id LIMIT ` + n + `)
 		UNION ALL
-		(SELECT r.id, r.morning_rank, 3, NULL FROM restic_repositories r
+		(SELECT r.id, r.morning_rank, 3, NULL, lower(r.name) FROM restic_repositories r
 			WHERE ` + live + ` AND r.morning_rank > 1 AND (r.stale_at IS NULL OR r.stale_at > now())
 			ORDER BY r.morning_rank, lower(r.name), r.id LIMIT ` + n + `)),
-	page AS (SELECT c.*, lower(r.name) AS lname FROM cand c JOIN restic_repositories r ON r.id = c.id
-		ORDER BY c.rank, c.part, c.due, lower(r.name), c.id LIMIT ` + n + `)
+	page AS (SELECT * FROM cand c ORDER BY c.rank, c.part, c.due, c.lname, c.id LIMIT ` + n + `)
 	SELECT r.id, r.name, r.member_id, m.slug, m.name, r.vault_id, v.name, v.quota_bytes, v.usage_bytes,
 		v.island_id, i.name, i.status, r.paused, lr.id, coalesce(lr.status, ''), coalesce(lr.reason, ''),
 		lr.finished_at, r.newest_snapshot_time, coalesce(r.rpo_seconds, s.rpo_seconds), p.rank,

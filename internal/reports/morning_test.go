@@ -123,7 +123,7 @@ func rowsRead(n planNode, read map[string]float64, seq map[string]bool) {
 	}
 }
 
-func explain(t *testing.T, pool *pgxpool.Pool, sql string, args []any) (map[string]float64, map[string]bool) {
+func explain(t *testing.T, pool *pgxpool.Pool, sql string, args []any) (map[string]float64, map[string]bool, string) {
 	t.Helper()
 	var out []struct {
 		Plan planNode `json:"Plan"`
@@ -137,7 +137,7 @@ func explain(t *testing.T, pool *pgxpool.Pool, sql string, args []any) (map[stri
 	}
 	read, seq := map[string]float64{}, map[string]bool{}
 	rowsRead(out[0].Plan, read, seq)
-	return read, seq
+	return read, seq, string(raw)
 }
 
 // consistent fails when a kept rank differs from the rank computed from scratch.
@@ -184,9 +184,9 @@ func TestMorningRankIsKeptAndWalkedByIndex(t *testing.T) {
 		sql  string
 		args []any
 	}{{"repositories", rsql, rargs}, {"vaults", vsql, vargs}} {
-		read, seq := explain(t, pool, q.sql, q.args)
+		read, seq, plan := explain(t, pool, q.sql, q.args)
 		if seq["restic_repositories"] || seq["vaults"] {
-			t.Errorf("%s: a sequential scan (%v)", q.what, seq)
+			t.Errorf("%s: a sequential scan (%v) in %s", q.what, seq, plan)
 		}
 		// Four walks of limit+1 rows at most, then the page's rows joined (and counted).
 		if bound := float64(6 * (limit + 1)); read["restic_repositories"] > bound || read["vaults"] > bound {
@@ -218,8 +218,9 @@ func TestMorningRankIsKeptAndWalkedByIndex(t *testing.T) {
 		t.Fatalf("a passing repository ranks first: %+v", r)
 	}
 	if _, err := pool.Exec(ctx, `WITH run AS (INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status,
-			reason, queued_at, started_at, finished_at, snapshot_time)
-		SELECT r.id, r.member_id, $2, 'manual', 'blind', 'failed', 'canary missing', now(), now(), now(), now() - interval '1 hour'
+			reason, queued_at, started_at, finished_at, snapshot_time, rpo_target_seconds, rto_target_seconds)
+		SELECT r.id, r.member_id, $2, 'manual', 'blind', 'failed', 'canary missing', now(), now(), now(), now() - interval '1 hour',
+			93600, 86400
 		FROM restic_repositories r WHERE r.id = $1 RETURNING id)
 		UPDATE restic_repositories SET last_run_id = (SELECT id FROM run) WHERE id = $1`, id, island); err != nil {
 		t.Fatal(err)
@@ -263,8 +264,9 @@ func TestMorningRankIsKeptAndWalkedByIndex(t *testing.T) {
 	if err := pool.QueryRow(ctx, `WITH r AS (SELECT id, member_id FROM restic_repositories WHERE last_status = 'passed' AND id <> $1
 			ORDER BY id DESC LIMIT 1),
 		run AS (INSERT INTO restore_test_runs (repository_id, member_id, island_id, trigger, mode, status, reason, queued_at,
-			started_at, finished_at, snapshot_time)
-			SELECT r.id, r.member_id, $2, 'manual', 'blind', 'passed', '', now(), now(), now(), now() - interval '75 seconds' FROM r
+			started_at, finished_at, snapshot_time, rpo_target_seconds, rto_target_seconds)
+			SELECT r.id, r.member_id, $2, 'manual', 'blind', 'passed', '', now(), now(), now(), now() - interval '75 seconds',
+				120, 86400 FROM r
 			RETURNING id, repository_id)
 		UPDATE restic_repositories x SET rpo_seconds = 120, last_run_id = run.id, name = 'b-soon' FROM run
 		WHERE x.id = run.repository_id RETURNING x.id`, id, island).Scan(&soon); err != nil {
