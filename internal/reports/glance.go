@@ -45,15 +45,12 @@ type glanceCache struct {
 	ok    bool
 }
 
-// glanceStamp changes whenever a finished test, a repository, a member or the restore
-// settings change: one statement over one row per repository and per member.
-const glanceStamp = `SELECT concat_ws('/',
-	(SELECT count(*) || ':' || coalesce(sum(last_run_id), 0) || ':' || coalesce(max(updated_at)::text, '')
-		|| ':' || coalesce(max(deleted_at)::text, '') FROM restic_repositories),
-	(SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM members),
-	(SELECT coalesce(max(updated_at)::text, '') FROM islands),
-	(SELECT coalesce(max(updated_at)::text, '') FROM vaults),
-	(SELECT updated_at::text FROM restore_settings))`
+// glanceStamp changes whenever a finished test, a repository, a member, a vault, an island or
+// the restore settings change: the sequence statement triggers bump with each such write
+// (migration 023), read in one statement without touching any table. A write whose
+// transaction commits after a rebuild read the stamp it bumped is seen at the latest when the
+// glance expires (GlanceMaxAge).
+const glanceStamp = `SELECT last_value::text || ':' || is_called::text FROM dashboard_changes`
 
 // FederationGlance returns the federation card of the dashboard, rebuilt only when its data
 // changed or it is older than GlanceMaxAge.
