@@ -47,7 +47,7 @@ type glanceCache struct {
 
 // glanceStamp changes whenever a finished test, a repository, a member, a vault, an island or
 // the restore settings change: the sequence statement triggers bump with each such write
-// (migration 023), read in one statement without touching any table. A write whose
+// (migration 022), read in one statement without touching any table. A write whose
 // transaction commits after a rebuild read the stamp it bumped is seen at the latest when the
 // glance expires (GlanceMaxAge).
 const glanceStamp = `SELECT last_value::text || ':' || is_called::text FROM dashboard_changes`

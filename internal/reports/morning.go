@@ -13,7 +13,7 @@ import (
 // list is one statement whatever its length (no statement per row) and is bounded: worst
 // first, at most the limit asked (one more row is read to tell whether more follow), so a
 // federation admin's view over every member stays one bounded read. The rank is kept on each
-// repository and vault (migration 023) in the transaction that moves it, so a view walks an
+// repository and vault (migration 022) in the transaction that moves it, so a view walks an
 // index in rank order and stops at the limit instead of ranking every repository (6.9–10.2 s
 // at 10,000 members); only staleness, which changes with the time alone, is decided at read
 // time, from an indexed moment (stale_at).
@@ -80,7 +80,7 @@ type MorningFilter struct {
 
 // morningRepositoriesSQL is the statement of MorningRepositories and its arguments.
 //
-// A repository's rank is kept on it (migration 023): morning_rank, the least of its latest
+// A repository's rank is kept on it (migration 022): morning_rank, the least of its latest
 // outcome's rank and its vault's place (island health, quota used), set in the transaction
 // that changes any of them; stale_at, the moment its newest snapshot becomes older than the
 // RPO. Staleness depends on the time, so it is decided here against now(). The list is four
@@ -156,7 +156,7 @@ func MorningRepositories(ctx context.Context, q Querier, f MorningFilter) ([]Mor
 }
 
 // morningVaultsSQL is the statement of MorningVaults: one walk of the (morning_rank, name)
-// index — the rank is kept on the vault (migration 023) and does not depend on the time —
+// index — the rank is kept on the vault (migration 022) and does not depend on the time —
 // then the page's rows joined with their member, island and repository count.
 func morningVaultsSQL(f MorningFilter) (string, []any, int) {
 	limit := max(1, min(f.Limit, morningMaxRow))
