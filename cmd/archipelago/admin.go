@@ -31,6 +31,8 @@ func cmdAdmin(ctx context.Context, env *cliEnv, args []string) error {
 		return cmdCreateUser(ctx, env, args)
 	case "reseal":
 		return cmdReseal(ctx, env, args)
+	case "backup":
+		return cmdBackup(ctx, env, args)
 	}
 	return errors.New(env.t("cli.admin.usage"))
 }

@@ -143,6 +143,10 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		return 2
 	}
 	if wantsHelp(args[0], args[1:]) && c.usage != "" {
+		if len(args) > 1 && args[0] == "admin" && args[1] == "backup" {
+			fmt.Fprintln(env.stdout, env.t("cli.admin_backup.usage")) // its own help
+			return 0
+		}
 		fmt.Fprintln(env.stdout, c.usage)
 		return 0
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/seal"
+	"github.com/chatons/archipelago/internal/selfbackup"
 	"github.com/chatons/archipelago/internal/server"
 	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/verify"
@@ -61,6 +62,8 @@ type App struct {
 	Attest *attest.Service
 	// Approvals: multi-party approval of protected actions (docs/governance.md).
 	Approvals *approvals.Service
+	// SelfBackup: the coordinator's own backup into the federation (docs/deploy.md).
+	SelfBackup *selfbackup.Service
 }
 
 // Open connects to the database, checks (or, with AutoMigrate, applies) the schema and
@@ -132,6 +135,8 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.Verify = verify.New(a.Pool, a.Keyring, verify.Config{Logger: a.Log, Restic: rr, ScratchDir: a.Cfg.ScratchDir,
 		TestTimeout: a.Cfg.RestoreTestTimeout, ContentHashCycle: a.Cfg.ContentHashCycle})
+	a.SelfBackup = selfbackup.New(a.Pool, a.Keyring, selfbackup.Config{Logger: a.Log, Restic: rr, DatabaseURL: a.Cfg.DatabaseURL,
+		PGDump: a.Cfg.PGDump, Keep: a.Cfg.SelfBackupKeep, ScratchDir: a.Cfg.ScratchDir})
 	a.Attest = attest.New(a.Pool, a.Log, attest.Config{})
 	a.Verify.AddEvidenceSource(a.Attest.Evidence) // "attested by the member" beside the federation's levels
 	a.buildApprovals()
@@ -219,6 +224,15 @@ func (a *App) tasks() []jobs.Task {
 		// cooling-off; check that enough approvers can be reached.
 		{Name: "approvals.tick", Every: approvals.TickEvery, Timeout: 30 * time.Minute, Run: a.Approvals.Tick},
 		{Name: "approvals.liveness", Every: approvals.LivenessEvery, Run: a.Approvals.CheckLiveness},
+		// The coordinator's own backup, once `archipelago admin backup init` was run: a dump
+		// when the last good one is older than the interval (looked at hourly, so a restart
+		// does not dump again), and a restore of the newest into a throwaway PostgreSQL.
+		{Name: "selfbackup.backup", Every: min(a.Cfg.SelfBackupInterval, time.Hour), Timeout: 3 * time.Hour,
+			Run: func(ctx context.Context) error { return a.SelfBackup.BackupIfDue(ctx, a.Cfg.SelfBackupInterval) }},
+		{Name: "selfbackup.restore_check", Every: min(a.Cfg.SelfBackupCheckInterval, time.Hour), Timeout: 3 * time.Hour,
+			Run: func(ctx context.Context) error {
+				return a.SelfBackup.RestoreCheckIfDue(ctx, a.Cfg.SelfBackupCheckInterval)
+			}},
 	}
 }
 

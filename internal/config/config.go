@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chatons/archipelago/internal/restic"
 )
 
 // Config is the validated, effective configuration of one Archipelago process.
@@ -94,6 +96,11 @@ type Config struct {
 	// OIDCRoleMap is ARCHIPELAGO_OIDC_ROLE_MAP (or the content of ARCHIPELAGO_OIDC_ROLE_MAP_FILE),
 	// checked by internal/app with oidclogin.ParseRoleMap.
 	OIDCRoleMap string
+	// The coordinator's own backup (internal/selfbackup, docs/deploy.md).
+	SelfBackupInterval      time.Duration       // ARCHIPELAGO_SELF_BACKUP_INTERVAL
+	SelfBackupCheckInterval time.Duration       // ARCHIPELAGO_SELF_BACKUP_CHECK_INTERVAL
+	SelfBackupKeep          restic.ForgetPolicy // ARCHIPELAGO_SELF_BACKUP_KEEP
+	PGDump                  string              // ARCHIPELAGO_PG_DUMP
 }
 
 // OIDCEnabled reports whether login through an identity provider is configured.
@@ -168,6 +175,11 @@ var Vars = []Var{
 	{Name: "ARCHIPELAGO_OIDC_SCOPES", Default: "openid,email,profile", Help: "scopes asked for (comma- or space-separated); add groups for providers that need it (Dex)"},
 	{Name: "ARCHIPELAGO_OIDC_GROUPS_CLAIM", Default: "groups", Help: "the claim holding a person's groups (a dotted path reads nested claims: realm_access.roles)"},
 	{Name: "ARCHIPELAGO_OIDC_ROLE_MAP", Help: "groups to roles: GROUP=federation-admin;GROUP=MEMBER-SLUG:admin;GROUP=MEMBER-SLUG:viewer (or ARCHIPELAGO_OIDC_ROLE_MAP_FILE, one entry a line)"},
+	// The coordinator's own backup (archipelago admin backup, docs/deploy.md).
+	{Name: "ARCHIPELAGO_SELF_BACKUP_INTERVAL", Default: "24h", Help: "how often the coordinator dumps its own database into its restic repository (once archipelago admin backup init was run)"},
+	{Name: "ARCHIPELAGO_SELF_BACKUP_CHECK_INTERVAL", Default: "168h", Help: "how often the newest dump is restored into a throwaway PostgreSQL and checked"},
+	{Name: "ARCHIPELAGO_SELF_BACKUP_KEEP", Default: "daily=14,weekly=8,monthly=12", Help: "retention of the coordinator's dumps (restic forget --prune after each backup): last, daily, weekly, monthly counts, or all"},
+	{Name: "ARCHIPELAGO_PG_DUMP", Help: "pg_dump's path (pg_restore beside it); default: ARCHIPELAGO_PG_BIN, the newest /usr/lib/postgresql/*/bin, then PATH"},
 }
 
 // defaultOf is the Default of the variable named in Vars ("" when it has none).
@@ -279,6 +291,15 @@ func Load(env Getenv) (*Config, error) {
 		RetainSnapshotObservations: duration("ARCHIPELAGO_RETAIN_SNAPSHOT_OBSERVATIONS"),
 		MetricsPerObject:           boolean("ARCHIPELAGO_METRICS_PER_OBJECT"),
 		DevShortCoolingOff:         boolean("ARCHIPELAGO_DEV_SHORT_COOLING_OFF"),
+
+		SelfBackupInterval:      duration("ARCHIPELAGO_SELF_BACKUP_INTERVAL"),
+		SelfBackupCheckInterval: duration("ARCHIPELAGO_SELF_BACKUP_CHECK_INTERVAL"),
+		PGDump:                  get("ARCHIPELAGO_PG_DUMP"),
+	}
+	if keep, err := restic.ParseForgetPolicy(get("ARCHIPELAGO_SELF_BACKUP_KEEP")); err != nil {
+		errs = append(errs, &Error{"ARCHIPELAGO_SELF_BACKUP_KEEP", err.Error()})
+	} else {
+		c.SelfBackupKeep = keep
 	}
 	c.loadOIDC(get, secret, env, &errs)
 	for _, s := range strings.Split(get("ARCHIPELAGO_TRUSTED_PROXIES"), ",") {
@@ -478,13 +499,17 @@ func (c *Config) Redacted() [][2]string {
 		"ARCHIPELAGO_DEV_SHORT_COOLING_OFF":        strconv.FormatBool(c.DevShortCoolingOff),
 
 		// OIDC login.
-		"ARCHIPELAGO_OIDC_ISSUER":        c.OIDCIssuer,
-		"ARCHIPELAGO_OIDC_CLIENT_ID":     c.OIDCClientID,
-		"ARCHIPELAGO_OIDC_CLIENT_SECRET": setOrNot(c.OIDCClientSecret),
-		"ARCHIPELAGO_OIDC_NAME":          c.OIDCName,
-		"ARCHIPELAGO_OIDC_SCOPES":        strings.Join(c.OIDCScopes, ","),
-		"ARCHIPELAGO_OIDC_GROUPS_CLAIM":  c.OIDCGroupsClaim,
-		"ARCHIPELAGO_OIDC_ROLE_MAP":      strings.ReplaceAll(strings.TrimSpace(c.OIDCRoleMap), "\n", ";"),
+		"ARCHIPELAGO_OIDC_ISSUER":                c.OIDCIssuer,
+		"ARCHIPELAGO_OIDC_CLIENT_ID":             c.OIDCClientID,
+		"ARCHIPELAGO_OIDC_CLIENT_SECRET":         setOrNot(c.OIDCClientSecret),
+		"ARCHIPELAGO_OIDC_NAME":                  c.OIDCName,
+		"ARCHIPELAGO_OIDC_SCOPES":                strings.Join(c.OIDCScopes, ","),
+		"ARCHIPELAGO_OIDC_GROUPS_CLAIM":          c.OIDCGroupsClaim,
+		"ARCHIPELAGO_OIDC_ROLE_MAP":              strings.ReplaceAll(strings.TrimSpace(c.OIDCRoleMap), "\n", ";"),
+		"ARCHIPELAGO_SELF_BACKUP_INTERVAL":       c.SelfBackupInterval.String(),
+		"ARCHIPELAGO_SELF_BACKUP_CHECK_INTERVAL": c.SelfBackupCheckInterval.String(),
+		"ARCHIPELAGO_SELF_BACKUP_KEEP":           c.SelfBackupKeep.String(),
+		"ARCHIPELAGO_PG_DUMP":                    c.PGDump,
 	}
 	out := make([][2]string, 0, len(Vars))
 	for _, v := range Vars {

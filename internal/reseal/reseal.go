@@ -17,13 +17,14 @@ import (
 	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/protection"
 	"github.com/chatons/archipelago/internal/seal"
+	"github.com/chatons/archipelago/internal/selfbackup"
 	"github.com/chatons/archipelago/internal/vaults"
 	"github.com/chatons/archipelago/internal/verify"
 )
 
 // Columns are every sealed column of the schema (a test checks none is missing).
 func Columns() []seal.Column {
-	return slices.Concat(islands.SealedColumns(), vaults.SealedColumns(), verify.SealedColumns(), notify.SealedColumns(), protection.SealedColumns())
+	return slices.Concat(islands.SealedColumns(), vaults.SealedColumns(), verify.SealedColumns(), notify.SealedColumns(), protection.SealedColumns(), selfbackup.SealedColumns())
 }
 
 // Count is what Run found in one column.

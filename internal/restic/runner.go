@@ -209,6 +209,10 @@ type call struct {
 	extraFiles []*os.File
 	// secrets are scrubbed from the output in addition to the repository's.
 	secrets []string
+	// env is added to the child's environment ("NAME=value"): for a command restic runs
+	// itself (backup --stdin-from-command), which inherits restic's environment. Values
+	// that are secrets must also be in secrets.
+	env []string
 	// stdout, when set, receives the raw stdout lines (for commands that
 	// print indented JSON), up to maxCollect bytes.
 	stdout *bytes.Buffer
@@ -241,7 +245,7 @@ func (r *Runner) run(ctx context.Context, c call) (outcome, error) {
 		}
 	}
 	args := r.args(c)
-	env := r.env(c.repo)
+	env := append(r.env(c.repo), c.env...)
 	scrub := newScrubber(c.repo, c.secrets)
 
 	runCtx, stop := context.WithCancelCause(ctx)
