@@ -278,6 +278,9 @@ func (s *Service) Backup(ctx context.Context, trigger string) (Result, error) {
 		return res, err
 	}
 	err = s.backup(ctx, repo, &res)
+	if errors.Is(err, ErrBusy) {
+		return res, err // the other backup records its own run
+	}
 	if err == nil && !s.cfg.Keep.Empty() {
 		err = s.forget(ctx, st, repo, &res)
 	}
