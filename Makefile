@@ -11,7 +11,7 @@ export ARCHIPELAGO_MINIO  ?= $(TOOLS_BIN)/minio
 export ARCHIPELAGO_RESTIC ?= $(TOOLS_BIN)/restic
 export ARCHIPELAGO_OIDC_PROVIDER ?= $(TOOLS_BIN)/oidc-provider
 
-.PHONY: all build tools os-deps demo test vet bench bench-scale clean
+.PHONY: all build tools os-deps demo test vet bench bench-scale clean deb image
 
 all: build
 
@@ -61,8 +61,16 @@ bench: os-deps tools build
 	./bin/archipelago testenv -- ./bench/restore-parallel.sh
 	./bin/archipelago testenv -- ./bench/contenthash.sh
 
+## deb: the Debian package (static binary, pinned restic, hardened systemd units) in dist/ (docs/deploy.md)
+deb:
+	$(GO) run ./deploy/packager deb -out dist
+
+## image: the OCI image as a docker-archive tarball, dist/archipelago-image.tar (`docker load -i`; docs/deploy.md)
+image:
+	$(GO) run ./deploy/packager image -out dist
+
 clean:
-	rm -rf bin .tools artifacts
+	rm -rf bin .tools artifacts dist
 
 ## bench-scale: seed 10 / 100 / 1,000 members (× 10 vaults, 7 days of tests) and print list, page, /metrics and report latencies, SQL per page, RSS and the P3 ratio (SIZES=…, DAYS=… to change; docs/scale.md)
 SIZES ?= 10,100,1000
