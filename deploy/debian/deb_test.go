@@ -152,6 +152,11 @@ func TestDebianPackage(t *testing.T) {
 		}
 		for _, u := range Units {
 			checkUnit(t, in(UnitDir+"/"+u), u, inst)
+			// systemd's own exposure score (0 = most restricted, 10 = none): 2.0 at most.
+			cmd := exec.CommandContext(ctx, "systemd-analyze", "security", "--offline=yes", "--root="+inst, "--threshold=20", u)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("systemd-analyze security %s: exposure above 2.0 (%v):\n%s", u, err, out)
+			}
 		}
 	})
 
@@ -287,7 +292,7 @@ func checkUnit(t *testing.T, file, unit, inst string) {
 	}
 	want := map[string]string{
 		"DynamicUser": "yes", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-		"PrivateTmp": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
+		"PrivateTmp": "yes", "PrivateDevices": "yes", "PrivateMounts": "yes", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
 		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX", "RestrictSUIDSGID": "yes",
 		"MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native", "UMask": "0077",
 		"EnvironmentFile": EnvFile, "LoadCredential": "master.key:" + MasterKey, "CacheDirectory": "archipelago",
