@@ -132,6 +132,10 @@ func Build(w io.Writer, o Options) error {
 	return nil
 }
 
+// bareCommit is what `git describe --always` answers without a tag (an abbreviated
+// commit, which may start with a digit).
+var bareCommit = regexp.MustCompile(`^[0-9a-f]{7,40}(-dirty)?$`)
+
 // debVersion is what Debian accepts as an upstream version without a revision.
 var debVersion = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~]*$`)
 
@@ -140,7 +144,7 @@ var debVersion = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~]*$`)
 // any release), -dirty → +dirty.
 func PackageVersion(describe string) string {
 	v := strings.TrimPrefix(describe, "v")
-	if v == "" || v[0] < '0' || v[0] > '9' {
+	if v == "" || v[0] < '0' || v[0] > '9' || bareCommit.MatchString(describe) {
 		v = "0~git." + v
 	}
 	v = strings.Replace(v, "-", "+", 1)
