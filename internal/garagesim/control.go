@@ -28,11 +28,26 @@ type NodeState struct {
 // Fault makes the next Count calls of an admin operation misbehave: wait
 // Delay, then answer Status with Garage's error body (Status 0: answer
 // normally after the delay).
+//
+// With Every > 0 the fault repeats until ClearFaults: of each Every calls of
+// the operation, the first Count (at least 1) misbehave — {Every: 3, Count: 1}
+// fails calls 1, 4, 7…; {Every: 3, Count: 2} fails calls 1, 2, 4, 5…, which
+// also defeats a client that tries an idempotent call twice. A repeating
+// fault replaces the operation's earlier one; one-shot faults queued for the
+// operation are served first.
 type Fault struct {
 	Operation string        `json:"operation"`
 	Status    int           `json:"status"`
 	Count     int           `json:"count"`
 	Delay     time.Duration `json:"delay"`
+	Every     int           `json:"every,omitempty"`
+}
+
+// periodicFault is a repeating fault and the calls of its operation seen since
+// it was injected.
+type periodicFault struct {
+	Fault
+	calls int
 }
 
 // SelfID is the ID of the node answering as "self".
@@ -170,27 +185,60 @@ func (s *Sim) RemoveNode(id string) error {
 }
 
 // InjectFault queues a fault for an admin operation (for instance
-// {Operation: "ListKeys", Status: 503, Count: 2}).
+// {Operation: "ListKeys", Status: 503, Count: 2}), or sets a repeating one
+// when f.Every > 0 (for instance {Operation: "CreateKey", Status: 503,
+// Every: 3}: one call in three fails until ClearFaults).
 func (s *Sim) InjectFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f.Every > 0 {
+		f.Count = min(max(f.Count, 1), f.Every)
+		s.every[f.Operation] = &periodicFault{Fault: f}
+		return
+	}
 	s.faults[f.Operation] = append(s.faults[f.Operation], f)
+}
+
+// ClearFaults removes every fault, queued or repeating. The counts of
+// FaultsServed are kept.
+func (s *Sim) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.faults)
+	clear(s.every)
+}
+
+// FaultsServed returns how many calls of each operation met an injected
+// fault since the simulator started (operations that met none are absent).
+func (s *Sim) FaultsServed() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.served)
 }
 
 func (s *Sim) takeFault(op string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q := s.faults[op]
-	if len(q) == 0 {
+	if q := s.faults[op]; len(q) > 0 {
+		f := q[0]
+		if f.Count--; f.Count <= 0 {
+			s.faults[op] = q[1:]
+		} else {
+			q[0] = f
+		}
+		s.served[op]++
+		return f, true
+	}
+	p := s.every[op]
+	if p == nil {
 		return Fault{}, false
 	}
-	f := q[0]
-	if f.Count--; f.Count <= 0 {
-		s.faults[op] = q[1:]
-	} else {
-		q[0] = f
+	p.calls++
+	if (p.calls-1)%p.Every >= p.Count {
+		return Fault{}, false
 	}
-	return f, true
+	s.served[op]++
+	return p.Fault, true
 }
 
 // controlRoutes serves the control API under /_sim/ (see
@@ -270,10 +318,17 @@ func (s *Sim) controlRoutes(mux *http.ServeMux) {
 		if err := decode(r, &f); err != nil {
 			return nil, err
 		}
-		if _, ok := operations[f.Operation]; !ok || f.Count < 1 {
-			return nil, fmt.Errorf("fault needs a known operation and count >= 1")
+		if _, ok := operations[f.Operation]; !ok || f.Every < 0 || f.Every == 0 && f.Count < 1 || f.Every > 0 && f.Count > f.Every {
+			return nil, fmt.Errorf("fault needs a known operation and count >= 1, or every >= 1 and count <= every")
 		}
 		s.InjectFault(f)
 		return f, nil
+	})
+	h("GET /_sim/faults", func(*http.Request) (any, error) {
+		return map[string]map[string]int{"served": s.FaultsServed()}, nil
+	})
+	h("DELETE /_sim/faults", func(*http.Request) (any, error) {
+		s.ClearFaults()
+		return map[string]map[string]int{"served": s.FaultsServed()}, nil
 	})
 }

@@ -96,6 +96,8 @@ type Sim struct {
 	selfID      string
 	layout      layoutState
 	faults      map[string][]Fault
+	every       map[string]*periodicFault
+	served      map[string]int // injected faults answered, by operation
 	usage       usageCache
 	// iamRequests counts the IAM writes admin calls have in flight.
 	iamRequests atomic.Int32
@@ -140,6 +142,8 @@ func New(ctx context.Context, cfg Config) (*Sim, error) {
 		deletedKeys:  map[string]bool{},
 		buckets:      map[string]*simBucket{},
 		faults:       map[string][]Fault{},
+		every:        map[string]*periodicFault{},
+		served:       map[string]int{},
 		spares:       make(chan spare, spareKeys),
 		sparesWanted: make(chan struct{}, 1),
 		sparesDone:   make(chan struct{}),

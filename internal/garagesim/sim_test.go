@@ -3,6 +3,7 @@ package garagesim_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -392,6 +393,70 @@ func TestControlAPI(t *testing.T) {
 	// The admin API refuses a missing or wrong token with 403 AccessDenied.
 	if st := do("GET", "/v2/ListKeys", "", ""); st != http.StatusForbidden {
 		t.Errorf("admin API without token: %d", st)
+	}
+}
+
+// TestRepeatingFaults: a fault with Every fails Count calls of each Every of its operation
+// (the first ones) until the faults are cleared, leaves other operations alone, and the
+// faults served are counted, also over the control API.
+func TestRepeatingFaults(t *testing.T) {
+	t.Parallel()
+	b := setup(t, garagesim.Config{ControlToken: "ctl"})
+	ctx := context.Background()
+	ctl := func(method, body string) (int, string) {
+		req, _ := http.NewRequest(method, b.sim.URL()+"/_sim/faults", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer ctl")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	pattern := func(n int) string {
+		var out []byte
+		for range n {
+			if _, err := b.client.ListKeys(ctx); errors.Is(err, garage.ErrUnavailable) {
+				out = append(out, 'x')
+			} else if err != nil {
+				t.Fatalf("ListKeys: %v", err)
+			} else {
+				out = append(out, '.')
+			}
+		}
+		return string(out)
+	}
+	b.sim.InjectFault(garagesim.Fault{Operation: "ListKeys", Status: 503, Every: 3})
+	if got := pattern(7); got != "x..x..x" {
+		t.Errorf("one call in three: %s, want x..x..x", got)
+	}
+	if _, err := b.client.ListBuckets(ctx); err != nil {
+		t.Errorf("another operation: %v", err)
+	}
+	// Over the control API: two in three (a fault that also defeats one retry).
+	if st, body := ctl("POST", `{"operation":"ListKeys","status":503,"count":2,"every":3}`); st != http.StatusOK {
+		t.Fatalf("repeating fault: %d %s", st, body)
+	}
+	if got := pattern(6); got != "xx.xx." {
+		t.Errorf("two calls in three: %s, want xx.xx.", got)
+	}
+	if st, _ := ctl("POST", `{"operation":"ListKeys","status":503,"count":4,"every":3}`); st != http.StatusBadRequest {
+		t.Errorf("count above every: %d", st)
+	}
+	var served struct{ Served map[string]int }
+	if st, body := ctl("GET", ""); st != http.StatusOK || json.Unmarshal([]byte(body), &served) != nil ||
+		len(served.Served) != 1 || served.Served["ListKeys"] != 7 {
+		t.Errorf("faults served: %d %s, want ListKeys 7", st, body)
+	}
+	if st, _ := ctl("DELETE", ""); st != http.StatusOK {
+		t.Errorf("clear: %d", st)
+	}
+	if got := pattern(4); got != "...." {
+		t.Errorf("after the faults were cleared: %s", got)
+	}
+	if got := b.sim.FaultsServed()["ListKeys"]; got != 7 {
+		t.Errorf("FaultsServed = %d, want 7", got)
 	}
 }
 
