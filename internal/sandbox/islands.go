@@ -55,7 +55,9 @@ func randomToken() string {
 // registers the islands, operators and pledges through the domain service (so tokens are
 // sealed and every change audited). stop closes the simulators. A kept sandbox started
 // again gets new simulators: the islands are pointed at them and their pledges renewed.
-func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *slog.Logger) (infos []IslandInfo, stop func(), err error) {
+// started (when not nil) is given each simulator once it serves, before it is called.
+func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *slog.Logger,
+	started func(name string, sim *garagesim.Sim)) (infos []IslandInfo, stop func(), err error) {
 	var sims []*garagesim.Sim
 	stop = func() {
 		for _, s := range sims {
@@ -87,6 +89,9 @@ func seedIslands(ctx context.Context, a *app.App, s3 *minioserver.Server, log *s
 			return nil, stop, fmt.Errorf("start the simulator of %s: %w", d.Name, err)
 		}
 		sims = append(sims, sim)
+		if started != nil {
+			started(d.Name, sim)
+		}
 		infos = append(infos, IslandInfo{Name: d.Name, AdminURL: sim.URL(), ControlURL: sim.URL() + "/_sim/",
 			ControlToken: control, S3Endpoint: sim.S3Endpoint(), Region: sim.Region()})
 		in := islands.IslandInput{Name: &d.Name, AdminEndpoint: ptr(sim.URL()), AdminToken: &token,

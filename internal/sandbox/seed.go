@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/app"
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/garagesim"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/minioserver"
@@ -16,6 +17,9 @@ import (
 // SeedEnv is what seeding may use besides the app.
 type SeedEnv struct {
 	S3 *minioserver.Server
+	// islandStarted, when set, is called with each island's simulator as soon as it
+	// started, before seeding calls it (tests inject faults into the islands with it).
+	islandStarted func(name string, sim *garagesim.Sim)
 }
 
 // Seeded is what seeding created that people need to know.
@@ -74,7 +78,7 @@ func Seed(ctx context.Context, a *app.App, env SeedEnv) (Seeded, error) {
 	}
 	out.StopIslands = func() {}
 	if env.S3 != nil {
-		if out.Islands, out.StopIslands, err = seedIslands(ctx, a, env.S3, nil); err != nil {
+		if out.Islands, out.StopIslands, err = seedIslands(ctx, a, env.S3, nil, env.islandStarted); err != nil {
 			return out, fmt.Errorf("islands: %w", err)
 		}
 		if err := seedVaults(ctx, a, env.S3); err != nil {
