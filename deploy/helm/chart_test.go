@@ -195,7 +195,7 @@ func allOn() map[string]any {
 			"metricsToken": "0123456789abcdef0123"}},
 		"oidc": map[string]any{"enabled": true, "issuer": "https://id.example.org/realms/chatons", "clientID": "archipelago",
 			"existingSecret": "archipelago-oidc"},
-		"serviceAccount": map[string]any{"annotations": map[string]any{"example.org/owner": "federation"}},
+		"serviceAccount":   map[string]any{"annotations": map[string]any{"example.org/owner": "federation"}},
 		"imagePullSecrets": []any{map[string]any{"name": "registry"}},
 		"extraEnv": []any{map[string]any{"name": "ARCHIPELAGO_SMTP_PASSWORD",
 			"valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": "smtp", "key": "password"}}}},
