@@ -46,13 +46,17 @@ os-deps:
 demo: os-deps tools build
 	./bin/archipelago dev $(DEMO_ARGS)
 
-## vet: go vet every package
+## vet: go vet every package (and the Helm chart's test module, deploy/helm)
 vet:
 	$(GO) vet ./...
+	cd deploy/helm && $(GO) vet ./...
 
 ## test: vet, then every test against real PostgreSQL, MinIO, restic and Chromium
 test: os-deps tools build vet
 	./bin/archipelago testenv -- $(GO) test $(TESTFLAGS) ./...
+	@# The Helm chart's test is a module of its own (Helm and the Kubernetes API stay out of go.mod);
+	@# it is single-threaded rendering, so no -race (which would rebuild the Kubernetes modules).
+	cd deploy/helm && $(GO) test -timeout 60m ./...
 
 ## bench: the Go benchmarks, then the restore benchmarks that print ratios against plain restic
 bench: os-deps tools build
