@@ -18,10 +18,10 @@ import (
 // composeFile is the part of the Compose specification compose.yaml uses, decoded strictly: a
 // key this struct does not know (a typo, or a feature added without thought) fails the test.
 type composeFile struct {
-	Name        string                    `yaml:"name"`
-	XArchipelgo map[string]any            `yaml:"x-archipelago"` // the anchor merged into serve, worker, migrate
-	Services    map[string]composeService `yaml:"services"`
-	Secrets     map[string]struct {
+	Name         string                    `yaml:"name"`
+	XArchipelago map[string]any            `yaml:"x-archipelago"` // the anchor merged into serve, worker, migrate
+	Services     map[string]composeService `yaml:"services"`
+	Secrets      map[string]struct {
 		File string `yaml:"file"`
 	} `yaml:"secrets"`
 	Volumes  map[string]any `yaml:"volumes"`
