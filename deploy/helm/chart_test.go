@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -81,6 +82,17 @@ type rendered struct {
 	notes   string
 }
 
+// kubeVersion is the Kubernetes version rendered for (client-only Helm assumes 1.20, below the
+// chart's kubeVersion constraint).
+func kubeVersion(t *testing.T) *common.KubeVersion {
+	t.Helper()
+	v, err := common.ParseKubeVersion("v1.33.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func loadChart(t *testing.T) *chart.Chart {
 	t.Helper()
 	ch, err := loader.Load(chartDir)
@@ -125,6 +137,7 @@ func render(t *testing.T, vals map[string]any) (*rendered, error) {
 	inst.ReleaseName = relName
 	inst.Namespace = namespace
 	inst.Replace = true
+	inst.KubeVersion = kubeVersion(t)
 	rel, err := inst.RunWithContext(context.Background(), loadChart(t), vals)
 	if err != nil {
 		return nil, err
@@ -208,6 +221,7 @@ func TestChartLints(t *testing.T) {
 			l := action.NewLint()
 			l.Strict = true
 			l.Namespace = namespace
+			l.KubeVersion = kubeVersion(t)
 			res := l.Run([]string{chartDir}, vals)
 			for _, m := range res.Messages {
 				t.Logf("lint: %s", m.Error())
