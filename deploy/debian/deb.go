@@ -114,7 +114,7 @@ func Build(w io.Writer, o Options) error {
 		MTime: mtime,
 		Overridables: nfpm.Overridables{
 			Contents:   contents,
-			Recommends: []string{"systemd"},
+			Recommends: []string{"systemd", "postgresql-client"}, // pg_dump and pg_restore: the coordinator's own backup (archipelago admin backup)
 			Suggests:   []string{"postgresql"},
 			Scripts: nfpm.Scripts{
 				PostInstall: src("postinst"),
