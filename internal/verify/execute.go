@@ -135,6 +135,17 @@ var levelPhase = map[string]string{
 	LevelFull: "full restore",
 }
 
+// Phases are the words Progress.Phase takes: what a running level is doing ("restoring a
+// sample"), for front ends that say them in another language.
+func Phases() []string {
+	out := make([]string, 0, len(levelPhase))
+	for _, p := range levelPhase {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // fail fills l from an error of restic: failed only when restic proved the data damaged.
 func fail(l *LevelResult, what string, err error) {
 	switch restic.Classify(err) {

@@ -11,14 +11,21 @@
   const status = document.querySelector("[data-progress-status]");
   const levels = document.querySelector("[data-levels]");
   let done = false;
-  // Sizes in SI units, as the portal writes them (1 kB = 1000 B).
+  // The words, units and machine values' names, in the page's language (#page-words).
+  let words = {};
+  try { words = JSON.parse(document.getElementById("page-words").textContent) || {}; } catch (e) { /* English values */ }
+  const fill1 = (pattern, values) => Object.keys(values).reduce((s, k) => s.split("{" + k + "}").join(values[k]), String(pattern || ""));
+  const value = (v) => (words.values && words.values[v]) || v;
+  const phase = (p) => (words.phases && words.phases[p]) || p;
+  const decimal = (x) => x.toFixed(1).replace(".", words.decimal || ".");
+  // Sizes in SI units, as the portal writes them (1 kB = 1000 B; « 1,5 Go » in French).
   const size = (b) => {
-    const units = ["B", "kB", "MB", "GB", "TB"];
+    const units = words.units || ["B", "kB", "MB", "GB", "TB"];
     let i = 0;
     while (b >= 1000 && i < units.length - 1) { b /= 1000; i++; }
-    return (i === 0 ? b : b.toFixed(1)) + " " + units[i];
+    return (i === 0 ? String(b) : decimal(b)) + (words.space || " ") + units[i];
   };
-  const eta = (s) => (s < 60 ? "about " + Math.max(1, s) + " s left" : "about " + Math.round(s / 60) + " min left");
+  const eta = (s) => (s < 60 ? fill1(words.eta_s, { n: Math.max(1, s) }) : fill1(words.eta_min, { n: Math.round(s / 60) }));
   const stateClass = { passed: "good", warning: "warn", failed: "bad", error: "unjudged" };
   // The live level log: a row for each level finished since the page was rendered.
   const logLevels = (list) => {
@@ -29,13 +36,13 @@
       if (empty) empty.remove();
       const tr = document.createElement("tr");
       tr.dataset.level = l.level;
-      const cells = [l.level, "", l.summary, (l.duration_ms / 1000).toFixed(1) + " s"];
+      const cells = [value(l.level), "", l.summary, fill1(words.seconds, { n: decimal(l.duration_ms / 1000) })];
       cells.forEach((c, i) => {
         const td = document.createElement("td");
         if (i === 1) {
           const span = document.createElement("span");
           span.className = "state " + (stateClass[l.outcome] || "");
-          span.textContent = l.outcome;
+          span.textContent = value(l.outcome);
           td.appendChild(span);
         } else {
           td.textContent = c;
@@ -50,11 +57,11 @@
     const pct = Math.max(0, Math.min(100, Math.round((p.progress && p.progress.percent) || 0)));
     if (fill) fill.style.width = pct + "%";
     if (bar) bar.setAttribute("aria-valuenow", String(pct));
-    if (status) status.textContent = p.status;
+    if (status) status.textContent = value(p.status);
     const pr = p.progress || {};
     if (text) {
-      const parts = [pr.level, pr.phase, pct + "%"];
-      if (pr.bytes_total) parts.push(size(pr.bytes_done || 0) + " of " + size(pr.bytes_total));
+      const parts = [pr.level && value(pr.level), pr.phase && phase(pr.phase), pct + "%"];
+      if (pr.bytes_total) parts.push(fill1(words.of, { a: size(pr.bytes_done || 0), b: size(pr.bytes_total) }));
       if (pr.rate_bps) parts.push(size(pr.rate_bps) + "/s");
       if (pr.eta_seconds != null) parts.push(eta(pr.eta_seconds));
       text.textContent = parts.filter(Boolean).join(" · ");
