@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
@@ -41,6 +42,31 @@ func checkExpr(t *testing.T, where, expr string) {
 			}
 		}
 	}
+}
+
+// checkOncePerFederation fails an alert expression that reads a federation-wide series
+// without first taking one value over the serve replicas that all export it (`max without
+// (instance, pod)`): with three replicas it would fire three times, and a sum would triple.
+// The collection rules (…_collect_success) are about each replica and stay per replica.
+func checkOncePerFederation(t *testing.T, where, expr string) {
+	t.Helper()
+	e, err := parser.ParseExpr(expr)
+	if err != nil {
+		return // checkExpr says so
+	}
+	parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok || strings.HasSuffix(vs.Name, "_collect_success") {
+			return nil
+		}
+		for _, p := range path {
+			if a, ok := p.(*parser.AggregateExpr); ok && a.Without && slices.Contains(a.Grouping, "instance") && slices.Contains(a.Grouping, "pod") {
+				return nil
+			}
+		}
+		t.Errorf("%s: %s is read per replica: wrap it in max without (instance, pod) (…)", where, vs.Name)
+		return nil
+	})
 }
 
 // ruleFile mirrors Prometheus's rule file format (model/rulefmt), decoded strictly: an
@@ -106,6 +132,7 @@ func TestAlertRulesLoad(t *testing.T) {
 			}
 			alerts[r.Alert] = true
 			checkExpr(t, r.Alert, r.Expr)
+			checkOncePerFederation(t, r.Alert, r.Expr)
 			if r.Annotations["summary"] == "" || r.Labels["severity"] == "" {
 				t.Errorf("%s: needs a summary and a severity", r.Alert)
 			}
