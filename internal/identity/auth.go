@@ -90,12 +90,19 @@ func (s *Service) Login(ctx context.Context, email, password, sourceIP, userAgen
 		return LoginResult{}, busy(fmt.Errorf("look up user: %w", err))
 	}
 	known := err == nil
+	// A user created by an external login has no password: verify against the dummy hash
+	// anyway, so such an account answers in the time of any other (its quick refusal
+	// would tell who signs in through the identity provider).
+	passwordless := known && hash == unusablePassword
+	if passwordless {
+		hash = dummyHash
+	}
 	ok, verr := s.verifyPassword(ctx, hash, password)
 	if errors.Is(verr, ErrBusy) || errors.Is(verr, context.Canceled) {
 		giveBack()
 		return LoginResult{}, verr
 	}
-	if !known || verr != nil || !ok || status != "active" {
+	if !known || passwordless || verr != nil || !ok || status != "active" {
 		var person *int64
 		if known {
 			person = &userID

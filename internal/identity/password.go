@@ -178,8 +178,11 @@ func (s *Service) withHashSlot(ctx context.Context, f func()) error {
 
 // verifyPassword is VerifyPassword within the bound on concurrent hashing.
 func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok bool, err error) {
-	if serr := s.withHashSlot(ctx, func() { s.hashes.Add(1); ok, err = VerifyPassword(hash, password) }); serr != nil {
+	if serr := s.withHashSlot(ctx, func() { ok, err = VerifyPassword(hash, password) }); serr != nil {
 		return false, serr
+	}
+	if err == nil { // VerifyPassword fails before hashing, never after
+		s.hashes.Add(1)
 	}
 	return ok, err
 }
