@@ -32,7 +32,11 @@ func bodyOperations(d api.SchemaDoc) []bodyOperation {
 	var ops []bodyOperation
 	for path, item := range d.Get(d.Root(), "paths") {
 		for _, m := range []string{"post", "put", "patch"} {
-			s := d.Get(item.(map[string]any), m, "requestBody", "content", "application/json", "schema")
+			body := d.Get(item.(map[string]any), m, "requestBody")
+			if body != nil {
+				body = d.Flat(body) // a requestBody may be a $ref to components/requestBodies
+			}
+			s := d.Get(body, "content", "application/json", "schema")
 			if s != nil {
 				ops = append(ops, bodyOperation{strings.ToUpper(m), path, s})
 			}

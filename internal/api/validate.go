@@ -46,7 +46,11 @@ func newBodySchemas(doc []byte) (*bodySchemas, error) {
 		ops, _ := item.(map[string]any)
 		for _, method := range []string{"post", "put", "patch"} {
 			op, _ := ops[method].(map[string]any)
-			schema := dig(op, "requestBody", "content", "application/json", "schema")
+			body := dig(op, "requestBody")
+			if body != nil {
+				body = b.resolve(body) // a requestBody may be a $ref to components/requestBodies
+			}
+			schema := dig(body, "content", "application/json", "schema")
 			if schema == nil {
 				continue
 			}
