@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/chatons/archipelago/deploy/image"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/restic"
 )
@@ -42,10 +43,11 @@ type composeService struct {
 	Ports       []string          `yaml:"ports"`
 	MemLimit    string            `yaml:"mem_limit"`
 	Healthcheck *struct {
-		Test     []string `yaml:"test"`
-		Interval string   `yaml:"interval"`
-		Timeout  string   `yaml:"timeout"`
-		Retries  int      `yaml:"retries"`
+		Test        []string `yaml:"test"`
+		Interval    string   `yaml:"interval"`
+		Timeout     string   `yaml:"timeout"`
+		Retries     int      `yaml:"retries"`
+		StartPeriod string   `yaml:"start_period"`
 	} `yaml:"healthcheck"`
 	DependsOn map[string]struct {
 		Condition string `yaml:"condition"`
@@ -181,6 +183,14 @@ func TestComposeFile(t *testing.T) {
 	}
 	if s := arch["worker"]; !slices.Equal(s.Command, []string{"worker"}) {
 		t.Errorf("worker runs %v", s.Command)
+	}
+	// serve and worker are checked by the binary itself (the image has no shell), with the
+	// subcommand that checks that kind of process.
+	for _, name := range []string{"serve", "worker"} {
+		h := arch[name].Healthcheck
+		if want := []string{"CMD", image.BinaryPath, "healthcheck", name}; h == nil || !slices.Equal(h.Test, want) {
+			t.Errorf("%s: health check %+v, want %v", name, h, want)
+		}
 	}
 
 	// The Garage island: three nodes, each with its own configuration file whose

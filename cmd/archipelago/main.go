@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/chatons/archipelago/internal/api"
@@ -23,6 +24,7 @@ import (
 	"github.com/chatons/archipelago/internal/client"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/heartbeat"
 	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/logbuf"
 	"github.com/chatons/archipelago/internal/sandbox"
@@ -70,16 +72,17 @@ func commands(p *i18n.Printer) map[string]command {
 		return command{summary, usage, run}
 	}
 	cmds := map[string]command{
-		"serve":   cmd("serve", cmdServe),
-		"worker":  cmd("worker", cmdWorker),
-		"migrate": cmd("migrate", cmdMigrate),
-		"dev":     cmd("dev", cmdDev),
-		"config":  cmd("config", cmdConfig),
-		"version": cmd("version", cmdVersion),
-		"keygen":  cmd("keygen", cmdKeygen),
-		"testenv": cmd("testenv", cmdTestenv),
-		"audit":   cmd("audit", cmdAudit),
-		"admin":   cmd("admin", cmdAdmin),
+		"serve":       cmd("serve", cmdServe),
+		"worker":      cmd("worker", cmdWorker),
+		"migrate":     cmd("migrate", cmdMigrate),
+		"dev":         cmd("dev", cmdDev),
+		"config":      cmd("config", cmdConfig),
+		"version":     cmd("version", cmdVersion),
+		"keygen":      cmd("keygen", cmdKeygen),
+		"testenv":     cmd("testenv", cmdTestenv),
+		"audit":       cmd("audit", cmdAudit),
+		"admin":       cmd("admin", cmdAdmin),
+		"healthcheck": cmd("healthcheck", cmdHealthcheck),
 		// The agent prints its own help (with its flags and their environment variables).
 		"agent": {p.T("cli.agent.summary"), "", cmdAgent},
 	}
@@ -254,6 +257,13 @@ func cmdWorker(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer a.Close()
 	log.Info("archipelago worker running", "version", api.Version)
+	// The liveness signal `archipelago healthcheck worker` reads: a beat while the database
+	// answers; the file goes when the worker stops.
+	ctx, stop := context.WithCancel(ctx)
+	var beat sync.WaitGroup
+	beat.Go(func() { heartbeat.Run(ctx, heartbeat.Path(cfg.ScratchDir), heartbeat.DefaultEvery, a.Pool.Ping, log) })
+	defer beat.Wait()
+	defer stop()
 	return a.Run(ctx, nil, true)
 }
 
@@ -261,17 +271,11 @@ func cmdMigrate(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) != 1 || (args[0] != "up" && args[0] != "status") {
 		return errors.New(env.t("cli.migrate.bad_args"))
 	}
-	cfg, log, err := loadConfig(env)
+	db, err := openDB(ctx, env, dbNeeds{anySchema: true})
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
-	if err != nil {
-		return err
-	}
+	pool, log := db.pool, db.log
 	defer pool.Close()
 	if args[0] == "up" {
 		n := 0

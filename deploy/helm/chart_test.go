@@ -512,6 +512,15 @@ func TestChartEveryToggle(t *testing.T) {
 	if !slices.Equal(wc.Args, []string{"worker"}) || *w.Spec.Replicas != 3 || envOf(wc)["ARCHIPELAGO_RESTORE_WORKERS"] != "2" {
 		t.Errorf("worker: args %v, replicas %d, env %v", wc.Args, *w.Spec.Replicas, envOf(wc))
 	}
+	// The worker serves no HTTP: its probes run the binary itself (no shell in the image),
+	// which reads the heartbeat the worker writes.
+	for name, p := range map[string]*corev1.Probe{"startup": wc.StartupProbe, "liveness": wc.LivenessProbe} {
+		if p == nil || p.Exec == nil || !slices.Equal(p.Exec.Command, []string{"/usr/bin/archipelago", "healthcheck", "worker", "--max-age", "90s"}) {
+			t.Errorf("worker: %s probe %+v, want exec /usr/bin/archipelago healthcheck worker --max-age 90s", name, p)
+		} else if p.TimeoutSeconds < 5 || p.PeriodSeconds < 10 {
+			t.Errorf("worker: %s probe timings %+v", name, p)
+		}
+	}
 	sel, _ := metav1.LabelSelectorAsSelector(serve.Spec.Selector)
 	if sel.Matches(labels.Set(w.Spec.Template.Labels)) {
 		t.Errorf("serve's selector also selects worker pods: the Service would send requests to workers")
