@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
-	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/reseal"
@@ -46,25 +45,12 @@ func cmdReseal(ctx context.Context, env *cliEnv, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(env)
+	db, err := openDB(ctx, env, dbNeeds{masterKey: true})
 	if err != nil {
 		return err
 	}
-	if err := errors.Join(cfg.RequireDatabase(), cfg.RequireMasterKey()); err != nil {
-		return err
-	}
-	kr, err := seal.ParseKeyring(cfg.MasterKey)
-	if err != nil {
-		return fmt.Errorf("master key: %w", err)
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
-	if err != nil {
-		return err
-	}
+	pool, kr := db.pool, db.kr
 	defer pool.Close()
-	if err := database.CheckCurrent(ctx, pool); err != nil {
-		return err
-	}
 	counts, err := reseal.Run(ctx, pool, kr, reseal.Columns(), *dryRun)
 	if err != nil {
 		return err
@@ -111,21 +97,12 @@ func cmdCreateUser(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, log, err := loadConfig(env)
+	db, err := openDB(ctx, env, dbNeeds{})
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
-	if err != nil {
-		return err
-	}
+	cfg, log, pool := db.cfg, db.log, db.pool
 	defer pool.Close()
-	if err := database.CheckCurrent(ctx, pool); err != nil {
-		return err
-	}
 	ids := identity.New(pool, log, identity.Config{JWTKey: []byte(seal.NewKey()), Issuer: cfg.PublicURL})
 	osUser := "unknown"
 	if u, err := user.Current(); err == nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
-	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/reports"
 	"github.com/chatons/archipelago/internal/seal"
 )
@@ -69,26 +68,11 @@ func cmdAuditPrivateKey(ctx context.Context, env *cliEnv) error {
 
 // auditConfig reads the configuration and the master key and opens the database.
 func auditConfig(ctx context.Context, env *cliEnv) (*config.Config, *seal.Keyring, *pgxpool.Pool, error) {
-	cfg, _, err := loadConfig(env)
+	db, err := openDB(ctx, env, dbNeeds{masterKey: true})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := errors.Join(cfg.RequireDatabase(), cfg.RequireMasterKey()); err != nil {
-		return nil, nil, nil, err
-	}
-	kr, err := seal.ParseKeyring(cfg.MasterKey)
-	if err != nil {
-		return nil, nil, nil, &config.Error{Var: "ARCHIPELAGO_MASTER_KEY_FILE", Problem: err.Error()}
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if err := database.CheckCurrent(ctx, pool); err != nil {
-		pool.Close()
-		return nil, nil, nil, err
-	}
-	return cfg, kr, pool, nil
+	return db.cfg, db.kr, db.pool, nil
 }
 
 // auditDB opens the database and the checkpoint keys: the master key and the log's name

@@ -18,7 +18,6 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
-	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/restic"
 	"github.com/chatons/archipelago/internal/seal"
@@ -55,26 +54,13 @@ type backupEnv struct {
 }
 
 func openBackupEnv(ctx context.Context, env *cliEnv) (*backupEnv, error) {
-	cfg, log, err := loadConfig(env)
+	db, err := openDB(ctx, env, dbNeeds{masterKey: true})
 	if err != nil {
 		return nil, err
 	}
-	if err := errors.Join(cfg.RequireDatabase(), cfg.RequireMasterKey()); err != nil {
-		return nil, err
-	}
-	kr, err := seal.ParseKeyring(cfg.MasterKey)
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
+	cfg, log, kr, pool := db.cfg, db.log, db.kr, db.pool
 	rr, err := restic.New(ctx, restic.Config{Logger: log, TempDir: cfg.ScratchDir})
 	if err != nil {
-		return nil, err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if err := database.CheckCurrent(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -196,17 +182,11 @@ func cmdBackupStatus(ctx context.Context, env *cliEnv, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, _, err := loadConfig(env)
+	db, err := openDB(ctx, env, dbNeeds{anySchema: true})
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireDatabase(); err != nil {
-		return err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DBConnTimeout)
-	if err != nil {
-		return err
-	}
+	pool := db.pool
 	defer pool.Close()
 	st, err := selfbackup.StatusGet(ctx, pool)
 	if err != nil {
