@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/api"
 	"github.com/chatons/archipelago/internal/attest"
+	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/restic"
 )
 
@@ -67,7 +68,7 @@ func cmdAgent(ctx context.Context, env *cliEnv, args []string) error {
 		return strings.TrimRight(string(b), "\r\n")
 	}
 	cfg := attest.AgentConfig{APIURL: *apiURL, S3AccessKeyID: *s3Key, S3Endpoint: *s3Endpoint, StateDir: *stateDir,
-		Subsets: *subsets, Version: api.Version, Log: slog.New(slog.NewTextHandler(env.stderr, nil))}
+		Subsets: *subsets, Version: api.Version, Log: slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: agentLogLevel(env.getenv)}))}
 	cfg.APIToken = readSecret(*tokenFile, "--api-token-file")
 	cfg.Password = readSecret(*passwordFile, "--password-file")
 	cfg.S3SecretAccessKey = readSecret(*s3SecretFile, "--s3-secret-access-key-file")
@@ -91,7 +92,8 @@ func cmdAgent(ctx context.Context, env *cliEnv, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	rr, err := restic.New(ctx, restic.Config{Logger: cfg.Log})
+	// restic's routine records at DEBUG (ARCHIPELAGO_AGENT_LOG_LEVEL=debug shows them); failures stay.
+	rr, err := restic.New(ctx, restic.Config{Logger: slog.New(quietHandler{cfg.Log.Handler()})})
 	if err != nil {
 		return err
 	}
@@ -147,4 +149,12 @@ func cmdAgentKeygen(env *cliEnv, args []string) error {
 	fmt.Fprint(env.stdout, string(pub))
 	fmt.Fprintln(env.stderr, env.t("cli.agent.key_written", "File", *out))
 	return nil
+}
+
+// agentLogLevel is the agent's log level: INFO, or DEBUG with ARCHIPELAGO_AGENT_LOG_LEVEL=debug.
+func agentLogLevel(getenv config.Getenv) slog.Level {
+	if v, _ := getenv("ARCHIPELAGO_AGENT_LOG_LEVEL"); strings.EqualFold(v, "debug") {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }

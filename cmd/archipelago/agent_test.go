@@ -150,6 +150,10 @@ func TestAgentEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "accepted: passed") {
 		t.Fatalf("agent run: exit %d\n%s\n%s", code, out, stderr)
 	}
+	// restic's routine records are DEBUG: a daily timer's journal gets the agent's own lines only.
+	if strings.Contains(stderr, "restic finished") || !strings.Contains(stderr, "agent run") {
+		t.Errorf("agent log at INFO:\n%s", stderr)
+	}
 
 	type level struct{ Level, Outcome, Summary string }
 	var got struct {
