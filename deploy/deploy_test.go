@@ -19,7 +19,7 @@ import (
 )
 
 // exported lists the metric names internal/metrics and the HTTP middleware export.
-var exported = regexp.MustCompile(`^archipelago_(restore_(last_success_timestamp_seconds|snapshot_age_seconds|rpo_seconds|rto_seconds|projected_full_restore_seconds|last_outcome|last_test_timestamp_seconds|repositories)|member_(repositories|repositories_stale|restore_oldest_success_age_seconds|vault_usage_bytes|vault_quota_bytes|vaults_over_ratio)|island_(repositories|vault_usage_bytes|vault_quota_bytes|vaults|pledges)|vault_(usage_ratio|usage_bytes|quota_bytes)|pledge_status|job_queue_depth|notify_(deliveries|oldest_pending_seconds)|metrics_collect_success|member_(copy_lag_max_seconds|vaults_copy_behind|copy_pending_deletions|vaults_frozen|lifecycle_tripped_timestamp_seconds|vault_multipart_bytes)|vault_(copy_lag_seconds|copy_behind|copy_pending_deletions|frozen|lifecycle_tripped_timestamp_seconds|multipart_bytes)|protection_collect_success)$`)
+var exported = regexp.MustCompile(`^archipelago_(restore_(last_success_timestamp_seconds|snapshot_age_seconds|rpo_seconds|rto_seconds|projected_full_restore_seconds|last_outcome|last_test_timestamp_seconds|repositories)|member_(repositories|repositories_stale|restore_oldest_success_age_seconds|vault_usage_bytes|vault_quota_bytes|vaults_over_ratio)|island_(repositories|vault_usage_bytes|vault_quota_bytes|vaults|pledges)|vault_(usage_ratio|usage_bytes|quota_bytes)|pledge_status|job_queue_depth|notify_(deliveries|oldest_pending_seconds)|metrics_collect_success|member_(copy_lag_max_seconds|vaults_copy_behind|copy_pending_deletions|vaults_frozen|lifecycle_tripped_timestamp_seconds|vault_multipart_bytes)|vault_(copy_lag_seconds|copy_behind|copy_pending_deletions|frozen|lifecycle_tripped_timestamp_seconds|multipart_bytes)|protection_collect_success|coordinator_backup_(configured|last_success_age_seconds|last_run_failed|interval_seconds)|member_agents_stale|agents_stale)$`)
 
 // perObject lists the names exported only with ARCHIPELAGO_METRICS_PER_OBJECT: the shipped
 // rules and dashboard must not depend on them.
@@ -139,7 +139,7 @@ func TestAlertRulesLoad(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"ArchipelagoRestoreTestFailed", "ArchipelagoSnapshotStale", "ArchipelagoVaultFull", "ArchipelagoPledgeDown",
-		"ArchipelagoJobQueueBacklog"} {
+		"ArchipelagoJobQueueBacklog", "ArchipelagoAgentStale", "ArchipelagoCoordinatorBackupStale", "ArchipelagoCoordinatorBackupFailing"} {
 		if !alerts[want] {
 			t.Errorf("missing alert %s", want)
 		}

@@ -163,7 +163,8 @@ func (a *App) build(ctx context.Context) error {
 	registry := server.NewRegistry()
 	// Restore status, vault usage, pledges (aggregated per member and island), job queue, outbox.
 	// (written by /metrics as text directly, after the registry's families: internal/metrics).
-	domain := metrics.New(a.Pool, a.Log, metrics.Config{PerObject: a.Cfg.MetricsPerObject})
+	domain := metrics.New(a.Pool, a.Log, metrics.Config{PerObject: a.Cfg.MetricsPerObject,
+		BackupInterval: a.Cfg.SelfBackupInterval, RestoreCheckInterval: a.Cfg.SelfBackupCheckInterval})
 	registry.MustRegister(protection.NewCollector(a.Pool, a.Log, a.Cfg.MetricsPerObject)) // copy lag, pending deletions, freeze, tripwire
 	registry.MustRegister(approvals.NewCollector(a.Pool, a.Log))                          // open approval requests, reachable approvers
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,

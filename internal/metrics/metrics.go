@@ -43,6 +43,10 @@ type Config struct {
 	PerObject bool
 	// Timeout bounds one collection (default 5 s).
 	Timeout time.Duration
+	// BackupInterval and RestoreCheckInterval are the coordinator's own backup's schedule
+	// (ARCHIPELAGO_SELF_BACKUP_INTERVAL, ARCHIPELAGO_SELF_BACKUP_CHECK_INTERVAL), exported so
+	// that an alert can compare the age of the last success with them; zero: not exported.
+	BackupInterval, RestoreCheckInterval time.Duration
 }
 
 // Collector reads the metrics from the database at each scrape.
@@ -63,6 +67,9 @@ type Collector struct {
 	queueDepth                     *family
 	notifyDeliveries, notifyOldest *family
 	up                             *family
+	// The coordinator's own backup (internal/selfbackup) and the member agents' reports.
+	backupConfigured, backupSuccessAge, backupFailed, backupInterval *family
+	memberAgentsStale, agentsStale                                   *family
 	// Every family, sorted by name (the order of the exposition).
 	families []*family
 }
@@ -116,6 +123,19 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Collector {
 		notifyDeliveries: d("notify_deliveries", "Notification deliveries not sent: pending (to send or retry) and failed (gave up).",
 			"status"),
 		notifyOldest: d("notify_oldest_pending_seconds", "Age of the oldest pending notification delivery (0 when none)."),
+		backupConfigured: d("coordinator_backup_configured", "1 when the coordinator's own backup is set up "+
+			"(archipelago admin backup init), 0 when not."),
+		backupSuccessAge: d("coordinator_backup_last_success_age_seconds", "Time since the latest successful run of the "+
+			"coordinator's own backup (kind backup) or restore check (kind restore_check), or since the backup was set up when "+
+			"none succeeded yet; exported only once it is set up.", "kind"),
+		backupFailed: d("coordinator_backup_last_run_failed", "1 when the latest run of this kind failed, 0 when it succeeded; "+
+			"not exported before the first run.", "kind"),
+		backupInterval: d("coordinator_backup_interval_seconds", "How often this kind runs "+
+			"(ARCHIPELAGO_SELF_BACKUP_INTERVAL, ARCHIPELAGO_SELF_BACKUP_CHECK_INTERVAL of the scraped process).", "kind"),
+		memberAgentsStale: d("member_agents_stale", "The member's repositories whose agent has not reported for its schedule's "+
+			"interval plus grace (the agent.stale alert is raised); zero counts are not exported.", "member"),
+		agentsStale: d("agents_stale", "Repositories of the federation whose agent has not reported for its schedule's "+
+			"interval plus grace."),
 		up: d("metrics_collect_success", "1 when the last collection of this part of the domain metrics succeeded; "+
 			"0: none of the part's series is exported.", "part"),
 	}
@@ -138,7 +158,8 @@ type part struct {
 }
 
 func (c *Collector) parts() []part {
-	ps := []part{{"restore", c.restore}, {"vaults", c.vaults}, {"pledges", c.pledges}, {"jobs", c.jobs}, {"notify", c.notify}}
+	ps := []part{{"restore", c.restore}, {"vaults", c.vaults}, {"pledges", c.pledges}, {"jobs", c.jobs}, {"notify", c.notify},
+		{"coordinator_backup", c.coordinatorBackup}, {"agents", c.agents}}
 	if c.cfg.PerObject {
 		ps = append(ps, part{"repositories", c.restorePerRepository}, part{"vault_detail", c.vaultsPerVault},
 			part{"pledge_detail", c.pledgesPerPledge})
@@ -526,5 +547,93 @@ func (c *Collector) notify(ctx context.Context, b *batch) error {
 	b.gauge(c.notifyDeliveries, float64(pending), "pending")
 	b.gauge(c.notifyDeliveries, float64(failed), "failed")
 	b.gauge(c.notifyOldest, oldest)
+	return nil
+}
+
+// Kinds of the coordinator's own backup runs (selfbackup.KindBackup, KindRestoreCheck).
+var backupKinds = []string{"backup", "restore_check"}
+
+// coordinatorBackup reads the coordinator's own backup: whether it is set up, and per kind
+// the latest success and whether the latest run failed. One statement of a few index
+// lookups (coordinator_backup_runs_kind_idx, newest first), whatever the runs' history.
+func (c *Collector) coordinatorBackup(ctx context.Context, b *batch) error {
+	for _, k := range []struct {
+		kind  string
+		every time.Duration
+	}{{"backup", c.cfg.BackupInterval}, {"restore_check", c.cfg.RestoreCheckInterval}} {
+		if k.every > 0 {
+			b.gauge(c.backupInterval, k.every.Seconds(), k.kind)
+		}
+	}
+	rows, err := c.pool.Query(ctx, `SELECT k.kind, extract(epoch FROM now() - b.created_at)::float8,
+			extract(epoch FROM now() - (SELECT max(r.finished_at) FROM coordinator_backup_runs r
+				WHERE r.kind = k.kind AND r.status = 'ok'))::float8,
+			(SELECT r.status = 'failed' FROM coordinator_backup_runs r WHERE r.kind = k.kind
+				ORDER BY r.finished_at DESC, r.id DESC LIMIT 1)
+		FROM unnest($1::text[]) k(kind) LEFT JOIN coordinator_backup b ON b.id = 1
+		ORDER BY k.kind`, backupKinds)
+	if err != nil {
+		return err
+	}
+	configured := 0.0
+	var (
+		kind          string
+		sinceSetup    *float64
+		sinceOK       *float64
+		lastRunFailed *bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&kind, &sinceSetup, &sinceOK, &lastRunFailed}, func() error {
+		if sinceSetup == nil {
+			return nil // not set up: nothing is late
+		}
+		configured = 1
+		age := *sinceSetup
+		if sinceOK != nil {
+			age = *sinceOK
+		}
+		b.gauge(c.backupSuccessAge, max(age, 0), kind)
+		if lastRunFailed != nil {
+			v := 0.0
+			if *lastRunFailed {
+				v = 1
+			}
+			b.gauge(c.backupFailed, v, kind)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.gauge(c.backupConfigured, configured)
+	return nil
+}
+
+// agents counts, per member, the repositories whose agent is stale: agent_schedules rows
+// whose stale alert is raised (attest.CheckStale sets alerted_at every minute and clears it
+// when the agent reports). One statement; it reads agent_schedules, one narrow row per
+// repository that has an agent schedule (a few milliseconds at 20,000), not the
+// attestations. A partial index on alerted_at IS NOT NULL would make it follow the stale
+// agents only, if agent schedules ever became that many.
+func (c *Collector) agents(ctx context.Context, b *batch) error {
+	rows, err := c.pool.Query(ctx, `SELECT m.slug, count(*) FROM agent_schedules s
+		JOIN restic_repositories r ON r.id = s.repository_id AND r.deleted_at IS NULL JOIN members m ON m.id = r.member_id
+		WHERE s.alerted_at IS NOT NULL GROUP BY m.slug ORDER BY m.slug`)
+	if err != nil {
+		return err
+	}
+	var (
+		member string
+		n      int64
+		total  int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&member, &n}, func() error {
+		b.gauge(c.memberAgentsStale, float64(n), member)
+		total += n
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.gauge(c.agentsStale, float64(total)) // always, zero included: a single series
 	return nil
 }
