@@ -51,7 +51,7 @@ func cmdReseal(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	pool, kr := db.pool, db.kr
 	defer pool.Close()
-	counts, err := reseal.Run(ctx, pool, kr, reseal.Columns(), *dryRun)
+	counts, err := reseal.Run(ctx, pool, kr, reseal.Columns(), *dryRun, reseal.Fields()...)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
@@ -27,6 +28,29 @@ func Columns() []seal.Column {
 	return slices.Concat(islands.SealedColumns(), vaults.SealedColumns(), verify.SealedColumns(), notify.SealedColumns(), protection.SealedColumns(), selfbackup.SealedColumns())
 }
 
+// Field is a sealed value kept inside a jsonb document rather than in a column of its own:
+// the string at Path in Column of the rows of Table that match Where, sealed for
+// Purpose(the number at KeyPath in the same document).
+type Field struct {
+	Table, IDColumn, Column string
+	Path, KeyPath           []string
+	Where                   string // SQL condition: the rows whose value someone will open
+	Purpose                 func(key int64) string
+}
+
+// Name is how counts and the audit entry name the field: table.column.path.
+func (f Field) Name() string { return f.Table + "." + f.Column + "." + strings.Join(f.Path, ".") }
+
+// Fields are the sealed values kept inside jsonb documents: the new admin token of an island
+// held by an open approval request (approvals.IslandChange.AdminTokenSealed, sealed by
+// islands.Service.SealPendingToken, opened when the approved request is executed). Closed
+// requests are left alone: nothing opens their token again.
+func Fields() []Field {
+	return []Field{{Table: "approval_requests", IDColumn: "id", Column: "params", Path: []string{"change", "admin_token_sealed"},
+		KeyPath: []string{"island_id"}, Where: "action = '" + string(approvals.ActionIslandToken) + "' AND status IN ('pending', 'approved')",
+		Purpose: func(island int64) string { return fmt.Sprintf("island/%d/pending_admin_token", island) }}}
+}
+
 // Count is what Run found in one column.
 type Count struct {
 	Column   string // table.column
@@ -38,11 +62,12 @@ type Count struct {
 // ErrUnopenable means some values open with no key of the keyring: nothing was changed.
 var ErrUnopenable = errors.New("reseal: values that no key of the master key file opens")
 
-// Run seals again, with the keyring's current key, every value of cols sealed with an older
-// key, in one transaction with one audit entry (counts only, never a value); with dryRun it
-// only counts. When a value opens with no key of the keyring (a key removed from the file
-// too early, or a damaged value) nothing is changed and the error names the rows.
-func Run(ctx context.Context, pool *pgxpool.Pool, kr *seal.Keyring, cols []seal.Column, dryRun bool) ([]Count, error) {
+// Run seals again, with the keyring's current key, every value of cols (and of fields)
+// sealed with an older key, in one transaction with one audit entry (counts only, never a
+// value); with dryRun it only counts. When a value opens with no key of the keyring (a key
+// removed from the file too early, or a damaged value) nothing is changed and the error
+// names the rows.
+func Run(ctx context.Context, pool *pgxpool.Pool, kr *seal.Keyring, cols []seal.Column, dryRun bool, fields ...Field) ([]Count, error) {
 	ctx = audit.WithActor(ctx, audit.System("admin.reseal"))
 	var counts []Count
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -85,6 +110,13 @@ func Run(ctx context.Context, pool *pgxpool.Pool, kr *seal.Keyring, cols []seal.
 			}
 			counts = append(counts, n)
 		}
+		for _, f := range fields {
+			n, fbad, err := resealField(ctx, tx, kr, f, dryRun)
+			if err != nil {
+				return err
+			}
+			counts, bad = append(counts, n), append(bad, fbad...)
+		}
 		if len(bad) > 0 {
 			return fmt.Errorf("%w: %s", ErrUnopenable, strings.Join(bad, "; "))
 		}
@@ -99,4 +131,46 @@ func Run(ctx context.Context, pool *pgxpool.Pool, kr *seal.Keyring, cols []seal.
 		return err
 	})
 	return counts, err
+}
+
+// resealField is Run's work on one field: the values that no key opens are returned as bad.
+func resealField(ctx context.Context, tx pgx.Tx, kr *seal.Keyring, f Field, dryRun bool) (Count, []string, error) {
+	n := Count{Column: f.Name()}
+	table, id, col := pgx.Identifier{f.Table}.Sanitize(), pgx.Identifier{f.IDColumn}.Sanitize(), pgx.Identifier{f.Column}.Sanitize()
+	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT %s, (%s #>> $2::text[])::bigint, %[2]s #>> $1::text[] FROM %s
+		WHERE (%s) AND coalesce(%[2]s #>> $1::text[], '') <> '' ORDER BY 1 FOR UPDATE`, id, col, table, f.Where), f.Path, f.KeyPath)
+	if err != nil {
+		return n, nil, fmt.Errorf("read %s: %w", n.Column, err)
+	}
+	type value struct {
+		ID     int64
+		Key    int64
+		Sealed string
+	}
+	values, err := pgx.CollectRows(rows, pgx.RowToStructByPos[value])
+	if err != nil {
+		return n, nil, fmt.Errorf("read %s: %w", n.Column, err)
+	}
+	var bad []string
+	for _, v := range values {
+		n.Values++
+		if seal.SealedKeyID(v.Sealed) == kr.CurrentKeyID() {
+			n.Current++
+			continue
+		}
+		plain, err := kr.Open(f.Purpose(v.Key), v.Sealed)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s %s=%d (sealed with key %q)", n.Column, f.IDColumn, v.ID, seal.SealedKeyID(v.Sealed)))
+			continue
+		}
+		n.Resealed++
+		if dryRun {
+			continue
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`UPDATE %s SET %s = jsonb_set(%[2]s, $3::text[], to_jsonb($2::text)) WHERE %s = $1`, table, col, id),
+			v.ID, kr.Seal(f.Purpose(v.Key), plain), f.Path); err != nil {
+			return n, nil, fmt.Errorf("reseal %s %d: %w", n.Column, v.ID, err)
+		}
+	}
+	return n, bad, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatons/archipelago/internal/approvals"
+	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/reseal"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/testenv"
@@ -121,5 +123,80 @@ func TestResealMovesValuesToTheCurrentKey(t *testing.T) {
 	}
 	if seal.SealedKeyID(read(6)) != keyring(t, oldKey).CurrentKeyID() {
 		t.Error("a failed run changed a value")
+	}
+}
+
+// The new admin token of an island held by an open approval request is sealed inside the
+// request's parameters: after a rotation, reseal moves it to the current key, so the request
+// can still be executed (the executor opens it with islands.Service.OpenPendingToken) once the
+// old key has left the file. A closed request's token is left as it is.
+func TestResealMovesTheTokensOfOpenApprovalRequests(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	oldKey, newKey := seal.NewKey(), seal.NewKey()
+	old, rotated, newOnly := keyring(t, oldKey), keyring(t, newKey, oldKey), keyring(t, newKey)
+	log := testenv.Logger(t)
+	var user int64
+	if err := pool.QueryRow(ctx, `INSERT INTO users (email, password_hash) VALUES ('admin@example.org', 'x') RETURNING id`).Scan(&user); err != nil {
+		t.Fatal(err)
+	}
+	request := func(island int64, status, token string) int64 {
+		t.Helper()
+		params := map[string]any{"island_id": island, "name": "island", "change": map[string]any{
+			"admin_token_sealed": islands.New(pool, old, log, islands.Config{}).SealPendingToken(island, token)}}
+		var id int64
+		if err := pool.QueryRow(ctx, `INSERT INTO approval_requests (action, target_type, target_id, params, effect, requested_by,
+				authority, required_approvals, status, created_at, approval_expires_at, finished_at)
+			VALUES ($1, 'island', $2, $3, 'Replace the admin token', $4, 'federation_admin', 2, $5, now(), now() + interval '1 day',
+				CASE WHEN $5 = 'executed' THEN now() END) RETURNING id`,
+			string(approvals.ActionIslandToken), fmt.Sprint(island), params, user, status).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	sealed := func(id int64) string {
+		t.Helper()
+		var s string
+		if err := pool.QueryRow(ctx, `SELECT params #>> '{change,admin_token_sealed}' FROM approval_requests WHERE id = $1`, id).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pending := request(7, "pending", "the-new-admin-token")
+	executed := request(8, "executed", "an-old-replacement")
+	closedBefore := sealed(executed)
+	isl := islands.New(pool, newOnly, log, islands.Config{})
+	if _, err := isl.OpenPendingToken(7, sealed(pending)); err == nil {
+		t.Fatal("the new key alone opens the token before the reseal: the test proves nothing")
+	}
+
+	counts, err := reseal.Run(ctx, pool, rotated, nil, false, reseal.Fields()...)
+	if err != nil || len(counts) != 1 || counts[0] != (reseal.Count{Column: "approval_requests.params.change.admin_token_sealed", Values: 1, Resealed: 1}) {
+		t.Fatalf("reseal: %+v %v", counts, err)
+	}
+	if tok, err := isl.OpenPendingToken(7, sealed(pending)); err != nil || tok != "the-new-admin-token" {
+		t.Fatalf("after the reseal, with the new key alone: %q %v", tok, err)
+	}
+	if sealed(executed) != closedBefore {
+		t.Error("the token of an executed request was resealed")
+	}
+	// The rest of the parameters is untouched.
+	var name string
+	if err := pool.QueryRow(ctx, `SELECT params->>'name' FROM approval_requests WHERE id = $1`, pending).Scan(&name); err != nil || name != "island" {
+		t.Errorf("params name %q %v", name, err)
+	}
+	var details string
+	if err := pool.QueryRow(ctx, `SELECT details::text FROM audit_entries WHERE action = 'seal.reseal'`).Scan(&details); err != nil ||
+		!strings.Contains(details, `"approval_requests.params.change.admin_token_sealed":1`) || strings.Contains(details, "the-new-admin-token") {
+		t.Errorf("audit entry %q (%v)", details, err)
+	}
+	// `archipelago admin reseal` includes them.
+	found := false
+	for _, f := range reseal.Fields() {
+		found = found || f.Name() == "approval_requests.params.change.admin_token_sealed"
+	}
+	if !found {
+		t.Error("reseal.Fields does not list the tokens of approval requests")
 	}
 }
