@@ -245,7 +245,7 @@ func (a *API) ReportCSV(w http.ResponseWriter, r *http.Request) error {
 	if err := reports.CSVIn(&buf, rep, table, p); err != nil {
 		var nt reports.ErrNoTable
 		if errors.As(err, &nt) {
-			return Invalid("table", "must be one of %s", strings.Join(reports.Tables[rep.Scope], ", "))
+			return Invalid("table", "must be one of %s", strings.Join(reports.TablesFor(rep.Scope, rep.Schema), ", "))
 		}
 		return err
 	}

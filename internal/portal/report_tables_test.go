@@ -20,19 +20,24 @@ func TestReportTablesAreNamedInTheReadersLanguage(t *testing.T) {
 		t.Fatal(err)
 	}
 	fr := c.Printer(i18n.French)
-	for scope, names := range reports.Tables {
-		for _, tb := range reportTables(fr, scope) {
-			if _, ok := reportTableLabels[tb.Name]; !ok || tb.Label == tb.Name {
-				t.Errorf("table %s of %s reports has no French label (%q)", tb.Name, scope, tb.Label)
+	for _, schema := range []string{reports.SchemaV1, reports.SchemaV2} {
+		for _, scope := range []string{reports.ScopeMember, reports.ScopeFederation} {
+			names := reports.TablesFor(scope, schema)
+			for _, tb := range reportTables(fr, scope, schema) {
+				if _, ok := reportTableLabels[tb.Name]; !ok || tb.Label == tb.Name {
+					t.Errorf("table %s of %s reports (%s) has no French label (%q)", tb.Name, scope, schema, tb.Label)
+				}
+			}
+			if len(names) == 0 || len(reportTables(fr, scope, schema)) != len(names) {
+				t.Errorf("%s %s: tables lost", scope, schema)
 			}
 		}
-		if len(reportTables(fr, scope)) != len(names) {
-			t.Errorf("%s: tables lost", scope)
-		}
 	}
-	got := fr.T("portal.report.csv", "Value", reportTables(fr, reports.ScopeFederation)[0].Label)
-	if got != "CSV de la matrice" {
+	if got := fr.T("portal.report.csv", "Value", reportTables(fr, reports.ScopeFederation, reports.SchemaV2)[0].Label); got != "CSV des membres" {
 		t.Errorf("the federation report's first CSV link reads %q", got)
+	}
+	if got := fr.T("portal.report.csv", "Value", reportTables(fr, reports.ScopeFederation, reports.SchemaV1)[0].Label); got != "CSV de la matrice" {
+		t.Errorf("a stored v1 federation report's first CSV link reads %q", got)
 	}
 }
 

@@ -112,15 +112,16 @@ var reportTableLabels = map[string]string{
 	"pledges":      "portal.report.table.pledges",
 	"key_events":   "portal.report.table.key_events",
 	"matrix":       "portal.report.table.matrix",
+	"members":      "portal.report.table.members",
 	"islands":      "portal.report.table.islands",
 	"incidents":    "portal.report.table.incidents",
 }
 
-// reportTables are the CSV tables of a scope, labelled in l's language (a table without a
-// label shows its name).
-func reportTables(l *i18n.Printer, scope string) []reportTable {
+// reportTables are the CSV tables of a report of this scope and schema, labelled in l's
+// language (a table without a label shows its name).
+func reportTables(l *i18n.Printer, scope, schema string) []reportTable {
 	var out []reportTable
-	for _, name := range reports.Tables[scope] {
+	for _, name := range reports.TablesFor(scope, schema) {
 		label := name
 		if key, ok := reportTableLabels[name]; ok {
 			label = l.T(key)
@@ -159,5 +160,5 @@ func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "report", Page{Title: p.l(r).T("portal.reports.go.title", "ID", st.ID), Nav: "reports", Flash: reportFlash(r, p.l(r)),
-		Data: reportData{Stored: st, Body: body, Tables: reportTables(p.l(r), st.Scope)}})
+		Data: reportData{Stored: st, Body: body, Tables: reportTables(p.l(r), st.Scope, st.Schema)}})
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -93,11 +94,60 @@ func memberFixture() Input {
 		}}
 }
 
+// memberInputOf is the member report input of m from the repository fixtures.
+func memberInputOf(m MemberRef, p Period) Input {
+	var repos []RepoInput
+	for _, r := range repoFixtures() {
+		if r.Member.ID == m.ID {
+			repos = append(repos, r)
+		}
+	}
+	return Input{Scope: ScopeMember, Member: &m, Period: p, Repositories: repos}
+}
+
+// lineOf counts a member report the way a v2 federation report's line counts that member,
+// from the report's repositories: the definition the federation's SQL must agree with.
+func lineOf(r Report) MemberLine {
+	l := MemberLine{Member: *r.Member}
+	for _, x := range r.Repositories {
+		l.Repositories++
+		switch x.Status {
+		case StatusGreen:
+			l.Green++
+		case StatusAmber:
+			l.Amber++
+		case StatusRed:
+			l.Red++
+		default:
+			l.Grey++
+		}
+		l.Tests.Total += x.Tests.Total
+		l.Tests.Passed += x.Tests.Passed
+		l.Tests.Warning += x.Tests.Warning
+		l.Tests.Failed += x.Tests.Failed
+		l.Tests.Error += x.Tests.Error
+		if x.RPOMet != nil && !*x.RPOMet {
+			l.RPOMissed++
+		}
+		if x.RTOMet != nil && !*x.RTOMet {
+			l.RTOMissed++
+		}
+		l.DeletionsSeen += x.DeletionsSeen
+		if x.DeletionsSeen > 0 {
+			l.RepositoriesWithDeletions++
+		}
+	}
+	l.Tests.PassRate = r.Summary.PassRate
+	l.Attention = l.Red+l.Amber+l.Grey+l.RPOMissed+l.RTOMissed+l.RepositoriesWithDeletions > 0
+	return l
+}
+
 func federationFixture() Input {
-	return Input{Scope: ScopeFederation, Period: Period{Kind: PeriodMonthly, Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
-		End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}, GeneratedAt: time.Date(2026, 11, 1, 0, 10, 0, 0, time.UTC),
-		Checkpoint: checkpointFixture, Repositories: repoFixtures(),
-		Members: []MemberRef{rouge, libre, {ID: 3, Slug: "vercors-libre", Name: "Vercors Libre"}},
+	p := Period{Kind: PeriodMonthly, Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	members := []MemberRef{rouge, libre, {ID: 3, Slug: "vercors-libre", Name: "Vercors Libre"}}
+	islandIDs := map[string]int64{"armorique": 1, "massif": 2}
+	in := Input{Scope: ScopeFederation, Period: p, GeneratedAt: time.Date(2026, 11, 1, 0, 10, 0, 0, time.UTC),
+		Checkpoint: checkpointFixture, Members: members, IslandRepositories: map[int64]StatusCounts{},
 		Islands: []Island{
 			{ID: 2, Name: "massif", Status: "degraded", ReplicationFactor: 3, PledgedBytes: 6_000_000_000_000, LayoutBytes: i64(4_000_000_000_000),
 				AllocatedBytes: 1_100_000_000_000, UsedBytes: 900_000_000_000, PledgesDown: 1},
@@ -108,6 +158,33 @@ func federationFixture() Input {
 			{At: at(27), Member: "libre-nuage", Kind: "restore.failed", Severity: "critical", Subject: "repository/11", Title: "Restore test of mail failed: integrity"},
 			{At: at(20), Member: "libre-nuage", Kind: "pledge.down", Severity: "critical", Subject: "pledge/2", Title: "Pledged node bbbb of libre-nuage on island massif is down"},
 		}}
+	// Each member's line is what its own report says; the islands count the same repositories.
+	for _, m := range members {
+		rep := Build(memberInputOf(m, p))
+		if len(rep.Repositories) == 0 {
+			continue // as in SQL: a member without repositories has no counted line
+		}
+		l := lineOf(rep)
+		l.Tests.PassRate, l.Attention = nil, false // computed by Build from the counts
+		in.Lines = append(in.Lines, MemberLine{Member: MemberRef{ID: m.ID}, StatusCounts: l.StatusCounts, Tests: l.Tests,
+			RPOMissed: l.RPOMissed, RTOMissed: l.RTOMissed, DeletionsSeen: l.DeletionsSeen, RepositoriesWithDeletions: l.RepositoriesWithDeletions})
+		for _, x := range rep.Repositories {
+			c := in.IslandRepositories[islandIDs[x.Island]]
+			c.Repositories++
+			switch x.Status {
+			case StatusGreen:
+				c.Green++
+			case StatusAmber:
+				c.Amber++
+			case StatusRed:
+				c.Red++
+			default:
+				c.Grey++
+			}
+			in.IslandRepositories[islandIDs[x.Island]] = c
+		}
+	}
+	return in
 }
 
 // golden compares got with testdata/name, or rewrites it with -update.
@@ -181,17 +258,105 @@ func TestGoldenMemberReport(t *testing.T) {
 
 func TestGoldenFederationReport(t *testing.T) {
 	t.Parallel()
-	rep := Build(federationFixture())
+	in := federationFixture()
+	rep := Build(in)
 	doc, err := Encode(rep)
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "federation-report.golden.json", doc)
-	if len(rep.Matrix) != 3 || rep.Matrix[0].Member.Slug != "chaton-rouge" || len(rep.Matrix[1].Repositories) != 4 || len(rep.Matrix[2].Repositories) != 0 {
-		t.Errorf("matrix = %+v", rep.Matrix)
+	if rep.Schema != SchemaV2 || len(rep.Members) != 3 || len(rep.Matrix) != 0 || len(rep.Repositories) != 0 {
+		t.Fatalf("a new federation report is v2 with a line per member: %s, %d lines, %d cells", rep.Schema, len(rep.Members), len(rep.Matrix))
 	}
-	if len(rep.Repositories) != 0 || rep.Islands[0].Name != "armorique" || rep.Incidents[0].Kind != "pledge.down" {
+	// Worst first: libre-nuage (1 red, an RPO missed) before chaton-rouge (all green) before
+	// vercors-libre (no repository), each line what its member report says.
+	if got := []string{rep.Members[0].Member.Slug, rep.Members[1].Member.Slug, rep.Members[2].Member.Slug}; got[0] != "libre-nuage" ||
+		got[1] != "chaton-rouge" || got[2] != "vercors-libre" {
+		t.Errorf("member order %v", got)
+	}
+	for _, l := range rep.Members {
+		m := l.Member
+		want := lineOf(Build(memberInputOf(m, in.Period)))
+		if !reflect.DeepEqual(l, want) {
+			t.Errorf("%s: line %+v, its member report says %+v", m.Slug, l, want)
+		}
+	}
+	if s, tot := rep.Summary, rep.Totals; s.Repositories != 5 || s.Red != 1 || s.Grey != 1 || s.Amber != 1 || s.Green != 2 || s.Tests != 14 ||
+		tot.Members != 3 || tot.MembersWithRepositories != 2 || tot.MembersNeedingAttention != 1 || tot.RPOMissed != 1 || tot.DeletionsSeen != 3 {
+		t.Errorf("summary %+v totals %+v", s, *tot)
+	}
+	if rep.Islands[0].Name != "armorique" || rep.Islands[0].Repositories.Repositories != 3 || rep.Islands[1].Repositories.Grey != 1 ||
+		rep.Incidents[0].Kind != "pledge.down" {
 		t.Errorf("federation sections: %+v %+v", rep.Islands, rep.Incidents)
+	}
+	for _, bad := range []string{`"matrix"`, `"repositories": [`, `"vaults"`} {
+		if bytes.Contains(doc, []byte(bad)) {
+			t.Errorf("a v2 federation document carries %s", bad)
+		}
+	}
+	back, err := Decode(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := Encode(back); !bytes.Equal(again, doc) {
+		t.Errorf("a v2 document read back does not encode to the same bytes:\n%s", firstDiff(string(doc), string(again)))
+	}
+}
+
+// TestStoredV1FederationReportStillReads: a federation report stored as v1 (a cell per
+// repository) is read with every field it has — encoding what was read gives its stored bytes,
+// so its hash still verifies — renders its matrix as before, byte for byte, and keeps its CSV
+// tables. The v1 golden files were written by the v1 code and are never rewritten.
+func TestStoredV1FederationReportStillReads(t *testing.T) {
+	t.Parallel()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	doc := read("federation-report-v1.golden.json")
+	rep, err := Decode(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Schema != SchemaV1 || len(rep.Matrix) != 3 || rep.Totals != nil || rep.Members != nil {
+		t.Fatalf("v1 read as %s, %d matrix rows", rep.Schema, len(rep.Matrix))
+	}
+	if again, err := Encode(rep); err != nil || !bytes.Equal(again, doc) {
+		t.Fatalf("the stored v1 document read back encodes differently (%v):\n%s", err, firstDiff(string(doc), string(again)))
+	}
+	var html bytes.Buffer
+	if err := StandaloneHTML(&html, View{R: rep, ID: 7, SHA256: strings.Repeat("ab", 32), AuditSeq: 43}); err != nil {
+		t.Fatal(err)
+	}
+	// The same page but for the stylesheet, which is inlined as it is now.
+	unstyled := func(h string) string {
+		a, b := strings.Index(h, "<style>"), strings.Index(h, "</style>")
+		if a < 0 || b < a {
+			t.Fatal("no stylesheet")
+		}
+		return h[:a] + h[b:]
+	}
+	if want := unstyled(string(read("federation-report-v1.golden.html"))); unstyled(html.String()) != want {
+		t.Errorf("a stored v1 federation report renders differently:\n%s", firstDiff(want, unstyled(html.String())))
+	}
+	if !strings.Contains(html.String(), `class="rpt-table rpt-matrix"`) || !strings.Contains(html.String(), `rpt-cell rpt-red`) {
+		t.Error("the v1 report lost its matrix")
+	}
+	if tables := TablesFor(rep.Scope, rep.Schema); tables[0] != "matrix" {
+		t.Errorf("v1 federation tables %v", tables)
+	}
+	var csv bytes.Buffer
+	if err := CSV(&csv, rep, ""); err != nil {
+		t.Fatal(err)
+	}
+	if want := read("federation-report-v1.golden.csv"); !bytes.Equal(csv.Bytes(), want) {
+		t.Errorf("a stored v1 federation report's matrix CSV differs:\n%s", firstDiff(string(want), csv.String()))
+	}
+	if err := CSV(&bytes.Buffer{}, rep, "members"); err == nil {
+		t.Error("a v1 federation report answered the v2 members table")
 	}
 }
 
@@ -215,7 +380,7 @@ func TestRenderers(t *testing.T) {
 			}
 		}
 		golden(t, in.Scope+"-report.golden.html", html.Bytes())
-		for _, table := range Tables[in.Scope] {
+		for _, table := range TablesFor(rep.Scope, rep.Schema) {
 			var csv bytes.Buffer
 			if err := CSV(&csv, rep, table); err != nil {
 				t.Fatalf("%s %s: %v", in.Scope, table, err)
@@ -223,7 +388,7 @@ func TestRenderers(t *testing.T) {
 			if lines := strings.Count(csv.String(), "\n"); lines < 2 {
 				t.Errorf("%s CSV %s has %d lines:\n%s", in.Scope, table, lines, csv.String())
 			}
-			if table == Tables[in.Scope][0] {
+			if table == TablesFor(rep.Scope, rep.Schema)[0] {
 				golden(t, in.Scope+"-report.golden.csv", csv.Bytes())
 			}
 		}

@@ -3,7 +3,6 @@ package reports
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,32 +16,47 @@ type Querier interface {
 }
 
 // Gather reads the input of a report from the database: for a member (member != nil)
-// its repositories, vaults, pledges and key events; for the federation every member's
-// repositories, the islands and the incidents of the period.
+// its repositories with their runs of the period, vaults, pledges and key events; for the
+// federation each member's counts (gatherCounts), the islands and the incidents of the period.
 func Gather(ctx context.Context, q Querier, scope string, member *MemberRef, p Period) (Input, error) {
+	if scope == ScopeFederation {
+		return gatherFederation(ctx, q, p, true)
+	}
 	in := Input{Scope: scope, Member: member, Period: p}
 	var memberID int64
 	if member != nil {
 		memberID = member.ID
 	}
 	var err error
-	if in.Repositories, err = gatherRepositories(ctx, q, memberID, p, scope == ScopeFederation); err != nil {
+	if in.Repositories, err = gatherRepositories(ctx, q, memberID, p); err != nil {
 		return in, err
 	}
-	if scope == ScopeMember {
-		if in.Vaults, err = gatherVaults(ctx, q, memberID, p); err != nil {
-			return in, err
-		}
-		if in.Pledges, err = gatherPledges(ctx, q, memberID, p); err != nil {
-			return in, err
-		}
-		if in.KeyEvents, err = gatherKeyEvents(ctx, q, memberID, p); err != nil {
-			return in, err
-		}
-		return in, nil
+	if in.Vaults, err = gatherVaults(ctx, q, memberID, p); err != nil {
+		return in, err
 	}
+	if in.Pledges, err = gatherPledges(ctx, q, memberID, p); err != nil {
+		return in, err
+	}
+	if in.KeyEvents, err = gatherKeyEvents(ctx, q, memberID, p); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+// gatherFederation reads a federation report's input in four statements whatever the size
+// of the federation: the members, their counts, the islands and (with incidents) the
+// incidents of the period. The dashboard's glance reads the members and counts only.
+func gatherFederation(ctx context.Context, q Querier, p Period, full bool) (Input, error) {
+	in := Input{Scope: ScopeFederation, Period: p}
+	var err error
 	if in.Members, err = gatherMembers(ctx, q); err != nil {
 		return in, err
+	}
+	if in.Lines, in.IslandRepositories, err = gatherCounts(ctx, q, p); err != nil {
+		return in, err
+	}
+	if !full {
+		return in, nil
 	}
 	if in.Islands, err = gatherIslands(ctx, q); err != nil {
 		return in, err
@@ -53,14 +67,91 @@ func Gather(ctx context.Context, q Querier, scope string, member *MemberRef, p P
 	return in, nil
 }
 
+// runOutcomes are the statuses of a finished test (a cancelled one is not a test).
+const runOutcomes = `('passed', 'warning', 'failed', 'error')`
+
+// gatherCounts counts, per member and per island, what each repository's member report of
+// the same period says of it (buildRepository's definitions), in one statement: the period's
+// runs (read through their finished_at index, migration 020) are summed per repository by a
+// hash aggregate of plain counts and maxima (no array per repository, no sort of the runs),
+// joined with the repositories, and counted again per member and per island (grouping sets,
+// a hash aggregate of 10,000 + 2,500 groups at 10,000 members). Per repository:
+//   - status: the latest finished run up to the period's end — the newest of the period
+//     (a repository has one test at a time, so its runs finish in id order), else, only for a
+//     repository without a run in the period, the newest before it (its index, newest first);
+//   - RPO missed: the worst snapshot age of the period's runs is over its RPO;
+//   - RTO missed: the newest projection of the period (rto_estimate_seconds), else its newest
+//     size at the upper median of the period's throughputs (read, only for those repositories,
+//     through their index), is over its RTO;
+//   - deletions: the snapshots its period's runs saw disappear.
+func gatherCounts(ctx context.Context, q Querier, p Period) ([]MemberLine, map[int64]StatusCounts, error) {
+	rows, err := q.Query(ctx, `WITH t AS (
+			SELECT y.repository_id AS repo, count(*)::int AS total,
+				count(*) FILTER (WHERE y.status = 'passed')::int AS passed, count(*) FILTER (WHERE y.status = 'warning')::int AS warning,
+				count(*) FILTER (WHERE y.status = 'failed')::int AS failed, count(*) FILTER (WHERE y.status = 'error')::int AS error,
+				max(y.snapshot_age_seconds) AS worst, sum(y.deleted_snapshots) AS deletions,
+				(max(ARRAY[y.at, y.id, y.repo_size_bytes]) FILTER (WHERE y.repo_size_bytes IS NOT NULL))[3] AS size,
+				(max(ARRAY[y.at, y.id, y.rto_estimate_seconds]) FILTER (WHERE y.rto_estimate_seconds IS NOT NULL))[3] AS estimate,
+				(max(ARRAY[y.id, CASE y.status WHEN 'passed' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END]))[2] AS latest,
+				bool_or(y.throughput_bps > 0) AS measured
+			FROM (SELECT x.repository_id, (extract(epoch FROM x.finished_at) * 1000000)::bigint AS at, x.id, x.status,
+					x.snapshot_age_seconds, x.deleted_snapshots, x.repo_size_bytes, x.rto_estimate_seconds, x.throughput_bps
+				FROM restore_test_runs x
+				WHERE x.finished_at >= $1 AND x.finished_at < $2 AND x.status IN `+runOutcomes+`) y
+			GROUP BY y.repository_id
+		), r AS (
+			SELECT r.member_id, v.island_id, coalesce(r.rpo_seconds, s.rpo_seconds) AS rpo, coalesce(r.rto_seconds, s.rto_seconds) AS rto,
+				t.total, t.passed, t.warning, t.failed, t.error, t.worst, t.deletions,
+				CASE WHEN t.repo IS NOT NULL THEN t.latest
+					ELSE (SELECT CASE y.status WHEN 'passed' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END FROM restore_test_runs y
+						WHERE y.repository_id = r.id AND y.status IN `+runOutcomes+` AND y.finished_at < $2 ORDER BY y.id DESC LIMIT 1) END AS latest,
+				CASE WHEN t.estimate IS NOT NULL THEN t.estimate
+					WHEN t.size IS NOT NULL AND t.measured THEN ceil(t.size::float8 / (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY y.throughput_bps DESC)
+						FROM restore_test_runs y WHERE y.repository_id = r.id AND y.finished_at >= $1 AND y.finished_at < $2
+							AND y.status IN `+runOutcomes+` AND y.throughput_bps > 0))::bigint END AS projected
+			FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id CROSS JOIN restore_settings s LEFT JOIN t ON t.repo = r.id
+			WHERE (r.deleted_at IS NULL OR r.deleted_at > $1) AND r.created_at < $2
+		)
+		SELECT GROUPING(r.member_id) = 0, coalesce(r.member_id, r.island_id), count(*)::int,
+			count(*) FILTER (WHERE r.latest = 0)::int, count(*) FILTER (WHERE r.latest = 1)::int,
+			count(*) FILTER (WHERE r.latest = 2)::int, count(*) FILTER (WHERE r.latest IS NULL)::int,
+			coalesce(sum(r.total), 0)::int, coalesce(sum(r.passed), 0)::int, coalesce(sum(r.warning), 0)::int,
+			coalesce(sum(r.failed), 0)::int, coalesce(sum(r.error), 0)::int,
+			count(*) FILTER (WHERE r.worst > r.rpo)::int, count(*) FILTER (WHERE r.projected > r.rto)::int,
+			coalesce(sum(r.deletions), 0)::int, count(*) FILTER (WHERE r.deletions > 0)::int
+		FROM r GROUP BY GROUPING SETS ((r.member_id), (r.island_id))`, p.Start, p.End)
+	if err != nil {
+		return nil, nil, fmt.Errorf("report: counts: %w", err)
+	}
+	var (
+		lines    []MemberLine
+		islands  = map[int64]StatusCounts{}
+		byMember bool
+		id       int64
+		l        MemberLine
+	)
+	_, err = pgx.ForEachRow(rows, []any{&byMember, &id, &l.Repositories, &l.Green, &l.Amber, &l.Red, &l.Grey,
+		&l.Tests.Total, &l.Tests.Passed, &l.Tests.Warning, &l.Tests.Failed, &l.Tests.Error,
+		&l.RPOMissed, &l.RTOMissed, &l.DeletionsSeen, &l.RepositoriesWithDeletions}, func() error {
+		if byMember {
+			x := l
+			x.Member = MemberRef{ID: id}
+			lines = append(lines, x)
+		} else {
+			islands[id] = l.StatusCounts
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("report: counts: %w", err)
+	}
+	return lines, islands, nil
+}
+
 // gatherRepositories reads the repositories (every member's when memberID is 0) with their
-// latest finished run up to the period's end. With totals (federation reports) the runs of
-// the period are summed in SQL, one row per repository (RepoInput.Totals), and nothing else
-// is read: a federation report shows no repository's runs, failures, evidence or last
-// success, and shipping 700,000 runs of 100,000 repositories to Go took minutes. Otherwise
-// (member reports) the runs themselves, the evidence of the latest run and the last success
-// are read.
-func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period, totals bool) ([]RepoInput, error) {
+// runs of the period, their latest finished run up to the period's end, its evidence and
+// their last success (member reports).
+func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period) ([]RepoInput, error) {
 	rows, err := q.Query(ctx, `SELECT r.id, r.name, r.mode, v.name, i.name, m.id, m.slug, m.name,
 			coalesce(r.rpo_seconds, s.rpo_seconds), coalesce(r.rto_seconds, s.rto_seconds)
 		FROM restic_repositories r JOIN vaults v ON v.id = r.vault_id JOIN islands i ON i.id = v.island_id
@@ -102,29 +193,22 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 	// The runs of a repository finish in the order of their ids (it has one test at a time),
 	// so every read below walks the (repository_id, id) index from the newest run backwards
 	// and stops early: its cost follows the period and the number of repositories, not the
-	// months of history before the period. A federation report sums the period's runs
-	// instead, read through their finished_at index (gatherTotals).
-	if totals {
-		if err := gatherTotals(ctx, q, p, byID); err != nil {
-			return nil, err
-		}
-	} else {
-		rows, err = q.Query(ctx, `SELECT `+prefixed("x.", runCols)+` FROM unnest($1::bigint[]) AS r(id)
-			CROSS JOIN LATERAL (SELECT coalesce((SELECT y.id FROM restore_test_runs y
-				WHERE y.repository_id = r.id AND y.finished_at < $2 ORDER BY y.id DESC LIMIT 1), 0) AS floor) f
-			JOIN restore_test_runs x ON x.repository_id = r.id AND x.id > f.floor
-			WHERE x.status IN ('passed', 'warning', 'failed', 'error') AND x.finished_at >= $2 AND x.finished_at < $3
-			ORDER BY x.finished_at, x.id`, ids, p.Start, p.End)
-		if err != nil {
-			return nil, fmt.Errorf("report: runs: %w", err)
-		}
-		runs, err := pgx.CollectRows(rows, scanRun)
-		if err != nil {
-			return nil, fmt.Errorf("report: runs: %w", err)
-		}
-		for _, x := range runs {
-			byID[x.repo].Runs = append(byID[x.repo].Runs, x.run)
-		}
+	// months of history before the period.
+	rows, err = q.Query(ctx, `SELECT `+prefixed("x.", runCols)+` FROM unnest($1::bigint[]) AS r(id)
+		CROSS JOIN LATERAL (SELECT coalesce((SELECT y.id FROM restore_test_runs y
+			WHERE y.repository_id = r.id AND y.finished_at < $2 ORDER BY y.id DESC LIMIT 1), 0) AS floor) f
+		JOIN restore_test_runs x ON x.repository_id = r.id AND x.id > f.floor
+		WHERE x.status IN ('passed', 'warning', 'failed', 'error') AND x.finished_at >= $2 AND x.finished_at < $3
+		ORDER BY x.finished_at, x.id`, ids, p.Start, p.End)
+	if err != nil {
+		return nil, fmt.Errorf("report: runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("report: runs: %w", err)
+	}
+	for _, x := range runs {
+		byID[x.repo].Runs = append(byID[x.repo].Runs, x.run)
 	}
 	rows, err = q.Query(ctx, `SELECT `+prefixed("x.", runCols)+` FROM unnest($1::bigint[]) AS r(id)
 		CROSS JOIN LATERAL (SELECT * FROM restore_test_runs y WHERE y.repository_id = r.id
@@ -143,9 +227,6 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 		byID[x.repo].Latest = &run
 		latestIDs = append(latestIDs, run.ID)
 		runRepo[run.ID] = x.repo
-	}
-	if totals {
-		return repos, nil
 	}
 	// The evidence of each latest run: its levels that ran, produced by the federation.
 	rows, err = q.Query(ctx, `SELECT run_id, level, outcome FROM restore_test_levels
@@ -194,60 +275,6 @@ func gatherRepositories(ctx context.Context, q Querier, memberID int64, p Period
 		byID[id].LastSuccessAt = &at
 	}
 	return repos, rows.Err()
-}
-
-// gatherTotals sums the runs of the period of every repository in SQL (RunTotals, the same
-// definition as totalsOf): one statement reading the period's runs through their
-// finished_at index (migration 020), one row per repository tested in the period. The runs
-// are sorted by an expression of the repository so that PostgreSQL neither walks every
-// repository's index in order (a random read of the heap per run: 22 s at 10,000 members
-// on the loaded machine) nor hashes 100,000 groups of arrays (spilled to disk: 15 s); the
-// newest size, projection and failure are arg-max values (no sort per group), and the
-// throughputs come as an array whose median is taken here.
-func gatherTotals(ctx context.Context, q Querier, p Period, byID map[int64]*RepoInput) error {
-	for _, r := range byID {
-		r.Totals = &RunTotals{}
-	}
-	rows, err := q.Query(ctx, `SELECT x.repo, count(*)::int,
-			count(*) FILTER (WHERE x.status = 'passed')::int, count(*) FILTER (WHERE x.status = 'warning')::int,
-			count(*) FILTER (WHERE x.status = 'failed')::int, count(*) FILTER (WHERE x.status = 'error')::int,
-			max(x.snapshot_age_seconds), coalesce(sum(x.deleted_snapshots), 0)::int,
-			(max(ARRAY[x.at, x.id, x.repo_size_bytes]) FILTER (WHERE x.repo_size_bytes IS NOT NULL))[3],
-			(max(ARRAY[x.at, x.id, x.rto_estimate_seconds]) FILTER (WHERE x.rto_estimate_seconds IS NOT NULL))[3],
-			array_agg(x.throughput_bps) FILTER (WHERE x.throughput_bps > 0),
-			coalesce(substr(max(lpad(x.at::text, 20, '0') || lpad(x.id::text, 20, '0') || x.reason COLLATE "C")
-				FILTER (WHERE x.status IN ('failed', 'error')), 41), '')
-		FROM (SELECT y.repository_id + 0 AS repo, (extract(epoch FROM y.finished_at) * 1000000)::bigint AS at, y.id, y.status,
-				y.reason, y.snapshot_age_seconds, y.deleted_snapshots, y.repo_size_bytes, y.rto_estimate_seconds, y.throughput_bps
-			FROM restore_test_runs y
-			WHERE y.finished_at >= $1 AND y.finished_at < $2 AND y.status IN ('passed', 'warning', 'failed', 'error')
-			ORDER BY 1) x
-		GROUP BY x.repo`, p.Start, p.End)
-	if err != nil {
-		return fmt.Errorf("report: run totals: %w", err)
-	}
-	var (
-		id          int64
-		t           RunTotals
-		throughputs []float64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &t.Tests.Total, &t.Tests.Passed, &t.Tests.Warning, &t.Tests.Failed, &t.Tests.Error,
-		&t.WorstSnapshotAgeSeconds, &t.DeletionsSeen, &t.SizeBytes, &t.RTOEstimateSeconds, &throughputs, &t.LastFailureReason}, func() error {
-		if r := byID[id]; r != nil { // runs of repositories not in the report (deleted before the period) are left out
-			x := t
-			if len(throughputs) > 0 {
-				slices.Sort(throughputs)
-				x.MedianThroughputBps = ptr(throughputs[len(throughputs)/2])
-			}
-			r.Totals = &x
-		}
-		t, throughputs = RunTotals{}, nil // the pointers scanned into are fresh for each row
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("report: run totals: %w", err)
-	}
-	return nil
 }
 
 func gatherVaults(ctx context.Context, q Querier, memberID int64, p Period) ([]VaultInput, error) {
@@ -336,14 +363,20 @@ func gatherMembers(ctx context.Context, q Querier) ([]MemberRef, error) {
 	})
 }
 
+// gatherIslands reads every island's capacity: its live pledges, vault quotas and usage
+// summed per island by one hash aggregate each (a subquery per island read every vault of
+// the island once per column: 1.7–2.3 s at 10,000 members).
 func gatherIslands(ctx context.Context, q Querier) ([]Island, error) {
-	rows, err := q.Query(ctx, `SELECT i.id, i.name, i.status, i.replication_factor,
-			coalesce((SELECT sum(p.capacity_bytes) FROM pledges p WHERE p.island_id = i.id AND p.withdrawn_at IS NULL), 0)::bigint,
-			i.layout_capacity_bytes,
-			coalesce((SELECT sum(v.quota_bytes) FROM vaults v WHERE v.island_id = i.id AND v.status IN ('pending', 'active')), 0)::bigint,
-			coalesce((SELECT sum(v.usage_bytes) FROM vaults v WHERE v.island_id = i.id AND v.status IN ('pending', 'active', 'deleting')), 0)::bigint,
-			(SELECT count(*) FROM pledges p WHERE p.island_id = i.id AND p.status = 'down')::int
-		FROM islands i ORDER BY i.name`)
+	rows, err := q.Query(ctx, `SELECT i.id, i.name, i.status, i.replication_factor, coalesce(p.pledged, 0)::bigint,
+			i.layout_capacity_bytes, coalesce(v.allocated, 0)::bigint, coalesce(v.used, 0)::bigint, coalesce(p.down, 0)::int
+		FROM islands i
+		LEFT JOIN (SELECT island_id, sum(capacity_bytes) FILTER (WHERE withdrawn_at IS NULL) AS pledged,
+				count(*) FILTER (WHERE status = 'down') AS down
+			FROM pledges GROUP BY island_id) p ON p.island_id = i.id
+		LEFT JOIN (SELECT island_id, sum(quota_bytes) FILTER (WHERE status IN ('pending', 'active')) AS allocated,
+				sum(usage_bytes) FILTER (WHERE status IN ('pending', 'active', 'deleting')) AS used
+			FROM vaults GROUP BY island_id) v ON v.island_id = i.id
+		ORDER BY i.name`)
 	if err != nil {
 		return nil, fmt.Errorf("report: islands: %w", err)
 	}

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// The dashboard shows federation admins the federation at a glance. Building it means
-// gathering and judging every repository's last seven days (a federation report), so it is
-// built once and kept: a view costs one small statement (the freshness stamp) as long as
+// The dashboard shows federation admins the federation at a glance: the counts of a v2
+// federation report of the last seven days (gatherCounts: one statement, counted per member
+// in SQL), without its islands and incidents. It is built once and kept: a view costs one small statement (the freshness stamp) as long as
 // nothing it depends on changed, and at most GlanceMaxAge passes (the seven-day window slides,
 // so a repository can turn grey without any write). What is shown is bounded too: the
 // summary counts and the members needing attention, worst first, at most GlanceAttention.
@@ -67,7 +67,7 @@ func (s *Service) FederationGlance(ctx context.Context) (Glance, error) {
 		return c.g, nil
 	}
 	period := Period{Kind: PeriodCustom, Start: now.AddDate(0, 0, -7), End: now.Add(time.Second)}
-	in, err := Gather(ctx, s.pool, ScopeFederation, nil, period)
+	in, err := gatherFederation(ctx, s.pool, period, false)
 	if err != nil {
 		return Glance{}, err
 	}
@@ -75,30 +75,17 @@ func (s *Service) FederationGlance(ctx context.Context) (Glance, error) {
 	return c.g, nil
 }
 
-// glanceOf reduces a federation report to its glance.
+// glanceOf reduces a federation report to its glance: the counts of its members' lines.
 func glanceOf(r Report, now time.Time) Glance {
 	g := Glance{Summary: r.Summary, Built: now}
 	g.Summary.Attention = nil
 	var need []GlanceMember
-	for _, row := range r.Matrix {
-		m := GlanceMember{Member: row.Member}
-		for _, cell := range row.Repositories {
-			switch cell.Status {
-			case StatusRed:
-				m.Red++
-			case StatusAmber:
-				m.Amber++
-			case StatusGreen:
-				m.Green++
-			default:
-				m.Grey++
-			}
-		}
-		if len(row.Repositories) > 0 {
+	for _, l := range r.Members {
+		if l.Repositories > 0 {
 			g.Members++
 		}
-		if m.Red+m.Amber > 0 {
-			need = append(need, m)
+		if l.Red+l.Amber > 0 {
+			need = append(need, GlanceMember{Member: l.Member, Red: l.Red, Amber: l.Amber, Green: l.Green, Grey: l.Grey})
 		}
 	}
 	slices.SortStableFunc(need, func(a, b GlanceMember) int {

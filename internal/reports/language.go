@@ -112,21 +112,22 @@ func (s speaker) secs(secs int64) string {
 // funcs are the template functions of one rendering.
 func (s speaker) funcs() template.FuncMap {
 	return template.FuncMap{
-		"t":         s.t,
-		"word":      s.word,
-		"retell":    s.p.Retell, // a test's reason, stored in English
-		"num":       s.num,
-		"when":      s.when,
-		"day":       s.day,
-		"lastday":   s.lastday,
-		"pct":       s.pct,
-		"bytes":     s.bytes,
-		"secs":      s.secs,
-		"lang":      func() string { return string(s.p.Lang()) },
-		"attention": func(r Report) []string { return s.attention(r.Summary.Attention) },
-		"charts":    func(r Repository, p Period) []template.HTML { return repoCharts(s, r, p) },
-		"usage":     func(v Vault, p Period) template.HTML { return usageChart(s, v, p) },
-		"capacity":  func(is []Island) template.HTML { return capacityChart(s, is) },
+		"t":           s.t,
+		"word":        s.word,
+		"retell":      s.p.Retell, // a test's reason, stored in English
+		"num":         s.num,
+		"when":        s.when,
+		"day":         s.day,
+		"lastday":     s.lastday,
+		"pct":         s.pct,
+		"bytes":       s.bytes,
+		"secs":        s.secs,
+		"lang":        func() string { return string(s.p.Lang()) },
+		"attention":   func(r Report) []string { return s.attention(r.Summary.Attention) },
+		"charts":      func(r Repository, p Period) []template.HTML { return repoCharts(s, r, p) },
+		"usage":       func(v Vault, p Period) template.HTML { return usageChart(s, v, p) },
+		"capacity":    func(is []Island) template.HTML { return capacityChart(s, is) },
+		"memberchart": func(r Report) template.HTML { return memberChart(s, r) },
 	}
 }
 
@@ -178,6 +179,25 @@ var attentionPatterns = []struct {
 		n, _ := strconv.Atoi(m[2])
 		return s.p.N("report.attn.deletions", n, "Repository", m[1], "N", s.p.Number(int64(n))), true
 	}},
+	// A v2 federation report's sentences count (buildFederation).
+	{regexp.MustCompile(`^(\d+) repositor(?:y is|ies are) red, at (\d+) members?\.$`), func(s speaker, m []string) (string, bool) {
+		return s.counted("report.attn.fed_red", m[1], m[2]), true
+	}},
+	{regexp.MustCompile(`^(\d+) repositor(?:y|ies) had a snapshot older than (?:its|their) RPO, at (\d+) members?\.$`), func(s speaker, m []string) (string, bool) {
+		return s.counted("report.attn.fed_rpo", m[1], m[2]), true
+	}},
+	{regexp.MustCompile(`^(\d+) repositor(?:y has|ies have) never been tested, at (\d+) members?\.$`), func(s speaker, m []string) (string, bool) {
+		return s.counted("report.attn.fed_never_tested", m[1], m[2]), true
+	}},
+	{regexp.MustCompile(`^(\d+) repositor(?:y|ies) would take longer than (?:its|their) RTO to restore in full, at (\d+) members?\.$`), func(s speaker, m []string) (string, bool) {
+		return s.counted("report.attn.fed_rto", m[1], m[2]), true
+	}},
+	{regexp.MustCompile(`^(\d+) snapshots? disappeared in the period, in (\d+) repositor(?:y|ies) of (\d+) members?\.$`), func(s speaker, m []string) (string, bool) {
+		n, _ := strconv.Atoi(m[1])
+		repos, _ := strconv.Atoi(m[2])
+		return s.p.N("report.attn.fed_deletions", n, "N", s.p.Number(int64(n)),
+			"Repositories", s.p.N("report.n_repositories", repos, "N", s.p.Number(int64(repos))), "Members", s.members(m[3])), true
+	}},
 	{regexp.MustCompile(`^Vault (.+) is full\.$`), func(s speaker, m []string) (string, bool) {
 		return s.t("attn.vault_full", "Vault", m[1]), true
 	}},
@@ -195,6 +215,18 @@ var attentionPatterns = []struct {
 	{regexp.MustCompile(`^Island (.+) is (\w+)\.$`), func(s speaker, m []string) (string, bool) {
 		return s.t("attn.island", "Island", m[1], "Status", s.word(m[2])), true
 	}},
+}
+
+// members is "3 members" in the speaker's language.
+func (s speaker) members(count string) string {
+	n, _ := strconv.Atoi(count)
+	return s.p.N("report.n_members", n, "N", s.p.Number(int64(n)))
+}
+
+// counted says a sentence counting repositories at some members (key's plural on the first).
+func (s speaker) counted(key, repos, members string) string {
+	n, _ := strconv.Atoi(repos)
+	return s.p.N(key, n, "N", s.p.Number(int64(n)), "Members", s.members(members))
 }
 
 // attention says the stored "needs attention" sentences in the speaker's language: in

@@ -118,3 +118,46 @@ func TestReportCountsAndReasonsInTheReadersLanguage(t *testing.T) {
 		}
 	}
 }
+
+// A v2 federation report reads in French: its counted sentences (stored in English) are said
+// again with French plurals, its members table, chart and island counts are in French, and its
+// members CSV has a French header row.
+func TestFederationReportInFrench(t *testing.T) {
+	t.Parallel()
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := federationFixture()
+	l := &in.Lines[1] // libre-nuage: a second red repository, for a plural
+	if l.Member.ID != libre.ID {
+		t.Fatalf("line 1 is member %d", l.Member.ID)
+	}
+	l.Red, l.Repositories = l.Red+1, l.Repositories+1
+	rep := Build(in)
+	var html, csv bytes.Buffer
+	if err := StandaloneHTML(&html, View{R: rep, ID: 7, Printer: cat.Printer(i18n.French), Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CSVIn(&csv, rep, "members", cat.Printer(i18n.French)); err != nil {
+		t.Fatal(err)
+	}
+	h := html.String()
+	for _, want := range []string{"2 dépôts sont au rouge, chez 1 membre.", "1 dépôt a eu un instantané plus ancien que son RPO, chez 1 membre.",
+		"1 dépôt n’a jamais été testé, chez 1 membre.", "1 dépôt prendrait plus que son RTO à restaurer en entier, chez 1 membre.",
+		"3 instantanés ont disparu sur la période, dans 1 dépôt, chez 1 membre.", "Membres\u202f: 3", "Au-delà du RPO", "Instantanés disparus",
+		"la fédération et le membre qui demande le plus d’attention", "au rouge sur", "au vert"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("the French federation report lacks %q", want)
+		}
+	}
+	for _, english := range []string{"repository is red", "repositories are red", "never been tested", "disappeared in the period", "Past RPO"} {
+		if strings.Contains(h, english) {
+			t.Errorf("the French federation report still writes %q", english)
+		}
+	}
+	if first, _, _ := strings.Cut(csv.String(), "\n"); !strings.HasPrefix(first, "membre,nom_membre,dépôts,vert,orange,rouge,non_testé,tests,") ||
+		!strings.Contains(first, "rpo_dépassé,rto_dépassé,instantanés_disparus") && !strings.Contains(first, "rpo_dépassé,rto_dépassé,") {
+		t.Errorf("French members CSV header: %q", first)
+	}
+}

@@ -8,8 +8,16 @@ import (
 	"time"
 )
 
-// Schema names the JSON document's version. Fields are only ever added within a version.
-const Schema = "archipelago.report/v1"
+// Schemas name the JSON document's version. Fields are only ever added within a version.
+// Member reports are v1; federation reports are v2 since December 2026 (per-member counts
+// instead of a cell per repository). Stored v1 federation reports stay readable as stored:
+// Report keeps every v1 field, and Encode writes a v1 report exactly as it was written.
+const (
+	SchemaV1 = "archipelago.report/v1"
+	SchemaV2 = "archipelago.report/v2"
+	// Schema is the version of new member reports.
+	Schema = SchemaV1
+)
 
 // Scopes.
 const (
@@ -47,8 +55,54 @@ type Report struct {
 	Pledges      []Pledge     `json:"pledges"`
 	KeyEvents    []KeyEvent   `json:"key_events"`
 	Islands      []Island     `json:"islands"`
-	Matrix       []MatrixRow  `json:"matrix"`
+	Matrix       []MatrixRow  `json:"matrix"` // v1 federation reports only
 	Incidents    []Incident   `json:"incidents"`
+	// Totals and Members: v2 federation reports only (absent from v1 documents).
+	Totals  *FederationTotals `json:"totals,omitempty"`
+	Members []MemberLine      `json:"members,omitempty"`
+}
+
+// StatusCounts counts repositories by the status of their latest test up to the period's end.
+type StatusCounts struct {
+	Repositories int `json:"repositories"`
+	Green        int `json:"green"`
+	Amber        int `json:"amber"`
+	Red          int `json:"red"`
+	Grey         int `json:"grey"`
+}
+
+// MemberLine is one member's line of a v2 federation report: what its own member report of
+// the same period says, counted (every count is defined on that report's repositories).
+type MemberLine struct {
+	Member MemberRef `json:"member"`
+	StatusCounts
+	// Tests of the period by outcome, over all its repositories.
+	Tests TestStats `json:"tests"`
+	// RPOMissed: repositories whose worst snapshot age in the period passed their RPO
+	// (rpo_met false); RTOMissed: whose projected full restore passes their RTO (rto_met false).
+	RPOMissed int `json:"rpo_missed"`
+	RTOMissed int `json:"rto_missed"`
+	// DeletionsSeen: snapshots that disappeared in the period, in RepositoriesWithDeletions repositories.
+	DeletionsSeen             int `json:"deletions_seen"`
+	RepositoriesWithDeletions int `json:"repositories_with_deletions"`
+	// Attention: the member needs attention (a red, untested or amber repository, an RPO or
+	// RTO missed, snapshots that disappeared); members are listed worst first.
+	Attention bool `json:"attention"`
+}
+
+// FederationTotals is a v2 federation report's counts over every member.
+type FederationTotals struct {
+	Members                   int `json:"members"`                     // every member
+	MembersWithRepositories   int `json:"members_with_repositories"`   // members with at least one repository
+	MembersNeedingAttention   int `json:"members_needing_attention"`   // members whose line says attention
+	RPOMissed                 int `json:"rpo_missed"`                  // repositories
+	RTOMissed                 int `json:"rto_missed"`                  // repositories
+	DeletionsSeen             int `json:"deletions_seen"`              // snapshots
+	RepositoriesWithDeletions int `json:"repositories_with_deletions"` // repositories
+	Passed                    int `json:"passed"`                      // tests by outcome (Summary.Tests is their total)
+	Warning                   int `json:"warning"`
+	Failed                    int `json:"failed"`
+	Error                     int `json:"error"`
 }
 
 // MemberRef names a member.
@@ -206,6 +260,8 @@ type Island struct {
 	AllocatedBytes    int64  `json:"allocated_bytes"` // vault quotas
 	UsedBytes         int64  `json:"used_bytes"`      // vault usage
 	PledgesDown       int    `json:"pledges_down"`
+	// Repositories on the island's vaults by status: v2 federation reports only.
+	Repositories *StatusCounts `json:"repositories,omitempty"`
 }
 
 // MatrixRow is one member's line of the red/green matrix.
@@ -235,18 +291,22 @@ type Incident struct {
 
 // Input is what Build computes a report from, read by Gather (or written by tests).
 type Input struct {
-	Scope        string
-	Member       *MemberRef
-	Period       Period
-	GeneratedAt  time.Time
-	Checkpoint   Checkpoint
-	Members      []MemberRef // federation: every member, for the matrix
-	Repositories []RepoInput
-	Vaults       []VaultInput
-	Pledges      []Pledge
-	KeyEvents    []KeyEvent
-	Islands      []Island
-	Incidents    []Incident
+	Scope       string
+	Member      *MemberRef
+	Period      Period
+	GeneratedAt time.Time
+	Checkpoint  Checkpoint
+	Members     []MemberRef // federation: every member
+	// Lines: each member's counts, computed in SQL (federation reports); IslandRepositories:
+	// repositories per island by status.
+	Lines              []MemberLine
+	IslandRepositories map[int64]StatusCounts
+	Repositories       []RepoInput
+	Vaults             []VaultInput
+	Pledges            []Pledge
+	KeyEvents          []KeyEvent
+	Islands            []Island
+	Incidents          []Incident
 }
 
 // RepoInput is a repository with its finished runs up to the period's end.
@@ -260,9 +320,6 @@ type RepoInput struct {
 	Evidence []Evidence
 	// Runs: finished runs (not cancelled) in the period, oldest first (member reports).
 	Runs []RunInput
-	// Totals: what the runs of the period amount to, computed in SQL (federation reports,
-	// which read no runs); when nil, computed from Runs.
-	Totals *RunTotals
 	// Latest is the newest finished run up to the period's end (in the period or before).
 	Latest *RunInput
 	// LastSuccessAt is the newest passed or warning run up to the period's end.
@@ -322,10 +379,9 @@ func ratio(n, d int) *float64 {
 
 func ptr[T any](v T) *T { return &v }
 
-// RunTotals is what a repository's finished runs of the period amount to: everything a
-// federation report needs of them. Federation reports read it computed in SQL (one row per
-// repository, whatever the number of runs); member reports compute it from their runs
-// (totalsOf), so both follow one definition.
+// RunTotals is what a repository's finished runs of the period amount to, as a member
+// report computes it (totalsOf). A v2 federation report counts the same definitions in SQL
+// (gatherCounts), and a test proves each member's line agrees with its member report.
 type RunTotals struct {
 	Tests                   TestStats // PassRate left nil: computed by buildRepository
 	WorstSnapshotAgeSeconds *int64
@@ -376,8 +432,7 @@ func totalsOf(runs []RunInput) RunTotals {
 	return t
 }
 
-// buildRepository computes one repository's record: from in.Totals when set (federation
-// reports), else from in.Runs (which also give the failures and the trend).
+// buildRepository computes one repository's record from its runs (member reports).
 func buildRepository(in RepoInput) Repository {
 	r := Repository{ID: in.ID, Name: in.Name, Member: in.Member.Slug, Vault: in.Vault, Island: in.Island, Mode: in.Mode,
 		RPOSeconds: in.RPOSeconds, RTOSeconds: in.RTOSeconds, LastSuccessAt: utcPtr(in.LastSuccessAt),
@@ -386,12 +441,7 @@ func buildRepository(in RepoInput) Repository {
 		r.LastOutcome, r.LastTestAt = in.Latest.Status, ptr(in.Latest.FinishedAt.UTC())
 	}
 	r.Status = statusOf(r.LastOutcome)
-	var t RunTotals
-	if in.Totals != nil {
-		t = *in.Totals
-	} else {
-		t = totalsOf(in.Runs)
-	}
+	t := totalsOf(in.Runs)
 	r.Tests, r.WorstSnapshotAgeSeconds, r.DeletionsSeen, r.SizeBytes = t.Tests, t.WorstSnapshotAgeSeconds, t.DeletionsSeen, t.SizeBytes
 	r.lastFailureReason = t.LastFailureReason
 	for _, run := range in.Runs {
@@ -465,9 +515,13 @@ func buildVault(in VaultInput) Vault {
 }
 
 // Build computes the report from its input. It is deterministic: the same input gives
-// the same document, byte for byte once encoded.
+// the same document, byte for byte once encoded. A member report is v1 (a record per
+// repository); a federation report is v2 (buildFederation: a line of counts per member).
 func Build(in Input) Report {
-	r := Report{Schema: Schema, Scope: in.Scope, Member: in.Member, GeneratedAt: in.GeneratedAt.UTC(), Checkpoint: in.Checkpoint,
+	if in.Scope == ScopeFederation {
+		return buildFederation(in)
+	}
+	r := Report{Schema: SchemaV1, Scope: in.Scope, Member: in.Member, GeneratedAt: in.GeneratedAt.UTC(), Checkpoint: in.Checkpoint,
 		Period:       Period{Kind: in.Period.Kind, Start: in.Period.Start.UTC(), End: in.Period.End.UTC()},
 		Repositories: []Repository{}, Vaults: []Vault{}, Pledges: []Pledge{}, KeyEvents: []KeyEvent{}, Islands: []Island{},
 		Matrix: []MatrixRow{}, Incidents: []Incident{}, Summary: Summary{Attention: []string{}}}
@@ -496,47 +550,138 @@ func Build(in Input) Report {
 		passed += b.Tests.Passed + b.Tests.Warning
 	}
 	r.Summary.PassRate = ratio(passed, r.Summary.Tests)
-	if in.Scope == ScopeMember {
-		r.Repositories = built
-		for _, v := range in.Vaults {
-			r.Vaults = append(r.Vaults, buildVault(v))
-		}
-		sort.Slice(r.Vaults, func(i, j int) bool { return r.Vaults[i].Name < r.Vaults[j].Name })
-		r.Pledges = append(r.Pledges, in.Pledges...)
-		sort.Slice(r.Pledges, func(i, j int) bool { return r.Pledges[i].ID < r.Pledges[j].ID })
-		r.KeyEvents = append(r.KeyEvents, in.KeyEvents...)
-		sort.Slice(r.KeyEvents, func(i, j int) bool {
-			return cmp.Or(r.KeyEvents[i].At.Compare(r.KeyEvents[j].At), cmp.Compare(r.KeyEvents[i].AccessKeyID, r.KeyEvents[j].AccessKeyID),
-				cmp.Compare(r.KeyEvents[i].Event, r.KeyEvents[j].Event)) < 0
-		})
-	} else {
-		r.Islands = append(r.Islands, in.Islands...)
-		sort.Slice(r.Islands, func(i, j int) bool { return r.Islands[i].Name < r.Islands[j].Name })
-		members := slices.Clone(in.Members)
-		sort.Slice(members, func(i, j int) bool { return members[i].Slug < members[j].Slug })
-		cells := map[string][]MatrixCell{} // built is in member order: one pass, not one per member
-		for _, b := range built {
-			cells[b.Member] = append(cells[b.Member], MatrixCell{ID: b.ID, Name: b.Name, Mode: b.Mode, Status: b.Status, LastTestAt: b.LastTestAt})
-		}
-		for _, m := range members {
-			c := cells[m.Slug]
-			if c == nil {
-				c = []MatrixCell{}
-			}
-			r.Matrix = append(r.Matrix, MatrixRow{Member: m, Repositories: c})
-		}
-		r.Incidents = append(r.Incidents, in.Incidents...)
-		sort.Slice(r.Incidents, func(i, j int) bool {
-			return cmp.Or(r.Incidents[i].At.Compare(r.Incidents[j].At), cmp.Compare(r.Incidents[i].Subject, r.Incidents[j].Subject),
-				cmp.Compare(r.Incidents[i].Kind, r.Incidents[j].Kind)) < 0
-		})
-		for i := range r.Incidents {
-			r.Incidents[i].At = r.Incidents[i].At.UTC()
-		}
+	r.Repositories = built
+	for _, v := range in.Vaults {
+		r.Vaults = append(r.Vaults, buildVault(v))
 	}
+	sort.Slice(r.Vaults, func(i, j int) bool { return r.Vaults[i].Name < r.Vaults[j].Name })
+	r.Pledges = append(r.Pledges, in.Pledges...)
+	sort.Slice(r.Pledges, func(i, j int) bool { return r.Pledges[i].ID < r.Pledges[j].ID })
+	r.KeyEvents = append(r.KeyEvents, in.KeyEvents...)
+	sort.Slice(r.KeyEvents, func(i, j int) bool {
+		return cmp.Or(r.KeyEvents[i].At.Compare(r.KeyEvents[j].At), cmp.Compare(r.KeyEvents[i].AccessKeyID, r.KeyEvents[j].AccessKeyID),
+			cmp.Compare(r.KeyEvents[i].Event, r.KeyEvents[j].Event)) < 0
+	})
 	r.Summary.Attention = attention(r, built)
 	return r
 }
+
+// finishLine computes what a member line derives from its counts: the pass rate and
+// whether the member needs attention.
+func finishLine(l MemberLine) MemberLine {
+	l.Tests.PassRate = ratio(l.Tests.Passed+l.Tests.Warning, l.Tests.Total)
+	l.Attention = l.Red+l.Grey+l.Amber+l.RPOMissed+l.RTOMissed+l.RepositoriesWithDeletions > 0
+	return l
+}
+
+// worseLine orders member lines worst first: most red repositories, then most past their
+// RPO, untested, past their RTO, with snapshots that disappeared, amber; then by slug.
+func worseLine(a, b MemberLine) int {
+	return cmp.Or(cmp.Compare(b.Red, a.Red), cmp.Compare(b.RPOMissed, a.RPOMissed), cmp.Compare(b.Grey, a.Grey),
+		cmp.Compare(b.RTOMissed, a.RTOMissed), cmp.Compare(b.RepositoriesWithDeletions, a.RepositoriesWithDeletions),
+		cmp.Compare(b.Amber, a.Amber), cmp.Compare(a.Member.Slug, b.Member.Slug), cmp.Compare(a.Member.ID, b.Member.ID))
+}
+
+// buildFederation computes a v2 federation report: a line of counts per member (every
+// member, worst first), the federation's totals, the islands with their repositories by
+// status, and the incidents. No repository is listed: its detail is in its member's report.
+func buildFederation(in Input) Report {
+	r := Report{Schema: SchemaV2, Scope: ScopeFederation, GeneratedAt: in.GeneratedAt.UTC(), Checkpoint: in.Checkpoint,
+		Period:       Period{Kind: in.Period.Kind, Start: in.Period.Start.UTC(), End: in.Period.End.UTC()},
+		Repositories: []Repository{}, Vaults: []Vault{}, Pledges: []Pledge{}, KeyEvents: []KeyEvent{}, Islands: []Island{},
+		Matrix: []MatrixRow{}, Incidents: []Incident{}, Summary: Summary{Attention: []string{}}, Totals: &FederationTotals{},
+		Members: make([]MemberLine, 0, len(in.Members))}
+	counted := make(map[int64]MemberLine, len(in.Lines))
+	for _, l := range in.Lines {
+		counted[l.Member.ID] = l
+	}
+	for _, m := range in.Members {
+		l := counted[m.ID]
+		delete(counted, m.ID)
+		l.Member = m
+		r.Members = append(r.Members, finishLine(l))
+	}
+	for _, l := range counted { // counts of a member not listed (none: members are not deleted)
+		r.Members = append(r.Members, finishLine(l))
+	}
+	slices.SortFunc(r.Members, worseLine)
+	t, s := r.Totals, &r.Summary
+	var redAt, greyAt, rpoAt, rtoAt, delAt int
+	for _, l := range r.Members {
+		t.Members++
+		if l.Repositories > 0 {
+			t.MembersWithRepositories++
+		}
+		if l.Attention {
+			t.MembersNeedingAttention++
+		}
+		s.Repositories += l.Repositories
+		s.Green += l.Green
+		s.Amber += l.Amber
+		s.Red += l.Red
+		s.Grey += l.Grey
+		s.Tests += l.Tests.Total
+		t.Passed += l.Tests.Passed
+		t.Warning += l.Tests.Warning
+		t.Failed += l.Tests.Failed
+		t.Error += l.Tests.Error
+		t.RPOMissed += l.RPOMissed
+		t.RTOMissed += l.RTOMissed
+		t.DeletionsSeen += l.DeletionsSeen
+		t.RepositoriesWithDeletions += l.RepositoriesWithDeletions
+		redAt += min(l.Red, 1)
+		greyAt += min(l.Grey, 1)
+		rpoAt += min(l.RPOMissed, 1)
+		rtoAt += min(l.RTOMissed, 1)
+		delAt += min(l.RepositoriesWithDeletions, 1)
+	}
+	s.PassRate = ratio(t.Passed+t.Warning, s.Tests)
+	for _, i := range in.Islands {
+		c := in.IslandRepositories[i.ID]
+		i.Repositories = &c
+		r.Islands = append(r.Islands, i)
+	}
+	sort.Slice(r.Islands, func(i, j int) bool { return r.Islands[i].Name < r.Islands[j].Name })
+	r.Incidents = append(r.Incidents, in.Incidents...)
+	sort.Slice(r.Incidents, func(i, j int) bool {
+		return cmp.Or(r.Incidents[i].At.Compare(r.Incidents[j].At), cmp.Compare(r.Incidents[i].Subject, r.Incidents[j].Subject),
+			cmp.Compare(r.Incidents[i].Kind, r.Incidents[j].Kind)) < 0
+	})
+	for i := range r.Incidents {
+		r.Incidents[i].At = r.Incidents[i].At.UTC()
+	}
+	// What needs attention, counted (the members table says who): these sentences are read
+	// back in the reader's language (language.go).
+	if s.Red > 0 {
+		s.Attention = append(s.Attention, plural(s.Red, "1 repository is red", itoa(s.Red)+" repositories are red")+", at "+members(redAt)+".")
+	}
+	if t.RPOMissed > 0 {
+		s.Attention = append(s.Attention, plural(t.RPOMissed, "1 repository", itoa(t.RPOMissed)+" repositories")+
+			" had a snapshot older than "+plural(t.RPOMissed, "its", "their")+" RPO, at "+members(rpoAt)+".")
+	}
+	if s.Grey > 0 {
+		s.Attention = append(s.Attention, plural(s.Grey, "1 repository has", itoa(s.Grey)+" repositories have")+" never been tested, at "+members(greyAt)+".")
+	}
+	if t.RTOMissed > 0 {
+		s.Attention = append(s.Attention, plural(t.RTOMissed, "1 repository", itoa(t.RTOMissed)+" repositories")+
+			" would take longer than "+plural(t.RTOMissed, "its", "their")+" RTO to restore in full, at "+members(rtoAt)+".")
+	}
+	if t.DeletionsSeen > 0 {
+		s.Attention = append(s.Attention, plural(t.DeletionsSeen, "1 snapshot", itoa(t.DeletionsSeen)+" snapshots")+" disappeared in the period, in "+
+			plural(t.RepositoriesWithDeletions, "1 repository", itoa(t.RepositoriesWithDeletions)+" repositories")+" of "+members(delAt)+".")
+	}
+	s.Attention = append(s.Attention, attention(r, nil)...) // the islands'
+	return r
+}
+
+func plural(n int, one, other string) string {
+	if n == 1 {
+		return one
+	}
+	return other
+}
+
+func members(n int) string { return plural(n, "1 member", itoa(n)+" members") }
 
 // attention lists what needs attention, most urgent first.
 func attention(r Report, repos []Repository) []string {

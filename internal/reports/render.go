@@ -54,23 +54,62 @@ func execute(w io.Writer, name string, v View) error {
 	return t.Funcs(speakerOf(v).funcs()).ExecuteTemplate(w, name, v)
 }
 
-// Encode returns the report's JSON document, exactly as stored and hashed.
+// federationV2 is the shape of a v2 federation document: no record per repository (no
+// repositories, vaults, pledges, key events or matrix), a line of counts per member.
+type federationV2 struct {
+	Schema      string            `json:"schema"`
+	Scope       string            `json:"scope"`
+	Member      *MemberRef        `json:"member"` // null
+	Period      Period            `json:"period"`
+	GeneratedAt time.Time         `json:"generated_at"`
+	Checkpoint  Checkpoint        `json:"checkpoint"`
+	Summary     Summary           `json:"summary"`
+	Totals      *FederationTotals `json:"totals"`
+	Members     []MemberLine      `json:"members"`
+	Islands     []Island          `json:"islands"`
+	Incidents   []Incident        `json:"incidents"`
+}
+
+// Encode returns the report's JSON document, exactly as stored and hashed: a v1 report
+// (member reports, and federation reports stored before v2) with every v1 field, a v2
+// federation report in its own shape.
 func Encode(r Report) ([]byte, error) {
+	var doc any = r
+	if r.Schema == SchemaV2 {
+		if r.Totals == nil {
+			r.Totals = &FederationTotals{}
+		}
+		if r.Members == nil {
+			r.Members = []MemberLine{}
+		}
+		doc = federationV2{Schema: r.Schema, Scope: r.Scope, Member: r.Member, Period: r.Period, GeneratedAt: r.GeneratedAt,
+			Checkpoint: r.Checkpoint, Summary: r.Summary, Totals: r.Totals, Members: r.Members, Islands: r.Islands, Incidents: r.Incidents}
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+	if err := enc.Encode(doc); err != nil {
 		return nil, fmt.Errorf("encode report: %w", err)
 	}
 	return buf.Bytes(), nil
 }
 
-// Decode reads a stored document.
+// Decode reads a stored document of either version. The lists a version does not carry are
+// empty, not null, so templates and tables need no special case.
 func Decode(doc []byte) (Report, error) {
 	var r Report
 	if err := json.Unmarshal(doc, &r); err != nil {
 		return r, fmt.Errorf("decode report: %w", err)
+	}
+	if r.Schema == SchemaV2 {
+		r.Repositories, r.Vaults, r.Pledges, r.KeyEvents, r.Matrix = []Repository{}, []Vault{}, []Pledge{}, []KeyEvent{}, []MatrixRow{}
+		if r.Totals == nil {
+			r.Totals = &FederationTotals{}
+		}
+		if r.Members == nil {
+			r.Members = []MemberLine{}
+		}
 	}
 	return r, nil
 }
@@ -96,10 +135,21 @@ func StandaloneHTML(w io.Writer, v View) error {
 	return err
 }
 
-// Tables lists the CSV tables of each scope; the first is the default.
+// Tables lists the CSV tables of each scope's new reports; the first is the default.
 var Tables = map[string][]string{
 	ScopeMember:     {"repositories", "failures", "tests", "vaults", "pledges", "key_events"},
-	ScopeFederation: {"matrix", "repositories", "islands", "incidents"},
+	ScopeFederation: {"members", "islands", "incidents"},
+}
+
+// tablesV1Federation are the CSV tables of a federation report stored as v1.
+var tablesV1Federation = []string{"matrix", "repositories", "islands", "incidents"}
+
+// TablesFor lists the CSV tables of a report of this scope and schema; the first is the default.
+func TablesFor(scope, schema string) []string {
+	if scope == ScopeFederation && schema == SchemaV1 {
+		return tablesV1Federation
+	}
+	return Tables[scope]
 }
 
 func tstr(t *time.Time) string {
@@ -134,7 +184,7 @@ func bstr(p *bool) string {
 type ErrNoTable struct{ Table, Scope string }
 
 func (e ErrNoTable) Error() string {
-	return fmt.Sprintf("a %s report has no table %q (tables: %v)", e.Scope, e.Table, Tables[e.Scope])
+	return fmt.Sprintf("a %s report has no table %q", e.Scope, e.Table)
 }
 
 // CSV writes one table of the report (Tables lists them; "" is the scope's first), its
@@ -144,8 +194,12 @@ func CSV(w io.Writer, r Report, table string) error { return CSVIn(w, r, table, 
 // CSVIn is CSV with the header row in p's language (nil: English); values stay
 // machine-friendly whatever the language (RFC 3339 times in UTC, plain numbers, codes).
 func CSVIn(w io.Writer, r Report, table string, p *i18n.Printer) error {
+	tables := TablesFor(r.Scope, r.Schema)
+	if len(tables) == 0 {
+		return ErrNoTable{table, r.Scope}
+	}
 	if table == "" {
-		table = Tables[r.Scope][0]
+		table = tables[0]
 	}
 	cw := csv.NewWriter(w)
 	var rows [][]string
@@ -212,11 +266,32 @@ func CSVIn(w io.Writer, r Report, table string, p *i18n.Printer) error {
 				add(row.Member.Slug, row.Member.Name, strconv.FormatInt(c.ID, 10), c.Name, c.Mode, c.Status, tstr(c.LastTestAt))
 			}
 		}
+	case "members":
+		add("member", "member_name", "repositories", "green", "amber", "red", "grey", "tests", "passed", "warning", "failed", "error",
+			"pass_rate", "rpo_missed", "rto_missed", "deletions_seen", "repositories_with_deletions", "attention")
+		for _, l := range r.Members {
+			add(l.Member.Slug, l.Member.Name, strconv.Itoa(l.Repositories), strconv.Itoa(l.Green), strconv.Itoa(l.Amber), strconv.Itoa(l.Red),
+				strconv.Itoa(l.Grey), strconv.Itoa(l.Tests.Total), strconv.Itoa(l.Tests.Passed), strconv.Itoa(l.Tests.Warning),
+				strconv.Itoa(l.Tests.Failed), strconv.Itoa(l.Tests.Error), fstr(l.Tests.PassRate), strconv.Itoa(l.RPOMissed),
+				strconv.Itoa(l.RTOMissed), strconv.Itoa(l.DeletionsSeen), strconv.Itoa(l.RepositoriesWithDeletions), strconv.FormatBool(l.Attention))
+		}
 	case "islands":
-		add("island_id", "island", "status", "replication_factor", "pledged_bytes", "layout_bytes", "allocated_bytes", "used_bytes", "pledges_down")
+		head := []string{"island_id", "island", "status", "replication_factor", "pledged_bytes", "layout_bytes", "allocated_bytes", "used_bytes", "pledges_down"}
+		if r.Schema == SchemaV2 {
+			head = append(head, "repositories", "green", "amber", "red", "grey")
+		}
+		add(head...)
 		for _, i := range r.Islands {
-			add(strconv.FormatInt(i.ID, 10), i.Name, i.Status, strconv.Itoa(i.ReplicationFactor), strconv.FormatInt(i.PledgedBytes, 10),
-				istr(i.LayoutBytes), strconv.FormatInt(i.AllocatedBytes, 10), strconv.FormatInt(i.UsedBytes, 10), strconv.Itoa(i.PledgesDown))
+			rec := []string{strconv.FormatInt(i.ID, 10), i.Name, i.Status, strconv.Itoa(i.ReplicationFactor), strconv.FormatInt(i.PledgedBytes, 10),
+				istr(i.LayoutBytes), strconv.FormatInt(i.AllocatedBytes, 10), strconv.FormatInt(i.UsedBytes, 10), strconv.Itoa(i.PledgesDown)}
+			if r.Schema == SchemaV2 {
+				var c StatusCounts
+				if i.Repositories != nil {
+					c = *i.Repositories
+				}
+				rec = append(rec, strconv.Itoa(c.Repositories), strconv.Itoa(c.Green), strconv.Itoa(c.Amber), strconv.Itoa(c.Red), strconv.Itoa(c.Grey))
+			}
+			add(rec...)
 		}
 	case "incidents":
 		add("at", "member", "kind", "severity", "subject", "title")
@@ -226,7 +301,7 @@ func CSVIn(w io.Writer, r Report, table string, p *i18n.Printer) error {
 	default:
 		return ErrNoTable{table, r.Scope}
 	}
-	if !contains(Tables[r.Scope], table) {
+	if !contains(tables, table) {
 		return ErrNoTable{table, r.Scope}
 	}
 	if len(rows) > 0 && p != nil && p.Lang() != i18n.English {

@@ -182,7 +182,7 @@ func (s *Service) Generate(ctx context.Context, req Request) (Stored, error) {
 	in.Checkpoint = Checkpoint{Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Root.String(), Note: string(cp.Note),
 		VerifierKey: s.audit.Keys().VerifierKey}
 	rep := Build(in)
-	generatedAt := in.GeneratedAt // in is not used below: its 100,000 repositories (10,000 members) can go while encoding
+	generatedAt := in.GeneratedAt // in is not used below: it can go while encoding
 	doc, err := Encode(rep)
 	if err != nil {
 		return Stored{}, err
@@ -200,7 +200,7 @@ func (s *Service) Generate(ctx context.Context, req Request) (Stored, error) {
 		err := tx.QueryRow(ctx, `INSERT INTO reports (scope, member_id, period, period_start, period_end, generated_at, generated_by,
 				schema_version, document, sha256, checkpoint_size, audit_seq, summary)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12) RETURNING id`,
-			req.Scope, memberID, req.Period.Kind, req.Period.Start, req.Period.End, generatedAt, actor.Name, Schema, doc, hash,
+			req.Scope, memberID, req.Period.Kind, req.Period.Start, req.Period.End, generatedAt, actor.Name, rep.Schema, doc, hash,
 			cp.Size, rep.Summary).Scan(&id)
 		if err != nil {
 			return err
@@ -208,7 +208,7 @@ func (s *Service) Generate(ctx context.Context, req Request) (Stored, error) {
 		seq, err := audit.Record(ctx, tx, audit.Entry{Action: "report.publish", MemberID: memberID, TargetType: "report",
 			TargetID: strconv.FormatInt(id, 10), Details: map[string]any{"sha256": hash, "scope": req.Scope, "member": slug,
 				"period": req.Period.Kind, "period_start": req.Period.Start.UTC(), "period_end": req.Period.End.UTC(),
-				"checkpoint_size": cp.Size, "checkpoint_root": cp.Root.String(), "schema": Schema}})
+				"checkpoint_size": cp.Size, "checkpoint_root": cp.Root.String(), "schema": rep.Schema}})
 		if err != nil {
 			return err
 		}
@@ -234,7 +234,7 @@ func (s *Service) Generate(ctx context.Context, req Request) (Stored, error) {
 		return Stored{}, fmt.Errorf("store report: %w", err)
 	}
 	s.log.InfoContext(ctx, "report published", "report", id, "scope", req.Scope, "member", slug, "period", req.Period.Kind, "sha256", hash)
-	return storedByID(ctx, s.pool, id) // not its document again (21 MB for a federation of 10,000 members)
+	return storedByID(ctx, s.pool, id) // not its document again
 }
 
 func validate(req Request) error {

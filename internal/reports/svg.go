@@ -213,3 +213,74 @@ func usageChart(sp speaker, v Vault, p Period) template.HTML {
 		values: []float64{float64(v.QuotaBytes), float64(v.QuotaBytes)}}
 	return lineChart(sp, sp.t("chart.usage_of", "Name", v.Name), p.Start, p.End, sp.fmtBytes, use, quota)
 }
+
+// chartMembers is how many members the status chart of a federation report draws (the
+// table below it lists every member).
+const chartMembers = 25
+
+// memberChart draws, for a v2 federation report, the federation's repositories by status
+// and those of the members needing most attention (worst first, at most chartMembers), as
+// stacked bars of the same scale per line (a member's bar is its share of its own
+// repositories, its count written beside it).
+func memberChart(sp speaker, r Report) template.HTML {
+	type line struct {
+		label string
+		c     StatusCounts
+	}
+	lines := []line{{sp.t("chart.federation"), StatusCounts{Repositories: r.Summary.Repositories, Green: r.Summary.Green,
+		Amber: r.Summary.Amber, Red: r.Summary.Red, Grey: r.Summary.Grey}}}
+	shown := 0
+	for _, l := range r.Members {
+		if !l.Attention || shown == chartMembers {
+			break // worst first: the rest need no attention, or are past the chart's lines
+		}
+		lines = append(lines, line{l.Member.Name, l.StatusCounts})
+		shown++
+	}
+	const w, left, right, barH, gap = 640.0, 160.0, 70.0, 14.0, 6.0
+	h := 34 + float64(len(lines))*(barH+gap)
+	title := sp.t("chart.members_title_none")
+	if shown > 0 {
+		title = sp.p.N("report.chart.members_title", shown, "N", sp.num(shown))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="rpt-chart" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg"><title>%s</title>`,
+		w, h, w, h, html.EscapeString(title), html.EscapeString(title))
+	fmt.Fprintf(&b, `<text x="0" y="13" font-size="12" font-weight="600" fill="#1d2330">%s</text>`, html.EscapeString(title))
+	status := []string{StatusRed, StatusAmber, StatusGrey, StatusGreen}
+	for k, st := range status {
+		x := left + float64(k)*95
+		fmt.Fprintf(&b, `<rect x="%.0f" y="18" width="10" height="10" fill="%s"/><text x="%.0f" y="27" font-size="10" fill="%s">%s</text>`,
+			x, outcomeColour(st), x+14, colMuted, html.EscapeString(sp.word(st)))
+	}
+	y := 34.0
+	for _, l := range lines {
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="11" fill="#1d2330" text-anchor="end">%s</text>`, left-6, y+barH-3,
+			html.EscapeString(truncate(l.label, 24)))
+		x := left
+		counts := []int{l.c.Red, l.c.Amber, l.c.Grey, l.c.Green}
+		for k, n := range counts {
+			if n == 0 || l.c.Repositories == 0 {
+				continue
+			}
+			bw := (w - left - right) * float64(n) / float64(l.c.Repositories)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.0f" fill="%s"><title>%s: %s</title></rect>`, x, y, bw, barH,
+				outcomeColour(status[k]), html.EscapeString(sp.word(status[k])), sp.num(n))
+			x += bw
+		}
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" font-size="10" fill="%s">%s</text>`, w-right+4, y+barH-3, colMuted,
+			html.EscapeString(sp.t("chart.red_of", "Red", sp.num(l.c.Red), "Total", sp.num(l.c.Repositories))))
+		y += barH + gap
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// truncate shortens s to n runes, with an ellipsis.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
