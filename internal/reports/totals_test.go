@@ -194,3 +194,46 @@ func TestFederationReportStatementsDoNotGrowWithMembers(t *testing.T) {
 		t.Fatalf("a federation report costs %d statements at 3 members and %d at 30", counts[0], counts[1])
 	}
 }
+
+// TestGlanceIsTheFederationReportsCounts: the dashboard's federation card is built from the
+// counts of a v2 federation report of the last seven days: the same summary, the members with
+// a red or amber repository worst first, and how many members have repositories.
+func TestGlanceIsTheFederationReportsCounts(t *testing.T) {
+	t.Parallel()
+	pool, c := seededPool(t, scaleseed.Size{Members: 30, VaultsPerMember: 2, Days: 8})
+	ctx := t.Context()
+	now := time.Now().UTC()
+	s := New(pool, nil, nil, Config{Now: func() time.Time { return now }})
+	before := c.Count()
+	g, err := s.FederationGlance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Count() - before; n > 3 {
+		t.Errorf("the glance took %d statements (stamp, members, counts)", n)
+	}
+	in, err := Gather(ctx, pool, ScopeFederation, nil, Period{Kind: PeriodCustom, Start: now.AddDate(0, 0, -7), End: now.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Build(in)
+	want := rep.Summary
+	want.Attention = nil
+	if !reflect.DeepEqual(g.Summary, want) || g.Members != 30 || g.Summary.Repositories != 60 {
+		t.Fatalf("glance summary %+v (%d members), the report's %+v", g.Summary, g.Members, want)
+	}
+	var need []GlanceMember
+	for _, l := range rep.Members {
+		if l.Red+l.Amber > 0 {
+			need = append(need, GlanceMember{Member: l.Member, Red: l.Red, Amber: l.Amber, Green: l.Green, Grey: l.Grey})
+		}
+	}
+	if len(need) == 0 || len(g.Attention)+g.More != len(need) || len(g.Attention) > GlanceAttention {
+		t.Fatalf("glance lists %d (+%d) members needing attention, the report %d", len(g.Attention), g.More, len(need))
+	}
+	for i, m := range g.Attention {
+		if i > 0 && (m.Red > g.Attention[i-1].Red || m.Red == g.Attention[i-1].Red && m.Amber > g.Attention[i-1].Amber) {
+			t.Errorf("glance not worst first at %d: %+v after %+v", i, m, g.Attention[i-1])
+		}
+	}
+}
