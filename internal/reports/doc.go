@@ -1,7 +1,8 @@
-// Package reports owns restore-test reports: per member (each repository's tests in the
-// period, vault usage against quota, pledge status, key events) and for the federation
-// (island capacity, the member × repository red/green matrix, incidents). A report is a
-// JSON document with a stable schema (Schema, documented in docs/reports.md) that carries
+// Package reports owns restore-test reports: per member (schema v1: each repository's tests
+// in the period, vault usage against quota, pledge status, key events) and for the federation
+// (schema v2: a line of counts per member, counted in SQL, island capacity and repositories,
+// incidents; federation reports stored as v1 keep their member × repository matrix). A report
+// is a JSON document with a versioned schema (SchemaV1, SchemaV2, docs/reports.md) that carries
 // the audit log's signed checkpoint taken when it was generated; its SHA-256 is recorded
 // in the audit log in the transaction that stores it, so a member can later prove what it
 // was told. HTML (with inline SVG charts, for the portal and as a standalone printable
