@@ -195,10 +195,62 @@ func (p *Printer) retellArg(verb byte, s string, depth int) string {
 			return n + "\u00a0jours"
 		}
 	}
+	// A list of known sentences first ("a and b" would else match a format ending in %s
+	// with "b" swallowed), then a sentence ("%s and %d more" is one).
+	if out, ok := p.retellList(s, depth); ok {
+		return out
+	}
 	if out, ok := p.retell(s, depth+1); ok {
 		return out
 	}
+	if p.lang == French && (s == "true" || s == "false") { // a setting's new value
+		return map[string]string{"true": "oui", "false": "non"}[s]
+	}
 	return s
+}
+
+// retellSetting is a machine setting in a list ("copy_by_default=false", `name="x"`): said
+// as it is, its name being the API's.
+var retellSetting = regexp.MustCompile(`^[a-z_]+=\S`)
+
+// retellList says an English list argument ("a, b and c", "a, b") part by part, when every
+// part is a known sentence or a machine setting, joined the reader's way (« a, b et c »).
+func (p *Printer) retellList(s string, depth int) (string, bool) {
+	if depth > 4 || (!strings.Contains(s, ", ") && !strings.Contains(s, " and ")) {
+		return s, false
+	}
+	parts := splitTopLevel(s, ", ")
+	last := parts[len(parts)-1]
+	and := false
+	if tail := splitTopLevel(last, " and "); len(tail) > 1 {
+		parts = append(parts[:len(parts)-1], strings.Join(tail[:len(tail)-1], " and "), tail[len(tail)-1])
+		and = true
+	}
+	if len(parts) < 2 {
+		return s, false
+	}
+	known := false
+	for i, part := range parts {
+		if retellSetting.MatchString(part) {
+			continue
+		}
+		out, ok := p.retell(part, depth+1)
+		if !ok {
+			return s, false
+		}
+		parts[i], known = out, true
+	}
+	if !known && p.lang != French {
+		return s, false
+	}
+	if !and {
+		return strings.Join(parts, ", "), true
+	}
+	word := " and "
+	if p.lang == French {
+		word = " et "
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + word + parts[len(parts)-1], true
 }
 
 // shortDuration writes a verifier duration (see retellDuration's groups) in the printer's
@@ -227,4 +279,25 @@ func (p *Printer) shortDuration(m []string) string {
 type retellState struct {
 	retellOnce sync.Once
 	retell     []retellFormat
+}
+
+// splitTopLevel splits s at sep outside parentheses and brackets: "a (b, c), d" is two parts.
+func splitTopLevel(s, sep string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(', '[':
+			depth++
+		case ')', ']':
+			depth--
+		default:
+			if depth == 0 && strings.HasPrefix(s[i:], sep) {
+				parts = append(parts, s[start:i])
+				start = i + len(sep)
+				i += len(sep) - 1
+			}
+		}
+	}
+	return append(parts, s[start:])
 }

@@ -78,3 +78,28 @@ func TestRetoldFormatsKeepTheirArguments(t *testing.T) {
 		t.Errorf("only %d retold formats", n)
 	}
 }
+
+// An approval's effect that holds English lists (the protection and approval-rule changes,
+// a token replacement's other settings) is said in French part by part, settings' names
+// kept, joined with « et »; an unknown part leaves the whole list as stored.
+func TestRetellSaysListsPartByPart(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := c.Printer(French)
+	for _, x := range []struct{ in, want string }{
+		{"Protection settings: shorten the protected-copy deletion grace period from 30 days to 7 days and stop giving new vaults a protected copy by default (with the rest of the change: copy_by_default=false and deletion_grace_seconds=604800).",
+			"Réglages de protection\u202f: raccourcir le délai de grâce de suppression de la copie protégée de 30\u00a0jours à 7\u00a0jours et ne plus donner de copie protégée par défaut aux nouveaux coffres (avec le reste du changement\u202f: copy_by_default=false et deletion_grace_seconds=604800)."},
+		{"Change the approval rules (now: 2 approvals from other organisations, approval window 7 days, execution window 3 days, cooling-off 72 h) to: 3 approvals, only admins of members [1 4] may approve, cooling-off 4 days and protect quota cuts: true.",
+			"Changer les règles d’approbation (aujourd’hui\u202f: 2 approbations d’autres organisations, fenêtre d’approbation 7\u00a0jours, fenêtre d’exécution 3\u00a0jours, délai de réflexion 72 h) en\u202f: 3 approbations, seuls les admins des membres [1 4] peuvent approuver, délai de réflexion 4\u00a0jours et protéger les réductions de quota\u202f: oui."},
+		{"content-hash integrity: 2 unexpected object(s) in the repository: notes.txt (not in a restic folder (data/, index/, snapshots/, keys/, locks/)), data/zz (not a restic object name (64 hex digits)); 10 objects (1.5 GB) hashed, all matching their names; this cycle (3d4h): 10 of 20 objects, 1.5 GB of 3.0 GB",
+			"intégrité par empreinte\u202f: 2 objet(s) inattendu(s) dans le dépôt\u202f: notes.txt (hors d’un dossier restic (data/, index/, snapshots/, keys/, locks/)), data/zz (pas un nom d’objet restic (64 chiffres hexadécimaux))\u202f; 10 objets (1,5\u00a0Go) hachés, tous conformes à leur nom\u202f; ce cycle (3\u00a0j 4\u00a0h)\u202f: 10 objets sur 20, 1,5\u00a0Go sur 3\u00a0Go"},
+		{"Protection settings: mystery step and stop giving new vaults a protected copy by default (with the rest of the change: copy_by_default=false).",
+			"Réglages de protection\u202f: mystery step and stop giving new vaults a protected copy by default (avec le reste du changement\u202f: copy_by_default=false)."},
+	} {
+		if got := fr.Retell(x.in); got != x.want {
+			t.Errorf("Retell(%q)\n got %q\nwant %q", x.in, got, x.want)
+		}
+	}
+}
