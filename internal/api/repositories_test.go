@@ -280,6 +280,25 @@ func TestRepositoryLifecycle(t *testing.T) {
 			t.Errorf("B %s: %d", p, r.Status)
 		}
 	}
+	// The live level log says a finished level's summary in the caller's language (said),
+	// the stored summary staying English: the portal's page shows it before reloading.
+	if _, err := env.App.Pool.Exec(t.Context(), `UPDATE restore_test_runs SET progress = $2 WHERE id = $1`, run.ID,
+		`{"levels_done":[{"level":"freshness","outcome":"passed","summary":"first look: 12345 snapshots recorded","duration_ms":12}]}`); err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[string]string{"fr": "premier regard\u202f: 12\u202f345 instantanés relevés", "en": "first look: 12345 snapshots recorded"} {
+		var pr struct {
+			Progress struct {
+				LevelsDone []struct{ Summary, Said string } `json:"levels_done"`
+			}
+		}
+		r := env.Do(apptest.Req{Method: "GET", Path: "/v1/restore-tests/" + rid + "/progress", Token: f.ViewerA.Access, Header: map[string]string{"Accept-Language": lang}})
+		r.Decode(t, &pr)
+		if r.Status != 200 || len(pr.Progress.LevelsDone) != 1 || pr.Progress.LevelsDone[0].Said != want ||
+			pr.Progress.LevelsDone[0].Summary != "first look: 12345 snapshots recorded" {
+			t.Errorf("progress in %s: %d %s, want said %q", lang, r.Status, r.Body, want)
+		}
+	}
 	var runs struct {
 		Runs       []runOut
 		NextCursor *string `json:"next_cursor"`

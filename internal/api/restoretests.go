@@ -97,7 +97,20 @@ func (a *API) progressFor(r *http.Request, id int64) (verify.RunProgress, error)
 	if err := check(principal(r), authz.MemberRead, authz.Member(member)); err != nil {
 		return pr, err
 	}
+	a.sayLevels(r, &pr)
 	return pr, nil
+}
+
+// sayLevels writes each finished level's summary in the caller's language (Said), so that
+// a page's live level log shows it in the page's language before the page reloads.
+func (a *API) sayLevels(r *http.Request, pr *verify.RunProgress) {
+	if a.langs == nil || a.langs.cat == nil {
+		return
+	}
+	p := a.langs.printer(r)
+	for i, l := range pr.Progress.LevelsDone {
+		pr.Progress.LevelsDone[i].Said = p.Retell(l.Summary)
+	}
 }
 
 // RestoreTestProgress answers GET /v1/restore-tests/{id}/progress: status and progress
@@ -160,6 +173,7 @@ func (a *API) RestoreTestEvents(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil
 		}
+		a.sayLevels(r, &cur)
 		if cur.Status == last.Status && cur.Reason == last.Reason && sameTime(cur.ProgressAt, last.ProgressAt) {
 			// A comment keeps proxies from closing an idle stream.
 			if _, err := fmt.Fprint(w, ": waiting\n\n"); err != nil || rc.Flush() != nil {

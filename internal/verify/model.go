@@ -239,6 +239,9 @@ type LevelDone struct {
 	Outcome    string `json:"outcome"`
 	Summary    string `json:"summary"`
 	DurationMS int64  `json:"duration_ms"`
+	// Said is the summary in the reader's language (i18n.Printer.Retell), filled by the API
+	// for the caller; the stored and streamed Summary stays in English.
+	Said string `json:"said,omitempty"`
 }
 
 // Run is one test of a repository.

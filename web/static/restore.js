@@ -36,7 +36,7 @@
       if (empty) empty.remove();
       const tr = document.createElement("tr");
       tr.dataset.level = l.level;
-      const cells = [value(l.level), "", l.summary, fill1(words.seconds, { n: decimal(l.duration_ms / 1000) })];
+      const cells = [value(l.level), "", l.said || l.summary, fill1(words.seconds, { n: decimal(l.duration_ms / 1000) })];
       cells.forEach((c, i) => {
         const td = document.createElement("td");
         if (i === 1) {
