@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Some domain texts are stored in English when they happen and shown much later to people
@@ -29,7 +30,7 @@ import (
 // before a translation existed still display.
 
 // RetellSections are the catalog sections holding the formats Retell knows.
-var RetellSections = []string{"verify.", "approvals.", "audit."}
+var RetellSections = []string{"verify.", "approvals.", "audit.", "islands.", "protection.", "quota."}
 
 type retellFormat struct {
 	id    string // catalog id: section + English format
@@ -190,6 +191,9 @@ func (p *Printer) retellArg(verb byte, s string, depth int) string {
 	if m := retellDuration.FindStringSubmatch(s); m != nil {
 		return p.shortDuration(m)
 	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil { // a stored time (UTC)
+		return p.DateTime(t, time.UTC)
+	}
 	if n, ok := strings.CutSuffix(s, " days"); ok && p.lang == French { // the approvals' durations
 		if _, err := strconv.Atoi(n); err == nil {
 			return n + "\u00a0jours"
@@ -203,6 +207,9 @@ func (p *Printer) retellArg(verb byte, s string, depth int) string {
 	if out, ok := p.retell(s, depth+1); ok {
 		return out
 	}
+	if retellDecimal.MatchString(s) && p.lang == French { // a ratio ("1.0")
+		return strings.Replace(s, ".", ",", 1)
+	}
 	if p.lang == French && (s == "true" || s == "false") { // a setting's new value
 		return map[string]string{"true": "oui", "false": "non"}[s]
 	}
@@ -211,6 +218,8 @@ func (p *Printer) retellArg(verb byte, s string, depth int) string {
 
 // retellSetting is a machine setting in a list ("copy_by_default=false", `name="x"`): said
 // as it is, its name being the API's.
+var retellDecimal = regexp.MustCompile(`^\d+\.\d+$`)
+
 var retellSetting = regexp.MustCompile(`^[a-z_]+=\S`)
 
 // retellList says an English list argument ("a, b and c", "a, b") part by part, when every

@@ -103,3 +103,27 @@ func TestRetellSaysListsPartByPart(t *testing.T) {
 		}
 	}
 }
+
+// The other stored English details a page shows — a pledge's state, a vault's protection
+// notes, the quota formulas — are said in French, sizes, ratios and times included.
+func TestRetellSaysStoredDetailsInFrench(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := c.Printer(French)
+	for _, x := range []struct{ in, want string }{
+		{"unreachable since 2026-12-06T02:18:26Z", "injoignable depuis le 6 déc. 2026 à 02:18 UTC"},
+		{"the layout gives the node 200000000000 bytes, 300000000000 pledged",
+			"la disposition donne au nœud 200\u202f000\u202f000\u202f000 octets, 300\u202f000\u202f000\u202f000 engagés"},
+		{`vault bucket libre-nuage-backups on island "Île Rhin" had rule "cleanup" (Enabled): expire objects 1 days old; removed`,
+			"le bucket du coffre libre-nuage-backups sur l’île \"Île Rhin\" avait la règle \"cleanup\" (Enabled)\u202f: faire expirer les objets de plus de 1 jours\u202f; retirée"},
+		{"33.33 GB = 1.0 × 400 GB pledged ÷ 3 − 100 GB already allocated", "33,33\u00a0Go = 1,0 × 400\u00a0Go engagés ÷ 3 − 100\u00a0Go déjà alloués"},
+		{"59.99 GB = 200 GB usable (600 GB layout ÷ 3) × 1.0 overcommit − 140.01 GB allocated",
+			"59,99\u00a0Go = 200\u00a0Go utilisables (600\u00a0Go de disposition ÷ 3) × 1,0 de surengagement − 140,01\u00a0Go alloués"},
+	} {
+		if got := fr.Retell(x.in); got != x.want {
+			t.Errorf("Retell(%q)\n got %q\nwant %q", x.in, got, x.want)
+		}
+	}
+}

@@ -76,10 +76,6 @@ var notSaidToPeople = map[string]string{
 	"its %d bytes hash to %s":                            "a damaged object's technical detail, in the level's details (JSON)",
 	"it was %d bytes when last hashed, it is %d now; %s": "a damaged object's technical detail, in the level's details (JSON)",
 	"the object is empty":                                "a damaged object's technical detail, in the level's details (JSON)",
-	"Full mode gives the federation the password of a restic key of this repository. restic cannot revoke a key without re-encrypting the repository: removing the key later does not take back what it gave, because any holder of a key's password can print the repository's master key (`restic cat masterkey`) and keep it. Handing over the password is therefore permanent read access to every backup in this repository, past and future, for whoever holds it — including anyone who compromises the federation's coordinator. Blind and attested modes prove freshness, deletions and content-hash integrity (and, with the member's agent, restores) without it.": "the full-mode consent statement: its exact English text is versioned and consented to; the portal shows its translation from its own catalog",
-	"blind: the federation holds no password; it verifies freshness, deletions and that every object's content matches its name (content-hash integrity). It cannot read the data, check restic's structure or restore.": "a mode's description for the API's modes list; the portal describes the modes from its own catalog",
-	"attested: blind, plus signed attestations from the member's own agent, which runs restic check, a sample restore and the canary with a password that never leaves the member's machine.":                            "a mode's description for the API (see blind)",
-	"full: the federation holds the password of a restic key (permanent read access, consented to): it runs every level itself, content-hash integrity included.":                                                        "a mode's description for the API (see blind)",
 }
 
 type sentence struct{ where, format string }

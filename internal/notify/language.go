@@ -291,3 +291,8 @@ func Audience(ctx context.Context, q Querier, memberID *int64) (i18n.Lang, *time
 	}
 	return l, loc, nil
 }
+
+// Said is the event's one line in p's language, its dates in loc: the sentence of its kind
+// made from its detail, as a notification says it (the stored English title when the
+// detail lacks what the sentence needs). For pages that list events.
+func (e EventView) Said(p *i18n.Printer, loc *time.Location) string { return eventTitle(p, loc, e) }

@@ -23,7 +23,7 @@ type auditListData struct {
 	Form    auditForm
 	Members []identity.MemberRef
 	Entries []audit.LogEntry
-	// Next is the query string of the next page ("" on the last).
+	// Next is the link to the next page ("" on the last).
 	Next string
 }
 
@@ -72,7 +72,7 @@ func (p *Portal) Audit(w http.ResponseWriter, r *http.Request) {
 			next[k] = v
 		}
 		next.Set("before", strconv.FormatInt(res.NextBefore, 10))
-		data.Next = next.Encode()
+		data.Next = "/audit?" + next.Encode()
 	}
 	page.Data = data
 	p.render(w, r, http.StatusOK, "audit", page)

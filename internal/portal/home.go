@@ -115,6 +115,7 @@ func (p *Portal) renderHome(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	sayEvents(p.l(r), p.viewerZone(r), data.Events)
 	p.render(w, r, http.StatusOK, "home", Page{Title: p.l(r).T("portal.nav.dashboard"), Nav: "dashboard", Data: data})
 }
 

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/notify"
@@ -94,6 +96,7 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 		p.fail(w, r, err)
 		return
 	}
+	sayEvents(p.l(r), p.viewerZone(r), data.Events)
 	page.Title, page.Nav, page.Data = p.l(r).T("portal.nav.notifications"), "notifications", data
 	p.render(w, r, status, "notify", page)
 }
@@ -185,4 +188,12 @@ func (p *Portal) ChannelDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/notifications?done=deleted", http.StatusSeeOther)
+}
+
+// sayEvents writes each listed event's line in the page's language (the stored title is
+// English, the notifications' own sentence is made from the event's kind and detail).
+func sayEvents(pr *i18n.Printer, loc *time.Location, events []notify.EventView) {
+	for i := range events {
+		events[i].Title = events[i].Said(pr, loc)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/chatons/archipelago/internal/authz"
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
 	"github.com/chatons/archipelago/internal/quota"
@@ -160,13 +161,15 @@ func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int,
 			return
 		}
 		d.Report = rep
-		d.Best, d.Pledged, d.Granted, d.Allocated = quota.Bytes(rep.BestAvailableBytes), quota.Bytes(rep.PledgedBytes),
-			quota.Bytes(rep.GrantedBytes), quota.Bytes(rep.AllocatedBytes)
-		d.Ratio, d.Overcommit = quota.Ratio(rep.QuotaRatio), quota.Ratio(rep.Overcommit)
+		lp := p.l(r)
+		d.Best, d.Pledged, d.Granted, d.Allocated = lp.Bytes(rep.BestAvailableBytes), lp.Bytes(rep.PledgedBytes),
+			lp.Bytes(rep.GrantedBytes), lp.Bytes(rep.AllocatedBytes)
+		d.Ratio, d.Overcommit = ratioIn(lp, rep.QuotaRatio), ratioIn(lp, rep.Overcommit)
 		for _, iq := range rep.Islands {
-			d.Rows = append(d.Rows, quotaRow{Name: iq.IslandName, Status: iq.Status, MemberExpl: iq.Decision.MemberExplanation,
-				IslandExpl: iq.Decision.IslandExplanation, Operated: iq.Operated, Placeable: iq.Placeable,
-				UpTo: quota.Bytes(min(iq.Decision.MemberAvailableBytes, iq.Decision.IslandAvailableBytes))})
+			// The formulas are stored in English by internal/quota; said in the page's language.
+			d.Rows = append(d.Rows, quotaRow{Name: iq.IslandName, Status: iq.Status, MemberExpl: lp.Retell(iq.Decision.MemberExplanation),
+				IslandExpl: lp.Retell(iq.Decision.IslandExplanation), Operated: iq.Operated, Placeable: iq.Placeable,
+				UpTo: lp.Bytes(min(iq.Decision.MemberAvailableBytes, iq.Decision.IslandAvailableBytes))})
 		}
 		gs, err := p.vaults.GrantList(ctx, m.ID)
 		if err != nil {
@@ -175,15 +178,15 @@ func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int,
 		}
 		now := time.Now()
 		for _, g := range gs {
-			d.Grants = append(d.Grants, newGrantRow(g, now))
+			d.Grants = append(d.Grants, newGrantRow(p.l(r), g, now))
 		}
 	}
 	page.Data = d
 	p.render(w, r, status, "quota", page)
 }
 
-func newGrantRow(g vaults.Grant, now time.Time) grantRow {
-	row := grantRow{ID: g.ID, Amount: quota.Bytes(g.Bytes), Reason: g.Reason, GrantedBy: g.GrantedBy, CreatedAt: g.CreatedAt,
+func newGrantRow(lp *i18n.Printer, g vaults.Grant, now time.Time) grantRow {
+	row := grantRow{ID: g.ID, Amount: lp.Bytes(g.Bytes), Reason: g.Reason, GrantedBy: g.GrantedBy, CreatedAt: g.CreatedAt,
 		ExpiresAt: g.ExpiresAt, RevokedAt: g.RevokedAt, MemberSlug: g.MemberSlug, Live: g.Live(now)}
 	switch {
 	case g.RevokedAt != nil:
@@ -374,7 +377,7 @@ func (p *Portal) QuotaGrantRevoke(w http.ResponseWriter, r *http.Request) {
 		p.forbidQuota(w, r)
 		return
 	}
-	if !p.confirmed(w, r, confirmAsk{Kind: "grant-revoke", Name: quota.Bytes(g.Bytes) + " to " + g.MemberSlug, Back: "/quota"}) {
+	if !p.confirmed(w, r, confirmAsk{Kind: "grant-revoke", Name: p.l(r).T("portal.quota.go.grant_name", "Size", p.l(r).Bytes(g.Bytes), "Member", g.MemberSlug), Back: "/quota"}) {
 		return
 	}
 	if _, err := p.vaults.GrantRevoke(r.Context(), g.ID); err != nil {
@@ -382,4 +385,13 @@ func (p *Portal) QuotaGrantRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, quotaURL(g.MemberSlug, "revoked"), http.StatusSeeOther)
+}
+
+// ratioIn writes a ratio as quota.Ratio does ("1.0"), with lp's decimal mark (« 1,0 »).
+func ratioIn(lp *i18n.Printer, f float64) string {
+	s := quota.Ratio(f)
+	if lp.Lang() == i18n.French {
+		s = strings.ReplaceAll(s, ".", ",")
+	}
+	return s
 }

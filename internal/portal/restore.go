@@ -12,7 +12,6 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
-	"github.com/chatons/archipelago/internal/quota"
 	"github.com/chatons/archipelago/internal/verify"
 )
 
@@ -398,7 +397,21 @@ func formatSeconds(v float64) string {
 	}
 }
 
-func formatRate(v float64) string { return quota.Bytes(int64(v)) + "/s" }
+// rateIn writes a rate in lp's language (« 23,2 Mo/s »).
+func rateIn(lp *i18n.Printer) func(float64) string {
+	return func(v float64) string { return lp.Bytes(int64(v)) + "/s" }
+}
+
+// secondsIn is formatSeconds in lp's language (« 1,5 h », « 3 j »).
+func secondsIn(lp *i18n.Printer) func(float64) string {
+	return func(v float64) string {
+		s := formatSeconds(v)
+		if lp.Lang() == i18n.French {
+			s = strings.ReplaceAll(s, ".", ",")
+		}
+		return durationIn(lp, s)
+	}
+}
 
 // runRow is one run in a history table.
 type runRow struct {
@@ -623,7 +636,7 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 	}
 	// The charts and the snapshot timeline show the chosen range.
 	now := time.Now()
-	data.Range, data.Ranges = rangeOf(r.URL.Query())
+	data.Range, data.Ranges = rangeOf(p.l(r), r.URL.Query())
 	since := now.AddDate(0, 0, -data.Range.Days)
 	chartRuns, err := verify.RunList(r.Context(), p.pool, verify.RunFilter{RepositoryID: repo.ID, Since: &since, Limit: chartRunLimit})
 	if err != nil {
@@ -644,24 +657,27 @@ func (p *Portal) renderRepositoryForm(w http.ResponseWriter, r *http.Request, st
 		if !t.Final() || t.FinishedAt == nil {
 			continue
 		}
-		cls, title := outcomeClass(t.Status), t.FinishedAt.In(loc).Format("2006-01-02 15:04 MST")+" "+t.Status
+		cls := outcomeClass(t.Status)
+		title := func(v string) string {
+			return lp.T("portal.restore.chart.point", "When", exactIn(lp, *t.FinishedAt, loc), "Outcome", enumIn(lp)(t.Status), "Value", v)
+		}
 		if t.DurationMS != nil {
-			dur = append(dur, chartPoint{At: *t.FinishedAt, Value: float64(*t.DurationMS) / 1000, Class: cls, Title: title + ": " + row.Duration})
+			dur = append(dur, chartPoint{At: *t.FinishedAt, Value: float64(*t.DurationMS) / 1000, Class: cls, Title: title(durationIn(lp, row.Duration))})
 		}
 		if t.ThroughputBps != nil {
-			rate = append(rate, chartPoint{At: *t.FinishedAt, Value: *t.ThroughputBps, Class: cls, Title: title + ": " + formatRate(*t.ThroughputBps)})
+			rate = append(rate, chartPoint{At: *t.FinishedAt, Value: *t.ThroughputBps, Class: cls, Title: title(rateIn(lp)(*t.ThroughputBps))})
 		}
 		if t.SnapshotAgeSeconds != nil {
-			age = append(age, chartPoint{At: *t.FinishedAt, Value: float64(*t.SnapshotAgeSeconds), Class: cls, Title: title + ": " + row.Age})
+			age = append(age, chartPoint{At: *t.FinishedAt, Value: float64(*t.SnapshotAgeSeconds), Class: cls, Title: title(durationIn(lp, row.Age))})
 		}
 	}
 	for _, t := range runs {
 		data.Runs = append(data.Runs, rowOf(t))
 	}
 	data.Charts = []RunChart{
-		runChart(lp, lp.T("portal.restore.chart.duration"), "s", dur, 0, formatSeconds, loc),
-		runChart(lp, lp.T("portal.restore.chart.throughput"), "B/s", rate, 0, formatRate, loc),
-		runChart(lp, lp.T("portal.restore.chart.snapshot_age"), "s", age, float64(e.RPOSeconds), formatSeconds, loc),
+		runChart(lp, lp.T("portal.restore.chart.duration"), "s", dur, 0, secondsIn(lp), loc),
+		runChart(lp, lp.T("portal.restore.chart.throughput"), "B/s", rate, 0, rateIn(lp), loc),
+		runChart(lp, lp.T("portal.restore.chart.snapshot_age"), "s", age, float64(e.RPOSeconds), secondsIn(lp), loc),
 	}
 	page.Title, page.Nav, page.Data = repo.Name, "restore-tests", data
 	p.render(w, r, status, "restore_repository", page)

@@ -1,10 +1,10 @@
 package portal
 
 import (
-	"github.com/chatons/archipelago/internal/i18n"
 	"net/url"
 	"time"
 
+	"github.com/chatons/archipelago/internal/i18n"
 	"github.com/chatons/archipelago/internal/verify"
 )
 
@@ -16,12 +16,15 @@ type chartRange struct {
 }
 
 // chartRanges are the choices of the repository page's range picker; the first is the default.
-var chartRanges = []chartRange{{Key: "30d", Label: "30 days", Days: 30}, {Key: "7d", Label: "7 days", Days: 7},
-	{Key: "90d", Label: "90 days", Days: 90}, {Key: "365d", Label: "1 year", Days: 365}}
+// Label is the catalog key of its name (rangeOf says it in the page's language).
+var chartRanges = []chartRange{{Key: "30d", Label: "portal.restore.chart.range_30d", Days: 30},
+	{Key: "7d", Label: "portal.restore.chart.range_7d", Days: 7},
+	{Key: "90d", Label: "portal.restore.chart.range_90d", Days: 90},
+	{Key: "365d", Label: "portal.restore.chart.range_365d", Days: 365}}
 
 // rangeOf reads ?range= (an unknown value is the default) and returns the choices with the
 // current one marked.
-func rangeOf(q url.Values) (chartRange, []chartRange) {
+func rangeOf(lp *i18n.Printer, q url.Values) (chartRange, []chartRange) {
 	cur := chartRanges[0]
 	for _, c := range chartRanges {
 		if c.Key == q.Get("range") {
@@ -31,6 +34,7 @@ func rangeOf(q url.Values) (chartRange, []chartRange) {
 	out := make([]chartRange, len(chartRanges))
 	for i, c := range chartRanges {
 		c.Current = c.Key == cur.Key
+		c.Label = lp.T(c.Label)
 		out[i] = c
 	}
 	return cur, out
