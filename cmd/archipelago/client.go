@@ -207,7 +207,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		if len(pos) == 1 {
 			o, err := c.GetOne(ctx, r, parent, pos[0])
 			if err != nil {
-				return err
+				return parentMissing(env, err, parentFlag, r.Name)
 			}
 			if output == "table" {
 				return client.Render(env.stdout, env.p, output, []client.Object{o}, r.Columns)
@@ -228,7 +228,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		}
 		items, more, err := c.ListAll(ctx, r, parent, q, *limit)
 		if err != nil {
-			return err
+			return parentMissing(env, err, parentFlag, r.Name)
 		}
 		if err := client.Render(env.stdout, env.p, output, items, r.Columns); err != nil {
 			return err
@@ -282,7 +282,7 @@ func runResource(ctx context.Context, env *cliEnv, r client.Resource, args []str
 		}
 		o, err := c.CreateOne(ctx, r, parent, body)
 		if err != nil {
-			return err
+			return parentMissing(env, err, parentFlag, r.Name)
 		}
 		if err := client.Render(env.stdout, env.p, output, o, nil); err != nil {
 			return err
@@ -317,6 +317,19 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // newClient builds the API client from flags, then ARCHIPELAGO_API_URL and
 // ARCHIPELAGO_API_TOKEN / ARCHIPELAGO_API_TOKEN_FILE.
+// parentMissing says client.ErrParentMissing, and an API error's field, in the session's
+// language (the API's message already is: the client sends Accept-Language).
+func parentMissing(env *cliEnv, err error, flag, name string) error {
+	if errors.Is(err, client.ErrParentMissing) {
+		return errors.New(env.t("client.parent_missing", "Flag", flag, "Name", name))
+	}
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Field != "" {
+		return errors.New(env.t("client.api_error_field", "Status", ae.Status, "Code", ae.Code, "Message", ae.Message, "Field", ae.Field))
+	}
+	return err
+}
+
 func newClient(env *cliEnv, apiURL, tokenFile string) (*client.Client, error) {
 	if apiURL == "" {
 		apiURL, _ = env.getenv("ARCHIPELAGO_API_URL")
@@ -338,5 +351,9 @@ func newClient(env *cliEnv, apiURL, tokenFile string) (*client.Client, error) {
 	if strings.TrimSpace(token) == "" {
 		return nil, errors.New(env.t("client.no_token"))
 	}
-	return client.New(apiURL, token)
+	c, err := client.New(apiURL, token)
+	if c != nil && env.p != nil {
+		c.Language = string(env.p.Lang()) // the server's messages in the session's language
+	}
+	return c, err
 }

@@ -29,6 +29,9 @@ type Client struct {
 	http  *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
+	// Language, when set, is sent as Accept-Language: the server says its messages (API
+	// errors) in it unless the caller's own setting says otherwise.
+	Language string
 }
 
 // New returns a client of the server at baseURL (for example https://archipelago.example.org)
@@ -83,6 +86,9 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.UserAgent)
+	if c.Language != "" {
+		req.Header.Set("Accept-Language", c.Language)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
