@@ -18,6 +18,7 @@ var builtKeys = []struct{ pattern, where string }{
 	{`^portal\.field\.`, "internal/portal/pages.go: a refused field's name"},
 	{`^portal\.role\.`, "web/templates/account.html: print \"portal.role.\" of a membership's role"},
 	{`^portal\.islands\.status\.`, "internal/portal/islands.go: an island's status"},
+	{`^portal\.notify\.kinds\.`, "internal/portal/notify.go kindChoices: an event kind's name"},
 	{`^cli\.[a-z_]+\.(summary|usage)$`, "cmd/archipelago/main.go: a command's help"},
 	{`^cli\.admin_backup\.([a-z]+_done|kind_[a-z_]+)$`, "cmd/archipelago/backup.go: what a backup command did"},
 	{`^client\.[a-z]+\.(summary|secret_note|filter\.[a-z-]+|create\.[a-z-]+)$`, "cmd/archipelago/client.go localized: a resource's help"},

@@ -29,7 +29,7 @@ type channelForm struct {
 type notifyData struct {
 	Channels []channelRow
 	Events   []notify.EventView
-	Kinds    []string
+	Kinds    []kindChoice
 	// AdminOf are the members the user may add channels for; Federation whether it may
 	// add federation-wide ones.
 	AdminOf    []identity.MemberRef
@@ -67,7 +67,7 @@ func (p *Portal) renderNotify(w http.ResponseWriter, r *http.Request, status int
 	scope := authz.ReadScope(u)
 	f := notify.ChannelFilter{All: scope.All, MemberIDs: scope.MemberIDs}
 	ef := notify.EventFilter{All: scope.All, MemberIDs: scope.MemberIDs, Limit: 30}
-	data := notifyData{Kinds: notify.Kinds, Form: form, NewSecret: secret, NewSecretFor: secretFor,
+	data := notifyData{Kinds: kindChoices(p.l(r)), Form: form, NewSecret: secret, NewSecretFor: secretFor,
 		Federation: authz.ManagesFederation(u)}
 	for _, m := range u.Members {
 		if authz.Check(u, authz.MemberWrite, authz.Member(m.ID)) == nil {
@@ -196,4 +196,17 @@ func sayEvents(pr *i18n.Printer, loc *time.Location, events []notify.EventView) 
 	for i := range events {
 		events[i].Title = events[i].Said(pr, loc)
 	}
+}
+
+// kindChoice is an event kind a channel may subscribe to: its code and its words.
+type kindChoice struct{ Value, Label string }
+
+// kindChoices are notify.Kinds with their names in lp's language
+// (portal.notify.kinds.<kind, dots as underscores>).
+func kindChoices(lp *i18n.Printer) []kindChoice {
+	out := make([]kindChoice, len(notify.Kinds))
+	for i, k := range notify.Kinds {
+		out[i] = kindChoice{Value: k, Label: lp.T("portal.notify.kinds." + strings.ReplaceAll(k, ".", "_"))}
+	}
+	return out
 }
