@@ -46,6 +46,9 @@ func adminOf(p *identity.Principal, memberID int64) bool {
 func ptr[T any](v T) *T { return &v }
 
 func human(d time.Duration) string {
+	if d == 24*time.Hour {
+		return "1 day"
+	}
 	if d%(24*time.Hour) == 0 && d >= 24*time.Hour {
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	}

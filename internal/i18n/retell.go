@@ -194,8 +194,11 @@ func (p *Printer) retellArg(verb byte, s string, depth int) string {
 	if t, err := time.Parse(time.RFC3339, s); err == nil { // a stored time (UTC)
 		return p.DateTime(t, time.UTC)
 	}
-	if n, ok := strings.CutSuffix(s, " days"); ok && p.lang == French { // the approvals' durations
-		if _, err := strconv.Atoi(n); err == nil {
+	if n, ok := strings.CutSuffix(strings.TrimSuffix(s, "s"), " day"); ok && p.lang == French { // the approvals' durations
+		if d, err := strconv.Atoi(n); err == nil {
+			if d == 1 {
+				return n + "\u00a0jour"
+			}
 			return n + "\u00a0jours"
 		}
 	}
