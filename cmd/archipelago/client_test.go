@@ -131,6 +131,28 @@ func TestClientCommandsAgainstARealServer(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q (want %q)", c.args, code, errOut, c.want)
 		}
 	}
+	// In a French session, the server's messages (the client sends Accept-Language) and the
+	// command's own words are French.
+	fr := func(vars map[string]string) map[string]string {
+		out := map[string]string{"LANG": "fr_FR.UTF-8"}
+		for k, v := range vars {
+			out[k] = v
+		}
+		return out
+	}
+	for _, c := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{fr(varsB), []string{"vaults", "get", id}, "coffre " + id + " introuvable"},
+		{fr(varsA), []string{"keys", "get"}, "--vault est obligatoire pour keys"},
+		{fr(varsA), []string{"vaults", "create", "--member", "member-a", "--name", "Bad_Name", "--quota", "1GB"}, "(champ name)"},
+	} {
+		if code, _, errOut := runCLI(t, c.vars, c.args...); code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("French %v: exit %d, stderr %q (want %q)", c.args, code, errOut, c.want)
+		}
+	}
 	if code, _, errOut := runCLI(t, map[string]string{"ARCHIPELAGO_API_URL": env.URL}, "vaults", "get"); code == 0 ||
 		!strings.Contains(errOut, "ARCHIPELAGO_API_TOKEN") {
 		t.Errorf("without a token: exit %d %q", code, errOut)
