@@ -155,7 +155,7 @@ func (p *Portal) PledgeWithdraw(w http.ResponseWriter, r *http.Request) {
 	}) { // protected when the federation says so: an approval request instead
 		return
 	}
-	if !p.confirmed(w, r, confirmAsk{Kind: "pledge-withdraw", Name: p.l(r).T("portal.pledges.go.withdraw_name", "Size", p.l(r).Bytes(pl.CapacityBytes), "Island", pl.IslandName), Back: "/pledges"}) {
+	if !p.confirmed(w, r, confirmAsk{Kind: "pledge-withdraw", Name: p.l(r).T("portal.pledges.go.withdraw_name", "Size", sizer(p.l(r))(pl.CapacityBytes), "Island", pl.IslandName), Back: "/pledges"}) {
 		return
 	}
 	if _, err := p.islands.PledgeWithdraw(r.Context(), pl.ID); err != nil {

@@ -162,14 +162,14 @@ func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int,
 		}
 		d.Report = rep
 		lp := p.l(r)
-		d.Best, d.Pledged, d.Granted, d.Allocated = lp.Bytes(rep.BestAvailableBytes), lp.Bytes(rep.PledgedBytes),
-			lp.Bytes(rep.GrantedBytes), lp.Bytes(rep.AllocatedBytes)
+		d.Best, d.Pledged, d.Granted, d.Allocated = sizer(lp)(rep.BestAvailableBytes), sizer(lp)(rep.PledgedBytes),
+			sizer(lp)(rep.GrantedBytes), sizer(lp)(rep.AllocatedBytes)
 		d.Ratio, d.Overcommit = ratioIn(lp, rep.QuotaRatio), ratioIn(lp, rep.Overcommit)
 		for _, iq := range rep.Islands {
 			// The formulas are stored in English by internal/quota; said in the page's language.
 			d.Rows = append(d.Rows, quotaRow{Name: iq.IslandName, Status: iq.Status, MemberExpl: lp.Retell(iq.Decision.MemberExplanation),
 				IslandExpl: lp.Retell(iq.Decision.IslandExplanation), Operated: iq.Operated, Placeable: iq.Placeable,
-				UpTo: lp.Bytes(min(iq.Decision.MemberAvailableBytes, iq.Decision.IslandAvailableBytes))})
+				UpTo: sizer(lp)(min(iq.Decision.MemberAvailableBytes, iq.Decision.IslandAvailableBytes))})
 		}
 		gs, err := p.vaults.GrantList(ctx, m.ID)
 		if err != nil {
@@ -186,7 +186,7 @@ func (p *Portal) renderQuota(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func newGrantRow(lp *i18n.Printer, g vaults.Grant, now time.Time) grantRow {
-	row := grantRow{ID: g.ID, Amount: lp.Bytes(g.Bytes), Reason: g.Reason, GrantedBy: g.GrantedBy, CreatedAt: g.CreatedAt,
+	row := grantRow{ID: g.ID, Amount: sizer(lp)(g.Bytes), Reason: g.Reason, GrantedBy: g.GrantedBy, CreatedAt: g.CreatedAt,
 		ExpiresAt: g.ExpiresAt, RevokedAt: g.RevokedAt, MemberSlug: g.MemberSlug, Live: g.Live(now)}
 	switch {
 	case g.RevokedAt != nil:
@@ -377,7 +377,7 @@ func (p *Portal) QuotaGrantRevoke(w http.ResponseWriter, r *http.Request) {
 		p.forbidQuota(w, r)
 		return
 	}
-	if !p.confirmed(w, r, confirmAsk{Kind: "grant-revoke", Name: p.l(r).T("portal.quota.go.grant_name", "Size", p.l(r).Bytes(g.Bytes), "Member", g.MemberSlug), Back: "/quota"}) {
+	if !p.confirmed(w, r, confirmAsk{Kind: "grant-revoke", Name: p.l(r).T("portal.quota.go.grant_name", "Size", sizer(p.l(r))(g.Bytes), "Member", g.MemberSlug), Back: "/quota"}) {
 		return
 	}
 	if _, err := p.vaults.GrantRevoke(r.Context(), g.ID); err != nil {

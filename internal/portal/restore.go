@@ -399,7 +399,7 @@ func formatSeconds(v float64) string {
 
 // rateIn writes a rate in lp's language (« 23,2 Mo/s »).
 func rateIn(lp *i18n.Printer) func(float64) string {
-	return func(v float64) string { return lp.Bytes(int64(v)) + "/s" }
+	return func(v float64) string { return sizer(lp)(int64(v)) + "/s" }
 }
 
 // secondsIn is formatSeconds in lp's language (« 1,5 h », « 3 j »).
