@@ -179,7 +179,7 @@ func (p *Portal) renderRestoreTests(w http.ResponseWriter, r *http.Request, stat
 		if !ok {
 			return
 		}
-		g := newGridView(r, f, members)
+		g := newGridView(r, p.l(r), p.viewerZone(r), f, members)
 		data.Grid = &g
 		p.renderRestoreTestsData(w, r, status, page, data)
 		return

@@ -12,10 +12,10 @@ import (
 )
 
 // The federation grid: one line per member, one cell per repository (the restore-tests page
-// of a federation admin). A page is one statement whatever the number of members: the
-// members' worst outcomes come from restore_summary and their oldest snapshots from the
-// repositories' maintained last_snapshot_time (migration 018), and only the page's members
-// have their repositories read.
+// of a federation admin). A page is one statement whatever the number of members, and costs
+// the same whatever their number: each member's sort keys (worst latest outcome, oldest newest
+// snapshot) and name are kept in restore_grid (migration 025, by triggers), a page walks one of
+// its indexes from the cursor, and only the page's members have their repositories read.
 
 // Grid orders.
 const (
@@ -105,9 +105,8 @@ func (c GridCell) State() string {
 	return c.LastStatus
 }
 
-// gridRank orders outcomes worst first; a member without repositories ranks 5.
-const gridRank = `CASE x.outcome WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN 'warning' THEN 2 WHEN 'passed' THEN 4 ELSE 3 END`
-
+// gridWorst names restore_grid.worst's ranks (migration 025): worst outcome first, a member
+// without repositories last.
 var gridWorst = []string{StatusFailed, StatusError, StatusWarning, GridStateUntested, StatusPassed, ""}
 
 // GridPage reads one page of the grid's members with their repositories, in one statement.
@@ -119,7 +118,7 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 	}
 	var w database.Where
 	if f.MemberIDs != nil {
-		w.And("m.id = ANY(?)", f.MemberIDs)
+		w.And("g.member_id = ANY(?)", f.MemberIDs)
 	}
 	if s := strings.TrimSpace(f.Query); s != "" {
 		like := database.Contains(s)
@@ -138,11 +137,12 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 		return paging.Page[GridMember]{}, fmt.Errorf("outcome %q: %w", f.Outcome, ErrGridFilter)
 	}
 	if outcomes != nil {
-		w.And(`EXISTS (SELECT 1 FROM restore_summary x WHERE x.member_id = m.id AND x.repositories > 0
+		w.And(`EXISTS (SELECT 1 FROM restore_summary x WHERE x.member_id = g.member_id AND x.repositories > 0
 			AND x.outcome = ANY(?))`, outcomes)
 	}
 	// The sort key is (k1, name, id): k1 the rank, the newest snapshot's time in microseconds
-	// (none known: last), or 0 to order by name.
+	// (none known: last), or 0 to order by name. Each order walks an index of restore_grid
+	// (migration 025), kept per member, and stops after the page.
 	var k1 string
 	switch f.Sort {
 	case "", GridSortWorst:
@@ -150,7 +150,7 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 	case GridSortName:
 		k1 = "0::bigint"
 	case GridSortOldest:
-		k1 = "coalesce((extract(epoch FROM g.oldest) * 1000000)::bigint, 9223372036854775807)"
+		k1 = "g.oldest_key"
 	default:
 		return paging.Page[GridMember]{}, fmt.Errorf("sort %q: %w", f.Sort, ErrGridFilter)
 	}
@@ -163,18 +163,21 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 	if err != nil {
 		return paging.Page[GridMember]{}, err
 	}
-	var seek string
-	if after {
-		seek = ` WHERE (k.k1, k.name, k.id) > (` + w.Arg(after1) + `, ` + w.Arg(after2) + `, ` + w.Arg(after3) + `)`
+	order := k1 + ", g.name, g.member_id"
+	if f.Sort == GridSortName {
+		order = "g.name, g.member_id"
 	}
-	rows, err := q.Query(ctx, `WITH g AS (
-		SELECT m.id, m.slug, m.name,
-			coalesce((SELECT min(`+gridRank+`) FROM restore_summary x WHERE x.member_id = m.id AND x.repositories > 0), 5)::bigint AS worst,
-			(SELECT min(r.last_snapshot_time) FROM restic_repositories r WHERE r.member_id = m.id AND r.deleted_at IS NULL) AS oldest
-		FROM members m`+w.String()+`
-	), k AS (SELECT g.*, `+k1+` AS k1 FROM g)
-	SELECT p.id, p.slug, p.name, p.worst, p.oldest, p.k1, coalesce(c.cells, '[]')
-	FROM (SELECT k.* FROM k`+seek+` ORDER BY k.k1, k.name, k.id LIMIT `+w.Arg(size+1)+`) p
+	if after {
+		if f.Sort == GridSortName {
+			w.And("(g.name, g.member_id) > (?, ?)", after2, after3)
+		} else {
+			w.And("("+k1+", g.name, g.member_id) > (?, ?, ?)", after1, after2, after3)
+		}
+	}
+	rows, err := q.Query(ctx, `SELECT p.member_id, p.slug, p.name, p.worst, p.oldest, p.k1, coalesce(c.cells, '[]')
+	FROM (SELECT g.member_id, m.slug, g.name, g.worst::bigint AS worst, g.oldest, (`+k1+`)::bigint AS k1
+		FROM restore_grid g JOIN members m ON m.id = g.member_id`+w.String()+`
+		ORDER BY `+order+` LIMIT `+w.Arg(size+1)+`) p
 	LEFT JOIN LATERAL (
 		SELECT json_agg(json_build_object('id', r.id, 'name', r.name, 'paused', r.paused,
 			'running', EXISTS (SELECT 1 FROM restore_test_runs o WHERE o.repository_id = r.id AND o.finished_at IS NULL
@@ -185,8 +188,8 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 			ORDER BY r.name, r.id) AS cells
 		FROM restic_repositories r CROSS JOIN restore_settings s
 		LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id
-		WHERE r.member_id = p.id AND r.deleted_at IS NULL) c ON true
-	ORDER BY p.k1, p.name, p.id`, w.Args...)
+		WHERE r.member_id = p.member_id AND r.deleted_at IS NULL) c ON true
+	ORDER BY p.k1, p.name, p.member_id`, w.Args...)
 	if err != nil {
 		return paging.Page[GridMember]{}, fmt.Errorf("read the grid: %w", err)
 	}
