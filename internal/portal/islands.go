@@ -190,11 +190,13 @@ type islandData struct {
 	PledgeCSS map[string]string
 	// CanManage shows the edit form, the poll, operator and delete buttons (federation
 	// admins). Form is the edit form, EditOpen unfolds it after a refused change;
-	// Candidates are the members that do not operate the island yet.
+	// Candidates is the choice of a new operator: a select of the members that do not operate
+	// the island yet while the federation has at most pickerMax members, a typed slug beyond
+	// (pickers.go: the page listed every member, 509 KiB at 10,000 members).
 	CanManage  bool
 	Form       islandForm
 	EditOpen   bool
-	Candidates []islands.Member
+	Candidates memberPicker
 }
 
 // Island shows one island: its nodes, pledges, warnings and a chart of the last day; a
@@ -261,7 +263,7 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 		data.Form, data.EditOpen = *form, true
 	}
 	if data.CanManage {
-		ms, err := p.allMembers(r.Context())
+		pk, err := p.everyMemberPicker(r.Context())
 		if err != nil {
 			p.fail(w, r, err)
 			return
@@ -270,9 +272,10 @@ func (p *Portal) renderIsland(w http.ResponseWriter, r *http.Request, status int
 		for _, o := range d.Operators {
 			operates[o.MemberID] = true
 		}
-		for _, m := range ms {
+		data.Candidates.Typed = pk.Typed
+		for _, m := range pk.Options {
 			if !operates[m.ID] {
-				data.Candidates = append(data.Candidates, m)
+				data.Candidates.Options = append(data.Candidates.Options, m)
 			}
 		}
 	}
@@ -402,9 +405,20 @@ func (p *Portal) OperatorAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	notListed := &keyError{Key: "portal.islands.go.not_listed"}
-	memberID, err := strconv.ParseInt(r.PostFormValue("member"), 10, 64)
+	// The member's slug (the select's value, or typed beyond pickerMax members); its id is
+	// still accepted.
+	given := strings.TrimSpace(r.PostFormValue("member"))
+	var memberID int64
+	m, err := islands.MemberGetBySlug(r.Context(), p.pool, given)
+	if err == nil {
+		memberID = m.ID
+	} else if errors.Is(err, islands.ErrNotFound) {
+		memberID, err = strconv.ParseInt(given, 10, 64)
+	}
 	if err != nil {
-		err = notListed
+		if errors.Is(err, islands.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange) {
+			err = notListed
+		}
 	} else if _, err = p.islands.OperatorAdd(r.Context(), cur.ID, memberID); err != nil {
 		if fe := (*islands.FieldError)(nil); errors.As(err, &fe) && fe.Field == "member_id" {
 			err = notListed

@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,6 +39,12 @@ func TestLongChoiceListsBecomeTypedFields(t *testing.T) {
 	}
 
 	expect("few members", s.get(f.FedAdmin, "/vaults"), 200, `<select id="vault-member" name="member">`, `<select id="vault-island"`)
+	var firstIsland int64
+	if err := env.App.Pool.QueryRow(t.Context(), `SELECT min(id) FROM islands`).Scan(&firstIsland); err != nil {
+		t.Fatal(err)
+	}
+	islandPage := "/islands/" + strconv.FormatInt(firstIsland, 10)
+	expect("island, few members", s.get(f.FedAdmin, islandPage), 200, `<select id="op-member" name="member">`)
 
 	// 250 more members and 210 islands; the first island is operated by member A, which
 	// pledges one node on it.
@@ -53,6 +60,21 @@ func TestLongChoiceListsBecomeTypedFields(t *testing.T) {
 		`<input id="vault-island" name="island"`)
 	if strings.Contains(body, "<option") && strings.Contains(body, "Bulk 2") || strings.Contains(body, ">isle-150<") {
 		t.Fatalf("the vault form still lists every member or island:\n%s", body)
+	}
+	// An island's new operator: a typed slug, not every member (the page listed them all).
+	body = expect("island, many members", s.get(f.FedAdmin, islandPage), 200, `<input id="op-member" name="member"`)
+	if strings.Contains(body, "Bulk 2") {
+		t.Fatalf("the island page still lists every member:\n%s", body)
+	}
+	expect("unknown operator slug", s.post(f.FedAdmin, islandPage+"/operators", url.Values{"member": {"no-such-member"}}), 400,
+		"Member must be chosen from the list")
+	if r := s.post(f.FedAdmin, islandPage+"/operators", url.Values{"member": {"bulk-240"}}); r.Status != 303 {
+		t.Fatalf("typed operator: status %d:\n%s", r.Status, r.Body)
+	}
+	var operates bool
+	if err := env.App.Pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM island_operators o JOIN members m ON m.id = o.member_id
+		WHERE o.island_id = $1 AND m.slug = 'bulk-240')`, firstIsland).Scan(&operates); err != nil || !operates {
+		t.Fatalf("bulk-240 does not operate island %d after the typed form (%v)", firstIsland, err)
 	}
 	// A member admin still chooses among their own members.
 	expect("member admin", s.get(f.AdminA, "/vaults"), 200, `<select id="vault-member" name="member"><option value="member-a"`)
