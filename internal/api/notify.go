@@ -122,19 +122,19 @@ func (a *API) ChannelTest(w http.ResponseWriter, r *http.Request) error {
 	return reply(w, http.StatusAccepted, d, err)
 }
 
-// ChannelDeliveries answers GET /v1/notify/channels/{id}/deliveries: the latest deliveries
-// and their status.
+// ChannelDeliveries answers GET /v1/notify/channels/{id}/deliveries (?cursor=, ?limit=): the
+// channel's deliveries and their status, newest first, paged.
 func (a *API) ChannelDeliveries(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.channelFromPath(r, false)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(r.URL.Query().Get("limit"), "limit", 1, 500)
+	req, err := pageParams(r)
 	if err != nil {
 		return err
 	}
-	ds, err := notify.DeliveryList(r.Context(), a.pool, []int64{c.ID}, int(limit))
-	return reply(w, http.StatusOK, map[string]any{"deliveries": nonNil(ds)}, err)
+	pg, err := notify.DeliveryPage(r.Context(), a.pool, c.ID, req)
+	return replyPage(w, "deliveries", pg, err)
 }
 
 // NotifyEvents answers GET /v1/notify/events (?cursor=, ?limit=): events of the caller's

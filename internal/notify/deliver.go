@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/database"
+	"github.com/chatons/archipelago/internal/paging"
 )
 
 // Delivery is one message to one channel and what became of it.
@@ -60,6 +63,36 @@ func DeliveryList(ctx context.Context, q Querier, channelIDs []int64, limit int)
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	return pgx.CollectRows(rows, scanDelivery)
+}
+
+// DeliveryPage reads a page of a channel's deliveries, newest first (internal/paging's
+// style; the cursor is the last delivery's id): every delivery can be read, not only the
+// newest 500.
+func DeliveryPage(ctx context.Context, q Querier, channelID int64, r paging.Request) (paging.Page[Delivery], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Delivery]{}, err
+	}
+	var before int64
+	after, err := r.Keys(&before)
+	if err != nil {
+		return paging.Page[Delivery]{}, err
+	}
+	var w database.Where
+	w.And("channel_id = ?", channelID)
+	if after {
+		w.And("id < ?", before)
+	}
+	rows, err := q.Query(ctx, `SELECT `+deliveryColumns+` FROM notify_deliveries`+w.String()+
+		` ORDER BY id DESC LIMIT `+w.Arg(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[Delivery]{}, fmt.Errorf("list deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanDelivery)
+	if err != nil {
+		return paging.Page[Delivery]{}, fmt.Errorf("list deliveries: %w", err)
+	}
+	return paging.Cut(out, size, func(d Delivery) []any { return []any{d.ID} }), nil
 }
 
 // claimLease is how long a claimed delivery is hidden from other workers.
