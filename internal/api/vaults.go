@@ -212,17 +212,33 @@ func (a *API) VaultReconcile(w http.ResponseWriter, r *http.Request) error {
 	return onVault(a, w, r, authz.MemberWrite, http.StatusOK, a.vaults.ReconcileVault)
 }
 
-// VaultUsage answers GET /v1/vaults/{id}/usage (?days=30): history and events.
+// usageSamplesMax and usageEventsMax bound GET /v1/vaults/{id}/usage: the newest samples of
+// the window, the newest events.
+const (
+	usageSamplesMax = 2000
+	usageEventsMax  = 100
+)
+
+// VaultUsage answers GET /v1/vaults/{id}/usage (?days=30): history and events, with how many
+// of each there are.
 func (a *API) VaultUsage(w http.ResponseWriter, r *http.Request) error {
 	v, err := a.vaultFor(r, authz.MemberRead)
 	days, err := withQueryInt(r, err, "days", 30, 1, 400)
 	if err != nil {
 		return err
 	}
-	hist, err := a.vaults.UsageHistory(r.Context(), v.ID, time.Now().Add(-time.Duration(days)*24*time.Hour), 2000)
+	since := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
+	hist, err := a.vaults.UsageHistory(r.Context(), v.ID, since, usageSamplesMax)
 	if err != nil {
 		return err
 	}
-	evs, err := a.vaults.Events(r.Context(), v.ID, 100)
-	return reply(w, http.StatusOK, map[string]any{"vault_id": v.ID, "quota_bytes": v.QuotaBytes, "samples": hist, "events": evs}, err)
+	evs, err := a.vaults.Events(r.Context(), v.ID, usageEventsMax)
+	if err != nil {
+		return err
+	}
+	// The window is bounded: sample_count and event_count say how many there are, so an
+	// answer holding fewer is never taken for the whole.
+	nSamples, nEvents, err := a.vaults.UsageCounts(r.Context(), v.ID, since)
+	return reply(w, http.StatusOK, map[string]any{"vault_id": v.ID, "quota_bytes": v.QuotaBytes, "samples": nonNil(hist),
+		"sample_count": nSamples, "events": nonNil(evs), "event_count": nEvents}, err)
 }

@@ -182,14 +182,18 @@ var vaultFlashes = flashes{
 }
 
 type vaultData struct {
-	Vault     vaults.Vault
-	Bar       UsageBar
-	Chart     UsageChart
-	Keys      []vaults.Key
-	Events    []vaults.Event
-	CanWrite  bool
-	NewKey    *vaults.NewKey
-	QuotaForm string
+	Vault  vaults.Vault
+	Bar    UsageBar
+	Chart  UsageChart
+	Keys   []vaults.Key
+	Events []vaults.Event
+	// EventCount is how many events the vault has (Events holds the newest 20);
+	// SampleCount how many usage samples the chart's 30 days hold (it draws the newest 2,000).
+	EventCount, SampleCount int64
+	SamplesDrawn            int
+	CanWrite                bool
+	NewKey                  *vaults.NewKey
+	QuotaForm               string
 	// Protection is the vault's protection state (nil when it cannot be read).
 	Protection *protection.State
 }
@@ -250,8 +254,14 @@ func (p *Portal) renderVault(w http.ResponseWriter, r *http.Request, status int,
 		p.fail(w, r, err)
 		return
 	}
+	nSamples, nEvents, err := p.vaults.UsageCounts(ctx, v.ID, now.Add(-30*24*time.Hour))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	page.Title, page.Nav = p.l(r).T("portal.vaults.go.vault_title", "Name", v.Name), "vaults"
 	page.Data = vaultData{Vault: v, Bar: usageBar(p.l(r), v), Chart: NewUsageChart(p.l(r), hist, v.QuotaBytes, now, p.viewerZone(r)), Keys: keys, Events: evs,
+		EventCount: nEvents, SampleCount: nSamples, SamplesDrawn: len(hist),
 		CanWrite: authz.Check(user(r), authz.MemberWrite, authz.Member(v.MemberID)) == nil, NewKey: nk,
 		QuotaForm: strconv.FormatFloat(float64(v.QuotaBytes)/1e9, 'f', -1, 64), Protection: p.protectionState(r, v)}
 	p.render(w, r, status, "vault", page)

@@ -35,9 +35,11 @@ type State struct {
 	// kept by the copy, with the date they leave it.
 	PendingDeletions     []PendingDeletion `json:"pending_deletions"`
 	PendingDeletionCount int64             `json:"pending_deletion_count"`
-	// Overwrites lists objects whose vault content no longer matches; the copy keeps the good one.
-	Overwrites  []Overwrite `json:"overwrites"`
-	ReaderKeyID *string     `json:"reader_key_id"`
+	// Overwrites lists (up to 100 of, the oldest first) the objects whose vault content no
+	// longer matches; the copy keeps the good one. OverwriteCount is how many there are.
+	Overwrites     []Overwrite `json:"overwrites"`
+	OverwriteCount int64       `json:"overwrite_count"`
+	ReaderKeyID    *string     `json:"reader_key_id"`
 	// CopyVerifierKeyID is Archipelago's read-only key on the copy for restore tests of
 	// the copy (its secret is never shown).
 	CopyVerifierKeyID *string    `json:"copy_verifier_key_id"`
@@ -171,6 +173,10 @@ func (s *Service) State(ctx context.Context, vaultID int64) (State, error) {
 	}
 	if out.Overwrites == nil {
 		out.Overwrites = []Overwrite{}
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM vault_copy_objects WHERE vault_id = $1 AND overwritten_at IS NOT NULL`,
+		v.ID).Scan(&out.OverwriteCount); err != nil {
+		return State{}, err
 	}
 	return out, nil
 }

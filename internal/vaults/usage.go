@@ -63,6 +63,18 @@ func (s *Service) UsageHistory(ctx context.Context, vaultID int64, since time.Ti
 	})
 }
 
+// UsageCounts says how many usage samples a vault has since a time and how many events it
+// has in all: what UsageHistory and Events answer is bounded (at most max of each), and a
+// reader is told when there are more.
+func (s *Service) UsageCounts(ctx context.Context, vaultID int64, since time.Time) (samples, events int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM vault_usage WHERE vault_id = $1 AND observed_at >= $2),
+		(SELECT count(*) FROM vault_events WHERE vault_id = $1)`, vaultID, since).Scan(&samples, &events)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage counts of vault %d: %w", vaultID, err)
+	}
+	return samples, events, nil
+}
+
 // Events returns a vault's latest events, newest first.
 func (s *Service) Events(ctx context.Context, vaultID int64, max int) ([]Event, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, at, kind, detail FROM vault_events WHERE vault_id = $1 ORDER BY at DESC, id DESC LIMIT $2`,
