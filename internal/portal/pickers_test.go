@@ -40,7 +40,9 @@ func TestLongChoiceListsBecomeTypedFields(t *testing.T) {
 
 	expect("few members", s.get(f.FedAdmin, "/vaults"), 200, `<select id="vault-member" name="member">`, `<select id="vault-island"`)
 	var firstIsland int64
-	if err := env.App.Pool.QueryRow(t.Context(), `SELECT min(id) FROM islands`).Scan(&firstIsland); err != nil {
+	if err := env.App.Pool.QueryRow(t.Context(), `INSERT INTO islands (name, admin_endpoint, admin_token_sealed, s3_endpoint,
+			s3_region, replication_factor, status)
+		VALUES ('isle-000', 'http://127.0.0.1:9/0', 'placeholder', 'http://127.0.0.1:9', 'garage', 3, 'healthy') RETURNING id`).Scan(&firstIsland); err != nil {
 		t.Fatal(err)
 	}
 	islandPage := "/islands/" + strconv.FormatInt(firstIsland, 10)
