@@ -26,21 +26,27 @@ CREATE INDEX restore_grid_worst_idx ON restore_grid (worst, name, member_id);
 CREATE INDEX restore_grid_name_idx ON restore_grid (name, member_id);
 CREATE INDEX restore_grid_oldest_idx ON restore_grid (oldest_key, name, member_id);
 
-CREATE FUNCTION restore_grid_worst(member bigint) RETURNS smallint LANGUAGE sql STABLE AS $$
+-- PL/pgSQL (not SQL) functions: their statements' plans are kept for the session, where an
+-- SQL function called from a trigger is planned again at each row.
+CREATE FUNCTION restore_grid_set_worst(member bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    w smallint;
+BEGIN
     SELECT coalesce(min(CASE outcome WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN 'warning' THEN 2
-        WHEN 'passed' THEN 4 ELSE 3 END), 5)::smallint
-    FROM restore_summary WHERE member_id = member AND repositories > 0 $$;
+            WHEN 'passed' THEN 4 ELSE 3 END), 5)::smallint INTO w
+        FROM restore_summary WHERE member_id = member AND repositories > 0;
+    UPDATE restore_grid SET worst = w WHERE member_id = member AND worst <> w;
+END $$;
 
-CREATE FUNCTION restore_grid_set_worst(member bigint) RETURNS void LANGUAGE sql AS $$
-    UPDATE restore_grid SET worst = restore_grid_worst(member)
-    WHERE member_id = member AND worst IS DISTINCT FROM restore_grid_worst(member) $$;
-
-CREATE FUNCTION restore_grid_set_oldest(member bigint) RETURNS void LANGUAGE sql AS $$
-    UPDATE restore_grid g SET oldest = o.t,
-        oldest_key = coalesce((extract(epoch FROM o.t) * 1000000)::bigint, 9223372036854775807)
-    FROM (SELECT min(last_snapshot_time) AS t FROM restic_repositories
-          WHERE member_id = member AND deleted_at IS NULL) o
-    WHERE g.member_id = member AND g.oldest IS DISTINCT FROM o.t $$;
+CREATE FUNCTION restore_grid_set_oldest(member bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    t timestamptz;
+BEGIN
+    SELECT min(last_snapshot_time) INTO t FROM restic_repositories WHERE member_id = member AND deleted_at IS NULL;
+    UPDATE restore_grid SET oldest = t,
+            oldest_key = coalesce((extract(epoch FROM t) * 1000000)::bigint, 9223372036854775807)
+        WHERE member_id = member AND oldest IS DISTINCT FROM t;
+END $$;
 
 CREATE FUNCTION restore_grid_members() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,7 +178,7 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 	rows, err := q.Query(ctx, `SELECT p.member_id, p.slug, p.name, p.worst, p.oldest, p.k1, coalesce(c.cells, '[]')
 	FROM (SELECT g.member_id, m.slug, g.name, g.worst::bigint AS worst, g.oldest, (`+k1+`)::bigint AS k1
 		FROM restore_grid g JOIN members m ON m.id = g.member_id`+w.String()+`
-		ORDER BY `+order+` LIMIT `+w.Arg(size+1)+`) p
+		ORDER BY `+order+` LIMIT `+strconv.Itoa(size+1)+`) p
 	LEFT JOIN LATERAL (
 		SELECT json_agg(json_build_object('id', r.id, 'name', r.name, 'paused', r.paused,
 			'running', EXISTS (SELECT 1 FROM restore_test_runs o WHERE o.repository_id = r.id AND o.finished_at IS NULL

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -39,8 +40,18 @@ func RepositoryPage(ctx context.Context, q querier, f RepositoryFilter, r paging
 	if after {
 		w.And("r.member_id >= ? AND (r.member_id, r.name, r.id) > (?, ?, ?)", member, member, name, id)
 	}
-	rows, err := q.Query(ctx, `SELECT `+repoColumns+repoFrom+w.String()+`
-		ORDER BY r.member_id, r.name, r.id LIMIT `+w.Arg(size+1), w.Args...)
+	// The page's repositories are chosen first, by the (member_id, name, id) index, and only
+	// they are joined with their vaults, islands and latest runs; the LIMIT is written in the
+	// statement (a number from r.Size), not a parameter. Joined before the LIMIT, or with the
+	// generic plan's guess of a tenth of the table for $n, the plan's cost over every
+	// repository made PostgreSQL read the index with parallel workers: 0.4–0.65 s a page at
+	// 10,000 members on a loaded machine, 8 ms without them (EXPLAIN ANALYZE, docs/scale.md).
+	rows, err := q.Query(ctx, `SELECT `+repoColumns+` FROM (SELECT r.* FROM restic_repositories r`+w.String()+`
+		ORDER BY r.member_id, r.name, r.id LIMIT `+strconv.Itoa(size+1)+`) r
+	JOIN vaults v ON v.id = r.vault_id
+	JOIN islands i ON i.id = v.island_id
+	LEFT JOIN restore_test_runs lr ON lr.id = r.last_run_id
+	ORDER BY r.member_id, r.name, r.id`, w.Args...)
 	if err != nil {
 		return paging.Page[Repository]{}, fmt.Errorf("list repositories: %w", err)
 	}
