@@ -15,7 +15,7 @@ import (
 // The federation grid: one line per member, one cell per repository (the restore-tests page
 // of a federation admin). A page is one statement whatever the number of members, and costs
 // the same whatever their number: each member's sort keys (worst latest outcome, oldest newest
-// snapshot) and name are kept in restore_grid (migration 025, by triggers), a page walks one of
+// snapshot) and name are kept in restore_grid (migration 024, by triggers), a page walks one of
 // its indexes from the cursor, and only the page's members have their repositories read.
 
 // Grid orders.
@@ -106,7 +106,7 @@ func (c GridCell) State() string {
 	return c.LastStatus
 }
 
-// gridWorst names restore_grid.worst's ranks (migration 025): worst outcome first, a member
+// gridWorst names restore_grid.worst's ranks (migration 024): worst outcome first, a member
 // without repositories last.
 var gridWorst = []string{StatusFailed, StatusError, StatusWarning, GridStateUntested, StatusPassed, ""}
 
@@ -143,7 +143,7 @@ func GridPage(ctx context.Context, q querier, f GridFilter, r paging.Request) (p
 	}
 	// The sort key is (k1, name, id): k1 the rank, the newest snapshot's time in microseconds
 	// (none known: last), or 0 to order by name. Each order walks an index of restore_grid
-	// (migration 025), kept per member, and stops after the page.
+	// (migration 024), kept per member, and stops after the page.
 	var k1 string
 	switch f.Sort {
 	case "", GridSortWorst:
