@@ -1,6 +1,9 @@
 package verify
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -87,4 +90,39 @@ func ptrInt(p *int) int {
 		return -1
 	}
 	return *p
+}
+
+// TestCachesOfRemovedRepositoriesGo: the sweeper removes the restic cache of a repository
+// that is gone (or no longer in full mode) at once, not after CacheKeep; a repository in
+// full mode keeps its warm cache.
+func TestCachesOfRemovedRepositoriesGo(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	f := b.newRepo("restic/cached", false, false, Policy{})
+	kept := filepath.Join(b.svc.cfg.CacheDir, "repository-"+strconv.FormatInt(f.repo.ID, 10))
+	gone := filepath.Join(b.svc.cfg.CacheDir, "repository-"+strconv.FormatInt(f.repo.ID+1000000, 10))
+	other := filepath.Join(b.svc.cfg.CacheDir, "not-a-repository")
+	for _, d := range []string{kept, gone, other} {
+		if err := os.MkdirAll(filepath.Join(d, "data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.svc.Sweep(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{kept: true, gone: false, other: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s exists = %v after the sweep, want %v", filepath.Base(d), err == nil, want)
+		}
+	}
+	// The repository is removed: its cache goes at the next sweep.
+	if err := b.svc.RepositoryDelete(b.ctx, f.repo.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Sweep(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kept); err == nil {
+		t.Errorf("the cache of a removed repository is still there after the sweep")
+	}
 }

@@ -101,15 +101,17 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	if rerr := s.reclaimDeadProcesses(); rerr != nil {
 		s.log.WarnContext(ctx, "reclaim the scratch space of dead workers", "err", rerr)
 	}
-	if rerr := s.pruneCaches(); rerr != nil {
+	if rerr := s.pruneCaches(ctx); rerr != nil {
 		s.log.WarnContext(ctx, "remove unused restic caches", "err", rerr)
 	}
 	return n, err
 }
 
 // pruneCaches removes the restic caches of repositories not tested on this machine for
-// CacheKeep (restic touches its cache directory at every run).
-func (s *Service) pruneCaches() error {
+// CacheKeep (restic touches its cache directory at every run), and at once those of
+// repositories removed or no longer in full mode (Archipelago no longer holds their
+// password: restic does not run for them).
+func (s *Service) pruneCaches(ctx context.Context) error {
 	entries, err := os.ReadDir(s.cfg.CacheDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -117,10 +119,25 @@ func (s *Service) pruneCaches() error {
 	if err != nil {
 		return err
 	}
+	var full map[int64]bool // nil when unknown: only the time rule applies
+	if rows, err := s.pool.Query(ctx, `SELECT id FROM restic_repositories WHERE deleted_at IS NULL AND mode = 'full'`); err == nil {
+		if ids, err := pgx.CollectRows(rows, pgx.RowTo[int64]); err == nil {
+			full = make(map[int64]bool, len(ids))
+			for _, id := range ids {
+				full[id] = true
+			}
+		}
+	}
 	var errs []error
 	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), "repository-")
 		info, err := e.Info()
-		if err != nil || !e.IsDir() || !strings.HasPrefix(e.Name(), "repository-") || time.Since(info.ModTime()) < s.cfg.CacheKeep {
+		if err != nil || !e.IsDir() || !ok {
+			continue
+		}
+		id, perr := strconv.ParseInt(name, 10, 64)
+		gone := full != nil && perr == nil && !full[id]
+		if !gone && time.Since(info.ModTime()) < s.cfg.CacheKeep {
 			continue
 		}
 		errs = append(errs, os.RemoveAll(filepath.Join(s.cfg.CacheDir, e.Name())))
