@@ -382,7 +382,14 @@ func (r *rig) sample(ctx context.Context, sizeMiB, rounds int) error {
 		// Where the time outside the levels went: enqueue → the worker's start (River's pick-up,
 		// the slot, the scratch), and the worker's end → seen here (the bench polls).
 		if run.StartedAt != nil && run.FinishedAt != nil {
-			w := fmt.Sprintf("queue→start %.2fs, finished→seen %.2fs", run.StartedAt.Sub(t0).Seconds(), seen.Sub(*run.FinishedAt).Seconds())
+			w := fmt.Sprintf("queue→start %.2fs", run.StartedAt.Sub(t0).Seconds())
+			if n := len(run.Levels); n > 0 {
+				last := run.Levels[n-1]
+				end := last.StartedAt.Add(time.Duration(last.DurationMS) * time.Millisecond)
+				w += fmt.Sprintf(", start→first level %.2fs, last level→finished %.2fs",
+					run.Levels[0].StartedAt.Sub(*run.StartedAt).Seconds(), run.FinishedAt.Sub(end).Seconds())
+			}
+			w += fmt.Sprintf(", finished→seen %.2fs", seen.Sub(*run.FinishedAt).Seconds())
 			var log string
 			if err := r.pool.QueryRow(ctx, `SELECT log FROM restore_test_runs WHERE id = $1`, run.ID).Scan(&log); err == nil {
 				w += "; restic runs: " + resticRuns(log)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -116,6 +117,10 @@ type Service struct {
 	scratchLock *os.File
 
 	evidence evidenceSources
+
+	// s3Transport carries the verifier key's requests to the islands, its connections
+	// kept open between requests and tests (nil: each client makes its own).
+	s3Transport *http.Transport
 }
 
 // New builds the service. Call UseQueue before enqueuing tests.
@@ -141,6 +146,9 @@ func New(pool *pgxpool.Pool, keyring *seal.Keyring, cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{pool: pool, keyring: keyring, cfg: cfg, log: cfg.Logger}
+	if tr, err := minio.DefaultTransport(true); err == nil {
+		s.s3Transport = tr
+	}
 	if s.cfg.Credentials == nil {
 		s.cfg.Credentials = s.credentialsFromDB
 	}

@@ -48,12 +48,14 @@ func (s *Service) credentialsFor(ctx context.Context, r Repository) (Credentials
 		if err != nil {
 			return c, fmt.Errorf("the vault's verifier key is not available (this says nothing about the backup): %w", err)
 		}
+		c.transport = s.s3Transport
 		return c, nil
 	}
 	c, err := s.copyCredentialsFromDB(ctx, r.VaultID)
 	if err != nil {
 		return c, fmt.Errorf("the verifier key of the vault's protected copy is not available (this says nothing about the backup): %w", err)
 	}
+	c.transport = s.s3Transport
 	return c, nil
 }
 
