@@ -511,15 +511,15 @@ func (r *rig) parallel(ctx context.Context, n, repoMiB, width, rounds int) error
 	}
 	fmt.Printf("setup: %d repositories (%d objects each), snapshot %s\n", n, len(objects), sum.SnapshotID[:8])
 
-	// The plain loop: what a test runs (execute.go, full mode, default policy), per repository.
+	// The plain loop: what a test runs (execute.go, full mode, default policy), per repository:
+	// no lock objects, so no `list locks`; one snapshot, so `ls latest` serves freshness and
+	// the sample (listNewest).
 	plainRepo := func(p string, scratch string) error {
 		repo := r.repo(p, pw)
 		cache := filepath.Join(scratch, "cache")
 		for _, args := range [][]string{
-			{"list", "--no-lock", "locks"},
-			{"snapshots", "--no-lock", "--json"},
+			{"ls", "--no-lock", "--json", "latest"},
 			{"check", "--no-lock", "--json", "--read-data-subset=1/30"},
-			{"ls", "--no-lock", "--json", sum.SnapshotID},
 			{"restore", "--no-lock", "--json", "--verify", "--target", filepath.Join(scratch, "sample"), sum.SnapshotID},
 		} {
 			if _, err := r.plain(ctx, repo, cache, args...); err != nil {
