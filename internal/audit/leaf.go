@@ -1,14 +1,11 @@
 package audit
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -86,105 +83,6 @@ func (e *LogEntry) appendLeafRest(b []byte) []byte {
 func appendField[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
-}
-
-// leafHasher computes leaf hashes reusing one buffer (Verify hashes millions).
-type leafHasher struct{ buf []byte }
-
-func (h *leafHasher) hash(e *LogEntry) tlog.Hash {
-	h.buf = e.appendLeaf(append(h.buf[:0], 0x00)) // RFC 6962 leaf prefix
-	return sha256.Sum256(h.buf)
-}
-
-// leafBatch is how many entries Verify reads before hashing their leaves together.
-const leafBatch = 8192
-
-// minLeavesPerWorker keeps goroutines for batches large enough to pay for them.
-const minLeavesPerWorker = 512
-
-// hashLeaves sets out[i] to the leaf hash of es[i], spreading the work over GOMAXPROCS
-// goroutines: leaf hashes are independent of each other (only the tree's interior nodes
-// must be computed in order, by memTree.add).
-func hashLeaves(es []LogEntry, out []tlog.Hash) {
-	seq := func(es []LogEntry, out []tlog.Hash) {
-		var h leafHasher
-		for i := range es {
-			out[i] = h.hash(&es[i])
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(es)/minLeavesPerWorker)
-	if workers <= 1 {
-		seq(es, out)
-		return
-	}
-	per := (len(es) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := per; lo < len(es); lo += per {
-		hi := min(lo+per, len(es))
-		wg.Go(func() { seq(es[lo:hi], out[lo:hi]) })
-	}
-	seq(es[:per], out[:per]) // one share in this goroutine
-	wg.Wait()
-}
-
-// leafPipeline overlaps the two halves of recomputing a tree: while one goroutine adds
-// batch k's leaf hashes to the tree and checks them (in order: each interior node depends
-// on earlier ones), the caller fills batch k+1 and its leaves are hashed in parallel.
-//
-//	p := startLeafPipeline(consume)
-//	b := p.next(); b.entries = append(b.entries, …); p.send(b) // as often as needed
-//	err := p.wait() // always: it ends the goroutine
-type leafPipeline struct {
-	free, full chan *leafBuf
-	done       chan error
-}
-
-// leafBuf is a batch of entries in the pipeline: filled by the caller, leaf hashes set by
-// send.
-type leafBuf struct {
-	entries []LogEntry
-	stored  [][]byte // the tree hashes stored with each entry, when read from the database
-	hashes  []tlog.Hash
-}
-
-// leafBuffers is how many batches are in flight: one being added, one being filled, one
-// spare so that neither side waits for the other's last step.
-const leafBuffers = 3
-
-// startLeafPipeline starts the goroutine calling consume for every batch sent, in order.
-// After consume fails, later batches are dropped and wait returns its error.
-func startLeafPipeline(consume func(*leafBuf) error) *leafPipeline {
-	p := &leafPipeline{free: make(chan *leafBuf, leafBuffers), full: make(chan *leafBuf, leafBuffers), done: make(chan error, 1)}
-	for range leafBuffers {
-		p.free <- &leafBuf{entries: make([]LogEntry, 0, leafBatch), stored: make([][]byte, 0, leafBatch), hashes: make([]tlog.Hash, leafBatch)}
-	}
-	go func() {
-		var err error
-		for b := range p.full {
-			if err == nil {
-				err = consume(b)
-			}
-			b.entries, b.stored = b.entries[:0], b.stored[:0]
-			p.free <- b
-		}
-		p.done <- err
-	}()
-	return p
-}
-
-// next returns an empty batch to fill with at most leafBatch entries.
-func (p *leafPipeline) next() *leafBuf { return <-p.free }
-
-// send hashes the batch's leaves and queues it for consume.
-func (p *leafPipeline) send(b *leafBuf) {
-	hashLeaves(b.entries, b.hashes[:len(b.entries)])
-	p.full <- b
-}
-
-// wait waits for every batch sent to be consumed and returns consume's first error.
-func (p *leafPipeline) wait() error {
-	close(p.full)
-	return <-p.done
 }
 
 // LeafHash is the entry's leaf hash in the tree (RFC 6962: SHA-256 of 0x00 and the leaf).

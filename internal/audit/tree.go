@@ -176,37 +176,3 @@ func (r txReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	}
 	return out, nil
 }
-
-// memTree is a tree held in memory: its stored hashes in index order. Verify builds one
-// from the entries.
-type memTree struct {
-	hashes []tlog.Hash
-	n      int64 // number of leaves
-}
-
-func (t *memTree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, x := range indexes {
-		if x < 0 || x >= int64(len(t.hashes)) {
-			return nil, fmt.Errorf("%w (index %d)", errMissingHash, x)
-		}
-		out[i] = t.hashes[x]
-	}
-	return out, nil
-}
-
-// add appends a leaf hash and returns the index of its stored hash: the same hashes as
-// tlog.StoredHashesForRecordHash, without its allocations (Verify adds millions).
-func (t *memTree) add(h tlog.Hash) (int64, error) {
-	first := int64(len(t.hashes))
-	if first != tlog.StoredHashCount(t.n) {
-		return 0, fmt.Errorf("%w: the tree holds %d hashes for %d leaves", errMissingHash, first, t.n)
-	}
-	t.hashes = append(t.hashes, h)
-	for i := 0; (t.n>>i)&1 == 1; i++ {
-		h = tlog.NodeHash(t.hashes[tlog.StoredHashIndex(i, t.n>>i-1)], h)
-		t.hashes = append(t.hashes, h)
-	}
-	t.n++
-	return first, nil
-}

@@ -76,8 +76,8 @@ const maxProblems = 20
 // match its leaf hash, a deleted one leaves a gap, a truncated tail is shorter than a
 // checkpoint, and a fork disagrees with an earlier checkpoint.
 //
-// It reads one consistent snapshot and holds the whole tree's hashes in memory (64 bytes
-// per entry).
+// It reads one consistent snapshot, a batch of entries at a time: its memory is a few
+// batches and one root per checkpoint, whatever the size of the log.
 func Verify(ctx context.Context, pool *pgxpool.Pool, k Keys, recorded ...CheckpointSource) (*Report, error) {
 	start := time.Now()
 	rep := &Report{}
@@ -87,85 +87,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, k Keys, recorded ...Checkpo
 		}
 	}
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		// Recompute the tree from the entries, checking each against the hashes stored with it.
-		size, err := treeSize(ctx, tx)
-		if err != nil {
-			return err
-		}
-		// (A capacity hint only: a forged seq must not make it allocate the moon.)
-		tree := &memTree{hashes: make([]tlog.Hash, 0, tlog.StoredHashCount(min(size, 1<<22)))}
-		rows, err := tx.Query(ctx, selectEntriesWithHashesSQL+` ORDER BY seq`)
-		if err != nil {
-			return err
-		}
-		firstLeafProblem := int64(-1)
-		prev := int64(-1)
-		// Entries are read in batches whose leaves are hashed in parallel, then added to the
-		// tree and checked in order on the pipeline's goroutine while the next batch is read.
-		pipe := startLeafPipeline(func(b *leafBuf) error {
-			for i := range b.entries {
-				e, lh, st := &b.entries[i], b.hashes[i], b.stored[i]
-				n := tree.n
-				if e.Seq > prev+1 {
-					problem(Problem{Seq: prev + 1, Until: e.Seq, Message: fmt.Sprintf("missing: the log jumps from entry %d to entry %d (deleted)", prev, e.Seq)})
-				}
-				prev = e.Seq
-				at, err := tree.add(lh)
-				if err != nil {
-					return err
-				}
-				want := tree.hashes[at:] // what the append of entry n stores
-				bad := e.Seq != n        // after a gap: reported above
-				switch {
-				case bad:
-				case len(st) >= tlog.HashSize && tlog.Hash(st) != lh:
-					problem(Problem{Seq: n, Message: "does not match its recorded leaf hash: edited, reordered, replaced or forged"})
-					bad = true
-				case len(st) != len(want)*tlog.HashSize:
-					problem(Problem{Seq: n, Message: fmt.Sprintf("its stored tree hashes are malformed (%d bytes, not %d)", len(st), len(want)*tlog.HashSize)})
-					bad = true
-				case firstLeafProblem < 0:
-					// (After a bad leaf every later interior hash differs: not worth reporting.)
-					for level := 1; level < len(want); level++ {
-						if tlog.Hash(st[level*tlog.HashSize:]) != want[level] {
-							problem(Problem{Seq: n, Message: fmt.Sprintf("the tree hash of level %d stored with this entry was altered", level)})
-							break
-						}
-					}
-				}
-				if bad && firstLeafProblem < 0 {
-					firstLeafProblem = n
-				}
-			}
-			return nil
-		})
-		b := pipe.next()
-		for rows.Next() {
-			e, hs, err := scanEntryWithHashes(rows)
-			if err != nil {
-				rows.Close()
-				pipe.send(b)
-				return errors.Join(err, pipe.wait())
-			}
-			b.entries, b.stored = append(b.entries, e), append(b.stored, hs)
-			if len(b.entries) == leafBatch {
-				pipe.send(b)
-				b = pipe.next()
-			}
-		}
-		pipe.send(b)
-		if err := pipe.wait(); err != nil {
-			rows.Close()
-			return err
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read entries: %w", err)
-		}
-		rep.Entries = tree.n
-
-		// Every checkpoint must be validly signed and match the recomputed tree.
-		rows, err = tx.Query(ctx, `SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints ORDER BY tree_size`)
+		// The checkpoints first (the snapshot is the same): the sizes whose roots the
+		// recomputation must give.
+		rows, err := tx.Query(ctx, `SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints ORDER BY tree_size`)
 		if err != nil {
 			return err
 		}
@@ -210,6 +134,49 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, k Keys, recorded ...Checkpo
 				rep.Recorded++
 			}
 		}
+		var sizes []int64
+		for _, x := range all {
+			if x.err == nil && x.c.Size >= 0 {
+				sizes = append(sizes, x.c.Size)
+			}
+		}
+		slices.Sort(sizes)
+		sizes = slices.Compact(sizes)
+
+		// Recompute the tree from the entries, checking each against the hashes stored with
+		// it, and its root at each checkpoint's size.
+		rows, err = tx.Query(ctx, selectEntriesWithHashesSQL+` ORDER BY seq`)
+		if err != nil {
+			return err
+		}
+		tc := newTreeCheck(sizes, problem)
+		b := tc.pipe.next()
+		for rows.Next() {
+			e, hs, err := scanEntryWithHashes(rows)
+			if err != nil {
+				rows.Close()
+				tc.pipe.send(b)
+				return errors.Join(err, tc.pipe.wait())
+			}
+			b.entries, b.stored = append(b.entries, e), append(b.stored, hs)
+			if len(b.entries) == leafBatch {
+				tc.pipe.send(b)
+				b = tc.pipe.next()
+			}
+		}
+		tc.pipe.send(b)
+		if err := tc.pipe.wait(); err != nil {
+			rows.Close()
+			return err
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read entries: %w", err)
+		}
+		size, roots, firstLeafProblem := tc.tree.n, tc.roots, tc.firstLeafProblem
+		rep.Entries = size
+
+		// Every checkpoint must be validly signed and match the recomputed tree.
 		valid, foreign := 0, 0
 		var others []string
 		for i := range all {
@@ -252,14 +219,14 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, k Keys, recorded ...Checkpo
 			if rep.Latest == nil || c.Size >= rep.Latest.Size {
 				rep.Latest = &c
 			}
-			if c.Size > tree.n {
-				problem(Problem{Seq: tree.n, Until: c.Size, Message: fmt.Sprintf("missing: checkpoint %d%s, signed %s, covers %d entries but the log holds %d (truncated)",
-					c.Size, x.where, at, c.Size, tree.n)})
+			if c.Size > size {
+				problem(Problem{Seq: size, Until: c.Size, Message: fmt.Sprintf("missing: checkpoint %d%s, signed %s, covers %d entries but the log holds %d (truncated)",
+					c.Size, x.where, at, c.Size, size)})
 				continue
 			}
-			root, err := tlog.TreeHash(c.Size, tree)
-			if err != nil {
-				return err
+			root, ok := roots[c.Size]
+			if !ok {
+				return fmt.Errorf("no root computed at size %d", c.Size) // (a bug: every size ≤ the log's is computed)
 			}
 			if root != c.Root {
 				p := Problem{Seq: goodSize, Until: c.Size, Message: fmt.Sprintf("the log no longer matches checkpoint %d%s signed %s: rewritten or forked after entry %d",
@@ -273,9 +240,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, k Keys, recorded ...Checkpo
 			goodSize = max(goodSize, c.Size)
 		}
 		if rep.Latest != nil {
-			rep.Uncovered = max(tree.n-rep.Latest.Size, 0)
+			rep.Uncovered = max(size-rep.Latest.Size, 0)
 		} else {
-			rep.Uncovered = tree.n
+			rep.Uncovered = size
 		}
 		return nil
 	})
@@ -293,4 +260,78 @@ func rank(p Problem) int64 {
 		return 1 << 62
 	}
 	return p.Seq
+}
+
+// treeCheck is Verify's recomputation of the tree: batches come in order from its pipeline
+// (hashed and checked by hashBatch), and consume reports what differs, in order, and keeps
+// the root at each size asked for.
+type treeCheck struct {
+	pipe             *leafPipeline
+	tree             frontier
+	sizes            []int64 // the sizes whose roots are still to be computed, in order
+	roots            map[int64]tlog.Hash
+	prev             int64 // the seq of the entry before
+	firstLeafProblem int64 // the position of the first entry found bad, -1: none yet
+	problem          func(Problem)
+}
+
+// newTreeCheck starts the recomputation; sizes must be sorted.
+func newTreeCheck(sizes []int64, problem func(Problem)) *treeCheck {
+	tc := &treeCheck{sizes: sizes, roots: make(map[int64]tlog.Hash, len(sizes)), prev: -1, firstLeafProblem: -1, problem: problem}
+	if len(sizes) > 0 && sizes[0] == 0 {
+		tc.roots[0], _ = tlog.TreeHash(0, nil)
+		tc.sizes = sizes[1:]
+	}
+	tc.pipe = startLeafPipeline(tc.consume)
+	return tc
+}
+
+// consume takes the next batch: the roots at the sizes it reaches, then its entries'
+// problems in order.
+func (tc *treeCheck) consume(b *leafBuf) error {
+	if b.first != tc.tree.n {
+		return fmt.Errorf("batch at %d after %d entries", b.first, tc.tree.n) // (a bug)
+	}
+	end := b.first + int64(len(b.entries))
+	for len(tc.sizes) > 0 && tc.sizes[0] <= end {
+		tc.roots[tc.sizes[0]] = tc.tree.root(b, int(tc.sizes[0]-b.first))
+		tc.sizes = tc.sizes[1:]
+	}
+	above := tc.tree.push(b)
+	for i := range b.entries {
+		e, v, n := &b.entries[i], b.verdicts[i], b.first+int64(i)
+		if e.Seq > tc.prev+1 {
+			tc.problem(Problem{Seq: tc.prev + 1, Until: e.Seq, Message: fmt.Sprintf("missing: the log jumps from entry %d to entry %d (deleted)", tc.prev, e.Seq)})
+		}
+		tc.prev = e.Seq
+		bad := e.Seq != n // after a gap: reported above
+		switch {
+		case bad:
+		case v.leafBad:
+			tc.problem(Problem{Seq: n, Message: "does not match its recorded leaf hash: edited, reordered, replaced or forged"})
+			bad = true
+		case v.malformed:
+			tc.problem(Problem{Seq: n, Message: fmt.Sprintf("its stored tree hashes are malformed (%d bytes, not %d)", len(b.stored[i]), storedCount(n)*tlog.HashSize)})
+			bad = true
+		case tc.firstLeafProblem < 0:
+			// (After a bad leaf every later interior hash differs: not worth reporting.)
+			level := int(v.altered)
+			if level == 0 && v.upper {
+				for k, h := range above {
+					at := (leafBatchBits + 1 + k) * tlog.HashSize
+					if tlog.Hash(b.stored[i][at:at+tlog.HashSize]) != h {
+						level = leafBatchBits + 1 + k
+						break
+					}
+				}
+			}
+			if level > 0 {
+				tc.problem(Problem{Seq: n, Message: fmt.Sprintf("the tree hash of level %d stored with this entry was altered", level)})
+			}
+		}
+		if bad && tc.firstLeafProblem < 0 {
+			tc.firstLeafProblem = n
+		}
+	}
+	return nil
 }
