@@ -124,8 +124,11 @@ func BenchmarkAppend(b *testing.B) {
 			return err
 		})
 	}
-	// Warm up (each connection prepares its statements and settles on their plans), then
-	// alternate rounds so that a change in the machine's load weighs on both sides alike.
+	// Warm up (each connection prepares its statements and settles on their plans). Then
+	// each round alternates slices of plain and tree appends (plain first in even slices,
+	// tree first in odd ones), so that a change in the machine's load within a round weighs
+	// on both sides alike: on a machine shared with other work, a round made of one run of
+	// each side measured the load of the moment as much as the log.
 	plainRun(appendWarmUp)
 	treeRun(appendWarmUp)
 	b.ResetTimer()
@@ -133,12 +136,23 @@ func BenchmarkAppend(b *testing.B) {
 		plain, tree time.Duration
 		ratios      []float64
 	)
-	per := (n + appendRounds - 1) / appendRounds
+	per := (n + appendRounds*appendSlices - 1) / (appendRounds * appendSlices) // appends per slice and side
 	for range appendRounds {
-		p, t := plainRun(per), treeRun(per)
+		var p, t time.Duration
+		for s := range appendSlices {
+			if s%2 == 0 {
+				p += plainRun(per)
+				t += treeRun(per)
+			} else {
+				t += treeRun(per)
+				p += plainRun(per)
+			}
+		}
+		p, t = p/appendSlices, t/appendSlices
 		plain, tree = plain+p, tree+t
 		ratios = append(ratios, float64(t)/float64(p))
 	}
+	per *= appendSlices
 	b.StopTimer()
 	ratio := float64(tree) / float64(plain)
 	b.ReportMetric(ratio, "tree/plain")
@@ -168,12 +182,13 @@ func countIf(xs []float64, ok func(float64) bool) int {
 	return n
 }
 
-// appendWarmUp and appendRounds shape BenchmarkAppend: untimed appends first, then the
-// timed ones in alternating rounds.
+// appendWarmUp, appendRounds and appendSlices shape BenchmarkAppend: untimed appends
+// first, then the timed ones in rounds of alternating slices.
 // Fewer than appendMin appends measure the machine's noise more than the log.
 const (
 	appendWarmUp = 8 * 20
 	appendRounds = 5
+	appendSlices = 10 // per round and side
 	appendMin    = 10000
 )
 

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -18,16 +19,19 @@ import (
 // The entry's seq is the head of the log and its time is the database's clock read under
 // the lock (clock_timestamp()), so every entry's time comes from one clock and never goes
 // back from one entry to the next (whatever the clocks of the processes that write them).
-// Its leaf is $11 (0x00, the leaf's version line), the seq field and the time field (each a
-// decimal of at most 19 digits: its length is its one-byte varint), then $12 (the fields
-// after the time, encoded by LogEntry.appendLeafRest); its leaf hash is SHA-256 of that. An
-// even seq stores its leaf hash alone; an odd one also the interior nodes its trailing 1
-// bits close, which audit_tree_hashes (migration 003) computes from the sibling hashes
-// stored in earlier rows. A missing sibling makes the hashes NULL, and the insert fails on
-// tree_hashes' NOT NULL rather than write a broken tree. With $13 the entry is personal
-// (migration 010): its person ($14, may be NULL) is recorded in audit_entry_people.
-const appendSQL = `
-	WITH ins AS (
+// Its leaf is leafHead (0x00, the leaf's version line), the seq field and the time field
+// (each a decimal of at most 19 digits: its length is its one-byte varint), then $11 (the
+// fields after the time, encoded by LogEntry.appendLeafRest); its leaf hash is SHA-256 of
+// that. An even seq stores its leaf hash alone; an odd one also the interior nodes its
+// trailing 1 bits close, which audit_tree_hashes (migration 003) computes from the sibling
+// hashes stored in earlier rows. A missing sibling makes the hashes NULL, and the insert
+// fails on tree_hashes' NOT NULL rather than write a broken tree.
+//
+// Most entries are not personal: appendSQL is the statement for them, a bare INSERT
+// (executing it costs what its own row costs). A personal entry (migration 010) is also
+// recorded in audit_entry_people with its person ($12, may be NULL), in the same statement
+// (appendPersonalSQL).
+var appendSQL = `
 		INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type, target_id,
 		                           request_id, source_ip, details, tree_hashes)
 		SELECT n, c.ts, $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, $8::text, $9::text, $10::json,
@@ -35,11 +39,15 @@ const appendSQL = `
 		FROM (SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_entries) head,
 		     (SELECT clock_timestamp() AS ts) c,
 		     LATERAL (SELECT (extract(epoch FROM c.ts) * 1000000)::bigint::text AS micros) t,
-		     LATERAL (SELECT sha256($11::bytea || set_byte('\x00'::bytea, 0, length(n::text)) || convert_to(n::text, 'UTF8')
-		                     || set_byte('\x00'::bytea, 0, length(t.micros)) || convert_to(t.micros, 'UTF8') || $12::bytea) AS leaf) l
-		RETURNING seq, at, substring(tree_hashes FROM 1 FOR 32) AS leaf
+		     LATERAL (SELECT sha256('\x` + hex.EncodeToString(leafHead) + `'::bytea || set_byte('\x00'::bytea, 0, length(n::text)) || convert_to(n::text, 'UTF8')
+		                     || set_byte('\x00'::bytea, 0, length(t.micros)) || convert_to(t.micros, 'UTF8') || $11::bytea) AS leaf) l
+		RETURNING seq, at, substring(tree_hashes FROM 1 FOR 32) AS leaf`
+
+// appendPersonalSQL is appendSQL for a personal entry.
+var appendPersonalSQL = `
+	WITH ins AS (` + appendSQL + `
 	), person AS (
-		INSERT INTO audit_entry_people (seq, person_id) SELECT seq, $14::bigint FROM ins WHERE $13::boolean
+		INSERT INTO audit_entry_people (seq, person_id) SELECT seq, $12::bigint FROM ins
 	)
 	SELECT seq, at, leaf FROM ins`
 
@@ -64,10 +72,15 @@ func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte
 		at   time.Time
 		leaf []byte
 	)
+	args := []any{string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
+		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails), rest}
+	sql := appendSQL
+	if personal {
+		sql, args = appendPersonalSQL, append(args, person)
+	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, appendLockID)
-	b.Queue(appendSQL, string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
-		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails), leafHead, rest, personal, person).QueryRow(func(row pgx.Row) error {
+	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&seq, &at, &leaf)
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
