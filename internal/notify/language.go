@@ -59,6 +59,15 @@ func (d detail) time(k string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// TitleKeys are the detail keys eventTitle reads to say an event in a reader's language:
+// a document that keeps an event's line (a federation report's incidents) keeps these
+// details with it, and no others, so it can be said again in any language.
+var TitleKeys = []string{"repository", "reason", "snapshot_age_seconds", "rpo_seconds", "deleted_snapshots", "vault",
+	"threshold_percent", "usage_bytes", "quota_bytes", "node_id", "island", "period_start", "period_end", "period",
+	"member_name", "green", "amber", "red", "untested", "bucket_name", "expiration_rules", "deleted",
+	"delete_from_copy_after", "overwritten", "error_count", "last_report", "interval_seconds", "grace_seconds",
+	"request_id", "approvals", "required_approvals", "effect", "status", "reachable", "required"}
+
 // eventTitle is an event's one line in p's language, built from its kind and detail; an
 // event whose detail lacks what the sentence needs keeps its stored (English) title.
 func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chatons/archipelago/internal/notify"
 )
 
 // Querier is what reads need: a pool or a transaction.
@@ -391,16 +393,17 @@ func gatherIslands(ctx context.Context, q Querier) ([]Island, error) {
 // record, and a list cut at some length would say less than it claims (it used to stop at
 // 1,000 silently).
 func gatherIncidents(ctx context.Context, q Querier, p Period) ([]Incident, error) {
-	rows, err := q.Query(ctx, `SELECT e.at, coalesce(m.slug, ''), e.kind, e.severity, e.subject, e.title
+	rows, err := q.Query(ctx, `SELECT e.at, coalesce(m.slug, ''), e.kind, e.severity, e.subject, e.title,
+			(SELECT jsonb_object_agg(k, v) FROM jsonb_each(e.detail) AS d(k, v) WHERE k = ANY($3))
 		FROM notify_events e LEFT JOIN members m ON m.id = e.member_id
 		WHERE e.severity IN ('warning', 'critical') AND e.kind <> 'test' AND e.at >= $1 AND e.at < $2
-		ORDER BY e.at, e.id`, p.Start, p.End)
+		ORDER BY e.at, e.id`, p.Start, p.End, notify.TitleKeys)
 	if err != nil {
 		return nil, fmt.Errorf("report: incidents: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Incident, error) {
 		var x Incident
-		err := r.Scan(&x.At, &x.Member, &x.Kind, &x.Severity, &x.Subject, &x.Title)
+		err := r.Scan(&x.At, &x.Member, &x.Kind, &x.Severity, &x.Subject, &x.Title, &x.Detail)
 		x.At = x.At.UTC()
 		return x, err
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/i18n"
+	"github.com/chatons/archipelago/internal/notify"
 )
 
 // Reports are stored once, as a JSON document (hashed, audited), and rendered to HTML and
@@ -59,7 +60,18 @@ func (s speaker) word(w string) string {
 }
 
 func (s speaker) when(t time.Time) string { return s.p.DateTime(t, s.loc) }
-func (s speaker) day(t time.Time) string  { return s.p.Date(t, time.UTC) }
+
+// incident is an incident's line in the reader's language, from the facts the report kept
+// (notify's sentence of its kind); an incident kept without them (a report made before they
+// were) is its recorded title, said again where the domain catalogs know it.
+func (s speaker) incident(x Incident) string {
+	if len(x.Detail) == 0 {
+		return s.p.Retell(x.Title)
+	}
+	return notify.EventView{Kind: x.Kind, Severity: x.Severity, MemberSlug: x.Member, Subject: x.Subject,
+		Title: x.Title, Detail: x.Detail, At: x.At}.Said(s.p, s.loc)
+}
+func (s speaker) day(t time.Time) string { return s.p.Date(t, time.UTC) }
 
 // lastday is the last day of a half-open period ending at t.
 func (s speaker) lastday(t time.Time) string { return s.p.Date(t.Add(-time.Nanosecond), time.UTC) }
@@ -115,6 +127,7 @@ func (s speaker) funcs() template.FuncMap {
 		"t":           s.t,
 		"word":        s.word,
 		"retell":      s.p.Retell, // a test's reason, stored in English
+		"incident":    s.incident,
 		"num":         s.num,
 		"when":        s.when,
 		"day":         s.day,

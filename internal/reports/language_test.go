@@ -161,3 +161,59 @@ func TestFederationReportInFrench(t *testing.T) {
 		t.Errorf("French members CSV header: %q", first)
 	}
 }
+
+// A federation report's incidents are said in the reader's language: the report keeps the
+// facts each event's line is made of (only those notify's sentences read), and the line is
+// said again from them; an incident kept without them (a report made before) shows its
+// recorded title, said again where the domain catalogs know it.
+func TestIncidentsAreSaidInTheReadersLanguage(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	ctx := t.Context()
+	var member int64
+	if err := pool.QueryRow(ctx, `INSERT INTO members (slug, name) VALUES ('libre-nuage', 'Libre Nuage') RETURNING id`).Scan(&member); err != nil {
+		t.Fatal(err)
+	}
+	p := Period{Kind: PeriodCustom, Start: time.Now().Add(-24 * time.Hour), End: time.Now().Add(time.Hour)}
+	if _, err := pool.Exec(ctx, `INSERT INTO notify_events (member_id, kind, severity, subject, title, detail) VALUES
+		($1, $2, 'critical', 'pledge/5', 'Pledged node 0123456789abcdef of libre-nuage on island Armorique is down',
+		 '{"node_id": "0123456789abcdef0123", "island": "Armorique", "zone": "z1", "contact_email": "admin@libre-nuage.example"}')`,
+		member, notify.KindPledgeDown); err != nil {
+		t.Fatal(err)
+	}
+	in, err := Gather(ctx, pool, ScopeFederation, nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Incidents) != 1 {
+		t.Fatalf("%d incidents, want 1", len(in.Incidents))
+	}
+	if d := in.Incidents[0].Detail; len(d) != 2 || d["node_id"] == nil || d["island"] == nil {
+		t.Fatalf("the incident keeps %v: want node_id and island only (what its sentence reads)", d)
+	}
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Build(in)
+	render := func(lang i18n.Lang, r Report) string {
+		t.Helper()
+		var b bytes.Buffer
+		if err := StandaloneHTML(&b, View{R: r, ID: 1, Printer: cat.Printer(lang), Location: time.UTC}); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if h := render(i18n.French, rep); !strings.Contains(h, "Le nœud engagé 0123456789abcdef de libre-nuage sur l’île Armorique est hors service") ||
+		strings.Contains(h, "is down") {
+		t.Error("the French report does not say the incident in French")
+	}
+	if h := render(i18n.English, rep); !strings.Contains(h, "Pledged node 0123456789abcdef of libre-nuage on island Armorique is down") {
+		t.Error("the English report does not say the incident")
+	}
+	// A report kept before the details were: its recorded title.
+	rep.Incidents[0].Detail = nil
+	if h := render(i18n.French, rep); !strings.Contains(h, "Pledged node 0123456789abcdef of libre-nuage on island Armorique is down") {
+		t.Error("an incident without details lost its recorded title")
+	}
+}

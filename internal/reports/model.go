@@ -286,7 +286,10 @@ type Incident struct {
 	Kind     string    `json:"kind"`
 	Severity string    `json:"severity"`
 	Subject  string    `json:"subject"`
-	Title    string    `json:"title"`
+	Title    string    `json:"title"` // in English, as the event was recorded
+	// Detail: the event's facts its line is said from in a reader's language
+	// (notify.TitleKeys only); absent in reports made before it was kept.
+	Detail map[string]any `json:"detail,omitempty"`
 }
 
 // Input is what Build computes a report from, read by Gather (or written by tests).
