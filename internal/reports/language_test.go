@@ -217,3 +217,25 @@ func TestIncidentsAreSaidInTheReadersLanguage(t *testing.T) {
 		t.Error("an incident without details lost its recorded title")
 	}
 }
+
+// A pledge's state detail, recorded in English by the island poller, is said again in the
+// report's language.
+func TestPledgeDetailsAreSaidInTheReadersLanguage(t *testing.T) {
+	t.Parallel()
+	cat, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Build(memberFixture())
+	if len(rep.Pledges) == 0 {
+		t.Fatal("the fixture has no pledge")
+	}
+	rep.Pledges[0].Status, rep.Pledges[0].StatusDetail = "down", "unreachable since 2026-10-20T08:00:00Z"
+	var b bytes.Buffer
+	if err := StandaloneHTML(&b, View{R: rep, ID: 1, Printer: cat.Printer(i18n.French), Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	if h := b.String(); !strings.Contains(h, "injoignable depuis le") || strings.Contains(h, "unreachable since") {
+		t.Error("the French report does not say the pledge's state detail in French")
+	}
+}
