@@ -137,9 +137,13 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 			a, _ := d.num("amber")
 			r, _ := d.num("red")
 			u, _ := d.num("untested")
+			count := func(colour string, n int64) string {
+				return p.N("notify.count."+colour, int(n), "N", p.Number(n))
+			}
 			// The period is half-open: its last day is the one before its end.
 			return t("report_published", "Period", p.T("notify.period."+period), "Who", who, "Start", p.Date(start, loc),
-				"End", p.Date(end.Add(-time.Second), loc), "Green", p.Number(g), "Amber", p.Number(a), "Red", p.Number(r), "Untested", p.Number(u))
+				"End", p.Date(end.Add(-time.Second), loc), "Green", count("green", g), "Amber", count("amber", a), "Red", count("red", r),
+				"Untested", count("untested", u))
 		}
 	case KindTest:
 		if by, ok := d.str("requested_by"); ok {
@@ -209,15 +213,81 @@ func eventTitle(p *i18n.Printer, loc *time.Location, e EventView) string {
 	return e.Title
 }
 
-// detailValue writes a detail value for people: sizes (…_bytes) and times as the
-// language writes them, the domain's stored English sentences said again (Retell), the
-// rest as it is.
+// detailName is a detail field's name in p's language (notify.field.<key>); a field the
+// catalog does not know keeps its key, its underscores as spaces.
+func detailName(p *i18n.Printer, k string) string {
+	id := "notify.field." + k
+	if t := p.T(id); t != id {
+		return t
+	}
+	return strings.ReplaceAll(k, "_", " ")
+}
+
+// machineWords are the detail fields holding a machine value, with the catalog prefix
+// that says the value in words (an unknown value stays as it is).
+var machineWords = map[string]string{
+	"outcome": "notify.outcome.",
+	"status":  "notify.approval_status.",
+	"period":  "notify.period.",
+	"scope":   "notify.scope.",
+	"action":  "notify.action.",
+}
+
+// kindName is an event kind in words (notify.kind.<kind, dots as underscores>).
+func kindName(p *i18n.Printer, kind string) string {
+	id := "notify.kind." + strings.ReplaceAll(kind, ".", "_")
+	if t := p.T(id); t != id {
+		return t
+	}
+	return kind
+}
+
+// detailValue writes a detail value for people: sizes (…_bytes), durations (…_seconds)
+// and times as the language writes them, machine values (outcomes, statuses, periods,
+// scopes, actions) as words, yes and no, lists item by item, the domain's stored English
+// sentences said again (Retell), the rest as it is.
 func detailValue(p *i18n.Printer, loc *time.Location, k string, v any) string {
 	d := detail{k: v}
 	if strings.HasSuffix(k, "_bytes") {
 		if n, ok := d.num(k); ok {
 			return p.Bytes(n)
 		}
+	}
+	if strings.HasSuffix(k, "_seconds") {
+		if n, ok := d.num(k); ok {
+			return p.Span(time.Duration(n) * time.Second)
+		}
+	}
+	if prefix, ok := machineWords[k]; ok {
+		if s, ok := v.(string); ok {
+			if t := p.T(prefix + s); t != prefix+s {
+				return t
+			}
+			return s
+		}
+	}
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return p.T("notify.yes")
+		}
+		return p.T("notify.no")
+	case []any:
+		items := make([]string, 0, len(x))
+		for _, it := range x {
+			items = append(items, detailValue(p, loc, "", it))
+		}
+		return strings.Join(items, "; ")
+	case []string:
+		items := make([]string, 0, len(x))
+		for _, it := range x {
+			items = append(items, detailValue(p, loc, "", it))
+		}
+		return strings.Join(items, "; ")
+	case time.Time:
+		return p.DateTime(x, loc)
+	case nil:
+		return "—"
 	}
 	if s, ok := v.(string); ok && len(s) >= 20 && s[4] == '-' && s[10] == 'T' {
 		if t, ok := d.time(k); ok {
@@ -226,6 +296,9 @@ func detailValue(p *i18n.Printer, loc *time.Location, k string, v any) string {
 	}
 	if f, ok := v.(float64); ok && f == float64(int64(f)) {
 		return p.Number(int64(f))
+	}
+	if n, ok := d.num(k); ok {
+		return p.Number(n)
 	}
 	if s, ok := v.(string); ok {
 		return p.Retell(s) // a test's reason, an approval's effect: stored in English
@@ -263,14 +336,17 @@ func (s *Service) emailBody(p *i18n.Printer, loc *time.Location, ch Channel, d D
 		if e.MemberSlug != "" {
 			who = e.MemberSlug
 		}
-		fmt.Fprintf(&b, "[%s] %s\n  %s · %s · %s\n", p.T("notify.severity."+e.Severity), eventTitle(p, loc, e), p.DateTime(e.At, loc), who, e.Kind)
+		fmt.Fprintf(&b, "[%s] %s\n  %s · %s · %s\n", p.T("notify.severity."+e.Severity), eventTitle(p, loc, e), p.DateTime(e.At, loc), who, kindName(p, e.Kind))
 		keys := make([]string, 0, len(e.Detail))
 		for k := range e.Detail {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(&b, "  %s: %s\n", k, detailValue(p, loc, k, e.Detail[k]))
+			if v, ok := e.Detail[k].(string); (ok && v == "") || e.Detail[k] == nil {
+				continue // nothing to say
+			}
+			b.WriteString("  " + p.T("notify.email.detail", "Name", detailName(p, k), "Value", detailValue(p, loc, k, e.Detail[k])) + "\n")
 		}
 		b.WriteString("\n")
 	}
