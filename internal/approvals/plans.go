@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chatons/archipelago/internal/identity"
@@ -55,7 +56,19 @@ func human(d time.Duration) string {
 	if d%time.Hour == 0 && d >= time.Hour {
 		return fmt.Sprintf("%d h", d/time.Hour)
 	}
-	return d.String()
+	// Shorter ones (the sandbox's 2-minute cooling-off) in words too, never Go's "2m0s":
+	// "2 min", "1 h 30 min", "45 s" read the same in English and French.
+	var parts []string
+	if h := d / time.Hour; h > 0 {
+		parts = append(parts, fmt.Sprintf("%d h", h))
+	}
+	if m := d % time.Hour / time.Minute; m > 0 {
+		parts = append(parts, fmt.Sprintf("%d min", m))
+	}
+	if s := d % time.Minute / time.Second; s > 0 || len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("%d s", s))
+	}
+	return strings.Join(parts, " ")
 }
 
 func bytesHuman(n int64) string {

@@ -27,6 +27,15 @@ func isOurRule(r garage.LifecycleRule) bool {
 		r.AbortIncompleteMultipartUpload != nil && r.AbortIncompleteMultipartUpload.DaysAfterInitiation == AbortMultipartDays
 }
 
+// days is a count of days in words, "1 day" or "3 days" (as internal/approvals writes
+// them: Retell says them again « 1 jour », « 3 jours »).
+func days[N int | int64](n N) string {
+	if n == 1 || n == -1 {
+		return fmt.Sprintf("%d day", n)
+	}
+	return fmt.Sprintf("%d days", n)
+}
+
 // DescribeRule says in one line what a lifecycle rule does.
 func DescribeRule(r garage.LifecycleRule) string {
 	var b strings.Builder
@@ -34,7 +43,7 @@ func DescribeRule(r garage.LifecycleRule) string {
 	if e := r.Expiration; e != nil {
 		switch {
 		case e.Days != nil:
-			fmt.Fprintf(&b, ": expire objects %d days old", *e.Days)
+			fmt.Fprintf(&b, ": expire objects %s old", days(*e.Days))
 		case e.Date != "":
 			fmt.Fprintf(&b, ": expire every object on %s", string(e.Date))
 		default:
@@ -42,7 +51,7 @@ func DescribeRule(r garage.LifecycleRule) string {
 		}
 	}
 	if a := r.AbortIncompleteMultipartUpload; a != nil {
-		fmt.Fprintf(&b, ": abort multipart uploads after %d days", a.DaysAfterInitiation)
+		fmt.Fprintf(&b, ": abort multipart uploads after %s", days(a.DaysAfterInitiation))
 	}
 	if f := r.Filter; f != nil {
 		if f.And != nil {

@@ -202,7 +202,7 @@ func TestStolenKeyCannotDestroyBackups(t *testing.T) {
 		t.Fatalf("lifecycle_removed audited %d times", n)
 	}
 	st, _ = b.prot.State(ctx, v.ID)
-	if st.LifecycleTrippedAt == nil || !strings.Contains(st.LifecycleDetail, "expire objects 1 days old") {
+	if st.LifecycleTrippedAt == nil || !strings.Contains(st.LifecycleDetail, "expire objects 1 day old") {
 		t.Fatalf("tripwire state = %v %q", st.LifecycleTrippedAt, st.LifecycleDetail)
 	}
 

@@ -252,7 +252,7 @@ func printBanner(out io.Writer, info Info) {
 		fmt.Fprintf(out, "\n  Notifications received (webhooks and mail): %s\n", info.Notifications.Page)
 	}
 	fmt.Fprintf(out, "\n  Multi-party approval: cooling-off SHORTENED to %s (sandbox only; production never goes under 72 h): %s/approvals\n",
-		SandboxCoolingOff, info.BaseURL)
+		fmt.Sprintf("%d min", SandboxCoolingOff/time.Minute), info.BaseURL)
 	fmt.Fprintf(out, "\n  Everything else (database, S3 credentials): %s\n\nPress Ctrl-C to stop; everything started here is stopped and removed.\n\n",
 		filepath.Join(info.StateDir, "sandbox.json"))
 }
