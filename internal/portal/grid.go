@@ -98,7 +98,7 @@ func gridCells(pr *i18n.Printer, clk clock, cells []verify.GridCell) []gridCellV
 		}
 		title.Reset()
 		says.Reset()
-		head := c.Name + ": " + word(v.State)
+		head := pr.T("portal.restore_tests.cell_name", "Name", c.Name, "State", word(v.State)) // « Nom : … » in French
 		if c.LastStatus != "" && v.State != c.LastStatus {
 			head += " " + pr.T("portal.restore_tests.last_test") + " " + word(c.LastStatus) + ")"
 		}
