@@ -106,7 +106,7 @@ func TestMailsSayStoredDomainTextsInTheMembersLanguage(t *testing.T) {
 	for _, m := range msgs {
 		body += m.Subject + "\n" + m.Body + "\n"
 	}
-	for _, want := range []string{"le fichier témoin \"canary.txt\" n’est pas dans l’instantané 1a2b3c4d\u202f: mettez dans les données sauvegardées",
+	for _, want := range []string{"le fichier canari \"canary.txt\" n’est pas dans l’instantané 1a2b3c4d\u202f: mettez dans les données sauvegardées",
 		"Supprimer l’île north (id 7), qui contient 12\u202f345 coffres."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the French mails lack %q:\n%s", want, body)
