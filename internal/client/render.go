@@ -118,6 +118,10 @@ func Field(o Object, path string) any {
 // in tables (ids, ports and sequence numbers are not).
 var countFields = []string{"_objects", "_count", "_files", "objects", "files", "count"}
 
+// machineFields are the columns holding a machine value, said in words in a table
+// (client.value.<field>.<value>; an unknown value is shown as it is).
+var machineFields = map[string]bool{"status": true, "trigger": true, "mode": true}
+
 // cell formats one value for a table in p's language.
 func cell(p *i18n.Printer, field string, v any) string {
 	switch t := v.(type) {
@@ -146,6 +150,15 @@ func cell(p *i18n.Printer, field string, v any) string {
 		}
 		if t == "" {
 			return "-"
+		}
+		if machineFields[field] {
+			id := "client.value." + field + "." + t
+			if w := p.T(id); w != id {
+				return w // a status, trigger or mode in words
+			}
+		}
+		if field == "reason" {
+			t = p.Retell(t) // a test's reason, stored in English
 		}
 		return strings.ReplaceAll(t, "\n", " ")
 	case bool:

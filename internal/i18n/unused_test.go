@@ -23,6 +23,7 @@ var builtKeys = []struct{ pattern, where string }{
 	{`^cli\.admin_backup\.([a-z]+_done|kind_[a-z_]+)$`, "cmd/archipelago/backup.go: what a backup command did"},
 	{`^client\.[a-z]+\.(summary|secret_note|filter\.[a-z-]+|create\.[a-z-]+)$`, "cmd/archipelago/client.go localized: a resource's help"},
 	{`^client\.column\.`, "cmd/archipelago/client.go localizedColumns: a table's column"},
+	{`^client\.value\.(status|trigger|mode)\.`, "internal/client/render.go cell: a machine value in words"},
 }
 
 // Every key of the portal's and the command line's catalogs is used: named in the code (Go
