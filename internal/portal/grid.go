@@ -114,7 +114,7 @@ func gridCells(pr *i18n.Printer, clk clock, cells []verify.GridCell) []gridCellV
 			says.WriteString(pr.T("portal.restore_tests.snapshot_older_than_the_rpo_3"))
 		}
 		if c.Reason != "" {
-			title.WriteString(" — " + reasonOf(c.LastStatus, c.Reason).Title)
+			title.WriteString(" — " + reasonOf(c.LastStatus, pr.Retell(c.Reason)).Title) // stored in English
 		}
 		v.Title, v.Says = title.String(), says.String()
 		out[i] = v

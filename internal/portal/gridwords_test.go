@@ -27,3 +27,20 @@ func TestGridCellTitlesSpeakTheLanguage(t *testing.T) {
 		}
 	}
 }
+
+// A cell's hover title ends with the latest test's reason, stored in English and said in
+// the page's language.
+func TestGridCellReasonsSpeakTheLanguage(t *testing.T) {
+	c, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	cells := []verify.GridCell{{ID: 1, Name: "web", LastStatus: "passed", Reason: "every level passed"}}
+	for lang, want := range map[i18n.Lang]string{i18n.English: "every level passed", i18n.French: "tous les niveaux ont réussi"} {
+		pr := c.Printer(lang)
+		if v := gridCells(pr, newClockIn(now, time.UTC, pr), cells)[0]; !strings.HasSuffix(v.Title, "— "+want) {
+			t.Errorf("%s: title %q, want it to end with %q", lang, v.Title, want)
+		}
+	}
+}

@@ -518,6 +518,12 @@ func (e *executor) full(ctx context.Context) bool {
 		}
 		l.Details["file"] = canary.Path
 		b, err := os.ReadFile(filepath.Join(sampleDir, filepath.FromSlash(canary.Path)))
+		if errors.Is(err, os.ErrNotExist) && !e.res.measured {
+			// The sample level already said why (a damaged repository, an island failing):
+			// the canary is missing because of it, not because the verifier failed here.
+			l.Outcome, l.Summary = OutcomeSkipped, "not restored: the sample restore did not complete"
+			return
+		}
 		if err != nil {
 			l.Outcome, l.Summary = OutcomeError, "the restored canary could not be read here: "+short(err)
 			return
