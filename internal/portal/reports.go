@@ -154,11 +154,20 @@ func (p *Portal) Report(w http.ResponseWriter, r *http.Request) {
 	}
 	// The report reads in the viewer's language and time zone, like the rest of the portal.
 	v.Printer, v.Location = p.l(r), p.viewerZone(r)
+	// A federation report's members table (10,000 lines at 10,000 members) is shown a page at
+	// a time, like the portal's lists; the downloads stay whole.
+	var next string
+	if st.Scope == reports.ScopeFederation && v.R.Schema == reports.SchemaV2 {
+		if next, err = v.PageMembers(pageRequest(r)); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+	}
 	body, err := reports.BodyHTML(v)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	p.render(w, r, http.StatusOK, "report", Page{Title: p.l(r).T("portal.reports.go.title", "ID", st.ID), Nav: "reports", Flash: reportFlash(r, p.l(r)),
-		Data: reportData{Stored: st, Body: body, Tables: reportTables(p.l(r), st.Scope, st.Schema)}})
+		Next: nextHref(r, next), Data: reportData{Stored: st, Body: body, Tables: reportTables(p.l(r), st.Scope, st.Schema)}})
 }

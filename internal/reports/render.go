@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chatons/archipelago/internal/i18n"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/web"
 )
 
@@ -43,6 +44,47 @@ type View struct {
 	CSS      template.CSS
 	Printer  *i18n.Printer
 	Location *time.Location
+	// members is the page of a v2 federation report's members table the view shows
+	// (PageMembers); nil: every member (the standalone file, the exports).
+	members []MemberLine
+}
+
+// PageMembers limits the members table of a v2 federation report's body to one page of req
+// (a cursor after a position in the document's order, worst first) and returns the cursor of
+// the next page ("" on the last). The stored document never changes, so a position is a
+// stable cursor; one that is not a position of this report is paging.ErrBadCursor.
+func (v *View) PageMembers(req paging.Request) (string, error) {
+	size, err := req.Size()
+	if err != nil {
+		return "", err
+	}
+	start := 0
+	var after int
+	if ok, err := req.Keys(&after); err != nil {
+		return "", err
+	} else if ok {
+		if after < 0 || after >= len(v.R.Members)-1 {
+			return "", paging.ErrBadCursor
+		}
+		start = after + 1
+	}
+	end := min(start+size, len(v.R.Members))
+	v.members = v.R.Members[start:end:end]
+	if v.members == nil {
+		v.members = []MemberLine{}
+	}
+	if end < len(v.R.Members) {
+		return paging.Encode(end - 1), nil
+	}
+	return "", nil
+}
+
+// MemberLines is what the members table shows: the page PageMembers chose, else every line.
+func (v View) MemberLines() []MemberLine {
+	if v.members != nil {
+		return v.members
+	}
+	return v.R.Members
 }
 
 // execute renders the named template of v in v's language.
