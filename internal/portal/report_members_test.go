@@ -58,4 +58,3 @@ func TestFederationReportMembersPageThroughEverything(t *testing.T) {
 	}
 	fedExpect(t, "a foreign cursor", c.get(f.FedAdmin, base+"?cursor=bm9wZQ"), 400, "not valid")
 }
-
