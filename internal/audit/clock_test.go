@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chatons/archipelago/internal/audit"
 )
@@ -127,5 +128,56 @@ func TestEntryTimesComeFromTheDatabaseClock(t *testing.T) {
 	if waiterAt.Before(heldUntil) {
 		t.Fatalf("the waiting append is stamped %s, before the lock holder's last statement at %s: its time was not read under the lock",
 			waiterAt.Format(time.RFC3339Nano), heldUntil.Format(time.RFC3339Nano))
+	}
+}
+
+// A client that sends the lock statement and the append in one simple-protocol message
+// (ARCHIPELAGO_DATABASE_URL with default_query_exec_mode=simple_protocol) has them stamped
+// with that message's time, taken before the lock: the append statement never stamps an
+// entry earlier than the one before it, so times still never go back, and the log verifies.
+func TestEntryTimesNeverGoBackOverTheSimpleProtocol(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg := b.pool.Config()
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	pool, err := pgxpool.NewWithConfig(b.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 15 {
+				err := pgx.BeginFunc(b.ctx, pool, func(tx pgx.Tx) error {
+					// (a personal entry now and then: the other statement)
+					e := audit.Entry{Action: "test.simple", Details: map[string]any{"w": w, "i": i}}
+					if i%5 == 0 {
+						e.Action = "auth.login"
+					}
+					_, err := audit.Record(b.ctx, tx, e)
+					if err == nil {
+						time.Sleep(time.Millisecond) // hold the lock a little: others queue behind it
+					}
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var n, back int
+	if err := b.pool.QueryRow(b.ctx, `SELECT count(*), count(*) FILTER (WHERE at < lag) FROM
+		(SELECT at, lag(at) OVER (ORDER BY seq) FROM audit_entries) e`).Scan(&n, &back); err != nil {
+		t.Fatal(err)
+	}
+	if n != 120 || back != 0 {
+		t.Fatalf("%d entries (want 120), %d earlier than the entry before them", n, back)
+	}
+	if rep := b.verify(t); !rep.OK() {
+		t.Fatalf("the log does not verify: %v", rep.Problems)
 	}
 }

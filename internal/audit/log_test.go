@@ -6,18 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/testenv"
+	"github.com/chatons/archipelago/migrations"
 )
 
 // bundle is a log on a database of the test's own.
@@ -339,18 +342,43 @@ func TestAMutationWhoseEntryCannotBeWrittenIsRefused(t *testing.T) {
 }
 
 // An append whose sibling hash is gone (an entry deleted by hand) fails, rather than extend
-// a tree nobody can check.
+// a tree nobody can check: at level 1 (entry 3 combines with the node stored with entry 1),
+// and at levels 1 and 2 (entry 7 combines with nodes stored with entries 5 and 3).
 func TestAnAppendOverAMissingSiblingFails(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct{ entries, deleted int }{{3, 1}, {7, 5}, {7, 3}} {
+		t.Run(fmt.Sprintf("%d entries, entry %d deleted", c.entries, c.deleted), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.record(t, c.entries, nil)
+			b.tamper(t, fmt.Sprintf(`DELETE FROM audit_entries WHERE seq = %d`, c.deleted))
+			err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+				_, err := audit.Record(b.ctx, tx, audit.Entry{Action: "member.create"})
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), "lacks a stored hash") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+// Stored tree hashes are whole hashes, at least one and at most 64 (migration 003's check,
+// a domain's since migration 027, audit_append).
+func TestTreeHashesOfABadLengthAreRefused(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
-	b.record(t, 3, nil)
-	b.tamper(t, `DELETE FROM audit_entries WHERE seq = 1`) // entry 3 combines with the node stored with entry 1
-	err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
-		_, err := audit.Record(b.ctx, tx, audit.Entry{Action: "member.create"})
-		return err
-	})
-	if err == nil || !strings.Contains(err.Error(), "lacks a stored hash") {
-		t.Fatalf("err = %v", err)
+	for _, n := range []int{0, 31, 33, 65 * 32} {
+		_, err := b.pool.Exec(b.ctx, `INSERT INTO audit_entries (seq, at, actor_kind, action, tree_hashes)
+			VALUES (0, now(), 'system', 'test.append', $1)`, make([]byte, n))
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23514" /* check_violation */ {
+			t.Errorf("%d bytes of tree hashes: err = %v", n, err)
+		}
+	}
+	if _, err := b.pool.Exec(b.ctx, `INSERT INTO audit_entries (seq, at, actor_kind, action, tree_hashes)
+		VALUES (0, now(), 'system', 'test.append', $1)`, make([]byte, 64)); err != nil {
+		t.Errorf("64 bytes of tree hashes: %v", err)
 	}
 }
 
@@ -465,5 +493,74 @@ func TestConcurrentSignersAgree(t *testing.T) {
 				t.Fatalf("round %d signer %d: size %d, err %v", round, i, sizes[i], errs[i])
 			}
 		}
+	}
+}
+
+// Migration 027 (audit_append: the length check of tree_hashes as a domain's) leaves an
+// existing log as it was: the entries appended before it still verify, with the checkpoint
+// signed before it, and appends after it (by the new append statement) extend the same tree.
+func TestMigrationAuditAppendKeepsTheLogVerifying(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.record(t, 13, nil) // (every kind of append: seqs ending in 0, 01, 011 and 111)
+	c := b.checkpoint(t)
+	// The schema as migration 003 left it, then the migration run again over the 13 entries
+	// (found by its name: the lead numbers migrations when they land).
+	names, err := fs.Glob(migrations.FS, "*_audit_append.sql")
+	if err != nil || len(names) != 1 {
+		t.Fatalf("migration audit_append: %v %v", names, err)
+	}
+	m, err := fs.ReadFile(migrations.FS, names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.tamper(t, `ALTER TABLE audit_entries ALTER COLUMN tree_hashes TYPE bytea`,
+		`ALTER TABLE audit_entries ADD CONSTRAINT audit_entries_tree_hashes_check
+			CHECK (length(tree_hashes) BETWEEN 32 AND 64 * 32 AND length(tree_hashes) % 32 = 0)`,
+		`DROP DOMAIN audit_tree_hashes_bytes`, string(m))
+	// (Migrations run before the server connects; here the pool's connections prepared their
+	// statements against the older column type: new connections, as after an upgrade.)
+	b.pool.Reset()
+	if rep := b.verify(t); !rep.OK() || rep.Entries != 13 || rep.Checkpoints != 1 {
+		t.Fatalf("after the migration: report %+v", rep)
+	}
+	b.record(t, 11, nil)
+	c2 := b.checkpoint(t)
+	if rep := b.verify(t); !rep.OK() || rep.Entries != 24 || rep.Checkpoints != 2 {
+		t.Fatalf("after 11 more appends: report %+v", rep)
+	}
+	if c2.Size != 24 || c.Size != 13 {
+		t.Fatalf("checkpoints of %d and %d entries", c.Size, c2.Size)
+	}
+}
+
+// The first entry of a log (no last row to follow) takes the append's other statement: seq
+// 0, its leaf hash alone, personal or not, and the entries after it extend the same tree.
+func TestTheFirstEntryStartsTheTree(t *testing.T) {
+	t.Parallel()
+	for _, action := range []string{"member.create", "auth.login"} {
+		t.Run(action, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			var seq int64
+			if err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+				var err error
+				seq, err = audit.Record(b.ctx, tx, audit.Entry{Action: action, TargetType: "user", TargetID: "7"})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var n, people int
+			if err := b.pool.QueryRow(b.ctx, `SELECT (SELECT count(*) FROM audit_entries), (SELECT count(*) FROM audit_entry_people)`).Scan(&n, &people); err != nil {
+				t.Fatal(err)
+			}
+			if wantPeople := map[bool]int{true: 1, false: 0}[audit.Personal(action)]; seq != 0 || n != 1 || people != wantPeople {
+				t.Fatalf("seq %d, %d entries, %d personal rows (want 0, 1, %d)", seq, n, people, wantPeople)
+			}
+			b.record(t, 4, nil)
+			if rep := b.verify(t); !rep.OK() || rep.Entries != 5 {
+				t.Fatalf("report %+v", rep)
+			}
+		})
 	}
 }

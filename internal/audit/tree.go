@@ -12,44 +12,78 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// appendSQL appends an entry with the tree's new stored hashes, in one statement. The
-// caller holds the append lock, taken by an earlier statement so that this one's snapshot
-// sees every append committed before.
+// appendStatement is the statement that appends an entry with the tree's new stored hashes,
+// in one statement, reading the head of the log from head: appendSQL reads it as the log's
+// last row; appendFirstSQL, sent only when appendSQL found no row, as the empty log's (an
+// entry -1 that is not stored). The caller holds the append lock, taken by an earlier
+// statement so that this one's snapshot sees every append committed before.
 //
-// The entry's seq is the head of the log and its time is the database's clock read under
-// the lock (clock_timestamp()), so every entry's time comes from one clock and never goes
-// back from one entry to the next (whatever the clocks of the processes that write them).
+// The entry's seq follows the head's. Its time is statement_timestamp(): the time the
+// server took up this statement, after the lock statement sent before it (in the same
+// pipeline) had been granted the lock — or the head's time, if that is later (a clock
+// stepped back, or a client sending both statements in one simple-protocol message, whose
+// time is the message's): every entry's time comes from one clock, the database's, and never
+// goes back from one entry to the next (whatever the clocks of the processes that write
+// them). It is a stable function, read once per statement, so the statement needs no layer
+// of its own to read the time once.
+//
 // Its leaf is leafHead (0x00, the leaf's version line), the seq field and the time field
 // (each a decimal of at most 19 digits: its length is its one-byte varint), then $11 (the
 // fields after the time, encoded by LogEntry.appendLeafRest); its leaf hash is SHA-256 of
-// that. An even seq stores its leaf hash alone; an odd one also the interior nodes its
-// trailing 1 bits close, which audit_tree_hashes (migration 003) computes from the sibling
-// hashes stored in earlier rows. A missing sibling makes the hashes NULL, and the insert
-// fails on tree_hashes' NOT NULL rather than write a broken tree.
+// that, computed in the same row of the head subquery (so it is an input of the outer row,
+// not an expression repeated wherever it is used). An even seq stores its leaf hash alone;
+// an odd one also the interior nodes its trailing 1 bits close, from the sibling hashes
+// stored in earlier rows: the sibling at level 0 is the head's leaf hash (the first 32 bytes
+// of its tree_hashes), so a seq ending in 01 (1 append in 4) combines it in the statement;
+// one ending in 11 (1 in 4) calls audit_tree_hashes (migration 003), which reads every
+// sibling from the rows that hold them. A missing sibling makes the hashes NULL, and the
+// insert fails on tree_hashes' NOT NULL rather than write a broken tree.
 //
-// Most entries are not personal: appendSQL is the statement for them, a bare INSERT
-// (executing it costs what its own row costs). A personal entry (migration 010) is also
-// recorded in audit_entry_people with its person ($12, may be NULL), in the same statement
-// (appendPersonalSQL).
-var appendSQL = `
+// Every piece of a statement is set up again at each execution, under the lock, even a
+// piece that does nothing: the statement is the head read (the plain insert's max(seq)),
+// one projection and the insert. A personal entry (migration 010) is also recorded in
+// audit_entry_people with its person ($12, may be NULL), in the same statement (personal).
+func appendStatement(head string, personal bool) string {
+	ts := `greatest(statement_timestamp(), at)`
+	micros := `(extract(epoch FROM ` + ts + `) * 1000000)::bigint::text`
+	sql := `
 		INSERT INTO audit_entries (seq, at, actor_kind, actor_id, actor_name, member_id, action, target_type, target_id,
 		                           request_id, source_ip, details, tree_hashes)
-		SELECT n, c.ts, $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, $8::text, $9::text, $10::json,
-		       CASE WHEN n & 1 = 0 THEN leaf ELSE audit_tree_hashes(n, leaf) END
-		FROM (SELECT coalesce(max(seq) + 1, 0) AS n FROM audit_entries) head,
-		     (SELECT clock_timestamp() AS ts) c,
-		     LATERAL (SELECT (extract(epoch FROM c.ts) * 1000000)::bigint::text AS micros) t,
-		     LATERAL (SELECT sha256('\x` + hex.EncodeToString(leafHead) + `'::bytea || set_byte('\x00'::bytea, 0, length(n::text)) || convert_to(n::text, 'UTF8')
-		                     || set_byte('\x00'::bytea, 0, length(t.micros)) || convert_to(t.micros, 'UTF8') || $11::bytea) AS leaf) l
-		RETURNING seq, at, substring(tree_hashes FROM 1 FOR 32) AS leaf`
-
-// appendPersonalSQL is appendSQL for a personal entry.
-var appendPersonalSQL = `
-	WITH ins AS (` + appendSQL + `
+		SELECT h.n, h.ts, $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, $8::text, $9::text, $10::json,
+		       CASE WHEN h.n & 1 = 0 THEN h.leaf
+		            WHEN h.n & 3 = 1 THEN h.leaf || sha256('\x01'::bytea || substring(h.prev FOR 32) || h.leaf)
+		            ELSE audit_tree_hashes(h.n, h.leaf) END
+		FROM (SELECT seq + 1 AS n, tree_hashes AS prev, ` + ts + ` AS ts,
+		             sha256('\x` + hex.EncodeToString(leafHead) + `'::bytea
+		                    || textsend(chr(length((seq + 1)::text)) || (seq + 1)::text || chr(length(` + micros + `)) || ` + micros + `)
+		                    || $11::bytea) AS leaf
+		      FROM ` + head + `) h
+		RETURNING seq, at, tree_hashes`
+	if personal {
+		sql = `
+	WITH ins AS (` + sql + `
 	), person AS (
 		INSERT INTO audit_entry_people (seq, person_id) SELECT seq, $12::bigint FROM ins
 	)
-	SELECT seq, at, leaf FROM ins`
+	SELECT seq, at, tree_hashes FROM ins`
+	}
+	return sql
+}
+
+// The heads appendStatement reads: the log's last row, or (for the first entry) none.
+const (
+	headLast  = `audit_entries ORDER BY seq DESC LIMIT 1`
+	headEmpty = `(VALUES (-1::bigint, NULL::bytea, NULL::timestamptz)) AS empty (seq, tree_hashes, at)
+		      WHERE NOT EXISTS (SELECT FROM audit_entries)`
+)
+
+// The append statements (appendStatement): for an entry after the first, and for the first.
+var (
+	appendSQL              = appendStatement(headLast, false)
+	appendPersonalSQL      = appendStatement(headLast, true)
+	appendFirstSQL         = appendStatement(headEmpty, false)
+	appendFirstPersonalSQL = appendStatement(headEmpty, true)
+)
 
 // leafHead is what every leaf starts with, RFC 6962's leaf prefix included.
 var leafHead = append([]byte{0x00}, LeafVersion...)
@@ -61,29 +95,33 @@ var leafHead = append([]byte{0x00}, LeafVersion...)
 // The lock statement and appendSQL go out together (a pipeline), so the lock is held for
 // one statement's execution and the commit, as for a plain insert: nothing of the entry is
 // computed under it but its seq, its time, its leaf hash and the node hashes seq implies.
-// The leaf hash the database computed is checked against LogEntry.LeafHash, the encoding
-// Verify uses: were they ever to disagree the append, and so the change, fails rather than
-// write a log that does not verify.
+// Only the first entry of a log takes a second statement (appendFirstSQL: appendSQL finds
+// no last row), under the same lock. The leaf hash the database computed is checked against
+// LogEntry.LeafHash, the encoding Verify uses: were they ever to disagree the append, and
+// so the change, fails rather than write a log that does not verify.
 func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte, personal bool, person *int64) error {
 	le.Details = rawDetails
 	rest := le.appendLeafRest(make([]byte, 0, 128+len(le.Actor.Name)+len(rawDetails)))
 	var (
-		seq  int64
-		at   time.Time
-		leaf []byte
+		seq    int64
+		at     time.Time
+		hashes []byte
 	)
 	args := []any{string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
 		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails), rest}
-	sql := appendSQL
+	sql, first := appendSQL, appendFirstSQL
 	if personal {
-		sql, args = appendPersonalSQL, append(args, person)
+		sql, first, args = appendPersonalSQL, appendFirstPersonalSQL, append(args, person)
 	}
+	scan := func(row pgx.Row) error { return row.Scan(&seq, &at, &hashes) }
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, appendLockID)
-	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&seq, &at, &leaf)
-	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	b.Queue(sql, args...).QueryRow(scan)
+	err := tx.SendBatch(ctx, b).Close()
+	if errors.Is(err, pgx.ErrNoRows) { // an empty log: its first entry (the lock is held)
+		err = scan(tx.QueryRow(ctx, first, args...))
+	}
+	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23502" /* not_null_violation */ && pgErr.ColumnName == "tree_hashes" {
 			return fmt.Errorf("the tree lacks a stored hash the next entry combines with (an entry was deleted?): run `archipelago audit verify`: %w", err)
@@ -91,6 +129,7 @@ func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte
 		return err
 	}
 	le.Seq, le.At = seq, at.UTC()
+	leaf := hashes[:min(len(hashes), tlog.HashSize)]
 	if h := le.LeafHash(); len(leaf) != tlog.HashSize || tlog.Hash(leaf) != h {
 		return fmt.Errorf("the database encoded entry %d's leaf hash as %x, not %x: refusing to append", le.Seq, leaf, h)
 	}
