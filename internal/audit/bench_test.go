@@ -2,7 +2,7 @@ package audit
 
 // Benchmarks of the log's costs, printed as ratios (not run by `make test`):
 //
-//	go test -run '^$' -bench Append -benchtime 1x ./internal/audit/      (5 rounds)
+//	go test -run '^$' -bench 'Append$' -benchtime 1x ./internal/audit/   (5 rounds)
 //	go test -run '^$' -bench Verify1M -benchtime 5x ./internal/audit/    (5 rounds)
 //
 // Each prints its ratio per round and in how many rounds the goal holds.
