@@ -364,7 +364,7 @@ func TestAnAppendOverAMissingSiblingFails(t *testing.T) {
 }
 
 // Stored tree hashes are whole hashes, at least one and at most 64 (migration 003's check,
-// a domain's since migration 027, audit_append).
+// a domain's since migration 025, audit_append).
 func TestTreeHashesOfABadLengthAreRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -496,7 +496,7 @@ func TestConcurrentSignersAgree(t *testing.T) {
 	}
 }
 
-// Migration 027 (audit_append: the length check of tree_hashes as a domain's) leaves an
+// Migration 025 (audit_append: the length check of tree_hashes as a domain's) leaves an
 // existing log as it was: the entries appended before it still verify, with the checkpoint
 // signed before it, and appends after it (by the new append statement) extend the same tree.
 func TestMigrationAuditAppendKeepsTheLogVerifying(t *testing.T) {
