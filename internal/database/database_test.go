@@ -107,6 +107,50 @@ func TestOpenTurnsJITOff(t *testing.T) {
 	}
 }
 
+// TestAStatementWhoseClientLeftStopsAtTheServer: when a statement's context ends (a caller
+// that went away, e.g. a federation report's client), the pool's connection is closed and
+// the server stops the statement (pgx sends a cancel request for a connection it closes on
+// a cancelled context) instead of running it to its end for nobody.
+func TestAStatementWhoseClientLeftStopsAtTheServer(t *testing.T) {
+	t.Parallel()
+	pool, err := database.Open(t.Context(), testenv.DBURL(t), 10*time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var pid int32
+	if err := pool.QueryRow(t.Context(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	watch := testenv.DB(t) // pg_stat_activity shows every database's sessions
+	running := func() bool {
+		var n int
+		if err := watch.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep(600)%'`, pid).Scan(&n); err != nil {
+			t.Error(err)
+			return false
+		}
+		return n > 0
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		defer cancel() // once the statement runs at the server
+		for deadline := time.Now().Add(2 * time.Minute); !running() && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	if _, err := pool.Exec(ctx, `SELECT pg_sleep(600)`); err == nil {
+		t.Fatal("the statement outlived its context")
+	}
+	// A minute is generous on a loaded machine and far from the statement's 10 minutes.
+	for deadline := time.Now().Add(time.Minute); running(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after its client left, server process %d still runs the statement", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func sep(url string) string {
 	if strings.Contains(url, "?") {
 		return "&"
