@@ -12,6 +12,7 @@ import (
 	"github.com/chatons/archipelago/internal/authz"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/reports"
 )
 
@@ -26,8 +27,11 @@ type reportsData struct {
 // visibleReports lists the reports u may read.
 func (p *Portal) visibleReports(r *http.Request, u *identity.Principal, limit int) ([]reports.Stored, error) {
 	scope := authz.ReadScope(u)
-	f := reports.Filter{All: scope.All, MemberIDs: scope.MemberIDs, Federation: true, Limit: limit}
-	return reports.List(r.Context(), p.pool, f)
+	f := reports.Filter{All: scope.All, MemberIDs: scope.MemberIDs, Federation: true}
+	// The first page of the paged list: it walks reports_generated_idx (migration 026) and
+	// stops at the limit, where a list sorted every report of the federation at each view.
+	pg, err := reports.Page(r.Context(), p.pool, f, paging.Request{Limit: limit})
+	return pg.Items, err
 }
 
 // Reports lists the reports the user may read and offers to generate one.

@@ -122,13 +122,18 @@ func RunPage(ctx context.Context, q querier, f RunFilter, r paging.Request) (pag
 // outcome of their latest finished test ("untested" when none), in one statement.
 func OutcomeCounts(ctx context.Context, q querier, memberIDs []int64) (map[string]int, error) {
 	// restore_summary (migration 018) holds the counts per member, island and outcome,
-	// kept by a trigger: a few rows per member, never the repositories or their runs.
+	// kept by a trigger: a few rows per member, never the repositories or their runs. The
+	// whole federation's are its sums per outcome, kept in restore_outcome_totals (migration
+	// 026): a row per outcome, whatever the number of members.
+	sql := `SELECT CASE WHEN outcome = 'none' THEN 'untested' ELSE outcome END, sum(repositories)::bigint
+		FROM restore_outcome_totals GROUP BY 1 HAVING sum(repositories) > 0`
 	var w database.Where
 	if memberIDs != nil {
 		w.And("member_id = ANY(?)", memberIDs)
+		sql = `SELECT CASE WHEN outcome = 'none' THEN 'untested' ELSE outcome END, sum(repositories)::bigint
+			FROM restore_summary` + w.String() + ` GROUP BY 1 HAVING sum(repositories) > 0`
 	}
-	rows, err := q.Query(ctx, `SELECT CASE WHEN outcome = 'none' THEN 'untested' ELSE outcome END, sum(repositories)::bigint
-		FROM restore_summary`+w.String()+` GROUP BY 1 HAVING sum(repositories) > 0`, w.Args...)
+	rows, err := q.Query(ctx, sql, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("count repositories by outcome: %w", err)
 	}
