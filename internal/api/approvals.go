@@ -172,7 +172,7 @@ func (a *API) requestFor(r *http.Request) (approvals.Request, error) {
 }
 
 // ApprovalList answers GET /v1/approvals (?status=open|closed|all, default all; ?mine=to_approve):
-// the requests the caller may see, newest first (at most 200).
+// the requests the caller may see, newest first, paged in SQL.
 func (a *API) ApprovalList(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
 	req, err := pageParams(r)
@@ -197,27 +197,7 @@ func (a *API) ApprovalList(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return Invalid("mine", "must be to_approve")
 	}
-	all, err := a.approvals.RequestList(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := []approvals.Request{}
-	for _, req := range all {
-		if !approvals.CanSee(p, req) {
-			continue
-		}
-		if toApprove {
-			may, err := a.approvals.MayVote(r.Context(), p, req)
-			if err != nil {
-				return err
-			}
-			if !may {
-				continue
-			}
-		}
-		out = append(out, req)
-	}
-	pg, err := pageOf(out, req)
+	pg, err := a.approvals.RequestPage(r.Context(), p, f, toApprove, req)
 	return replyPage(w, "requests", pg, err)
 }
 

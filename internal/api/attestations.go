@@ -91,11 +91,7 @@ func (a *API) AgentKeyList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	keys, err := a.attest.KeyList(r.Context(), repo.ID)
-	if err != nil {
-		return err
-	}
-	pg, err := pageOf(keys, req)
+	pg, err := a.attest.KeyPage(r.Context(), repo.ID, req)
 	return replyPage(w, "keys", pg, err)
 }
 

@@ -209,11 +209,7 @@ func (a *API) OperatorList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ops, err := islands.OperatorList(r.Context(), a.pool, isl.ID)
-	if err != nil {
-		return err
-	}
-	pg, err := pageOf(ops, req)
+	pg, err := islands.OperatorPage(r.Context(), a.pool, isl.ID, req)
 	return replyPage(w, "operators", pg, err)
 }
 

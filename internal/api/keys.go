@@ -36,11 +36,7 @@ func (a *API) KeyList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ks, err := a.vaults.KeyList(r.Context(), v.ID)
-	if err != nil {
-		return err
-	}
-	pg, err := pageOf(ks, req)
+	pg, err := a.vaults.KeyPage(r.Context(), v.ID, req)
 	return replyPage(w, "keys", pg, err)
 }
 

@@ -81,27 +81,3 @@ func replyPage[T any](w http.ResponseWriter, name string, pg paging.Page[T], err
 	WriteJSON(w, http.StatusOK, map[string]any{name: pg.Items, "next_cursor": nextCursor(pg.Next)})
 	return nil
 }
-
-// pageOf cuts one page from a list read whole: the lists of a set the domain keeps small
-// (a vault's keys, a repository's agent keys, an island's operators, the newest approval
-// requests), paged like every other list so that clients need one loop. The cursor is the
-// position after the page; a list that changed between pages may repeat or skip an item.
-func pageOf[T any](items []T, req paging.Request) (paging.Page[T], error) {
-	size, err := req.Size()
-	if err != nil {
-		return paging.Page[T]{}, err
-	}
-	var from int
-	if ok, err := req.Keys(new(string), &from); err != nil || ok && (from < 0 || from > len(items)) {
-		return paging.Page[T]{}, paging.ErrBadCursor
-	}
-	if items == nil {
-		items = []T{}
-	}
-	end := min(from+size, len(items))
-	pg := paging.Page[T]{Items: items[from:end]}
-	if end < len(items) {
-		pg.Next = paging.Encode("at", end)
-	}
-	return pg, nil
-}

@@ -13,8 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chatons/archipelago/internal/audit"
+	"github.com/chatons/archipelago/internal/database"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/problem"
 )
 
@@ -215,6 +217,80 @@ func (s *Service) RequestList(ctx context.Context, f RequestFilter) ([]Request, 
 		return nil, fmt.Errorf("list approval requests: %w", err)
 	}
 	return out, nil
+}
+
+// RequestPage lists one page of the requests p may see (CanSee), newest first, paged in SQL
+// (the cursor is the last id); toApprove keeps those p may still vote on (MayVote). Both are
+// conditions of the statement, so a page reads its own rows, not the newest 200 to filter
+// them one by one.
+func (s *Service) RequestPage(ctx context.Context, p *identity.Principal, f RequestFilter, toApprove bool,
+	r paging.Request) (paging.Page[Request], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Request]{}, err
+	}
+	var before int64
+	if _, err := r.Keys(&before); err != nil {
+		return paging.Page[Request]{}, err
+	}
+	if p == nil {
+		return paging.Page[Request]{Items: []Request{}}, nil
+	}
+	var w database.Where
+	switch {
+	case f.Open:
+		w.And("r.status IN ('pending', 'approved')")
+	case f.Closed:
+		w.And("r.status NOT IN ('pending', 'approved')")
+	}
+	var memberIDs, adminOf []int64
+	for _, m := range p.Members {
+		memberIDs = append(memberIDs, m.ID)
+		if m.Role == identity.RoleAdmin {
+			adminOf = append(adminOf, m.ID)
+		}
+	}
+	if !p.FederationAdmin && len(adminOf) == 0 { // CanSee: an admin anywhere is a potential approver of every request
+		w.And("(r.requested_by = ? OR r.affected_member_id = ANY(?))", p.UserID, memberIDs)
+	}
+	if toApprove {
+		st, err := s.SettingsGet(ctx)
+		if err != nil {
+			return paging.Page[Request]{}, err
+		}
+		// MayVote, as a condition: pending and not expired, not p's own, p has not voted, and
+		// one of p's organisations may approve it (eligible as approverMembers says) and has
+		// not voted yet.
+		w.And(`r.status = 'pending' AND r.requested_by <> ? AND r.approval_expires_at > ?
+			AND NOT EXISTS (SELECT 1 FROM approval_votes v WHERE v.request_id = r.id AND v.user_id = ?)
+			AND EXISTS (SELECT 1 FROM unnest(?::bigint[]) a(m)
+				WHERE NOT (a.m = ANY (r.requester_member_ids)) AND a.m IS DISTINCT FROM r.affected_member_id
+				  AND (cardinality(?::bigint[]) = 0 OR a.m = ANY (?::bigint[]))
+				  AND NOT EXISTS (SELECT 1 FROM approval_votes v WHERE v.request_id = r.id AND v.member_id = a.m)
+				  AND EXISTS (SELECT 1 FROM memberships ms JOIN users u ON u.id = ms.user_id
+					WHERE ms.member_id = a.m AND ms.role = 'admin' AND u.status = 'active' AND u.id <> r.requested_by))`,
+			p.UserID, s.now(), p.UserID, adminOf, nonNil(st.ApproverMemberIDs), nonNil(st.ApproverMemberIDs))
+	}
+	if before != 0 {
+		w.And("r.id < ?", before)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+requestColumns+requestFrom+w.String()+` ORDER BY r.id DESC LIMIT `+
+		strconv.Itoa(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[Request]{}, fmt.Errorf("list approval requests: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Request, error) { return scanRequest(row) })
+	if err != nil {
+		return paging.Page[Request]{}, fmt.Errorf("list approval requests: %w", err)
+	}
+	return paging.Cut(out, size, func(r Request) []any { return []any{r.ID} }), nil
+}
+
+func nonNil(ids []int64) []int64 {
+	if ids == nil {
+		return []int64{}
+	}
+	return ids
 }
 
 // CanSee reports whether p may read r: federation admins, the requester, the people of

@@ -21,6 +21,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/notify"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/problem"
 	"github.com/chatons/archipelago/internal/verify"
 )
@@ -106,6 +107,34 @@ func (s *Service) KeyList(ctx context.Context, repoID int64) ([]Key, error) {
 		return nil, fmt.Errorf("list agent keys of repository %d: %w", repoID, err)
 	}
 	return pgx.CollectRows(rows, scanKey)
+}
+
+// KeyPage lists one page of a repository's agent keys, newest first, paged in SQL (the cursor
+// is the last key's id).
+func (s *Service) KeyPage(ctx context.Context, repoID int64, r paging.Request) (paging.Page[Key], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Key]{}, err
+	}
+	var before int64
+	if _, err := r.Keys(&before); err != nil {
+		return paging.Page[Key]{}, err
+	}
+	cond := `repository_id = $1`
+	args := []any{repoID}
+	if before != 0 {
+		cond, args = cond+` AND id < $2`, append(args, before)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM agent_keys WHERE `+cond+` ORDER BY id DESC LIMIT `+
+		strconv.Itoa(size+1), args...)
+	if err != nil {
+		return paging.Page[Key]{}, fmt.Errorf("list agent keys of repository %d: %w", repoID, err)
+	}
+	out, err := pgx.CollectRows(rows, scanKey)
+	if err != nil {
+		return paging.Page[Key]{}, fmt.Errorf("list agent keys of repository %d: %w", repoID, err)
+	}
+	return paging.Cut(out, size, func(k Key) []any { return []any{k.ID} }), nil
 }
 
 // KeyAdd registers an agent's public key on a repository of memberID. Audited.

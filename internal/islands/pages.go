@@ -3,6 +3,7 @@ package islands
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -109,4 +110,37 @@ func PledgePage(ctx context.Context, q Querier, f PledgeFilter, r paging.Request
 		return paging.Page[Pledge]{}, fmt.Errorf("list pledges: %w", err)
 	}
 	return paging.Cut(out, size, func(p Pledge) []any { return []any{p.ID} }), nil
+}
+
+// OperatorPage lists one page of an island's operators by member slug (the cursor is the
+// last slug), paged in SQL.
+func OperatorPage(ctx context.Context, q Querier, islandID int64, r paging.Request) (paging.Page[Operator], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Operator]{}, err
+	}
+	var after string
+	ok, err := r.Keys(&after)
+	if err != nil {
+		return paging.Page[Operator]{}, err
+	}
+	var w database.Where
+	w.And("o.island_id = ?", islandID)
+	if ok {
+		w.And("m.slug > ?", after)
+	}
+	rows, err := q.Query(ctx, `SELECT o.island_id, o.member_id, m.slug, m.name, o.created_at
+		FROM island_operators o JOIN members m ON m.id = o.member_id`+w.String()+` ORDER BY m.slug LIMIT `+strconv.Itoa(size+1), w.Args...)
+	if err != nil {
+		return paging.Page[Operator]{}, fmt.Errorf("list operators: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Operator, error) {
+		var o Operator
+		err := r.Scan(&o.IslandID, &o.MemberID, &o.MemberSlug, &o.MemberName, &o.Since)
+		return o, err
+	})
+	if err != nil {
+		return paging.Page[Operator]{}, fmt.Errorf("list operators: %w", err)
+	}
+	return paging.Cut(out, size, func(o Operator) []any { return []any{o.MemberSlug} }), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/garage"
+	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/problem"
 )
 
@@ -103,6 +104,34 @@ func (s *Service) KeyList(ctx context.Context, vaultID int64) ([]Key, error) {
 		return nil, fmt.Errorf("list keys of vault %d: %w", vaultID, err)
 	}
 	return out, nil
+}
+
+// KeyPage lists one page of a vault's keys, newest first, paged in SQL (the cursor is the
+// last key's id): the page's rows only, never the vault's whole history of keys.
+func (s *Service) KeyPage(ctx context.Context, vaultID int64, r paging.Request) (paging.Page[Key], error) {
+	size, err := r.Size()
+	if err != nil {
+		return paging.Page[Key]{}, err
+	}
+	var before int64
+	if _, err := r.Keys(&before); err != nil {
+		return paging.Page[Key]{}, err
+	}
+	cond := `k.vault_id = $1`
+	args := []any{vaultID}
+	if before != 0 {
+		cond, args = cond+` AND k.id < $2`, append(args, before)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM vault_keys k WHERE `+cond+` ORDER BY k.id DESC LIMIT `+
+		strconv.Itoa(size+1), args...)
+	if err != nil {
+		return paging.Page[Key]{}, fmt.Errorf("list keys of vault %d: %w", vaultID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return s.scanKey(r) })
+	if err != nil {
+		return paging.Page[Key]{}, fmt.Errorf("list keys of vault %d: %w", vaultID, err)
+	}
+	return paging.Cut(out, size, func(k Key) []any { return []any{k.ID} }), nil
 }
 
 // KeyInput is a new key.
