@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -123,8 +124,11 @@ func (p *Portal) renderMembers(w http.ResponseWriter, r *http.Request, status in
 		st := stats[m.ID]
 		row := memberRow{Member: m, Edit: memberFormOf(m), Operates: st.Operates, Pledged: st.Pledged, Pledges: st.Pledges,
 			NotActive: st.NotActive, CanSetLanguage: authz.Check(user(r), authz.MemberWrite, authz.Member(m.ID)) == nil}
-		if m.ID == view.editID {
+		switch {
+		case m.ID == view.editID:
 			row.Edit, row.EditOpen = view.edit, true
+		case data.CanManage && r.Method == http.MethodGet && r.URL.Query().Get("edit") == strconv.FormatInt(m.ID, 10):
+			row.EditOpen = true // its Edit link: the forms of this member only
 		}
 		data.Members = append(data.Members, row)
 	}
