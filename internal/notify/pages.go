@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -26,18 +27,43 @@ func ChannelPage(ctx context.Context, q Querier, f ChannelFilter, r paging.Reque
 	if err != nil {
 		return paging.Page[Channel]{}, err
 	}
-	var w database.Where
+	// Two walks merged, each in the page's order and stopped at its limit: the federation's
+	// channels ('' sorts first) by name, then the members' through the members' slug index
+	// and each member's channels. Sorting every channel of the federation joined with its
+	// member took 9–62 ms a page at 10,000 members (the sort key spans two tables, so no one
+	// index holds it); the walks read a page's rows. The page is chosen first, then only its
+	// channels count their deliveries: with the counts in the same SELECT as the ORDER BY …
+	// LIMIT, PostgreSQL counted the deliveries of every channel of the federation before
+	// sorting (10,000 channels: 0.5 s per page).
+	limit := strconv.Itoa(size + 1)
+	var w database.Where // the parameters of both walks, numbered in order
+	fed, mem := []string{"c.member_id IS NULL"}, []string{}
 	if !f.All {
-		w.And("(c.member_id = ANY(?) OR (? AND c.member_id IS NULL))", f.MemberIDs, f.Federation)
+		mem = append(mem, "c.member_id = ANY("+w.Arg(f.MemberIDs)+")")
 	}
+	withFed := (f.All || f.Federation) && (!after || slug == "")
 	if after {
-		w.And("coalesce(m.slug, '') >= ? AND (coalesce(m.slug, ''), c.name, c.id) > (?, ?, ?)", slug, slug, name, id)
+		if withFed {
+			fed = append(fed, "(c.name, c.id) > ("+w.Arg(name)+", "+w.Arg(id)+")")
+		}
+		s := w.Arg(slug)
+		mem = append(mem, "m.slug >= "+s+" AND (m.slug, c.name, c.id) > ("+s+", "+w.Arg(name)+", "+w.Arg(id)+")")
 	}
-	// The page is chosen first, then only its channels count their deliveries: with the
-	// counts in the same SELECT as the ORDER BY … LIMIT, PostgreSQL counted the deliveries of
-	// every channel of the federation before sorting (10,000 channels: 0.5 s per page).
-	rows, err := q.Query(ctx, `SELECT `+pageColumns+` FROM (SELECT c.*, coalesce(m.slug, '') AS member_slug`+channelFrom+w.String()+`
-		ORDER BY coalesce(m.slug, ''), c.name, c.id LIMIT `+w.Arg(size+1)+`) c ORDER BY c.member_slug, c.name, c.id`, w.Args...)
+	where := func(conds []string) string {
+		if len(conds) == 0 {
+			return ""
+		}
+		return " WHERE " + strings.Join(conds, " AND ")
+	}
+	parts := []string{`(SELECT c.*, m.slug AS member_slug FROM members m JOIN notify_channels c ON c.member_id = m.id` +
+		where(mem) + ` ORDER BY m.slug, c.name, c.id LIMIT ` + limit + `)`}
+	if withFed {
+		parts = append(parts, `(SELECT c.*, ''::text AS member_slug FROM notify_channels c`+where(fed)+`
+			ORDER BY c.name, c.id LIMIT `+limit+`)`)
+	}
+	args := w.Args
+	rows, err := q.Query(ctx, `SELECT `+pageColumns+` FROM (SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) u
+		ORDER BY u.member_slug, u.name, u.id LIMIT `+limit+`) c ORDER BY c.member_slug, c.name, c.id`, args...)
 	if err != nil {
 		return paging.Page[Channel]{}, fmt.Errorf("list channels: %w", err)
 	}

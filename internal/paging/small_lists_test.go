@@ -10,6 +10,7 @@ import (
 	"github.com/chatons/archipelago/internal/attest"
 	"github.com/chatons/archipelago/internal/identity"
 	"github.com/chatons/archipelago/internal/islands"
+	"github.com/chatons/archipelago/internal/notify"
 	"github.com/chatons/archipelago/internal/paging"
 	"github.com/chatons/archipelago/internal/scaleseed"
 	"github.com/chatons/archipelago/internal/testenv"
@@ -261,5 +262,94 @@ func TestApprovalPagesSayWhatCanSeeAndMayVoteSay(t *testing.T) {
 	check(t, "only three organisations approve")
 	if got, err := svc.RequestPage(ctx, nil, approvals.RequestFilter{}, false, paging.Request{}); err != nil || len(got.Items) != 0 {
 		t.Fatalf("no principal: %+v, %v", got, err)
+	}
+}
+
+// TestChannelPagesWalkInTheListsOrder: channel pages are two index walks merged (the
+// federation's channels, then the members' by slug); walked at every limit, with and without
+// a member filter and the federation's channels, they hold what ChannelList says, in its
+// order, the cursor crossing from the federation's channels to the members'.
+func TestChannelPagesWalkInTheListsOrder(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	ctx := t.Context()
+	if err := scaleseed.Seed(ctx, pool, scaleseed.Size{Members: 12, VaultsPerMember: 1, Days: 1, ChannelsPerMember: 2}); err != nil {
+		t.Fatal(err)
+	}
+	var m []int64
+	if err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY slug DESC) FROM members`).Scan(&m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO notify_channels (member_id, kind, name, target)
+		VALUES (NULL, 'email', 'b federation', 'b@x.example'), (NULL, 'email', 'a federation', 'a@x.example'),
+			(NULL, 'email', 'c federation', 'c@x.example'), ($1, 'email', 'a first', 'f@x.example'), ($1, 'email', 'zz last', 'l@x.example')`,
+		m[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []notify.ChannelFilter{{All: true}, {MemberIDs: []int64{m[0], m[3], m[7]}, Federation: true},
+		{MemberIDs: []int64{m[3], m[0]}}, {Federation: true}} {
+		all, err := notify.ChannelList(ctx, pool, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]int64, len(all))
+		for i, c := range all {
+			want[i] = c.ID
+		}
+		for _, limit := range []int{1, 2, 3, 5, 500} {
+			got := walk(t, "channels", limit, len(want), func(c notify.Channel) string { return fmt.Sprint(c.ID) },
+				func(ctx context.Context, r paging.Request) (paging.Page[notify.Channel], error) {
+					return notify.ChannelPage(ctx, pool, f, r)
+				})
+			ids := make([]int64, len(got))
+			for i, c := range got {
+				ids[i] = c.ID
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("filter %+v, limit %d: pages hold %v, the list %v", f, limit, ids, want)
+			}
+		}
+	}
+}
+
+// TestChannelPageReadsItsRows: a page of channels reads about its own rows from the channels
+// and members, as PostgreSQL counts them, not every channel of the federation (it joined and
+// sorted all of them for each page).
+func TestChannelPageReadsItsRows(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	ctx := t.Context()
+	if err := scaleseed.Seed(ctx, pool, scaleseed.Size{Members: 300, VaultsPerMember: 1, Days: 1, ChannelsPerMember: 2}); err != nil {
+		t.Fatal(err)
+	}
+	req := paging.Request{Limit: 10}
+	for page := range 3 {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := func() int64 {
+			var n int64
+			if err := tx.QueryRow(ctx, `SELECT sum(pg_stat_get_xact_tuples_returned(c.oid) + pg_stat_get_xact_tuples_fetched(c.oid))::bigint
+				FROM pg_class c WHERE c.relname IN ('members', 'notify_channels')`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := count()
+		pg, err := notify.ChannelPage(ctx, tx, notify.ChannelFilter{All: true}, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := count() - before
+		_ = tx.Rollback(ctx)
+		if len(pg.Items) != 10 || pg.Next == "" {
+			t.Fatalf("page %d: %d channels, next %q", page, len(pg.Items), pg.Next)
+		}
+		// 11 channels and their members, through indexes: never the federation's 600.
+		if n > 100 {
+			t.Fatalf("page %d: %d rows read for a page of 10 channels (of 600)", page, n)
+		}
+		req.Cursor = pg.Next
 	}
 }
