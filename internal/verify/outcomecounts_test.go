@@ -13,10 +13,11 @@ import (
 )
 
 // TestFederationOutcomeCountsAreKept: the restore-tests page's outcome counts over the whole
-// federation read restore_outcome_totals (migration 026), a row per outcome, never the
-// per-member summary; after tests pass and fail (concurrently, in opposite directions),
+// federation read restore_outcome_deltas (migration 026), never the per-member summary; after
+// tests pass and fail (concurrently, in opposite directions, while reads fold the deltas),
 // repositories are deleted and added and a member's view is asked, the counts equal a recount
-// from the repositories and their latest runs.
+// from the repositories and their latest runs, and a read that finds many deltas folds them
+// into a row per outcome.
 func TestFederationOutcomeCountsAreKept(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
@@ -121,10 +122,20 @@ func TestFederationOutcomeCountsAreKept(t *testing.T) {
 	check(t, "after tests, a deletion and an addition")
 
 	// Concurrent tests that move outcomes in opposite directions (each flips its own
-	// repository between passed and failed, half of them starting from failed): none may
-	// fail (a deadlock on the totals would), and the counts stay exact.
+	// repository between passed and failed, half of them starting from failed) while folds
+	// run: none may fail, and the counts stay exact.
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
+	for range 3 {
+		wg.Go(func() {
+			for range 10 {
+				if err := FoldOutcomeDeltas(ctx, pool); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
 	for g := range 8 {
 		wg.Go(func() {
 			id := ids[10+g]
@@ -147,4 +158,26 @@ func TestFederationOutcomeCountsAreKept(t *testing.T) {
 		t.Error(err)
 	}
 	check(t, "after concurrent tests")
+
+	// Many changes since the last fold: a read sums them, then folds them.
+	for n := range outcomeFoldAbove {
+		exec(finishSQL, ids[20+n%10], []string{"passed", "failed", "error"}[n%3])
+	}
+	deltas := func() (n int) {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM restore_outcome_deltas`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := deltas(); n <= outcomeFoldAbove {
+		t.Fatalf("%d deltas after %d changes of outcome", n, outcomeFoldAbove)
+	}
+	check(t, "before the fold") // inside a transaction rolled back: its fold is undone
+	if _, err := OutcomeCounts(ctx, pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := deltas(); n > 5 {
+		t.Errorf("%d deltas after a read that found more than %d: not folded", n, outcomeFoldAbove)
+	}
+	check(t, "after the fold")
 }

@@ -119,19 +119,19 @@ func RunPage(ctx context.Context, q querier, f RunFilter, r paging.Request) (pag
 }
 
 // OutcomeCounts counts the live repositories of the members (nil: every member) by the
-// outcome of their latest finished test ("untested" when none), in one statement.
+// outcome of their latest finished test ("untested" when none), in one statement (two when it
+// folds, below).
 func OutcomeCounts(ctx context.Context, q querier, memberIDs []int64) (map[string]int, error) {
 	// restore_summary (migration 018) holds the counts per member, island and outcome,
 	// kept by a trigger: a few rows per member, never the repositories or their runs. The
-	// whole federation's are its sums per outcome, kept in restore_outcome_totals (migration
-	// 026): a row per outcome, whatever the number of members.
-	sql := `SELECT CASE WHEN outcome = 'none' THEN 'untested' ELSE outcome END, sum(repositories)::bigint
-		FROM restore_outcome_totals GROUP BY 1 HAVING sum(repositories) > 0`
+	// whole federation's are its sums per outcome, kept as deltas in restore_outcome_deltas
+	// (migration 026): a row per outcome and per change since the last fold, whatever the
+	// number of members.
 	var w database.Where
+	sql := `SELECT outcome, sum(repositories)::bigint, count(*) FROM restore_outcome_deltas GROUP BY 1`
 	if memberIDs != nil {
 		w.And("member_id = ANY(?)", memberIDs)
-		sql = `SELECT CASE WHEN outcome = 'none' THEN 'untested' ELSE outcome END, sum(repositories)::bigint
-			FROM restore_summary` + w.String() + ` GROUP BY 1 HAVING sum(repositories) > 0`
+		sql = `SELECT outcome, sum(repositories)::bigint, 0 FROM restore_summary` + w.String() + ` GROUP BY 1`
 	}
 	rows, err := q.Query(ctx, sql, w.Args...)
 	if err != nil {
@@ -139,12 +139,46 @@ func OutcomeCounts(ctx context.Context, q querier, memberIDs []int64) (map[strin
 	}
 	out := map[string]int{}
 	var (
-		k string
-		n int
+		k              string
+		n, read, total int
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k, &n}, func() error { out[k] = n; return nil })
+	_, err = pgx.ForEachRow(rows, []any{&k, &n, &read}, func() error {
+		total += read
+		if k == "none" {
+			k = "untested"
+		}
+		if n > 0 {
+			out[k] += n
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("count repositories by outcome: %w", err)
 	}
+	if total > outcomeFoldAbove {
+		if err := FoldOutcomeDeltas(ctx, q); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// outcomeFoldAbove is how many delta rows a read of the federation's outcome counts sums
+// before it folds them.
+const outcomeFoldAbove = 200
+
+// FoldOutcomeDeltas replaces the committed rows of restore_outcome_deltas by their sums, one
+// row per outcome (none for a sum of zero), in one statement: the totals do not change, rows
+// of transactions not yet committed are left for the next fold, and a concurrent fold skips
+// the rows this one deleted.
+func FoldOutcomeDeltas(ctx context.Context, q querier) error {
+	var n int64
+	err := q.QueryRow(ctx, `WITH gone AS (DELETE FROM restore_outcome_deltas RETURNING outcome, repositories),
+		sums AS (INSERT INTO restore_outcome_deltas (outcome, repositories)
+			SELECT outcome, sum(repositories) FROM gone GROUP BY outcome HAVING sum(repositories) <> 0 RETURNING 1)
+		SELECT count(*) FROM gone`).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("fold outcome counts: %w", err)
+	}
+	return nil
 }
