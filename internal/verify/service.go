@@ -655,6 +655,23 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, r Repository, trigger,
 	if s.queue == nil {
 		return 0, false, errors.New("restore tests: no job queue configured")
 	}
+	// A test already waiting or running (River's unique states, insertOpts) is answered
+	// without an insert: River notifies its workers of every insert, a duplicate skipped or
+	// not, at most once per FetchCooldown, so a duplicate (a second "run now", a client
+	// polling) would swallow the notification of the next real test, which then waited for
+	// River's poll (up to FetchPollInterval, 1 s by default) to be picked up.
+	// Only one such job exists per repository, and no run is added while it does: it is the
+	// newest run's (when not, River's own check below still finds it).
+	var waiting int64
+	err := tx.QueryRow(ctx, `SELECT r.id FROM (SELECT id, river_job_id FROM restore_test_runs WHERE repository_id = $1
+		ORDER BY id DESC LIMIT 1) r JOIN river_job j ON j.id = r.river_job_id
+		WHERE j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled')`, r.ID).Scan(&waiting)
+	if err == nil {
+		return waiting, false, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, fmt.Errorf("find the waiting test of repository %d: %w", r.ID, err)
+	}
 	res, err := s.queue.InsertTx(ctx, tx, TestArgs{RepositoryID: r.ID}, s.insertOpts())
 	if err != nil {
 		return 0, false, fmt.Errorf("enqueue restore test of repository %d: %w", r.ID, err)
