@@ -29,6 +29,13 @@ type Repo struct {
 	// Config.CacheDir is used, and when that is empty too restic runs with
 	// --no-cache.
 	CacheDir string
+	// KeyHint is the id (or a unique prefix) of the repository key Password
+	// opens (RESTIC_KEY_HINT), when known: restic tries it first. Without it
+	// restic tries the keys in listing order, each costing a key derivation
+	// (scrypt, calibrated to about half a second of CPU) until one opens. A
+	// hint that names no key, or a key of another password, only costs that
+	// try: restic then tries the keys as without it. Not a secret.
+	KeyHint string
 }
 
 const redacted = "[REDACTED]"
@@ -85,8 +92,8 @@ func (r Repo) String() string {
 
 // GoString keeps %#v from printing the secrets.
 func (r Repo) GoString() string {
-	return fmt.Sprintf("restic.Repo{URL: %q, Password: %q, S3AccessKey: %q, S3SecretKey: %q, S3Region: %q, CacheDir: %q}",
-		r.redactedURL(), mask(r.Password), mask(r.S3AccessKey), mask(r.S3SecretKey), r.S3Region, r.CacheDir)
+	return fmt.Sprintf("restic.Repo{URL: %q, Password: %q, S3AccessKey: %q, S3SecretKey: %q, S3Region: %q, CacheDir: %q, KeyHint: %q}",
+		r.redactedURL(), mask(r.Password), mask(r.S3AccessKey), mask(r.S3SecretKey), r.S3Region, r.CacheDir, r.KeyHint)
 }
 
 // LogValue implements slog.LogValuer: the URL, region and cache directory,
@@ -99,6 +106,7 @@ func (r Repo) LogValue() slog.Value {
 		slog.String("s3_secret_key", mask(r.S3SecretKey)),
 		slog.String("s3_region", r.S3Region),
 		slog.String("cache_dir", r.CacheDir),
+		slog.String("key_hint", r.KeyHint),
 	)
 }
 

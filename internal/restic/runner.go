@@ -504,6 +504,9 @@ func childEnv(parent []string, tempDir string, progressInterval time.Duration, c
 	if dir := cmp.Or(repo.CacheDir, cacheDir); dir != "" {
 		env = append(env, "RESTIC_CACHE_DIR="+dir)
 	}
+	if repo.KeyHint != "" {
+		env = append(env, "RESTIC_KEY_HINT="+repo.KeyHint)
+	}
 	return env
 }
 

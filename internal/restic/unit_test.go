@@ -237,6 +237,12 @@ func TestChildEnv(t *testing.T) {
 	if !slices.Equal(env, want) {
 		t.Errorf("env =\n%q\nwant\n%q", env, want)
 	}
+	// The key to try first, when known.
+	hinted := *repo
+	hinted.KeyHint = "0123abcd"
+	if env := childEnv(parent, "", time.Second, "/cache", &hinted); !slices.Equal(env, append(want, "RESTIC_KEY_HINT=0123abcd")) {
+		t.Errorf("env with a key hint =\n%q", env)
+	}
 	// Without a repository nothing repository-related is set at all.
 	env = childEnv(parent, "/tmp/x", 50*time.Millisecond, "", nil)
 	for _, kv := range env {

@@ -34,6 +34,7 @@ type target struct {
 	scratch        string        // this job's scratch directory (created, and removed, by the caller)
 	clockTolerance time.Duration // a snapshot dated further in the future is implausible
 	cacheDir       string        // restic's cache of this repository, kept warm between tests ("": in scratch)
+	keyHint        string        // the id of the repository key the password opens, when known (keyhint.go)
 	seed           uint64        // for the random sample
 	// content-hash rotation: what earlier tests hashed, when the last one did, the cycle
 	chKnown map[string]chKnown
@@ -88,7 +89,7 @@ const lockFresh = 30 * time.Minute
 
 func (t target) resticRepo() restic.Repo {
 	return restic.Repo{URL: t.creds.resticURL(t.prefix), Password: t.password, S3AccessKey: t.creds.AccessKeyID,
-		S3SecretKey: t.creds.SecretAccessKey, S3Region: t.creds.Region, CacheDir: cmp.Or(t.cacheDir, filepath.Join(t.scratch, "cache"))}
+		S3SecretKey: t.creds.SecretAccessKey, S3Region: t.creds.Region, CacheDir: cmp.Or(t.cacheDir, filepath.Join(t.scratch, "cache")), KeyHint: t.keyHint}
 }
 
 // execute runs one test. It never returns an error: whatever went wrong is in the levels,

@@ -2,10 +2,17 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
@@ -71,5 +78,84 @@ func TestDuplicateRunNowSendsNoInsertNotification(t *testing.T) {
 	}
 	if ch := next(); ch != "duplicate_marker" {
 		t.Fatalf("a duplicate run now sent a %s notification: it swallows the next test's", ch)
+	}
+}
+
+// TestKeyHint: after a test of a repository holding several keys, the worker knows which
+// key its password opens, and restic tries that key first in the next tests
+// (RESTIC_KEY_HINT), where it tried the keys in listing order, one key derivation each. The
+// proof: a broken key object named to be listed first, which restic cannot get past without
+// the hint. A hint naming another password's key still works.
+func TestKeyHint(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxAttempts: 1})
+	b.worker(nil)
+	f := b.newRepo("restic/hinted", false, false, Policy{})
+	keys, err := b.restic.KeyList(b.ctx, b.memberRepo(b.bucket, "restic/hinted", f.password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours, members string
+	for _, k := range keys {
+		if k.Current {
+			ours = k.ID
+		} else {
+			members = k.ID
+		}
+	}
+	if ours == "" || members == "" {
+		t.Fatalf("keys: %+v", keys)
+	}
+	hintPath := filepath.Join(b.svc.cfg.CacheDir, "repository-"+strconv.FormatInt(f.repo.ID, 10), keyHintFile)
+	recorded := func() string {
+		repo, err := RepositoryGetByID(b.ctx, b.pool, f.repo.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readKeyHint(filepath.Dir(hintPath), repo.PasswordSetAt)
+	}
+
+	if run := b.test(f); run.Status != StatusPassed {
+		t.Fatalf("first test: %s", describe(run))
+	}
+	// Learnt after the outcome.
+	for deadline := time.Now().Add(2 * time.Minute); recorded() != ours; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the key's id was not learnt: %q, want %q", recorded(), ours)
+		}
+	}
+
+	// A key object listed before every other, which restic cannot read: without the hint
+	// every restic run stops there.
+	broken := path.Join("restic/hinted/keys", strings.Repeat("0", 64))
+	if _, err := b.root.PutObject(b.ctx, b.bucket, broken, strings.NewReader("not a key"), 9, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// (The content-hash level rightly reports the object: its content is not its hash.)
+	run := b.test(f)
+	for _, name := range []string{LevelFreshness, LevelSample, LevelCanary} {
+		if l := level(run, name); l.Outcome != OutcomePassed {
+			t.Fatalf("with the hint, the broken key is never read: %s", describe(run))
+		}
+	}
+	if err := b.root.RemoveObject(b.ctx, b.bucket, broken, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A wrong hint (the member's key, another password) costs a try and still opens.
+	repo, _ := RepositoryGetByID(b.ctx, b.pool, f.repo.ID)
+	wrong, _ := json.Marshal(keyHint{KeyID: members, PasswordSetAt: *repo.PasswordSetAt})
+	if err := os.WriteFile(hintPath, wrong, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if recorded() != members {
+		t.Fatal("the wrong hint is not the one recorded: the test proves nothing")
+	}
+	if run := b.test(f); run.Status != StatusPassed {
+		t.Fatalf("with a wrong hint: %s", describe(run))
+	}
+	// A hint learnt for another password is not used.
+	if got := readKeyHint(filepath.Dir(hintPath), ptr(repo.PasswordSetAt.Add(time.Second))); got != "" {
+		t.Errorf("a hint of another password: %q", got)
 	}
 }

@@ -280,6 +280,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 	} else {
 		t.cacheDir = "" // a cache in the job's scratch, as before
 	}
+	t.keyHint = readKeyHint(t.cacheDir, repo.PasswordSetAt)
 	if s.cfg.Restic == nil && repo.Mode == ModeFull {
 		return s.finishError(ctx, job, run, "restic is not available on worker "+s.cfg.Worker+" (this says nothing about the backup)", "")
 	}
@@ -320,6 +321,7 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 		return err
 	}
 	log.InfoContext(ctx, "restore test finished", "status", res.status)
+	s.learnKeyHint(ctx, s.cfg.Restic, t, repo.PasswordSetAt)
 	return nil
 }
 
