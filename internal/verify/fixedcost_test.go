@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,5 +158,65 @@ func TestKeyHint(t *testing.T) {
 	// A hint learnt for another password is not used.
 	if got := readKeyHint(filepath.Dir(hintPath), ptr(repo.PasswordSetAt.Add(time.Second))); got != "" {
 		t.Errorf("a hint of another password: %q", got)
+	}
+}
+
+// TestSampleRemovalOverlapsTheLastLevels: when no full restore follows, the restored
+// sample is removed while the last levels run, not before them; the outcome is still
+// recorded only once it is gone.
+func TestSampleRemovalOverlapsTheLastLevels(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	removing, release := make(chan string, 1), make(chan struct{})
+	b.svc.removeSample = func(dir string) error {
+		removing <- dir
+		<-release
+		return os.RemoveAll(dir)
+	}
+	b.worker(nil)
+	f := b.newRepo("restic/removal", false, false, Policy{})
+	run, _, err := b.svc.RunNow(b.ctx, f.repo.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	select {
+	case dir = <-removing:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("the sample was never removed: %s", describe(b.wait(run.ID, time.Second)))
+	}
+	if dirSize(dir) == 0 {
+		t.Fatal("no restored sample: the test proves nothing")
+	}
+	// The removal is held: the last level (content-hash) still runs to its end.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		cur, err := RunGetByID(b.ctx, b.pool, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.Final() {
+			close(release)
+			t.Fatalf("the outcome was recorded before the sample was removed: %s", describe(cur))
+		}
+		if slices.ContainsFunc(cur.Progress.LevelsDone, func(l LevelDone) bool { return l.Level == LevelContentHash }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("the last levels waited for the sample's removal: %+v", cur.Progress)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the outcome waits: give a wrong implementation the time to record it
+	if cur, _ := RunGetByID(b.ctx, b.pool, run.ID); cur.Final() {
+		close(release)
+		t.Fatalf("the outcome was recorded before the sample was removed: %s", describe(cur))
+	}
+	close(release)
+	done := b.wait(run.ID, 3*time.Minute)
+	if done.Status != StatusPassed {
+		t.Fatalf("test: %s", describe(done))
+	}
+	if n := dirSize(b.scratch); n != 0 {
+		t.Errorf("restored data left when the outcome showed: %d bytes", n)
 	}
 }

@@ -61,7 +61,8 @@ func MemberRun(ctx context.Context, r *restic.Runner, c MemberCheck, now func() 
 			SampleFiles: c.SampleFiles, SampleBytes: c.SampleBytes, CheckEveryRuns: 1, CheckSubsets: subsets,
 			CanaryPath: cmp.Or(c.CanaryPath, "archipelago-canary.txt")},
 		checkCount: int64(n - 1), scratch: c.Scratch, cacheDir: c.CacheDir, clockTolerance: 5 * time.Minute, seed: c.Seed}
-	res := execute(ctx, r, t, now, nil, nil)
+	res := execute(ctx, r, t, now, nil, nil, nil)
+	res.waitRemoval() // the caller finds its scratch without the restored sample
 	out := MemberResult{Status: res.status, Reason: res.reason, Postponed: res.postpone, SnapshotID: res.snapshotID,
 		SnapshotTime: res.snapshotTime, Snapshots: res.snapshotCount, CheckSubset: res.checkSubset,
 		SampleFiles: res.sampleFiles, SampleBytes: res.sampleBytes, RestoreSecs: res.restoreSeconds}

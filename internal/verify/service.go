@@ -110,6 +110,9 @@ type Service struct {
 	// makes a pack vanish and come back there, as a concurrent prune would). It gets the
 	// first check's result.
 	beforeRecheck func(first *restic.CheckResult)
+	// removeSample is a test seam, nil in production (os.RemoveAll): it removes a test's
+	// restored sample.
+	removeSample func(dir string) error
 
 	// This process's scratch directory, created and locked on first use (procDir).
 	scratchMu   sync.Mutex

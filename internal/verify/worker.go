@@ -290,7 +290,8 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 		rr = rr.WithOutput(&out)
 	}
 	prog := newProgressWriter(s, run.ID, repo.Mode)
-	res := execute(ctx, rr, t, s.cfg.Now, prog.report, s.beforeRecheck)
+	res := execute(ctx, rr, t, s.cfg.Now, prog.report, s.beforeRecheck, s.removeSample)
+	defer res.waitRemoval() // on every return: before the scratch's own removal (deferred earlier)
 	prog.wait()
 
 	if ctx.Err() != nil {
@@ -401,6 +402,10 @@ func (s *Service) appendLog(runID int64, attempt int, log string) {
 // record writes the result of a run in one transaction: exactly once (a second execution
 // of the same job finds finished_at set and writes nothing).
 func (s *Service) record(ctx context.Context, run Run, repo Repository, res *result, started time.Time, attempt int, log string) error {
+	// The outcome shows when this commits: the restored sample is gone by then (waited for
+	// here, not in the transaction, whose locks and place in the notification outbox's order
+	// would be held meanwhile).
+	res.waitRemoval()
 	now := s.cfg.Now()
 	ctx = context.WithoutCancel(ctx)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
