@@ -220,3 +220,56 @@ func TestSampleRemovalOverlapsTheLastLevels(t *testing.T) {
 		t.Errorf("restored data left when the outcome showed: %d bytes", n)
 	}
 }
+
+// TestSlotConnectionIsReused: the island slot of consecutive tests is held on the same
+// PostgreSQL connection (a finished test leaves it idle), where every test connected anew
+// (a backend forked before each test).
+func TestSlotConnectionIsReused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	removing, release := make(chan string), make(chan struct{})
+	b.svc.removeSample = func(dir string) error {
+		removing <- dir
+		<-release
+		return os.RemoveAll(dir)
+	}
+	b.worker(nil)
+	f := b.newRepo("restic/slot", false, false, Policy{})
+	// holder is the backend holding the island's slot while a test is held in its sample's
+	// removal.
+	holder := func() int32 {
+		var run Run
+		for { // River completes the previous job just after its outcome: until then "run now" answers with it
+			r, created, err := b.svc.RunNow(b.ctx, f.repo.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if created {
+				run = r
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		select {
+		case <-removing:
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("the test did not reach its sample's removal: %s", describe(b.wait(run.ID, time.Second)))
+		}
+		var pid int32
+		err := b.pool.QueryRow(b.ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = $1 AND objid = $2`,
+			slotClass, b.islandID).Scan(&pid)
+		release <- struct{}{}
+		if err != nil {
+			t.Fatalf("the island slot's holder: %v", err)
+		}
+		if done := b.wait(run.ID, 3*time.Minute); done.Status != StatusPassed {
+			t.Fatalf("test: %s", describe(done))
+		}
+		return pid
+	}
+	first := holder()
+	if second := holder(); second != first {
+		t.Errorf("the slot's connection was not reused: backend %d, then %d", first, second)
+	}
+}

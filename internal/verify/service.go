@@ -114,6 +114,10 @@ type Service struct {
 	// restored sample.
 	removeSample func(dir string) error
 
+	// Island slot connections left idle by finished tests (acquireSlot).
+	slotMu   sync.Mutex
+	slotIdle []*idleSlot
+
 	// This process's scratch directory, created and locked on first use (procDir).
 	scratchMu   sync.Mutex
 	scratchDir  string

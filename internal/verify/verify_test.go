@@ -270,8 +270,8 @@ func TestIslandConcurrencyLimitHolds(t *testing.T) {
 	if err != nil || c2 == nil {
 		t.Fatalf("slot still taken after its release: %v", err)
 	}
-	releaseSlot(b.ctx, c2)
-	releaseSlot(b.ctx, c1)
+	b.svc.releaseSlot(b.ctx, c2)
+	b.svc.releaseSlot(b.ctx, c1)
 
 	var fs []*fixture
 	for i := range 3 {
