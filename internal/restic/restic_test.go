@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -457,5 +458,33 @@ func TestBackupTime(t *testing.T) {
 	}
 	if got := b.execs.args[len(b.execs.args)-2]; !slices.Contains(got, "--time="+when.UTC().Format(time.DateTime)) {
 		t.Errorf("backup argv = %q, want --time in UTC", got)
+	}
+}
+
+// TestRoutineRunsLogAtDebug: serve and the workers run restic for every test: a run that
+// succeeded is logged at DEBUG, one that failed still at INFO.
+func TestRoutineRunsLogAtDebug(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1024)
+	b.backup(t) // logged at DEBUG (the bundle's logger shows it)
+	var logs testenv.Logs
+	r := *b.r
+	r.logger = testenv.LoggerTo(&logs, slog.LevelInfo)
+	if _, err := r.Snapshots(testContext(t), b.repo); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "restic finished") {
+		t.Errorf("a routine run logged at INFO:\n%s", logs.String())
+	}
+	if !strings.Contains(b.logs.String(), `level=DEBUG msg="restic finished"`) {
+		t.Errorf("the routine run is not logged at DEBUG:\n%s", b.logs.String())
+	}
+	bad := b.repo
+	bad.Password = "not the password"
+	if _, err := r.Snapshots(testContext(t), bad); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("err = %v, want ErrWrongPassword", err)
+	}
+	if !strings.Contains(logs.String(), `level=INFO msg="restic finished"`) || !strings.Contains(logs.String(), "exit_code=12") {
+		t.Errorf("a failed run is not logged at INFO:\n%s", logs.String())
 	}
 }

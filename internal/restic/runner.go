@@ -376,7 +376,13 @@ read:
 		killGroup(cmd.Process) // anything restic left behind in its group
 	}
 	output.write(fmt.Appendf(nil, "# exit code %d after %s\n", out.exitCode, out.duration.Round(time.Millisecond)))
-	log.InfoContext(ctx, "restic finished", slog.Int("exit_code", out.exitCode), slog.Duration("duration", out.duration))
+	// A routine run is DEBUG (serve and the workers run restic for every test); one that
+	// failed, or was stopped, stays INFO (the callers judge it and log what they decide).
+	level := slog.LevelInfo
+	if out.exitCode == 0 && waitErr == nil && consumerErr == nil && faultErr == nil && ctx.Err() == nil {
+		level = slog.LevelDebug
+	}
+	log.Log(ctx, level, "restic finished", slog.Int("exit_code", out.exitCode), slog.Duration("duration", out.duration))
 
 	switch {
 	case consumerErr != nil:
