@@ -398,6 +398,9 @@ func (s *Service) work(ctx context.Context, job *river.Job[TestArgs]) error {
 		return err
 	}
 	log.InfoContext(ctx, "restore test finished", "status", res.status)
+	// The scratch goes with the outcome (the deferred removal finds it gone), not after the
+	// key's id is learnt.
+	_ = os.RemoveAll(scratch)
 	s.learnKeyHint(ctx, s.cfg.Restic, t, repo.PasswordSetAt)
 	return nil
 }
