@@ -66,6 +66,7 @@ type Sink struct {
 	opts    Options
 	http    *http.Server
 	smtp    *smtp.Server
+	mailLn  net.Listener
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	secrets map[string]string
@@ -109,6 +110,7 @@ func Start(o Options) (*Sink, error) {
 	s.smtp.Domain = "sink.localhost"
 	s.smtp.ReadTimeout, s.smtp.WriteTimeout = 30*time.Second, 30*time.Second
 	s.smtp.MaxMessageBytes = 1 << 20
+	s.mailLn = ml
 	s.wg.Go(func() { _ = s.http.Serve(hl) })
 	s.wg.Go(func() { _ = s.smtp.Serve(ml) })
 	return s, nil
@@ -119,6 +121,11 @@ func (s *Sink) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := errors.Join(s.http.Shutdown(ctx), s.smtp.Close())
+	// smtp.Server.Close closes only the listeners its Serve has registered: a Sink closed
+	// before its Serve goroutine ran would wait for ever for an Accept nobody ends (seen as
+	// a test hanging in Close). Closing the listener ourselves ends that Accept; Serve then
+	// finds the server closed.
+	_ = s.mailLn.Close()
 	s.wg.Wait()
 	if s.logf != nil {
 		err = errors.Join(err, s.logf.Close())
