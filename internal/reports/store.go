@@ -138,22 +138,6 @@ type Filter struct {
 	MemberIDs  []int64 // reports of these members
 	Federation bool    // and the federation reports
 	Scope      string  // member or federation; "" both
-	Limit      int     // default 50, at most 500
-}
-
-// List returns reports, newest first.
-func List(ctx context.Context, q Querier, f Filter) ([]Stored, error) {
-	limit := f.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 50
-	}
-	rows, err := q.Query(ctx, `SELECT `+storedColumns+` FROM reports r LEFT JOIN members m ON m.id = r.member_id
-		WHERE ($1 OR r.member_id = ANY ($2) OR ($3 AND r.scope = 'federation')) AND ($4 = '' OR r.scope = $4)
-		ORDER BY r.generated_at DESC, r.id DESC LIMIT $5`, f.All, f.MemberIDs, f.Federation, f.Scope, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list reports: %w", err)
-	}
-	return pgx.CollectRows(rows, scanStored)
 }
 
 // Request asks for a report.
