@@ -189,15 +189,14 @@ func (a *API) ApprovalList(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return Invalid("status", "must be open, closed or all")
 	}
-	toApprove := false
 	switch m := r.URL.Query().Get("mine"); m {
 	case "":
 	case "to_approve":
-		toApprove = true
+		f.Mine = approvals.MineToApprove
 	default:
 		return Invalid("mine", "must be to_approve")
 	}
-	pg, err := a.approvals.RequestPage(r.Context(), p, f, toApprove, req)
+	pg, err := a.approvals.RequestPage(r.Context(), p, f, req)
 	return replyPage(w, "requests", pg, err)
 }
 

@@ -188,43 +188,30 @@ func (s *Service) RequestGetByID(ctx context.Context, id int64) (Request, error)
 	return requestGet(ctx, s.pool, id, false)
 }
 
-// RequestFilter selects requests for RequestList.
+// RequestFilter selects requests for RequestPage.
 type RequestFilter struct {
 	// Open: pending and approved only; Closed: the others only.
 	Open, Closed bool
-	Limit        int // default 200
+	// Mine: MineToApprove keeps the requests the person may still vote on (MayVote),
+	// MineOthers those they may see but not vote on; the zero value, every one they may see.
+	Mine Mine
 }
 
-// RequestList lists requests, newest first (without their votes).
-func (s *Service) RequestList(ctx context.Context, f RequestFilter) ([]Request, error) {
-	where := ""
-	switch {
-	case f.Open:
-		where = `WHERE r.status IN ('pending', 'approved')`
-	case f.Closed:
-		where = `WHERE r.status NOT IN ('pending', 'approved')`
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 200
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+requestColumns+requestFrom+where+` ORDER BY r.id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list approval requests: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Request, error) { return scanRequest(row) })
-	if err != nil {
-		return nil, fmt.Errorf("list approval requests: %w", err)
-	}
-	return out, nil
-}
+// Mine selects requests by whether the person reading may still vote on them.
+type Mine int
+
+// The choices of RequestFilter.Mine.
+const (
+	MineAll Mine = iota
+	MineToApprove
+	MineOthers
+)
 
 // RequestPage lists one page of the requests p may see (CanSee), newest first, paged in SQL
-// (the cursor is the last id); toApprove keeps those p may still vote on (MayVote). Both are
-// conditions of the statement, so a page reads its own rows, not the newest 200 to filter
-// them one by one.
-func (s *Service) RequestPage(ctx context.Context, p *identity.Principal, f RequestFilter, toApprove bool,
-	r paging.Request) (paging.Page[Request], error) {
+// (the cursor is the last id); f.Mine keeps those p may still vote on (MayVote), or those
+// they may not. Visibility and MayVote are conditions of the statement, so a page reads its
+// own rows, not the newest few hundred to filter them one by one.
+func (s *Service) RequestPage(ctx context.Context, p *identity.Principal, f RequestFilter, r paging.Request) (paging.Page[Request], error) {
 	size, err := r.Size()
 	if err != nil {
 		return paging.Page[Request]{}, err
@@ -253,7 +240,7 @@ func (s *Service) RequestPage(ctx context.Context, p *identity.Principal, f Requ
 	if !p.FederationAdmin && len(adminOf) == 0 { // CanSee: an admin anywhere is a potential approver of every request
 		w.And("(r.requested_by = ? OR r.affected_member_id = ANY(?))", p.UserID, memberIDs)
 	}
-	if toApprove {
+	if f.Mine != MineAll {
 		st, err := s.SettingsGet(ctx)
 		if err != nil {
 			return paging.Page[Request]{}, err
@@ -261,15 +248,18 @@ func (s *Service) RequestPage(ctx context.Context, p *identity.Principal, f Requ
 		// MayVote, as a condition: pending and not expired, not p's own, p has not voted, and
 		// one of p's organisations may approve it (eligible as approverMembers says) and has
 		// not voted yet.
-		w.And(`r.status = 'pending' AND r.requested_by <> ? AND r.approval_expires_at > ?
+		mayVote := `r.status = 'pending' AND r.requested_by <> ? AND r.approval_expires_at > ?
 			AND NOT EXISTS (SELECT 1 FROM approval_votes v WHERE v.request_id = r.id AND v.user_id = ?)
 			AND EXISTS (SELECT 1 FROM unnest(?::bigint[]) a(m)
 				WHERE NOT (a.m = ANY (r.requester_member_ids)) AND a.m IS DISTINCT FROM r.affected_member_id
 				  AND (cardinality(?::bigint[]) = 0 OR a.m = ANY (?::bigint[]))
 				  AND NOT EXISTS (SELECT 1 FROM approval_votes v WHERE v.request_id = r.id AND v.member_id = a.m)
 				  AND EXISTS (SELECT 1 FROM memberships ms JOIN users u ON u.id = ms.user_id
-					WHERE ms.member_id = a.m AND ms.role = 'admin' AND u.status = 'active' AND u.id <> r.requested_by))`,
-			p.UserID, s.now(), p.UserID, adminOf, nonNil(st.ApproverMemberIDs), nonNil(st.ApproverMemberIDs))
+					WHERE ms.member_id = a.m AND ms.role = 'admin' AND u.status = 'active' AND u.id <> r.requested_by))`
+		if f.Mine == MineOthers {
+			mayVote = `(` + mayVote + `) IS NOT TRUE`
+		}
+		w.And(mayVote, p.UserID, s.now(), p.UserID, adminOf, nonNil(st.ApproverMemberIDs), nonNil(st.ApproverMemberIDs))
 	}
 	if before != 0 {
 		w.And("r.id < ?", before)

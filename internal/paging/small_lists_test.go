@@ -95,8 +95,9 @@ func compare(a, b string) int {
 // TestApprovalPagesSayWhatCanSeeAndMayVoteSay: the API's approval requests are chosen and
 // paged in SQL; for people with every kind of role (federation admin, admins, a viewer, the
 // requester), with and without a restricted list of approver organisations, the pages hold
-// exactly the requests CanSee lets them read, and with mine=to_approve exactly those MayVote
-// says they may still vote on, newest first.
+// exactly the requests CanSee lets them read, with mine=to_approve (MineToApprove) exactly
+// those MayVote says they may still vote on, and with MineOthers (the portal's "other open
+// requests") exactly the rest, newest first.
 func TestApprovalPagesSayWhatCanSeeAndMayVoteSay(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
@@ -190,9 +191,17 @@ func TestApprovalPagesSayWhatCanSeeAndMayVoteSay(t *testing.T) {
 		}
 	}
 	svc := approvals.New(pool, testenv.Logger(t), approvals.Config{})
-	all, err := svc.RequestList(ctx, approvals.RequestFilter{Limit: 1000})
-	if err != nil || len(all) != len(reqs) {
-		t.Fatalf("%d requests (%v)", len(all), err)
+	var ids []int64
+	if err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id DESC) FROM approval_requests`).Scan(&ids); err != nil || len(ids) != len(reqs) {
+		t.Fatalf("%d requests (%v)", len(ids), err)
+	}
+	var all []approvals.Request // every request, newest first, read one by one (not by the list under test)
+	for _, id := range ids {
+		r, err := svc.RequestGetByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
 	}
 	check := func(t *testing.T, setting string) {
 		seen, voters := 0, 0 // the test's own check: the cases are not all empty or all full
@@ -202,36 +211,35 @@ func TestApprovalPagesSayWhatCanSeeAndMayVoteSay(t *testing.T) {
 			}
 		}()
 		for pi, p := range principals {
-			for _, toApprove := range []bool{false, true} {
-				for _, f := range []approvals.RequestFilter{{}, {Open: true}, {Closed: true}} {
+			for _, mine := range []approvals.Mine{approvals.MineAll, approvals.MineToApprove, approvals.MineOthers} {
+				for _, f := range []approvals.RequestFilter{{Mine: mine}, {Open: true, Mine: mine}, {Closed: true, Mine: mine}} {
 					var want []int64
 					for _, r := range all {
 						if !approvals.CanSee(p, r) || f.Open && !r.Open() || f.Closed && r.Open() {
 							continue
 						}
-						if toApprove {
+						if mine != approvals.MineAll {
 							may, err := svc.MayVote(ctx, p, r)
 							if err != nil {
 								t.Fatal(err)
 							}
-							if !may {
+							if may != (mine == approvals.MineToApprove) {
 								continue
 							}
 						}
 						want = append(want, r.ID)
 					}
-					if f == (approvals.RequestFilter{}) {
-						if toApprove {
-							voters += len(want)
-						} else {
-							seen += len(want)
-						}
+					switch f {
+					case approvals.RequestFilter{}:
+						seen += len(want)
+					case approvals.RequestFilter{Mine: approvals.MineToApprove}:
+						voters += len(want)
 					}
 					for _, limit := range []int{1, 2, 5, 500} {
 						var got []int64
 						req := paging.Request{Limit: limit}
 						for {
-							pg, err := svc.RequestPage(ctx, p, f, toApprove, req)
+							pg, err := svc.RequestPage(ctx, p, f, req)
 							if err != nil {
 								t.Fatal(err)
 							}
@@ -247,8 +255,8 @@ func TestApprovalPagesSayWhatCanSeeAndMayVoteSay(t *testing.T) {
 							req.Cursor = pg.Next
 						}
 						if !slices.Equal(got, want) {
-							t.Errorf("%s: person %d, to approve %v, filter %+v, limit %d: pages hold %v, CanSee/MayVote say %v",
-								setting, pi, toApprove, f, limit, got, want)
+							t.Errorf("%s: person %d, filter %+v, limit %d: pages hold %v, CanSee/MayVote say %v",
+								setting, pi, f, limit, got, want)
 						}
 					}
 				}
@@ -260,7 +268,7 @@ func TestApprovalPagesSayWhatCanSeeAndMayVoteSay(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, "only three organisations approve")
-	if got, err := svc.RequestPage(ctx, nil, approvals.RequestFilter{}, false, paging.Request{}); err != nil || len(got.Items) != 0 {
+	if got, err := svc.RequestPage(ctx, nil, approvals.RequestFilter{}, paging.Request{}); err != nil || len(got.Items) != 0 {
 		t.Fatalf("no principal: %+v, %v", got, err)
 	}
 }

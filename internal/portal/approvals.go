@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/chatons/archipelago/internal/approvals"
 	"github.com/chatons/archipelago/internal/identity"
@@ -21,9 +22,15 @@ type approvalRow struct {
 }
 
 type approvalsPage struct {
-	Open, ToApprove, History []approvalRow
+	Open, ToApprove, History approvalList
 	Settings                 approvals.SettingsView
 	Liveness                 approvals.Liveness
+}
+
+// approvalList is one of the Approvals page's lists: a page of it, and the link to the next.
+type approvalList struct {
+	Rows []approvalRow
+	Next string
 }
 
 type approvalPage struct {
@@ -59,32 +66,32 @@ func (p *Portal) approvalRow(r *http.Request, req approvals.Request) (approvalRo
 	return approvalRow{Request: req, MayVote: may, MayCancel: mayCancel(u, req)}, err
 }
 
-// Approvals shows the Approvals page.
+// Approvals shows the Approvals page: the requests waiting for the user's vote, the other
+// open requests and the history, each a list paged on its own (?to_approve=, ?open=,
+// ?history=: cursors), read by one statement each with what the user may see and vote on
+// as its conditions (approvals.RequestPage).
 func (p *Portal) Approvals(w http.ResponseWriter, r *http.Request) {
 	u := user(r)
-	all, err := p.approvals.RequestList(r.Context(), approvals.RequestFilter{})
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
 	var data approvalsPage
-	for _, req := range all {
-		if !approvals.CanSee(u, req) {
-			continue
-		}
-		row, err := p.approvalRow(r, req)
+	for _, l := range []struct {
+		list  *approvalList
+		param string
+		f     approvals.RequestFilter
+	}{
+		{&data.ToApprove, "to_approve", approvals.RequestFilter{Mine: approvals.MineToApprove}},
+		{&data.Open, "open", approvals.RequestFilter{Open: true, Mine: approvals.MineOthers}},
+		{&data.History, "history", approvals.RequestFilter{Closed: true}},
+	} {
+		pg, err := p.approvals.RequestPage(r.Context(), u, l.f, pageRequestAt(r, l.param))
 		if err != nil {
 			p.fail(w, r, err)
 			return
 		}
-		switch {
-		case row.MayVote:
-			data.ToApprove = append(data.ToApprove, row)
-		case req.Open():
-			data.Open = append(data.Open, row)
-		default:
-			data.History = append(data.History, row)
+		l.list.Rows = make([]approvalRow, len(pg.Items))
+		for i, req := range pg.Items {
+			l.list.Rows[i] = approvalRow{Request: req, MayVote: l.f.Mine == approvals.MineToApprove, MayCancel: mayCancel(u, req)}
 		}
+		l.list.Next = nextHrefAt(r, l.param, pg.Next, strings.ReplaceAll(l.param, "_", "-"))
 	}
 	st, err := p.approvals.SettingsGet(r.Context())
 	if err != nil {

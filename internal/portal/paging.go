@@ -14,8 +14,12 @@ const listLimit = 100
 
 // pageRequest reads the page a list page asks for (?cursor=). A cursor that does not belong
 // to the list is answered by the list with paging.ErrBadCursor.
-func pageRequest(r *http.Request) paging.Request {
-	return paging.Request{Cursor: r.URL.Query().Get("cursor"), Limit: listLimit}
+func pageRequest(r *http.Request) paging.Request { return pageRequestAt(r, "cursor") }
+
+// pageRequestAt reads the page asked for in the query parameter param: for a page showing
+// several lists, each paged on its own (nextHrefAt).
+func pageRequestAt(r *http.Request, param string) paging.Request {
+	return paging.Request{Cursor: r.URL.Query().Get(param), Limit: listLimit}
 }
 
 // wholeList reads every page of a list for a form's choices (members, islands): complete,
@@ -26,14 +30,18 @@ func wholeList[T any](ctx context.Context, list func(context.Context, paging.Req
 
 // nextHref is the link to the next page of the list on r's page: the same query with the
 // next cursor ("" when there is no next page).
-func nextHref(r *http.Request, cursor string) string {
+func nextHref(r *http.Request, cursor string) string { return nextHrefAt(r, "cursor", cursor, "") }
+
+// nextHrefAt is nextHref for the list paged in the query parameter param (pageRequestAt),
+// the other lists' parameters kept, with fragment (when not "") naming the list's section.
+func nextHrefAt(r *http.Request, param, cursor, fragment string) string {
 	if cursor == "" {
 		return ""
 	}
 	q := r.URL.Query()
 	q.Del("done") // a flash belongs to the page that followed a form
-	q.Set("cursor", cursor)
-	return (&url.URL{Path: r.URL.Path, RawQuery: q.Encode()}).String()
+	q.Set(param, cursor)
+	return (&url.URL{Path: r.URL.Path, RawQuery: q.Encode(), Fragment: fragment}).String()
 }
 
 // pageItems is what a list page shows of the page its list returned (pg, err): the items,
