@@ -21,6 +21,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/api"
 	"github.com/chatons/archipelago/internal/app"
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/client"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/database"
@@ -158,7 +159,9 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 			f()
 		}
 	}()
-	if err := c.run(ctx, env, args[1:]); err != nil {
+	// One Appender per process: the audit log's tree is computed here, from the head this
+	// process last wrote (audit.Appender), not by the database under the append lock.
+	if err := c.run(audit.WithAppender(ctx, audit.NewAppender()), env, args[1:]); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
 			return ee.code

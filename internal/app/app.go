@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/chatons/archipelago/internal/api"
@@ -167,6 +168,21 @@ func (a *App) build(ctx context.Context) error {
 		BackupInterval: a.Cfg.SelfBackupInterval, RestoreCheckInterval: a.Cfg.SelfBackupCheckInterval})
 	registry.MustRegister(protection.NewCollector(a.Pool, a.Log, a.Cfg.MetricsPerObject)) // copy lag, pending deletions, freeze, tripwire
 	registry.MustRegister(approvals.NewCollector(a.Pool, a.Log))                          // open approval requests, reachable approvers
+	// This process's audit appends, by who computed the tree (audit.Appender).
+	if ap := audit.AppenderFrom(ctx); ap != nil {
+		for _, by := range []string{"process", "database"} {
+			registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "archipelago_audit_appends_total",
+				Help: "Audit entries this process appended, by who computed the tree: the process (from the head it predicted) " +
+					"or the database (the process's first append, after another process's, a rollback or a clock off by over a second).",
+				ConstLabels: prometheus.Labels{"by": by}}, func() float64 {
+				predicted, redone := ap.AppendCounts()
+				if by == "process" {
+					return float64(predicted)
+				}
+				return float64(redone)
+			}))
+		}
+	}
 	a.Server, err = server.New(server.Deps{Logger: a.Log, Pool: a.Pool, Registry: registry, API: apiH, Portal: p,
 		MaxBodyBytes: a.Cfg.MaxBodyBytes, SecureCookies: a.Cfg.SecureCookies(), TrustedProxies: a.Cfg.TrustedProxies,
 		MetricsToken: a.Cfg.MetricsToken, Expositions: []server.Exposition{domain}})

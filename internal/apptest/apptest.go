@@ -23,6 +23,7 @@ import (
 
 	"github.com/chatons/archipelago/internal/api"
 	"github.com/chatons/archipelago/internal/app"
+	"github.com/chatons/archipelago/internal/audit"
 	"github.com/chatons/archipelago/internal/config"
 	"github.com/chatons/archipelago/internal/seal"
 	"github.com/chatons/archipelago/internal/testenv"
@@ -64,13 +65,19 @@ func New(t testing.TB, opts ...Option) *Env {
 	// and made loaded runs hit the package timeout. Logins verify each hash at its own cost;
 	// the identity package's tests and the login-flood tests keep the production cost.
 	cfg.PasswordHashMemoryKiB, cfg.PasswordHashPasses = 1024, 1
-	ctx, cancel := context.WithCancel(context.Background())
+	// One Appender for the app's process, as the archipelago command gives each of its
+	// processes: its requests and its background work append through it.
+	appender := audit.NewAppender()
+	ctx, cancel := context.WithCancel(audit.WithAppender(context.Background(), appender))
 	a, err := app.Open(ctx, cfg, testenv.Logger(t))
 	if err != nil {
 		cancel()
 		t.Fatalf("apptest: open app: %v", err)
 	}
-	srv := httptest.NewServer(a.Server.Handler())
+	h := a.Server.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(audit.WithAppender(r.Context(), appender))) // as serve's BaseContext gives it
+	}))
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()

@@ -77,13 +77,14 @@ func BenchmarkAppendCPU(b *testing.B) {
 		b.Fatal(err)
 	}
 	entry := Entry{Action: "vault.create", TargetType: "vault", TargetID: "12", Details: map[string]any{"name": "backups", "quota_bytes": 500000000000, "island": 3}}
+	app := NewAppender()        // the tree side appends as archipelago's processes do (WithAppender)
 	var client [2]time.Duration // the test process's CPU during plain and tree slices
 	run := func(p *pgxpool.Pool, n int, tree bool) {
 		c0 := selfCPU()
 		for i := 0; i < n; i++ {
 			err := pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
 				if tree {
-					_, err := Record(ctx, tx, entry)
+					_, err := Record(WithAppender(ctx, app), tx, entry)
 					return err
 				}
 				return plainRecord(ctx, tx, entry)

@@ -12,7 +12,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// appendStatement is the statement that appends an entry with the tree's new stored hashes,
+// appendStatement is the statement by which the database appends an entry with the tree's
+// new stored hashes (without an Appender, or when its prediction was not the log's head),
 // in one statement, reading the head of the log from head: appendSQL reads it as the log's
 // last row; appendFirstSQL, sent only when appendSQL found no row, as the empty log's (an
 // entry -1 that is not stored). The caller holds the append lock, taken by an earlier
@@ -90,7 +91,19 @@ var leafHead = append([]byte{0x00}, LeafVersion...)
 
 // appendEntry assigns le its sequence number and time and writes it, with the tree's new
 // stored hashes, in tx. rawDetails is the details object as JSON, stored byte for byte.
-// personal records the entry as personal, concerning person (nil: nobody known).
+// personal records the entry as personal, concerning person (nil: nobody known). With an
+// Appender in ctx (WithAppender: the processes archipelago runs have one) the tree is
+// computed in Go from the head the process knows, else by the database (appendInDatabase).
+func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte, personal bool, person *int64) error {
+	if a := AppenderFrom(ctx); a != nil {
+		return a.append(ctx, tx, le, rawDetails, personal, person)
+	}
+	_, err := appendInDatabase(ctx, tx, le, rawDetails, personal, person)
+	return err
+}
+
+// appendInDatabase appends le as appendEntry does, the database computing its seq, its
+// time, its leaf hash and the tree's new stored hashes, which it returns.
 //
 // The lock statement and appendSQL go out together (a pipeline), so the lock is held for
 // one statement's execution and the commit, as for a plain insert: nothing of the entry is
@@ -99,7 +112,7 @@ var leafHead = append([]byte{0x00}, LeafVersion...)
 // no last row), under the same lock. The leaf hash the database computed is checked against
 // LogEntry.LeafHash, the encoding Verify uses: were they ever to disagree the append, and
 // so the change, fails rather than write a log that does not verify.
-func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte, personal bool, person *int64) error {
+func appendInDatabase(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte, personal bool, person *int64) ([]byte, error) {
 	le.Details = rawDetails
 	rest := le.appendLeafRest(make([]byte, 0, 128+len(le.Actor.Name)+len(rawDetails)))
 	var (
@@ -124,16 +137,16 @@ func appendEntry(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails []byte
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23502" /* not_null_violation */ && pgErr.ColumnName == "tree_hashes" {
-			return fmt.Errorf("the tree lacks a stored hash the next entry combines with (an entry was deleted?): run `archipelago audit verify`: %w", err)
+			return nil, fmt.Errorf("the tree lacks a stored hash the next entry combines with (an entry was deleted?): run `archipelago audit verify`: %w", err)
 		}
-		return err
+		return nil, err
 	}
 	le.Seq, le.At = seq, at.UTC()
 	leaf := hashes[:min(len(hashes), tlog.HashSize)]
 	if h := le.LeafHash(); len(leaf) != tlog.HashSize || tlog.Hash(leaf) != h {
-		return fmt.Errorf("the database encoded entry %d's leaf hash as %x, not %x: refusing to append", le.Seq, leaf, h)
+		return nil, fmt.Errorf("the database encoded entry %d's leaf hash as %x, not %x: refusing to append", le.Seq, leaf, h)
 	}
-	return nil
+	return hashes, nil
 }
 
 // entryColumns are an entry's columns, as scanEntry reads them.
