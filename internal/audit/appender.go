@@ -156,14 +156,15 @@ func sameTx(x, y pgx.Tx) bool {
 }
 
 // settle records the outcome of tx's append: the new head (nil: unknown), and tx as the
-// latest appender when it appended.
+// latest appender; after a failure, no head.
 func (a *Appender) settle(tx pgx.Tx, next *logHead, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.head = next
-	if err == nil {
-		a.holder = tx
+	if err != nil {
+		a.head = nil
+		return
 	}
+	a.head, a.holder = next, tx
 }
 
 // next predicts the entry after h: it gives le its seq and time (now, or h's time if later),

@@ -103,7 +103,18 @@ func TestAnAppenderFollowsAHeadWrittenElsewhere(t *testing.T) {
 	appendIn(ctx, 9, false)
 	appendIn(ctx, 10, false)
 	counts(7, 3)
-	b.checkLog(t, 10)
+	nobody := int64(1 << 40) // an append the database refuses (no such member): nothing is written
+	err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := audit.Record(ctx, tx, audit.Entry{Action: "vault.create", MemberID: &nobody})
+		return err
+	})
+	if err == nil {
+		t.Fatal("an entry about a member that does not exist was appended")
+	}
+	appendIn(ctx, 11, false)
+	appendIn(ctx, 12, false)
+	counts(8, 4)
+	b.checkLog(t, 12)
 }
 
 // An entry's time is the process's clock, but never earlier than the entry before (whose
