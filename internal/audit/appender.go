@@ -38,6 +38,12 @@ import (
 // PostgreSQL cannot see. The transaction of the latest append is remembered, so that its
 // next append, which holds the lock, needs no turn.
 //
+// When predictions keep failing (several processes appending in turn), reading the head back
+// after each of the database's appends would cost a statement under the lock for nothing:
+// after the second failure in a row the next append is the database's without reading the
+// head, after the third the next two, then four, up to maxSkip; then the head is read back
+// and predicting tried again. One success ends the streak.
+//
 // An entry's time is this process's clock when it predicts, never earlier than the head's,
 // and accepted only within clockTolerance of the database's clock (else the database
 // appends, with its own): times never go back, and lie within a second of the database's
@@ -49,9 +55,14 @@ type Appender struct {
 	mu     sync.Mutex
 	head   *logHead // nil: unknown (a new process, or after a failure)
 	holder pgx.Tx   // the transaction of the latest append, which may still hold the lock
+	misses int      // predictions that failed in a row
+	skip   int      // appends left to the database without reading the head back
 
-	predicted, redone atomic.Int64 // appends by prediction, and by the database
+	predicted, redone, missed atomic.Int64 // appends by prediction, by the database; failed predictions
 }
+
+// maxSkip bounds the appends left to the database between two tries at predicting.
+const maxSkip = 64
 
 // turnWait is how long an append waits for its turn before it appends through the
 // database instead (Appender).
@@ -117,23 +128,43 @@ func (a *Appender) append(ctx context.Context, tx pgx.Tx, le *LogEntry, raw []by
 		}
 	}
 	a.mu.Lock()
-	h := a.head
+	h, skip := a.head, a.skip > 0
+	if skip {
+		a.skip--
+	}
 	a.mu.Unlock()
+	if skip {
+		a.redone.Add(1)
+		_, err := appendInDatabase(ctx, tx, le, raw, personal, person)
+		a.settle(tx, nil, err)
+		return err
+	}
 	if next, hashes := h.next(le, raw, a.now()); next != nil {
 		ok, err := insertPredicted(ctx, tx, le, raw, hashes, h.hashes, personal, person)
 		if err != nil || ok {
 			if ok {
 				a.predicted.Add(1)
+				a.mu.Lock()
+				a.misses = 0
+				a.mu.Unlock()
 			}
 			a.settle(tx, next, err)
 			return err
 		}
+		a.missed.Add(1)
+		a.mu.Lock()
+		a.misses++
+		if a.misses > 1 {
+			a.skip = min(1<<(a.misses-2), maxSkip)
+		}
+		skip = a.skip > 0
+		a.mu.Unlock()
 	}
 	// No head known, or not the log's (the lock is held if a prediction was tried): the
-	// database appends, then the head is read back.
+	// database appends, then the head is read back (unless predictions are paused).
 	a.redone.Add(1)
 	hashes, err := appendInDatabase(ctx, tx, le, raw, personal, person)
-	if err != nil {
+	if err != nil || skip {
 		a.settle(tx, nil, err)
 		return err
 	}

@@ -164,7 +164,7 @@ func TestAnAppendersTimesStayWithTheDatabaseClock(t *testing.T) {
 	}
 	audit.SetAppenderClock(a, time.Now)
 	appendN(7, 9)
-	counts(5, 4) // the database's appends read the head back: predictions go on
+	counts(4, 5) // the second miss in a row left entry 6 to the database, entry 7 reads the head back: predictions go on
 	b.checkLog(t, 9)
 }
 
@@ -172,9 +172,9 @@ func TestAnAppendersTimesStayWithTheDatabaseClock(t *testing.T) {
 // transactions appending twice (the second without waiting for a turn: the transaction
 // holds the lock), once more in a savepoint (which waits for its turn at most a while, then
 // queues on the lock in PostgreSQL: it cannot tell it holds the lock), and some rolled back:
-// every append completes, the log verifies, its times never go back, and both Appenders
-// predicted appends (the others' appends in between make many of their predictions wrong:
-// those the database redoes).
+// every append completes, the log verifies and its times never go back. The first process's
+// writers start on their own (their predictions follow one another), then all at once (the
+// others' appends in between make most predictions wrong: the database redoes those).
 func TestAppendersOfSeveralProcessesInterleave(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -192,6 +192,10 @@ func TestAppendersOfSeveralProcessesInterleave(t *testing.T) {
 		errs      []error
 	)
 	errRollback := errors.New("rolled back")
+	// The first process's three writers append 10 times each on their own first (their
+	// predictions follow one another), then everybody at once.
+	var alone sync.WaitGroup
+	alone.Add(3)
 	for w, ctx := range ctxs {
 		wg.Add(1)
 		go func() {
@@ -205,7 +209,13 @@ func TestAppendersOfSeveralProcessesInterleave(t *testing.T) {
 				case <-ctx.Done():
 				}
 			}()
+			if w >= 3 {
+				alone.Wait()
+			}
 			for i := range perWriter {
+				if w < 3 && i == 10 {
+					alone.Done()
+				}
 				k := w*perWriter + i
 				n := 1
 				err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
@@ -240,9 +250,36 @@ func TestAppendersOfSeveralProcessesInterleave(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.checkLog(t, committed)
-	for i, a := range []*audit.Appender{a1, a2} {
-		if p, r := a.AppendCounts(); p == 0 || r == 0 {
-			t.Errorf("appender %d: %d appends predicted, %d by the database: the test did not exercise predictions", i+1, p, r)
+	if p, r := a1.AppendCounts(); p < 10 || r == 0 {
+		t.Errorf("appender 1: %d appends predicted, %d by the database: the test did not exercise predictions", p, r)
+	}
+	if p, r := a2.AppendCounts(); p+audit.AppenderMissed(a2) == 0 || r == 0 {
+		t.Errorf("appender 2: %d appends predicted, %d predictions missed, %d by the database: the test did not exercise predictions",
+			p, audit.AppenderMissed(a2), r)
+	}
+}
+
+// Two processes appending in turn make every prediction fail: after two failures in a row an
+// Appender stops reading the head back for one append, then two, four… (up to 64), so that
+// its appends cost what the database's do, with a try at predicting now and then.
+func TestAppendersOfProcessesAppendingInTurnStopPredicting(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a1, a2 := audit.NewAppender(), audit.NewAppender()
+	const n = 200
+	for i := range n {
+		ctx := audit.WithAppender(b.ctx, a1)
+		if i%2 == 1 {
+			ctx = audit.WithAppender(b.ctx, a2)
+		}
+		if err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error { return appendWith(ctx, tx, i, nil) }); err != nil {
+			t.Fatal(err)
 		}
 	}
+	for i, a := range []*audit.Appender{a1, a2} {
+		if missed := audit.AppenderMissed(a); missed < 2 || missed > 10 {
+			t.Errorf("appender %d: %d predictions tried and missed over %d appends, want 2 to 10", i+1, missed, n/2)
+		}
+	}
+	b.checkLog(t, n)
 }
