@@ -9,7 +9,10 @@
 //
 // Each entry is a leaf of an RFC 6962 Merkle tree built with golang.org/x/mod/sumdb/tlog:
 // its canonical encoding (LogEntry.Leaf) covers every column, and the tree's stored hashes
-// the append creates are written by Record in the entry's own row, under the append lock. A Service signs
+// the append creates are written by Record in the entry's own row, under the append lock:
+// computed by the process from the head it last wrote when the context carries an Appender
+// (the archipelago command gives each process one), checked by the database, else computed
+// by the database. A Service signs
 // checkpoints (signed tree heads, in the golang.org/x/mod/sumdb/note format) periodically
 // and on demand, and serves entries, inclusion and consistency proofs. Verify recomputes
 // the tree from the database and checks it against every signed checkpoint; VerifyRemote
@@ -18,8 +21,8 @@
 //
 // The checkpoint key's name (the log's origin) is stored in the database, chosen once by
 // migration 010, so every process signs and verifies with the same key whatever its
-// ARCHIPELAGO_PUBLIC_URL (LoadKeys). Entry times are the database's clock, read under the
-// append lock. Authentication and account entries (Personal) are visible only to the person
+// ARCHIPELAGO_PUBLIC_URL (LoadKeys). Entry times never go back and stay within a second of
+// the database's clock, read under the append lock (Appender). Authentication and account entries (Personal) are visible only to the person
 // they concern, that person's member admins and federation admins (Visibility).
 //
 // The tables are append-only (a trigger refuses UPDATE, DELETE and TRUNCATE). This
