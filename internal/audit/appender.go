@@ -122,10 +122,7 @@ func (a *Appender) append(ctx context.Context, tx pgx.Tx, le *LogEntry, raw []by
 			t.Stop()
 			return ctx.Err()
 		case <-t.C: // the turn is held by an append waiting for a lock: queue on it in PostgreSQL
-			a.redone.Add(1)
-			_, err := appendInDatabase(ctx, tx, le, raw, personal, person)
-			a.settle(tx, nil, err)
-			return err
+			return a.byDatabase(ctx, tx, le, raw, personal, person)
 		}
 	}
 	a.mu.Lock()
@@ -135,10 +132,7 @@ func (a *Appender) append(ctx context.Context, tx pgx.Tx, le *LogEntry, raw []by
 	}
 	a.mu.Unlock()
 	if skip {
-		a.redone.Add(1)
-		_, err := appendInDatabase(ctx, tx, le, raw, personal, person)
-		a.settle(tx, nil, err)
-		return err
+		return a.byDatabase(ctx, tx, le, raw, personal, person)
 	}
 	if next, hashes := h.next(le, raw, a.now()); next != nil {
 		ok, err := insertPredicted(ctx, tx, le, raw, hashes, h.hashes, personal, person)
@@ -174,6 +168,15 @@ func (a *Appender) append(ctx context.Context, tx pgx.Tx, le *LogEntry, raw []by
 		err = nil
 	}
 	a.settle(tx, next, err)
+	return err
+}
+
+// byDatabase has the database append le without reading the head back: the next append
+// is the database's too, or reads it.
+func (a *Appender) byDatabase(ctx context.Context, tx pgx.Tx, le *LogEntry, raw []byte, personal bool, person *int64) error {
+	a.redone.Add(1)
+	_, err := appendInDatabase(ctx, tx, le, raw, personal, person)
+	a.settle(tx, nil, err)
 	return err
 }
 
@@ -246,8 +249,7 @@ func readHead(ctx context.Context, tx pgx.Tx, seq int64, at time.Time, hashes []
 // computed for it, if the log's last entry is still the predicted head (prev: its stored
 // hashes). It reports whether it wrote.
 func insertPredicted(ctx context.Context, tx pgx.Tx, le *LogEntry, raw, hashes, prev []byte, personal bool, person *int64) (bool, error) {
-	args := []any{string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
-		le.TargetID, le.RequestID, le.SourceIP, string(raw), hashes, le.Seq, le.At, prev}
+	args := append(entryArgs(le, raw), hashes, le.Seq, le.At, prev)
 	sql := insertPredictedSQL
 	if personal {
 		sql, args = insertPredictedPersonalSQL, append(args, person)
@@ -287,12 +289,7 @@ func insertPredictedStatement(personal bool) string {
 		                           AND statement_timestamp() + interval '` + clockTolerance + `'
 		RETURNING seq`
 	if personal {
-		sql = `
-	WITH ins AS (` + sql + `
-	), person AS (
-		INSERT INTO audit_entry_people (seq, person_id) SELECT seq, $15::bigint FROM ins
-	)
-	SELECT seq FROM ins`
+		sql = withPerson(sql, "$15", "seq")
 	}
 	return sql
 }

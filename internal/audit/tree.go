@@ -61,14 +61,28 @@ func appendStatement(head string, personal bool) string {
 		      FROM ` + head + `) h
 		RETURNING seq, at, tree_hashes`
 	if personal {
-		sql = `
-	WITH ins AS (` + sql + `
-	), person AS (
-		INSERT INTO audit_entry_people (seq, person_id) SELECT seq, $12::bigint FROM ins
-	)
-	SELECT seq, at, tree_hashes FROM ins`
+		sql = withPerson(sql, "$12", "seq, at, tree_hashes")
 	}
 	return sql
+}
+
+// withPerson wraps an insert into audit_entries (RETURNING seq and returning) so that the
+// same statement records the entry as personal (migration 010), concerning the person in
+// parameter param (may be NULL), and returns what the insert returned.
+func withPerson(insert, param, returning string) string {
+	return `
+	WITH ins AS (` + insert + `
+	), person AS (
+		INSERT INTO audit_entry_people (seq, person_id) SELECT seq, ` + param + `::bigint FROM ins
+	)
+	SELECT ` + returning + ` FROM ins`
+}
+
+// entryArgs are the parameters $1 to $10 of the append statements: the entry's fields
+// after its seq and time.
+func entryArgs(le *LogEntry, rawDetails []byte) []any {
+	return []any{string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
+		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails)}
 }
 
 // The heads appendStatement reads: the log's last row, or (for the first entry) none.
@@ -120,8 +134,7 @@ func appendInDatabase(ctx context.Context, tx pgx.Tx, le *LogEntry, rawDetails [
 		at     time.Time
 		hashes []byte
 	)
-	args := []any{string(le.Actor.Kind), le.Actor.ID, le.Actor.Name, le.MemberID, le.Action, le.TargetType,
-		le.TargetID, le.RequestID, le.SourceIP, string(rawDetails), rest}
+	args := append(entryArgs(le, rawDetails), rest)
 	sql, first := appendSQL, appendFirstSQL
 	if personal {
 		sql, first, args = appendPersonalSQL, appendFirstPersonalSQL, append(args, person)
